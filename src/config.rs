@@ -1,0 +1,339 @@
+//! Typed configuration: embedded defaults, an optional TOML file, then `HUTONG_*` environment
+//! overrides (`HUTONG_SECTION__KEY`, e.g. `HUTONG_API__TIME_WINDOW_SECS=120`; top-level keys
+//! without a section, e.g. `HUTONG_LISTEN`).
+//!
+//! Defaults run the appliance with nothing else installed: data in `./hutong-data`, HTTPS on
+//! `127.0.0.1:8443` with a generated certificate, and the `file` key provider.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the store, keys and generated certificates live.
+    pub data_dir: PathBuf,
+    /// HTTPS listen address of the API and console.
+    pub listen: String,
+    /// Optional separate plain-HTTP listener for `/metrics`, `/healthz`, `/readyz`
+    /// (e.g. `127.0.0.1:9090`); they are always served on the main listener too.
+    pub metrics_listen: Option<String>,
+    /// The installation's 6-digit administrative division code (seal codes, SPEC §3.9).
+    pub region_code: String,
+    pub tls: TlsConfig,
+    pub keys: KeysConfig,
+    pub api: ApiConfig,
+    pub verify: VerifyConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain; when unset a self-signed certificate is generated in the data dir.
+    pub cert: Option<PathBuf>,
+    /// PEM private key matching `cert`.
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    /// `file` (evaluation: KEK in a 0600 file) or `pkcs11` (KEK in an HSM).
+    pub provider: String,
+    pub pkcs11: Pkcs11Section,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Pkcs11Section {
+    /// Path of the PKCS#11 module, e.g. `/usr/lib/softhsm/libsofthsm2.so`.
+    pub module: Option<PathBuf>,
+    pub token_label: Option<String>,
+    pub slot: Option<u64>,
+    /// User PIN; prefer `pin_file` or the `HUTONG_HSM_PIN` environment variable.
+    pub pin: Option<String>,
+    pub pin_file: Option<PathBuf>,
+    /// Label of the AES-256 key-encryption key in the token.
+    pub kek_label: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Allowed difference between a request's `time` and the platform clock (SPEC §2).
+    pub time_window_secs: u64,
+    /// Largest JSON body accepted (`10003` beyond).
+    pub max_json_bytes: usize,
+    /// Largest uploaded document accepted (`10003` beyond).
+    pub max_file_bytes: usize,
+    /// Sustained requests per second allowed per appId (`20006` beyond).
+    pub rate_limit_per_sec: u32,
+    /// Burst allowance per appId.
+    pub rate_limit_burst: u32,
+    /// Lifetime of a `signId` (SPEC §3.8).
+    pub sign_id_ttl_secs: u64,
+    /// Accept MD5/SHA-1 `hashType`s (SPEC §3.6).
+    pub allow_legacy_hashes: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VerifyConfig {
+    /// Whether a seal not on file makes `verifyResult` false (SPEC §3.10 step 6).
+    pub unregistered_is_failure: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./hutong-data"),
+            listen: "127.0.0.1:8443".into(),
+            metrics_listen: None,
+            region_code: "340000".into(),
+            tls: TlsConfig::default(),
+            keys: KeysConfig::default(),
+            api: ApiConfig::default(),
+            verify: VerifyConfig::default(),
+        }
+    }
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            provider: "file".into(),
+            pkcs11: Pkcs11Section::default(),
+        }
+    }
+}
+
+impl Default for Pkcs11Section {
+    fn default() -> Self {
+        Self {
+            module: None,
+            token_label: None,
+            slot: None,
+            pin: None,
+            pin_file: None,
+            kek_label: "hutong-kek".into(),
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            time_window_secs: 300,
+            max_json_bytes: 1024 * 1024,
+            max_file_bytes: 100 * 1024 * 1024,
+            rate_limit_per_sec: 200,
+            rate_limit_burst: 400,
+            sign_id_ttl_secs: 600,
+            allow_legacy_hashes: false,
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then `HUTONG_*` variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut value = toml::Value::try_from(Config::default())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let from_file: toml::Value = toml::from_str(&text)
+                .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?;
+            merge(&mut value, from_file);
+        }
+        for (name, raw) in env {
+            let Some(rest) = name.strip_prefix("HUTONG_") else {
+                continue;
+            };
+            // Secrets read elsewhere, never part of the typed configuration.
+            if rest == "HSM_PIN" {
+                continue;
+            }
+            apply_env(&mut value, rest, &raw)?;
+        }
+        let config: Config = value
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.region_code.len() != 6 || !self.region_code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ConfigError::Invalid(format!(
+                "region_code must be a 6-digit administrative division code, got {:?}",
+                self.region_code
+            )));
+        }
+        if !matches!(self.keys.provider.as_str(), "file" | "pkcs11") {
+            return Err(ConfigError::Invalid(format!(
+                "keys.provider must be \"file\" or \"pkcs11\", got {:?}",
+                self.keys.provider
+            )));
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls.cert and tls.key must be set together".into(),
+            ));
+        }
+        if self.api.time_window_secs == 0 || self.api.rate_limit_per_sec == 0 {
+            return Err(ConfigError::Invalid(
+                "api.time_window_secs and api.rate_limit_per_sec must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn merge(base: &mut toml::Value, over: toml::Value) {
+    match (base, over) {
+        (toml::Value::Table(b), toml::Value::Table(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+/// Sets `SECTION__KEY` (or a top-level `KEY`) in `value`, typed after the default in place.
+fn apply_env(value: &mut toml::Value, name: &str, raw: &str) -> Result<(), ConfigError> {
+    let path: Vec<String> = name.split("__").map(|p| p.to_ascii_lowercase()).collect();
+    let unknown = || ConfigError::Invalid(format!("unknown configuration variable HUTONG_{name}"));
+    let mut cursor = value;
+    for (i, part) in path.iter().enumerate() {
+        let table = cursor.as_table_mut().ok_or_else(unknown)?;
+        if i + 1 == path.len() {
+            let typed = match table.get(part) {
+                Some(toml::Value::Integer(_)) => {
+                    raw.parse::<i64>().map(toml::Value::Integer).map_err(|_| {
+                        ConfigError::Invalid(format!("HUTONG_{name} must be an integer"))
+                    })?
+                }
+                Some(toml::Value::Boolean(_)) => {
+                    raw.parse::<bool>().map(toml::Value::Boolean).map_err(|_| {
+                        ConfigError::Invalid(format!("HUTONG_{name} must be true or false"))
+                    })?
+                }
+                Some(toml::Value::Table(_)) => return Err(unknown()),
+                // Strings and unset optional values (absent from the serialised defaults).
+                _ if is_known_optional(&path) || table.contains_key(part) => {
+                    if path.last().is_some_and(|p| p == "slot") {
+                        raw.parse::<i64>().map(toml::Value::Integer).map_err(|_| {
+                            ConfigError::Invalid(format!("HUTONG_{name} must be an integer"))
+                        })?
+                    } else {
+                        toml::Value::String(raw.to_string())
+                    }
+                }
+                _ => return Err(unknown()),
+            };
+            table.insert(part.clone(), typed);
+            return Ok(());
+        }
+        cursor = table.get_mut(part).ok_or_else(unknown)?;
+    }
+    Err(unknown())
+}
+
+/// Optional settings have no entry in the serialised defaults, so they are listed here.
+fn is_known_optional(path: &[String]) -> bool {
+    let p: Vec<&str> = path.iter().map(String::as_str).collect();
+    matches!(
+        p.as_slice(),
+        ["metrics_listen"]
+            | ["tls", "cert"]
+            | ["tls", "key"]
+            | ["keys", "pkcs11", "module"]
+            | ["keys", "pkcs11", "token_label"]
+            | ["keys", "pkcs11", "slot"]
+            | ["keys", "pkcs11", "pin"]
+            | ["keys", "pkcs11", "pin_file"]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8443");
+        assert_eq!(c.keys.provider, "file");
+        assert_eq!(c.api.time_window_secs, 300);
+    }
+
+    #[test]
+    fn file_then_environment_override() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.toml");
+        std::fs::write(
+            &path,
+            "region_code = \"110000\"\n[api]\ntime_window_secs = 60\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&path),
+            env(&[
+                ("HUTONG_API__TIME_WINDOW_SECS", "120"),
+                ("HUTONG_LISTEN", "0.0.0.0:9443"),
+                ("HUTONG_KEYS__PKCS11__MODULE", "/usr/lib/x.so"),
+                ("HUTONG_KEYS__PKCS11__SLOT", "3"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.region_code, "110000");
+        assert_eq!(c.api.time_window_secs, 120);
+        assert_eq!(c.listen, "0.0.0.0:9443");
+        assert_eq!(
+            c.keys.pkcs11.module.as_deref(),
+            Some(Path::new("/usr/lib/x.so"))
+        );
+        assert_eq!(c.keys.pkcs11.slot, Some(3));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = Config::load(None, env(&[("HUTONG_API__TIME_WINDOW_SECS", "soon")])).unwrap_err();
+        assert!(e.to_string().contains("HUTONG_API__TIME_WINDOW_SECS"));
+        let e = Config::load(None, env(&[("HUTONG_NO_SUCH", "1")])).unwrap_err();
+        assert!(e.to_string().contains("HUTONG_NO_SUCH"));
+        let e = Config::load(None, env(&[("HUTONG_REGION_CODE", "34")])).unwrap_err();
+        assert!(e.to_string().contains("region_code"));
+    }
+}

@@ -1,0 +1,12 @@
+//! Cryptographic building blocks shared by every module: SM2/SM3/SM4 helpers, X.509 and CMS.
+//!
+//! Nothing here knows about HTTP, storage or documents; everything is a pure function
+//! over bytes that returns a typed error.
+
+pub mod certgen;
+pub mod cms;
+pub mod sm;
+pub mod tsp;
+pub mod x509;
+
+pub use sm::{CryptoError, SM2_ID};

@@ -1,0 +1,366 @@
+//! SM2 (GB/T 32918) signatures with SM3 (GB/T 32905), as every peer of the platform uses them.
+//!
+//! Signatures are accepted in both encodings met in the field (DER `SEQUENCE{r,s}` and the raw
+//! 64-byte `r‖s`) and always produced as DER. The signer ID is fixed to `1234567812345678`
+//! (GB/T 35276); never rely on a library's default ID.
+
+use der::{Decode, Encode, asn1::ObjectIdentifier};
+use signature::hazmat::{PrehashSigner, PrehashVerifier};
+use sm2::dsa::{Signature, SigningKey, VerifyingKey};
+use sm2::elliptic_curve::sec1::ToSec1Point;
+use sm3::{Digest, Sm3};
+use spki::SubjectPublicKeyInfoRef;
+use zeroize::Zeroizing;
+
+/// The SM2 signer ID of GB/T 35276 used by every party of the platform.
+pub const SM2_ID: &str = "1234567812345678";
+
+/// `id-ecPublicKey` (RFC 5480).
+pub const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+/// The SM2 curve / SM2 algorithm (GB/T 33560).
+pub const OID_SM2: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.156.10197.1.301");
+/// SM2 signature with SM3 (GB/T 33560).
+pub const OID_SM2_WITH_SM3: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.156.10197.1.501");
+/// SM3 hash (GB/T 33560).
+pub const OID_SM3: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.156.10197.1.401");
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    #[error("签名值既不是 DER SEQUENCE{{r,s}} 也不是 64 字节 r‖s")]
+    MalformedSignature,
+    #[error("公钥不是有效的 SM2 公钥")]
+    BadPublicKey,
+    #[error("签名验证失败")]
+    BadSignature,
+    #[error("数据格式错误: {0}")]
+    Malformed(String),
+    #[error("不支持的算法: {0}")]
+    Unsupported(String),
+}
+
+/// SM3 digest of `data`.
+pub fn sm3(data: &[u8]) -> [u8; 32] {
+    Sm3::digest(data).into()
+}
+
+/// Lower-case hex SM3 digest of `data`.
+pub fn sm3_hex(data: &[u8]) -> String {
+    hex::encode(sm3(data))
+}
+
+/// Parses an SM2 signature value given as DER `SEQUENCE{r,s}` or as raw 64-byte `r‖s`.
+pub fn parse_sm2_signature(bytes: &[u8]) -> Result<Signature, CryptoError> {
+    if bytes.len() == 64 {
+        return Signature::from_slice(bytes).map_err(|_| CryptoError::MalformedSignature);
+    }
+    Signature::from_der(bytes).map_err(|_| CryptoError::MalformedSignature)
+}
+
+fn verifying_key(key: &sm2::PublicKey) -> Result<VerifyingKey, CryptoError> {
+    VerifyingKey::new(SM2_ID, *key).map_err(|_| CryptoError::BadPublicKey)
+}
+
+/// Verifies an SM2/SM3 signature over `msg` (Z is computed from `key` and the standard ID).
+pub fn sm2_verify(key: &sm2::PublicKey, msg: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
+    let sig = parse_sm2_signature(sig)?;
+    let e = sm2_message_digest(key, msg)?;
+    verifying_key(key)?
+        .verify_prehash(&e, &sig)
+        .map_err(|_| CryptoError::BadSignature)
+}
+
+/// Verifies an SM2 signature over an already computed 32-byte digest `e = SM3(Z ‖ M)`.
+pub fn sm2_verify_prehashed(key: &sm2::PublicKey, e: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
+    if e.len() != 32 {
+        return Err(CryptoError::Malformed("SM2 摘要长度必须为 32 字节".into()));
+    }
+    let sig = parse_sm2_signature(sig)?;
+    verifying_key(key)?
+        .verify_prehash(e, &sig)
+        .map_err(|_| CryptoError::BadSignature)
+}
+
+/// The SM2 message digest `e = SM3(Z ‖ M)` with Z from `key` and the standard ID.
+pub fn sm2_message_digest(key: &sm2::PublicKey, msg: &[u8]) -> Result<[u8; 32], CryptoError> {
+    let z = sm2_z(key)?;
+    let mut h = Sm3::new();
+    h.update(z);
+    h.update(msg);
+    Ok(h.finalize().into())
+}
+
+/// `Z = SM3(ENTL ‖ ID ‖ a ‖ b ‖ xG ‖ yG ‖ xA ‖ yA)` (GB/T 32918.2 §5.5).
+fn sm2_z(key: &sm2::PublicKey) -> Result<[u8; 32], CryptoError> {
+    const A: [u8; 32] = hex_lit("FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC");
+    const B: [u8; 32] = hex_lit("28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93");
+    const GX: [u8; 32] =
+        hex_lit("32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7");
+    const GY: [u8; 32] =
+        hex_lit("BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0");
+    let point = key.to_sec1_point(false);
+    let xy = point.as_bytes();
+    if xy.len() != 65 {
+        return Err(CryptoError::BadPublicKey);
+    }
+    let id = SM2_ID.as_bytes();
+    let entl = ((id.len() * 8) as u16).to_be_bytes();
+    let mut h = Sm3::new();
+    for part in [&entl[..], id, &A, &B, &GX, &GY, &xy[1..33], &xy[33..65]] {
+        h.update(part);
+    }
+    Ok(h.finalize().into())
+}
+
+const fn hex_lit(s: &str) -> [u8; 32] {
+    let b = s.as_bytes();
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        out[i] = (nibble(b[2 * i]) << 4) | nibble(b[2 * i + 1]);
+        i += 1;
+    }
+    out
+}
+
+const fn nibble(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => panic!("not hex"),
+    }
+}
+
+/// An SM2 public key from its uncompressed/compressed SEC1 point bytes.
+pub fn sm2_public_key_from_sec1(bytes: &[u8]) -> Result<sm2::PublicKey, CryptoError> {
+    sm2::PublicKey::from_sec1_bytes(bytes).map_err(|_| CryptoError::BadPublicKey)
+}
+
+/// An SM2 public key from a DER `SubjectPublicKeyInfo`; accepts both the `id-ecPublicKey` +
+/// SM2-curve form and the bare SM2 algorithm OID some producers write.
+pub fn sm2_public_key_from_spki_der(der: &[u8]) -> Result<sm2::PublicKey, CryptoError> {
+    let spki = SubjectPublicKeyInfoRef::from_der(der)
+        .map_err(|e| CryptoError::Malformed(format!("SubjectPublicKeyInfo: {e}")))?;
+    sm2_public_key_from_spki(&spki)
+}
+
+pub fn sm2_public_key_from_spki(
+    spki: &SubjectPublicKeyInfoRef<'_>,
+) -> Result<sm2::PublicKey, CryptoError> {
+    let alg = spki.algorithm.oid;
+    let curve_ok = alg == OID_SM2
+        || (alg == OID_EC_PUBLIC_KEY
+            && spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
+                == Some(OID_SM2));
+    if !curve_ok {
+        return Err(CryptoError::Unsupported(format!("公钥算法 {alg} 不是 SM2")));
+    }
+    let bits = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or(CryptoError::BadPublicKey)?;
+    sm2_public_key_from_sec1(bits)
+}
+
+/// An SM2 public key from PEM text holding a `PUBLIC KEY` or a `CERTIFICATE`.
+pub fn sm2_public_key_from_pem(text: &str) -> Result<sm2::PublicKey, CryptoError> {
+    let (label, der) = pem_decode(text)?;
+    match label.as_str() {
+        "PUBLIC KEY" => sm2_public_key_from_spki_der(&der),
+        "CERTIFICATE" => sm2_public_key_from_cert_der(&der),
+        other => Err(CryptoError::Malformed(format!("不支持的 PEM 类型 {other}"))),
+    }
+}
+
+/// The SM2 public key of a DER X.509 certificate.
+pub fn sm2_public_key_from_cert_der(der: &[u8]) -> Result<sm2::PublicKey, CryptoError> {
+    let cert = x509_cert::Certificate::from_der(der)
+        .map_err(|e| CryptoError::Malformed(format!("X.509 证书: {e}")))?;
+    let spki_der = cert
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .map_err(|e| CryptoError::Malformed(e.to_string()))?;
+    sm2_public_key_from_spki_der(&spki_der)
+}
+
+/// DER `SubjectPublicKeyInfo` (id-ecPublicKey with the SM2 curve) of an SM2 public key.
+pub fn sm2_public_key_to_spki_der(key: &sm2::PublicKey) -> Vec<u8> {
+    use spki::EncodePublicKey;
+    // Encoding a valid point cannot fail; an empty vector would be rejected by any parser.
+    key.to_public_key_der()
+        .map(|d| d.into_vec())
+        .unwrap_or_default()
+}
+
+/// PEM `PUBLIC KEY` of an SM2 public key.
+pub fn sm2_public_key_to_pem(key: &sm2::PublicKey) -> String {
+    pem_encode("PUBLIC KEY", &sm2_public_key_to_spki_der(key))
+}
+
+/// Decodes the first PEM block of `text` into (label, DER).
+pub fn pem_decode(text: &str) -> Result<(String, Vec<u8>), CryptoError> {
+    use base64::Engine;
+    let begin = text
+        .find("-----BEGIN ")
+        .ok_or_else(|| CryptoError::Malformed("缺少 PEM 头".into()))?;
+    let rest = &text[begin + 11..];
+    let label_end = rest
+        .find("-----")
+        .ok_or_else(|| CryptoError::Malformed("PEM 头不完整".into()))?;
+    let label = rest[..label_end].to_string();
+    let body_start = label_end + 5;
+    let end_marker = format!("-----END {label}-----");
+    let body_end = rest
+        .find(&end_marker)
+        .ok_or_else(|| CryptoError::Malformed("缺少 PEM 尾".into()))?;
+    if body_end < body_start {
+        return Err(CryptoError::Malformed("PEM 结构错误".into()));
+    }
+    let b64: String = rest[body_start..body_end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| CryptoError::Malformed("PEM 内容不是有效的 Base64".into()))?;
+    Ok((label, der))
+}
+
+/// Encodes DER as PEM with 64-character lines.
+pub fn pem_encode(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// Fills a buffer from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    // The OS generator failing is unrecoverable for a security appliance.
+    getrandom::fill(&mut buf).expect("operating system random generator failed");
+    buf
+}
+
+/// An SM2 key pair held in zeroised memory.
+#[derive(Clone)]
+pub struct Sm2KeyPair {
+    signing: SigningKey,
+}
+
+impl std::fmt::Debug for Sm2KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sm2KeyPair").finish_non_exhaustive()
+    }
+}
+
+impl Sm2KeyPair {
+    pub fn generate() -> Self {
+        loop {
+            let secret = Zeroizing::new(random_bytes::<32>());
+            if let Ok(kp) = Self::from_secret_bytes(&secret[..]) {
+                return kp;
+            }
+        }
+    }
+
+    pub fn from_secret_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
+        let signing = SigningKey::from_slice(SM2_ID, bytes)
+            .map_err(|_| CryptoError::Malformed("SM2 私钥无效".into()))?;
+        Ok(Self { signing })
+    }
+
+    pub fn secret_bytes(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(self.signing.to_bytes().to_vec())
+    }
+
+    pub fn public_key(&self) -> sm2::PublicKey {
+        sm2::PublicKey::from_affine(*self.signing.verifying_key().as_affine())
+            .expect("a signing key's public point is never the identity")
+    }
+
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
+    /// DER SM2/SM3 signature over `msg`.
+    pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        let e = sm2_message_digest(&self.public_key(), msg).expect("own public key is valid");
+        self.sign_prehashed(&e)
+    }
+
+    /// DER SM2 signature over a 32-byte digest `e` (no further hashing).
+    pub fn sign_prehashed(&self, e: &[u8; 32]) -> Vec<u8> {
+        let sig: Signature = self
+            .signing
+            .sign_prehash(e)
+            .expect("SM2 signing of a 32-byte digest cannot fail");
+        sig.to_der().to_bytes().to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_verify_round_trip_in_both_encodings() {
+        let kp = Sm2KeyPair::generate();
+        let sig = kp.sign(b"abc");
+        sm2_verify(&kp.public_key(), b"abc", &sig).unwrap();
+        let parsed = parse_sm2_signature(&sig).unwrap();
+        let raw = parsed.to_bytes();
+        sm2_verify(&kp.public_key(), b"abc", &raw).unwrap();
+        assert_eq!(
+            sm2_verify(&kp.public_key(), b"abd", &sig),
+            Err(CryptoError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn interoperates_with_the_library_signer() {
+        use signature::{Signer, Verifier};
+        let kp = Sm2KeyPair::generate();
+        // The library computes Z itself; our prehash path must agree with it.
+        let lib_sig: Signature = kp.signing_key().sign(b"message");
+        sm2_verify(&kp.public_key(), b"message", &lib_sig.to_der().to_bytes()).unwrap();
+        let ours = parse_sm2_signature(&kp.sign(b"message")).unwrap();
+        kp.signing_key()
+            .verifying_key()
+            .verify(b"message", &ours)
+            .unwrap();
+    }
+
+    #[test]
+    fn gbt32918_sm3_vector() {
+        assert_eq!(
+            sm3_hex(b"abc"),
+            "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+        );
+    }
+
+    #[test]
+    fn spki_pem_round_trip() {
+        let kp = Sm2KeyPair::generate();
+        let pem = sm2_public_key_to_pem(&kp.public_key());
+        assert_eq!(sm2_public_key_from_pem(&pem).unwrap(), kp.public_key());
+    }
+
+    #[test]
+    fn malformed_signatures_are_rejected_not_panicking() {
+        let kp = Sm2KeyPair::generate();
+        for bad in [&b""[..], &[0x30, 0x00], &[0u8; 64], &[0xff; 70]] {
+            assert!(sm2_verify(&kp.public_key(), b"x", bad).is_err());
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Time-stamp tokens (RFC 3161 / GB/T 20520).

@@ -1,0 +1,207 @@
+//! Console accounts: password policy (等保 2.0 level 3), argon2id hashing, lockout, and the
+//! bootstrap security administrator printed once at first start.
+
+use super::DomainError;
+use crate::store::accounts::{AccountRecord, Role};
+use crate::store::{Store, now_ms};
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+pub const LOCKOUT_FAILURES: u32 = 5;
+pub const LOCKOUT_MS: i64 = 15 * 60 * 1000;
+pub const BOOTSTRAP_USERNAME: &str = "secadmin";
+
+/// At least 12 characters with three of: lower case, upper case, digits, symbols.
+pub fn check_password_policy(password: &str) -> Result<(), DomainError> {
+    let n = password.chars().count();
+    if !(12..=128).contains(&n) {
+        return Err(DomainError::Invalid("密码长度须为 12–128 个字符".into()));
+    }
+    let classes = [
+        password.chars().any(|c| c.is_ascii_lowercase()),
+        password.chars().any(|c| c.is_ascii_uppercase()),
+        password.chars().any(|c| c.is_ascii_digit()),
+        password.chars().any(|c| !c.is_ascii_alphanumeric()),
+    ];
+    if classes.iter().filter(|&&b| b).count() < 3 {
+        return Err(DomainError::Invalid(
+            "密码须包含大写字母、小写字母、数字、符号中的至少三类".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_username(username: &str) -> Result<(), DomainError> {
+    let ok = (3..=64).contains(&username.len())
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(DomainError::Invalid(
+            "用户名须为 3–64 位字母、数字、下划线、连字符或点".into(),
+        ))
+    }
+}
+
+pub fn hash_password(password: &str) -> Result<String, DomainError> {
+    let salt = crate::crypto::sm::random_bytes::<16>();
+    Argon2::default()
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| DomainError::Invalid(format!("密码散列失败: {e}")))
+}
+
+fn password_matches(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Creates an account; administrators created by another administrator must change their
+/// password at first login.
+pub fn create_account(
+    store: &Store,
+    username: &str,
+    role: Role,
+    password: &str,
+    must_change_password: bool,
+    actor: &str,
+) -> Result<AccountRecord, DomainError> {
+    check_username(username)?;
+    check_password_policy(password)?;
+    let rec = AccountRecord {
+        username: username.to_string(),
+        role,
+        password_hash: hash_password(password)?,
+        must_change_password,
+        disabled: false,
+        failed_logins: 0,
+        locked_until_ms: 0,
+        created_ms: now_ms(),
+    };
+    store.insert_account(&rec).map_err(|e| match e {
+        crate::store::StoreError::Conflict => {
+            DomainError::Conflict(format!("用户名 {username} 已存在"))
+        }
+        other => other.into(),
+    })?;
+    store.record_event(actor, "account.create", username, "ok", role.as_str())?;
+    Ok(rec)
+}
+
+/// A random password that satisfies the policy (bootstrap and resets).
+pub fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let bytes = crate::crypto::sm::random_bytes::<16>();
+    let body: String = bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect();
+    // Guarantee all four classes whatever the random draw.
+    format!("Hk7-{body}")
+}
+
+/// Creates the first security administrator when no account exists; returns its one-time
+/// password so the caller can print it once.
+pub fn bootstrap(store: &Store) -> Result<Option<(String, String)>, DomainError> {
+    if !store.accounts.is_empty() {
+        return Ok(None);
+    }
+    let password = generate_password();
+    create_account(
+        store,
+        BOOTSTRAP_USERNAME,
+        Role::Security,
+        &password,
+        true,
+        "system",
+    )?;
+    Ok(Some((BOOTSTRAP_USERNAME.to_string(), password)))
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum LoginOutcome {
+    Ok(AccountRecord),
+    Locked { until_ms: i64 },
+    Failed,
+}
+
+/// Checks a password, counting failures and locking the account after five for 15 minutes.
+pub fn login(store: &Store, username: &str, password: &str) -> Result<LoginOutcome, DomainError> {
+    let Some(mut rec) = store.get_account(username)? else {
+        // Same work as a real check, so timing does not reveal which usernames exist.
+        let _ = password_matches(
+            "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
+            password,
+        );
+        return Ok(LoginOutcome::Failed);
+    };
+    let now = now_ms();
+    if rec.locked_until_ms > now {
+        return Ok(LoginOutcome::Locked {
+            until_ms: rec.locked_until_ms,
+        });
+    }
+    if rec.disabled || !password_matches(&rec.password_hash, password) {
+        rec.failed_logins += 1;
+        if rec.failed_logins >= LOCKOUT_FAILURES {
+            rec.locked_until_ms = now + LOCKOUT_MS;
+            rec.failed_logins = 0;
+            store.put_account(&rec)?;
+            store.record_event(username, "account.lockout", username, "locked", "")?;
+            return Ok(LoginOutcome::Locked {
+                until_ms: rec.locked_until_ms,
+            });
+        }
+        store.put_account(&rec)?;
+        return Ok(LoginOutcome::Failed);
+    }
+    if rec.failed_logins != 0 {
+        rec.failed_logins = 0;
+        store.put_account(&rec)?;
+    }
+    Ok(LoginOutcome::Ok(rec))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_and_lockout() {
+        assert!(check_password_policy("short").is_err());
+        assert!(check_password_policy("alllowercaseletters").is_err());
+        assert!(check_password_policy("Good-Password-1").is_ok());
+        assert!(check_password_policy(&generate_password()).is_ok());
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (user, pw) = bootstrap(&store).unwrap().unwrap();
+        assert!(bootstrap(&store).unwrap().is_none(), "bootstrap runs once");
+        assert!(
+            matches!(login(&store, &user, &pw).unwrap(), LoginOutcome::Ok(r) if r.must_change_password)
+        );
+        for _ in 0..4 {
+            assert_eq!(
+                login(&store, &user, "Wrong-Password-1").unwrap(),
+                LoginOutcome::Failed
+            );
+        }
+        assert!(matches!(
+            login(&store, &user, "Wrong-Password-1").unwrap(),
+            LoginOutcome::Locked { .. }
+        ));
+        // Locked even with the right password.
+        assert!(matches!(
+            login(&store, &user, &pw).unwrap(),
+            LoginOutcome::Locked { .. }
+        ));
+    }
+}

@@ -1,0 +1,213 @@
+//! Seal systems after approval: creation, key registration and the state machine
+//! `testing → online ⇄ suspended` (SPEC §1). Every change is recorded with who, when and why.
+
+use super::DomainError;
+use crate::crypto::sm;
+use crate::store::systems::{StateChange, SystemRecord, SystemState};
+use crate::store::{Store, now_ms};
+
+#[derive(Debug, Clone, Default)]
+pub struct NewSystem {
+    pub name: String,
+    pub plat_name: String,
+    pub vendor: Option<String>,
+    /// PEM SubjectPublicKeyInfo or X.509 certificate holding the system's SM2 key.
+    pub public_key_pem: String,
+    pub callback_url: Option<String>,
+    pub callback_ca_pem: Option<String>,
+    pub dest_host: Option<String>,
+    pub state: Option<SystemState>,
+}
+
+/// Validates and normalises a member's SM2 public key to PEM SubjectPublicKeyInfo.
+pub fn normalise_public_key(pem: &str) -> Result<String, DomainError> {
+    let key = sm::sm2_public_key_from_pem(pem)
+        .map_err(|e| DomainError::Invalid(format!("公钥无效: {e}")))?;
+    Ok(sm::sm2_public_key_to_pem(&key))
+}
+
+fn check_https_url(field: &str, url: &Option<String>) -> Result<(), DomainError> {
+    if let Some(u) = url
+        && (!u.starts_with("https://") || u.len() > 512 || u.chars().any(char::is_whitespace))
+    {
+        return Err(DomainError::Invalid(format!(
+            "{field} 必须是 https:// 开头的地址"
+        )));
+    }
+    Ok(())
+}
+
+fn new_app_id() -> String {
+    format!("HT{}", hex::encode_upper(sm::random_bytes::<8>()))
+}
+
+pub fn add_system(store: &Store, new: NewSystem, actor: &str) -> Result<SystemRecord, DomainError> {
+    for (field, v) in [("name", &new.name), ("platName", &new.plat_name)] {
+        if v.trim().is_empty() || v.chars().count() > 128 {
+            return Err(DomainError::Invalid(format!(
+                "{field} 不能为空且不超过 128 字"
+            )));
+        }
+    }
+    check_https_url("callbackUrl", &new.callback_url)?;
+    check_https_url("destHost", &new.dest_host)?;
+    if let Some(ca) = &new.callback_ca_pem {
+        let (label, _) = sm::pem_decode(ca)
+            .map_err(|e| DomainError::Invalid(format!("回调 CA 证书无效: {e}")))?;
+        if label != "CERTIFICATE" {
+            return Err(DomainError::Invalid("回调 CA 必须是 PEM 证书".into()));
+        }
+    }
+    let key = normalise_public_key(&new.public_key_pem)?;
+    let state = new.state.unwrap_or(SystemState::Testing);
+    if state == SystemState::Suspended {
+        return Err(DomainError::Invalid(
+            "新系统的状态只能是 testing 或 online".into(),
+        ));
+    }
+    let now = now_ms();
+    let rec = SystemRecord {
+        app_id: new_app_id(),
+        name: new.name.trim().to_string(),
+        plat_name: new.plat_name.trim().to_string(),
+        vendor: new.vendor,
+        public_keys: vec![key],
+        callback_url: new.callback_url,
+        callback_ca_pem: new.callback_ca_pem,
+        dest_host: new.dest_host,
+        state,
+        created_ms: now,
+        history: vec![StateChange {
+            from: None,
+            to: state,
+            reason: "approved".into(),
+            actor: actor.into(),
+            at_ms: now,
+        }],
+    };
+    store.insert_system(&rec)?;
+    store.record_event(actor, "system.add", &rec.app_id, "ok", &rec.name)?;
+    Ok(rec)
+}
+
+/// Whether `from → to` is a transition an operator may make.
+pub fn transition_allowed(from: SystemState, to: SystemState) -> bool {
+    use SystemState::*;
+    matches!(
+        (from, to),
+        (Testing, Online)
+            | (Testing, Suspended)
+            | (Online, Suspended)
+            | (Suspended, Online)
+            | (Suspended, Testing)
+    )
+}
+
+pub fn set_state(
+    store: &Store,
+    app_id: &str,
+    to: SystemState,
+    reason: &str,
+    actor: &str,
+) -> Result<SystemRecord, DomainError> {
+    if reason.trim().is_empty() {
+        return Err(DomainError::Invalid("必须填写状态变更原因".into()));
+    }
+    loop {
+        let old = store
+            .get_system(app_id)?
+            .ok_or_else(|| DomainError::NotFound(format!("系统 {app_id} 不存在")))?;
+        if old.state == to {
+            return Ok(old);
+        }
+        if !transition_allowed(old.state, to) {
+            return Err(DomainError::Conflict(format!(
+                "不允许从 {} 变更为 {}",
+                old.state.as_str(),
+                to.as_str()
+            )));
+        }
+        let mut new = old.clone();
+        new.state = to;
+        new.history.push(StateChange {
+            from: Some(old.state),
+            to,
+            reason: reason.trim().to_string(),
+            actor: actor.into(),
+            at_ms: now_ms(),
+        });
+        match store.update_system(&old, &new) {
+            Ok(()) => {
+                store.record_event(
+                    actor,
+                    "system.set_state",
+                    app_id,
+                    "ok",
+                    &format!(
+                        "{} -> {}: {}",
+                        old.state.as_str(),
+                        to.as_str(),
+                        reason.trim()
+                    ),
+                )?;
+                return Ok(new);
+            }
+            Err(crate::store::StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::sm::Sm2KeyPair;
+
+    fn new_system() -> NewSystem {
+        NewSystem {
+            name: "测试印章系统".into(),
+            plat_name: "测试平台".into(),
+            public_key_pem: sm::sm2_public_key_to_pem(&Sm2KeyPair::generate().public_key()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn lifecycle_follows_the_state_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let rec = add_system(&store, new_system(), "cli").unwrap();
+        assert_eq!(rec.state, SystemState::Testing);
+        assert!(rec.app_id.starts_with("HT") && rec.app_id.len() == 18);
+        let rec = set_state(&store, &rec.app_id, SystemState::Online, "上线", "op").unwrap();
+        let rec = set_state(&store, &rec.app_id, SystemState::Suspended, "违规", "op").unwrap();
+        assert_eq!(rec.history.len(), 3);
+        assert!(matches!(
+            set_state(&store, &rec.app_id, SystemState::Online, " ", "op"),
+            Err(DomainError::Invalid(_))
+        ));
+        let rec = set_state(&store, &rec.app_id, SystemState::Online, "恢复", "op").unwrap();
+        assert!(matches!(
+            set_state(&store, &rec.app_id, SystemState::Testing, "回退", "op"),
+            Err(DomainError::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn bad_keys_and_urls_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut n = new_system();
+        n.public_key_pem = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into();
+        assert!(matches!(
+            add_system(&store, n, "cli"),
+            Err(DomainError::Invalid(_))
+        ));
+        let mut n = new_system();
+        n.callback_url = Some("http://insecure".into());
+        assert!(matches!(
+            add_system(&store, n, "cli"),
+            Err(DomainError::Invalid(_))
+        ));
+    }
+}

@@ -1,0 +1,1 @@
+//! The `file` key provider: the KEK in a 0600 file. For evaluation only.

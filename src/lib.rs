@@ -1,0 +1,16 @@
+//! Hutong (互通): an electronic seal interoperability and mutual-recognition platform.
+//!
+//! Data flows one way: `api` → `gateway`/`domain` → `store`, with `crypto` and `keys`
+//! underneath everything. The parsers (`ses`, `verify`) are pure functions from bytes to
+//! typed values; they never touch storage or the network.
+
+pub mod api;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod gateway;
+pub mod keys;
+pub mod server;
+pub mod ses;
+pub mod store;
+pub mod verify;

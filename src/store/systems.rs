@@ -1,0 +1,94 @@
+//! Seal systems (members) that passed onboarding: `appId` → [`SystemRecord`].
+
+use super::{Store, StoreError, decode, encode};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SystemState {
+    Testing,
+    Online,
+    Suspended,
+}
+
+impl SystemState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SystemState::Testing => "testing",
+            SystemState::Online => "online",
+            SystemState::Suspended => "suspended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "testing" => Some(Self::Testing),
+            "online" => Some(Self::Online),
+            "suspended" => Some(Self::Suspended),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateChange {
+    pub from: Option<SystemState>,
+    pub to: SystemState,
+    pub reason: String,
+    pub actor: String,
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SystemRecord {
+    pub app_id: String,
+    pub name: String,
+    pub plat_name: String,
+    #[serde(default)]
+    pub vendor: Option<String>,
+    /// SM2 public keys (PEM SubjectPublicKeyInfo) that may sign requests; two during a rotation.
+    pub public_keys: Vec<String>,
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    /// PEM CA certificate that the member's callback TLS certificate chains to.
+    #[serde(default)]
+    pub callback_ca_pem: Option<String>,
+    #[serde(default)]
+    pub dest_host: Option<String>,
+    pub state: SystemState,
+    pub created_ms: i64,
+    pub history: Vec<StateChange>,
+}
+
+impl Store {
+    pub fn get_system(&self, app_id: &str) -> Result<Option<SystemRecord>, StoreError> {
+        self.systems
+            .get(app_id.as_bytes())?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    /// Inserts a new system; fails with `Conflict` if the appId exists.
+    pub fn insert_system(&self, rec: &SystemRecord) -> Result<(), StoreError> {
+        self.systems
+            .compare_and_swap(rec.app_id.as_bytes(), None::<&[u8]>, Some(encode(rec)?))?
+            .map_err(|_| StoreError::Conflict)
+    }
+
+    /// Replaces `old` with `new` atomically; `Conflict` if the record changed meanwhile.
+    pub fn update_system(&self, old: &SystemRecord, new: &SystemRecord) -> Result<(), StoreError> {
+        self.systems
+            .compare_and_swap(
+                new.app_id.as_bytes(),
+                Some(encode(old)?),
+                Some(encode(new)?),
+            )?
+            .map_err(|_| StoreError::Conflict)
+    }
+
+    pub fn list_systems(&self) -> Result<Vec<SystemRecord>, StoreError> {
+        self.systems.iter().values().map(|v| decode(&v?)).collect()
+    }
+}

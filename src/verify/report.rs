@@ -1,0 +1,367 @@
+//! The verification report of SPEC §3.10 (表26–28) and the options every verifier takes.
+
+use serde::Serialize;
+
+/// The eight verification steps, in the order they are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    Parse,
+    Integrity,
+    Signature,
+    Certificate,
+    Seal,
+    Registry,
+    Timestamp,
+    Coverage,
+}
+
+impl Step {
+    pub const ALL: [Step; 8] = [
+        Step::Parse,
+        Step::Integrity,
+        Step::Signature,
+        Step::Certificate,
+        Step::Seal,
+        Step::Registry,
+        Step::Timestamp,
+        Step::Coverage,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Parse => "parse",
+            Step::Integrity => "integrity",
+            Step::Signature => "signature",
+            Step::Certificate => "certificate",
+            Step::Seal => "seal",
+            Step::Registry => "registry",
+            Step::Timestamp => "timestamp",
+            Step::Coverage => "coverage",
+        }
+    }
+}
+
+/// One row of `flowVoList` (表28).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlowStep {
+    pub step: &'static str,
+    pub hint: String,
+    /// 1 passed, 0 failed.
+    pub status: u8,
+}
+
+/// The hint of the `registry` step for a seal that is not on file here.
+pub const HINT_NOT_REGISTERED: &str = "未在本平台备案";
+
+/// What identifies the seal of a signature in the registry; filled by the format verifiers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SealIdentity {
+    /// `esID` of the embedded seal.
+    pub es_id: Option<String>,
+    /// SM3 of the embedded `SES_Seal` DER.
+    pub seal_digest: Option<[u8; 32]>,
+    /// Serial number (lower-case hex) of the signer certificate.
+    pub signer_cert_sn: Option<String>,
+}
+
+/// A seal found in the registry, as the `registry` step reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryHit {
+    pub seal_code: String,
+    /// Whether the seal was enabled (not revoked or disabled) at the signing time.
+    pub usable_at_signing: bool,
+    /// Human-readable state at signing time, e.g. "启用", "停用", "注销".
+    pub state_label: String,
+}
+
+/// The platform's seal registry as the verifier sees it.
+pub trait SealRegistry {
+    fn lookup(&self, seal: &SealIdentity, sign_time_ms: Option<i64>) -> Option<RegistryHit>;
+}
+
+/// A registry with nothing on file (the CLI without a data directory, tests).
+pub struct EmptyRegistry;
+
+impl SealRegistry for EmptyRegistry {
+    fn lookup(&self, _: &SealIdentity, _: Option<i64>) -> Option<RegistryHit> {
+        None
+    }
+}
+
+/// Verification policy and limits.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// DER certificates of the trust anchors configured in the console.
+    pub trust_anchors: Vec<Vec<u8>>,
+    /// Whether a seal not on file makes `verifyResult` false.
+    pub unregistered_is_failure: bool,
+    /// Whether MD5/SHA-1 digests are accepted (reported as weak either way).
+    pub allow_weak_hashes: bool,
+    /// Maximum size of an uploaded document.
+    pub max_file_size: usize,
+    /// ZIP limits for OFD packages.
+    pub max_zip_entries: usize,
+    pub max_inflated_total: u64,
+    pub max_inflated_entry: u64,
+    /// Maximum XML nesting depth.
+    pub max_xml_depth: usize,
+    /// Maximum number of PDF objects.
+    pub max_pdf_objects: usize,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        Self {
+            trust_anchors: Vec::new(),
+            unregistered_is_failure: false,
+            allow_weak_hashes: false,
+            max_file_size: 100 * 1024 * 1024,
+            max_zip_entries: 10_000,
+            max_inflated_total: 512 * 1024 * 1024,
+            max_inflated_entry: 200 * 1024 * 1024,
+            max_xml_depth: 64,
+            max_pdf_objects: 1_000_000,
+        }
+    }
+}
+
+/// One signature's entry in `details` (表27 plus the SPEC's extensions).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignatureReport {
+    pub seal_type: String,
+    pub sign_time: String,
+    pub provider: String,
+    pub cert_issuer: String,
+    pub cert_owner: String,
+    pub cert_sn: String,
+    pub cert_valid_start: String,
+    pub cert_valid_end: String,
+    pub seal_pic_base64: String,
+    pub seal_code: String,
+    pub flow_vo_list: Vec<FlowStep>,
+    /// `PDF` or `OFD`.
+    pub format: String,
+    /// `seal` (电子签章) or `sign` (数字签名).
+    pub signature_type: String,
+    pub algorithm: String,
+    pub seal_name: String,
+    pub registry_state: String,
+    /// Where the signature sits: OFD `Signature.xml` path or PDF field name.
+    pub location: String,
+    /// Stamp page (1-based) and position `[x, y, w, h]` in mm, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<[f64; 4]>,
+    /// Signing time in UTC milliseconds (used for certificate, seal and registry checks).
+    #[serde(skip)]
+    pub sign_time_ms: Option<i64>,
+    #[serde(skip)]
+    pub seal_identity: SealIdentity,
+    #[serde(skip)]
+    steps: Vec<(Step, bool, String)>,
+}
+
+impl SignatureReport {
+    pub fn new(format: &str, signature_type: &str) -> Self {
+        Self {
+            format: format.to_string(),
+            signature_type: signature_type.to_string(),
+            ..Self::default()
+        }
+    }
+
+    /// Records a step's outcome; a later record of the same step replaces the earlier one.
+    pub fn record(&mut self, step: Step, passed: bool, hint: impl Into<String>) {
+        let hint = hint.into();
+        if let Some(slot) = self.steps.iter_mut().find(|(s, _, _)| *s == step) {
+            *slot = (step, passed, hint);
+        } else {
+            self.steps.push((step, passed, hint));
+        }
+    }
+
+    pub fn pass(&mut self, step: Step, hint: impl Into<String>) {
+        self.record(step, true, hint);
+    }
+
+    pub fn fail(&mut self, step: Step, hint: impl Into<String>) {
+        self.record(step, false, hint);
+    }
+
+    /// The outcome of a step, if it was recorded.
+    pub fn outcome(&self, step: Step) -> Option<(bool, &str)> {
+        self.steps
+            .iter()
+            .find(|(s, _, _)| *s == step)
+            .map(|(_, p, h)| (*p, h.as_str()))
+    }
+
+    pub fn passed(&self, step: Step) -> bool {
+        matches!(self.outcome(step), Some((true, _)))
+    }
+
+    /// Fills `flowVoList` in step order; a step never recorded is failed with `reason_missing`.
+    pub fn finish(&mut self) {
+        let mut flow = Vec::with_capacity(Step::ALL.len());
+        for step in Step::ALL {
+            let (passed, hint) = match self.outcome(step) {
+                Some((p, h)) => (p, h.to_string()),
+                None => (false, "前序步骤失败，本步骤未执行".to_string()),
+            };
+            flow.push(FlowStep {
+                step: step.name(),
+                hint,
+                status: u8::from(passed),
+            });
+        }
+        self.flow_vo_list = flow;
+    }
+
+    /// Whether this signature counts as verified under `opts`.
+    pub fn is_valid(&self, opts: &VerifyOptions) -> bool {
+        Step::ALL.iter().all(|&step| match self.outcome(step) {
+            Some((true, _)) => true,
+            Some((false, hint)) if step == Step::Registry => {
+                !opts.unregistered_is_failure && hint == HINT_NOT_REGISTERED
+            }
+            _ => false,
+        })
+    }
+
+    /// Applies the `registry` step from the platform's registry.
+    pub fn apply_registry(&mut self, registry: &dyn SealRegistry) {
+        if self.seal_identity == SealIdentity::default() {
+            self.fail(Step::Registry, HINT_NOT_REGISTERED);
+            self.registry_state = "未备案".into();
+            return;
+        }
+        match registry.lookup(&self.seal_identity, self.sign_time_ms) {
+            None => {
+                self.fail(Step::Registry, HINT_NOT_REGISTERED);
+                self.registry_state = "未备案".into();
+            }
+            Some(hit) => {
+                self.seal_code = hit.seal_code.clone();
+                self.registry_state = hit.state_label.clone();
+                if hit.usable_at_signing {
+                    self.pass(
+                        Step::Registry,
+                        format!("已备案，印章编码 {}", hit.seal_code),
+                    );
+                } else {
+                    self.fail(
+                        Step::Registry,
+                        format!(
+                            "签署时印章状态为{}，印章编码 {}",
+                            hit.state_label, hit.seal_code
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The response `data` of `document/verify` (表26).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentReport {
+    pub file_name: String,
+    pub file_size: u64,
+    pub sign_count: usize,
+    pub verify_result: bool,
+    pub details: Vec<SignatureReport>,
+    /// `PDF` or `OFD`.
+    pub format: String,
+    /// Set when the document as a whole could not be read; no signature was examined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl DocumentReport {
+    /// Completes every signature's flow and computes `verifyResult`.
+    pub fn finalize(&mut self, registry: &dyn SealRegistry, opts: &VerifyOptions) {
+        for sig in &mut self.details {
+            if sig.outcome(Step::Registry).is_none() {
+                sig.apply_registry(registry);
+            }
+            sig.finish();
+        }
+        self.sign_count = self.details.len();
+        self.verify_result = self.error.is_none()
+            && !self.details.is_empty()
+            && self.details.iter().all(|d| d.is_valid(opts));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_passed() -> SignatureReport {
+        let mut r = SignatureReport::new("OFD", "seal");
+        for s in Step::ALL {
+            r.pass(s, "ok");
+        }
+        r
+    }
+
+    #[test]
+    fn flow_lists_every_step_in_order_and_missing_ones_fail() {
+        let mut r = SignatureReport::new("PDF", "sign");
+        r.pass(Step::Coverage, "ok");
+        r.fail(Step::Parse, "bad");
+        r.finish();
+        let names: Vec<_> = r.flow_vo_list.iter().map(|f| f.step).collect();
+        assert_eq!(names, Step::ALL.map(Step::name).to_vec());
+        assert_eq!(r.flow_vo_list[0].status, 0);
+        assert_eq!(r.flow_vo_list[1].status, 0);
+        assert_eq!(r.flow_vo_list[7].status, 1);
+    }
+
+    #[test]
+    fn unregistered_seal_only_fails_when_configured() {
+        let mut doc = DocumentReport {
+            details: vec![all_passed()],
+            ..Default::default()
+        };
+        doc.details[0]
+            .steps
+            .retain(|(s, _, _)| *s != Step::Registry);
+        doc.details[0].seal_identity.es_id = Some("x".into());
+        let lenient = VerifyOptions::default();
+        doc.finalize(&EmptyRegistry, &lenient);
+        assert!(doc.verify_result);
+        let strict = VerifyOptions {
+            unregistered_is_failure: true,
+            ..Default::default()
+        };
+        doc.finalize(&EmptyRegistry, &strict);
+        assert!(!doc.verify_result);
+    }
+
+    #[test]
+    fn no_signature_is_never_a_valid_document() {
+        let mut doc = DocumentReport::default();
+        doc.finalize(&EmptyRegistry, &VerifyOptions::default());
+        assert!(!doc.verify_result);
+    }
+}
+
+/// The platform time zone offset (Asia/Shanghai has no daylight saving).
+pub const PLATFORM_UTC_OFFSET_SECS: i32 = 8 * 3600;
+
+/// Formats UTC milliseconds as the standard's `YYYY-MM-DD HH:MM:SS` in the platform time zone.
+pub fn format_time_ms(ms: i64) -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let offset = time::UtcOffset::from_whole_seconds(PLATFORM_UTC_OFFSET_SECS)
+        .unwrap_or(time::UtcOffset::UTC);
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map(|t| t.to_offset(offset))
+        .ok()
+        .and_then(|t| t.format(fmt).ok())
+        .unwrap_or_default()
+}
