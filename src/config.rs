@@ -328,6 +328,14 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_file_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/hutong.toml");
+        let c = Config::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(c.data_dir, Path::new("/var/lib/hutong"));
+        assert_eq!(c.keys.pkcs11.kek_label, "hutong-kek");
+    }
+
+    #[test]
     fn bad_values_are_named() {
         let e = Config::load(None, env(&[("HUTONG_API__TIME_WINDOW_SECS", "soon")])).unwrap_err();
         assert!(e.to_string().contains("HUTONG_API__TIME_WINDOW_SECS"));

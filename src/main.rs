@@ -1,1 +1,329 @@
-fn main() {}
+//! The `hutong` command: the appliance server and its management commands.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use hutong::config::Config;
+use hutong::server::{self, control};
+use serde_json::Value;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(
+    name = "hutong",
+    version,
+    about = "互通 — 电子印章互通互认服务平台 (electronic seal interoperability platform)",
+    long_about = "Hutong runs the electronic seal interoperability and mutual-recognition platform: \
+an HTTPS API for member seal systems, the administration console, and document verification.\n\n\
+Management commands work whether or not the server is running: while it runs they go through \
+the control socket in the data directory, otherwise they open the store directly."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct Global {
+    /// Configuration file (TOML); see packaging/hutong.toml. HUTONG_* variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (store, keys, certificates); default ./hutong-data.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the appliance (HTTPS API and console); creates keys and data on first start.
+    Serve {
+        /// Listen address, e.g. 0.0.0.0:8443 (default 127.0.0.1:8443).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Create the data directory, keys and platform certificate without serving.
+    Init,
+    /// Key provider and platform key status.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Manage member seal systems.
+    #[command(subcommand)]
+    System(SystemCmd),
+    /// Manage console administrator accounts.
+    #[command(subcommand)]
+    Admin(AdminCmd),
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Show the key provider, module, slot and key ids (never key material).
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SystemCmd {
+    /// Register an approved seal system and print its appId.
+    Add {
+        /// Seal system name.
+        #[arg(long)]
+        name: String,
+        /// Platform name shown to other systems (platName).
+        #[arg(long)]
+        plat_name: String,
+        /// The system's SM2 public key: PEM SubjectPublicKeyInfo or X.509 certificate.
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
+        /// HTTPS base URL of the system's callback API.
+        #[arg(long, value_name = "URL")]
+        callback_url: Option<String>,
+        /// PEM CA certificate the callback server's certificate chains to.
+        #[arg(long, value_name = "FILE")]
+        callback_ca: Option<PathBuf>,
+        /// Client request address for UKey seals (destHost).
+        #[arg(long, value_name = "URL")]
+        dest_host: Option<String>,
+        /// Initial state.
+        #[arg(long, value_parser = ["testing", "online"], default_value = "testing")]
+        state: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List seal systems.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a system's state (testing, online, suspended), with the reason recorded.
+    SetState {
+        app_id: String,
+        #[arg(value_parser = ["testing", "online", "suspended"])]
+        state: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// Create an administrator; the password is read from standard input and must be changed
+    /// at first login.
+    Create {
+        #[arg(long, value_parser = ["operator", "security", "auditor"])]
+        role: String,
+        #[arg(long)]
+        username: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+fn load_config(global: &Global) -> Result<Config> {
+    let mut config = Config::load(global.config.as_deref(), std::env::vars())?;
+    if let Some(dir) = &global.data_dir {
+        config.data_dir = dir.clone();
+    }
+    Ok(config)
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = load_config(&cli.global)?;
+    match cli.command {
+        Cmd::Serve { listen } => {
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            serve(config)
+        }
+        Cmd::Init => init(config),
+        Cmd::Keys(KeysCmd::Status { json }) => {
+            let v = manage(&config, control::Command::KeysStatus)?;
+            print_value(&v, json);
+            Ok(())
+        }
+        Cmd::System(cmd) => system(&config, cmd),
+        Cmd::Admin(AdminCmd::Create { role, username, .. }) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .take(4096)
+                .read_to_string(&mut line)
+                .context("reading the password from standard input")?;
+            let password = line.lines().next().unwrap_or_default().to_string();
+            if password.is_empty() {
+                bail!("no password on standard input");
+            }
+            let v = manage(&config, control::Command::AdminCreate { role, username, password })?;
+            println!("created {} ({})", v["username"].as_str().unwrap_or(""), v["role"].as_str().unwrap_or(""));
+            Ok(())
+        }
+    }
+}
+
+fn serve(config: Config) -> Result<()> {
+    // Keys live unwrapped in this process: keep them out of core dumps.
+    // SAFETY: prctl(PR_SET_DUMPABLE) takes plain integers and affects only this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+    let started = std::time::Instant::now();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let data_dir = config.data_dir.clone();
+        let prepared = tokio::task::spawn_blocking(move || server::prepare(config))
+            .await
+            .context("start-up task failed")??;
+        if let Some((user, password)) = &prepared.bootstrap {
+            println!("==============================================================");
+            println!(" 首次启动：初始安全管理员账号（仅显示一次，首次登录须修改密码）");
+            println!(" First start: initial security administrator (shown once)");
+            println!("   username: {user}");
+            println!("   password: {password}");
+            println!("==============================================================");
+        }
+        if prepared.keys_created {
+            println!("created platform keys in {}", data_dir.join("keys").display());
+        }
+        let running = server::start(prepared)?;
+        println!(
+            "hutong listening on https://{} (data {}), ready in {} ms",
+            running.addr,
+            data_dir.display(),
+            started.elapsed().as_millis()
+        );
+        if let Some(m) = running.metrics_addr {
+            println!("metrics and health on http://{m}");
+        }
+        running.serve().await?;
+        println!("hutong stopped");
+        Ok(())
+    })
+}
+
+fn init(config: Config) -> Result<()> {
+    server::ensure_data_dir(&config)?;
+    if hutong::keys::Keyring::is_initialised(&config) {
+        bail!("{} is already initialised", config.data_dir.display());
+    }
+    let store = hutong::store::Store::open(&config.data_dir)?;
+    hutong::keys::Keyring::init(&config)?;
+    if let Some((user, password)) = hutong::domain::accounts::bootstrap(&store)? {
+        println!("initial security administrator: {user} / {password} (shown once; change at first login)");
+    }
+    store.flush_blocking()?;
+    println!("initialised {}", config.data_dir.display());
+    Ok(())
+}
+
+/// Runs a management command in the running server if there is one, else locally.
+fn manage(config: &Config, cmd: control::Command) -> Result<Value> {
+    if let Some(v) = control::call(&config.data_dir, &cmd).map_err(anyhow::Error::msg)? {
+        return Ok(v);
+    }
+    if !config.data_dir.exists() {
+        bail!("data directory {} does not exist (run `hutong init` first)", config.data_dir.display());
+    }
+    let store = hutong::store::Store::open(&config.data_dir)?;
+    let keys = if matches!(cmd, control::Command::KeysStatus) {
+        Some(hutong::keys::Keyring::load(config)?)
+    } else {
+        None
+    };
+    let writes = cmd.changes_state();
+    let v = control::execute(&store, keys.as_ref(), cmd, "cli").map_err(anyhow::Error::msg)?;
+    if writes {
+        store.flush_blocking()?;
+    }
+    Ok(v)
+}
+
+fn read_text(path: &Path, what: &str) -> Result<String> {
+    let meta = std::fs::metadata(path).with_context(|| format!("{what} {}", path.display()))?;
+    if meta.len() > 64 * 1024 {
+        bail!("{what} {} is larger than 64 KiB", path.display());
+    }
+    std::fs::read_to_string(path).with_context(|| format!("{what} {}", path.display()))
+}
+
+fn system(config: &Config, cmd: SystemCmd) -> Result<()> {
+    match cmd {
+        SystemCmd::Add {
+            name,
+            plat_name,
+            public_key,
+            callback_url,
+            callback_ca,
+            dest_host,
+            state,
+            json,
+        } => {
+            let public_key_pem = read_text(&public_key, "public key")?;
+            let callback_ca_pem = callback_ca.map(|p| read_text(&p, "callback CA")).transpose()?;
+            let v = manage(
+                config,
+                control::Command::SystemAdd {
+                    name,
+                    plat_name,
+                    public_key_pem,
+                    callback_url,
+                    callback_ca_pem,
+                    dest_host,
+                    state: Some(state),
+                },
+            )?;
+            if json {
+                println!("{v}");
+            } else {
+                println!("{}", v["appId"].as_str().unwrap_or(""));
+            }
+        }
+        SystemCmd::List { json } => {
+            let v = manage(config, control::Command::SystemList)?;
+            if json {
+                println!("{v}");
+            } else {
+                println!("{:<20} {:<10} {:<24} PLATFORM", "APPID", "STATE", "NAME");
+                for s in v.as_array().into_iter().flatten() {
+                    println!(
+                        "{:<20} {:<10} {:<24} {}",
+                        s["appId"].as_str().unwrap_or(""),
+                        s["state"].as_str().unwrap_or(""),
+                        s["name"].as_str().unwrap_or(""),
+                        s["platName"].as_str().unwrap_or("")
+                    );
+                }
+            }
+        }
+        SystemCmd::SetState { app_id, state, reason } => {
+            let v = manage(config, control::Command::SystemSetState { app_id, state, reason })?;
+            println!("{} {}", v["appId"].as_str().unwrap_or(""), v["state"].as_str().unwrap_or(""));
+        }
+    }
+    Ok(())
+}
+
+fn print_value(v: &Value, json: bool) {
+    if json {
+        println!("{v}");
+    } else if let Some(map) = v.as_object() {
+        for (k, val) in map {
+            match val {
+                Value::String(s) => println!("{k}: {s}"),
+                Value::Null => println!("{k}: -"),
+                other => println!("{k}: {other}"),
+            }
+        }
+    }
+}

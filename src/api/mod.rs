@@ -1,1 +1,46 @@
-//! placeholder, filled by its issue
+//! actix-web handlers for the platform API (SPEC §3), one file per interface group, and the
+//! mapping of every error to the codes of SPEC §2.
+
+pub mod envelope;
+pub mod error;
+pub mod metrics;
+mod platform;
+mod system;
+
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::keys::Keyring;
+use crate::store::Store;
+use actix_web::web;
+use std::sync::Arc;
+
+/// What every handler may use.
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub keys: Arc<Keyring>,
+    pub gateway: Gateway,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+/// Registers the `/api/v1` routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .route("/platform/certificate", web::get().to(platform::certificate))
+            .route("/system/info", web::post().to(system::info))
+            .default_service(web::to(not_found)),
+    );
+}
+
+async fn not_found(state: web::Data<AppState>, req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    let rid = envelope::request_id(&req);
+    let mut resp = envelope::respond(
+        &state,
+        &rid,
+        Err(error::ApiError::invalid(format!("接口 {} {} 不存在", req.method(), req.path()))),
+    )
+    .0;
+    *resp.status_mut() = actix_web::http::StatusCode::NOT_FOUND;
+    resp
+}

@@ -46,3 +46,184 @@ pub trait KeyProvider: Send + Sync {
 
 pub mod file;
 pub mod pkcs11;
+
+use crate::config::Config;
+use crate::crypto::certgen::{self, CertSpec};
+use crate::crypto::sm::{self, Sm2KeyPair};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The platform's keys, loaded at start: the provider holding the KEK, the SM2 signing key
+/// (unwrapped into zeroised memory) and the platform certificate.
+pub struct Keyring {
+    provider: Arc<dyn KeyProvider>,
+    platform: Sm2KeyPair,
+    platform_cert_der: Vec<u8>,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring").finish_non_exhaustive()
+    }
+}
+
+fn keys_dir(cfg: &Config) -> PathBuf {
+    cfg.data_dir.join("keys")
+}
+
+const PLATFORM_KEY_FILE: &str = "platform.key.wrapped";
+const PLATFORM_CERT_FILE: &str = "platform.crt";
+const FILE_KEK: &str = "kek.key";
+
+fn io_err(path: &std::path::Path, e: std::io::Error) -> KeyError {
+    KeyError::Io(format!("{}: {e}", path.display()))
+}
+
+/// Writes a file atomically (temp + rename + fsync) with mode 0600.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), KeyError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| io_err(&tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| io_err(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))
+}
+
+impl Keyring {
+    /// Whether `hutong init` has run for this data directory.
+    pub fn is_initialised(cfg: &Config) -> bool {
+        keys_dir(cfg).join(PLATFORM_KEY_FILE).exists()
+    }
+
+    /// Creates the KEK, the platform key (stored wrapped) and the self-issued platform
+    /// certificate. Refuses to run twice.
+    pub fn init(cfg: &Config) -> Result<Self, KeyError> {
+        let dir = keys_dir(cfg);
+        if Self::is_initialised(cfg) {
+            return Err(KeyError::Config(format!("{} 已初始化", dir.display())));
+        }
+        create_private_dir(&dir)?;
+        let provider = create_provider(cfg, &dir)?;
+        let platform = Sm2KeyPair::generate();
+        let wrapped = provider.wrap(&platform.secret_bytes())?;
+        let now = crate::store::now_ms();
+        let spec = CertSpec {
+            common_name: "Hutong Platform".into(),
+            organization: Some("电子印章互通互认服务平台".into()),
+            not_before_ms: now - 60_000,
+            not_after_ms: now + 10 * 365 * 24 * 3600 * 1000,
+            is_ca: false,
+            serial: None,
+        };
+        let cert = certgen::self_signed_sm2(&spec, &platform)
+            .map_err(|e| KeyError::Config(format!("平台证书生成失败: {e}")))?;
+        write_private(&dir.join(PLATFORM_CERT_FILE), sm::pem_encode("CERTIFICATE", &cert).as_bytes())?;
+        write_private(&dir.join(PLATFORM_KEY_FILE), &wrapped)?;
+        Ok(Self {
+            provider,
+            platform,
+            platform_cert_der: cert,
+        })
+    }
+
+    /// Opens the provider and unwraps the platform key.
+    pub fn load(cfg: &Config) -> Result<Self, KeyError> {
+        let dir = keys_dir(cfg);
+        let provider = open_provider(cfg, &dir)?;
+        let key_path = dir.join(PLATFORM_KEY_FILE);
+        let wrapped = std::fs::read(&key_path).map_err(|e| io_err(&key_path, e))?;
+        let secret = provider.unwrap(&wrapped)?;
+        let platform = Sm2KeyPair::from_secret_bytes(&secret).map_err(|_| KeyError::Unwrap)?;
+        let cert_path = dir.join(PLATFORM_CERT_FILE);
+        let pem = std::fs::read_to_string(&cert_path).map_err(|e| io_err(&cert_path, e))?;
+        let (_, cert) = sm::pem_decode(&pem).map_err(|e| KeyError::Config(e.to_string()))?;
+        let cert_key = sm::sm2_public_key_from_cert_der(&cert)
+            .map_err(|e| KeyError::Config(format!("平台证书无效: {e}")))?;
+        if cert_key != platform.public_key() {
+            return Err(KeyError::Config("平台证书与平台私钥不匹配".into()));
+        }
+        Ok(Self {
+            provider,
+            platform,
+            platform_cert_der: cert,
+        })
+    }
+
+    pub fn load_or_init(cfg: &Config) -> Result<(Self, bool), KeyError> {
+        if Self::is_initialised(cfg) {
+            Ok((Self::load(cfg)?, false))
+        } else {
+            Ok((Self::init(cfg)?, true))
+        }
+    }
+
+    /// DER SM2/SM3 signature by the platform key.
+    pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        self.platform.sign(msg)
+    }
+
+    pub fn platform_public_key(&self) -> sm2::PublicKey {
+        self.platform.public_key()
+    }
+
+    pub fn platform_cert_der(&self) -> &[u8] {
+        &self.platform_cert_der
+    }
+
+    pub fn platform_cert_pem(&self) -> String {
+        sm::pem_encode("CERTIFICATE", &self.platform_cert_der)
+    }
+
+    pub fn provider(&self) -> &dyn KeyProvider {
+        self.provider.as_ref()
+    }
+
+    pub fn status(&self) -> ProviderStatus {
+        self.provider.status()
+    }
+}
+
+fn create_private_dir(dir: &std::path::Path) -> Result<(), KeyError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| io_err(dir, e))
+}
+
+fn create_provider(cfg: &Config, dir: &std::path::Path) -> Result<Arc<dyn KeyProvider>, KeyError> {
+    match cfg.keys.provider.as_str() {
+        "file" => Ok(Arc::new(file::FileProvider::create(&dir.join(FILE_KEK))?)),
+        "pkcs11" => Ok(Arc::new(pkcs11_glue::create(cfg)?)),
+        other => Err(KeyError::Config(format!("未知的密钥提供者 {other}"))),
+    }
+}
+
+fn open_provider(cfg: &Config, dir: &std::path::Path) -> Result<Arc<dyn KeyProvider>, KeyError> {
+    match cfg.keys.provider.as_str() {
+        "file" => Ok(Arc::new(file::FileProvider::open(&dir.join(FILE_KEK))?)),
+        "pkcs11" => Ok(Arc::new(pkcs11_glue::open(cfg)?)),
+        other => Err(KeyError::Config(format!("未知的密钥提供者 {other}"))),
+    }
+}
+
+mod pkcs11_glue {
+    use super::KeyError;
+    use crate::config::Config;
+
+    pub fn create(_cfg: &Config) -> Result<super::file::FileProvider, KeyError> {
+        Err(KeyError::Config("pkcs11".into()))
+    }
+    pub fn open(_cfg: &Config) -> Result<super::file::FileProvider, KeyError> {
+        Err(KeyError::Config("pkcs11".into()))
+    }
+}

@@ -1,1 +1,196 @@
-//! placeholder, filled by its issue
+//! App assembly: data directory, store, keys, TLS, routes, health/readiness/metrics, the
+//! control socket, background maintenance and graceful shutdown.
+
+pub mod control;
+pub mod tls;
+
+use crate::api::{self, AppState, metrics::Metrics};
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::keys::{KeyError, Keyring};
+use crate::store::{Store, StoreError};
+use actix_web::{App, HttpResponse, HttpServer, middleware, web};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("数据目录 {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("监听 {0} 失败: {1}")]
+    Bind(String, std::io::Error),
+}
+
+/// Everything opened and checked before the first connection is accepted.
+pub struct Prepared {
+    pub state: web::Data<AppState>,
+    /// The first security administrator's credentials, on the very first start only.
+    pub bootstrap: Option<(String, String)>,
+    pub keys_created: bool,
+    tls: rustls::ServerConfig,
+}
+
+/// Creates the data directory with owner-only access.
+pub fn ensure_data_dir(config: &Config) -> Result<(), ServerError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = &config.data_dir;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| ServerError::DataDir(dir.display().to_string(), e))
+}
+
+/// Opens the store and keys (creating them on first start) and prepares TLS.
+pub fn prepare(config: Config) -> Result<Prepared, ServerError> {
+    ensure_data_dir(&config)?;
+    let store = Store::open(&config.data_dir)?;
+    let (keys, keys_created) = Keyring::load_or_init(&config)?;
+    if config.keys.provider == "file" {
+        tracing::warn!(
+            "key provider \"file\" keeps the key-encryption key on disk: for evaluation only, use keys.provider = \"pkcs11\" in production"
+        );
+    }
+    let bootstrap = crate::domain::accounts::bootstrap(&store).map_err(|e| match e {
+        crate::domain::DomainError::Store(s) => ServerError::Store(s),
+        other => ServerError::Store(StoreError::Corrupt(other.to_string())),
+    })?;
+    store.flush_blocking()?;
+    let (cert, key) = match (&config.tls.cert, &config.tls.key) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        _ => tls::ensure_self_signed(&config.data_dir)?,
+    };
+    let tls = tls::server_config(&cert, &key)?;
+    let gateway = Gateway::new(store.clone(), config.api.clone());
+    let state = web::Data::new(AppState {
+        config,
+        store,
+        keys: Arc::new(keys),
+        gateway,
+        metrics: Arc::new(Metrics::default()),
+    });
+    Ok(Prepared {
+        state,
+        bootstrap,
+        keys_created,
+        tls,
+    })
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok\n")
+}
+
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.store.is_ready() {
+        HttpResponse::Ok().content_type("text/plain").body("ready\n")
+    } else {
+        HttpResponse::ServiceUnavailable().content_type("text/plain").body("storage not ready\n")
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+fn probes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// A started server: its bound addresses, a handle to stop it, and the future that runs it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
+    pub handle: actix_web::dev::ServerHandle,
+    pub state: web::Data<AppState>,
+    server: actix_web::dev::Server,
+}
+
+/// Binds the listeners (port 0 allowed) without serving yet.
+pub fn start(prepared: Prepared) -> Result<Running, ServerError> {
+    let state = prepared.state.clone();
+    let listen = state.config.listen.clone();
+    let data = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(
+                middleware::DefaultHeaders::new()
+                    .add(("Strict-Transport-Security", "max-age=31536000"))
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Cache-Control", "no-store")),
+            )
+            .configure(probes)
+            .configure(api::configure)
+    })
+    .shutdown_timeout(30)
+    .bind_rustls_0_23(&listen, prepared.tls)
+    .map_err(|e| ServerError::Bind(listen.clone(), e))?;
+    let addr = *server
+        .addrs()
+        .first()
+        .ok_or_else(|| ServerError::Bind(listen.clone(), std::io::Error::other("no address")))?;
+    let mut metrics_addr = None;
+    if let Some(m) = state.config.metrics_listen.clone() {
+        let data = state.clone();
+        let probe_server = HttpServer::new(move || App::new().app_data(data.clone()).configure(probes))
+            .workers(1)
+            .bind(&m)
+            .map_err(|e| ServerError::Bind(m.clone(), e))?;
+        metrics_addr = probe_server.addrs().first().copied();
+        let probe_run = probe_server.run();
+        tokio::spawn(probe_run);
+    }
+    let server = server.run();
+    Ok(Running {
+        addr,
+        metrics_addr,
+        handle: server.handle(),
+        state,
+        server,
+    })
+}
+
+impl Running {
+    /// Serves until SIGTERM/SIGINT or [`actix_web::dev::ServerHandle::stop`]; in-flight
+    /// requests drain first, then the store is flushed.
+    pub async fn serve(self) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let control = tokio::spawn(control::serve(
+            state.config.data_dir.clone(),
+            state.store.clone(),
+            state.keys.clone(),
+        ));
+        let maintenance = tokio::spawn(maintenance(state.clone()));
+        let res = self.server.await;
+        control.abort();
+        maintenance.abort();
+        let _ = std::fs::remove_file(control::socket_path(&state.config.data_dir));
+        if let Err(e) = state.store.flush_blocking() {
+            tracing::error!(error = %e, "final flush failed");
+        }
+        res
+    }
+}
+
+/// Periodic housekeeping: forget nonces that can no longer pass the time check.
+async fn maintenance(state: web::Data<AppState>) {
+    let window_ms = state.config.api.time_window_secs as i64 * 1000;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let store = state.store.clone();
+        let cutoff = crate::store::now_ms() - 2 * window_ms;
+        let _ = tokio::task::spawn_blocking(move || store.prune_nonces(cutoff)).await;
+    }
+}

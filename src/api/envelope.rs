@@ -1,0 +1,146 @@
+//! The request/response envelope of SPEC §2 around every platform interface: bounded body
+//! read, JSON parse, authentication, the `{code, message, data}` body, `X-Request-Id`,
+//! `X-Hutong-Signature` over the exact body bytes, and metrics.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::gateway::Authenticated;
+use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use futures_util::StreamExt;
+use serde_json::{Map, Value, json};
+use std::future::Future;
+use std::time::Instant;
+
+pub const REQUEST_ID: &str = "X-Request-Id";
+pub const SIGNATURE: &str = "X-Hutong-Signature";
+
+/// The client's `X-Request-Id` when it is a sane token, else a fresh one.
+pub fn request_id(req: &HttpRequest) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| hex::encode(crate::crypto::sm::random_bytes::<16>()))
+}
+
+/// Reads at most `limit` bytes of body; `10003` beyond.
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::invalid("请求体读取失败"))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Builds the signed response for `outcome`.
+pub fn respond(state: &AppState, request_id: &str, outcome: Result<Value, ApiError>) -> (HttpResponse, &'static str) {
+    let (code, message, data, status) = match outcome {
+        Ok(data) => ("0", "成功".to_string(), data, actix_web::http::StatusCode::OK),
+        Err(e) => {
+            let status = e.status();
+            (e.code, e.message, Value::String(String::new()), status)
+        }
+    };
+    let body = serde_json::to_vec(&json!({"code": code, "message": message, "data": data}))
+        .unwrap_or_else(|_| br#"{"code":"50000","message":"","data":""}"#.to_vec());
+    let signature = base64::engine::general_purpose::STANDARD.encode(state.keys.sign(&body));
+    let mut resp = HttpResponse::build(status);
+    resp.insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8")));
+    resp.insert_header((REQUEST_ID, request_id.to_string()));
+    resp.insert_header((SIGNATURE, signature));
+    (resp.body(body), code)
+}
+
+/// Runs one JSON interface: body → parameters → authentication → `handler` → signed response.
+pub async fn json_call<F, Fut>(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+    interface: &'static str,
+    handler: F,
+) -> HttpResponse
+where
+    F: FnOnce(web::Data<AppState>, Authenticated) -> Fut,
+    Fut: Future<Output = Result<Value, ApiError>>,
+{
+    let started = Instant::now();
+    let rid = request_id(&req);
+    let outcome = async {
+        let is_json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.to_ascii_lowercase().starts_with("application/json"))
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::invalid("Content-Type 必须为 application/json"));
+        }
+        let body = read_body(payload, state.config.api.max_json_bytes).await?;
+        let params = parse_params(&body)?;
+        let auth = authenticate(&state, params)?;
+        let result = handler(state.clone(), auth).await;
+        // The nonce claim (and whatever the handler wrote) is durable before we answer.
+        durable(&state).await?;
+        result
+    }
+    .await;
+    finish(&state, &rid, interface, started, outcome)
+}
+
+/// Parses a JSON object body; nesting is bounded by serde_json's recursion limit.
+pub fn parse_params(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::invalid("请求体必须是 JSON 对象")),
+        Err(_) => Err(ApiError::invalid("请求体不是有效的 JSON")),
+    }
+}
+
+/// Group-committed flush of everything written so far.
+pub async fn durable(state: &AppState) -> Result<(), ApiError> {
+    state.store.commit().await.map_err(|e| {
+        tracing::error!(error = %e, "flush failed");
+        ApiError::new("50000", "平台内部错误")
+    })
+}
+
+pub fn authenticate(state: &AppState, params: Map<String, Value>) -> Result<Authenticated, ApiError> {
+    Ok(state
+        .gateway
+        .authenticate(params, crate::store::now_ms())?)
+}
+
+/// Signs the response, records metrics and logs failures.
+pub fn finish(
+    state: &AppState,
+    rid: &str,
+    interface: &'static str,
+    started: Instant,
+    outcome: Result<Value, ApiError>,
+) -> HttpResponse {
+    let outcome = outcome.map_err(|e| {
+        if e.code == "50000" {
+            ApiError::internal(rid)
+        } else {
+            e
+        }
+    });
+    let (resp, code) = respond(state, rid, outcome);
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    state.metrics.observe(interface, code, elapsed_ms);
+    if code != "0" {
+        tracing::info!(request_id = rid, interface, code, elapsed_ms, "api call refused");
+    }
+    resp
+}

@@ -1,0 +1,68 @@
+//! Prometheus metrics: request counts by interface and code, latency histograms by interface.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+
+const BUCKETS_MS: [f64; 11] = [1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 3000.0];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS_MS.len()],
+    sum_ms: f64,
+    total: u64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String), u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+}
+
+impl Metrics {
+    pub fn observe(&self, interface: &str, code: &str, elapsed_ms: f64) {
+        if let Ok(mut m) = self.requests.lock() {
+            *m.entry((interface.to_string(), code.to_string())).or_default() += 1;
+        }
+        if let Ok(mut m) = self.latency.lock() {
+            let h = m.entry(interface.to_string()).or_default();
+            for (i, b) in BUCKETS_MS.iter().enumerate() {
+                if elapsed_ms <= *b {
+                    h.counts[i] += 1;
+                }
+            }
+            h.sum_ms += elapsed_ms;
+            h.total += 1;
+        }
+    }
+
+    /// Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP hutong_api_requests_total API requests by interface and result code.\n");
+        out.push_str("# TYPE hutong_api_requests_total counter\n");
+        if let Ok(m) = self.requests.lock() {
+            for ((iface, code), n) in m.iter() {
+                let _ = writeln!(out, "hutong_api_requests_total{{interface=\"{iface}\",code=\"{code}\"}} {n}");
+            }
+        }
+        out.push_str("# HELP hutong_api_latency_seconds API processing time at the server.\n");
+        out.push_str("# TYPE hutong_api_latency_seconds histogram\n");
+        if let Ok(m) = self.latency.lock() {
+            for (iface, h) in m.iter() {
+                for (i, b) in BUCKETS_MS.iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "hutong_api_latency_seconds_bucket{{interface=\"{iface}\",le=\"{}\"}} {}",
+                        b / 1000.0,
+                        h.counts[i]
+                    );
+                }
+                let _ = writeln!(out, "hutong_api_latency_seconds_bucket{{interface=\"{iface}\",le=\"+Inf\"}} {}", h.total);
+                let _ = writeln!(out, "hutong_api_latency_seconds_sum{{interface=\"{iface}\"}} {}", h.sum_ms / 1000.0);
+                let _ = writeln!(out, "hutong_api_latency_seconds_count{{interface=\"{iface}\"}} {}", h.total);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,225 @@
+//! Management commands and the local control socket.
+//!
+//! The CLI's management commands run through [`execute`] either inside the running server
+//! (sent over `control.sock` in the data directory, mode 0600) or, when no server runs, in
+//! the CLI process against the store it opens itself. sled's file lock guarantees only one
+//! of the two ever writes.
+
+use crate::domain::{accounts, systems};
+use crate::keys::Keyring;
+use crate::store::Store;
+use crate::store::accounts::Role;
+use crate::store::systems::SystemState;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+pub const SOCKET_NAME: &str = "control.sock";
+/// Bounds one control request line (a command with an embedded PEM is a few KiB).
+const MAX_LINE: usize = 256 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case")]
+pub enum Command {
+    SystemAdd {
+        name: String,
+        plat_name: String,
+        public_key_pem: String,
+        callback_url: Option<String>,
+        callback_ca_pem: Option<String>,
+        dest_host: Option<String>,
+        state: Option<String>,
+    },
+    SystemList,
+    SystemSetState {
+        app_id: String,
+        state: String,
+        reason: String,
+    },
+    AdminCreate {
+        role: String,
+        username: String,
+        password: String,
+    },
+    KeysStatus,
+}
+
+impl Command {
+    pub fn changes_state(&self) -> bool {
+        !matches!(self, Command::SystemList | Command::KeysStatus)
+    }
+}
+
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SOCKET_NAME)
+}
+
+fn parse_state(s: &str) -> Result<SystemState, String> {
+    SystemState::parse(s).ok_or_else(|| format!("未知状态 {s}（可用 testing、online、suspended）"))
+}
+
+/// Runs a management command. `keys` is absent when the caller could not load them.
+pub fn execute(store: &Store, keys: Option<&Keyring>, cmd: Command, actor: &str) -> Result<Value, String> {
+    match cmd {
+        Command::SystemAdd {
+            name,
+            plat_name,
+            public_key_pem,
+            callback_url,
+            callback_ca_pem,
+            dest_host,
+            state,
+        } => {
+            let state = state.as_deref().map(parse_state).transpose()?;
+            let rec = systems::add_system(
+                store,
+                systems::NewSystem {
+                    name,
+                    plat_name,
+                    vendor: None,
+                    public_key_pem,
+                    callback_url,
+                    callback_ca_pem,
+                    dest_host,
+                    state,
+                },
+                actor,
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(json!({"appId": rec.app_id}))
+        }
+        Command::SystemList => {
+            let list = store.list_systems().map_err(|e| e.to_string())?;
+            Ok(Value::Array(
+                list.into_iter()
+                    .map(|s| {
+                        json!({
+                            "appId": s.app_id,
+                            "name": s.name,
+                            "platName": s.plat_name,
+                            "state": s.state.as_str(),
+                            "callbackUrl": s.callback_url,
+                            "createdMs": s.created_ms,
+                        })
+                    })
+                    .collect(),
+            ))
+        }
+        Command::SystemSetState { app_id, state, reason } => {
+            let rec = systems::set_state(store, &app_id, parse_state(&state)?, &reason, actor)
+                .map_err(|e| e.to_string())?;
+            Ok(json!({"appId": rec.app_id, "state": rec.state.as_str()}))
+        }
+        Command::AdminCreate { role, username, password } => {
+            let role = match Role::parse(&role) {
+                Some(r @ (Role::Operator | Role::Security | Role::Auditor)) => r,
+                _ => return Err(format!("未知管理员角色 {role}（可用 operator、security、auditor）")),
+            };
+            let rec = accounts::create_account(store, &username, role, &password, true, actor)
+                .map_err(|e| e.to_string())?;
+            Ok(json!({"username": rec.username, "role": rec.role.as_str()}))
+        }
+        Command::KeysStatus => match keys {
+            Some(k) => serde_json::to_value(k.status()).map_err(|e| e.to_string()),
+            None => Err("密钥未加载".into()),
+        },
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Reply {
+    ok: bool,
+    #[serde(default)]
+    result: Value,
+    #[serde(default)]
+    error: String,
+}
+
+/// Sends `cmd` to a running server. `Ok(None)` when no server listens on the socket.
+pub fn call(data_dir: &Path, cmd: &Command) -> Result<Option<Value>, String> {
+    let path = socket_path(data_dir);
+    let mut stream = match std::os::unix::net::UnixStream::connect(&path) {
+        Ok(s) => s,
+        Err(_) => return Ok(None),
+    };
+    let mut line = serde_json::to_vec(cmd).map_err(|e| e.to_string())?;
+    line.push(b'\n');
+    stream.write_all(&line).map_err(|e| format!("控制套接字写入失败: {e}"))?;
+    let mut reply = String::new();
+    BufReader::new(stream)
+        .read_line(&mut reply)
+        .map_err(|e| format!("控制套接字读取失败: {e}"))?;
+    let reply: Reply = serde_json::from_str(&reply).map_err(|e| format!("控制套接字应答无效: {e}"))?;
+    if reply.ok {
+        Ok(Some(reply.result))
+    } else {
+        Err(reply.error)
+    }
+}
+
+/// Serves the control socket until the task is dropped.
+pub async fn serve(
+    data_dir: PathBuf,
+    store: Store,
+    keys: std::sync::Arc<Keyring>,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let path = socket_path(&data_dir);
+    // A stale socket from a crashed run; the store lock proves no other server owns it.
+    let _ = std::fs::remove_file(&path);
+    let listener = tokio::net::UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let store = store.clone();
+        let keys = keys.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut reader = tokio::io::BufReader::new(read.take(MAX_LINE as u64));
+            let mut line = String::new();
+            if reader.read_line(&mut line).await.is_err() {
+                return;
+            }
+            let reply = match serde_json::from_str::<Command>(&line) {
+                Err(e) => Reply {
+                    ok: false,
+                    result: Value::Null,
+                    error: format!("无效的控制命令: {e}"),
+                },
+                Ok(cmd) => {
+                    let writes = cmd.changes_state();
+                    let s = store.clone();
+                    let res = tokio::task::spawn_blocking(move || execute(&s, Some(&keys), cmd, "cli"))
+                        .await
+                        .unwrap_or_else(|_| Err("命令执行失败".into()));
+                    if writes && res.is_ok() && store.commit().await.is_err() {
+                        Reply {
+                            ok: false,
+                            result: Value::Null,
+                            error: "写入磁盘失败".into(),
+                        }
+                    } else {
+                        match res {
+                            Ok(result) => Reply {
+                                ok: true,
+                                result,
+                                error: String::new(),
+                            },
+                            Err(error) => Reply {
+                                ok: false,
+                                result: Value::Null,
+                                error,
+                            },
+                        }
+                    }
+                }
+            };
+            if let Ok(mut bytes) = serde_json::to_vec(&reply) {
+                bytes.push(b'\n');
+                let _ = write.write_all(&bytes).await;
+            }
+        });
+    }
+}

@@ -1,0 +1,198 @@
+//! SPEC §2 request authentication and envelope, against the real server over HTTPS.
+
+mod common;
+
+use base64::Engine;
+use common::{Member, canonical, now_ms};
+use serde_json::{Value, json};
+
+fn code(v: &Value) -> &str {
+    v["code"].as_str().unwrap_or("<none>")
+}
+
+#[tokio::test]
+async fn system_info_succeeds_and_the_response_is_signed_by_the_platform() {
+    let srv = common::start().await;
+    let m = srv.add_member("testing");
+    let params = m.request(json!({}));
+    let (status, headers, body) = srv
+        .post_raw("/api/v1/system/info", serde_json::to_vec(&params).unwrap())
+        .await;
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(code(&v), "0", "{v}");
+    assert_eq!(v["data"]["appId"], m.app_id.as_str());
+    assert_eq!(v["data"]["state"], "testing");
+    assert_eq!(v["data"]["platName"], "测试平台");
+    assert!(headers.contains_key("x-request-id"));
+
+    // The platform certificate (no authentication) verifies X-Hutong-Signature over the body.
+    let pem = srv
+        .client
+        .get(format!("{}/api/v1/platform/certificate", srv.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    let key = hutong::crypto::sm::sm2_public_key_from_pem(&pem).unwrap();
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(headers["x-hutong-signature"].to_str().unwrap())
+        .unwrap();
+    use signature::Verifier;
+    let vk = sm2::dsa::VerifyingKey::new("1234567812345678", key).unwrap();
+    let sig = sm2::dsa::Signature::from_der(&sig).unwrap();
+    vk.verify(&body, &sig).expect("response signature verifies");
+    let mut tampered = body.clone();
+    tampered[2] ^= 1;
+    assert!(vk.verify(&tampered, &sig).is_err());
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn request_id_is_echoed_and_raw_signatures_are_accepted() {
+    let srv = common::start().await;
+    let m = srv.add_member("online");
+    let mut params = m.request(json!({}));
+    // Re-sign with the 64-byte r‖s form some SM2 libraries emit.
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(params["sign"].as_str().unwrap())
+        .unwrap();
+    let raw = sm2::dsa::Signature::from_der(&der).unwrap().to_bytes();
+    params.insert("sign".into(), base64::engine::general_purpose::STANDARD.encode(raw).into());
+    let resp = srv
+        .client
+        .post(format!("{}/api/v1/system/info", srv.base))
+        .header("Content-Type", "application/json")
+        .header("X-Request-Id", "trace-42")
+        .body(serde_json::to_vec(&params).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "trace-42");
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(code(&v), "0", "{v}");
+    assert_eq!(v["data"]["state"], "online");
+    srv.stop().await;
+}
+
+async fn expect(srv: &common::TestServer, params: &serde_json::Map<String, Value>, status: u16, want: &str) -> Value {
+    let (s, v) = srv.post("/api/v1/system/info", params).await;
+    assert_eq!((s, code(&v)), (status, want), "{v}");
+    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()));
+    v
+}
+
+#[tokio::test]
+async fn every_authentication_failure_has_its_documented_code() {
+    let srv = common::start().await;
+    let m = srv.add_member("online");
+
+    // 20003: signature over something else.
+    let mut p = m.request(json!({}));
+    p.insert("extra".into(), "added-after-signing".into());
+    expect(&srv, &p, 401, "20003").await;
+    // 20003: signed by another key.
+    let other = srv.add_member("online");
+    let mut p = m.request(json!({}));
+    p.insert("sign".into(), other.sign(&canonical(&p)).into());
+    expect(&srv, &p, 401, "20003").await;
+
+    // 20001: unknown appId (correctly signed by someone).
+    let ghost = Member { app_id: "HT0000000000000000".into(), ..other };
+    expect(&srv, &ghost.request(json!({})), 401, "20001").await;
+
+    // 20004: stale and future time.
+    for skew in [-301_000i64, 301_000] {
+        let mut p = m.request(json!({}));
+        p.insert("time".into(), (now_ms() + skew).to_string().into());
+        m.resign(&mut p);
+        expect(&srv, &p, 401, "20004").await;
+    }
+
+    // 20005: the same nonce twice.
+    let p = m.request(json!({}));
+    expect(&srv, &p, 200, "0").await;
+    let mut again = p.clone();
+    again.insert("time".into(), now_ms().to_string().into());
+    m.resign(&mut again);
+    let v = expect(&srv, &again, 409, "20005").await;
+    assert!(v["message"].as_str().unwrap().contains("nonce"));
+
+    // 10001: each missing common parameter is named.
+    for name in ["appId", "time", "nonce", "sign"] {
+        let mut p = m.request(json!({}));
+        p.remove(name);
+        if name != "sign" {
+            m.resign(&mut p);
+        }
+        let v = expect(&srv, &p, 400, "10001").await;
+        assert!(v["message"].as_str().unwrap().contains(name), "{v}");
+    }
+    // 10001: wrong types and ranges.
+    for (name, bad) in [("nonce", json!("12")), ("nonce", json!(100_000_000)), ("time", json!("yesterday"))] {
+        let mut p = m.request(json!({}));
+        p.insert(name.into(), bad);
+        m.resign(&mut p);
+        expect(&srv, &p, 400, "10001").await;
+    }
+    // 10002: unsupported version.
+    let mut p = m.request(json!({}));
+    p.insert("version".into(), "2.0".into());
+    m.resign(&mut p);
+    expect(&srv, &p, 400, "10002").await;
+
+    // 10001: not JSON / not an object.
+    let (s, _, body) = srv.post_raw("/api/v1/system/info", b"{not json".to_vec()).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((s, code(&v)), (400, "10001"));
+    let (s, _, body) = srv.post_raw("/api/v1/system/info", b"[1,2]".to_vec()).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((s, code(&v)), (400, "10001"));
+
+    // 10003: body over the 1 MiB default.
+    let p = m.request(json!({"padding": "x".repeat(1024 * 1024 + 10)}));
+    expect(&srv, &p, 413, "10003").await;
+
+    // 20002: suspended system.
+    hutong::domain::systems::set_state(&srv.state.store, &m.app_id, hutong::store::systems::SystemState::Suspended, "测试暂停", "test").unwrap();
+    expect(&srv, &m.request(json!({})), 401, "20002").await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limit_per_app_id() {
+    let srv = common::start_with(|c| {
+        c.api.rate_limit_per_sec = 1;
+        c.api.rate_limit_burst = 3;
+    })
+    .await;
+    let m = srv.add_member("online");
+    let other = srv.add_member("online");
+    for _ in 0..3 {
+        expect(&srv, &m.request(json!({})), 200, "0").await;
+    }
+    expect(&srv, &m.request(json!({})), 429, "20006").await;
+    // Another system has its own budget.
+    expect(&srv, &other.request(json!({})), 200, "0").await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn probes_metrics_and_unknown_routes() {
+    let srv = common::start().await;
+    let m = srv.add_member("online");
+    expect(&srv, &m.request(json!({})), 200, "0").await;
+    let get = |p: &str| srv.client.get(format!("{}{}", srv.base, p)).send();
+    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+    assert_eq!(get("/readyz").await.unwrap().status(), 200);
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("hutong_api_requests_total{interface=\"system/info\",code=\"0\"} 1"), "{metrics}");
+    assert!(metrics.contains("hutong_api_latency_seconds_count{interface=\"system/info\"} 1"));
+    let (s, _, body) = srv.post_raw("/api/v1/no/such", b"{}".to_vec()).await;
+    assert_eq!(s, 404);
+    assert!(String::from_utf8_lossy(&body).contains("不存在"));
+    srv.stop().await;
+}

@@ -1,0 +1,199 @@
+//! Test harness: the real server on `127.0.0.1:0` over real HTTPS, in a fresh data directory,
+//! and a member client that signs requests as SPEC §2 describes — written from the spec, not
+//! from the gateway's code (it has its own canonical string and uses the SM2 library signer).
+#![allow(dead_code)]
+
+use base64::Engine;
+use hutong::config::Config;
+use hutong::server;
+use serde_json::{Map, Value, json};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub struct TestServer {
+    pub base: String,
+    pub handle: actix_web::dev::ServerHandle,
+    pub state: actix_web::web::Data<hutong::api::AppState>,
+    pub client: reqwest::Client,
+    pub data_dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// A client that trusts exactly the server's generated certificate.
+pub fn https_client(cert_pem: &[u8]) -> reqwest::Client {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(cert_pem) {
+        roots.add(c.expect("server certificate PEM")).expect("root");
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .expect("client")
+}
+
+pub async fn start() -> TestServer {
+    start_with(|_| {}).await
+}
+
+pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let mut config = Config::load(None, Vec::<(String, String)>::new()).expect("defaults");
+    config.data_dir = data_dir.path().to_path_buf();
+    config.listen = "127.0.0.1:0".into();
+    tweak(&mut config);
+    let prepared = tokio::task::spawn_blocking(move || server::prepare(config))
+        .await
+        .unwrap()
+        .expect("prepare");
+    let running = server::start(prepared).expect("start");
+    let base = format!("https://localhost:{}", running.addr.port());
+    let handle = running.handle.clone();
+    let state = running.state.clone();
+    let task = tokio::spawn(running.serve());
+    let (cert, _) = server::tls::generated_paths(data_dir.path());
+    let client = https_client(&std::fs::read(cert).unwrap());
+    TestServer {
+        base,
+        handle,
+        state,
+        client,
+        data_dir,
+        task,
+    }
+}
+
+impl TestServer {
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        let _ = self.task.await;
+    }
+
+    /// Registers a member system with its own fresh SM2 key.
+    pub fn add_member(&self, state: &str) -> Member {
+        let key = sm2::SecretKey::from_slice(&hutong::crypto::sm::random_bytes::<32>()).expect("random scalar");
+        let pem = {
+            use sm2::pkcs8::EncodePublicKey;
+            key.public_key().to_public_key_pem(Default::default()).unwrap()
+        };
+        let v = server::control::execute(
+            &self.state.store,
+            None,
+            server::control::Command::SystemAdd {
+                name: "测试印章系统".into(),
+                plat_name: "测试平台".into(),
+                public_key_pem: pem,
+                callback_url: None,
+                callback_ca_pem: None,
+                dest_host: None,
+                state: Some(state.into()),
+            },
+            "test",
+        )
+        .expect("system add");
+        Member {
+            app_id: v["appId"].as_str().unwrap().to_string(),
+            key,
+            nonce: AtomicU32::new(1),
+        }
+    }
+
+    /// POSTs a JSON body as is; returns status, headers and parsed body.
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let resp = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("body").to_vec();
+        (status, headers, bytes)
+    }
+
+    pub async fn post(&self, path: &str, params: &Map<String, Value>) -> (u16, Value) {
+        let (status, _, body) = self.post_raw(path, serde_json::to_vec(params).unwrap()).await;
+        (status, serde_json::from_slice(&body).expect("JSON body"))
+    }
+}
+
+pub struct Member {
+    pub app_id: String,
+    pub key: sm2::SecretKey,
+    pub nonce: AtomicU32,
+}
+
+/// SPEC §2 canonical string, written independently of the gateway.
+pub fn canonical(params: &Map<String, Value>) -> String {
+    let mut keys: Vec<&String> = params
+        .keys()
+        .filter(|k| *k != "sign")
+        .filter(|k| match &params[*k] {
+            Value::Null => false,
+            Value::String(s) => !s.is_empty(),
+            _ => true,
+        })
+        .collect();
+    keys.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    keys.iter()
+        .map(|k| {
+            let v = match &params[*k] {
+                Value::String(s) => s.clone(),
+                other => serde_json::to_string(other).unwrap(),
+            };
+            format!("{k}={v}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+impl Member {
+    pub fn next_nonce(&self) -> u32 {
+        self.nonce.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Signs with the SM2 library's own signer (DER), ID 1234567812345678.
+    pub fn sign(&self, canonical: &str) -> String {
+        use signature::Signer;
+        let sk = sm2::dsa::SigningKey::new("1234567812345678", &self.key).unwrap();
+        let sig: sm2::dsa::Signature = sk.sign(canonical.as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(sig.to_der().as_bytes())
+    }
+
+    /// The common parameters plus `extra`, signed.
+    pub fn request(&self, extra: Value) -> Map<String, Value> {
+        let mut p = json!({
+            "version": "1.0",
+            "appId": self.app_id,
+            "time": now_ms().to_string(),
+            "nonce": self.next_nonce(),
+        })
+        .as_object()
+        .unwrap()
+        .clone();
+        if let Value::Object(e) = extra {
+            p.extend(e);
+        }
+        self.resign(&mut p);
+        p
+    }
+
+    pub fn resign(&self, p: &mut Map<String, Value>) {
+        let sig = self.sign(&canonical(p));
+        p.insert("sign".into(), Value::String(sig));
+    }
+}
