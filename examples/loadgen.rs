@@ -79,12 +79,16 @@ async fn main() {
     let t0 = Instant::now();
     let bodies: Vec<Vec<u8>> = (0..args.requests)
         .map(|i| {
-            let mut p = json!({"version": "1.0", "appId": app_id, "time": now.to_string(), "nonce": i})
-                .as_object()
-                .unwrap()
-                .clone();
+            let mut p =
+                json!({"version": "1.0", "appId": app_id, "time": now.to_string(), "nonce": i})
+                    .as_object()
+                    .unwrap()
+                    .clone();
             let sig = kp.sign(canonical(&p).as_bytes());
-            p.insert("sign".into(), base64::engine::general_purpose::STANDARD.encode(sig).into());
+            p.insert(
+                "sign".into(),
+                base64::engine::general_purpose::STANDARD.encode(sig).into(),
+            );
             serde_json::to_vec(&p).unwrap()
         })
         .collect();
@@ -96,11 +100,13 @@ async fn main() {
     for c in CertificateDer::pem_slice_iter(&cert) {
         roots.add(c.unwrap()).unwrap();
     }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     let client = reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .pool_max_idle_per_host(args.concurrency)
@@ -117,7 +123,9 @@ async fn main() {
             let mut lat = Vec::new();
             let mut codes: BTreeMap<String, usize> = BTreeMap::new();
             loop {
-                let Some(body) = queue.lock().unwrap().pop() else { break };
+                let Some(body) = queue.lock().unwrap().pop() else {
+                    break;
+                };
                 let t = Instant::now();
                 let resp = client
                     .post(&url)
@@ -126,7 +134,11 @@ async fn main() {
                     .send()
                     .await;
                 let code = match resp {
-                    Ok(r) => r.json::<Value>().await.ok().and_then(|v| v["code"].as_str().map(str::to_string)),
+                    Ok(r) => r
+                        .json::<Value>()
+                        .await
+                        .ok()
+                        .and_then(|v| v["code"].as_str().map(str::to_string)),
                     Err(_) => None,
                 }
                 .unwrap_or_else(|| "transport-error".into());

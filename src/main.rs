@@ -165,8 +165,19 @@ fn main() -> Result<()> {
             if password.is_empty() {
                 bail!("no password on standard input");
             }
-            let v = manage(&config, control::Command::AdminCreate { role, username, password })?;
-            println!("created {} ({})", v["username"].as_str().unwrap_or(""), v["role"].as_str().unwrap_or(""));
+            let v = manage(
+                &config,
+                control::Command::AdminCreate {
+                    role,
+                    username,
+                    password,
+                },
+            )?;
+            println!(
+                "created {} ({})",
+                v["username"].as_str().unwrap_or(""),
+                v["role"].as_str().unwrap_or("")
+            );
             Ok(())
         }
     }
@@ -179,7 +190,9 @@ fn serve(config: Config) -> Result<()> {
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
     let started = std::time::Instant::now();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let data_dir = config.data_dir.clone();
         let prepared = tokio::task::spawn_blocking(move || server::prepare(config))
@@ -194,7 +207,10 @@ fn serve(config: Config) -> Result<()> {
             println!("==============================================================");
         }
         if prepared.keys_created {
-            println!("created platform keys in {}", data_dir.join("keys").display());
+            println!(
+                "created platform keys in {}",
+                data_dir.join("keys").display()
+            );
         }
         let running = server::start(prepared)?;
         println!(
@@ -220,7 +236,9 @@ fn init(config: Config) -> Result<()> {
     let store = hutong::store::Store::open(&config.data_dir)?;
     hutong::keys::Keyring::init(&config)?;
     if let Some((user, password)) = hutong::domain::accounts::bootstrap(&store)? {
-        println!("initial security administrator: {user} / {password} (shown once; change at first login)");
+        println!(
+            "initial security administrator: {user} / {password} (shown once; change at first login)"
+        );
     }
     store.flush_blocking()?;
     println!("initialised {}", config.data_dir.display());
@@ -233,7 +251,10 @@ fn manage(config: &Config, cmd: control::Command) -> Result<Value> {
         return Ok(v);
     }
     if !config.data_dir.exists() {
-        bail!("data directory {} does not exist (run `hutong init` first)", config.data_dir.display());
+        bail!(
+            "data directory {} does not exist (run `hutong init` first)",
+            config.data_dir.display()
+        );
     }
     let store = hutong::store::Store::open(&config.data_dir)?;
     let keys = if matches!(cmd, control::Command::KeysStatus) {
@@ -270,7 +291,9 @@ fn system(config: &Config, cmd: SystemCmd) -> Result<()> {
             json,
         } => {
             let public_key_pem = read_text(&public_key, "public key")?;
-            let callback_ca_pem = callback_ca.map(|p| read_text(&p, "callback CA")).transpose()?;
+            let callback_ca_pem = callback_ca
+                .map(|p| read_text(&p, "callback CA"))
+                .transpose()?;
             let v = manage(
                 config,
                 control::Command::SystemAdd {
@@ -306,9 +329,24 @@ fn system(config: &Config, cmd: SystemCmd) -> Result<()> {
                 }
             }
         }
-        SystemCmd::SetState { app_id, state, reason } => {
-            let v = manage(config, control::Command::SystemSetState { app_id, state, reason })?;
-            println!("{} {}", v["appId"].as_str().unwrap_or(""), v["state"].as_str().unwrap_or(""));
+        SystemCmd::SetState {
+            app_id,
+            state,
+            reason,
+        } => {
+            let v = manage(
+                config,
+                control::Command::SystemSetState {
+                    app_id,
+                    state,
+                    reason,
+                },
+            )?;
+            println!(
+                "{} {}",
+                v["appId"].as_str().unwrap_or(""),
+                v["state"].as_str().unwrap_or("")
+            );
         }
     }
     Ok(())

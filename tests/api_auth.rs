@@ -61,7 +61,10 @@ async fn request_id_is_echoed_and_raw_signatures_are_accepted() {
         .decode(params["sign"].as_str().unwrap())
         .unwrap();
     let raw = sm2::dsa::Signature::from_der(&der).unwrap().to_bytes();
-    params.insert("sign".into(), base64::engine::general_purpose::STANDARD.encode(raw).into());
+    params.insert(
+        "sign".into(),
+        base64::engine::general_purpose::STANDARD.encode(raw).into(),
+    );
     let resp = srv
         .client
         .post(format!("{}/api/v1/system/info", srv.base))
@@ -78,7 +81,12 @@ async fn request_id_is_echoed_and_raw_signatures_are_accepted() {
     srv.stop().await;
 }
 
-async fn expect(srv: &common::TestServer, params: &serde_json::Map<String, Value>, status: u16, want: &str) -> Value {
+async fn expect(
+    srv: &common::TestServer,
+    params: &serde_json::Map<String, Value>,
+    status: u16,
+    want: &str,
+) -> Value {
     let (s, v) = srv.post("/api/v1/system/info", params).await;
     assert_eq!((s, code(&v)), (status, want), "{v}");
     assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()));
@@ -101,7 +109,10 @@ async fn every_authentication_failure_has_its_documented_code() {
     expect(&srv, &p, 401, "20003").await;
 
     // 20001: unknown appId (correctly signed by someone).
-    let ghost = Member { app_id: "HT0000000000000000".into(), ..other };
+    let ghost = Member {
+        app_id: "HT0000000000000000".into(),
+        ..other
+    };
     expect(&srv, &ghost.request(json!({})), 401, "20001").await;
 
     // 20004: stale and future time.
@@ -132,7 +143,11 @@ async fn every_authentication_failure_has_its_documented_code() {
         assert!(v["message"].as_str().unwrap().contains(name), "{v}");
     }
     // 10001: wrong types and ranges.
-    for (name, bad) in [("nonce", json!("12")), ("nonce", json!(100_000_000)), ("time", json!("yesterday"))] {
+    for (name, bad) in [
+        ("nonce", json!("12")),
+        ("nonce", json!(100_000_000)),
+        ("time", json!("yesterday")),
+    ] {
         let mut p = m.request(json!({}));
         p.insert(name.into(), bad);
         m.resign(&mut p);
@@ -145,7 +160,9 @@ async fn every_authentication_failure_has_its_documented_code() {
     expect(&srv, &p, 400, "10002").await;
 
     // 10001: not JSON / not an object.
-    let (s, _, body) = srv.post_raw("/api/v1/system/info", b"{not json".to_vec()).await;
+    let (s, _, body) = srv
+        .post_raw("/api/v1/system/info", b"{not json".to_vec())
+        .await;
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!((s, code(&v)), (400, "10001"));
     let (s, _, body) = srv.post_raw("/api/v1/system/info", b"[1,2]".to_vec()).await;
@@ -157,7 +174,14 @@ async fn every_authentication_failure_has_its_documented_code() {
     expect(&srv, &p, 413, "10003").await;
 
     // 20002: suspended system.
-    hutong::domain::systems::set_state(&srv.state.store, &m.app_id, hutong::store::systems::SystemState::Suspended, "测试暂停", "test").unwrap();
+    hutong::domain::systems::set_state(
+        &srv.state.store,
+        &m.app_id,
+        hutong::store::systems::SystemState::Suspended,
+        "测试暂停",
+        "test",
+    )
+    .unwrap();
     expect(&srv, &m.request(json!({})), 401, "20002").await;
     srv.stop().await;
 }
@@ -189,7 +213,10 @@ async fn probes_metrics_and_unknown_routes() {
     assert_eq!(get("/healthz").await.unwrap().status(), 200);
     assert_eq!(get("/readyz").await.unwrap().status(), 200);
     let metrics = get("/metrics").await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("hutong_api_requests_total{interface=\"system/info\",code=\"0\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("hutong_api_requests_total{interface=\"system/info\",code=\"0\"} 1"),
+        "{metrics}"
+    );
     assert!(metrics.contains("hutong_api_latency_seconds_count{interface=\"system/info\"} 1"));
     let (s, _, body) = srv.post_raw("/api/v1/no/such", b"{}".to_vec()).await;
     assert_eq!(s, 404);

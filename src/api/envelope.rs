@@ -24,7 +24,8 @@ pub fn request_id(req: &HttpRequest) -> String {
         .filter(|v| {
             !v.is_empty()
                 && v.len() <= 64
-                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
         })
         .map(str::to_string)
         .unwrap_or_else(|| hex::encode(crate::crypto::sm::random_bytes::<16>()))
@@ -44,9 +45,18 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
 }
 
 /// Builds the signed response for `outcome`.
-pub fn respond(state: &AppState, request_id: &str, outcome: Result<Value, ApiError>) -> (HttpResponse, &'static str) {
+pub fn respond(
+    state: &AppState,
+    request_id: &str,
+    outcome: Result<Value, ApiError>,
+) -> (HttpResponse, &'static str) {
     let (code, message, data, status) = match outcome {
-        Ok(data) => ("0", "成功".to_string(), data, actix_web::http::StatusCode::OK),
+        Ok(data) => (
+            "0",
+            "成功".to_string(),
+            data,
+            actix_web::http::StatusCode::OK,
+        ),
         Err(e) => {
             let status = e.status();
             (e.code, e.message, Value::String(String::new()), status)
@@ -56,7 +66,10 @@ pub fn respond(state: &AppState, request_id: &str, outcome: Result<Value, ApiErr
         .unwrap_or_else(|_| br#"{"code":"50000","message":"","data":""}"#.to_vec());
     let signature = base64::engine::general_purpose::STANDARD.encode(state.keys.sign(&body));
     let mut resp = HttpResponse::build(status);
-    resp.insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8")));
+    resp.insert_header((
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    ));
     resp.insert_header((REQUEST_ID, request_id.to_string()));
     resp.insert_header((SIGNATURE, signature));
     (resp.body(body), code)
@@ -115,10 +128,11 @@ pub async fn durable(state: &AppState) -> Result<(), ApiError> {
     })
 }
 
-pub fn authenticate(state: &AppState, params: Map<String, Value>) -> Result<Authenticated, ApiError> {
-    Ok(state
-        .gateway
-        .authenticate(params, crate::store::now_ms())?)
+pub fn authenticate(
+    state: &AppState,
+    params: Map<String, Value>,
+) -> Result<Authenticated, ApiError> {
+    Ok(state.gateway.authenticate(params, crate::store::now_ms())?)
 }
 
 /// Signs the response, records metrics and logs failures.
@@ -140,7 +154,13 @@ pub fn finish(
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     state.metrics.observe(interface, code, elapsed_ms);
     if code != "0" {
-        tracing::info!(request_id = rid, interface, code, elapsed_ms, "api call refused");
+        tracing::info!(
+            request_id = rid,
+            interface,
+            code,
+            elapsed_ms,
+            "api call refused"
+        );
     }
     resp
 }

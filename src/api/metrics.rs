@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
-const BUCKETS_MS: [f64; 11] = [1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 3000.0];
+const BUCKETS_MS: [f64; 11] = [
+    1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 3000.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -22,7 +24,8 @@ pub struct Metrics {
 impl Metrics {
     pub fn observe(&self, interface: &str, code: &str, elapsed_ms: f64) {
         if let Ok(mut m) = self.requests.lock() {
-            *m.entry((interface.to_string(), code.to_string())).or_default() += 1;
+            *m.entry((interface.to_string(), code.to_string()))
+                .or_default() += 1;
         }
         if let Ok(mut m) = self.latency.lock() {
             let h = m.entry(interface.to_string()).or_default();
@@ -39,11 +42,16 @@ impl Metrics {
     /// Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str("# HELP hutong_api_requests_total API requests by interface and result code.\n");
+        out.push_str(
+            "# HELP hutong_api_requests_total API requests by interface and result code.\n",
+        );
         out.push_str("# TYPE hutong_api_requests_total counter\n");
         if let Ok(m) = self.requests.lock() {
             for ((iface, code), n) in m.iter() {
-                let _ = writeln!(out, "hutong_api_requests_total{{interface=\"{iface}\",code=\"{code}\"}} {n}");
+                let _ = writeln!(
+                    out,
+                    "hutong_api_requests_total{{interface=\"{iface}\",code=\"{code}\"}} {n}"
+                );
             }
         }
         out.push_str("# HELP hutong_api_latency_seconds API processing time at the server.\n");
@@ -58,9 +66,21 @@ impl Metrics {
                         h.counts[i]
                     );
                 }
-                let _ = writeln!(out, "hutong_api_latency_seconds_bucket{{interface=\"{iface}\",le=\"+Inf\"}} {}", h.total);
-                let _ = writeln!(out, "hutong_api_latency_seconds_sum{{interface=\"{iface}\"}} {}", h.sum_ms / 1000.0);
-                let _ = writeln!(out, "hutong_api_latency_seconds_count{{interface=\"{iface}\"}} {}", h.total);
+                let _ = writeln!(
+                    out,
+                    "hutong_api_latency_seconds_bucket{{interface=\"{iface}\",le=\"+Inf\"}} {}",
+                    h.total
+                );
+                let _ = writeln!(
+                    out,
+                    "hutong_api_latency_seconds_sum{{interface=\"{iface}\"}} {}",
+                    h.sum_ms / 1000.0
+                );
+                let _ = writeln!(
+                    out,
+                    "hutong_api_latency_seconds_count{{interface=\"{iface}\"}} {}",
+                    h.total
+                );
             }
         }
         out

@@ -27,18 +27,28 @@ pub struct AppState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
-            .route("/platform/certificate", web::get().to(platform::certificate))
+            .route(
+                "/platform/certificate",
+                web::get().to(platform::certificate),
+            )
             .route("/system/info", web::post().to(system::info))
             .default_service(web::to(not_found)),
     );
 }
 
-async fn not_found(state: web::Data<AppState>, req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+async fn not_found(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+) -> actix_web::HttpResponse {
     let rid = envelope::request_id(&req);
     let mut resp = envelope::respond(
         &state,
         &rid,
-        Err(error::ApiError::invalid(format!("接口 {} {} 不存在", req.method(), req.path()))),
+        Err(error::ApiError::invalid(format!(
+            "接口 {} {} 不存在",
+            req.method(),
+            req.path()
+        ))),
     )
     .0;
     *resp.status_mut() = actix_web::http::StatusCode::NOT_FOUND;

@@ -5,15 +5,25 @@ use super::envelope::json_call;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-pub async fn info(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
-    json_call(state, req, payload, "system/info", |_state, auth| async move {
-        let s = auth.system;
-        Ok(json!({
-            "appId": s.app_id,
-            "name": s.name,
-            "platName": s.plat_name,
-            "state": s.state.as_str(),
-        }))
-    })
+pub async fn info(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    json_call(
+        state,
+        req,
+        payload,
+        "system/info",
+        |_state, auth| async move {
+            let s = auth.system;
+            Ok(json!({
+                "appId": s.app_id,
+                "name": s.name,
+                "platName": s.plat_name,
+                "state": s.state.as_str(),
+            }))
+        },
+    )
     .await
 }

@@ -186,7 +186,11 @@ fn encode_name(spec: &CertSpec) -> Result<Vec<u8>, CryptoError> {
 fn rdn(id: &str, value: &str) -> Result<Vec<u8>, CryptoError> {
     let atv = tlv(
         0x30,
-        &[tlv(0x06, &oid_body(&oid(id)?)?)?, tlv(0x0c, value.as_bytes())?].concat(),
+        &[
+            tlv(0x06, &oid_body(&oid(id)?)?)?,
+            tlv(0x0c, value.as_bytes())?,
+        ]
+        .concat(),
     )?;
     tlv(0x31, &atv)
 }
@@ -329,7 +333,10 @@ mod tests {
             cert.tbs_certificate().issuer()
         );
         // basicConstraints cA TRUE, keyUsage keyCertSign|cRLSign.
-        assert_eq!(ext_value(&cert, OID_BASIC_CONSTRAINTS), [0x30, 3, 1, 1, 0xff]);
+        assert_eq!(
+            ext_value(&cert, OID_BASIC_CONSTRAINTS),
+            [0x30, 3, 1, 1, 0xff]
+        );
         assert_eq!(ext_value(&cert, OID_KEY_USAGE), [0x03, 2, 0x01, 0x06]);
         let name = cert.tbs_certificate().subject().to_string();
         assert!(name.contains("测试根 CA"), "{name}");
@@ -384,7 +391,11 @@ mod tests {
         s.not_after_ms = 2_600_000_000_000; // 2052
         let der = self_signed_sm2(&s, &ca).unwrap();
         let cert = verify_with(&der, &ca.public_key());
-        let end = cert.tbs_certificate().validity().not_after.to_unix_duration();
+        let end = cert
+            .tbs_certificate()
+            .validity()
+            .not_after
+            .to_unix_duration();
         assert_eq!(end.as_millis(), 2_600_000_000_000);
     }
 

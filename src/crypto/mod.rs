@@ -6,6 +6,7 @@
 pub mod certgen;
 pub mod cms;
 pub mod sm;
+pub mod sm4;
 pub mod tsp;
 pub mod x509;
 

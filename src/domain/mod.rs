@@ -2,6 +2,7 @@
 //! issues) seal lifecycle, seal codes, signIds, quotas.
 
 pub mod accounts;
+pub mod codes;
 pub mod systems;
 
 use crate::store::StoreError;

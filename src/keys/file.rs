@@ -114,7 +114,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kek");
         let p = FileProvider::create(&path).unwrap();
-        assert!(FileProvider::create(&path).is_err(), "never overwrites a KEK");
+        assert!(
+            FileProvider::create(&path).is_err(),
+            "never overwrites a KEK"
+        );
         let blob = p.wrap(b"secret").unwrap();
         let reopened = FileProvider::open(&path).unwrap();
         assert_eq!(&reopened.unwrap(&blob).unwrap()[..], b"secret");
@@ -124,6 +127,9 @@ mod tests {
         assert!(matches!(p.unwrap(&bad), Err(KeyError::Unwrap)));
         assert!(matches!(p.unwrap(b"HF1"), Err(KeyError::Unwrap)));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(FileProvider::open(&path), Err(KeyError::Config(_))));
+        assert!(matches!(
+            FileProvider::open(&path),
+            Err(KeyError::Config(_))
+        ));
     }
 }

@@ -125,7 +125,10 @@ impl Keyring {
         };
         let cert = certgen::self_signed_sm2(&spec, &platform)
             .map_err(|e| KeyError::Config(format!("平台证书生成失败: {e}")))?;
-        write_private(&dir.join(PLATFORM_CERT_FILE), sm::pem_encode("CERTIFICATE", &cert).as_bytes())?;
+        write_private(
+            &dir.join(PLATFORM_CERT_FILE),
+            sm::pem_encode("CERTIFICATE", &cert).as_bytes(),
+        )?;
         write_private(&dir.join(PLATFORM_KEY_FILE), &wrapped)?;
         Ok(Self {
             provider,
@@ -218,12 +221,18 @@ fn open_provider(cfg: &Config, dir: &std::path::Path) -> Result<Arc<dyn KeyProvi
 
 mod pkcs11_glue {
     use super::KeyError;
+    use super::pkcs11::{Pkcs11Config, Pkcs11Provider};
     use crate::config::Config;
 
-    pub fn create(_cfg: &Config) -> Result<super::file::FileProvider, KeyError> {
-        Err(KeyError::Config("pkcs11".into()))
+    fn config(cfg: &Config) -> Result<Pkcs11Config, KeyError> {
+        Pkcs11Config::from_section(&cfg.keys.pkcs11)
     }
-    pub fn open(_cfg: &Config) -> Result<super::file::FileProvider, KeyError> {
-        Err(KeyError::Config("pkcs11".into()))
+
+    pub fn create(cfg: &Config) -> Result<Pkcs11Provider, KeyError> {
+        Pkcs11Provider::create_kek(&config(cfg)?)
+    }
+
+    pub fn open(cfg: &Config) -> Result<Pkcs11Provider, KeyError> {
+        Pkcs11Provider::open(&config(cfg)?)
     }
 }

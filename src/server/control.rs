@@ -60,7 +60,12 @@ fn parse_state(s: &str) -> Result<SystemState, String> {
 }
 
 /// Runs a management command. `keys` is absent when the caller could not load them.
-pub fn execute(store: &Store, keys: Option<&Keyring>, cmd: Command, actor: &str) -> Result<Value, String> {
+pub fn execute(
+    store: &Store,
+    keys: Option<&Keyring>,
+    cmd: Command,
+    actor: &str,
+) -> Result<Value, String> {
     match cmd {
         Command::SystemAdd {
             name,
@@ -106,15 +111,27 @@ pub fn execute(store: &Store, keys: Option<&Keyring>, cmd: Command, actor: &str)
                     .collect(),
             ))
         }
-        Command::SystemSetState { app_id, state, reason } => {
+        Command::SystemSetState {
+            app_id,
+            state,
+            reason,
+        } => {
             let rec = systems::set_state(store, &app_id, parse_state(&state)?, &reason, actor)
                 .map_err(|e| e.to_string())?;
             Ok(json!({"appId": rec.app_id, "state": rec.state.as_str()}))
         }
-        Command::AdminCreate { role, username, password } => {
+        Command::AdminCreate {
+            role,
+            username,
+            password,
+        } => {
             let role = match Role::parse(&role) {
                 Some(r @ (Role::Operator | Role::Security | Role::Auditor)) => r,
-                _ => return Err(format!("未知管理员角色 {role}（可用 operator、security、auditor）")),
+                _ => {
+                    return Err(format!(
+                        "未知管理员角色 {role}（可用 operator、security、auditor）"
+                    ));
+                }
             };
             let rec = accounts::create_account(store, &username, role, &password, true, actor)
                 .map_err(|e| e.to_string())?;
@@ -145,12 +162,15 @@ pub fn call(data_dir: &Path, cmd: &Command) -> Result<Option<Value>, String> {
     };
     let mut line = serde_json::to_vec(cmd).map_err(|e| e.to_string())?;
     line.push(b'\n');
-    stream.write_all(&line).map_err(|e| format!("控制套接字写入失败: {e}"))?;
+    stream
+        .write_all(&line)
+        .map_err(|e| format!("控制套接字写入失败: {e}"))?;
     let mut reply = String::new();
     BufReader::new(stream)
         .read_line(&mut reply)
         .map_err(|e| format!("控制套接字读取失败: {e}"))?;
-    let reply: Reply = serde_json::from_str(&reply).map_err(|e| format!("控制套接字应答无效: {e}"))?;
+    let reply: Reply =
+        serde_json::from_str(&reply).map_err(|e| format!("控制套接字应答无效: {e}"))?;
     if reply.ok {
         Ok(Some(reply.result))
     } else {
@@ -191,9 +211,10 @@ pub async fn serve(
                 Ok(cmd) => {
                     let writes = cmd.changes_state();
                     let s = store.clone();
-                    let res = tokio::task::spawn_blocking(move || execute(&s, Some(&keys), cmd, "cli"))
-                        .await
-                        .unwrap_or_else(|_| Err("命令执行失败".into()));
+                    let res =
+                        tokio::task::spawn_blocking(move || execute(&s, Some(&keys), cmd, "cli"))
+                            .await
+                            .unwrap_or_else(|_| Err("命令执行失败".into()));
                     if writes && res.is_ok() && store.commit().await.is_err() {
                         Reply {
                             ok: false,

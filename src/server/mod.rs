@@ -89,9 +89,13 @@ async fn healthz() -> HttpResponse {
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.store.is_ready() {
-        HttpResponse::Ok().content_type("text/plain").body("ready\n")
+        HttpResponse::Ok()
+            .content_type("text/plain")
+            .body("ready\n")
     } else {
-        HttpResponse::ServiceUnavailable().content_type("text/plain").body("storage not ready\n")
+        HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("storage not ready\n")
     }
 }
 
@@ -143,10 +147,11 @@ pub fn start(prepared: Prepared) -> Result<Running, ServerError> {
     let mut metrics_addr = None;
     if let Some(m) = state.config.metrics_listen.clone() {
         let data = state.clone();
-        let probe_server = HttpServer::new(move || App::new().app_data(data.clone()).configure(probes))
-            .workers(1)
-            .bind(&m)
-            .map_err(|e| ServerError::Bind(m.clone(), e))?;
+        let probe_server =
+            HttpServer::new(move || App::new().app_data(data.clone()).configure(probes))
+                .workers(1)
+                .bind(&m)
+                .map_err(|e| ServerError::Bind(m.clone(), e))?;
         metrics_addr = probe_server.addrs().first().copied();
         let probe_run = probe_server.run();
         tokio::spawn(probe_run);

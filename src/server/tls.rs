@@ -30,8 +30,9 @@ pub fn ensure_self_signed(data_dir: &Path) -> Result<(PathBuf, PathBuf), TlsErro
     }
     let dir = data_dir.join("tls");
     std::fs::create_dir_all(&dir).map_err(|e| TlsError::File(dir.clone(), e.to_string()))?;
-    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .map_err(|e| TlsError::Config(e.to_string()))?;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -42,7 +43,8 @@ pub fn ensure_self_signed(data_dir: &Path) -> Result<(PathBuf, PathBuf), TlsErro
     f.write_all(generated.signing_key.serialize_pem().as_bytes())
         .and_then(|_| f.sync_all())
         .map_err(|e| TlsError::File(key.clone(), e.to_string()))?;
-    std::fs::write(&cert, generated.cert.pem()).map_err(|e| TlsError::File(cert.clone(), e.to_string()))?;
+    std::fs::write(&cert, generated.cert.pem())
+        .map_err(|e| TlsError::File(cert.clone(), e.to_string()))?;
     Ok((cert, key))
 }
 
@@ -55,13 +57,16 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, Tl
     if certs.is_empty() {
         return Err(TlsError::File(cert.to_path_buf(), "no certificate".into()));
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::File(key.to_path_buf(), e.to_string()))?;
-    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| TlsError::File(key.to_path_buf(), e.to_string()))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| TlsError::Config(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| TlsError::Config(e.to_string()))?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(cfg)
 }

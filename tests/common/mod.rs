@@ -3,6 +3,8 @@
 //! from the gateway's code (it has its own canonical string and uses the SM2 library signer).
 #![allow(dead_code)]
 
+pub mod daemon;
+
 use base64::Engine;
 use hutong::config::Config;
 use hutong::server;
@@ -25,11 +27,13 @@ pub fn https_client(cert_pem: &[u8]) -> reqwest::Client {
     for c in CertificateDer::pem_slice_iter(cert_pem) {
         roots.add(c.expect("server certificate PEM")).expect("root");
     }
-    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .build()
@@ -75,10 +79,13 @@ impl TestServer {
 
     /// Registers a member system with its own fresh SM2 key.
     pub fn add_member(&self, state: &str) -> Member {
-        let key = sm2::SecretKey::from_slice(&hutong::crypto::sm::random_bytes::<32>()).expect("random scalar");
+        let key = sm2::SecretKey::from_slice(&hutong::crypto::sm::random_bytes::<32>())
+            .expect("random scalar");
         let pem = {
             use sm2::pkcs8::EncodePublicKey;
-            key.public_key().to_public_key_pem(Default::default()).unwrap()
+            key.public_key()
+                .to_public_key_pem(Default::default())
+                .unwrap()
         };
         let v = server::control::execute(
             &self.state.store,
@@ -103,7 +110,11 @@ impl TestServer {
     }
 
     /// POSTs a JSON body as is; returns status, headers and parsed body.
-    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
         let resp = self
             .client
             .post(format!("{}{}", self.base, path))
@@ -119,7 +130,9 @@ impl TestServer {
     }
 
     pub async fn post(&self, path: &str, params: &Map<String, Value>) -> (u16, Value) {
-        let (status, _, body) = self.post_raw(path, serde_json::to_vec(params).unwrap()).await;
+        let (status, _, body) = self
+            .post_raw(path, serde_json::to_vec(params).unwrap())
+            .await;
         (status, serde_json::from_slice(&body).expect("JSON body"))
     }
 }

@@ -1,0 +1,115 @@
+//! The appliance with `keys.provider = "pkcs11"` on a real SoftHSM2 token: init, serve,
+//! restart (the platform key unwraps), wrong PIN and missing KEK refuse to start with a clear
+//! message. Each server is its own process, so each gets its own `SOFTHSM2_CONF`.
+
+mod common;
+
+use common::daemon::{add_system, call, hutong, new_member_key, run_ok, spawn};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const MODULES: &[&str] = &[
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+];
+
+struct Token {
+    conf: PathBuf,
+    module: PathBuf,
+}
+
+fn token(dir: &Path) -> Token {
+    let module = MODULES
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("SoftHSM2 is not installed: apt-get install -y softhsm2 (bash .ci/run does it)");
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new("softhsm2-util")
+        .env("SOFTHSM2_CONF", &conf)
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "hutong",
+            "--pin",
+            "1234",
+            "--so-pin",
+            "5678",
+        ])
+        .output()
+        .expect("softhsm2-util (apt-get install -y softhsm2)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Token { conf, module }
+}
+
+fn with_hsm(data: &Path, t: &Token, pin: &str, kek_label: &str) -> Command {
+    let mut c = hutong(data);
+    c.env("SOFTHSM2_CONF", &t.conf)
+        .env("HUTONG_KEYS__PROVIDER", "pkcs11")
+        .env("HUTONG_KEYS__PKCS11__MODULE", &t.module)
+        .env("HUTONG_KEYS__PKCS11__TOKEN_LABEL", "hutong")
+        .env("HUTONG_KEYS__PKCS11__KEK_LABEL", kek_label)
+        .env("HUTONG_HSM_PIN", pin);
+    c
+}
+
+#[tokio::test]
+async fn platform_keys_live_wrapped_under_an_hsm_kek() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = token(tmp.path());
+    let data = tmp.path().join("data");
+
+    run_ok(with_hsm(&data, &t, "1234", "hutong-kek").arg("init"));
+    let status: Value = serde_json::from_str(
+        run_ok(with_hsm(&data, &t, "1234", "hutong-kek").args(["keys", "status", "--json"])).trim(),
+    )
+    .unwrap();
+    assert_eq!(status["provider"], "pkcs11");
+    assert!(status["kekId"].as_str().unwrap().contains("hutong-kek"));
+    // On disk the platform key exists only wrapped by the HSM.
+    let wrapped = std::fs::read(data.join("keys/platform.key.wrapped")).unwrap();
+    assert!(wrapped.starts_with(b"HK1"));
+    assert!(!data.join("keys/kek.key").exists());
+
+    // Serve, restart: the platform key unwraps again and signs responses.
+    for round in 0..2 {
+        let d =
+            spawn(with_hsm(&data, &t, "1234", "hutong-kek")).expect("server starts with the HSM");
+        let (key, key_file) = new_member_key(tmp.path());
+        let m = add_system(&data, &key_file, key, "online");
+        let (client, base) = d.client(&data);
+        let v = call(&client, &base, &m.request(json!({}))).await;
+        assert_eq!(v["code"], "0", "round {round}: {v}");
+        d.signal(libc::SIGTERM);
+        let mut d = d;
+        assert!(d.child.wait().unwrap().success());
+    }
+
+    // Wrong PIN: a clear error, no server.
+    let err = spawn(with_hsm(&data, &t, "9999", "hutong-kek"))
+        .err()
+        .expect("must not start with a wrong PIN");
+    assert!(err.contains("PIN") || err.contains("登录"), "{err}");
+    // KEK missing: a clear error naming the label.
+    let err = spawn(with_hsm(&data, &t, "1234", "no-such-kek"))
+        .err()
+        .expect("must not start without its KEK");
+    assert!(err.contains("no-such-kek"), "{err}");
+}
