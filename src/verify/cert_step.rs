@@ -1,2 +1,245 @@
 //! The `certificate` step shared by PDF and OFD: signer certificate validity at signing time
 //! and its chain to the configured trust anchors.
+
+use super::report::format_time_ms;
+use super::{SignatureReport, Step, VerifyOptions};
+use crate::crypto::x509::{self, CertInfo, ChainError};
+
+/// Fills the certificate fields of `report` and records the `certificate` step.
+///
+/// Validity is judged at `sign_time_ms` (the trusted time-stamp or the signed signing time);
+/// without any signing time it is judged now, which is the stricter choice.
+pub fn check_certificate(
+    report: &mut SignatureReport,
+    signer_cert_der: &[u8],
+    extra_certs: &[Vec<u8>],
+    sign_time_ms: Option<i64>,
+    opts: &VerifyOptions,
+) {
+    let cert = match CertInfo::parse(signer_cert_der) {
+        Ok(c) => c,
+        Err(e) => {
+            report.fail(Step::Certificate, format!("签名者证书无法解析: {e}"));
+            return;
+        }
+    };
+    fill_cert_fields(report, &cert);
+    let at = sign_time_ms.unwrap_or_else(now_ms);
+    if at < cert.not_before_ms {
+        report.fail(
+            Step::Certificate,
+            format!(
+                "签署时证书尚未生效（生效时间 {}）",
+                format_time_ms(cert.not_before_ms)
+            ),
+        );
+        return;
+    }
+    if at > cert.not_after_ms {
+        report.fail(
+            Step::Certificate,
+            format!(
+                "签署时证书已过期（失效时间 {}）",
+                format_time_ms(cert.not_after_ms)
+            ),
+        );
+        return;
+    }
+    if let Some(ku) = cert.key_usage
+        && ku & (x509::KU_DIGITAL_SIGNATURE | x509::KU_NON_REPUDIATION) == 0
+    {
+        report.fail(Step::Certificate, "证书密钥用法不允许数字签名");
+        return;
+    }
+    match x509::build_chain(&cert, extra_certs, &opts.trust_anchors, Some(at)) {
+        Ok(chain) => report.pass(
+            Step::Certificate,
+            format!("证书有效，链至受信任根 {}", chain.anchor.subject),
+        ),
+        Err(ChainError::Untrusted { issuer }) => report.fail(
+            Step::Certificate,
+            format!("证书链不受信任，签发者 {issuer}"),
+        ),
+        Err(e) => report.fail(Step::Certificate, e.to_string()),
+    }
+}
+
+/// `certIssuer`, `certOwner`, `certSn`, `certValidStart`, `certValidEnd`.
+pub fn fill_cert_fields(report: &mut SignatureReport, cert: &CertInfo) {
+    report.cert_issuer = cert.issuer.clone();
+    report.cert_owner = cert.subject.clone();
+    report.cert_sn = cert.serial_hex.clone();
+    report.cert_valid_start = format_time_ms(cert.not_before_ms);
+    report.cert_valid_end = format_time_ms(cert.not_after_ms);
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::certgen::{CertSpec, issue_sm2, self_signed_sm2};
+    use crate::crypto::sm::Sm2KeyPair;
+
+    fn spec(cn: &str, is_ca: bool, not_after_ms: i64) -> CertSpec {
+        CertSpec {
+            common_name: cn.into(),
+            organization: None,
+            not_before_ms: 1_600_000_000_000,
+            not_after_ms,
+            is_ca,
+            serial: None,
+        }
+    }
+
+    /// root → intermediate → leaf.
+    fn chain(leaf_not_after: i64) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let root_key = Sm2KeyPair::generate();
+        let root = self_signed_sm2(&spec("Root", true, 2_000_000_000_000), &root_key).unwrap();
+        let mid_key = Sm2KeyPair::generate();
+        let mid = issue_sm2(
+            &spec("Mid", true, 2_000_000_000_000),
+            &mid_key.public_key(),
+            &root,
+            &root_key,
+        )
+        .unwrap();
+        let leaf_key = Sm2KeyPair::generate();
+        let leaf = issue_sm2(
+            &spec("Leaf", false, leaf_not_after),
+            &leaf_key.public_key(),
+            &mid,
+            &mid_key,
+        )
+        .unwrap();
+        (root, mid, leaf)
+    }
+
+    fn opts(anchors: Vec<Vec<u8>>) -> VerifyOptions {
+        VerifyOptions {
+            trust_anchors: anchors,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn chain_through_an_intermediate_to_the_anchor() {
+        let (root, mid, leaf) = chain(1_900_000_000_000);
+        let mut r = SignatureReport::new("PDF", "sign");
+        check_certificate(
+            &mut r,
+            &leaf,
+            std::slice::from_ref(&mid),
+            Some(1_700_000_000_000),
+            &opts(vec![root.clone()]),
+        );
+        assert_eq!(
+            r.outcome(Step::Certificate),
+            Some((true, "证书有效，链至受信任根 CN=Root"))
+        );
+        assert_eq!(r.cert_owner, "CN=Leaf");
+        assert_eq!(r.cert_issuer, "CN=Mid");
+
+        // Without the intermediate the path cannot be built.
+        let mut r = SignatureReport::new("PDF", "sign");
+        check_certificate(
+            &mut r,
+            &leaf,
+            &[],
+            Some(1_700_000_000_000),
+            &opts(vec![root]),
+        );
+        assert_eq!(
+            r.outcome(Step::Certificate),
+            Some((false, "证书链不受信任，签发者 CN=Mid"))
+        );
+    }
+
+    #[test]
+    fn a_leaf_cannot_act_as_an_intermediate() {
+        let (root, _, _) = chain(1_900_000_000_000);
+        let root_key = Sm2KeyPair::generate();
+        let fake_root = self_signed_sm2(&spec("Root", true, 2_000_000_000_000), &root_key).unwrap();
+        let not_ca_key = Sm2KeyPair::generate();
+        let not_ca = issue_sm2(
+            &spec("NotCA", false, 2_000_000_000_000),
+            &not_ca_key.public_key(),
+            &fake_root,
+            &root_key,
+        )
+        .unwrap();
+        let leaf_key = Sm2KeyPair::generate();
+        let leaf = issue_sm2(
+            &spec("Leaf", false, 1_900_000_000_000),
+            &leaf_key.public_key(),
+            &not_ca,
+            &not_ca_key,
+        )
+        .unwrap();
+        let mut r = SignatureReport::new("PDF", "sign");
+        check_certificate(
+            &mut r,
+            &leaf,
+            &[not_ca],
+            Some(1_700_000_000_000),
+            &opts(vec![fake_root, root]),
+        );
+        let (passed, hint) = r.outcome(Step::Certificate).unwrap();
+        assert!(!passed);
+        assert!(hint.contains("不是 CA 证书"), "{hint}");
+    }
+
+    #[test]
+    fn validity_is_judged_at_signing_time() {
+        let (root, mid, leaf) = chain(1_700_000_000_000);
+        let o = opts(vec![root]);
+        let mut r = SignatureReport::new("PDF", "sign");
+        check_certificate(
+            &mut r,
+            &leaf,
+            std::slice::from_ref(&mid),
+            Some(1_650_000_000_000),
+            &o,
+        );
+        assert!(r.passed(Step::Certificate));
+        let mut r = SignatureReport::new("PDF", "sign");
+        check_certificate(
+            &mut r,
+            &leaf,
+            std::slice::from_ref(&mid),
+            Some(1_800_000_000_000),
+            &o,
+        );
+        assert!(
+            r.outcome(Step::Certificate)
+                .unwrap()
+                .1
+                .starts_with("签署时证书已过期")
+        );
+        let mut r = SignatureReport::new("PDF", "sign");
+        check_certificate(&mut r, &leaf, &[mid], Some(1_500_000_000_000), &o);
+        assert!(
+            r.outcome(Step::Certificate)
+                .unwrap()
+                .1
+                .starts_with("签署时证书尚未生效")
+        );
+    }
+
+    #[test]
+    fn garbage_certificate_fails_the_step() {
+        let mut r = SignatureReport::new("PDF", "sign");
+        check_certificate(&mut r, b"\x30\x01", &[], None, &VerifyOptions::default());
+        assert!(
+            r.outcome(Step::Certificate)
+                .unwrap()
+                .1
+                .starts_with("签名者证书无法解析")
+        );
+    }
+}
