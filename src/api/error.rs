@@ -85,6 +85,10 @@ impl From<DomainError> for ApiError {
             DomainError::Invalid(m) => ApiError::new("10001", m),
             DomainError::NotFound(m) => ApiError::new("30001", m),
             DomainError::Conflict(m) => ApiError::new("30002", m),
+            DomainError::Forbidden(m) => ApiError::new("20008", m),
+            DomainError::SealInvalid(m) => ApiError::new("30003", m),
+            DomainError::Duplicate(m) => ApiError::new("30004", m),
+            DomainError::SignId(m) => ApiError::new("30005", m),
             DomainError::Store(s) => {
                 tracing::error!(error = %s, "storage failure");
                 ApiError::new("50000", "平台内部错误")

@@ -4,7 +4,9 @@
 pub mod envelope;
 pub mod error;
 pub mod metrics;
+pub mod params;
 mod platform;
+mod seal;
 mod system;
 
 use crate::config::Config;
@@ -32,6 +34,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::get().to(platform::certificate),
             )
             .route("/system/info", web::post().to(system::info))
+            .route("/seal/filing", web::post().to(seal::filing))
+            .route("/seal/state", web::post().to(seal::set_state))
+            .route("/seal/query", web::post().to(seal::query))
             .default_service(web::to(not_found)),
     );
 }

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod codes;
+pub mod seals;
 pub mod systems;
 
 use crate::store::StoreError;
@@ -15,6 +16,18 @@ pub enum DomainError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The caller may not act on this object (`20008`).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Seal data unparseable, its maker signature failing, or inconsistent (`30003`).
+    #[error("{0}")]
+    SealInvalid(String),
+    /// The same seal filed twice (`30004`).
+    #[error("{0}")]
+    Duplicate(String),
+    /// signId unknown, expired, used, or bound elsewhere (`30005`).
+    #[error("{0}")]
+    SignId(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

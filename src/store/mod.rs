@@ -7,12 +7,15 @@
 pub mod accounts;
 pub mod events;
 pub mod nonces;
+pub mod seals;
 pub mod systems;
 
 use serde::{Serialize, de::DeserializeOwned};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{Mutex, watch};
+use zeroize::Zeroizing;
 
 /// Bumped when the layout of any tree changes; [`Store::open`] refuses newer databases.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -40,6 +43,13 @@ pub struct Store {
     pub nonces: sled::Tree,
     pub accounts: sled::Tree,
     pub events: sled::Tree,
+    pub seals: sled::Tree,
+    pub seal_ders: sled::Tree,
+    pub seal_index: sled::Tree,
+    pub sign_ids: sled::Tree,
+    pub fetched: sled::Tree,
+    pub data_keys: sled::Tree,
+    data_key_cache: Arc<std::sync::Mutex<HashMap<String, Zeroizing<[u8; 16]>>>>,
     commit: Arc<GroupCommit>,
 }
 
@@ -93,6 +103,13 @@ impl Store {
             nonces: db.open_tree("nonces")?,
             accounts: db.open_tree("accounts")?,
             events: db.open_tree("events")?,
+            seals: db.open_tree("seals")?,
+            seal_ders: db.open_tree("seal_ders")?,
+            seal_index: db.open_tree("seal_index")?,
+            sign_ids: db.open_tree("sign_ids")?,
+            fetched: db.open_tree("fetched")?,
+            data_keys: db.open_tree("data_keys")?,
+            data_key_cache: Arc::new(std::sync::Mutex::new(HashMap::new())),
             meta,
             db,
             commit: Arc::new(GroupCommit {

@@ -1,0 +1,622 @@
+//! Seal lifecycle (SPEC §3.1–3.3, §3.8): filing, extension and change with the seal verified
+//! and checked against the request; state changes; the query other systems use; signIds.
+
+use super::DomainError;
+use super::codes::{self, SealCode};
+use crate::crypto::{sm, sm4, x509};
+use crate::keys::KeyProvider;
+use crate::ses::SesSeal;
+use crate::store::seals::{self as tree, Field, SealRecord, SealState, SealVersion, SignIdRecord};
+use crate::store::systems::{SystemRecord, SystemState};
+use crate::store::{Store, StoreError, now_ms};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Largest `sealData` accepted (Base64-decoded).
+pub const MAX_SEAL_BYTES: usize = 4 * 1024 * 1024;
+/// Largest `userList`.
+pub const MAX_USERS: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub user_name: String,
+    pub mobile_phone: String,
+}
+
+/// The parameters of 表1 plus the SPEC's extensions, already type-checked by the API layer.
+#[derive(Debug, Clone, Default)]
+pub struct Filing {
+    pub code: Option<String>,
+    pub seal_code: Option<String>,
+    pub name: String,
+    pub seal_type: String,
+    pub ukey_id: Option<String>,
+    pub cert_number: Option<String>,
+    pub possessor: String,
+    pub possessor_cert_no: String,
+    pub possessor_type: i64,
+    pub biz_type: i64,
+    pub cert_type: i64,
+    pub seal_data: Option<String>,
+    pub user_list: Option<Vec<User>>,
+}
+
+fn sealed(key: &[u8; 16], s: &str) -> Field {
+    Field::Sealed(base64::engine::general_purpose::STANDARD.encode(sm4::seal(key, s.as_bytes())))
+}
+
+/// Decrypts a field with the owner's data key.
+pub fn reveal(
+    store: &Store,
+    provider: &dyn KeyProvider,
+    owner: &str,
+    f: &Field,
+) -> Result<String, DomainError> {
+    match f {
+        Field::Plain(s) => Ok(s.clone()),
+        Field::Sealed(b64) => {
+            let key = store.data_key(provider, owner)?;
+            let blob = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|_| StoreError::Corrupt("sealed field".into()))?;
+            let plain =
+                sm4::open(&key, &blob).map_err(|_| StoreError::Corrupt("sealed field".into()))?;
+            Ok(String::from_utf8_lossy(&plain).into_owned())
+        }
+    }
+}
+
+/// The `orgCode` index key: salted SM3, so ID numbers never appear in an index.
+pub fn org_key(store: &Store, org_code: &str) -> Result<String, DomainError> {
+    let mut input = store.index_salt()?;
+    input.extend_from_slice(org_code.trim().to_ascii_uppercase().as_bytes());
+    Ok(sm::sm3_hex(&input))
+}
+
+fn validate(f: &Filing) -> Result<(), DomainError> {
+    let invalid = |m: &str| Err(DomainError::Invalid(m.to_string()));
+    if f.name.trim().is_empty() || f.name.chars().count() > 128 {
+        return invalid("name 不能为空且不超过 128 字");
+    }
+    codes::check_seal_type(&f.seal_type)?;
+    if f.possessor.trim().is_empty() || f.possessor.chars().count() > 256 {
+        return invalid("possessor 不能为空且不超过 256 字");
+    }
+    match f.possessor_type {
+        1 if !codes::is_valid_uscc(&f.possessor_cert_no) => {
+            return invalid("possessorCertNo 不是有效的统一社会信用代码（校验位错误）");
+        }
+        2 if !codes::is_valid_resident_id(&f.possessor_cert_no) => {
+            return invalid("possessorCertNo 不是有效的居民身份证号码（校验位错误）");
+        }
+        1 | 2 => {}
+        _ => return invalid("possessorType 应为 1（机构）或 2（个人）"),
+    }
+    if !(1..=3).contains(&f.biz_type) {
+        return invalid("bizType 应为 1（备案）、2（延期）或 3（变更）");
+    }
+    if !(1..=2).contains(&f.cert_type) {
+        return invalid("certType 应为 1（UKey）或 2（云证书）");
+    }
+    if f.biz_type == 1 && f.seal_code.is_some() {
+        return invalid("sealCode 在备案（bizType=1）时不应填写，由平台赋码");
+    }
+    if f.biz_type != 1 && f.seal_code.is_none() {
+        return invalid("sealCode 在延期或变更时必填");
+    }
+    if f.biz_type != 3 && f.seal_data.is_none() {
+        return invalid("sealData 在备案和延期时必填");
+    }
+    for (name, v, max) in [
+        ("code", &f.code, 64),
+        ("UKeyId", &f.ukey_id, 128),
+        ("certNumber", &f.cert_number, 128),
+    ] {
+        if v.as_ref().is_some_and(|s| s.chars().count() > max) {
+            return Err(DomainError::Invalid(format!("{name} 超过 {max} 字")));
+        }
+    }
+    if let Some(users) = &f.user_list {
+        if users.len() > MAX_USERS {
+            return Err(DomainError::Invalid(format!(
+                "userList 最多 {MAX_USERS} 项"
+            )));
+        }
+        for u in users {
+            if u.user_name.trim().is_empty() || u.user_name.chars().count() > 64 {
+                return invalid("userList.userName 不能为空且不超过 64 字");
+            }
+            if !codes::is_valid_mobile(&u.mobile_phone) {
+                return invalid("userList.mobilePhone 应为 11 位手机号码");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A parsed, verified seal and what the registry keeps of it.
+struct CheckedSeal {
+    der: Vec<u8>,
+    version: SealVersion,
+}
+
+fn check_seal(f: &Filing, b64: &str, now: i64) -> Result<CheckedSeal, DomainError> {
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| DomainError::Invalid("sealData 不是有效的 Base64".into()))?;
+    if der.len() > MAX_SEAL_BYTES {
+        return Err(DomainError::SealInvalid("sealData 超过 4 MiB".into()));
+    }
+    let seal = SesSeal::decode(&der)
+        .map_err(|e| DomainError::SealInvalid(format!("印章数据无法解析: {e}")))?;
+    seal.verify_maker()
+        .map_err(|e| DomainError::SealInvalid(format!("制章者签名验证失败: {e}")))?;
+    if seal.name.trim() != f.name.trim() {
+        return Err(DomainError::SealInvalid(format!(
+            "name 与印章数据中的印章名称“{}”不一致",
+            seal.name
+        )));
+    }
+    if seal.valid_end_ms <= now {
+        return Err(DomainError::SealInvalid("印章数据已过有效期".into()));
+    }
+    let cert_serials: Vec<String> = if seal.cert_list_is_digest {
+        Vec::new()
+    } else {
+        seal.cert_list
+            .iter()
+            .filter_map(|c| x509::CertInfo::parse(c).ok())
+            .map(|c| c.serial_hex.to_ascii_lowercase())
+            .collect()
+    };
+    if let Some(n) = &f.cert_number
+        && !cert_serials.is_empty()
+        && !cert_serials
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(n.trim_start_matches("0x")))
+    {
+        return Err(DomainError::SealInvalid(format!(
+            "certNumber {n} 与印章数据中的签章者证书序列号不一致"
+        )));
+    }
+    Ok(CheckedSeal {
+        version: SealVersion {
+            digest: hex::encode(seal.digest()),
+            es_id: seal.es_id.clone(),
+            valid_start_ms: seal.valid_start_ms,
+            valid_end_ms: seal.valid_end_ms,
+            cert_serials,
+            filed_ms: now,
+            biz_type: f.biz_type,
+        },
+        der,
+    })
+}
+
+/// Files, extends or changes a seal (SPEC §3.1); returns the seal code.
+pub fn file(
+    store: &Store,
+    provider: &dyn KeyProvider,
+    region: &str,
+    caller: &SystemRecord,
+    f: Filing,
+) -> Result<String, DomainError> {
+    validate(&f)?;
+    let now = now_ms();
+    let existing = match &f.seal_code {
+        None => None,
+        Some(c) => {
+            let code = SealCode::parse(c)?;
+            let rec = store
+                .get_seal(code.as_str())?
+                .ok_or_else(|| DomainError::NotFound(format!("印章 {code} 不存在")))?;
+            if rec.app_id != caller.app_id {
+                return Err(DomainError::Forbidden(format!(
+                    "印章 {code} 不是本系统备案的印章"
+                )));
+            }
+            if rec.state == SealState::Revoked {
+                return Err(DomainError::Conflict(format!(
+                    "印章 {code} 已注销，不能延期或变更"
+                )));
+            }
+            Some(rec)
+        }
+    };
+    let checked = f
+        .seal_data
+        .as_deref()
+        .map(|b| check_seal(&f, b, now))
+        .transpose()?;
+    if let Some(c) = &checked
+        && store
+            .seal_by_index(&tree::key_digest(&c.version.digest))?
+            .is_some()
+    {
+        return Err(DomainError::Duplicate("相同的印章数据已备案".into()));
+    }
+    if let Some(code) = &f.code
+        && let Some(other) = store.seal_by_index(&tree::key_code(&caller.app_id, code))?
+        && existing.as_ref().is_none_or(|e| e.seal_code != other)
+    {
+        return Err(DomainError::Duplicate(format!(
+            "业务系统印章编码 code {code} 已备案为 {other}"
+        )));
+    }
+
+    let key = store.data_key(provider, &caller.app_id)?;
+    let personal = f.possessor_type == 2;
+    let possessor = if personal {
+        sealed(&key, &f.possessor)
+    } else {
+        Field::Plain(f.possessor.clone())
+    };
+    let cert_no = if personal {
+        sealed(&key, &f.possessor_cert_no)
+    } else {
+        Field::Plain(f.possessor_cert_no.clone())
+    };
+    let user_list = f
+        .user_list
+        .as_ref()
+        .map(|u| serde_json::to_string(u).map(|j| sealed(&key, &j)))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let org = org_key(store, &f.possessor_cert_no)?;
+
+    let mut rec = match existing.clone() {
+        Some(mut r) => {
+            if f.biz_type == 2
+                && let (Some(c), Some(cur)) = (&checked, r.current())
+                && c.version.valid_end_ms <= cur.valid_end_ms
+            {
+                return Err(DomainError::SealInvalid(
+                    "延期的印章有效期必须晚于当前版本".into(),
+                ));
+            }
+            r.name = f.name.trim().to_string();
+            r.seal_type = f.seal_type.clone();
+            r.code = f.code.clone().or(r.code);
+            r.ukey_id = f.ukey_id.clone().or(r.ukey_id);
+            r.cert_number = f.cert_number.clone().or(r.cert_number);
+            r.possessor = possessor;
+            r.possessor_cert_no = cert_no;
+            r.org_key = org.clone();
+            r.possessor_type = f.possessor_type;
+            r.cert_type = f.cert_type;
+            if user_list.is_some() {
+                r.user_list = user_list;
+            }
+            r
+        }
+        None => {
+            let seq = store.next_seal_sequence()?;
+            let code = SealCode::new(region, &f.seal_type, seq)?;
+            SealRecord {
+                seal_code: code.to_string(),
+                app_id: caller.app_id.clone(),
+                code: f.code.clone(),
+                name: f.name.trim().to_string(),
+                seal_type: f.seal_type.clone(),
+                ukey_id: f.ukey_id.clone(),
+                cert_number: f.cert_number.clone(),
+                possessor,
+                possessor_cert_no: cert_no,
+                org_key: org.clone(),
+                possessor_type: f.possessor_type,
+                cert_type: f.cert_type,
+                user_list,
+                state: SealState::Enabled,
+                state_history: vec![(SealState::Enabled, now)],
+                versions: Vec::new(),
+                test_data: caller.state == SystemState::Testing,
+                created_ms: now,
+            }
+        }
+    };
+    let mut index = vec![
+        [
+            tree::key_org_prefix(&org),
+            rec.seal_code.as_bytes().to_vec(),
+        ]
+        .concat(),
+    ];
+    if let Some(code) = &rec.code {
+        index.push(tree::key_code(&caller.app_id, code));
+    }
+    if let Some(c) = &checked {
+        index.push(tree::key_digest(&c.version.digest));
+        index.push(tree::key_es_id(&c.version.es_id));
+        index.extend(c.version.cert_serials.iter().map(|s| tree::key_cert_sn(s)));
+        rec.versions.push(c.version.clone());
+    }
+    store
+        .put_seal(
+            existing.as_ref(),
+            &rec,
+            checked.as_ref().map(|c| c.der.as_slice()),
+            &index,
+        )
+        .map_err(|e| match e {
+            StoreError::Conflict => DomainError::Duplicate("印章同时被另一请求修改，请重试".into()),
+            other => other.into(),
+        })?;
+    Ok(rec.seal_code)
+}
+
+/// Changes a seal's state (SPEC §3.2): 1↔4, 1→3, 4→3; revoked is final; same state succeeds.
+pub fn set_state(
+    store: &Store,
+    caller: &SystemRecord,
+    seal_code: &str,
+    state: i64,
+) -> Result<(), DomainError> {
+    let to = SealState::from_code(state).ok_or_else(|| {
+        DomainError::Invalid("state 应为 1（启用）、3（注销）或 4（停用）".into())
+    })?;
+    let code = SealCode::parse(seal_code)?;
+    loop {
+        let old = store
+            .get_seal(code.as_str())?
+            .ok_or_else(|| DomainError::NotFound(format!("印章 {code} 不存在")))?;
+        if old.app_id != caller.app_id {
+            return Err(DomainError::Forbidden(format!(
+                "印章 {code} 不是本系统备案的印章"
+            )));
+        }
+        if old.state == to {
+            return Ok(());
+        }
+        if old.state == SealState::Revoked {
+            return Err(DomainError::Conflict(format!(
+                "印章 {code} 已注销，状态不能再变更"
+            )));
+        }
+        let mut new = old.clone();
+        new.state = to;
+        new.state_history.push((to, now_ms()));
+        match store.put_seal(Some(&old), &new, None, &[]) {
+            Ok(()) => return Ok(()),
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The query of 表5.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub org_code: String,
+    pub seal_type: String,
+    pub cert_type: i64,
+    pub cert_number: Option<String>,
+    pub ukey_id: Option<String>,
+}
+
+fn cert_entry(der: &[u8]) -> Option<Value> {
+    let c = x509::CertInfo::parse(der).ok()?;
+    let algorithm = if x509::key_type_name(&c.spki_der).contains("RSA") {
+        1
+    } else {
+        2
+    };
+    let cn = c
+        .subject
+        .split(',')
+        .find_map(|p| p.trim().strip_prefix("CN="))
+        .unwrap_or(&c.subject)
+        .to_string();
+    Some(json!({
+        "algorithm": algorithm,
+        "certCode": c.serial_hex,
+        "invalidTime": crate::verify::report::format_time_ms(c.not_after_ms),
+        "signPublicKey": base64::engine::general_purpose::STANDARD.encode(der),
+        "subjectCn": cn,
+    }))
+}
+
+/// Enabled, unexpired seals for `orgCode` from online systems (test seals only to testing
+/// callers), each with a fresh signId bound to the caller (表7–9).
+pub fn query(
+    store: &Store,
+    provider: &dyn KeyProvider,
+    caller: &SystemRecord,
+    q: &Query,
+    sign_id_ttl_ms: i64,
+) -> Result<Vec<Value>, DomainError> {
+    if q.org_code.trim().is_empty() || q.org_code.len() > 64 {
+        return Err(DomainError::Invalid(
+            "orgCode 不能为空且不超过 64 字".into(),
+        ));
+    }
+    if q.seal_type != "0" {
+        codes::check_seal_type(&q.seal_type)?;
+    }
+    if !(0..=2).contains(&q.cert_type) {
+        return Err(DomainError::Invalid("certType 应为 0、1 或 2".into()));
+    }
+    let now = now_ms();
+    let caller_testing = caller.state == SystemState::Testing;
+    let mut out = Vec::new();
+    let org = org_key(store, &q.org_code)?;
+    for code in store.seals_of_org(&org)? {
+        let Some(rec) = store.get_seal(&code)? else {
+            continue;
+        };
+        // A change of possessor leaves the old index entry behind; the record decides.
+        if rec.org_key != org {
+            continue;
+        }
+        let Some(version) = rec.current().cloned() else {
+            continue;
+        };
+        let Some(home) = store.get_system(&rec.app_id)? else {
+            continue;
+        };
+        let visible = if rec.test_data {
+            caller_testing
+        } else {
+            home.state == SystemState::Online
+                || (caller_testing && home.state == SystemState::Testing)
+        };
+        if !visible
+            || rec.state != SealState::Enabled
+            || version.valid_end_ms <= now
+            || (q.seal_type != "0" && rec.seal_type != q.seal_type)
+            || (q.cert_type != 0 && rec.cert_type != q.cert_type)
+            || q.cert_number.as_ref().is_some_and(|n| {
+                rec.cert_number.as_deref() != Some(n.as_str())
+                    && !version
+                        .cert_serials
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(n))
+            })
+            || q.ukey_id
+                .as_ref()
+                .is_some_and(|u| rec.ukey_id.as_deref() != Some(u.as_str()))
+        {
+            continue;
+        }
+        let Some(der) = store.seal_der(&version.digest)? else {
+            continue;
+        };
+        let seal =
+            SesSeal::decode(&der).map_err(|e| StoreError::Corrupt(format!("filed seal: {e}")))?;
+        let sign_id = issue_sign_id(store, &caller.app_id, &rec.seal_code, now + sign_id_ttl_ms)?;
+        let fetched_before = store.mark_fetched(&caller.app_id, &rec.seal_code)?;
+        let users: Vec<User> = match &rec.user_list {
+            Some(f) => {
+                serde_json::from_str(&reveal(store, provider, &rec.app_id, f)?).unwrap_or_default()
+            }
+            None => Vec::new(),
+        };
+        let certs: Vec<Value> = if seal.cert_list_is_digest {
+            Vec::new()
+        } else {
+            seal.cert_list
+                .iter()
+                .filter_map(|c| cert_entry(c))
+                .collect()
+        };
+        let algorithm = certs
+            .first()
+            .and_then(|c| c["algorithm"].as_i64())
+            .unwrap_or(2)
+            .to_string();
+        // 表7 sizes: millimetres from the seal, pixels from the picture when it says.
+        let (dpi_x, dpi_y) = picture_pixels(&seal.picture.kind, &seal.picture.data);
+        out.push(json!({
+            "signId": sign_id,
+            "sealType": rec.seal_type,
+            "sealRelateType": rec.possessor_type.to_string(),
+            "sealCode": rec.seal_code,
+            "sealName": rec.name,
+            "moulageData": base64::engine::general_purpose::STANDARD.encode(&seal.picture.data),
+            "width": seal.picture.width_mm.round() as i64,
+            "height": seal.picture.height_mm.round() as i64,
+            "dpiX": dpi_x,
+            "dpiY": dpi_y,
+            "sealData": base64::engine::general_purpose::STANDARD.encode(&der),
+            "sealInvalidTime": crate::verify::report::format_time_ms(version.valid_end_ms),
+            "certType": rec.cert_type,
+            "destHost": if rec.cert_type == 1 { home.dest_host.clone().unwrap_or_default() } else { String::new() },
+            "platName": home.plat_name,
+            "UKeyId": rec.ukey_id.clone().unwrap_or_default(),
+            "algorithm": algorithm,
+            "certList": certs,
+            "state": if fetched_before { 2 } else { 1 },
+            "userList": users,
+        }));
+    }
+    Ok(out)
+}
+
+/// Pixel width and height of a PNG, JPEG or GIF picture; 0 when the format does not say.
+pub fn picture_pixels(kind: &str, data: &[u8]) -> (i64, i64) {
+    let be16 = |i: usize| {
+        data.get(i..i + 2)
+            .map(|b| i64::from(u16::from_be_bytes([b[0], b[1]])))
+    };
+    let be32 = |i: usize| {
+        data.get(i..i + 4)
+            .map(|b| i64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
+    };
+    let le16 = |i: usize| {
+        data.get(i..i + 2)
+            .map(|b| i64::from(u16::from_le_bytes([b[0], b[1]])))
+    };
+    if data.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return (be32(16).unwrap_or(0), be32(20).unwrap_or(0));
+    }
+    if data.starts_with(b"GIF8") {
+        return (le16(6).unwrap_or(0), le16(8).unwrap_or(0));
+    }
+    if data.starts_with(&[0xFF, 0xD8]) {
+        // Walk JPEG segments to the first start-of-frame.
+        let mut i = 2;
+        while i + 9 < data.len() {
+            if data[i] != 0xFF {
+                break;
+            }
+            let marker = data[i + 1];
+            let len = be16(i + 2).unwrap_or(0) as usize;
+            if matches!(marker, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF) {
+                return (be16(i + 7).unwrap_or(0), be16(i + 5).unwrap_or(0));
+            }
+            if len < 2 {
+                break;
+            }
+            i += 2 + len;
+        }
+    }
+    let _ = kind;
+    (0, 0)
+}
+
+/// Issues a signId (≥128 random bits) bound to the requester and the seal.
+pub fn issue_sign_id(
+    store: &Store,
+    requester: &str,
+    seal_code: &str,
+    expires_ms: i64,
+) -> Result<String, DomainError> {
+    let token = hex::encode(sm::random_bytes::<16>());
+    store.put_sign_id(
+        &token,
+        &SignIdRecord {
+            requester: requester.to_string(),
+            seal_code: seal_code.to_string(),
+            expires_ms,
+        },
+    )?;
+    Ok(token)
+}
+
+/// Consumes a signId atomically. `requester` is checked when given (cloud signing); the UKey
+/// voucher passes `None` because the home system asks on the requester's behalf.
+pub fn consume_sign_id(
+    store: &Store,
+    token: &str,
+    seal_code: &str,
+    requester: Option<&str>,
+) -> Result<SignIdRecord, DomainError> {
+    let invalid = || {
+        DomainError::SignId(format!(
+            "signId {} 无效、已过期、已使用或不属于该印章",
+            token.chars().take(40).collect::<String>()
+        ))
+    };
+    if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid());
+    }
+    let rec = store.take_sign_id(token)?.ok_or_else(invalid)?;
+    if rec.expires_ms < now_ms()
+        || rec.seal_code != seal_code
+        || requester.is_some_and(|r| r != rec.requester)
+    {
+        return Err(invalid());
+    }
+    Ok(rec)
+}

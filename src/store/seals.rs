@@ -1,0 +1,324 @@
+//! The seal registry: seal records, every filed version's `SES_Seal` DER, look-up indexes,
+//! one-time signIds, which requester fetched which seal, and tenant data keys.
+//!
+//! Trees: `seals` (sealCode → [`SealRecord`]), `seal_ders` (SM3 of DER → DER), `seal_index`
+//! (`code:`/`digest:`/`esid:`/`certsn:`/`org:` keys → sealCode), `sign_ids`, `fetched`,
+//! `data_keys` (appId → data key wrapped by the KEK).
+
+use super::{Store, StoreError, decode, encode};
+use crate::keys::KeyProvider;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// States of 表3: 1 enabled (启用), 3 revoked (注销), 4 disabled (停用).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SealState {
+    Enabled,
+    Revoked,
+    Disabled,
+}
+
+impl SealState {
+    pub fn code(self) -> i64 {
+        match self {
+            SealState::Enabled => 1,
+            SealState::Revoked => 3,
+            SealState::Disabled => 4,
+        }
+    }
+
+    pub fn from_code(c: i64) -> Option<Self> {
+        match c {
+            1 => Some(Self::Enabled),
+            3 => Some(Self::Revoked),
+            4 => Some(Self::Disabled),
+            _ => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SealState::Enabled => "启用",
+            SealState::Revoked => "注销",
+            SealState::Disabled => "停用",
+        }
+    }
+}
+
+/// One filed version of a seal; documents signed with any version keep verifying.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SealVersion {
+    /// Lower-case hex SM3 of the `SES_Seal` DER (key into `seal_ders`).
+    pub digest: String,
+    pub es_id: String,
+    pub valid_start_ms: i64,
+    pub valid_end_ms: i64,
+    /// Serial numbers (hex) of the signer certificates in the seal.
+    pub cert_serials: Vec<String>,
+    pub filed_ms: i64,
+    /// 1 filing, 2 extension, 3 change.
+    pub biz_type: i64,
+}
+
+/// A value that is personal data: stored SM4-GCM encrypted under the owner's data key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Field {
+    Plain(String),
+    /// Base64 of an SM4-GCM blob.
+    Sealed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SealRecord {
+    pub seal_code: String,
+    /// The filing system.
+    pub app_id: String,
+    /// The filing system's own code for the seal (`code`).
+    pub code: Option<String>,
+    pub name: String,
+    pub seal_type: String,
+    pub ukey_id: Option<String>,
+    pub cert_number: Option<String>,
+    pub possessor: Field,
+    pub possessor_cert_no: Field,
+    /// SM3 (salted) of the possessor's code: the `orgCode` index key.
+    pub org_key: String,
+    pub possessor_type: i64,
+    pub cert_type: i64,
+    /// `[{userName, mobilePhone}]`, sealed as one JSON document.
+    pub user_list: Option<Field>,
+    pub state: SealState,
+    /// (state, since) in order; the first entry is the filing.
+    pub state_history: Vec<(SealState, i64)>,
+    pub versions: Vec<SealVersion>,
+    /// Filed while its system was testing: visible to testing systems only.
+    pub test_data: bool,
+    pub created_ms: i64,
+}
+
+impl SealRecord {
+    pub fn current(&self) -> Option<&SealVersion> {
+        self.versions.last()
+    }
+
+    /// The state the seal had at `t_ms`.
+    pub fn state_at(&self, t_ms: i64) -> Option<SealState> {
+        self.state_history
+            .iter()
+            .take_while(|(_, since)| *since <= t_ms)
+            .last()
+            .map(|(s, _)| *s)
+    }
+}
+
+/// A one-time signing token (SPEC §3.8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignIdRecord {
+    pub requester: String,
+    pub seal_code: String,
+    pub expires_ms: i64,
+}
+
+/// Index keys.
+pub fn key_code(app_id: &str, code: &str) -> Vec<u8> {
+    format!("code:{app_id}\0{code}").into_bytes()
+}
+pub fn key_digest(digest_hex: &str) -> Vec<u8> {
+    format!("digest:{digest_hex}").into_bytes()
+}
+pub fn key_es_id(es_id: &str) -> Vec<u8> {
+    format!("esid:{es_id}").into_bytes()
+}
+pub fn key_cert_sn(sn_hex: &str) -> Vec<u8> {
+    format!("certsn:{}", sn_hex.to_ascii_lowercase()).into_bytes()
+}
+pub fn key_org_prefix(org_key: &str) -> Vec<u8> {
+    format!("org:{org_key}\0").into_bytes()
+}
+
+impl Store {
+    pub fn get_seal(&self, seal_code: &str) -> Result<Option<SealRecord>, StoreError> {
+        self.seals
+            .get(seal_code.as_bytes())?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    pub fn seal_der(&self, digest_hex: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .seal_ders
+            .get(digest_hex.as_bytes())?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Looks an index key up.
+    pub fn seal_by_index(&self, key: &[u8]) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .seal_index
+            .get(key)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Seal codes filed for an `orgCode` index key.
+    pub fn seals_of_org(&self, org_key: &str) -> Result<Vec<String>, StoreError> {
+        self.seal_index
+            .scan_prefix(key_org_prefix(org_key))
+            .values()
+            .map(|v| {
+                v.map(|v| String::from_utf8_lossy(&v).into_owned())
+                    .map_err(Into::into)
+            })
+            .collect()
+    }
+
+    /// Next value of the installation-wide seal sequence.
+    pub fn next_seal_sequence(&self) -> Result<u64, StoreError> {
+        let v = self.meta.update_and_fetch("seal_seq", |old| {
+            let n = old
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            Some((n + 1).to_be_bytes().to_vec())
+        })?;
+        v.and_then(|b| b.as_ref().try_into().ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| StoreError::Corrupt("seal_seq".into()))
+    }
+
+    /// A per-installation salt for index keys of personal codes.
+    pub fn index_salt(&self) -> Result<Vec<u8>, StoreError> {
+        if let Some(v) = self.meta.get("index_salt")? {
+            return Ok(v.to_vec());
+        }
+        let salt = crate::crypto::sm::random_bytes::<16>();
+        match self
+            .meta
+            .compare_and_swap("index_salt", None::<&[u8]>, Some(&salt[..]))?
+        {
+            Ok(()) => Ok(salt.to_vec()),
+            Err(e) => Ok(e
+                .current
+                .map(|v| v.to_vec())
+                .unwrap_or_else(|| salt.to_vec())),
+        }
+    }
+
+    /// Writes a new or changed seal with its new version DER and index entries, atomically.
+    /// `expected` is the record read before the change (`None` for a new seal); a concurrent
+    /// change makes this fail with `Conflict`.
+    pub fn put_seal(
+        &self,
+        expected: Option<&SealRecord>,
+        rec: &SealRecord,
+        new_der: Option<&[u8]>,
+        index_keys: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        use sled::Transactional;
+        use sled::transaction::{ConflictableTransactionError, TransactionError};
+        let value = encode(rec)?;
+        let expected = expected.map(encode).transpose()?;
+        let code = rec.seal_code.as_bytes();
+        let res =
+            (&self.seals, &self.seal_ders, &self.seal_index).transaction(|(seals, ders, index)| {
+                let current = seals.get(code)?;
+                if current.as_deref() != expected.as_deref() {
+                    return Err(ConflictableTransactionError::Abort(()));
+                }
+                seals.insert(code, value.clone())?;
+                if let (Some(der), Some(v)) = (new_der, rec.current()) {
+                    ders.insert(v.digest.as_bytes(), der)?;
+                }
+                for k in index_keys {
+                    index.insert(k.as_slice(), code)?;
+                }
+                Ok(())
+            });
+        match res {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(())) => Err(StoreError::Conflict),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// Stores a signId.
+    pub fn put_sign_id(&self, token: &str, rec: &SignIdRecord) -> Result<(), StoreError> {
+        self.sign_ids.insert(token.as_bytes(), encode(rec)?)?;
+        Ok(())
+    }
+
+    /// Removes and returns a signId atomically: of two concurrent consumers one gets it.
+    pub fn take_sign_id(&self, token: &str) -> Result<Option<SignIdRecord>, StoreError> {
+        self.sign_ids
+            .remove(token.as_bytes())?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    /// Marks that `requester` fetched `seal_code`; returns whether it had before.
+    pub fn mark_fetched(&self, requester: &str, seal_code: &str) -> Result<bool, StoreError> {
+        let k = format!("{requester}\0{seal_code}");
+        Ok(self.fetched.insert(k.as_bytes(), &[1u8][..])?.is_some())
+    }
+
+    /// Removes expired signIds; returns how many.
+    pub fn prune_sign_ids(&self, now_ms: i64) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for item in self.sign_ids.iter() {
+            let (k, v) = item?;
+            let expired = decode::<SignIdRecord>(&v)
+                .map(|r| r.expires_ms < now_ms)
+                .unwrap_or(true);
+            if expired {
+                self.sign_ids.remove(k)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The tenant's SM4 data key, created on first use and stored wrapped by the KEK.
+    pub fn data_key(
+        &self,
+        provider: &dyn KeyProvider,
+        app_id: &str,
+    ) -> Result<Zeroizing<[u8; 16]>, StoreError> {
+        if let Ok(cache) = self.data_key_cache.lock()
+            && let Some(k) = cache.get(app_id)
+        {
+            return Ok(k.clone());
+        }
+        let wrapped = match self.data_keys.get(app_id.as_bytes())? {
+            Some(w) => w.to_vec(),
+            None => {
+                let fresh = Zeroizing::new(crate::crypto::sm::random_bytes::<16>());
+                let wrapped = provider
+                    .wrap(&fresh[..])
+                    .map_err(|e| StoreError::Corrupt(format!("data key wrap: {e}")))?;
+                match self.data_keys.compare_and_swap(
+                    app_id.as_bytes(),
+                    None::<&[u8]>,
+                    Some(wrapped.clone()),
+                )? {
+                    Ok(()) => wrapped,
+                    Err(e) => e.current.map(|v| v.to_vec()).unwrap_or(wrapped),
+                }
+            }
+        };
+        let plain = provider
+            .unwrap(&wrapped)
+            .map_err(|e| StoreError::Corrupt(format!("data key unwrap: {e}")))?;
+        let key: [u8; 16] = plain
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("data key length".into()))?;
+        let key = Zeroizing::new(key);
+        if let Ok(mut cache) = self.data_key_cache.lock() {
+            cache.insert(app_id.to_string(), key.clone());
+        }
+        Ok(key)
+    }
+}
