@@ -180,6 +180,47 @@ fn corpus_cms_signatures_verify_except_the_untrusted_certificate() {
     }
 }
 
+/// The corpus file `name` with entry `entry` rewritten by `f`.
+fn rezip(name: &str, entry: &str, f: impl Fn(String) -> String) -> Vec<u8> {
+    let bytes = corpus_bytes(name);
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+    let mut files = Vec::new();
+    for i in 0..zip.len() {
+        let mut e = zip.by_index(i).unwrap();
+        if e.is_dir() {
+            continue;
+        }
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        let n = e.name().unwrap().to_string();
+        if n == entry {
+            data = f(String::from_utf8(data).unwrap()).into_bytes();
+        }
+        files.push((n, data));
+    }
+    zip_entries(files.iter().map(|(n, d)| (n.as_str(), d.as_slice())))
+}
+
+#[test]
+fn cms_value_without_type_attribute_is_verified_as_a_digital_signature() {
+    // `Type` is optional; without it the value is tried as SES, then as CMS.
+    let bytes = rezip(
+        "gomain-p7-two-signs.ofd",
+        "Doc_0/Signs/Signatures.xml",
+        |x| x.replace(r#" Type="Sign""#, ""),
+    );
+    let doc = verify(&bytes, &VerifyOptions::default());
+    let first = &doc.details[0];
+    assert_eq!(first.signature_type, "sign");
+    assert_passes(first, &[Step::Parse, Step::Integrity, Step::Signature]);
+    // The second signature protected Signatures.xml, which was just edited.
+    assert_fails(
+        &doc.details[1],
+        Step::Integrity,
+        "Doc_0/Signs/Signatures.xml",
+    );
+}
+
 #[test]
 fn corpus_bare_sm2_digital_signature_is_explained_not_passed() {
     // ofdrw's deprecated DigitalSignContainer: SignedValue.dat is a bare SM2 value and the

@@ -211,7 +211,15 @@ fn valid_corpus_signatures_report_their_signer_and_algorithm() {
         &data("generated/sm2-ses-v4-seal.pdf"),
         &opts_with(GENERATED_ROOTS),
     );
-    assert_eq!(r.details[0].signature_type, "seal");
+    let seal = &r.details[0];
+    assert_eq!(seal.signature_type, "seal");
+    assert!(
+        !seal.seal_pic_base64.is_empty(),
+        "the seal picture comes from the SES"
+    );
+    assert!(!seal.sign_time.is_empty());
+    assert!(seal.algorithm.contains("SM2"), "{}", seal.algorithm);
+    assert_eq!(seal.provider, "Gomain.GMPkiLite");
 
     let r = verify_bytes(
         &data("generated/rsa-pades-bt-with-sig-timestamp.pdf"),
@@ -240,6 +248,18 @@ fn weak_hashes_pass_only_when_policy_allows() {
     let r = verify_bytes(&data("openpdf/sample_signed-sha1.pdf"), &opts);
     assert_eq!(failed(&r.details[0]), vec!["certificate"]);
     assert!(hint(&r.details[0], "signature").contains("SHA-1"));
+}
+
+#[test]
+fn an_unreadable_pdf_is_reported_not_a_crash() {
+    let r = verify_bytes(b"%PDF-1.7\n1 0 obj <<", &VerifyOptions::default());
+    assert!(!r.verify_result);
+    assert_eq!(r.sign_count, 0);
+    assert!(
+        r.error.as_deref().unwrap_or("").contains("PDF 无法解析"),
+        "{:?}",
+        r.error
+    );
 }
 
 #[test]
@@ -517,6 +537,36 @@ fn replacing_the_page_content_stream_after_signing_is_flagged() {
     );
     let r = verify_bytes(&evil, &trusting(&pki));
     assert!(hint(&r.details[0], "coverage").contains("第 1 页 的 /Contents 被修改"));
+}
+
+#[test]
+fn objects_appended_without_cross_reference_data_are_flagged() {
+    // Readers that repair files take the last definition of object 4; the verifier looks
+    // at the file the same way and flags it.
+    let pki = pki(1_900_000_000_000);
+    let mut evil = signed_sample(&pki);
+    let content = "BT /F1 16 Tf 72 760 Td (Contract amount CNY 90000.00) Tj ET";
+    evil.extend(
+        format!(
+            "4 0 obj\n<< /Length {} >>\nstream\n{content}\nendstream\nendobj\n%%EOF\n",
+            content.len()
+        )
+        .as_bytes(),
+    );
+    let r = verify_bytes(&evil, &trusting(&pki));
+    assert!(!r.verify_result);
+    assert_eq!(failed(&r.details[0]), vec!["coverage"]);
+    assert!(
+        hint(&r.details[0], "coverage").contains("4 0"),
+        "{}",
+        hint(&r.details[0], "coverage")
+    );
+
+    // Appended bytes that do not even end a revision.
+    let mut evil = signed_sample(&pki);
+    evil.extend(b"4 0 obj\n<< >>\nendobj\n");
+    let r = verify_bytes(&evil, &trusting(&pki));
+    assert_eq!(failed(&r.details[0]), vec!["coverage"]);
 }
 
 #[test]

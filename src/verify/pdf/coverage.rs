@@ -20,6 +20,8 @@ use crate::verify::{SignatureReport, Step, VerifyOptions};
 
 /// Most violations quoted in a hint.
 const MAX_QUOTED: usize = 3;
+/// Violations collected before the comparison stops (the verdict is already clear).
+const MAX_VIOLATIONS: usize = 50;
 
 /// Offsets just past each `%%EOF` marker (and its end-of-line), in file order.
 pub(crate) fn revision_ends(bytes: &[u8]) -> Vec<usize> {
@@ -65,7 +67,7 @@ impl RevisionCache {
 pub(crate) fn check(
     report: &mut SignatureReport,
     bytes: &[u8],
-    doc: &Document,
+    views: &[&Document],
     sig: &SigField,
     all: &[SigField],
     revisions: &[usize],
@@ -104,6 +106,13 @@ pub(crate) fn check(
         report.fail(Step::Coverage, "签名未覆盖整个文档修订版本");
         return;
     }
+    if !trim_end(bytes).ends_with(b"%%EOF") {
+        report.fail(
+            Step::Coverage,
+            "签名后追加的内容不是完整的增量更新（文件未以 %%EOF 结束）",
+        );
+        return;
+    }
     let later = revisions.iter().filter(|e| **e > end).count().max(1);
     let old = match cache.get(bytes, end, opts) {
         Ok(d) => d,
@@ -135,6 +144,10 @@ pub(crate) fn check(
         );
         return;
     }
+    let Some(doc) = views.first().copied() else {
+        report.fail(Step::Coverage, "无法解析文档");
+        return;
+    };
     let docmdp = all.iter().filter_map(|s| docmdp_p(doc, &s.sig_dict)).min();
     if docmdp == Some(1) {
         report.fail(
@@ -143,7 +156,14 @@ pub(crate) fn check(
         );
         return;
     }
-    let violations = diff(old, doc, docmdp);
+    let mut violations = Vec::new();
+    for view in views {
+        for v in diff(old, view, docmdp) {
+            if !violations.contains(&v) {
+                violations.push(v);
+            }
+        }
+    }
     if violations.is_empty() {
         report.pass(
             Step::Coverage,
@@ -355,6 +375,9 @@ fn diff(old: &Document, new: &Document, docmdp: Option<i64>) -> Vec<String> {
     let mut pending_streams: Vec<ObjectId> = Vec::new();
 
     for (id, new_obj) in &new.objects {
+        if violations.len() >= MAX_VIOLATIONS {
+            return violations;
+        }
         let old_obj = old.objects.get(id);
         if old_obj.is_some_and(|o| same(o, new_obj)) || !live.contains(id) {
             continue;

@@ -40,12 +40,27 @@ pub fn verify_pdf(
     let revisions = coverage::revision_ends(bytes);
     let mut reports = Vec::with_capacity(sigs.len());
     let mut old_docs = coverage::RevisionCache::default();
+    // A second view of the final document, rebuilt by scanning, catches objects appended
+    // without cross-reference data (an incremental saving attack some readers honour).
+    let later_updates = sigs.iter().any(|s| {
+        byte_ranges(&s.sig_dict, bytes.len())
+            .ok()
+            .and_then(|r| r.last().map(|(st, l)| st + l))
+            .and_then(|end| bytes.get(end..))
+            .is_some_and(|rest| rest.iter().any(|b| !b.is_ascii_whitespace() && *b != 0))
+    });
+    let rescanned = if later_updates {
+        load_guarded_with(bytes, opts, true).ok()
+    } else {
+        None
+    };
+    let views: Vec<&Document> = std::iter::once(&doc).chain(rescanned.as_ref()).collect();
     for sig in &sigs {
         let mut report = verify_one(bytes, &doc, sig, opts);
         coverage::check(
             &mut report,
             bytes,
-            &doc,
+            &views,
             sig,
             &sigs,
             &revisions,
@@ -60,6 +75,16 @@ pub fn verify_pdf(
 /// Parses `bytes` with lopdf on a worker thread, bounded in time and object count, so that a
 /// hostile file cannot hang or exhaust the caller.
 pub(crate) fn load_guarded(bytes: &[u8], opts: &VerifyOptions) -> Result<Document, String> {
+    load_guarded_with(bytes, opts, false)
+}
+
+/// [`load_guarded`]; with `rescan` the cross-reference data is rebuilt by scanning the file
+/// for objects, the view of readers that repair files.
+pub(crate) fn load_guarded_with(
+    bytes: &[u8],
+    opts: &VerifyOptions,
+    rescan: bool,
+) -> Result<Document, String> {
     let data = bytes.to_vec();
     let max_objects = opts.max_pdf_objects;
     let (tx, rx) = mpsc::channel();
@@ -68,6 +93,7 @@ pub(crate) fn load_guarded(bytes: &[u8], opts: &VerifyOptions) -> Result<Documen
         .spawn(move || {
             let options = lopdf::LoadOptions {
                 max_decompressed_size: Some(64 * 1024 * 1024),
+                force_reconstruct: rescan,
                 ..Default::default()
             };
             let result =
