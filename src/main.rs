@@ -54,6 +54,30 @@ enum Cmd {
     /// Manage console administrator accounts.
     #[command(subcommand)]
     Admin(AdminCmd),
+    /// Manage the trust anchors (CA certificates) used by document verification.
+    #[command(subcommand)]
+    Trust(TrustCmd),
+    /// Verify every signature of a PDF or OFD document (same report as the API and console).
+    Verify {
+        /// The document.
+        file: PathBuf,
+        /// Print the report as JSON (the API's `data`).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TrustCmd {
+    /// Trust a CA certificate (PEM or DER).
+    Add { certificate: PathBuf },
+    /// List trust anchors.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a trust anchor by id.
+    Remove { id: String },
 }
 
 #[derive(Subcommand)]
@@ -155,6 +179,8 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::System(cmd) => system(&config, cmd),
+        Cmd::Trust(cmd) => trust(&config, cmd),
+        Cmd::Verify { file, json } => verify(&config, &file, json),
         Cmd::Admin(AdminCmd::Create { role, username, .. }) => {
             let mut line = String::new();
             std::io::stdin()
@@ -263,7 +289,8 @@ fn manage(config: &Config, cmd: control::Command) -> Result<Value> {
         None
     };
     let writes = cmd.changes_state();
-    let v = control::execute(&store, keys.as_ref(), cmd, "cli").map_err(anyhow::Error::msg)?;
+    let v =
+        control::execute(&store, keys.as_ref(), config, cmd, "cli").map_err(anyhow::Error::msg)?;
     if writes {
         store.flush_blocking()?;
     }
@@ -350,6 +377,135 @@ fn system(config: &Config, cmd: SystemCmd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn trust(config: &Config, cmd: TrustCmd) -> Result<()> {
+    use base64::Engine;
+    match cmd {
+        TrustCmd::Add { certificate } => {
+            let bytes = std::fs::read(&certificate)
+                .with_context(|| format!("certificate {}", certificate.display()))?;
+            let v = manage(
+                config,
+                control::Command::TrustAdd {
+                    certificate_b64: base64::engine::general_purpose::STANDARD.encode(bytes),
+                },
+            )?;
+            println!(
+                "{} {}",
+                v["id"].as_str().unwrap_or(""),
+                v["subject"].as_str().unwrap_or("")
+            );
+        }
+        TrustCmd::List { json } => {
+            let v = manage(config, control::Command::TrustList)?;
+            if json {
+                println!("{v}");
+            } else {
+                for a in v.as_array().into_iter().flatten() {
+                    println!(
+                        "{}  {}  (valid until {})",
+                        a["id"].as_str().unwrap_or(""),
+                        a["subject"].as_str().unwrap_or(""),
+                        a["notAfter"].as_str().unwrap_or("")
+                    );
+                }
+            }
+        }
+        TrustCmd::Remove { id } => {
+            manage(config, control::Command::TrustRemove { id })?;
+            println!("removed");
+        }
+    }
+    Ok(())
+}
+
+/// Verifies through the running server when there is one (its registry and trust anchors),
+/// else against the data directory directly, else with no anchors and no registry.
+fn verify(config: &Config, file: &Path, json: bool) -> Result<()> {
+    use base64::Engine;
+    let meta = std::fs::metadata(file).with_context(|| format!("document {}", file.display()))?;
+    if meta.len() > config.api.max_file_bytes as u64 {
+        bail!(
+            "{} is larger than the {} byte limit",
+            file.display(),
+            config.api.max_file_bytes
+        );
+    }
+    let bytes = std::fs::read(file).with_context(|| format!("document {}", file.display()))?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let report: Value = if config.data_dir.exists() {
+        manage(
+            config,
+            control::Command::VerifyDocument {
+                file_name: name,
+                content_b64: base64::engine::general_purpose::STANDARD.encode(&bytes),
+            },
+        )?
+    } else {
+        let opts = hutong::verify::VerifyOptions {
+            max_file_size: config.api.max_file_bytes,
+            ..Default::default()
+        };
+        let r = hutong::verify::verify_document(
+            &bytes,
+            &name,
+            &opts,
+            &hutong::verify::report::EmptyRegistry,
+        )?;
+        serde_json::to_value(r)?
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    if report["verifyResult"].as_bool() == Some(true) {
+        Ok(())
+    } else {
+        std::process::exit(2)
+    }
+}
+
+fn print_report(r: &Value) {
+    println!(
+        "{}  {}  {} 字节  签名 {} 个  结论: {}",
+        r["format"].as_str().unwrap_or(""),
+        r["fileName"].as_str().unwrap_or(""),
+        r["fileSize"],
+        r["signCount"],
+        if r["verifyResult"].as_bool() == Some(true) {
+            "通过"
+        } else {
+            "未通过"
+        }
+    );
+    if let Some(e) = r["error"].as_str() {
+        println!("  文档错误: {e}");
+    }
+    for (i, d) in r["details"].as_array().into_iter().flatten().enumerate() {
+        println!(
+            "  #{} {} {} 签署时间 {} 签署者 {} 印章 {} {}",
+            i + 1,
+            d["signatureType"].as_str().unwrap_or(""),
+            d["location"].as_str().unwrap_or(""),
+            d["signTime"].as_str().unwrap_or(""),
+            d["certOwner"].as_str().unwrap_or(""),
+            d["sealName"].as_str().unwrap_or(""),
+            d["sealCode"].as_str().unwrap_or("")
+        );
+        for f in d["flowVoList"].as_array().into_iter().flatten() {
+            println!(
+                "     [{}] {:<11} {}",
+                if f["status"] == 1 { "✓" } else { "✗" },
+                f["step"].as_str().unwrap_or(""),
+                f["hint"].as_str().unwrap_or("")
+            );
+        }
+    }
 }
 
 fn print_value(v: &Value, json: bool) {

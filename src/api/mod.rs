@@ -1,6 +1,7 @@
 //! actix-web handlers for the platform API (SPEC §3), one file per interface group, and the
 //! mapping of every error to the codes of SPEC §2.
 
+mod document;
 pub mod envelope;
 pub mod error;
 pub mod metrics;
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/seal/filing", web::post().to(seal::filing))
             .route("/seal/state", web::post().to(seal::set_state))
             .route("/seal/query", web::post().to(seal::query))
+            .route("/document/verify", web::post().to(document::verify))
             .default_service(web::to(not_found)),
     );
 }

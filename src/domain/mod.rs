@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod codes;
+pub mod documents;
 pub mod seals;
 pub mod systems;
 

@@ -5,7 +5,8 @@
 //! the CLI process against the store it opens itself. sled's file lock guarantees only one
 //! of the two ever writes.
 
-use crate::domain::{accounts, systems};
+use crate::config::Config;
+use crate::domain::{accounts, documents, systems};
 use crate::keys::Keyring;
 use crate::store::Store;
 use crate::store::accounts::Role;
@@ -16,8 +17,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 pub const SOCKET_NAME: &str = "control.sock";
-/// Bounds one control request line (a command with an embedded PEM is a few KiB).
-const MAX_LINE: usize = 256 * 1024;
+/// Bounds one control request line: a document to verify, Base64-encoded, at most.
+const MAX_LINE: usize = 140 * 1024 * 1024;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "kebab-case")]
@@ -43,11 +44,30 @@ pub enum Command {
         password: String,
     },
     KeysStatus,
+    /// A CA certificate (Base64 of PEM or DER) to trust for document verification.
+    TrustAdd {
+        certificate_b64: String,
+    },
+    TrustList,
+    TrustRemove {
+        id: String,
+    },
+    /// Verifies a document with the platform's trust anchors and registry.
+    VerifyDocument {
+        file_name: String,
+        content_b64: String,
+    },
 }
 
 impl Command {
     pub fn changes_state(&self) -> bool {
-        !matches!(self, Command::SystemList | Command::KeysStatus)
+        !matches!(
+            self,
+            Command::SystemList
+                | Command::KeysStatus
+                | Command::TrustList
+                | Command::VerifyDocument { .. }
+        )
     }
 }
 
@@ -63,6 +83,7 @@ fn parse_state(s: &str) -> Result<SystemState, String> {
 pub fn execute(
     store: &Store,
     keys: Option<&Keyring>,
+    config: &Config,
     cmd: Command,
     actor: &str,
 ) -> Result<Value, String> {
@@ -141,7 +162,54 @@ pub fn execute(
             Some(k) => serde_json::to_value(k.status()).map_err(|e| e.to_string()),
             None => Err("密钥未加载".into()),
         },
+        Command::TrustAdd { certificate_b64 } => {
+            let bytes = b64_decode(&certificate_b64)?;
+            let (id, subject) =
+                documents::add_trust_anchor(store, &bytes, actor).map_err(|e| e.to_string())?;
+            Ok(json!({"id": id, "subject": subject}))
+        }
+        Command::TrustList => {
+            let list = store.trust_anchors().map_err(|e| e.to_string())?;
+            Ok(Value::Array(
+                list.into_iter()
+                    .map(|(id, der)| {
+                        let info = crate::crypto::x509::CertInfo::parse(&der).ok();
+                        json!({
+                            "id": id,
+                            "subject": info.as_ref().map(|i| i.subject.clone()).unwrap_or_default(),
+                            "notAfter": info.map(|i| crate::verify::report::format_time_ms(i.not_after_ms)).unwrap_or_default(),
+                        })
+                    })
+                    .collect(),
+            ))
+        }
+        Command::TrustRemove { id } => {
+            if store.remove_trust_anchor(&id).map_err(|e| e.to_string())? {
+                store
+                    .record_event(actor, "trust.remove", &id, "ok", "")
+                    .map_err(|e| e.to_string())?;
+                Ok(json!({"removed": id}))
+            } else {
+                Err(format!("信任锚 {id} 不存在"))
+            }
+        }
+        Command::VerifyDocument {
+            file_name,
+            content_b64,
+        } => {
+            let bytes = b64_decode(&content_b64)?;
+            let report =
+                documents::verify(store, config, &bytes, &file_name).map_err(|e| e.to_string())?;
+            serde_json::to_value(report).map_err(|e| e.to_string())
+        }
     }
+}
+
+fn b64_decode(s: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|_| "内容不是有效的 Base64".to_string())
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -160,6 +228,8 @@ pub fn call(data_dir: &Path, cmd: &Command) -> Result<Option<Value>, String> {
         Ok(s) => s,
         Err(_) => return Ok(None),
     };
+    // Verifying a large document takes seconds; a server that says nothing for minutes is stuck.
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(300)));
     let mut line = serde_json::to_vec(cmd).map_err(|e| e.to_string())?;
     line.push(b'\n');
     stream
@@ -180,13 +250,14 @@ pub fn call(data_dir: &Path, cmd: &Command) -> Result<Option<Value>, String> {
 
 /// Serves the control socket until the task is dropped.
 pub async fn serve(
-    data_dir: PathBuf,
+    config: Config,
     store: Store,
     keys: std::sync::Arc<Keyring>,
 ) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-    let path = socket_path(&data_dir);
+    let path = socket_path(&config.data_dir);
+    let config = std::sync::Arc::new(config);
     // A stale socket from a crashed run; the store lock proves no other server owns it.
     let _ = std::fs::remove_file(&path);
     let listener = tokio::net::UnixListener::bind(&path)?;
@@ -195,6 +266,7 @@ pub async fn serve(
         let (stream, _) = listener.accept().await?;
         let store = store.clone();
         let keys = keys.clone();
+        let config = config.clone();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut reader = tokio::io::BufReader::new(read.take(MAX_LINE as u64));
@@ -211,10 +283,11 @@ pub async fn serve(
                 Ok(cmd) => {
                     let writes = cmd.changes_state();
                     let s = store.clone();
-                    let res =
-                        tokio::task::spawn_blocking(move || execute(&s, Some(&keys), cmd, "cli"))
-                            .await
-                            .unwrap_or_else(|_| Err("命令执行失败".into()));
+                    let res = tokio::task::spawn_blocking(move || {
+                        execute(&s, Some(&keys), &config, cmd, "cli")
+                    })
+                    .await
+                    .unwrap_or_else(|_| Err("命令执行失败".into()));
                     if writes && res.is_ok() && store.commit().await.is_err() {
                         Reply {
                             ok: false,

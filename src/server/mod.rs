@@ -172,7 +172,7 @@ impl Running {
     pub async fn serve(self) -> std::io::Result<()> {
         let state = self.state.clone();
         let control = tokio::spawn(control::serve(
-            state.config.data_dir.clone(),
+            state.config.clone(),
             state.store.clone(),
             state.keys.clone(),
         ));
@@ -196,6 +196,11 @@ async fn maintenance(state: web::Data<AppState>) {
         tick.tick().await;
         let store = state.store.clone();
         let cutoff = crate::store::now_ms() - 2 * window_ms;
-        let _ = tokio::task::spawn_blocking(move || store.prune_nonces(cutoff)).await;
+        let now = crate::store::now_ms();
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = store.prune_nonces(cutoff);
+            let _ = store.prune_sign_ids(now);
+        })
+        .await;
     }
 }

@@ -9,6 +9,7 @@ pub mod events;
 pub mod nonces;
 pub mod seals;
 pub mod systems;
+pub mod trust;
 
 use serde::{Serialize, de::DeserializeOwned};
 use std::collections::HashMap;
@@ -49,6 +50,7 @@ pub struct Store {
     pub sign_ids: sled::Tree,
     pub fetched: sled::Tree,
     pub data_keys: sled::Tree,
+    pub trust_anchors: sled::Tree,
     data_key_cache: Arc<std::sync::Mutex<HashMap<String, Zeroizing<[u8; 16]>>>>,
     commit: Arc<GroupCommit>,
 }
@@ -109,6 +111,7 @@ impl Store {
             sign_ids: db.open_tree("sign_ids")?,
             fetched: db.open_tree("fetched")?,
             data_keys: db.open_tree("data_keys")?,
+            trust_anchors: db.open_tree("trust_anchors")?,
             data_key_cache: Arc::new(std::sync::Mutex::new(HashMap::new())),
             meta,
             db,

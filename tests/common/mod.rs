@@ -90,6 +90,7 @@ impl TestServer {
         let v = server::control::execute(
             &self.state.store,
             None,
+            &self.state.config,
             server::control::Command::SystemAdd {
                 name: "测试印章系统".into(),
                 plat_name: "测试平台".into(),

@@ -1,0 +1,95 @@
+//! Document verification with the platform's trust anchors and seal registry (SPEC §3.10).
+//! The API, the CLI (through the running server when there is one) and the console all call
+//! [`verify`], so they give the same report.
+
+use super::DomainError;
+use crate::config::Config;
+use crate::crypto::x509;
+use crate::store::seals::{self as tree, SealState};
+use crate::store::{Store, StoreError};
+use crate::verify::report::{RegistryHit, SealIdentity, SealRegistry};
+use crate::verify::{self, DocumentError, DocumentReport, VerifyOptions};
+
+/// The registry as the verifier sees it: a seal found by `esID`, seal digest or signer
+/// certificate serial, with its state at the signing time.
+pub struct StoreRegistry<'a>(pub &'a Store);
+
+impl StoreRegistry<'_> {
+    fn find(&self, seal: &SealIdentity) -> Result<Option<String>, StoreError> {
+        let keys = [
+            seal.seal_digest.map(|d| tree::key_digest(&hex::encode(d))),
+            seal.es_id.as_deref().map(tree::key_es_id),
+            seal.signer_cert_sn.as_deref().map(tree::key_cert_sn),
+        ];
+        for k in keys.into_iter().flatten() {
+            if let Some(code) = self.0.seal_by_index(&k)? {
+                return Ok(Some(code));
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl SealRegistry for StoreRegistry<'_> {
+    fn lookup(&self, seal: &SealIdentity, sign_time_ms: Option<i64>) -> Option<RegistryHit> {
+        let code = self.find(seal).ok().flatten()?;
+        let rec = self.0.get_seal(&code).ok().flatten()?;
+        // Without a trustworthy signing time, judge by the state now.
+        let state = match sign_time_ms {
+            Some(t) => rec.state_at(t).unwrap_or(rec.state),
+            None => rec.state,
+        };
+        Some(RegistryHit {
+            seal_code: rec.seal_code,
+            usable_at_signing: state == SealState::Enabled,
+            state_label: state.label().to_string(),
+        })
+    }
+}
+
+/// Verification options from the configuration and the console-managed trust anchors.
+pub fn options(store: &Store, config: &Config) -> Result<VerifyOptions, DomainError> {
+    Ok(VerifyOptions {
+        trust_anchors: store
+            .trust_anchors()?
+            .into_iter()
+            .map(|(_, der)| der)
+            .collect(),
+        unregistered_is_failure: config.verify.unregistered_is_failure,
+        allow_weak_hashes: config.api.allow_legacy_hashes,
+        max_file_size: config.api.max_file_bytes,
+        ..VerifyOptions::default()
+    })
+}
+
+pub fn verify(
+    store: &Store,
+    config: &Config,
+    bytes: &[u8],
+    file_name: &str,
+) -> Result<DocumentReport, DocumentError> {
+    let opts = options(store, config)
+        .map_err(|e| DocumentError::Malformed(format!("信任锚读取失败: {e}")))?;
+    verify::verify_document(bytes, file_name, &opts, &StoreRegistry(store))
+}
+
+/// Adds a CA certificate (PEM or DER) as a trust anchor; returns its id and subject.
+pub fn add_trust_anchor(
+    store: &Store,
+    bytes: &[u8],
+    actor: &str,
+) -> Result<(String, String), DomainError> {
+    let der = match std::str::from_utf8(bytes) {
+        Ok(text) if text.contains("-----BEGIN") => {
+            crate::crypto::sm::pem_decode(text)
+                .map_err(|e| DomainError::Invalid(format!("证书 PEM 无效: {e}")))?
+                .1
+        }
+        _ => bytes.to_vec(),
+    };
+    let info = x509::CertInfo::parse(&der)
+        .map_err(|e| DomainError::Invalid(format!("不是有效的 X.509 证书: {e}")))?;
+    let id = store.add_trust_anchor(&der)?;
+    store.record_event(actor, "trust.add", &id, "ok", &info.subject)?;
+    Ok((id, info.subject))
+}
