@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod codes;
+pub mod onboarding;
 pub mod systems;
 
 use crate::store::StoreError;
