@@ -19,7 +19,11 @@ struct Histogram {
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
+    /// Calls and errors per UTC hour (hour index → counts), the last 24 hours for the console.
+    hourly: Mutex<BTreeMap<i64, (u64, u64)>>,
 }
+
+const HOUR_MS: i64 = 3_600_000;
 
 impl Metrics {
     pub fn observe(&self, interface: &str, code: &str, elapsed_ms: f64) {
@@ -37,6 +41,28 @@ impl Metrics {
             h.sum_ms += elapsed_ms;
             h.total += 1;
         }
+        if let Ok(mut m) = self.hourly.lock() {
+            let hour = crate::store::now_ms() / HOUR_MS;
+            let e = m.entry(hour).or_default();
+            e.0 += 1;
+            if code != "0" {
+                e.1 += 1;
+            }
+            // Bounded memory: only the window the console draws is kept.
+            m.retain(|h, _| *h > hour - 24);
+        }
+    }
+
+    /// (hour start in ms, calls, errors) for the 24 hours ending with the current one, oldest first.
+    pub fn last_24_hours(&self, now_ms: i64) -> Vec<(i64, u64, u64)> {
+        let current = now_ms / HOUR_MS;
+        let m = self.hourly.lock().map(|m| m.clone()).unwrap_or_default();
+        (current - 23..=current)
+            .map(|h| {
+                let (calls, errors) = m.get(&h).copied().unwrap_or_default();
+                (h * HOUR_MS, calls, errors)
+            })
+            .collect()
     }
 
     /// Prometheus text exposition format.

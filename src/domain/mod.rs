@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod codes;
 pub mod documents;
+pub mod onboarding;
 pub mod seals;
 pub mod systems;
 

@@ -136,6 +136,7 @@ pub fn start(prepared: Prepared) -> Result<Running, ServerError> {
             )
             .configure(probes)
             .configure(api::configure)
+            .configure(crate::console::configure)
     })
     .shutdown_timeout(30)
     .bind_rustls_0_23(&listen, prepared.tls)

@@ -5,6 +5,7 @@
 //! exclusive file lock, so two processes never write one database.
 
 pub mod accounts;
+pub mod applications;
 pub mod events;
 pub mod nonces;
 pub mod seals;

@@ -1,0 +1,198 @@
+//! The web console (`/console/`, the three separated administrator roles) and the vendor portal
+//! (`/portal/`), server-rendered with askama in zh-CN. Every page and action checks the role on
+//! the server; every form carries a CSRF token; every action is recorded as an event. Pages use
+//! no script and no inline style, so the Content-Security-Policy forbids both.
+//!
+//! This module renders and checks; the rules live in `domain` (accounts, onboarding, systems).
+
+mod admin;
+mod chart;
+mod portal;
+pub mod session;
+mod views;
+
+use crate::domain::DomainError;
+use crate::store::StoreError;
+use crate::store::accounts::Role;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError, middleware, web};
+use askama::Template;
+
+pub use session::Auth;
+
+/// No script at all, styles only from our own stylesheet, nothing external, no framing.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+const STYLE_CSS: &str = include_str!("../../static/console.css");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("请先登录")]
+    Unauthenticated,
+    #[error("请先修改初始密码")]
+    MustChangePassword,
+    #[error("当前角色无权访问此页面或执行此操作")]
+    Forbidden,
+    #[error("表单已失效或来源不明（CSRF 校验失败），请返回页面刷新后重试")]
+    Csrf,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("内部错误: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ConsoleError {
+    fn from(e: StoreError) -> Self {
+        ConsoleError::Internal(e.to_string())
+    }
+}
+
+impl From<sled::Error> for ConsoleError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::from(e).into()
+    }
+}
+
+impl From<DomainError> for ConsoleError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Invalid(m)
+            | DomainError::Conflict(m)
+            | DomainError::SealInvalid(m)
+            | DomainError::Duplicate(m)
+            | DomainError::SignId(m) => ConsoleError::Invalid(m),
+            DomainError::Forbidden(_) => ConsoleError::Forbidden,
+            DomainError::NotFound(m) => ConsoleError::NotFound(m),
+            DomainError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<askama::Error> for ConsoleError {
+    fn from(e: askama::Error) -> Self {
+        ConsoleError::Internal(format!("页面渲染失败: {e}"))
+    }
+}
+
+impl ResponseError for ConsoleError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ConsoleError::Unauthenticated | ConsoleError::MustChangePassword => {
+                StatusCode::SEE_OTHER
+            }
+            ConsoleError::Forbidden | ConsoleError::Csrf => StatusCode::FORBIDDEN,
+            ConsoleError::NotFound(_) => StatusCode::NOT_FOUND,
+            ConsoleError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ConsoleError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ConsoleError::Unauthenticated => redirect("/console/login"),
+            ConsoleError::MustChangePassword => redirect("/console/password"),
+            other => {
+                if let ConsoleError::Internal(m) = other {
+                    tracing::error!(error = %m, "console error");
+                }
+                let body = views::ErrorPage {
+                    status: other.status_code().as_u16(),
+                    message: other.to_string(),
+                }
+                .render()
+                .unwrap_or_else(|_| other.to_string());
+                HttpResponse::build(other.status_code())
+                    .content_type("text/html; charset=utf-8")
+                    .body(body)
+            }
+        }
+    }
+}
+
+pub(crate) fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .finish()
+}
+
+pub(crate) fn html<T: Template>(page: &T) -> Result<HttpResponse, ConsoleError> {
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(page.render()?))
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in the platform time zone (Asia/Shanghai, UTC+8, no DST).
+pub(crate) fn fmt_time(ms: i64) -> String {
+    let offset = time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .map(|t| t.to_offset(offset).format(&fmt).unwrap_or_default())
+        .unwrap_or_default()
+}
+
+pub(crate) fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Operator => "系统管理员",
+        Role::Security => "安全管理员",
+        Role::Auditor => "审计管理员",
+        Role::Vendor => "接入单位",
+    }
+}
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(STYLE_CSS)
+}
+
+async fn not_found() -> HttpResponse {
+    ConsoleError::NotFound("页面不存在".into()).error_response()
+}
+
+fn security_headers() -> middleware::DefaultHeaders {
+    middleware::DefaultHeaders::new()
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add(("Cross-Origin-Opener-Policy", "same-origin"))
+        .add(("Cross-Origin-Resource-Policy", "same-origin"))
+        .add((
+            "Permissions-Policy",
+            "camera=(), microphone=(), geolocation=()",
+        ))
+}
+
+/// Registers `/console/…`, `/portal/…` and the embedded stylesheet.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let forms = web::FormConfig::default().limit(64 * 1024);
+    cfg.service(
+        web::scope("/console")
+            .app_data(forms.clone())
+            .wrap(security_headers())
+            .route("", web::get().to(|| async { redirect("/console/") }))
+            .route("/static/console.css", web::get().to(stylesheet))
+            .route("/login", web::get().to(portal::login_page))
+            .route("/login", web::post().to(portal::login))
+            .route("/logout", web::post().to(portal::logout))
+            .route("/password", web::get().to(portal::password_page))
+            .route("/password", web::post().to(portal::change_password))
+            .configure(admin::routes)
+            .default_service(web::to(not_found)),
+    )
+    .service(
+        web::scope("/portal")
+            .app_data(forms)
+            .wrap(security_headers())
+            .route("", web::get().to(|| async { redirect("/portal/") }))
+            .route("/login", web::get().to(portal::login_page))
+            .configure(portal::routes)
+            .default_service(web::to(not_found)),
+    );
+}

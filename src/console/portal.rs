@@ -1,0 +1,506 @@
+//! Sign-in, sign-out and password change for everyone, and the vendor portal: registration
+//! with real-name data, the onboarding application, its status, the platform certificate and
+//! key-rotation requests. A vendor only ever sees its own records: every lookup is keyed by
+//! the signed-in username, never by a request parameter.
+
+use super::session::{self, Auth, PRE_COOKIE};
+use super::views::{self, AppRow, ApplyForm, Ctx, RegisterForm};
+use super::{ConsoleError, html, redirect};
+use crate::api::AppState;
+use crate::domain::accounts::{self as acc, LoginOutcome};
+use crate::domain::codes;
+use crate::domain::onboarding::{
+    self, ApplicationForm, FieldErrors, OnboardingError, Registration,
+};
+use crate::store::accounts::Role;
+use crate::store::applications::ApplicationState;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(home))
+        .route("/register", web::get().to(register_page))
+        .route("/register", web::post().to(register))
+        .route("/apply", web::post().to(apply))
+        .route("/rotate", web::post().to(rotate))
+        .route("/platform.pem", web::get().to(platform_cert));
+}
+
+/// Runs a store-touching closure off the async workers (argon2 and sled flushes block).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ConsoleError> + Send + 'static,
+) -> Result<T, ConsoleError> {
+    web::block(f)
+        .await
+        .map_err(|e| ConsoleError::Internal(e.to_string()))?
+}
+
+/// The anonymous form token: reuse the browser's if it has one, otherwise issue a new one.
+fn form_token(req: &HttpRequest) -> (String, bool) {
+    match session::cookie(req, PRE_COOKIE) {
+        Some(t) if t.len() == 64 => (t, false),
+        _ => (session::random_token(), true),
+    }
+}
+
+fn with_form_cookie(
+    mut resp: HttpResponse,
+    token: &str,
+    fresh: bool,
+) -> Result<HttpResponse, ConsoleError> {
+    if fresh {
+        let v = header::HeaderValue::from_str(&session::form_cookie(token))
+            .map_err(|e| ConsoleError::Internal(e.to_string()))?;
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+/// Double-submit check for anonymous forms: the field must equal the cookie.
+fn check_form_token(req: &HttpRequest, field: &str) -> Result<(), ConsoleError> {
+    match session::cookie(req, PRE_COOKIE) {
+        Some(c) if session::tokens_equal(&c, field) => Ok(()),
+        _ => Err(ConsoleError::Csrf),
+    }
+}
+
+fn login_html(req: &HttpRequest, error: &str, notice: &str) -> Result<HttpResponse, ConsoleError> {
+    let (token, fresh) = form_token(req);
+    let resp = html(&views::LoginPage {
+        csrf: token.clone(),
+        error: error.into(),
+        notice: notice.into(),
+    })?;
+    with_form_cookie(resp, &token, fresh)
+}
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    #[serde(default)]
+    registered: Option<String>,
+}
+
+pub async fn login_page(
+    req: HttpRequest,
+    q: web::Query<NoticeQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    let notice = if q.registered.is_some() {
+        "注册成功，请登录后提交入驻申请。"
+    } else {
+        ""
+    };
+    login_html(&req, "", notice)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    check_form_token(&req, &form.csrf)?;
+    let form = form.into_inner();
+    let store = state.store.clone();
+    let username = form.username.trim().to_string();
+    let outcome = blocking(move || {
+        let out = acc::login(&store, &username, &form.password)?;
+        let (result, token, detail) = match &out {
+            LoginOutcome::Ok(rec) => (
+                "ok",
+                Some(session::create(&store, &rec.username)?),
+                format!("角色={}", rec.role.as_str()),
+            ),
+            LoginOutcome::Locked { .. } => ("locked", None, String::new()),
+            LoginOutcome::Failed => ("failed", None, String::new()),
+        };
+        store.record_event(&username, "console.login", &username, result, &detail)?;
+        Ok((out, token))
+    })
+    .await?;
+    state.store.commit().await?;
+    match outcome {
+        (LoginOutcome::Ok(rec), Some(token)) => {
+            // A new session token on every login (rotation): a token planted before sign-in is useless.
+            if let Some(old) = session::cookie(&req, session::SESSION_COOKIE) {
+                let _ = session::destroy(&state.store, &old);
+            }
+            let to = if rec.must_change_password {
+                "/console/password"
+            } else if rec.role == Role::Vendor {
+                "/portal/"
+            } else {
+                "/console/"
+            };
+            Ok(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, to))
+                .append_header((header::SET_COOKIE, session::session_cookie(&token)))
+                .append_header((header::SET_COOKIE, session::expired_cookie(PRE_COOKIE)))
+                .finish())
+        }
+        (LoginOutcome::Locked { until_ms }, _) => login_html(
+            &req,
+            &format!(
+                "登录失败次数过多，账户已锁定至 {}，请稍后再试",
+                super::fmt_time(until_ms)
+            ),
+            "",
+        ),
+        _ => login_html(&req, "用户名或密码错误", ""),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn logout(
+    auth: Auth,
+    state: web::Data<AppState>,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, ConsoleError> {
+    auth.check_csrf(&form.csrf)?;
+    session::destroy(&state.store, &auth.token)?;
+    state.store.record_event(
+        &auth.username,
+        "console.logout",
+        &auth.username,
+        "ok",
+        &format!("角色={}", auth.role.as_str()),
+    )?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/console/login"))
+        .append_header((
+            header::SET_COOKIE,
+            session::expired_cookie(session::SESSION_COOKIE),
+        ))
+        .finish())
+}
+
+pub async fn password_page(auth: Auth) -> Result<HttpResponse, ConsoleError> {
+    html(&views::PasswordPage {
+        forced: auth.must_change_password,
+        ctx: Ctx::new(&auth, "/console/password"),
+        error: String::new(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+pub async fn change_password(
+    auth: Auth,
+    state: web::Data<AppState>,
+    form: web::Form<PasswordForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    auth.check_csrf(&form.csrf)?;
+    let form = form.into_inner();
+    let store = state.store.clone();
+    let user = auth.username.clone();
+    let result: Result<String, String> = blocking(move || {
+        if form.new != form.confirm {
+            return Ok(Err("两次输入的新密码不一致".into()));
+        }
+        if form.new == form.current {
+            return Ok(Err("新密码不能与当前密码相同".into()));
+        }
+        if let Err(e) = acc::check_password_policy(&form.new) {
+            return Ok(Err(e.to_string()));
+        }
+        // Checking the current password through login() counts failures toward the lockout.
+        let mut rec = match acc::login(&store, &user, &form.current)? {
+            LoginOutcome::Ok(rec) => rec,
+            LoginOutcome::Locked { .. } => return Ok(Err("账户已锁定，请稍后再试".into())),
+            LoginOutcome::Failed => return Ok(Err("当前密码不正确".into())),
+        };
+        rec.password_hash = acc::hash_password(&form.new)?;
+        rec.must_change_password = false;
+        store.put_account(&rec)?;
+        // Every other session of this account ends; this one is replaced by a new token.
+        session::destroy_all_of(&store, &user)?;
+        let token = session::create(&store, &user)?;
+        store.record_event(&user, "account.password_change", &user, "ok", "")?;
+        Ok(Ok(token))
+    })
+    .await?;
+    state.store.commit().await?;
+    match result {
+        Ok(token) => {
+            let to = if auth.role == Role::Vendor {
+                "/portal/"
+            } else {
+                "/console/"
+            };
+            Ok(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, to))
+                .append_header((header::SET_COOKIE, session::session_cookie(&token)))
+                .finish())
+        }
+        Err(msg) => {
+            let mut resp = html(&views::PasswordPage {
+                forced: auth.must_change_password,
+                ctx: Ctx::new(&auth, "/console/password"),
+                error: msg,
+            })?;
+            *resp.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
+            Ok(resp)
+        }
+    }
+}
+
+pub async fn register_page(req: HttpRequest) -> Result<HttpResponse, ConsoleError> {
+    let (token, fresh) = form_token(&req);
+    let resp = html(&views::RegisterPage {
+        csrf: token.clone(),
+        form: RegisterForm::default(),
+        errors: FieldErrors::default(),
+        error: String::new(),
+    })?;
+    with_form_cookie(resp, &token, fresh)
+}
+
+pub async fn register(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<RegisterForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    check_form_token(&req, &form.csrf)?;
+    let mut form = form.into_inner();
+    let reg = Registration {
+        username: form.username.clone(),
+        password: form.password.clone(),
+        org_name: form.org_name.clone(),
+        uscc: form.uscc.clone(),
+        legal_rep: form.legal_rep.clone(),
+        contact_name: form.contact_name.clone(),
+        mobile: form.mobile.clone(),
+        email: form.email.clone(),
+    };
+    let store = state.store.clone();
+    let res = blocking(move || Ok(onboarding::register_vendor(&store, &reg))).await?;
+    match res {
+        Ok(()) => {
+            state.store.commit().await?;
+            Ok(redirect("/portal/login?registered=1"))
+        }
+        Err(e) => {
+            let (errors, error) = match e {
+                OnboardingError::Fields(f) => (f, "请修改标红的字段后重新提交".to_string()),
+                OnboardingError::Domain(d) => {
+                    (FieldErrors::default(), ConsoleError::from(d).to_string())
+                }
+            };
+            form.password.clear();
+            let mut resp = html(&views::RegisterPage {
+                csrf: form.csrf.clone(),
+                form,
+                errors,
+                error,
+            })?;
+            *resp.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
+            Ok(resp)
+        }
+    }
+}
+
+fn portal_page(
+    state: &AppState,
+    auth: &Auth,
+    form: ApplyForm,
+    errors: FieldErrors,
+    error: String,
+    notice: String,
+) -> Result<views::PortalPage, ConsoleError> {
+    let profile = state.store.get_vendor_profile(&auth.username)?;
+    let app = state.store.get_application(&auth.username)?;
+    let can_apply = app.as_ref().is_none_or(|a| {
+        matches!(
+            a.state,
+            ApplicationState::Draft | ApplicationState::Rejected
+        )
+    });
+    Ok(views::PortalPage {
+        ctx: Ctx::new(auth, "/portal/"),
+        org_name: profile
+            .as_ref()
+            .map(|p| p.org_name.clone())
+            .unwrap_or_default(),
+        uscc: profile.as_ref().map(|p| p.uscc.clone()).unwrap_or_default(),
+        legal_rep: profile
+            .as_ref()
+            .map(|p| codes::mask_name(&p.legal_rep))
+            .unwrap_or_default(),
+        contact: profile
+            .as_ref()
+            .map(|p| {
+                format!(
+                    "{} {}",
+                    codes::mask_name(&p.contact_name),
+                    codes::mask_mobile(&p.mobile)
+                )
+            })
+            .unwrap_or_default(),
+        email: profile
+            .as_ref()
+            .map(|p| p.email.clone())
+            .unwrap_or_default(),
+        app: app.as_ref().map(|a| AppRow::new(a, profile.as_ref())),
+        can_apply,
+        form,
+        errors,
+        error,
+        notice,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct HomeQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+async fn home(
+    auth: Auth,
+    state: web::Data<AppState>,
+    q: web::Query<HomeQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    auth.require(Role::Vendor)?;
+    let notice = match q.done.as_deref() {
+        Some("apply") => "入驻申请已提交，请等待系统管理员审核。",
+        Some("rotate") => "密钥轮换请求已提交，请等待系统管理员处理。",
+        _ => "",
+    };
+    html(&portal_page(
+        &state,
+        &auth,
+        ApplyForm::default(),
+        FieldErrors::default(),
+        String::new(),
+        notice.into(),
+    )?)
+}
+
+async fn apply(
+    auth: Auth,
+    state: web::Data<AppState>,
+    form: web::Form<ApplyForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    auth.require(Role::Vendor)?;
+    auth.check_csrf(&form.csrf)?;
+    let form = form.into_inner();
+    let f = ApplicationForm {
+        system_name: form.system_name.clone(),
+        plat_name: form.plat_name.clone(),
+        vendor: form.vendor.clone(),
+        public_key_pem: form.public_key_pem.clone(),
+        callback_url: form.callback_url.clone(),
+        dest_host: form.dest_host.clone(),
+    };
+    let store = state.store.clone();
+    let user = auth.username.clone();
+    let res = blocking(move || Ok(onboarding::submit_application(&store, &user, &f))).await?;
+    match res {
+        Ok(_) => {
+            state.store.commit().await?;
+            Ok(redirect("/portal/?done=apply"))
+        }
+        Err(e) => {
+            let (errors, error) = match e {
+                OnboardingError::Fields(f) => (f, "请修改标红的字段后重新提交".to_string()),
+                OnboardingError::Domain(d) => {
+                    (FieldErrors::default(), ConsoleError::from(d).to_string())
+                }
+            };
+            let _ = state.store.record_event(
+                &auth.username,
+                "onboarding.submit",
+                &auth.username,
+                "invalid",
+                "角色=vendor",
+            );
+            let mut resp = html(&portal_page(
+                &state,
+                &auth,
+                form,
+                errors,
+                error,
+                String::new(),
+            )?)?;
+            *resp.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
+            Ok(resp)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RotateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    public_key_pem: String,
+}
+
+async fn rotate(
+    auth: Auth,
+    state: web::Data<AppState>,
+    form: web::Form<RotateForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    auth.require(Role::Vendor)?;
+    auth.check_csrf(&form.csrf)?;
+    let store = state.store.clone();
+    let user = auth.username.clone();
+    let pem = form.into_inner().public_key_pem;
+    let res = blocking(move || Ok(onboarding::request_rotation(&store, &user, &pem))).await?;
+    match res {
+        Ok(()) => {
+            state.store.commit().await?;
+            Ok(redirect("/portal/?done=rotate"))
+        }
+        Err(e) => {
+            let mut resp = html(&portal_page(
+                &state,
+                &auth,
+                ApplyForm::default(),
+                FieldErrors::default(),
+                ConsoleError::from(e).to_string(),
+                String::new(),
+            )?)?;
+            *resp.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
+            Ok(resp)
+        }
+    }
+}
+
+async fn platform_cert(
+    auth: Auth,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    auth.require(Role::Vendor)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-pem-file")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"hutong-platform.pem\"",
+        ))
+        .body(state.keys.platform_cert_pem()))
+}

@@ -1,0 +1,275 @@
+//! Console sessions, cookies and CSRF tokens.
+//!
+//! Sessions live in sled (tree `console_sessions`) so every worker sees them and a restart does
+//! not silently extend them; the key is the SM3 digest of the cookie value, so a copy of the
+//! database does not hand out usable cookies. Each session carries its own CSRF token. Anonymous
+//! forms (login, registration) use a double-submit token in a separate short-lived cookie.
+
+use super::ConsoleError;
+use crate::api::AppState;
+use crate::crypto::sm;
+use crate::store::accounts::Role;
+use crate::store::{Store, StoreError, decode, encode, now_ms};
+use actix_web::{FromRequest, HttpRequest, web};
+use serde::{Deserialize, Serialize};
+use std::future::{Ready, ready};
+
+pub const SESSION_COOKIE: &str = "__Host-hutong_session";
+pub const PRE_COOKIE: &str = "__Host-hutong_form";
+/// 等保: sessions end after 15 minutes without activity.
+pub const IDLE_MS: i64 = 15 * 60 * 1000;
+/// Hard cap on a session's life whatever the activity.
+const MAX_AGE_MS: i64 = 12 * 60 * 60 * 1000;
+const TREE: &str = "console_sessions";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionRecord {
+    username: String,
+    csrf: String,
+    created_ms: i64,
+    last_seen_ms: i64,
+}
+
+fn tree(store: &Store) -> Result<sled::Tree, StoreError> {
+    Ok(store.db().open_tree(TREE)?)
+}
+
+fn session_key(token: &str) -> [u8; 32] {
+    sm::sm3(token.as_bytes())
+}
+
+pub fn random_token() -> String {
+    hex::encode(sm::random_bytes::<32>())
+}
+
+/// Constant-time comparison, so a token cannot be guessed byte by byte from timing.
+pub fn tokens_equal(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Starts a fresh session (a new token every login: session rotation); returns the cookie value.
+pub fn create(store: &Store, username: &str) -> Result<String, StoreError> {
+    let token = random_token();
+    let now = now_ms();
+    prune(store, now)?;
+    let rec = SessionRecord {
+        username: username.to_string(),
+        csrf: random_token(),
+        created_ms: now,
+        last_seen_ms: now,
+    };
+    tree(store)?.insert(session_key(&token), encode(&rec)?)?;
+    Ok(token)
+}
+
+/// Drops sessions nobody came back to; done at each sign-in so the tree stays small.
+fn prune(store: &Store, now: i64) -> Result<(), StoreError> {
+    let t = tree(store)?;
+    for item in t.iter() {
+        let (k, v) = item?;
+        let stale = decode::<SessionRecord>(&v)
+            .map(|r| now - r.last_seen_ms > IDLE_MS || now - r.created_ms > MAX_AGE_MS)
+            .unwrap_or(true);
+        if stale {
+            t.remove(k)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn destroy(store: &Store, token: &str) -> Result<(), StoreError> {
+    tree(store)?.remove(session_key(token))?;
+    Ok(())
+}
+
+/// Ends every session of `username` (disabled account, password reset).
+pub fn destroy_all_of(store: &Store, username: &str) -> Result<(), StoreError> {
+    let t = tree(store)?;
+    for item in t.iter() {
+        let (k, v) = item?;
+        if decode::<SessionRecord>(&v).is_ok_and(|r| r.username == username) {
+            t.remove(k)?;
+        }
+    }
+    Ok(())
+}
+
+/// `Set-Cookie` value for the session: host-only, HTTPS-only, invisible to scripts, never sent
+/// on cross-site requests.
+pub fn session_cookie(token: &str) -> String {
+    format!("{SESSION_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict")
+}
+
+pub fn form_cookie(token: &str) -> String {
+    format!("{PRE_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=3600")
+}
+
+pub fn expired_cookie(name: &str) -> String {
+    format!("{name}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+pub fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(actix_web::http::header::COOKIE)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The signed-in administrator or vendor of a request.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub username: String,
+    pub role: Role,
+    pub csrf: String,
+    pub must_change_password: bool,
+    pub token: String,
+}
+
+impl Auth {
+    /// The role check every page and action makes; also sends accounts that must change their
+    /// password to do that first.
+    pub fn require(&self, role: Role) -> Result<(), ConsoleError> {
+        if self.must_change_password {
+            return Err(ConsoleError::MustChangePassword);
+        }
+        if self.role != role {
+            return Err(ConsoleError::Forbidden);
+        }
+        Ok(())
+    }
+
+    /// Any administrator role (not a vendor).
+    pub fn require_admin(&self) -> Result<(), ConsoleError> {
+        if self.must_change_password {
+            return Err(ConsoleError::MustChangePassword);
+        }
+        if self.role == Role::Vendor {
+            return Err(ConsoleError::Forbidden);
+        }
+        Ok(())
+    }
+
+    pub fn check_csrf(&self, token: &str) -> Result<(), ConsoleError> {
+        if tokens_equal(&self.csrf, token) {
+            Ok(())
+        } else {
+            Err(ConsoleError::Csrf)
+        }
+    }
+}
+
+fn load(req: &HttpRequest) -> Result<Auth, ConsoleError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ConsoleError::Internal("应用状态缺失".into()))?;
+    let token = cookie(req, SESSION_COOKIE).ok_or(ConsoleError::Unauthenticated)?;
+    authenticate(&state.store, token)
+}
+
+/// Resolves a session token: unknown, idle-expired, over-age or disabled-account sessions end.
+fn authenticate(store: &Store, token: String) -> Result<Auth, ConsoleError> {
+    let t = tree(store)?;
+    let key = session_key(&token);
+    let rec: SessionRecord = match t.get(key)? {
+        Some(v) => decode(&v)?,
+        None => return Err(ConsoleError::Unauthenticated),
+    };
+    let now = now_ms();
+    if now - rec.last_seen_ms > IDLE_MS || now - rec.created_ms > MAX_AGE_MS {
+        t.remove(key)?;
+        return Err(ConsoleError::Unauthenticated);
+    }
+    // The account is read on every request so a disabled account loses access at once.
+    let account = match store.get_account(&rec.username)? {
+        Some(a) if !a.disabled => a,
+        _ => {
+            t.remove(key)?;
+            return Err(ConsoleError::Unauthenticated);
+        }
+    };
+    let touched = SessionRecord {
+        last_seen_ms: now,
+        ..rec.clone()
+    };
+    t.insert(key, encode(&touched)?)?;
+    Ok(Auth {
+        username: account.username,
+        role: account.role,
+        csrf: rec.csrf,
+        must_change_password: account.must_change_password,
+        token,
+    })
+}
+
+impl FromRequest for Auth {
+    type Error = ConsoleError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        ready(load(req))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::accounts::create_account;
+
+    #[test]
+    fn sessions_end_after_fifteen_idle_minutes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        create_account(
+            &store,
+            "op1",
+            Role::Operator,
+            "Console-Pass-123",
+            false,
+            "t",
+        )
+        .unwrap();
+        let token = create(&store, "op1").unwrap();
+        let auth = authenticate(&store, token.clone()).unwrap();
+        assert_eq!((auth.username.as_str(), auth.role), ("op1", Role::Operator));
+        assert!(matches!(
+            authenticate(&store, random_token()),
+            Err(ConsoleError::Unauthenticated)
+        ));
+
+        // 14 minutes idle: still valid (and the visit renews it).
+        let t = tree(&store).unwrap();
+        let age = |mins: i64| {
+            let key = session_key(&token);
+            let mut rec: SessionRecord = decode(&t.get(key).unwrap().unwrap()).unwrap();
+            rec.last_seen_ms = now_ms() - mins * 60 * 1000;
+            t.insert(key, encode(&rec).unwrap()).unwrap();
+        };
+        age(14);
+        assert!(authenticate(&store, token.clone()).is_ok());
+        age(16);
+        assert!(matches!(
+            authenticate(&store, token.clone()),
+            Err(ConsoleError::Unauthenticated)
+        ));
+        assert!(
+            t.get(session_key(&token)).unwrap().is_none(),
+            "expired session is deleted"
+        );
+    }
+
+    #[test]
+    fn csrf_tokens_compare_exactly() {
+        assert!(tokens_equal("abc", "abc"));
+        assert!(!tokens_equal("abc", "abd"));
+        assert!(!tokens_equal("abc", "abcd"));
+        assert!(!tokens_equal("", "a"));
+    }
+}

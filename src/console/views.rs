@@ -1,0 +1,317 @@
+//! View models: what each template shows, already formatted (times, masks, labels), so the
+//! templates hold no logic beyond loops and conditions.
+
+use super::session::Auth;
+use super::{fmt_time, role_label};
+use crate::domain::codes;
+use crate::domain::onboarding::FieldErrors;
+use crate::store::accounts::Role;
+use crate::store::applications::{Application, ApplicationState, VendorProfile};
+use askama::Template;
+
+pub struct NavItem {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub active: bool,
+}
+
+/// The signed-in frame: who, which role, the CSRF token for every form, the role's menu.
+pub struct Ctx {
+    pub user: String,
+    pub role: &'static str,
+    pub csrf: String,
+    pub nav: Vec<NavItem>,
+}
+
+impl Ctx {
+    pub fn new(auth: &Auth, active: &str) -> Self {
+        let items: &[(&'static str, &'static str)] = match auth.role {
+            Role::Operator => &[
+                ("/console/", "概览"),
+                ("/console/applications", "入驻审批"),
+                ("/console/systems", "接入系统"),
+            ],
+            Role::Security => &[
+                ("/console/", "概览"),
+                ("/console/accounts", "管理员账户"),
+                ("/console/keys", "密钥状态"),
+            ],
+            Role::Auditor => &[("/console/", "概览"), ("/console/events", "审计日志")],
+            Role::Vendor => &[("/portal/", "我的接入")],
+        };
+        let mut nav: Vec<NavItem> = items
+            .iter()
+            .map(|(href, label)| NavItem {
+                href,
+                label,
+                active: *href == active,
+            })
+            .collect();
+        nav.push(NavItem {
+            href: "/console/password",
+            label: "修改密码",
+            active: active == "/console/password",
+        });
+        Ctx {
+            user: auth.username.clone(),
+            role: role_label(auth.role),
+            csrf: auth.csrf.clone(),
+            nav,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub status: u16,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub csrf: String,
+    pub error: String,
+    pub notice: String,
+}
+
+/// What the user typed, echoed back after a validation error (never the password).
+#[derive(Default, serde::Deserialize)]
+pub struct RegisterForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub org_name: String,
+    #[serde(default)]
+    pub uscc: String,
+    #[serde(default)]
+    pub legal_rep: String,
+    #[serde(default)]
+    pub contact_name: String,
+    #[serde(default)]
+    pub mobile: String,
+    #[serde(default)]
+    pub email: String,
+}
+
+#[derive(Template)]
+#[template(path = "register.html")]
+pub struct RegisterPage {
+    pub csrf: String,
+    pub form: RegisterForm,
+    pub errors: FieldErrors,
+    pub error: String,
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+pub struct PasswordPage {
+    pub ctx: Ctx,
+    pub forced: bool,
+    pub error: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+pub struct DashboardPage {
+    pub ctx: Ctx,
+    pub counts: Vec<(&'static str, usize)>,
+    pub chart_svg: String,
+    pub calls_24h: u64,
+    pub errors_24h: u64,
+}
+
+pub struct AppRow {
+    pub username: String,
+    pub org_name: String,
+    pub uscc: String,
+    pub legal_rep: String,
+    pub contact: String,
+    pub system_name: String,
+    pub plat_name: String,
+    pub vendor: String,
+    pub callback_url: String,
+    pub dest_host: String,
+    pub key_fingerprint: String,
+    pub state: &'static str,
+    pub is_submitted: bool,
+    pub reason: String,
+    pub app_id: String,
+    pub submitted: String,
+    pub decided: String,
+    pub pending_rotation: bool,
+}
+
+/// SM3 of the key's PEM, shortened: enough for a person to compare two keys.
+pub fn key_fingerprint(pem: &str) -> String {
+    let hex = crate::crypto::sm::sm3_hex(pem.trim().as_bytes());
+    hex.get(..16).unwrap_or(&hex).to_string()
+}
+
+impl AppRow {
+    pub fn new(a: &Application, p: Option<&VendorProfile>) -> Self {
+        AppRow {
+            username: a.username.clone(),
+            org_name: p.map(|p| p.org_name.clone()).unwrap_or_default(),
+            uscc: p.map(|p| p.uscc.clone()).unwrap_or_default(),
+            legal_rep: p
+                .map(|p| codes::mask_name(&p.legal_rep))
+                .unwrap_or_default(),
+            contact: p
+                .map(|p| {
+                    format!(
+                        "{} {}",
+                        codes::mask_name(&p.contact_name),
+                        codes::mask_mobile(&p.mobile)
+                    )
+                })
+                .unwrap_or_default(),
+            system_name: a.system_name.clone(),
+            plat_name: a.plat_name.clone(),
+            vendor: a.vendor.clone(),
+            callback_url: a.callback_url.clone().unwrap_or_default(),
+            dest_host: a.dest_host.clone().unwrap_or_default(),
+            key_fingerprint: key_fingerprint(&a.public_key_pem),
+            state: a.state.label(),
+            is_submitted: a.state == ApplicationState::Submitted,
+            reason: a.reason.clone(),
+            app_id: a.app_id.clone().unwrap_or_default(),
+            submitted: fmt_time(a.submitted_ms),
+            decided: a.decided_ms.map(fmt_time).unwrap_or_default(),
+            pending_rotation: a.pending_key_pem.is_some(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "applications.html")]
+pub struct ApplicationsPage {
+    pub ctx: Ctx,
+    pub queue: Vec<AppRow>,
+    pub others: Vec<AppRow>,
+}
+
+pub struct SystemRow {
+    pub app_id: String,
+    pub name: String,
+    pub plat_name: String,
+    pub vendor: String,
+    pub state: &'static str,
+    pub state_class: &'static str,
+    pub created: String,
+}
+
+#[derive(Template)]
+#[template(path = "systems.html")]
+pub struct SystemsPage {
+    pub ctx: Ctx,
+    pub rows: Vec<SystemRow>,
+}
+
+pub struct HistoryRow {
+    pub at: String,
+    pub from: &'static str,
+    pub to: &'static str,
+    pub actor: String,
+    pub reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "system.html")]
+pub struct SystemPage {
+    pub ctx: Ctx,
+    pub sys: SystemRow,
+    pub callback_url: String,
+    pub dest_host: String,
+    pub keys: Vec<String>,
+    pub history: Vec<HistoryRow>,
+    /// (target state value, button label) the operator may choose now.
+    pub transitions: Vec<(&'static str, &'static str)>,
+}
+
+pub struct AccountRow {
+    pub username: String,
+    pub role: &'static str,
+    pub status: &'static str,
+    pub created: String,
+    pub is_self: bool,
+    pub disabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "accounts.html")]
+pub struct AccountsPage {
+    pub ctx: Ctx,
+    pub rows: Vec<AccountRow>,
+    /// A one-time password to hand over (after create or reset); shown once, never stored.
+    pub issued: Option<(String, String)>,
+    pub error: String,
+}
+
+#[derive(Template)]
+#[template(path = "keys.html")]
+pub struct KeysPage {
+    pub ctx: Ctx,
+    pub provider: String,
+    pub module: String,
+    pub slot: String,
+    pub kek_id: String,
+    pub created: String,
+    pub cert_fingerprint: String,
+}
+
+pub struct EventRow {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub result: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "events.html")]
+pub struct EventsPage {
+    pub ctx: Ctx,
+    pub rows: Vec<EventRow>,
+}
+
+#[derive(Default, serde::Deserialize)]
+pub struct ApplyForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub system_name: String,
+    #[serde(default)]
+    pub plat_name: String,
+    #[serde(default)]
+    pub vendor: String,
+    #[serde(default)]
+    pub public_key_pem: String,
+    #[serde(default)]
+    pub callback_url: String,
+    #[serde(default)]
+    pub dest_host: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal.html")]
+pub struct PortalPage {
+    pub ctx: Ctx,
+    pub org_name: String,
+    pub uscc: String,
+    pub legal_rep: String,
+    pub contact: String,
+    pub email: String,
+    pub app: Option<AppRow>,
+    pub can_apply: bool,
+    pub form: ApplyForm,
+    pub errors: FieldErrors,
+    pub error: String,
+    pub notice: String,
+}

@@ -1,0 +1,475 @@
+//! Onboarding (SPEC §1): vendor registration with real-name data, the application
+//! `draft → submitted → rejected | approved`, approval creating the system in testing state,
+//! and key-rotation requests. Free of HTTP; validation errors name the form field they belong to
+//! so the portal can show them next to it.
+
+use super::DomainError;
+use super::accounts;
+use super::codes;
+use super::systems::{self, NewSystem};
+use crate::store::accounts::Role;
+use crate::store::applications::{Application, ApplicationState, VendorProfile};
+use crate::store::{Store, StoreError, now_ms};
+
+/// Field-level validation errors: (form field name, message in Chinese).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FieldErrors(pub Vec<(&'static str, String)>);
+
+impl FieldErrors {
+    fn add(&mut self, field: &'static str, msg: impl Into<String>) {
+        self.0.push((field, msg.into()));
+    }
+
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| m.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[derive(Debug)]
+pub enum OnboardingError {
+    Fields(FieldErrors),
+    Domain(DomainError),
+}
+
+impl From<DomainError> for OnboardingError {
+    fn from(e: DomainError) -> Self {
+        OnboardingError::Domain(e)
+    }
+}
+
+impl From<StoreError> for OnboardingError {
+    fn from(e: StoreError) -> Self {
+        OnboardingError::Domain(e.into())
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Registration {
+    pub username: String,
+    pub password: String,
+    pub org_name: String,
+    pub uscc: String,
+    pub legal_rep: String,
+    pub contact_name: String,
+    pub mobile: String,
+    pub email: String,
+}
+
+fn required(errs: &mut FieldErrors, field: &'static str, label: &str, v: &str, max: usize) {
+    let n = v.trim().chars().count();
+    if n == 0 {
+        errs.add(field, format!("请填写{label}"));
+    } else if n > max {
+        errs.add(field, format!("{label}不能超过 {max} 个字"));
+    }
+}
+
+fn plausible_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && s.len() <= 254
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Registers a vendor account with its real-name data.
+pub fn register_vendor(store: &Store, r: &Registration) -> Result<(), OnboardingError> {
+    let mut errs = FieldErrors::default();
+    required(&mut errs, "org_name", "单位名称", &r.org_name, 128);
+    required(&mut errs, "legal_rep", "法定代表人", &r.legal_rep, 64);
+    required(&mut errs, "contact_name", "联系人", &r.contact_name, 64);
+    if !codes::is_valid_uscc(r.uscc.trim()) {
+        errs.add(
+            "uscc",
+            "统一社会信用代码无效：须为 18 位且校验位正确（GB 32100-2015）",
+        );
+    }
+    if !codes::is_valid_mobile(r.mobile.trim()) {
+        errs.add("mobile", "手机号须为 1 开头的 11 位数字");
+    }
+    if !plausible_email(r.email.trim()) {
+        errs.add("email", "电子邮箱格式不正确");
+    }
+    if let Err(DomainError::Invalid(m)) = accounts::check_password_policy(&r.password) {
+        errs.add("password", m);
+    }
+    if !errs.is_empty() {
+        return Err(OnboardingError::Fields(errs));
+    }
+    match accounts::create_account(
+        store,
+        r.username.trim(),
+        Role::Vendor,
+        &r.password,
+        false,
+        "portal",
+    ) {
+        Ok(_) => {}
+        Err(DomainError::Invalid(m)) => {
+            errs.add("username", m);
+            return Err(OnboardingError::Fields(errs));
+        }
+        Err(DomainError::Conflict(_)) => {
+            errs.add("username", "该用户名已被注册");
+            return Err(OnboardingError::Fields(errs));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    store.put_vendor_profile(&VendorProfile {
+        username: r.username.trim().to_string(),
+        org_name: r.org_name.trim().to_string(),
+        uscc: r.uscc.trim().to_string(),
+        legal_rep: r.legal_rep.trim().to_string(),
+        contact_name: r.contact_name.trim().to_string(),
+        mobile: r.mobile.trim().to_string(),
+        email: r.email.trim().to_string(),
+        created_ms: now_ms(),
+    })?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ApplicationForm {
+    pub system_name: String,
+    pub plat_name: String,
+    pub vendor: String,
+    pub public_key_pem: String,
+    pub callback_url: String,
+    pub dest_host: String,
+}
+
+fn optional_https(
+    errs: &mut FieldErrors,
+    field: &'static str,
+    label: &str,
+    v: &str,
+) -> Option<String> {
+    let v = v.trim();
+    if v.is_empty() {
+        return None;
+    }
+    if !v.starts_with("https://") || v.len() > 512 || v.chars().any(char::is_whitespace) {
+        errs.add(field, format!("{label}须为 https:// 开头的地址"));
+    }
+    Some(v.to_string())
+}
+
+/// Submits (or, after a rejection, resubmits) the vendor's application.
+pub fn submit_application(
+    store: &Store,
+    username: &str,
+    f: &ApplicationForm,
+) -> Result<Application, OnboardingError> {
+    let mut errs = FieldErrors::default();
+    required(&mut errs, "system_name", "系统名称", &f.system_name, 128);
+    required(
+        &mut errs,
+        "plat_name",
+        "平台显示名称（platName）",
+        &f.plat_name,
+        128,
+    );
+    required(&mut errs, "vendor", "厂商", &f.vendor, 128);
+    let key = match systems::normalise_public_key(&f.public_key_pem) {
+        Ok(k) => k,
+        Err(_) => {
+            errs.add(
+                "public_key_pem",
+                "SM2 公钥无效：请粘贴 PEM 格式的 SM2 公钥（PUBLIC KEY）或 X.509 证书（CERTIFICATE）",
+            );
+            String::new()
+        }
+    };
+    let callback_url = optional_https(&mut errs, "callback_url", "回调地址", &f.callback_url);
+    let dest_host = optional_https(
+        &mut errs,
+        "dest_host",
+        "客户端请求地址（destHost）",
+        &f.dest_host,
+    );
+    if !errs.is_empty() {
+        return Err(OnboardingError::Fields(errs));
+    }
+    let old = store.get_application(username)?;
+    if let Some(o) = &old
+        && matches!(
+            o.state,
+            ApplicationState::Submitted | ApplicationState::Approved
+        )
+    {
+        return Err(DomainError::Conflict(format!(
+            "申请当前状态为「{}」，不能重复提交",
+            o.state.label()
+        ))
+        .into());
+    }
+    let app = Application {
+        username: username.to_string(),
+        system_name: f.system_name.trim().to_string(),
+        plat_name: f.plat_name.trim().to_string(),
+        vendor: f.vendor.trim().to_string(),
+        public_key_pem: key,
+        callback_url,
+        dest_host,
+        state: ApplicationState::Submitted,
+        reason: String::new(),
+        app_id: None,
+        submitted_ms: now_ms(),
+        decided_ms: None,
+        decided_by: None,
+        pending_key_pem: None,
+    };
+    store
+        .swap_application(old.as_ref(), &app)
+        .map_err(|e| match e {
+            StoreError::Conflict => DomainError::Conflict("申请已被修改，请刷新后重试".into()),
+            other => other.into(),
+        })?;
+    store.record_event(
+        username,
+        "onboarding.submit",
+        username,
+        "ok",
+        &app.system_name,
+    )?;
+    Ok(app)
+}
+
+fn submitted(store: &Store, username: &str) -> Result<Application, DomainError> {
+    let app = store
+        .get_application(username)?
+        .ok_or_else(|| DomainError::NotFound(format!("申请 {username} 不存在")))?;
+    if app.state != ApplicationState::Submitted {
+        return Err(DomainError::Conflict(format!(
+            "申请状态为「{}」，只能审核待审核的申请",
+            app.state.label()
+        )));
+    }
+    Ok(app)
+}
+
+/// Approves: creates the system in testing state and records its appId on the application.
+pub fn approve(store: &Store, username: &str, actor: &str) -> Result<Application, DomainError> {
+    let old = submitted(store, username)?;
+    let mut new = old.clone();
+    // Claim the application first so a concurrent approval cannot create a second system.
+    new.state = ApplicationState::Approved;
+    new.decided_ms = Some(now_ms());
+    new.decided_by = Some(actor.to_string());
+    store
+        .swap_application(Some(&old), &new)
+        .map_err(|e| match e {
+            StoreError::Conflict => DomainError::Conflict("申请已被他人处理，请刷新".into()),
+            other => other.into(),
+        })?;
+    let created = systems::add_system(
+        store,
+        NewSystem {
+            name: old.system_name.clone(),
+            plat_name: old.plat_name.clone(),
+            vendor: Some(old.vendor.clone()),
+            public_key_pem: old.public_key_pem.clone(),
+            callback_url: old.callback_url.clone(),
+            callback_ca_pem: None,
+            dest_host: old.dest_host.clone(),
+            state: None,
+        },
+        actor,
+    );
+    let sys = match created {
+        Ok(s) => s,
+        Err(e) => {
+            // Put the application back in the queue; the operator sees why.
+            let _ = store.swap_application(Some(&new), &old);
+            return Err(e);
+        }
+    };
+    let claimed = new.clone();
+    new.app_id = Some(sys.app_id.clone());
+    store.swap_application(Some(&claimed), &new)?;
+    store.record_event(actor, "onboarding.approve", username, "ok", &sys.app_id)?;
+    Ok(new)
+}
+
+/// Rejects with a reason the applicant sees.
+pub fn reject(
+    store: &Store,
+    username: &str,
+    reason: &str,
+    actor: &str,
+) -> Result<Application, DomainError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(DomainError::Invalid(
+            "驳回必须填写原因（不超过 500 字）".into(),
+        ));
+    }
+    let old = submitted(store, username)?;
+    let mut new = old.clone();
+    new.state = ApplicationState::Rejected;
+    new.reason = reason.to_string();
+    new.decided_ms = Some(now_ms());
+    new.decided_by = Some(actor.to_string());
+    store
+        .swap_application(Some(&old), &new)
+        .map_err(|e| match e {
+            StoreError::Conflict => DomainError::Conflict("申请已被他人处理，请刷新".into()),
+            other => other.into(),
+        })?;
+    store.record_event(actor, "onboarding.reject", username, "ok", reason)?;
+    Ok(new)
+}
+
+/// A vendor with an approved system asks to rotate to a new SM2 key.
+pub fn request_rotation(store: &Store, username: &str, pem: &str) -> Result<(), DomainError> {
+    let key = systems::normalise_public_key(pem)
+        .map_err(|_| DomainError::Invalid("新公钥无效：请粘贴 PEM 格式的 SM2 公钥或证书".into()))?;
+    let old = store
+        .get_application(username)?
+        .ok_or_else(|| DomainError::NotFound("尚未提交入驻申请".into()))?;
+    if old.app_id.is_none() {
+        return Err(DomainError::Conflict("申请通过后才能轮换密钥".into()));
+    }
+    let mut new = old.clone();
+    new.pending_key_pem = Some(key);
+    store
+        .swap_application(Some(&old), &new)
+        .map_err(|e| match e {
+            StoreError::Conflict => DomainError::Conflict("申请已被修改，请刷新后重试".into()),
+            other => other.into(),
+        })?;
+    store.record_event(username, "key.rotation_request", username, "ok", "")?;
+    Ok(())
+}
+
+/// An operator accepts a rotation: the new key joins the system's keys, and only the newest
+/// previous key stays valid beside it (at most two at once, SPEC §1).
+pub fn approve_rotation(store: &Store, username: &str, actor: &str) -> Result<(), DomainError> {
+    let app = store
+        .get_application(username)?
+        .ok_or_else(|| DomainError::NotFound(format!("申请 {username} 不存在")))?;
+    let (Some(app_id), Some(key)) = (app.app_id.clone(), app.pending_key_pem.clone()) else {
+        return Err(DomainError::Conflict("没有待处理的密钥轮换请求".into()));
+    };
+    loop {
+        let old = store
+            .get_system(&app_id)?
+            .ok_or_else(|| DomainError::NotFound(format!("系统 {app_id} 不存在")))?;
+        let mut new = old.clone();
+        let previous = old.public_keys.last().cloned();
+        new.public_keys = previous.into_iter().chain([key.clone()]).collect();
+        match store.update_system(&old, &new) {
+            Ok(()) => break,
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut done = app.clone();
+    done.pending_key_pem = None;
+    store.swap_application(Some(&app), &done)?;
+    store.record_event(actor, "key.rotation_approve", &app_id, "ok", username)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::sm::{self, Sm2KeyPair};
+
+    pub(crate) const USCC: &str = "91350100M000100Y43";
+
+    fn registration() -> Registration {
+        Registration {
+            username: "vendor1".into(),
+            password: "Vendor-Pass-123".into(),
+            org_name: "某某科技有限公司".into(),
+            uscc: USCC.into(),
+            legal_rep: "张三".into(),
+            contact_name: "李四".into(),
+            mobile: "13812345678".into(),
+            email: "ops@example.cn".into(),
+        }
+    }
+
+    fn form() -> ApplicationForm {
+        ApplicationForm {
+            system_name: "某某印章系统".into(),
+            plat_name: "某某平台".into(),
+            vendor: "某某科技".into(),
+            public_key_pem: sm::sm2_public_key_to_pem(&Sm2KeyPair::generate().public_key()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn registration_reports_each_bad_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut r = registration();
+        r.uscc = "91350100M000100Y44".into();
+        r.mobile = "2381234567".into();
+        r.email = "nope".into();
+        r.password = "short".into();
+        let Err(OnboardingError::Fields(f)) = register_vendor(&store, &r) else {
+            panic!("expected field errors");
+        };
+        for field in ["uscc", "mobile", "email", "password"] {
+            assert!(f.get(field).is_some(), "{field}: {f:?}");
+        }
+        assert!(store.get_account("vendor1").unwrap().is_none());
+        register_vendor(&store, &registration()).unwrap();
+        let Err(OnboardingError::Fields(f)) = register_vendor(&store, &registration()) else {
+            panic!("duplicate accepted");
+        };
+        assert!(f.get("username").is_some());
+    }
+
+    #[test]
+    fn reject_then_resubmit_then_approve_creates_a_testing_system() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        register_vendor(&store, &registration()).unwrap();
+        let mut bad = form();
+        bad.public_key_pem = "garbage".into();
+        bad.callback_url = "http://x".into();
+        let Err(OnboardingError::Fields(f)) = submit_application(&store, "vendor1", &bad) else {
+            panic!("bad key accepted");
+        };
+        assert!(f.get("public_key_pem").is_some() && f.get("callback_url").is_some());
+        submit_application(&store, "vendor1", &form()).unwrap();
+        assert!(submit_application(&store, "vendor1", &form()).is_err());
+        assert!(reject(&store, "vendor1", "  ", "op").is_err());
+        let r = reject(&store, "vendor1", "公钥与证书不符", "op").unwrap();
+        assert_eq!(r.state, ApplicationState::Rejected);
+        submit_application(&store, "vendor1", &form()).unwrap();
+        let a = approve(&store, "vendor1", "op").unwrap();
+        let app_id = a.app_id.unwrap();
+        let sys = store.get_system(&app_id).unwrap().unwrap();
+        assert_eq!(sys.state, crate::store::systems::SystemState::Testing);
+        assert!(approve(&store, "vendor1", "op").is_err(), "approved twice");
+
+        let k2 = sm::sm2_public_key_to_pem(&Sm2KeyPair::generate().public_key());
+        request_rotation(&store, "vendor1", &k2).unwrap();
+        approve_rotation(&store, "vendor1", "op").unwrap();
+        let k3 = sm::sm2_public_key_to_pem(&Sm2KeyPair::generate().public_key());
+        request_rotation(&store, "vendor1", &k3).unwrap();
+        approve_rotation(&store, "vendor1", "op").unwrap();
+        let sys = store.get_system(&app_id).unwrap().unwrap();
+        assert_eq!(
+            sys.public_keys,
+            vec![k2, k3],
+            "at most two keys, newest last"
+        );
+    }
+}

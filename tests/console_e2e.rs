@@ -1,0 +1,274 @@
+//! End to end in a real headless Chromium (Debian `chromium` + `chromium-driver`): a vendor
+//! registers and applies, an operator approves, the vendor reads its appId, and a request signed
+//! for that appId passes the API. With `HUTONG_SCREENSHOTS=1` the key pages are saved as PNG under
+//! `docs/screenshots/` (see docs/console.md).
+
+mod common;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const USCC: &str = "91350100M000100Y43";
+const PASSWORD: &str = "Vendor-Pass-1234";
+
+struct Chromedriver(Child);
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn find_in_path(bin: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(bin))
+            .find(|f| f.is_file())
+    })
+}
+
+async fn start_browser(profile: &std::path::Path) -> (Chromedriver, Client) {
+    let (Some(driver), Some(chromium)) = (find_in_path("chromedriver"), find_in_path("chromium"))
+    else {
+        panic!(
+            "the browser test needs Chromium and its WebDriver: apt-get install -y chromium chromium-driver"
+        );
+    };
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let guard = Chromedriver(child);
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let caps = json!({
+        "acceptInsecureCerts": true,
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--ignore-certificate-errors", "--window-size=1366,768",
+                "--lang=zh-CN",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }
+    });
+    let Value::Object(caps) = caps else {
+        unreachable!()
+    };
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&url)
+        .await
+        .expect("WebDriver session");
+    (guard, client)
+}
+
+async fn fill(c: &Client, id: &str, value: &str) {
+    let e = c
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|_| panic!("#{id}"));
+    e.clear().await.unwrap();
+    e.send_keys(value).await.unwrap();
+}
+
+async fn click(c: &Client, id: &str) {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|_| panic!("#{id}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn text(c: &Client, id: &str) -> String {
+    match c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id(id))
+        .await
+    {
+        Ok(e) => e.text().await.unwrap(),
+        Err(_) => panic!(
+            "#{id} not found on {:?}:\n{}",
+            c.current_url().await,
+            c.source().await.unwrap_or_default()
+        ),
+    }
+}
+
+async fn shot(c: &Client, name: &str) {
+    if std::env::var_os("HUTONG_SCREENSHOTS").is_none() {
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn login(c: &Client, base: &str, user: &str, password: &str) {
+    c.goto(&format!("{base}/console/login")).await.unwrap();
+    fill(c, "username", user).await;
+    fill(c, "password", password).await;
+    click(c, "login").await;
+}
+
+#[tokio::test]
+async fn vendor_onboards_in_the_browser_and_its_app_id_signs_api_calls() {
+    let srv = common::start().await;
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, c) = start_browser(profile.path()).await;
+    let base = srv.base.clone();
+
+    // The vendor's own key pair; the browser uploads the public half.
+    let key = sm2::SecretKey::from_slice(&hutong::crypto::sm::random_bytes::<32>()).unwrap();
+    let pem = {
+        use sm2::pkcs8::EncodePublicKey;
+        key.public_key()
+            .to_public_key_pem(Default::default())
+            .unwrap()
+    };
+
+    // Registration: a wrong check digit is reported next to the field, in Chinese.
+    c.goto(&format!("{base}/portal/register")).await.unwrap();
+    for (id, v) in [
+        ("username", "vendor1"),
+        ("password", PASSWORD),
+        ("org_name", "福州某某科技有限公司"),
+        ("uscc", "91350100M000100Y44"),
+        ("legal_rep", "张三"),
+        ("contact_name", "李四"),
+        ("mobile", "13812345678"),
+        ("email", "ops@example.cn"),
+    ] {
+        fill(&c, id, v).await;
+    }
+    click(&c, "submit-register").await;
+    assert!(
+        text(&c, "uscc-error")
+            .await
+            .contains("统一社会信用代码无效")
+    );
+    shot(&c, "01-register-errors").await;
+    fill(&c, "uscc", USCC).await;
+    fill(&c, "password", PASSWORD).await;
+    click(&c, "submit-register").await;
+    assert!(text(&c, "notice").await.contains("注册成功"));
+
+    // Application.
+    fill(&c, "username", "vendor1").await;
+    fill(&c, "password", PASSWORD).await;
+    click(&c, "login").await;
+    for (id, v) in [
+        ("system_name", "某某电子印章系统"),
+        ("plat_name", "某某印章平台"),
+        ("vendor", "福州某某科技"),
+        ("callback_url", "https://seal.example.cn/callback"),
+    ] {
+        fill(&c, id, v).await;
+    }
+    fill(&c, "public_key_pem", &pem).await;
+    shot(&c, "02-portal-application").await;
+    click(&c, "submit-application").await;
+    assert!(text(&c, "notice").await.contains("已提交"));
+    assert_eq!(text(&c, "app-state").await, "待审核");
+    click(&c, "logout").await;
+
+    // The operator approves.
+    hutong::domain::accounts::create_account(
+        &srv.state.store,
+        "op1",
+        hutong::store::accounts::Role::Operator,
+        "Operator-Pass-12",
+        false,
+        "test",
+    )
+    .unwrap();
+    login(&c, &base, "op1", "Operator-Pass-12").await;
+    c.goto(&format!("{base}/console/applications"))
+        .await
+        .unwrap();
+    text(&c, "approve-vendor1").await;
+    shot(&c, "03-operator-queue").await;
+    click(&c, "approve-vendor1").await;
+    c.goto(&format!("{base}/console/systems")).await.unwrap();
+    shot(&c, "04-operator-systems").await;
+    click(&c, "logout").await;
+
+    // The vendor sees its appId.
+    login(&c, &base, "vendor1", PASSWORD).await;
+    let app_id = text(&c, "app-id").await;
+    assert!(app_id.starts_with("HT") && app_id.len() == 18, "{app_id}");
+    assert_eq!(text(&c, "app-state").await, "已通过");
+    shot(&c, "05-portal-approved").await;
+
+    // A request signed with the vendor's key under that appId passes the gateway.
+    let member = common::Member {
+        app_id: app_id.clone(),
+        key,
+        nonce: std::sync::atomic::AtomicU32::new(1),
+    };
+    let (status, v) = srv
+        .post("/api/v1/system/info", &member.request(json!({})))
+        .await;
+    assert_eq!((status, v["code"].as_str()), (200, Some("0")), "{v}");
+    assert_eq!(v["data"]["appId"], app_id.as_str());
+    assert_eq!(v["data"]["state"], "testing");
+
+    if std::env::var_os("HUTONG_SCREENSHOTS").is_some() {
+        // The dashboard now has a call to draw; the other roles' pages for the docs.
+        click(&c, "logout").await;
+        login(&c, &base, "op1", "Operator-Pass-12").await;
+        shot(&c, "06-dashboard").await;
+        click(&c, "logout").await;
+        for (user, role) in [
+            ("sec1", hutong::store::accounts::Role::Security),
+            ("aud1", hutong::store::accounts::Role::Auditor),
+        ] {
+            hutong::domain::accounts::create_account(
+                &srv.state.store,
+                user,
+                role,
+                "Admin-Pass-1234",
+                false,
+                "test",
+            )
+            .unwrap();
+        }
+        login(&c, &base, "sec1", "Admin-Pass-1234").await;
+        c.goto(&format!("{base}/console/accounts")).await.unwrap();
+        shot(&c, "07-security-accounts").await;
+        c.goto(&format!("{base}/console/keys")).await.unwrap();
+        shot(&c, "08-security-keys").await;
+        click(&c, "logout").await;
+        login(&c, &base, "aud1", "Admin-Pass-1234").await;
+        c.goto(&format!("{base}/console/events")).await.unwrap();
+        shot(&c, "09-auditor-events").await;
+        c.goto(&format!("{base}/console/login")).await.unwrap();
+        shot(&c, "00-login").await;
+    }
+    c.close().await.unwrap();
+    srv.stop().await;
+}
