@@ -296,6 +296,15 @@ async fn file_query_and_lifecycle_of_v4_and_v1_seals() {
         "30004",
     )
     .await;
+    // The same business code for another seal.
+    let mut same_code = filing(
+        "另一枚章",
+        &seal(&pki, false, "另一枚章", "ES-X", 365),
+        &pki,
+    );
+    same_code["code"] = "biz-某某科技有限公司合同章".into();
+    let v = fails(&srv, &a, "/api/v1/seal/filing", same_code, 409, "30004").await;
+    assert!(v["message"].as_str().unwrap().contains("code"));
     let mut tampered = seal(&pki, false, "被篡改的章", "ES-T", 365);
     let last = tampered.len() - 1;
     tampered[last] ^= 1;

@@ -216,24 +216,8 @@ fn key_identifier(spki_der: &[u8]) -> Result<Vec<u8>, CryptoError> {
 
 /// UTCTime through 2049, GeneralizedTime from 2050 (RFC 5280 §4.1.2.5).
 fn time_der(ms: i64) -> Result<Vec<u8>, CryptoError> {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .map_err(|_| CryptoError::Malformed(format!("证书时间 {ms} 超出范围")))?;
-    let year = t.year();
-    let rest = format!(
-        "{:02}{:02}{:02}{:02}{:02}Z",
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    if (1950..2050).contains(&year) {
-        tlv(0x17, format!("{:02}{rest}", year % 100).as_bytes())
-    } else if (0..=9999).contains(&year) {
-        tlv(0x18, format!("{year:04}{rest}").as_bytes())
-    } else {
-        Err(CryptoError::Malformed(format!("证书时间 {ms} 超出范围")))
-    }
+    super::der::time(ms, super::der::TimeForm::Rfc5280)
+        .map_err(|e| CryptoError::Malformed(format!("证书时间 {ms}: {e}")))
 }
 
 /// DER INTEGER of a big-endian unsigned magnitude (leading zeros stripped, sign byte added).
@@ -262,24 +246,9 @@ fn oid_body(oid: &ObjectIdentifier) -> Result<Vec<u8>, CryptoError> {
     Ok(oid.as_bytes().to_vec())
 }
 
-/// One DER TLV with a definite length.
+/// One DER TLV; fallible so certificate assembly reads uniformly with `?`.
 fn tlv(tag: u8, body: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    let len = body.len();
-    let mut out = Vec::with_capacity(len + 6);
-    out.push(tag);
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let be = u32::try_from(len)
-            .map_err(|_| CryptoError::Malformed("DER 长度超出范围".into()))?
-            .to_be_bytes();
-        let skip = be.iter().take_while(|b| **b == 0).count();
-        let digits = be.get(skip..).unwrap_or_default();
-        out.push(0x80 | digits.len() as u8);
-        out.extend_from_slice(digits);
-    }
-    out.extend_from_slice(body);
-    Ok(out)
+    Ok(super::der::tlv(tag, body))
 }
 
 #[cfg(test)]

@@ -491,28 +491,7 @@ pub fn verify_detached_parts(
 // Producing SignedData (test PKIs, benchmarks, the member simulator's P7 answers)
 // ---------------------------------------------------------------------------------------------
 
-/// DER TLV with a definite length.
-fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let len = content.len();
-    let mut out = vec![tag];
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes: Vec<u8> = len
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|b| *b == 0)
-            .collect();
-        out.push(0x80 | bytes.len() as u8);
-        out.extend(bytes);
-    }
-    out.extend_from_slice(content);
-    out
-}
-
-fn der_seq(parts: &[&[u8]]) -> Vec<u8> {
-    der_tlv(0x30, &parts.concat())
-}
+use super::der::{sequence as der_seq, tlv as der_tlv};
 
 fn alg_id(oid: &str) -> Vec<u8> {
     der_seq(&[&x509::oid_der(oid)])
@@ -520,21 +499,7 @@ fn alg_id(oid: &str) -> Vec<u8> {
 
 /// UTCTime (years 1950–2049) or GeneralizedTime of UTC milliseconds.
 fn der_time(ms: i64) -> Result<Vec<u8>, CmsError> {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .map_err(|_| perr("签名时间超出范围"))?;
-    let body = format!(
-        "{:02}{:02}{:02}{:02}{:02}Z",
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    Ok(if (1950..2050).contains(&t.year()) {
-        der_tlv(0x17, format!("{:02}{body}", t.year() % 100).as_bytes())
-    } else {
-        der_tlv(0x18, format!("{:04}{body}", t.year()).as_bytes())
-    })
+    super::der::time(ms, super::der::TimeForm::Rfc5280).map_err(perr)
 }
 
 /// A detached SM2/SM3 SignedData over the concatenation of `parts`, with signed attributes

@@ -5,6 +5,7 @@
 
 pub mod certgen;
 pub mod cms;
+pub mod der;
 pub mod sm;
 pub mod sm4;
 pub mod tsp;

@@ -90,23 +90,24 @@ const USCC_WEIGHTS: [u32; 17] = [
     1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
 ];
 
+/// The GB 32100-2015 check character over the first 17 characters of a unified social credit
+/// code; `None` when a character is outside the code's 31-letter alphabet.
+pub fn uscc_check_char(first17: &[u8]) -> Option<u8> {
+    if first17.len() != 17 {
+        return None;
+    }
+    let mut sum = 0;
+    for (c, w) in first17.iter().zip(USCC_WEIGHTS) {
+        sum += USCC_CHARS.iter().position(|x| x == c)? as u32 * w;
+    }
+    USCC_CHARS.get(((31 - sum % 31) % 31) as usize).copied()
+}
+
 /// GB 32100-2015 unified social credit code: 18 characters from its 31-letter alphabet, the
 /// last a MOD 31 check character.
 pub fn is_valid_uscc(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() != 18 {
-        return false;
-    }
-    let value = |c: u8| USCC_CHARS.iter().position(|&x| x == c).map(|p| p as u32);
-    let mut sum = 0;
-    for (c, w) in b[..17].iter().zip(USCC_WEIGHTS) {
-        match value(*c) {
-            Some(v) => sum += v * w,
-            None => return false,
-        }
-    }
-    let check = (31 - sum % 31) % 31;
-    value(b[17]) == Some(check)
+    b.len() == 18 && uscc_check_char(&b[..17]) == Some(b[17])
 }
 
 /// 11-digit mainland mobile number starting with 1.

@@ -423,114 +423,22 @@ fn split_zone(text: &str) -> (&str, &str) {
 // ---------------------------------------------------------------------------------------------
 // Writer
 
-/// One DER TLV with a definite length.
-pub fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
-    let len = body.len();
-    let mut out = Vec::with_capacity(len + 6);
-    out.push(tag);
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let be = (len as u64).to_be_bytes();
-        let skip = be.iter().take_while(|b| **b == 0).count();
-        let digits = be.get(skip..).unwrap_or_default();
-        out.push(0x80 | digits.len() as u8);
-        out.extend_from_slice(digits);
-    }
-    out.extend_from_slice(body);
-    out
-}
-
-/// SEQUENCE of already-encoded elements.
-pub fn sequence(parts: &[&[u8]]) -> Vec<u8> {
-    tlv(tag::SEQUENCE, &parts.concat())
-}
-
-/// Minimal two's-complement INTEGER.
-pub fn integer(v: i64) -> Vec<u8> {
-    let be = v.to_be_bytes();
-    let mut start = 0;
-    while start < 7 {
-        let (Some(&b), Some(&next)) = (be.get(start), be.get(start + 1)) else {
-            break;
-        };
-        let redundant = (b == 0x00 && next & 0x80 == 0) || (b == 0xff && next & 0x80 != 0);
-        if !redundant {
-            break;
-        }
-        start += 1;
-    }
-    tlv(tag::INTEGER, be.get(start..).unwrap_or(&be))
-}
-
-/// BIT STRING with no unused bits.
-pub fn bit_string(bytes: &[u8]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(bytes.len() + 1);
-    body.push(0);
-    body.extend_from_slice(bytes);
-    tlv(tag::BIT_STRING, &body)
-}
+pub use crate::crypto::der::{bit_string, integer, sequence, tlv};
 
 /// OBJECT IDENTIFIER from dotted text.
 pub fn oid(dotted: &str) -> Result<Vec<u8>, Asn1Error> {
-    let arcs: Vec<u64> = dotted
-        .split('.')
-        .map(|a| a.parse::<u64>())
-        .collect::<Result<_, _>>()
-        .map_err(|_| Asn1Error::Invalid("OID 文本无效"))?;
-    let (Some(&a), Some(&b)) = (arcs.first(), arcs.get(1)) else {
-        return Err(Asn1Error::Invalid("OID 至少需要两个分量"));
-    };
-    if a > 2 || (a < 2 && b >= 40) {
-        return Err(Asn1Error::Invalid("OID 前两个分量无效"));
-    }
-    let first = (a * 40)
-        .checked_add(b)
-        .ok_or(Asn1Error::Invalid("OID 分量过大"))?;
-    let mut body = Vec::new();
-    for arc in std::iter::once(first).chain(arcs.iter().skip(2).copied()) {
-        let mut chunk = vec![(arc & 0x7f) as u8];
-        let mut v = arc >> 7;
-        while v > 0 {
-            chunk.push(((v & 0x7f) as u8) | 0x80);
-            v >>= 7;
-        }
-        chunk.reverse();
-        body.extend(chunk);
-    }
-    Ok(tlv(tag::OID, &body))
+    crate::crypto::der::oid(dotted).map_err(Asn1Error::Invalid)
 }
 
-/// GeneralizedTime `YYYYMMDDhhmmssZ` (v4) or UTCTime `YYMMDDhhmmssZ` (v1) of UTC milliseconds;
-/// sub-second precision is dropped, as both standards specify whole seconds.
+/// GeneralizedTime `YYYYMMDDhhmmssZ` (v4) or UTCTime `YYMMDDhhmmssZ` (v1) of UTC milliseconds.
 pub fn time(ms: i64, generalized: bool) -> Result<Vec<u8>, Asn1Error> {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .map_err(|_| Asn1Error::Invalid("时间超出范围"))?;
-    let rest = format!(
-        "{:02}{:02}{:02}{:02}{:02}Z",
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    if generalized {
-        if !(0..=9999).contains(&t.year()) {
-            return Err(Asn1Error::Invalid("时间超出 GeneralizedTime 范围"));
-        }
-        Ok(tlv(
-            tag::GENERALIZED_TIME,
-            format!("{:04}{rest}", t.year()).as_bytes(),
-        ))
+    use crate::crypto::der::TimeForm;
+    let form = if generalized {
+        TimeForm::Generalized
     } else {
-        if !(1950..2050).contains(&t.year()) {
-            return Err(Asn1Error::Invalid("时间超出 UTCTime 范围"));
-        }
-        Ok(tlv(
-            tag::UTC_TIME,
-            format!("{:02}{rest}", t.year() % 100).as_bytes(),
-        ))
-    }
+        TimeForm::Utc
+    };
+    crate::crypto::der::time(ms, form).map_err(Asn1Error::Invalid)
 }
 
 #[cfg(test)]
