@@ -1,5 +1,6 @@
 //! Console and vendor portal over real HTTPS: role boundaries on every page and action, CSRF
-//! refusal, session cookies and rotation, forced password change, tenant isolation.
+//! refusal, session cookies and rotation, forced password change, tenant isolation; trust
+//! anchors, document verification and seal registry search.
 
 mod common;
 
@@ -122,6 +123,14 @@ impl Browser {
             .post(format!("{}{path}", self.base))
             .header("Content-Type", "application/x-www-form-urlencoded")
             .body(body);
+        self.send(req).await
+    }
+
+    async fn post_multipart(&mut self, path: &str, form: reqwest::multipart::Form) -> Page {
+        let req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .multipart(form);
         self.send(req).await
     }
 
@@ -351,15 +360,32 @@ async fn every_role_reaches_only_its_own_pages_and_actions() {
         "/console/accounts",
         "/console/keys",
         "/console/events",
+        "/console/seals",
+        "/console/verify",
+        "/console/trust",
         "/portal/",
         "/portal/platform.pem",
     ];
     let allowed: [(&str, &[&str]); 4] = [
         (
             "op1",
-            &["/console/", "/console/applications", "/console/systems"],
+            &[
+                "/console/",
+                "/console/applications",
+                "/console/systems",
+                "/console/seals",
+                "/console/verify",
+            ],
         ),
-        ("sec1", &["/console/", "/console/accounts", "/console/keys"]),
+        (
+            "sec1",
+            &[
+                "/console/",
+                "/console/accounts",
+                "/console/keys",
+                "/console/trust",
+            ],
+        ),
         ("aud1", &["/console/", "/console/events"]),
         ("vendor1", &["/portal/", "/portal/platform.pem"]),
     ];
@@ -665,5 +691,355 @@ async fn five_wrong_passwords_lock_the_account() {
     let p = b.login("op1", PASSWORD).await;
     assert_eq!(p.status, 200, "locked even with the right password");
     assert!(!b.cookies.contains_key("__Host-hutong_session"));
+    srv.stop().await;
+}
+
+fn multipart(csrf: &str) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new().text("csrf", csrf.to_string())
+}
+
+fn file_part(name: &str, bytes: Vec<u8>) -> reqwest::multipart::Part {
+    reqwest::multipart::Part::bytes(bytes).file_name(name.to_string())
+}
+
+const PDF: &str = "tests/data/pdf/generated/sm2-cms-pkcs7oid-detached.pdf";
+const ROOT_PEM: &str = "tests/data/pdf/generated/pki-sm2/root.pem";
+
+async fn verify_upload(b: &mut Browser, path: &str) -> Page {
+    let csrf = b.get("/console/verify").await.csrf();
+    let bytes = std::fs::read(path).unwrap();
+    let name = std::path::Path::new(path)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    b.post_multipart(
+        "/console/verify",
+        multipart(&csrf).part("file", file_part(&name, bytes)),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn trust_anchors_and_document_verification() {
+    let srv = common::start().await;
+    admin(&srv, "op1", Role::Operator);
+    admin(&srv, "sec1", Role::Security);
+    admin(&srv, "aud1", Role::Auditor);
+    let root = std::fs::read(ROOT_PEM).unwrap();
+
+    // Without a trust anchor the certificate step fails.
+    let mut op = Browser::new(&srv);
+    op.login("op1", PASSWORD).await;
+    let p = verify_upload(&mut op, PDF).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("sm2-cms-pkcs7oid-detached.pdf"));
+    assert!(p.body.contains("id=\"verify-result\">未通过"), "{}", p.body);
+    for step in [
+        "parse",
+        "integrity",
+        "signature",
+        "certificate",
+        "seal",
+        "registry",
+        "timestamp",
+        "coverage",
+    ] {
+        assert!(p.body.contains(&format!("step-{step}")), "{step}");
+    }
+
+    // Only the security administrator manages trust anchors, and only with the form token.
+    let op_csrf = op.session_csrf().await;
+    let p = op
+        .post_multipart(
+            "/console/trust",
+            multipart(&op_csrf).part("cert", file_part("root.pem", root.clone())),
+        )
+        .await;
+    assert_eq!(p.status, 403);
+    let mut aud = Browser::new(&srv);
+    aud.login("aud1", PASSWORD).await;
+    let aud_csrf = aud.session_csrf().await;
+    let p = aud
+        .post_multipart(
+            "/console/trust",
+            multipart(&aud_csrf).text("pem", String::from_utf8(root.clone()).unwrap()),
+        )
+        .await;
+    assert_eq!(p.status, 403);
+    let mut sec = Browser::new(&srv);
+    sec.login("sec1", PASSWORD).await;
+    let p = sec
+        .post_multipart(
+            "/console/trust",
+            multipart("forged").part("cert", file_part("root.pem", root.clone())),
+        )
+        .await;
+    assert_eq!(p.status, 403, "missing CSRF token is refused");
+    assert!(srv.state.store.trust_anchors().unwrap().is_empty());
+    // Nor may the security administrator verify documents (operator's page).
+    let sec_csrf = sec.session_csrf().await;
+    let p = sec
+        .post_multipart(
+            "/console/verify",
+            multipart(&sec_csrf).part("file", file_part("a.pdf", std::fs::read(PDF).unwrap())),
+        )
+        .await;
+    assert_eq!(p.status, 403);
+
+    // Garbage is refused with a message, then the real root goes in (PEM file upload).
+    let p = sec
+        .post_multipart(
+            "/console/trust",
+            multipart(&sec_csrf).part("cert", file_part("x.pem", b"not a cert".to_vec())),
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("id=\"error\""));
+    let p = sec
+        .post_multipart(
+            "/console/trust",
+            multipart(&sec_csrf).part("cert", file_part("root.pem", root.clone())),
+        )
+        .await;
+    assert_eq!((p.status, p.location.as_str()), (303, "/console/trust"));
+    let anchors = srv.state.store.trust_anchors().unwrap();
+    assert_eq!(anchors.len(), 1);
+    let id = anchors[0].0.clone();
+    let subject = hutong::crypto::x509::CertInfo::parse(&anchors[0].1)
+        .unwrap()
+        .subject;
+    let list = sec.get("/console/trust").await;
+    assert!(list.body.contains(&subject) && list.body.contains(&id[..16]));
+
+    // Now the document verifies, every step passed but the registry (not on file here).
+    let p = verify_upload(&mut op, PDF).await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains("id=\"verify-result\">通过"), "{}", p.body);
+    let row = |step: &str| {
+        let start = p.body.find(&format!("step-{step}")).unwrap();
+        let end = p.body[start..].find("</tr>").unwrap();
+        p.body[start..start + end].to_string()
+    };
+    for step in [
+        "parse",
+        "integrity",
+        "signature",
+        "certificate",
+        "timestamp",
+        "coverage",
+    ] {
+        assert!(row(step).contains("通过"), "{step}: {}", row(step));
+    }
+    assert!(row("registry").contains("未在本平台备案"));
+    // The same report as the API and CLI.
+    let bytes = std::fs::read(PDF).unwrap();
+    let direct = hutong::domain::documents::verify(
+        &srv.state.store,
+        &srv.state.config,
+        &bytes,
+        "sm2-cms-pkcs7oid-detached.pdf",
+    )
+    .unwrap();
+    assert!(direct.verify_result);
+    assert!(p.body.contains(&direct.details[0].cert_sn));
+
+    // Not a PDF or OFD: a readable error, no crash.
+    let csrf = op.session_csrf().await;
+    let p = op
+        .post_multipart(
+            "/console/verify",
+            multipart(&csrf).part("file", file_part("x.txt", b"hello".to_vec())),
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("id=\"error\""));
+    // Forged verification upload.
+    let p = op
+        .post_multipart(
+            "/console/verify",
+            multipart("forged").part("file", file_part("a.pdf", bytes.clone())),
+        )
+        .await;
+    assert_eq!(p.status, 403);
+
+    // Removal: the operator and a forged form cannot, the security administrator can.
+    let path = format!("/console/trust/{id}/remove");
+    assert_eq!(op.post(&path, &[("csrf", &op_csrf)]).await.status, 403);
+    assert_eq!(sec.post(&path, &[("csrf", "forged")]).await.status, 403);
+    assert_eq!(srv.state.store.trust_anchors().unwrap().len(), 1);
+    let p = sec.post(&path, &[("csrf", &sec_csrf)]).await;
+    assert_eq!((p.status, p.location.as_str()), (303, "/console/trust"));
+    assert!(srv.state.store.trust_anchors().unwrap().is_empty());
+    assert!(sec.get("/console/trust").await.body.contains("no-anchor"));
+    let p = verify_upload(&mut op, PDF).await;
+    assert!(p.body.contains("id=\"verify-result\">未通过"));
+
+    // Everything is in the audit log.
+    let events = aud.get("/console/events").await.body;
+    for action in [
+        "console.trust_add",
+        "trust.remove",
+        "console.document_verify",
+        "denied",
+    ] {
+        assert!(events.contains(action), "{action}");
+    }
+    srv.stop().await;
+}
+
+fn test_seal(name: &str) -> Vec<u8> {
+    use hutong::crypto::certgen::{CertSpec, issue_sm2, self_signed_sm2};
+    use hutong::crypto::sm::Sm2KeyPair;
+    let now = common::now_ms();
+    let day = 24 * 3600 * 1000;
+    let spec = |cn: &str, ca: bool| CertSpec {
+        common_name: cn.into(),
+        organization: Some("测试单位".into()),
+        not_before_ms: now - day,
+        not_after_ms: now + 365 * day,
+        is_ca: ca,
+        serial: None,
+    };
+    let root = Sm2KeyPair::generate();
+    let root_cert = self_signed_sm2(&spec("Test Root", true), &root).unwrap();
+    let maker = Sm2KeyPair::generate();
+    let maker_cert = issue_sm2(
+        &spec("制章者", false),
+        &maker.public_key(),
+        &root_cert,
+        &root,
+    )
+    .unwrap();
+    let signer = Sm2KeyPair::generate();
+    let signer_cert = issue_sm2(
+        &spec("某某公司", false),
+        &signer.public_key(),
+        &root_cert,
+        &root,
+    )
+    .unwrap();
+    let mut picture = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
+    picture.extend_from_slice(&120u32.to_be_bytes());
+    picture.extend_from_slice(&80u32.to_be_bytes());
+    picture.extend_from_slice(b"\x08\x06\x00\x00\x00seal-picture-bytes");
+    let params = hutong::ses::SealParams {
+        vid: "hutong-test".into(),
+        es_id: format!("es-{}", common::now_ms()),
+        seal_type: 1,
+        name: name.into(),
+        cert_list: vec![signer_cert],
+        cert_list_is_digest: false,
+        cert_digest_type: "SM3".into(),
+        create_date_ms: now - 1000,
+        valid_start_ms: now - 1000,
+        valid_end_ms: now + 30 * day,
+        picture_kind: "png".into(),
+        picture_data: picture,
+        width_mm: 42,
+        height_mm: 42,
+        ext_datas: vec![],
+    };
+    hutong::ses::build_seal_v4(&params, &maker, &maker_cert).unwrap()
+}
+
+#[tokio::test]
+async fn operators_search_the_seal_registry() {
+    use base64::Engine;
+    let srv = common::start().await;
+    admin(&srv, "op1", Role::Operator);
+    admin(&srv, "sec1", Role::Security);
+    admin(&srv, "aud1", Role::Auditor);
+    let member = srv.add_member("online");
+    let system = srv.state.store.get_system(&member.app_id).unwrap().unwrap();
+    let der = test_seal("某某科技有限公司合同专用章");
+    let seal_code = hutong::domain::seals::file(
+        &srv.state.store,
+        srv.state.keys.provider(),
+        &srv.state.config.region_code,
+        &system,
+        hutong::domain::seals::Filing {
+            code: Some("biz-1".into()),
+            name: "某某科技有限公司合同专用章".into(),
+            seal_type: "04".into(),
+            possessor: "某某科技有限公司".into(),
+            possessor_cert_no: USCC.into(),
+            possessor_type: 1,
+            biz_type: 1,
+            cert_type: 2,
+            seal_data: Some(base64::engine::general_purpose::STANDARD.encode(&der)),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+
+    let mut op = Browser::new(&srv);
+    op.login("op1", PASSWORD).await;
+    let empty = op.get("/console/seals").await;
+    assert_eq!(empty.status, 200);
+    assert!(!empty.body.contains("seal-results"));
+    for (by, q) in [
+        ("org", USCC.to_lowercase()),
+        ("code", seal_code.clone()),
+        ("name", "合同专用章".to_string()),
+    ] {
+        let p = op
+            .get(&format!("/console/seals?by={by}&q={}", urlencode(&q)))
+            .await;
+        assert_eq!(p.status, 200, "{by}");
+        assert!(
+            p.body.contains(&seal_code) && p.body.contains("某某科技有限公司合同专用章"),
+            "{by}: {}",
+            p.body
+        );
+        assert!(p.body.contains(&member.app_id) && p.body.contains("启用"));
+        assert!(
+            p.body
+                .contains(&format!("/console/seals/{seal_code}/picture"))
+        );
+    }
+    let none = op.get("/console/seals?by=name&q=no-such-seal").await;
+    assert!(none.body.contains("no-result"));
+    let bad = op.get("/console/seals?by=other&q=x").await;
+    assert_eq!(bad.status, 400);
+
+    // The picture comes from the filed seal, with an image content type.
+    let pic = op.get(&format!("/console/seals/{seal_code}/picture")).await;
+    assert_eq!(pic.status, 200);
+    assert_eq!(pic.headers["content-type"], "image/png");
+    assert_eq!(pic.headers["x-content-type-options"], "nosniff");
+    assert_eq!(
+        op.get("/console/seals/340000019999999999/picture")
+            .await
+            .status,
+        404
+    );
+
+    // Other roles are refused, the page and the picture alike.
+    for user in ["sec1", "aud1"] {
+        let mut b = Browser::new(&srv);
+        b.login(user, PASSWORD).await;
+        assert_eq!(
+            b.get(&format!("/console/seals?by=code&q={seal_code}"))
+                .await
+                .status,
+            403
+        );
+        assert_eq!(
+            b.get(&format!("/console/seals/{seal_code}/picture"))
+                .await
+                .status,
+            403
+        );
+    }
+    // Searches are audited.
+    let mut aud = Browser::new(&srv);
+    aud.login("aud1", PASSWORD).await;
+    assert!(
+        aud.get("/console/events")
+            .await
+            .body
+            .contains("console.seal_search")
+    );
     srv.stop().await;
 }

@@ -1,7 +1,8 @@
 //! End to end in a real headless Chromium (Debian `chromium` + `chromium-driver`): a vendor
 //! registers and applies, an operator approves, the vendor reads its appId, and a request signed
-//! for that appId passes the API. With `HUTONG_SCREENSHOTS=1` the key pages are saved as PNG under
-//! `docs/screenshots/` (see docs/console.md).
+//! for that appId passes the API; a security administrator uploads a trust anchor file, an
+//! operator verifies a PDF and finds a filed seal with its picture. With `HUTONG_SCREENSHOTS=1`
+//! the key pages are saved as PNG under `docs/screenshots/` (see docs/console.md).
 
 mod common;
 
@@ -269,6 +270,174 @@ async fn vendor_onboards_in_the_browser_and_its_app_id_signs_api_calls() {
         c.goto(&format!("{base}/console/login")).await.unwrap();
         shot(&c, "00-login").await;
     }
+    c.close().await.unwrap();
+    srv.stop().await;
+}
+
+/// A seal whose picture is an SVG: a red ring, a star and the name, like a real 印模.
+fn svg_seal(name: &str, label: &str) -> Vec<u8> {
+    use hutong::crypto::certgen::{CertSpec, issue_sm2, self_signed_sm2};
+    use hutong::crypto::sm::Sm2KeyPair;
+    let now = common::now_ms();
+    let day = 24 * 3600 * 1000;
+    let spec = |cn: &str, ca: bool| CertSpec {
+        common_name: cn.into(),
+        organization: Some("测试单位".into()),
+        not_before_ms: now - day,
+        not_after_ms: now + 365 * day,
+        is_ca: ca,
+        serial: None,
+    };
+    let root = Sm2KeyPair::generate();
+    let root_cert = self_signed_sm2(&spec("Test Root", true), &root).unwrap();
+    let maker = Sm2KeyPair::generate();
+    let maker_cert = issue_sm2(
+        &spec("制章者", false),
+        &maker.public_key(),
+        &root_cert,
+        &root,
+    )
+    .unwrap();
+    let signer = Sm2KeyPair::generate();
+    let signer_cert = issue_sm2(
+        &spec("某某公司", false),
+        &signer.public_key(),
+        &root_cert,
+        &root,
+    )
+    .unwrap();
+    let svg = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 200 200" width="200" height="200"><circle cx="100" cy="100" r="92" fill="none" stroke="#d0021b" stroke-width="8"/><polygon points="100,62 110,92 142,92 116,110 126,140 100,122 74,140 84,110 58,92 90,92" fill="#d0021b"/><text x="100" y="168" font-size="18" text-anchor="middle" fill="#d0021b">{label}</text></svg>"##
+    );
+    let params = hutong::ses::SealParams {
+        vid: "hutong-test".into(),
+        es_id: format!("es-e2e-{now}"),
+        seal_type: 1,
+        name: name.into(),
+        cert_list: vec![signer_cert],
+        cert_list_is_digest: false,
+        cert_digest_type: "SM3".into(),
+        create_date_ms: now - 1000,
+        valid_start_ms: now - 1000,
+        valid_end_ms: now + 365 * day,
+        picture_kind: "svg".into(),
+        picture_data: svg.into_bytes(),
+        width_mm: 42,
+        height_mm: 42,
+        ext_datas: vec![],
+    };
+    hutong::ses::build_seal_v4(&params, &maker, &maker_cert).unwrap()
+}
+
+/// Trust anchor upload, document verification and seal search with real file inputs.
+#[tokio::test]
+async fn trust_anchor_verification_and_seal_search_in_the_browser() {
+    use base64::Engine;
+    let srv = common::start().await;
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, c) = start_browser(profile.path()).await;
+    let base = srv.base.clone();
+    let root = |p: &str| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(p)
+            .to_string_lossy()
+            .into_owned()
+    };
+    for (user, role) in [
+        ("sec1", hutong::store::accounts::Role::Security),
+        ("op1", hutong::store::accounts::Role::Operator),
+    ] {
+        hutong::domain::accounts::create_account(
+            &srv.state.store,
+            user,
+            role,
+            "Admin-Pass-1234",
+            false,
+            "test",
+        )
+        .unwrap();
+    }
+
+    // 安全管理员 uploads the SM2 root as a file.
+    login(&c, &base, "sec1", "Admin-Pass-1234").await;
+    c.goto(&format!("{base}/console/trust")).await.unwrap();
+    text(&c, "no-anchor").await;
+    c.find(Locator::Id("cert-file"))
+        .await
+        .unwrap()
+        .send_keys(&root("tests/data/pdf/generated/pki-sm2/root.pem"))
+        .await
+        .unwrap();
+    click(&c, "add-anchor").await;
+    assert_eq!(text(&c, "anchor-count").await, "1 个");
+    shot(&c, "10-security-trust").await;
+    click(&c, "logout").await;
+
+    // 系统管理员 verifies a document and sees the eight steps.
+    login(&c, &base, "op1", "Admin-Pass-1234").await;
+    c.goto(&format!("{base}/console/verify")).await.unwrap();
+    c.find(Locator::Id("doc-file"))
+        .await
+        .unwrap()
+        .send_keys(&root(
+            "tests/data/pdf/generated/sm2-cms-pkcs7oid-detached.pdf",
+        ))
+        .await
+        .unwrap();
+    click(&c, "verify").await;
+    assert_eq!(text(&c, "verify-result").await, "通过");
+    assert_eq!(text(&c, "format").await, "PDF");
+    assert!(text(&c, "sig-1").await.contains("未在本平台备案"));
+    // A document stamped with a GB/T 38540 seal shows the 印模 beside the steps.
+    c.find(Locator::Id("doc-file"))
+        .await
+        .unwrap()
+        .send_keys(&root("tests/data/pdf/generated/sm2-ses-v4-seal.pdf"))
+        .await
+        .unwrap();
+    click(&c, "verify").await;
+    assert_eq!(text(&c, "format").await, "PDF");
+    if std::env::var_os("HUTONG_SCREENSHOTS").is_some() {
+        let _ = c
+            .execute("document.getElementById('sig-1').scrollIntoView()", vec![])
+            .await;
+        shot(&c, "11-operator-verify").await;
+    }
+
+    // A seal filed by a member is found by org code, with its picture.
+    let member = srv.add_member("online");
+    let system = srv.state.store.get_system(&member.app_id).unwrap().unwrap();
+    let der = svg_seal("福州某某科技有限公司合同专用章", "合同专用章");
+    hutong::domain::seals::file(
+        &srv.state.store,
+        srv.state.keys.provider(),
+        &srv.state.config.region_code,
+        &system,
+        hutong::domain::seals::Filing {
+            code: Some("e2e-1".into()),
+            name: "福州某某科技有限公司合同专用章".into(),
+            seal_type: "04".into(),
+            possessor: "福州某某科技有限公司".into(),
+            possessor_cert_no: USCC.into(),
+            possessor_type: 1,
+            biz_type: 1,
+            cert_type: 2,
+            seal_data: Some(base64::engine::general_purpose::STANDARD.encode(&der)),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    c.goto(&format!("{base}/console/seals")).await.unwrap();
+    fill(&c, "q", USCC).await;
+    click(&c, "search").await;
+    assert_eq!(text(&c, "count").await, "1 条");
+    let img = c
+        .find(Locator::Css("img.seal-pic"))
+        .await
+        .expect("seal picture shown");
+    let src = img.attr("src").await.unwrap().unwrap_or_default();
+    assert!(src.starts_with("/console/seals/"), "{src}");
+    shot(&c, "12-operator-seals").await;
     c.close().await.unwrap();
     srv.stop().await;
 }

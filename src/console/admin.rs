@@ -36,7 +36,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Records a console action; the role is part of the detail so the auditor sees who acted as what.
-fn audit(state: &AppState, auth: &Auth, action: &str, target: &str, result: &str, detail: &str) {
+pub(super) fn audit(
+    state: &AppState,
+    auth: &Auth,
+    action: &str,
+    target: &str,
+    result: &str,
+    detail: &str,
+) {
     let detail = format!("角色={}; {detail}", auth.role.as_str());
     if let Err(e) = state
         .store
@@ -47,7 +54,7 @@ fn audit(state: &AppState, auth: &Auth, action: &str, target: &str, result: &str
 }
 
 /// Role and CSRF check for an action; a refusal is itself recorded.
-fn guard(
+pub(super) fn guard(
     state: &AppState,
     auth: &Auth,
     role: Role,
@@ -65,7 +72,7 @@ fn guard(
 }
 
 /// Runs the action's result through the audit log, then commits before answering.
-async fn finish<T>(
+pub(super) async fn finish<T>(
     state: &AppState,
     auth: &Auth,
     action: &str,
@@ -143,7 +150,7 @@ async fn applications(
 #[derive(Deserialize)]
 pub struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 #[derive(Deserialize)]

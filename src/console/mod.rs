@@ -8,6 +8,7 @@
 mod admin;
 mod chart;
 mod portal;
+mod registry;
 pub mod session;
 mod views;
 
@@ -184,6 +185,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/password", web::get().to(portal::password_page))
             .route("/password", web::post().to(portal::change_password))
             .configure(admin::routes)
+            .configure(registry::routes)
             .default_service(web::to(not_found)),
     )
     .service(
