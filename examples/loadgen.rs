@@ -141,61 +141,14 @@ fn client(args: &Args) -> reqwest::Client {
 
 /// Files `n` seals for 100 organisations through the API.
 async fn file_seals(client: &reqwest::Client, url: &str, filer: &Member, n: usize) {
-    use hutong::crypto::certgen::{CertSpec, issue_sm2, self_signed_sm2};
-    let now = hutong::store::now_ms();
-    let year = 365 * 24 * 3600 * 1000;
-    let spec = |cn: &str, ca| CertSpec {
-        common_name: cn.into(),
-        organization: None,
-        not_before_ms: now - 60_000,
-        not_after_ms: now + year,
-        is_ca: ca,
-        serial: None,
-    };
-    let root = Sm2KeyPair::generate();
-    let root_cert = self_signed_sm2(&spec("Load Root", true), &root).unwrap();
-    let maker = Sm2KeyPair::generate();
-    let maker_cert = issue_sm2(
-        &spec("Load Maker", false),
-        &maker.public_key(),
-        &root_cert,
-        &root,
-    )
-    .unwrap();
-    let signer = Sm2KeyPair::generate();
-    let signer_cert = issue_sm2(
-        &spec("Load Signer", false),
-        &signer.public_key(),
-        &root_cert,
-        &root,
-    )
-    .unwrap();
+    let kit = hutong::ses::kit::SealKit::generate("压测单位").unwrap();
     let picture = vec![0x89u8; 8 * 1024];
     let t = Instant::now();
     for i in 0..n {
         let name = format!("压测印章{i}");
-        let seal = hutong::ses::build_seal_v4(
-            &hutong::ses::SealParams {
-                vid: "loadgen".into(),
-                es_id: format!("LOAD-{i}"),
-                seal_type: 1,
-                name: name.clone(),
-                cert_list: vec![signer_cert.clone()],
-                cert_list_is_digest: false,
-                cert_digest_type: "SM3".into(),
-                create_date_ms: now - 1000,
-                valid_start_ms: now - 1000,
-                valid_end_ms: now + year,
-                picture_kind: "png".into(),
-                picture_data: picture.clone(),
-                width_mm: 40,
-                height_mm: 40,
-                ext_datas: vec![],
-            },
-            &maker,
-            &maker_cert,
-        )
-        .unwrap();
+        let seal = kit
+            .seal_v4(&kit.params(&name, &format!("LOAD-{i}"), 365, picture.clone()))
+            .unwrap();
         let body = filer.body(json!({
             "name": name,
             "sealType": "01",

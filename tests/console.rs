@@ -889,58 +889,12 @@ async fn trust_anchors_and_document_verification() {
 }
 
 fn test_seal(name: &str) -> Vec<u8> {
-    use hutong::crypto::certgen::{CertSpec, issue_sm2, self_signed_sm2};
-    use hutong::crypto::sm::Sm2KeyPair;
-    let now = common::now_ms();
-    let day = 24 * 3600 * 1000;
-    let spec = |cn: &str, ca: bool| CertSpec {
-        common_name: cn.into(),
-        organization: Some("测试单位".into()),
-        not_before_ms: now - day,
-        not_after_ms: now + 365 * day,
-        is_ca: ca,
-        serial: None,
-    };
-    let root = Sm2KeyPair::generate();
-    let root_cert = self_signed_sm2(&spec("Test Root", true), &root).unwrap();
-    let maker = Sm2KeyPair::generate();
-    let maker_cert = issue_sm2(
-        &spec("制章者", false),
-        &maker.public_key(),
-        &root_cert,
-        &root,
-    )
-    .unwrap();
-    let signer = Sm2KeyPair::generate();
-    let signer_cert = issue_sm2(
-        &spec("某某公司", false),
-        &signer.public_key(),
-        &root_cert,
-        &root,
-    )
-    .unwrap();
-    let mut picture = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
-    picture.extend_from_slice(&120u32.to_be_bytes());
-    picture.extend_from_slice(&80u32.to_be_bytes());
-    picture.extend_from_slice(b"\x08\x06\x00\x00\x00seal-picture-bytes");
-    let params = hutong::ses::SealParams {
-        vid: "hutong-test".into(),
-        es_id: format!("es-{}", common::now_ms()),
-        seal_type: 1,
-        name: name.into(),
-        cert_list: vec![signer_cert],
-        cert_list_is_digest: false,
-        cert_digest_type: "SM3".into(),
-        create_date_ms: now - 1000,
-        valid_start_ms: now - 1000,
-        valid_end_ms: now + 30 * day,
-        picture_kind: "png".into(),
-        picture_data: picture,
-        width_mm: 42,
-        height_mm: 42,
-        ext_datas: vec![],
-    };
-    hutong::ses::build_seal_v4(&params, &maker, &maker_cert).unwrap()
+    use hutong::ses::kit::{SealKit, png_header};
+    let kit = SealKit::generate("某某公司").unwrap();
+    let mut picture = png_header(120, 80);
+    picture.extend_from_slice(b"seal-picture-bytes");
+    let params = kit.params(name, &format!("es-{}", common::now_ms()), 30, picture);
+    kit.seal_v4(&params).unwrap()
 }
 
 #[tokio::test]

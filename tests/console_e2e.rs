@@ -276,57 +276,18 @@ async fn vendor_onboards_in_the_browser_and_its_app_id_signs_api_calls() {
 
 /// A seal whose picture is an SVG: a red ring, a star and the name, like a real 印模.
 fn svg_seal(name: &str, label: &str) -> Vec<u8> {
-    use hutong::crypto::certgen::{CertSpec, issue_sm2, self_signed_sm2};
-    use hutong::crypto::sm::Sm2KeyPair;
-    let now = common::now_ms();
-    let day = 24 * 3600 * 1000;
-    let spec = |cn: &str, ca: bool| CertSpec {
-        common_name: cn.into(),
-        organization: Some("测试单位".into()),
-        not_before_ms: now - day,
-        not_after_ms: now + 365 * day,
-        is_ca: ca,
-        serial: None,
-    };
-    let root = Sm2KeyPair::generate();
-    let root_cert = self_signed_sm2(&spec("Test Root", true), &root).unwrap();
-    let maker = Sm2KeyPair::generate();
-    let maker_cert = issue_sm2(
-        &spec("制章者", false),
-        &maker.public_key(),
-        &root_cert,
-        &root,
-    )
-    .unwrap();
-    let signer = Sm2KeyPair::generate();
-    let signer_cert = issue_sm2(
-        &spec("某某公司", false),
-        &signer.public_key(),
-        &root_cert,
-        &root,
-    )
-    .unwrap();
+    let kit = hutong::ses::kit::SealKit::generate("某某公司").unwrap();
     let svg = format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 200 200" width="200" height="200"><circle cx="100" cy="100" r="92" fill="none" stroke="#d0021b" stroke-width="8"/><polygon points="100,62 110,92 142,92 116,110 126,140 100,122 74,140 84,110 58,92 90,92" fill="#d0021b"/><text x="100" y="168" font-size="18" text-anchor="middle" fill="#d0021b">{label}</text></svg>"##
     );
-    let params = hutong::ses::SealParams {
-        vid: "hutong-test".into(),
-        es_id: format!("es-e2e-{now}"),
-        seal_type: 1,
-        name: name.into(),
-        cert_list: vec![signer_cert],
-        cert_list_is_digest: false,
-        cert_digest_type: "SM3".into(),
-        create_date_ms: now - 1000,
-        valid_start_ms: now - 1000,
-        valid_end_ms: now + 365 * day,
-        picture_kind: "svg".into(),
-        picture_data: svg.into_bytes(),
-        width_mm: 42,
-        height_mm: 42,
-        ext_datas: vec![],
-    };
-    hutong::ses::build_seal_v4(&params, &maker, &maker_cert).unwrap()
+    let mut params = kit.params(
+        name,
+        &format!("es-e2e-{}", common::now_ms()),
+        365,
+        svg.into_bytes(),
+    );
+    params.picture_kind = "svg".into();
+    kit.seal_v4(&params).unwrap()
 }
 
 /// Trust anchor upload, document verification and seal search with real file inputs.

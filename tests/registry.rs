@@ -5,13 +5,10 @@ mod common;
 
 use base64::Engine;
 use common::{Member, TestServer};
-use hutong::crypto::certgen::{CertSpec, issue_sm2, self_signed_sm2};
-use hutong::crypto::sm::Sm2KeyPair;
-use hutong::ses::{SealParams, build_seal_v1, build_seal_v4};
+use hutong::ses::kit::{SealKit, png_header};
 use serde_json::{Value, json};
 
 const ORG: &str = "91350100M000100Y43";
-const DAY: i64 = 24 * 3600 * 1000;
 
 fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
@@ -19,83 +16,32 @@ fn b64(b: &[u8]) -> String {
 
 /// A PNG header declaring 120×80 pixels, then filler: enough for the registry's size read.
 fn picture() -> Vec<u8> {
-    let mut p = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
-    p.extend_from_slice(&120u32.to_be_bytes());
-    p.extend_from_slice(&80u32.to_be_bytes());
-    p.extend_from_slice(b"\x08\x06\x00\x00\x00seal-picture-bytes");
+    let mut p = png_header(120, 80);
+    p.extend_from_slice(b"seal-picture-bytes");
     p
 }
 
 struct Pki {
-    maker: Sm2KeyPair,
-    maker_cert: Vec<u8>,
-    signer_cert: Vec<u8>,
+    kit: SealKit,
     signer_serial: String,
 }
 
 fn pki() -> Pki {
-    let now = common::now_ms();
-    let spec = |cn: &str, ca: bool| CertSpec {
-        common_name: cn.into(),
-        organization: Some("测试单位".into()),
-        not_before_ms: now - DAY,
-        not_after_ms: now + 365 * DAY,
-        is_ca: ca,
-        serial: None,
-    };
-    let root = Sm2KeyPair::generate();
-    let root_cert = self_signed_sm2(&spec("Test Root", true), &root).unwrap();
-    let maker = Sm2KeyPair::generate();
-    let maker_cert = issue_sm2(
-        &spec("制章者", false),
-        &maker.public_key(),
-        &root_cert,
-        &root,
-    )
-    .unwrap();
-    let signer = Sm2KeyPair::generate();
-    let signer_cert = issue_sm2(
-        &spec("某某公司", false),
-        &signer.public_key(),
-        &root_cert,
-        &root,
-    )
-    .unwrap();
-    let signer_serial = hutong::crypto::x509::CertInfo::parse(&signer_cert)
+    let kit = SealKit::generate("某某公司").unwrap();
+    let signer_serial = hutong::crypto::x509::CertInfo::parse(&kit.signer_cert)
         .unwrap()
         .serial_hex;
-    Pki {
-        maker,
-        maker_cert,
-        signer_cert,
-        signer_serial,
-    }
+    Pki { kit, signer_serial }
 }
 
 fn seal(pki: &Pki, v1: bool, name: &str, es_id: &str, valid_days: i64) -> Vec<u8> {
-    let now = common::now_ms();
-    let params = SealParams {
-        vid: "hutong-test".into(),
-        es_id: es_id.into(),
-        seal_type: 1,
-        name: name.into(),
-        cert_list: vec![pki.signer_cert.clone()],
-        cert_list_is_digest: false,
-        cert_digest_type: "SM3".into(),
-        create_date_ms: now - 1000,
-        valid_start_ms: now - 1000,
-        valid_end_ms: now + valid_days * DAY,
-        picture_kind: "png".into(),
-        picture_data: picture(),
-        width_mm: 42,
-        height_mm: 42,
-        ext_datas: vec![],
-    };
+    let params = pki.kit.params(name, es_id, valid_days, picture());
     if v1 {
-        build_seal_v1(&params, &pki.maker, &pki.maker_cert).unwrap()
+        pki.kit.seal_v1(&params)
     } else {
-        build_seal_v4(&params, &pki.maker, &pki.maker_cert).unwrap()
+        pki.kit.seal_v4(&params)
     }
+    .unwrap()
 }
 
 fn filing(name: &str, seal_der: &[u8], pki: &Pki) -> Value {
@@ -223,7 +169,7 @@ async fn file_query_and_lifecycle_of_v4_and_v1_seals() {
     assert_eq!(e["certList"][0]["subjectCn"], "某某公司");
     assert_eq!(
         e["certList"][0]["signPublicKey"],
-        b64(&pki.signer_cert).as_str()
+        b64(&pki.kit.signer_cert).as_str()
     );
     assert_eq!(e["state"], 1, "not fetched before");
     assert_eq!(

@@ -13,6 +13,7 @@
 
 pub mod asn1;
 mod build;
+pub mod kit;
 mod seal;
 mod signature;
 
