@@ -10,6 +10,7 @@ pub mod console;
 pub mod crypto;
 pub mod domain;
 pub mod gateway;
+pub mod interop;
 pub mod keys;
 pub mod server;
 pub mod ses;

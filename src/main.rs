@@ -65,6 +65,36 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run a simulated member seal system that answers the platform's callbacks (SPEC §4).
+    SimulateMember(SimulateArgs),
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    /// The member's appId at the platform (callbacks carry it). Without it any appId is
+    /// accepted, so the simulator can run before it is registered; the platform's signature is
+    /// checked either way.
+    #[arg(long, value_name = "APPID")]
+    app_id: Option<String>,
+    /// The platform certificate (PEM, from GET /api/v1/platform/certificate).
+    #[arg(long, value_name = "FILE")]
+    platform_cert: PathBuf,
+    /// Listen address (default 127.0.0.1:9443).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9443")]
+    listen: String,
+    /// Seconds after `cloud/auth/apply` at which the intention counts as confirmed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2)]
+    confirm_delay: u64,
+    /// normal, wrong-key, hang or garbage.
+    #[arg(long, value_name = "MODE", default_value = "normal")]
+    behaviour: String,
+    /// Directory for the generated TLS certificate (register it as the callback CA) and a
+    /// seal (`seal.der`) carrying the simulator's signer certificate, ready for seal/filing.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Organisation name written into the generated certificates and seal.
+    #[arg(long, default_value = "模拟印章系统")]
+    org_name: String,
 }
 
 #[derive(Subcommand)]
@@ -181,6 +211,7 @@ fn main() -> Result<()> {
         Cmd::System(cmd) => system(&config, cmd),
         Cmd::Trust(cmd) => trust(&config, cmd),
         Cmd::Verify { file, json } => verify(&config, &file, json),
+        Cmd::SimulateMember(args) => simulate_member(args),
         Cmd::Admin(AdminCmd::Create { role, username, .. }) => {
             let mut line = String::new();
             std::io::stdin()
@@ -207,6 +238,57 @@ fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn simulate_member(args: SimulateArgs) -> Result<()> {
+    use hutong::interop::simulator::{self, Behaviour, MemberIdentity, SimulatorConfig};
+    let behaviour = Behaviour::parse(&args.behaviour).with_context(|| {
+        format!(
+            "unknown behaviour {} (normal, wrong-key, hang, garbage)",
+            args.behaviour
+        )
+    })?;
+    let pem = std::fs::read_to_string(&args.platform_cert)
+        .with_context(|| format!("reading {}", args.platform_cert.display()))?;
+    let (_, der) = hutong::crypto::sm::pem_decode(&pem).context("platform certificate PEM")?;
+    let platform_key = hutong::crypto::sm::sm2_public_key_from_cert_der(&der)
+        .context("platform certificate is not an SM2 certificate")?;
+    let identity = MemberIdentity::generate(&args.org_name)?;
+    // A 1×1 PNG header is enough for a test seal picture.
+    let mut picture = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
+    picture.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0]);
+    let seal = identity.build_seal(&args.org_name, "simulator-seal-1", picture, 365)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::write(args.out.join("seal.der"), &seal)?;
+    std::fs::write(
+        args.out.join("signer.pem"),
+        hutong::crypto::sm::pem_encode("CERTIFICATE", &identity.signer_cert_der),
+    )?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let running = simulator::start(SimulatorConfig {
+            app_id: args.app_id.unwrap_or_default(),
+            platform_key,
+            identity,
+            confirm_delay: std::time::Duration::from_secs(args.confirm_delay),
+            time_window: std::time::Duration::from_secs(300),
+            listen: args.listen,
+        })?;
+        running.set_behaviour(behaviour);
+        std::fs::write(args.out.join("callback-ca.pem"), &running.tls_cert_pem)?;
+        println!("simulated member listening at {}", running.base_url);
+        println!(
+            "register: hutong system add ... --callback-url {} --callback-ca {}",
+            running.base_url,
+            args.out.join("callback-ca.pem").display()
+        );
+        println!("seal for filing: {}", args.out.join("seal.der").display());
+        running.wait().await?;
+        Ok(())
+    })
 }
 
 fn serve(config: Config) -> Result<()> {

@@ -1,6 +1,7 @@
 //! actix-web handlers for the platform API (SPEC §3), one file per interface group, and the
 //! mapping of every error to the codes of SPEC §2.
 
+mod cloud;
 mod document;
 pub mod envelope;
 pub mod error;
@@ -9,6 +10,7 @@ pub mod params;
 mod platform;
 mod seal;
 mod system;
+mod ukey;
 
 use crate::config::Config;
 use crate::gateway::Gateway;
@@ -24,6 +26,13 @@ pub struct AppState {
     pub keys: Arc<Keyring>,
     pub gateway: Gateway,
     pub metrics: Arc<metrics::Metrics>,
+    /// Outbound client for member callbacks (SPEC §4).
+    pub interop: Arc<crate::interop::MemberClient>,
+}
+
+/// Removes expired platform authIds of cross-system cloud signing (periodic maintenance).
+pub fn prune_cloud_auths(store: &Store, now_ms: i64) -> Result<usize, sled::Error> {
+    cloud::prune_expired(store, now_ms)
 }
 
 /// Registers the `/api/v1` routes.
@@ -38,6 +47,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/seal/filing", web::post().to(seal::filing))
             .route("/seal/state", web::post().to(seal::set_state))
             .route("/seal/query", web::post().to(seal::query))
+            .route("/cloud/auth/apply", web::post().to(cloud::auth_apply))
+            .route("/cloud/auth/result", web::post().to(cloud::auth_result))
+            .route("/cloud/sign", web::post().to(cloud::sign))
+            .route("/ukey/sign/verify", web::post().to(ukey::sign_verify))
             .route("/document/verify", web::post().to(document::verify))
             .default_service(web::to(not_found)),
     );

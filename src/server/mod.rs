@@ -74,6 +74,7 @@ pub fn prepare(config: Config) -> Result<Prepared, ServerError> {
         keys: Arc::new(keys),
         gateway,
         metrics: Arc::new(Metrics::default()),
+        interop: Arc::new(crate::interop::MemberClient::default()),
     });
     Ok(Prepared {
         state,
@@ -201,6 +202,7 @@ async fn maintenance(state: web::Data<AppState>) {
         let _ = tokio::task::spawn_blocking(move || {
             let _ = store.prune_nonces(cutoff);
             let _ = store.prune_sign_ids(now);
+            let _ = crate::api::prune_cloud_auths(&store, now);
         })
         .await;
     }

@@ -1,0 +1,61 @@
+//! UKey signing support (SPEC §3.7): the seal's home system asks the platform to vouch for a
+//! `signId` that another system's page handed to its client program. The signId is consumed.
+
+use super::AppState;
+use super::envelope::json_call;
+use super::error::ApiError;
+use super::params::Params;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+pub async fn sign_verify(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    json_call(
+        state,
+        req,
+        payload,
+        "ukey/sign/verify",
+        |state, auth| async move {
+            let p = Params(&auth.params);
+            let sign_id = p.str("signId")?;
+            let seal_code = p.str("sealCode")?;
+            // Optional and only type-checked: the platform vouches for the token, not the data.
+            let _ = p.opt_str("docHash")?;
+            let _ = p.opt_int("hashType")?;
+            let _ = p.opt_str("signFormat")?;
+            let rec = state
+                .store
+                .get_seal(&seal_code)
+                .map_err(|e| {
+                    tracing::error!(error = %e, "storage failure");
+                    ApiError::new("50000", "平台内部错误")
+                })?
+                .ok_or_else(|| ApiError::new("30001", format!("印章 {seal_code} 不存在")))?;
+            if rec.app_id != auth.system.app_id {
+                return Err(ApiError::new(
+                    "20008",
+                    format!("印章 {seal_code} 不属于本系统，只有印章所属系统可以核验 signId"),
+                ));
+            }
+            let token =
+                crate::domain::seals::consume_sign_id(&state.store, &sign_id, &seal_code, None)?;
+            let plat_name = state
+                .store
+                .get_system(&token.requester)
+                .ok()
+                .flatten()
+                .map(|s| s.plat_name)
+                .unwrap_or_default();
+            Ok(json!({
+                "requesterAppId": token.requester,
+                "requesterPlatName": plat_name,
+                "sealCode": seal_code,
+                "expiresAt": crate::verify::report::format_time_ms(token.expires_ms),
+            }))
+        },
+    )
+    .await
+}

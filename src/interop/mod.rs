@@ -1,0 +1,11 @@
+//! Cross-system signing (SPEC §4): the outbound client that calls a member's callbacks with the
+//! platform's signature, its per-member circuit breaker, and the member simulator used by
+//! integrators and by the project's own tests.
+//!
+//! This module never touches HTTP request handling of the platform API; `api::cloud` decides
+//! what to route and verifies what comes back.
+
+pub mod client;
+pub mod simulator;
+
+pub use client::{InteropError, MemberClient};

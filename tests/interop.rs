@@ -1,0 +1,608 @@
+//! Cross-system cloud signing (SPEC §3.4–3.7, §4) over real HTTPS: the platform and simulated
+//! members on loopback. A finds B's seal, applies for intention authentication, polls the
+//! result and has a digest signed by B; the platform routes every call to B's simulator and
+//! verifies what comes back.
+
+mod common;
+
+use base64::Engine;
+use common::{Member, TestServer};
+use hutong::interop::simulator::{
+    self, Behaviour, MemberIdentity, RunningSimulator, SimulatorConfig,
+};
+use hutong::server::control;
+use serde_json::{Value, json};
+use std::sync::atomic::AtomicU32;
+use std::time::{Duration, Instant};
+
+const ORG: &str = "91350100M000100Y43";
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+fn picture() -> Vec<u8> {
+    let mut p = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
+    p.extend_from_slice(&120u32.to_be_bytes());
+    p.extend_from_slice(&80u32.to_be_bytes());
+    p.extend_from_slice(b"\x08\x06\x00\x00\x00seal-picture-bytes");
+    p
+}
+
+struct Home {
+    member: Member,
+    sim: RunningSimulator,
+    seal_code: String,
+}
+
+/// Starts a simulator, registers it as an online member with its callback address and TLS
+/// certificate, and files one cloud seal (certType 2) carrying its signer certificate.
+async fn home_system(srv: &TestServer, confirm_delay: Duration) -> Home {
+    let identity = MemberIdentity::generate("某某科技有限公司").unwrap();
+    let seal = identity
+        .build_seal("合同专用章", "sim-es-1", picture(), 365)
+        .unwrap();
+    let signer_serial = hutong::crypto::x509::CertInfo::parse(&identity.signer_cert_der)
+        .unwrap()
+        .serial_hex;
+    let sim = simulator::start(SimulatorConfig {
+        app_id: String::new(),
+        platform_key: srv.state.keys.platform_public_key(),
+        identity,
+        confirm_delay,
+        time_window: Duration::from_secs(300),
+        listen: "127.0.0.1:0".into(),
+    })
+    .unwrap();
+    let key = sm2::SecretKey::from_slice(&hutong::crypto::sm::random_bytes::<32>()).unwrap();
+    let pem = {
+        use sm2::pkcs8::EncodePublicKey;
+        key.public_key()
+            .to_public_key_pem(Default::default())
+            .unwrap()
+    };
+    let v = control::execute(
+        &srv.state.store,
+        None,
+        &srv.state.config,
+        control::Command::SystemAdd {
+            name: "乙方印章系统".into(),
+            plat_name: "乙方平台".into(),
+            public_key_pem: pem,
+            callback_url: Some(sim.base_url.clone()),
+            callback_ca_pem: Some(sim.tls_cert_pem.clone()),
+            dest_host: None,
+            state: Some("online".into()),
+        },
+        "test",
+    )
+    .unwrap();
+    let member = Member {
+        app_id: v["appId"].as_str().unwrap().to_string(),
+        key,
+        nonce: AtomicU32::new(1),
+    };
+    sim.set_app_id(&member.app_id);
+    let seal_code = ok(
+        srv,
+        &member,
+        "/api/v1/seal/filing",
+        json!({
+            "code": "biz-1",
+            "name": "合同专用章",
+            "sealType": "01",
+            "certNumber": signer_serial,
+            "possessor": "某某科技有限公司",
+            "possessorCertNo": ORG,
+            "possessorType": 1,
+            "bizType": 1,
+            "certType": 2,
+            "sealData": b64(&seal),
+        }),
+    )
+    .await
+    .as_str()
+    .unwrap()
+    .to_string();
+    Home {
+        member,
+        sim,
+        seal_code,
+    }
+}
+
+async fn call(srv: &TestServer, m: &Member, path: &str, extra: Value) -> (u16, Value) {
+    srv.post(path, &m.request(extra)).await
+}
+
+async fn ok(srv: &TestServer, m: &Member, path: &str, extra: Value) -> Value {
+    let (s, v) = call(srv, m, path, extra).await;
+    assert_eq!((s, v["code"].as_str().unwrap()), (200, "0"), "{path}: {v}");
+    v["data"].clone()
+}
+
+async fn fails(srv: &TestServer, m: &Member, path: &str, extra: Value, status: u16, code: &str) {
+    let (s, v) = call(srv, m, path, extra).await;
+    assert_eq!(
+        (s, v["code"].as_str().unwrap_or("")),
+        (status, code),
+        "{path}: {v}"
+    );
+    assert!(
+        !v["message"].as_str().unwrap_or("").is_empty(),
+        "a refusal explains itself: {v}"
+    );
+}
+
+/// The seal as A finds it: (signId, signer public key from certList).
+async fn find_seal(srv: &TestServer, a: &Member, seal_code: &str) -> (String, sm2::PublicKey) {
+    let list = ok(
+        srv,
+        a,
+        "/api/v1/seal/query",
+        json!({"orgCode": ORG, "sealType": "0", "certType": 2}),
+    )
+    .await;
+    let seal = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["sealCode"] == seal_code)
+        .expect("B's seal is listed")
+        .clone();
+    let cert = base64::engine::general_purpose::STANDARD
+        .decode(seal["certList"][0]["signPublicKey"].as_str().unwrap())
+        .unwrap();
+    let key = hutong::crypto::sm::sm2_public_key_from_cert_der(&cert).unwrap();
+    (seal["signId"].as_str().unwrap().to_string(), key)
+}
+
+/// Applies and polls until the simulated signer confirmed: (authId, authCode).
+async fn authorise(srv: &TestServer, a: &Member, seal_code: &str) -> (String, String) {
+    let applied = ok(
+        srv,
+        a,
+        "/api/v1/cloud/auth/apply",
+        json!({"sealCode": seal_code, "mobile": "13812345678", "name": "张三", "orgCode": ORG}),
+    )
+    .await;
+    assert_eq!(applied["clientType"], "H5");
+    assert!(applied["authUrl"].as_str().unwrap().starts_with("https://"));
+    let auth_id = applied["authId"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (s, v) = call(
+            srv,
+            a,
+            "/api/v1/cloud/auth/result",
+            json!({"authId": auth_id, "sealCode": seal_code}),
+        )
+        .await;
+        match v["code"].as_str().unwrap() {
+            "0" => {
+                assert_eq!(v["data"]["authId"], auth_id.as_str());
+                return (auth_id, v["data"]["authCode"].as_str().unwrap().to_string());
+            }
+            "30007" => assert_eq!(s, 409),
+            other => panic!("unexpected answer {other}: {v}"),
+        }
+        assert!(Instant::now() < deadline, "intention never confirmed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn sign_request(seal_code: &str, auth: &(String, String), sign_id: &str, e: &[u8; 32]) -> Value {
+    json!({
+        "sealCode": seal_code,
+        "authId": auth.0,
+        "authCode": auth.1,
+        "type": "P1",
+        "docHash": b64(e),
+        "credentNo": "11010519491231002X",
+        "orgCode": ORG,
+        "signId": sign_id,
+        "hashType": 4,
+    })
+}
+
+#[tokio::test]
+async fn a_signs_with_bs_cloud_seal_and_the_platform_checks_every_answer() {
+    let srv = common::start().await;
+    let a = srv.add_member("online");
+    let b = home_system(&srv, Duration::from_millis(300)).await;
+
+    // Happy path: query → apply → poll (first "not yet") → sign; the signature verifies
+    // under the seal's signer certificate over the data A wanted signed.
+    let (sign_id, signer_key) = find_seal(&srv, &a, &b.seal_code).await;
+    let auth = authorise(&srv, &a, &b.seal_code).await;
+    let tbs = b"DER of an OFD TBS_Sign".as_slice();
+    let e = hutong::crypto::sm::sm2_message_digest(&signer_key, tbs).unwrap();
+    let signed = ok(
+        &srv,
+        &a,
+        "/api/v1/cloud/sign",
+        sign_request(&b.seal_code, &auth, &sign_id, &e),
+    )
+    .await;
+    assert_eq!(signed["type"], "P1");
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(signed["signData"].as_str().unwrap())
+        .unwrap();
+    hutong::crypto::sm::sm2_verify(&signer_key, tbs, &sig).expect("signature by B's seal key");
+
+    // The signId is single use.
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/sign",
+        sign_request(&b.seal_code, &auth, &sign_id, &e),
+        409,
+        "30005",
+    )
+    .await;
+
+    // A wrong authCode is refused before anything is routed.
+    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
+    let calls = b.sim.calls();
+    let forged = (auth.0.clone(), "0".repeat(32));
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/sign",
+        sign_request(&b.seal_code, &forged, &sign_id, &e),
+        409,
+        "30007",
+    )
+    .await;
+    // An authId that is not A's own is unknown.
+    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
+    let other = (hex::encode([7u8; 16]), auth.1.clone());
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/sign",
+        sign_request(&b.seal_code, &other, &sign_id, &e),
+        409,
+        "30006",
+    )
+    .await;
+    assert_eq!(b.sim.calls(), calls, "refused requests never reach B");
+
+    // B signs with a key that is not the seal's: nothing is returned.
+    b.sim.set_behaviour(Behaviour::WrongKey);
+    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
+    let (s, v) = call(
+        &srv,
+        &a,
+        "/api/v1/cloud/sign",
+        sign_request(&b.seal_code, &auth, &sign_id, &e),
+    )
+    .await;
+    assert_eq!((s, v["code"].as_str().unwrap()), (502, "40003"), "{v}");
+    assert_eq!(v["data"], "", "no signature data leaks on failure");
+
+    // B answers garbage.
+    b.sim.set_behaviour(Behaviour::Garbage);
+    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/sign",
+        sign_request(&b.seal_code, &auth, &sign_id, &e),
+        502,
+        "40003",
+    )
+    .await;
+
+    // B hangs: 40002 within the 3 s budget (plus slack).
+    b.sim.set_behaviour(Behaviour::Hang);
+    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
+    let started = Instant::now();
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/sign",
+        sign_request(&b.seal_code, &auth, &sign_id, &e),
+        504,
+        "40002",
+    )
+    .await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(3500), "took {took:?}");
+    assert!(took >= Duration::from_millis(2900), "took {took:?}");
+
+    // B is down.
+    b.sim.stop().await;
+    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/sign",
+        sign_request(&b.seal_code, &auth, &sign_id, &e),
+        502,
+        "40001",
+    )
+    .await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn suspended_systems_revoked_seals_and_ukey_seals_are_refused_before_routing() {
+    let srv = common::start().await;
+    let a = srv.add_member("online");
+    let b = home_system(&srv, Duration::ZERO).await;
+    let apply = json!({"sealCode": b.seal_code, "mobile": "13812345678"});
+
+    // Unknown seal.
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/auth/apply",
+        json!({"sealCode": "NOSUCHSEAL", "mobile": "13812345678"}),
+        404,
+        "30001",
+    )
+    .await;
+    // Missing mobile names the parameter.
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/auth/apply",
+        json!({"sealCode": b.seal_code}),
+        400,
+        "10001",
+    )
+    .await;
+
+    // B suspended.
+    control::execute(
+        &srv.state.store,
+        None,
+        &srv.state.config,
+        control::Command::SystemSetState {
+            app_id: b.member.app_id.clone(),
+            state: "suspended".into(),
+            reason: "测试".into(),
+        },
+        "test",
+    )
+    .unwrap();
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/auth/apply",
+        apply.clone(),
+        409,
+        "30002",
+    )
+    .await;
+    assert_eq!(b.sim.calls(), 0);
+
+    // Back online, then the seal is revoked by its owner.
+    control::execute(
+        &srv.state.store,
+        None,
+        &srv.state.config,
+        control::Command::SystemSetState {
+            app_id: b.member.app_id.clone(),
+            state: "online".into(),
+            reason: "恢复".into(),
+        },
+        "test",
+    )
+    .unwrap();
+    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
+    let auth = authorise(&srv, &a, &b.seal_code).await;
+    let calls = b.sim.calls();
+    ok(
+        &srv,
+        &b.member,
+        "/api/v1/seal/state",
+        json!({"sealCode": b.seal_code, "state": 3}),
+    )
+    .await;
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/auth/apply",
+        apply.clone(),
+        409,
+        "30002",
+    )
+    .await;
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/sign",
+        sign_request(&b.seal_code, &auth, &sign_id, &[1u8; 32]),
+        409,
+        "30002",
+    )
+    .await;
+    assert_eq!(b.sim.calls(), calls, "nothing routed for a revoked seal");
+
+    // A UKey seal (certType 1) is not a cloud seal.
+    let other = MemberIdentity::generate("某某科技有限公司").unwrap();
+    let ukey_seal = other
+        .build_seal("财务专用章", "sim-es-2", picture(), 365)
+        .unwrap();
+    let ukey_code = ok(
+        &srv,
+        &b.member,
+        "/api/v1/seal/filing",
+        json!({
+            "name": "财务专用章",
+            "sealType": "02",
+            "possessor": "某某科技有限公司",
+            "possessorCertNo": ORG,
+            "possessorType": 1,
+            "bizType": 1,
+            "certType": 1,
+            "sealData": b64(&ukey_seal),
+        }),
+    )
+    .await;
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/auth/apply",
+        json!({"sealCode": ukey_code, "mobile": "13812345678"}),
+        409,
+        "30002",
+    )
+    .await;
+    assert_eq!(b.sim.calls(), calls, "nothing routed for a UKey seal");
+    b.sim.stop().await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn legacy_hashes_and_malformed_sign_requests_are_refused() {
+    let srv = common::start().await;
+    let a = srv.add_member("online");
+    let b = home_system(&srv, Duration::ZERO).await;
+    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
+    let auth = authorise(&srv, &a, &b.seal_code).await;
+    let mut req = sign_request(&b.seal_code, &auth, &sign_id, &[1u8; 32]);
+    req["hashType"] = json!(1);
+    fails(&srv, &a, "/api/v1/cloud/sign", req.clone(), 400, "10001").await;
+    req["hashType"] = json!(4);
+    req["type"] = json!("P3");
+    fails(&srv, &a, "/api/v1/cloud/sign", req.clone(), 400, "10001").await;
+    req["type"] = json!("P1");
+    req["docHash"] = json!(b64(b"short"));
+    fails(&srv, &a, "/api/v1/cloud/sign", req.clone(), 400, "10001").await;
+    // The signId survived the malformed requests.
+    req["docHash"] = json!(b64(&[1u8; 32]));
+    ok(&srv, &a, "/api/v1/cloud/sign", req).await;
+    b.sim.stop().await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn p7_detached_signatures_are_verified_against_the_seal() {
+    let srv = common::start().await;
+    let a = srv.add_member("online");
+    let b = home_system(&srv, Duration::ZERO).await;
+    let auth = authorise(&srv, &a, &b.seal_code).await;
+    let content = b"%PDF-1.7 the ByteRange bytes of a document".as_slice();
+    let p7 = |sign_id: &str, digest: &[u8], hash_type: i64| {
+        let mut r = sign_request(&b.seal_code, &auth, sign_id, &[0u8; 32]);
+        r["type"] = json!("P7");
+        r["docHash"] = json!(b64(digest));
+        r["hashType"] = json!(hash_type);
+        r
+    };
+
+    // SM3 and SHA-256 digests: the answer is a detached CMS that verifies over the content,
+    // signed by the seal's signer certificate.
+    let (sign_id, signer_key) = find_seal(&srv, &a, &b.seal_code).await;
+    let sm3 = hutong::crypto::sm::sm3(content);
+    let signed = ok(&srv, &a, "/api/v1/cloud/sign", p7(&sign_id, &sm3, 4)).await;
+    assert_eq!(signed["type"], "P7");
+    let cms_der = base64::engine::general_purpose::STANDARD
+        .decode(signed["signData"].as_str().unwrap())
+        .unwrap();
+    let verified = hutong::crypto::cms::verify_detached(&cms_der, content, false).unwrap();
+    assert_eq!(
+        hutong::crypto::sm::sm2_public_key_from_cert_der(&verified.signer_cert_der).unwrap(),
+        signer_key
+    );
+    assert!(hutong::crypto::cms::verify_detached(&cms_der, b"other content", false).is_err());
+
+    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
+    let sha256 = hutong::crypto::x509::HashAlg::Sha256.digest(content);
+    let signed = ok(&srv, &a, "/api/v1/cloud/sign", p7(&sign_id, &sha256, 3)).await;
+    let cms_der = base64::engine::general_purpose::STANDARD
+        .decode(signed["signData"].as_str().unwrap())
+        .unwrap();
+    hutong::crypto::cms::verify_detached(&cms_der, content, false).unwrap();
+
+    // A docHash of the wrong length for its hashType never leaves the platform.
+    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/sign",
+        p7(&sign_id, &sm3[..20], 4),
+        400,
+        "10001",
+    )
+    .await;
+
+    // Signed with another key (the certificate still the seal's): refused.
+    b.sim.set_behaviour(Behaviour::WrongKey);
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/sign",
+        p7(&sign_id, &sm3, 4),
+        502,
+        "40003",
+    )
+    .await;
+    b.sim.stop().await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn the_home_system_vouches_for_a_sign_id_once() {
+    let srv = common::start().await;
+    let a = srv.add_member("online");
+    let b = home_system(&srv, Duration::ZERO).await;
+    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
+    let voucher = json!({"signId": sign_id, "sealCode": b.seal_code, "hashType": 4});
+    // Only the seal's home system may ask.
+    fails(
+        &srv,
+        &a,
+        "/api/v1/ukey/sign/verify",
+        voucher.clone(),
+        403,
+        "20008",
+    )
+    .await;
+    let v = ok(&srv, &b.member, "/api/v1/ukey/sign/verify", voucher.clone()).await;
+    assert_eq!(v["requesterAppId"], a.app_id.as_str());
+    assert_eq!(v["requesterPlatName"], "测试平台");
+    assert_eq!(v["sealCode"], b.seal_code.as_str());
+    assert_eq!(v["expiresAt"].as_str().unwrap().len(), 19);
+    fails(
+        &srv,
+        &b.member,
+        "/api/v1/ukey/sign/verify",
+        voucher,
+        409,
+        "30005",
+    )
+    .await;
+    b.sim.stop().await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_member_trips_the_circuit_breaker() {
+    let srv = common::start().await;
+    let a = srv.add_member("online");
+    let b = home_system(&srv, Duration::ZERO).await;
+    b.sim.set_behaviour(Behaviour::Garbage);
+    let apply = json!({"sealCode": b.seal_code, "mobile": "13812345678"});
+    for _ in 0..hutong::interop::client::BREAKER_THRESHOLD {
+        fails(
+            &srv,
+            &a,
+            "/api/v1/cloud/auth/apply",
+            apply.clone(),
+            502,
+            "40003",
+        )
+        .await;
+    }
+    let calls = b.sim.calls();
+    b.sim.set_behaviour(Behaviour::Normal);
+    fails(&srv, &a, "/api/v1/cloud/auth/apply", apply, 502, "40001").await;
+    assert_eq!(b.sim.calls(), calls, "an open breaker answers at once");
+    assert!(srv.state.interop.is_degraded(&b.member.app_id));
+    b.sim.stop().await;
+    srv.stop().await;
+}
