@@ -263,7 +263,7 @@ fn simulate_member(args: SimulateArgs) -> Result<()> {
     std::fs::write(args.out.join("seal.der"), &seal)?;
     std::fs::write(
         args.out.join("signer.pem"),
-        hutong::crypto::sm::pem_encode("CERTIFICATE", &identity.signer_cert_der),
+        hutong::crypto::sm::pem_encode("CERTIFICATE", &identity.kit.signer_cert),
     )?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

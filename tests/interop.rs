@@ -42,7 +42,7 @@ async fn home_system(srv: &TestServer, confirm_delay: Duration) -> Home {
     let seal = identity
         .build_seal("合同专用章", "sim-es-1", picture(), 365)
         .unwrap();
-    let signer_serial = hutong::crypto::x509::CertInfo::parse(&identity.signer_cert_der)
+    let signer_serial = hutong::crypto::x509::CertInfo::parse(&identity.kit.signer_cert)
         .unwrap()
         .serial_hex;
     let sim = simulator::start(SimulatorConfig {

@@ -6,11 +6,10 @@
 //!
 //! It is a test and integration tool: state lives in memory and is lost on exit.
 
-use crate::crypto::certgen::{CertSpec, issue_sm2, self_signed_sm2};
 use crate::crypto::sm::{self, Sm2KeyPair};
 use crate::crypto::x509::HashAlg;
 use crate::gateway::canonical_string;
-use crate::ses::{SealParams, build_seal_v4};
+use crate::ses::kit::SealKit;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use base64::Engine;
 use serde_json::{Map, Value, json};
@@ -53,51 +52,17 @@ pub enum SimulatorError {
 
 /// The simulated member's keys and certificates.
 pub struct MemberIdentity {
-    /// The seal signer (the "cloud certificate" key the member holds for its user).
-    pub signer: Sm2KeyPair,
-    pub signer_cert_der: Vec<u8>,
-    pub maker: Sm2KeyPair,
-    pub maker_cert_der: Vec<u8>,
+    /// The member's CA, seal maker and seal signer (the "cloud certificate" key it holds for
+    /// its user).
+    pub kit: SealKit,
 }
 
 impl MemberIdentity {
     /// A fresh root, maker and signer, valid from yesterday for a year.
     pub fn generate(org_name: &str) -> Result<Self, SimulatorError> {
-        let now = crate::store::now_ms();
-        let day = 24 * 3600 * 1000;
-        let spec = |cn: &str, ca: bool| CertSpec {
-            common_name: cn.into(),
-            organization: Some(org_name.into()),
-            not_before_ms: now - day,
-            not_after_ms: now + 365 * day,
-            is_ca: ca,
-            serial: None,
-        };
-        let err = |e: sm::CryptoError| SimulatorError::Build(e.to_string());
-        let root = Sm2KeyPair::generate();
-        let root_cert = self_signed_sm2(&spec("模拟成员根证书", true), &root).map_err(err)?;
-        let maker = Sm2KeyPair::generate();
-        let maker_cert_der = issue_sm2(
-            &spec("模拟制章者", false),
-            &maker.public_key(),
-            &root_cert,
-            &root,
-        )
-        .map_err(err)?;
-        let signer = Sm2KeyPair::generate();
-        let signer_cert_der = issue_sm2(
-            &spec(org_name, false),
-            &signer.public_key(),
-            &root_cert,
-            &root,
-        )
-        .map_err(err)?;
-        Ok(Self {
-            signer,
-            signer_cert_der,
-            maker,
-            maker_cert_der,
-        })
+        SealKit::generate(org_name)
+            .map(|kit| Self { kit })
+            .map_err(|e| SimulatorError::Build(e.to_string()))
     }
 
     /// A GB/T 38540 v4 seal carrying the signer certificate, valid for `valid_days`.
@@ -108,25 +73,8 @@ impl MemberIdentity {
         picture_png: Vec<u8>,
         valid_days: i64,
     ) -> Result<Vec<u8>, SimulatorError> {
-        let now = crate::store::now_ms();
-        let params = SealParams {
-            vid: "hutong-simulator".into(),
-            es_id: es_id.into(),
-            seal_type: 1,
-            name: name.into(),
-            cert_list: vec![self.signer_cert_der.clone()],
-            cert_list_is_digest: false,
-            cert_digest_type: "SM3".into(),
-            create_date_ms: now - 1000,
-            valid_start_ms: now - 1000,
-            valid_end_ms: now + valid_days * 24 * 3600 * 1000,
-            picture_kind: "png".into(),
-            picture_data: picture_png,
-            width_mm: 42,
-            height_mm: 42,
-            ext_datas: vec![],
-        };
-        build_seal_v4(&params, &self.maker, &self.maker_cert_der)
+        self.kit
+            .seal_v4(&self.kit.params(name, es_id, valid_days, picture_png))
             .map_err(|e| SimulatorError::Build(e.to_string()))
     }
 }
@@ -235,8 +183,8 @@ pub fn start(config: SimulatorConfig) -> Result<RunningSimulator, SimulatorError
     let shared = Arc::new(Shared {
         app_id: Mutex::new(config.app_id),
         platform_key: config.platform_key,
-        signer: config.identity.signer,
-        signer_cert_der: config.identity.signer_cert_der,
+        signer: config.identity.kit.signer,
+        signer_cert_der: config.identity.kit.signer_cert,
         confirm_delay: config.confirm_delay,
         time_window_ms: config.time_window.as_millis() as i64,
         behaviour: Mutex::new(Behaviour::Normal),
