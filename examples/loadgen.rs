@@ -6,6 +6,11 @@
 //! - `system-info`: `POST /api/v1/system/info`.
 //! - `seal-query`: files `--seals` seals (v4, made with test keys) for 100 organisations, then
 //!   `POST /api/v1/seal/query` from a second member for random organisations.
+//! - `cloud-sign`: starts a simulated home member (its own HTTPS callback server and SM2
+//!   keys) that files a cloud seal, then runs `--concurrency` concurrent flows of
+//!   query → auth/apply → auth/result → cloud/sign, `--requests` flows in all. It reports
+//!   routed `cloud/sign` round trips per second and, from the `Server-Timing` header, the
+//!   platform's own share of each routed call (server time minus time waiting for the member).
 //!
 //! cargo run --release --example loadgen -- --data-dir ./hutong-data --url https://localhost:8443 \
 //!     --scenario system-info --requests 20000 --concurrency 32
@@ -61,15 +66,25 @@ struct Member {
 
 impl Member {
     fn register(data_dir: &std::path::Path, name: &str) -> Self {
+        Self::register_with(data_dir, name, None)
+    }
+
+    /// Registers a member; `callback` is its (base URL, TLS CA PEM) for routed calls.
+    fn register_with(
+        data_dir: &std::path::Path,
+        name: &str,
+        callback: Option<(String, String)>,
+    ) -> Self {
         let key = Sm2KeyPair::generate();
+        let (callback_url, callback_ca_pem) = callback.unzip();
         let added = hutong::server::control::call(
             data_dir,
             &hutong::server::control::Command::SystemAdd {
                 name: name.into(),
                 plat_name: format!("{name}平台"),
                 public_key_pem: hutong::crypto::sm::sm2_public_key_to_pem(&key.public_key()),
-                callback_url: None,
-                callback_ca_pem: None,
+                callback_url,
+                callback_ca_pem,
                 dest_host: None,
                 state: Some("online".into()),
             },
@@ -192,6 +207,7 @@ async fn main() {
                 .collect();
             ("/api/v1/seal/query", bodies)
         }
+        "cloud-sign" => return cloud_sign(&args, &client, &caller).await,
         other => panic!("unknown scenario {other}"),
     };
     let url = format!("{}{path}", args.url);
@@ -252,4 +268,156 @@ async fn main() {
         pct(1.0),
         codes
     );
+}
+
+async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> (Value, Option<String>) {
+    let resp = client
+        .post(url)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    let timing = resp
+        .headers()
+        .get("server-timing")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (resp.json().await.expect("JSON answer"), timing)
+}
+
+/// `total;dur=X, member;dur=Y` → X − Y.
+fn platform_share(timing: &str) -> Option<f64> {
+    let dur = |name: &str| {
+        timing.split(',').find_map(|p| {
+            let p = p.trim();
+            p.strip_prefix(name)?
+                .strip_prefix(";dur=")?
+                .parse::<f64>()
+                .ok()
+        })
+    };
+    Some(dur("total")? - dur("member")?)
+}
+
+async fn cloud_sign(args: &Args, client: &reqwest::Client, caller: &Member) {
+    use hutong::interop::simulator::{self, MemberIdentity, SimulatorConfig};
+    let pem = client
+        .get(format!("{}/api/v1/platform/certificate", args.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let identity = MemberIdentity::generate("压测乙方单位").unwrap();
+    let seal = identity
+        .build_seal("压测合同章", "LOAD-CLOUD", vec![0x89; 4096], 365)
+        .unwrap();
+    let signer_key = identity.kit.signer.public_key();
+    let sim = simulator::start(SimulatorConfig {
+        app_id: String::new(),
+        platform_key: hutong::crypto::sm::sm2_public_key_from_pem(&pem).unwrap(),
+        identity,
+        confirm_delay: std::time::Duration::ZERO,
+        time_window: std::time::Duration::from_secs(300),
+        listen: "127.0.0.1:0".into(),
+    })
+    .unwrap();
+    let home = Member::register_with(
+        &args.data_dir,
+        "压测乙方系统",
+        Some((sim.base_url.clone(), sim.tls_cert_pem.clone())),
+    );
+    sim.set_app_id(&home.app_id);
+    let org = org_code(0);
+    let (v, _) = post(
+        client,
+        &format!("{}/api/v1/seal/filing", args.url),
+        home.body(json!({
+            "name": "压测合同章", "sealType": "04", "possessor": "压测乙方单位", "possessorCertNo": org,
+            "possessorType": 1, "bizType": 1, "certType": 2,
+            "sealData": base64::engine::general_purpose::STANDARD.encode(&seal),
+        })),
+    )
+    .await;
+    let seal_code = v["data"].as_str().expect("filed").to_string();
+    let digest =
+        hutong::crypto::sm::sm2_message_digest(&signer_key, b"TBS_Sign to be signed").unwrap();
+    let doc_hash = base64::engine::general_purpose::STANDARD.encode(digest);
+
+    let api = |p: &str| format!("{}/api/v1/{p}", args.url);
+    let flows_left = Arc::new(AtomicU32::new(args.requests as u32));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.concurrency {
+        let (client, flows_left) = (client.clone(), flows_left.clone());
+        let (api, org, seal_code, doc_hash) =
+            (api(""), org.clone(), seal_code.clone(), doc_hash.clone());
+        let caller = Member {
+            app_id: caller.app_id.clone(),
+            key: Sm2KeyPair::from_secret_bytes(&caller.key.secret_bytes()).unwrap(),
+            nonce: AtomicU32::new(caller.nonce.fetch_add(5_000_000, Ordering::Relaxed)),
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut sign_ms = Vec::new();
+            let mut platform_ms = Vec::new();
+            let mut failures = 0;
+            while flows_left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
+                let (q, _) = post(&client, &format!("{api}seal/query"), caller.body(json!({"orgCode": org, "sealType": "0"}))).await;
+                let sign_id = q["data"][0]["signId"].as_str().unwrap_or_default().to_string();
+                let apply = json!({"sealCode": seal_code, "mobile": "13812345678", "name": "张三", "orgCode": org});
+                let (a, _) = post(&client, &format!("{api}cloud/auth/apply"), caller.body(apply)).await;
+                let auth_id = a["data"]["authId"].as_str().unwrap_or_default().to_string();
+                let (r, _) = post(&client, &format!("{api}cloud/auth/result"), caller.body(json!({"authId": auth_id, "sealCode": seal_code}))).await;
+                let auth_code = r["data"]["authCode"].as_str().unwrap_or_default().to_string();
+                let t = Instant::now();
+                let (s, timing) = post(
+                    &client,
+                    &format!("{api}cloud/sign"),
+                    caller.body(json!({
+                        "sealCode": seal_code, "authId": auth_id, "authCode": auth_code, "type": "P1",
+                        "docHash": doc_hash, "credentNo": "11010519491231002X", "orgCode": org,
+                        "signId": sign_id, "hashType": 4,
+                    })),
+                )
+                .await;
+                if s["code"] != "0" {
+                    failures += 1;
+                    continue;
+                }
+                sign_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                if let Some(p) = timing.as_deref().and_then(platform_share) {
+                    platform_ms.push(p);
+                }
+            }
+            (sign_ms, platform_ms, failures)
+        }));
+    }
+    let (mut sign_ms, mut platform_ms, mut failures) = (Vec::new(), Vec::new(), 0);
+    for t in tasks {
+        let (s, p, f) = t.await.unwrap();
+        sign_ms.extend(s);
+        platform_ms.extend(p);
+        failures += f;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let pct = |v: &mut Vec<f64>, p: f64| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v.get(((v.len().max(1) - 1) as f64 * p) as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    println!(
+        "cloud-sign: {} flows ({} failed), {} concurrent: {:.0} routed cloud/sign per s (each flow also does query, apply, result); cloud/sign round trip ms p50 {:.2} p99 {:.2}; platform's own share per routed call ms p50 {:.2} p99 {:.2}",
+        sign_ms.len() + failures,
+        failures,
+        args.concurrency,
+        sign_ms.len() as f64 / secs,
+        pct(&mut sign_ms, 0.5),
+        pct(&mut sign_ms, 0.99),
+        pct(&mut platform_ms, 0.5),
+        pct(&mut platform_ms, 0.99),
+    );
+    sim.stop().await;
 }

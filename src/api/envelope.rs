@@ -5,6 +5,7 @@
 use super::AppState;
 use super::error::ApiError;
 use crate::gateway::Authenticated;
+use crate::interop::client::MEMBER_MS;
 use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
@@ -89,7 +90,7 @@ where
 {
     let started = Instant::now();
     let rid = request_id(&req);
-    let outcome = async {
+    let work = async {
         let is_json = req
             .headers()
             .get(CONTENT_TYPE)
@@ -106,9 +107,26 @@ where
         // The nonce claim (and whatever the handler wrote) is durable before we answer.
         durable(&state).await?;
         result
+    };
+    let (outcome, member_ms) = MEMBER_MS
+        .scope(std::cell::Cell::new(0.0), async {
+            let outcome = work.await;
+            (outcome, MEMBER_MS.with(|ms| ms.get()))
+        })
+        .await;
+    let mut resp = finish(&state, &rid, interface, started, outcome);
+    if member_ms > 0.0 {
+        let total = started.elapsed().as_secs_f64() * 1000.0;
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("total;dur={total:.2}, member;dur={member_ms:.2}"))
+        {
+            resp.headers_mut().insert(
+                actix_web::http::header::HeaderName::from_static("server-timing"),
+                v,
+            );
+        }
     }
-    .await;
-    finish(&state, &rid, interface, started, outcome)
+    resp
 }
 
 /// Parses a JSON object body; nesting is bounded by serde_json's recursion limit.

@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 pub const MAX_SEAL_BYTES: usize = 4 * 1024 * 1024;
 /// Largest `userList`.
 pub const MAX_USERS: usize = 200;
+/// Most seals one query answers with (each also mints a signId).
+pub const MAX_QUERY_RESULTS: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -442,6 +444,9 @@ pub fn query(
     let mut out = Vec::new();
     let org = org_key(store, &q.org_code)?;
     for code in store.seals_of_org(&org)? {
+        if out.len() >= MAX_QUERY_RESULTS {
+            break;
+        }
         let Some(rec) = store.get_seal(&code)? else {
             continue;
         };

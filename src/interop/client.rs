@@ -21,6 +21,12 @@ use std::time::{Duration, Instant};
 pub const BREAKER_THRESHOLD: u32 = 5;
 /// How long the breaker stays open.
 pub const BREAKER_OPEN: Duration = Duration::from_secs(30);
+tokio::task_local! {
+    /// Milliseconds the current API request spent waiting for members; reported in its
+    /// `Server-Timing` header so the platform's own share of a routed call is visible.
+    pub static MEMBER_MS: std::cell::Cell<f64>;
+}
+
 /// Default total timeout of one callback.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Largest answer body read from a member.
@@ -193,7 +199,10 @@ impl MemberClient {
         if self.is_degraded(&app_id) {
             return Err(InteropError::Degraded(app_id));
         }
+        let started = Instant::now();
         let outcome = self.call_once(keys, member, path, fields).await;
+        let waited = started.elapsed().as_secs_f64() * 1000.0;
+        let _ = MEMBER_MS.try_with(|ms| ms.set(ms.get() + waited));
         // A member's own business answer (e.g. "not confirmed yet") is not a failure of it.
         let ok = matches!(outcome, Ok(_) | Err(InteropError::Refused { .. }));
         self.record(&app_id, ok);
