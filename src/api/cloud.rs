@@ -4,8 +4,7 @@
 //! before the platform checked it: the signature must verify under the seal's own signer
 //! certificate.
 //!
-//! Platform `authId`s live in the sled tree `cloud_auths`: random, bound to the requester, the
-//! seal and the home system's own authId, and expiring with the signId lifetime.
+//! Platform `authId`s are random and stored through [`crate::store::cloud_auths`].
 
 use super::AppState;
 use super::envelope::json_call;
@@ -15,74 +14,28 @@ use crate::crypto::x509::{self, HashAlg};
 use crate::crypto::{cms, sm};
 use crate::interop::InteropError;
 use crate::ses::SesSeal;
+use crate::store::cloud_auths::CloudAuthRecord as AuthRecord;
 use crate::store::now_ms;
 use crate::store::seals::{SealRecord, SealState};
 use crate::store::systems::{SystemRecord, SystemState};
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-const AUTH_TREE: &str = "cloud_auths";
 /// Longest id or code accepted from a home system.
 const MAX_TOKEN_LEN: usize = 128;
-
-/// A platform authId's binding.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AuthRecord {
-    requester: String,
-    seal_code: String,
-    home_app_id: String,
-    home_auth_id: String,
-    /// The home system's credential once the intention is confirmed.
-    auth_code: Option<String>,
-    expires_ms: i64,
-}
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "cloud signing storage failure");
     ApiError::new("50000", "平台内部错误")
 }
 
-fn auth_tree(state: &AppState) -> Result<sled::Tree, ApiError> {
-    state.store.db().open_tree(AUTH_TREE).map_err(internal)
-}
-
 fn load_auth(state: &AppState, auth_id: &str) -> Result<Option<AuthRecord>, ApiError> {
-    let tree = auth_tree(state)?;
-    match tree.get(auth_id.as_bytes()).map_err(internal)? {
-        None => Ok(None),
-        Some(v) => serde_json::from_slice(&v).map(Some).map_err(internal),
-    }
+    state.store.get_cloud_auth(auth_id).map_err(internal)
 }
 
 fn save_auth(state: &AppState, auth_id: &str, rec: &AuthRecord) -> Result<(), ApiError> {
-    let bytes = serde_json::to_vec(rec).map_err(internal)?;
-    auth_tree(state)?
-        .insert(auth_id.as_bytes(), bytes)
-        .map_err(internal)?;
-    Ok(())
-}
-
-/// Removes expired authId records; returns how many.
-pub(super) fn prune_expired(
-    store: &crate::store::Store,
-    now_ms: i64,
-) -> Result<usize, sled::Error> {
-    let tree = store.db().open_tree(AUTH_TREE)?;
-    let mut removed = 0;
-    for item in tree.iter() {
-        let (k, v) = item?;
-        let expired = serde_json::from_slice::<AuthRecord>(&v)
-            .map(|r| r.expires_ms < now_ms)
-            .unwrap_or(true);
-        if expired {
-            tree.remove(k)?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
+    state.store.put_cloud_auth(auth_id, rec).map_err(internal)
 }
 
 fn interop_error(e: InteropError) -> ApiError {
@@ -514,32 +467,4 @@ pub async fn sign(
         },
     )
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn expired_auth_records_are_pruned_and_live_ones_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::open(dir.path()).unwrap();
-        let tree = store.db().open_tree(AUTH_TREE).unwrap();
-        let rec = |expires_ms| AuthRecord {
-            requester: "A".into(),
-            seal_code: "S".into(),
-            home_app_id: "B".into(),
-            home_auth_id: "b-1".into(),
-            auth_code: None,
-            expires_ms,
-        };
-        tree.insert("old", serde_json::to_vec(&rec(1_000)).unwrap())
-            .unwrap();
-        tree.insert("live", serde_json::to_vec(&rec(3_000)).unwrap())
-            .unwrap();
-        tree.insert("junk", b"not json".to_vec()).unwrap();
-        assert_eq!(prune_expired(&store, 2_000).unwrap(), 2);
-        assert!(tree.get("live").unwrap().is_some());
-        assert!(tree.get("old").unwrap().is_none());
-    }
 }

@@ -30,11 +30,6 @@ pub struct AppState {
     pub interop: Arc<crate::interop::MemberClient>,
 }
 
-/// Removes expired platform authIds of cross-system cloud signing (periodic maintenance).
-pub fn prune_cloud_auths(store: &Store, now_ms: i64) -> Result<usize, sled::Error> {
-    cloud::prune_expired(store, now_ms)
-}
-
 /// Registers the `/api/v1` routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(

@@ -202,7 +202,7 @@ async fn maintenance(state: web::Data<AppState>) {
         let _ = tokio::task::spawn_blocking(move || {
             let _ = store.prune_nonces(cutoff);
             let _ = store.prune_sign_ids(now);
-            let _ = crate::api::prune_cloud_auths(&store, now);
+            let _ = store.prune_cloud_auths(now);
         })
         .await;
     }

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod applications;
+pub mod cloud_auths;
 pub mod events;
 pub mod nonces;
 pub mod seals;
@@ -52,6 +53,7 @@ pub struct Store {
     pub fetched: sled::Tree,
     pub data_keys: sled::Tree,
     pub trust_anchors: sled::Tree,
+    pub cloud_auths: sled::Tree,
     data_key_cache: Arc<std::sync::Mutex<HashMap<String, Zeroizing<[u8; 16]>>>>,
     commit: Arc<GroupCommit>,
 }
@@ -113,6 +115,7 @@ impl Store {
             fetched: db.open_tree("fetched")?,
             data_keys: db.open_tree("data_keys")?,
             trust_anchors: db.open_tree("trust_anchors")?,
+            cloud_auths: db.open_tree("cloud_auths")?,
             data_key_cache: Arc::new(std::sync::Mutex::new(HashMap::new())),
             meta,
             db,
