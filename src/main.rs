@@ -364,7 +364,22 @@ fn manage(config: &Config, cmd: control::Command) -> Result<Value> {
             config.data_dir.display()
         );
     }
-    let store = hutong::store::Store::open(&config.data_dir)?;
+    let store = match hutong::store::Store::open(&config.data_dir) {
+        Ok(s) => s,
+        // A server that is still starting holds the lock before its socket is up: wait for it.
+        Err(hutong::store::StoreError::Locked(_)) => {
+            for _ in 0..50 {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                if let Some(v) =
+                    control::call(&config.data_dir, &cmd).map_err(anyhow::Error::msg)?
+                {
+                    return Ok(v);
+                }
+            }
+            hutong::store::Store::open(&config.data_dir)?
+        }
+        Err(e) => return Err(e.into()),
+    };
     let keys = if matches!(cmd, control::Command::KeysStatus) {
         Some(hutong::keys::Keyring::load(config)?)
     } else {

@@ -248,20 +248,28 @@ pub fn call(data_dir: &Path, cmd: &Command) -> Result<Option<Value>, String> {
     }
 }
 
+/// Binds the control socket (owner-only). Called before the server announces itself, so a
+/// management command issued right after start-up finds the socket, not a locked store.
+pub fn bind(data_dir: &Path) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = socket_path(data_dir);
+    // A stale socket from a crashed run; the store lock proves no other server owns it.
+    let _ = std::fs::remove_file(&path);
+    let listener = std::os::unix::net::UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    listener.set_nonblocking(true)?;
+    tokio::net::UnixListener::from_std(listener)
+}
+
 /// Serves the control socket until the task is dropped.
 pub async fn serve(
+    listener: tokio::net::UnixListener,
     config: Config,
     store: Store,
     keys: std::sync::Arc<Keyring>,
 ) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-    let path = socket_path(&config.data_dir);
     let config = std::sync::Arc::new(config);
-    // A stale socket from a crashed run; the store lock proves no other server owns it.
-    let _ = std::fs::remove_file(&path);
-    let listener = tokio::net::UnixListener::bind(&path)?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     loop {
         let (stream, _) = listener.accept().await?;
         let store = store.clone();

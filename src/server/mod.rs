@@ -118,6 +118,7 @@ pub struct Running {
     pub metrics_addr: Option<SocketAddr>,
     pub handle: actix_web::dev::ServerHandle,
     pub state: web::Data<AppState>,
+    control: tokio::net::UnixListener,
     server: actix_web::dev::Server,
 }
 
@@ -158,10 +159,19 @@ pub fn start(prepared: Prepared) -> Result<Running, ServerError> {
         let probe_run = probe_server.run();
         tokio::spawn(probe_run);
     }
+    let control = control::bind(&state.config.data_dir).map_err(|e| {
+        ServerError::Bind(
+            control::socket_path(&state.config.data_dir)
+                .display()
+                .to_string(),
+            e,
+        )
+    })?;
     let server = server.run();
     Ok(Running {
         addr,
         metrics_addr,
+        control,
         handle: server.handle(),
         state,
         server,
@@ -174,6 +184,7 @@ impl Running {
     pub async fn serve(self) -> std::io::Result<()> {
         let state = self.state.clone();
         let control = tokio::spawn(control::serve(
+            self.control,
             state.config.clone(),
             state.store.clone(),
             state.keys.clone(),
