@@ -1011,11 +1011,12 @@ fn missing_ofd_xml_is_a_document_error() {
 // ---------------------------------------------------------------------------------------------
 // Robustness
 
+/// Hostile input must end, not hang; the bound is generous for a loaded debug build.
 fn quick(bytes: &[u8]) {
     let start = Instant::now();
     let _ = verify_ofd(bytes, &VerifyOptions::default());
     assert!(
-        start.elapsed() < Duration::from_secs(2),
+        start.elapsed() < Duration::from_secs(10),
         "took {:?}",
         start.elapsed()
     );
@@ -1064,7 +1065,7 @@ fn mutated_entries_never_panic() {
             }
             let start = Instant::now();
             let _ = verify_ofd(&m.zip(), &trusting(&pki));
-            assert!(start.elapsed() < Duration::from_secs(2));
+            assert!(start.elapsed() < Duration::from_secs(10));
         }
     }
 }

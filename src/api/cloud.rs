@@ -12,12 +12,14 @@ use super::error::ApiError;
 use super::params::Params;
 use crate::crypto::x509::{self, HashAlg};
 use crate::crypto::{cms, sm};
+use crate::domain::metering;
 use crate::interop::InteropError;
 use crate::ses::SesSeal;
 use crate::store::cloud_auths::CloudAuthRecord as AuthRecord;
 use crate::store::now_ms;
 use crate::store::seals::{SealRecord, SealState};
 use crate::store::systems::{SystemRecord, SystemState};
+use crate::store::usage::QuotaKind;
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use serde_json::{Map, Value, json};
@@ -26,16 +28,28 @@ use serde_json::{Map, Value, json};
 const MAX_TOKEN_LEN: usize = 128;
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %e, "cloud signing storage failure");
+    tracing::error!(error = %e, "cloud signing failure");
     ApiError::new("50000", "平台内部错误")
 }
 
 fn load_auth(state: &AppState, auth_id: &str) -> Result<Option<AuthRecord>, ApiError> {
-    state.store.get_cloud_auth(auth_id).map_err(internal)
+    Ok(state.store.get_cloud_auth(auth_id)?)
 }
 
 fn save_auth(state: &AppState, auth_id: &str, rec: &AuthRecord) -> Result<(), ApiError> {
-    state.store.put_cloud_auth(auth_id, rec).map_err(internal)
+    Ok(state.store.put_cloud_auth(auth_id, rec)?)
+}
+
+/// Counts a routed call against the seal's home system: succeeded when the requester got an
+/// answer from it.
+fn meter_home<T>(state: &AppState, home: &str, interface: &str, outcome: &Result<T, ApiError>) {
+    metering::record_call(
+        &state.store,
+        home,
+        &metering::routed(interface),
+        outcome.is_ok(),
+        now_ms(),
+    );
 }
 
 fn interop_error(e: InteropError) -> ApiError {
@@ -53,8 +67,7 @@ pub(crate) fn routable_seal(
 ) -> Result<(SealRecord, SystemRecord), ApiError> {
     let rec = state
         .store
-        .get_seal(seal_code)
-        .map_err(internal)?
+        .get_seal(seal_code)?
         .ok_or_else(|| ApiError::new("30001", format!("印章 {seal_code} 不存在")))?;
     if rec.state != SealState::Enabled {
         return Err(ApiError::new(
@@ -77,8 +90,7 @@ pub(crate) fn routable_seal(
     }
     let home = state
         .store
-        .get_system(&rec.app_id)
-        .map_err(internal)?
+        .get_system(&rec.app_id)?
         .ok_or_else(|| internal("seal without a home system"))?;
     if home.state == SystemState::Suspended {
         return Err(ApiError::new(
@@ -141,6 +153,15 @@ pub async fn auth_apply(
                 return Err(ApiError::invalid("参数 mobile 过长"));
             }
             let (rec, home) = routable_seal(&state, &seal_code, true)?;
+            // A users quota counts each person once, on their first intention request.
+            let user = metering::user_hash(&state.store, id_card.as_deref(), &mobile)?;
+            metering::take(
+                &state.store,
+                &auth.system.app_id,
+                QuotaKind::Users,
+                Some(&user),
+                now_ms(),
+            )?;
             let mut fields = Map::new();
             fields.insert("sealCode".into(), Value::String(rec.seal_code.clone()));
             fields.insert("mobile".into(), Value::String(mobile));
@@ -156,19 +177,27 @@ pub async fn auth_apply(
                 "requesterPlatName".into(),
                 Value::String(auth.system.plat_name.clone()),
             );
-            let data = state
-                .interop
-                .call(&state.keys, &home, "/cloud/auth/apply", fields)
-                .await
-                .map_err(interop_error)?;
-            let home_auth_id = answer_str(&data, "authId", &home.app_id)?;
-            let auth_url = answer_str(&data, "authUrl", &home.app_id)?;
-            let client_type = data
-                .get("clientType")
-                .and_then(Value::as_str)
-                .filter(|t| matches!(*t, "H5" | "PC"))
-                .unwrap_or("H5")
-                .to_string();
+            let routed = async {
+                let data = state
+                    .interop
+                    .call(&state.keys, &home, "/cloud/auth/apply", fields)
+                    .await
+                    .map_err(interop_error)?;
+                let home_auth_id = answer_str(&data, "authId", &home.app_id)?;
+                let auth_url = answer_str(&data, "authUrl", &home.app_id)?;
+                let client_type = data
+                    .get("clientType")
+                    .and_then(Value::as_str)
+                    .filter(|t| matches!(*t, "H5" | "PC"))
+                    .unwrap_or("H5")
+                    .to_string();
+                Ok((home_auth_id, auth_url, client_type))
+            }
+            .await;
+            meter_home(&state, &home.app_id, "cloud/auth/apply", &routed);
+            let (home_auth_id, auth_url, client_type) = routed?;
+            metering::record_user(&state.store, &auth.system.app_id, &user, now_ms());
+            metering::record_user(&state.store, &home.app_id, &user, now_ms());
             let auth_id = hex::encode(sm::random_bytes::<16>());
             let ttl = state.config.api.sign_id_ttl_secs as i64 * 1000;
             save_auth(
@@ -245,21 +274,20 @@ pub async fn auth_result(
             let mut fields = Map::new();
             fields.insert("authId".into(), Value::String(rec.home_auth_id.clone()));
             fields.insert("sealCode".into(), Value::String(seal_code));
-            let data = match state
+            let routed = match state
                 .interop
                 .call(&state.keys, &home, "/cloud/auth/result", fields)
                 .await
             {
-                Ok(d) => d,
-                Err(InteropError::Refused { code, .. }) if code == "30007" => {
-                    return Err(ApiError::new(
-                        "30007",
-                        "签署人尚未完成意愿认证，请稍后再查询",
-                    ));
-                }
-                Err(e) => return Err(interop_error(e)),
+                Ok(data) => answer_str(&data, "authCode", &home.app_id),
+                Err(InteropError::Refused { code, .. }) if code == "30007" => Err(ApiError::new(
+                    "30007",
+                    "签署人尚未完成意愿认证，请稍后再查询",
+                )),
+                Err(e) => Err(interop_error(e)),
             };
-            let auth_code = answer_str(&data, "authCode", &home.app_id)?;
+            meter_home(&state, &home.app_id, "cloud/auth/result", &routed);
+            let auth_code = routed?;
             rec.auth_code = Some(auth_code.clone());
             save_auth(&state, &auth_id, &rec)?;
             Ok(json!({"authCode": auth_code, "authId": auth_id}))
@@ -275,8 +303,7 @@ fn seal_signer_certs(state: &AppState, rec: &SealRecord) -> Result<Vec<Vec<u8>>,
         .ok_or_else(|| internal("seal without version"))?;
     let der = state
         .store
-        .seal_der(&version.digest)
-        .map_err(internal)?
+        .seal_der(&version.digest)?
         .ok_or_else(|| internal("filed seal DER missing"))?;
     let seal = SesSeal::decode(&der).map_err(internal)?;
     if seal.cert_list_is_digest {
@@ -324,6 +351,62 @@ fn verify_p7(
     }
     x509::verify_signature(&cert.spki_der, scheme, attrs, &sd.signer.signature)
         .map_err(|_| "P7 签名值不能用印章签名证书的公钥验证")
+}
+
+/// Sends a digest-signing request to the seal's home system and checks the answer: the
+/// signature must verify under one of the seal's signer certificates before it is returned.
+async fn route_sign(
+    state: &AppState,
+    home: &SystemRecord,
+    fields: Map<String, Value>,
+    kind: &str,
+    hash: HashAlg,
+    digest: &[u8],
+    certs: &[Vec<u8>],
+) -> Result<Value, ApiError> {
+    let seal_code = fields
+        .get("sealCode")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let data = state
+        .interop
+        .call(&state.keys, home, "/cloud/sign", fields)
+        .await
+        .map_err(interop_error)?;
+    let bad = |why: &'static str| {
+        tracing::warn!(home = %home.app_id, seal_code, why, "home system signature refused");
+        ApiError::new(
+            "40003",
+            format!(
+                "印章所属系统 {} 返回的签名数据未通过验证：{why}",
+                home.app_id
+            ),
+        )
+    };
+    if data.get("type").and_then(Value::as_str) != Some(kind) {
+        return Err(bad("签名格式与请求不符"));
+    }
+    let sign_data = data
+        .get("signData")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("缺少 signData"))?
+        .to_string();
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(&sign_data)
+        .map_err(|_| bad("signData 不是标准 Base64"))?;
+    if kind == "P1" {
+        let verified = certs.iter().any(|c| {
+            sm::sm2_public_key_from_cert_der(c)
+                .is_ok_and(|k| sm::sm2_verify_prehashed(&k, digest, &sig).is_ok())
+        });
+        if !verified {
+            return Err(bad("签名值不能用印章签名证书的公钥验证"));
+        }
+    } else {
+        verify_p7(&sig, hash, digest, certs).map_err(bad)?;
+    }
+    Ok(json!({"type": kind, "signData": sign_data}))
 }
 
 pub async fn sign(
@@ -400,70 +483,56 @@ pub async fn sign(
                     format!("印章 {seal_code} 未携带可用于验证的 SM2 签名证书"),
                 ));
             }
-            crate::domain::seals::consume_sign_id(
+            let requester = auth.system.app_id.clone();
+            let quota = metering::take(
                 &state.store,
-                &sign_id,
-                &seal_code,
-                Some(&auth.system.app_id),
+                &requester,
+                QuotaKind::Signatures,
+                None,
+                now_ms(),
             )?;
-            let arec = owned_auth(&state, &auth_id, &auth.system.app_id, &seal_code)?;
-            if arec.home_app_id != home.app_id {
-                return Err(ApiError::new(
-                    "30006",
-                    "印章所属系统已变更，请重新发起意愿认证",
-                ));
-            }
-            if arec.auth_code.as_deref() != Some(auth_code.as_str()) {
-                return Err(ApiError::new(
-                    "30007",
-                    "意愿认证尚未完成或 authCode 无效",
-                ));
-            }
-            let mut fields = Map::new();
-            fields.insert("sealCode".into(), Value::String(seal_code.clone()));
-            fields.insert("authId".into(), Value::String(arec.home_auth_id.clone()));
-            fields.insert("authCode".into(), Value::String(auth_code));
-            fields.insert("type".into(), Value::String(kind.clone()));
-            fields.insert("docHash".into(), Value::String(doc_hash));
-            fields.insert("credentNo".into(), Value::String(credent_no));
-            put(&mut fields, "orgCode", org_code);
-            fields.insert("signId".into(), Value::String(sign_id));
-            fields.insert("hashType".into(), Value::from(hash_type));
-            let data = state
-                .interop
-                .call(&state.keys, &home, "/cloud/sign", fields)
-                .await
-                .map_err(interop_error)?;
-            let bad = |why: &'static str| {
-                tracing::warn!(home = %home.app_id, seal_code, why, "home system signature refused");
-                ApiError::new(
-                    "40003",
-                    format!("印章所属系统 {} 返回的签名数据未通过验证：{why}", home.app_id),
-                )
-            };
-            if data.get("type").and_then(Value::as_str) != Some(kind.as_str()) {
-                return Err(bad("签名格式与请求不符"));
-            }
-            let sign_data = data
-                .get("signData")
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad("缺少 signData"))?
-                .to_string();
-            let sig = base64::engine::general_purpose::STANDARD
-                .decode(&sign_data)
-                .map_err(|_| bad("signData 不是标准 Base64"))?;
-            if kind == "P1" {
-                let verified = certs.iter().any(|c| {
-                    sm::sm2_public_key_from_cert_der(c)
-                        .is_ok_and(|k| sm::sm2_verify_prehashed(&k, &digest, &sig).is_ok())
-                });
-                if !verified {
-                    return Err(bad("签名值不能用印章签名证书的公钥验证"));
+            let signed = async {
+                crate::domain::seals::consume_sign_id(
+                    &state.store,
+                    &sign_id,
+                    &seal_code,
+                    Some(&auth.system.app_id),
+                )?;
+                let arec = owned_auth(&state, &auth_id, &auth.system.app_id, &seal_code)?;
+                if arec.home_app_id != home.app_id {
+                    return Err(ApiError::new(
+                        "30006",
+                        "印章所属系统已变更，请重新发起意愿认证",
+                    ));
                 }
-            } else {
-                verify_p7(&sig, hash, &digest, &certs).map_err(bad)?;
+                if arec.auth_code.as_deref() != Some(auth_code.as_str()) {
+                    return Err(ApiError::new("30007", "意愿认证尚未完成或 authCode 无效"));
+                }
+                let mut fields = Map::new();
+                fields.insert("sealCode".into(), Value::String(seal_code.clone()));
+                fields.insert("authId".into(), Value::String(arec.home_auth_id.clone()));
+                fields.insert("authCode".into(), Value::String(auth_code));
+                fields.insert("type".into(), Value::String(kind.clone()));
+                fields.insert("docHash".into(), Value::String(doc_hash));
+                fields.insert("credentNo".into(), Value::String(credent_no));
+                put(&mut fields, "orgCode", org_code);
+                fields.insert("signId".into(), Value::String(sign_id));
+                fields.insert("hashType".into(), Value::from(hash_type));
+                let routed = route_sign(&state, &home, fields, &kind, hash, &digest, &certs).await;
+                meter_home(&state, &home.app_id, "cloud/sign", &routed);
+                routed
             }
-            Ok(json!({"type": kind, "signData": sign_data}))
+            .await;
+            match &signed {
+                Ok(_) => {
+                    let now = now_ms();
+                    metering::record_signature(&state.store, &requester, "cloud/sign", now);
+                    let served = metering::routed("cloud/sign");
+                    metering::record_signature(&state.store, &home.app_id, &served, now);
+                }
+                Err(_) => metering::give_back(&state.store, &requester, quota),
+            }
+            signed
         },
     )
     .await

@@ -2,7 +2,7 @@
 //! parameters are text parts and the `file` part enters the canonical string as its SM3.
 
 use super::AppState;
-use super::envelope::{authenticate, durable, finish, request_id};
+use super::envelope::{authenticate, durable, finish, meter, request_id};
 use super::error::ApiError;
 use crate::verify::DocumentError;
 use actix_multipart::Multipart;
@@ -106,15 +106,14 @@ pub async fn verify(
             return Err(ApiError::too_large(max));
         }
         let upload = read_upload(Multipart::new(req.headers(), payload), max).await?;
-        authenticate(&state, upload.params)?;
+        let auth = authenticate(&state, upload.params)?;
         let st = state.clone();
         let result = web::block(move || {
             crate::domain::documents::verify(&st.store, &st.config, &upload.file, &upload.file_name)
         })
         .await
         .map_err(|_| ApiError::new("50000", "平台内部错误"));
-        durable(&state).await?;
-        match result? {
+        let outcome = match result? {
             Ok(report) => {
                 serde_json::to_value(report).map_err(|_| ApiError::new("50000", "平台内部错误"))
             }
@@ -124,7 +123,15 @@ pub async fn verify(
             )),
             Err(DocumentError::TooLarge(n)) => Err(ApiError::too_large(n)),
             Err(e @ DocumentError::Malformed(_)) => Err(ApiError::new("10004", e.to_string())),
-        }
+        };
+        meter(
+            &state,
+            &auth.system.app_id,
+            "document/verify",
+            outcome.is_ok(),
+        );
+        durable(&state).await?;
+        outcome
     }
     .await;
     finish(&state, &rid, "document/verify", started, outcome)

@@ -103,7 +103,9 @@ where
         let body = read_body(payload, state.config.api.max_json_bytes).await?;
         let params = parse_params(&body)?;
         let auth = authenticate(&state, params)?;
+        let app_id = auth.system.app_id.clone();
         let result = handler(state.clone(), auth).await;
+        meter(&state, &app_id, interface, result.is_ok());
         // The nonce claim (and whatever the handler wrote) is durable before we answer.
         durable(&state).await?;
         result
@@ -136,6 +138,17 @@ pub fn parse_params(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
         Ok(_) => Err(ApiError::invalid("请求体必须是 JSON 对象")),
         Err(_) => Err(ApiError::invalid("请求体不是有效的 JSON")),
     }
+}
+
+/// Counts an authenticated call for its system; durable with the call's own writes.
+pub fn meter(state: &AppState, app_id: &str, interface: &str, ok: bool) {
+    crate::domain::metering::record_call(
+        &state.store,
+        app_id,
+        interface,
+        ok,
+        crate::store::now_ms(),
+    );
 }
 
 /// Group-committed flush of everything written so far.

@@ -89,11 +89,16 @@ impl From<DomainError> for ApiError {
             DomainError::SealInvalid(m) => ApiError::new("30003", m),
             DomainError::Duplicate(m) => ApiError::new("30004", m),
             DomainError::SignId(m) => ApiError::new("30005", m),
-            DomainError::Store(s) => {
-                tracing::error!(error = %s, "storage failure");
-                ApiError::new("50000", "平台内部错误")
-            }
+            DomainError::Quota(m) => ApiError::new("20007", m),
+            DomainError::Store(s) => s.into(),
         }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "storage failure");
+        ApiError::new("50000", "平台内部错误")
     }
 }
 

@@ -15,14 +15,23 @@ pub async fn info(
         req,
         payload,
         "system/info",
-        |_state, auth| async move {
+        |state, auth| async move {
             let s = auth.system;
-            Ok(json!({
+            let mut out = json!({
                 "appId": s.app_id,
                 "name": s.name,
                 "platName": s.plat_name,
                 "state": s.state.as_str(),
-            }))
+            });
+            let quota = crate::domain::metering::quota_status(
+                &state.store,
+                &s.app_id,
+                crate::store::now_ms(),
+            )?;
+            if let Some(q) = quota {
+                out["quota"] = serde_json::to_value(q).unwrap_or_default();
+            }
+            Ok(out)
         },
     )
     .await

@@ -28,11 +28,7 @@ pub async fn sign_verify(
             let _ = p.opt_str("signFormat")?;
             let rec = state
                 .store
-                .get_seal(&seal_code)
-                .map_err(|e| {
-                    tracing::error!(error = %e, "storage failure");
-                    ApiError::new("50000", "平台内部错误")
-                })?
+                .get_seal(&seal_code)?
                 .ok_or_else(|| ApiError::new("30001", format!("印章 {seal_code} 不存在")))?;
             if rec.app_id != auth.system.app_id {
                 return Err(ApiError::new(
@@ -49,6 +45,20 @@ pub async fn sign_verify(
                 .flatten()
                 .map(|s| s.plat_name)
                 .unwrap_or_default();
+            // A vouched signId is one cross-system UKey signature for both sides.
+            let now = crate::store::now_ms();
+            crate::domain::metering::record_signature(
+                &state.store,
+                &token.requester,
+                "ukey/sign",
+                now,
+            );
+            crate::domain::metering::record_signature(
+                &state.store,
+                &auth.system.app_id,
+                "ukey/sign/verify",
+                now,
+            );
             Ok(json!({
                 "requesterAppId": token.requester,
                 "requesterPlatName": plat_name,

@@ -64,7 +64,8 @@ impl From<DomainError> for ConsoleError {
             | DomainError::Conflict(m)
             | DomainError::SealInvalid(m)
             | DomainError::Duplicate(m)
-            | DomainError::SignId(m) => ConsoleError::Invalid(m),
+            | DomainError::SignId(m)
+            | DomainError::Quota(m) => ConsoleError::Invalid(m),
             DomainError::Forbidden(_) => ConsoleError::Forbidden,
             DomainError::NotFound(m) => ConsoleError::NotFound(m),
             DomainError::Store(s) => s.into(),

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod codes;
 pub mod documents;
+pub mod metering;
 pub mod onboarding;
 pub mod seals;
 pub mod systems;
@@ -30,6 +31,9 @@ pub enum DomainError {
     /// signId unknown, expired, used, or bound elsewhere (`30005`).
     #[error("{0}")]
     SignId(String),
+    /// The caller's usage quota is exhausted, expired or not yet valid (`20007`).
+    #[error("{0}")]
+    Quota(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -12,6 +12,7 @@ pub mod nonces;
 pub mod seals;
 pub mod systems;
 pub mod trust;
+pub mod usage;
 
 use serde::{Serialize, de::DeserializeOwned};
 use std::collections::HashMap;
@@ -54,6 +55,10 @@ pub struct Store {
     pub data_keys: sled::Tree,
     pub trust_anchors: sled::Tree,
     pub cloud_auths: sled::Tree,
+    pub usage: sled::Tree,
+    pub usage_users: sled::Tree,
+    pub quotas: sled::Tree,
+    pub quota_users: sled::Tree,
     data_key_cache: Arc<std::sync::Mutex<HashMap<String, Zeroizing<[u8; 16]>>>>,
     commit: Arc<GroupCommit>,
 }
@@ -116,6 +121,10 @@ impl Store {
             data_keys: db.open_tree("data_keys")?,
             trust_anchors: db.open_tree("trust_anchors")?,
             cloud_auths: db.open_tree("cloud_auths")?,
+            usage: db.open_tree("usage")?,
+            usage_users: db.open_tree("usage_users")?,
+            quotas: db.open_tree("quotas")?,
+            quota_users: db.open_tree("quota_users")?,
             data_key_cache: Arc::new(std::sync::Mutex::new(HashMap::new())),
             meta,
             db,

@@ -1,0 +1,407 @@
+//! Metering and quotas (SPEC §6): what every authenticated call, routed call and signature
+//! adds to the counters, the quota check of the requester, and the usage report with its CSV.
+//!
+//! Days are calendar days in the platform time zone. A "user" is the person named in an
+//! intention request, counted by a keyed hash of the ID number (or mobile when there is none),
+//! so the counters hold no personal data.
+
+use super::DomainError;
+use crate::store::usage::{Quota, QuotaKind, QuotaRefusal, UsageCounts};
+use crate::store::{Store, StoreError};
+use crate::verify::report::PLATFORM_UTC_OFFSET_SECS;
+use serde::Serialize;
+
+/// Interface name under which a home system's routed calls are counted.
+pub fn routed(interface: &str) -> String {
+    format!("routed:{interface}")
+}
+
+fn offset() -> time::UtcOffset {
+    time::UtcOffset::from_whole_seconds(PLATFORM_UTC_OFFSET_SECS).unwrap_or(time::UtcOffset::UTC)
+}
+
+/// `YYYYMMDD` of `ms` in the platform time zone.
+pub fn day_of(ms: i64) -> u32 {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .map(|t| {
+            let d = t.to_offset(offset()).date();
+            d.year().max(0) as u32 * 10_000 + u8::from(d.month()) as u32 * 100 + d.day() as u32
+        })
+        .unwrap_or(0)
+}
+
+/// Parses `YYYY-MM-DD` (or `YYYYMMDD`) into `YYYYMMDD`.
+pub fn parse_day(s: &str) -> Result<u32, DomainError> {
+    let digits: String = s.chars().filter(|c| *c != '-').collect();
+    let bad = || DomainError::Invalid(format!("日期 {s} 应为 YYYY-MM-DD 格式"));
+    if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: u32 = digits.parse().map_err(|_| bad())?;
+    let month = time::Month::try_from((n / 100 % 100) as u8).map_err(|_| bad())?;
+    time::Date::from_calendar_date((n / 10_000) as i32, month, (n % 100) as u8)
+        .map_err(|_| bad())?;
+    Ok(n)
+}
+
+/// Milliseconds at the start (00:00:00) of `day` in the platform time zone.
+pub fn day_start_ms(day: u32) -> i64 {
+    let date = time::Month::try_from((day / 100 % 100) as u8)
+        .ok()
+        .and_then(|m| {
+            time::Date::from_calendar_date((day / 10_000) as i32, m, (day % 100) as u8).ok()
+        });
+    date.map(|d| d.midnight().assume_offset(offset()).unix_timestamp() * 1000)
+        .unwrap_or(0)
+}
+
+/// `YYYY-MM-DD` of a `YYYYMMDD` day.
+pub fn fmt_day(day: u32) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        day / 10_000,
+        day / 100 % 100,
+        day % 100
+    )
+}
+
+/// `day` moved by `delta` days.
+pub fn add_days(day: u32, delta: i64) -> u32 {
+    day_of(day_start_ms(day) + delta * 86_400_000)
+}
+
+/// Adds to a counter; metering never fails the call it counts, so a storage error is logged.
+fn add(store: &Store, app_id: &str, interface: &str, delta: UsageCounts, now_ms: i64) {
+    if let Err(e) = store.add_usage(app_id, day_of(now_ms), interface, delta) {
+        tracing::warn!(app_id, interface, error = %e, "usage not counted");
+    }
+}
+
+/// Counts one authenticated call of `app_id` to `interface`.
+pub fn record_call(store: &Store, app_id: &str, interface: &str, ok: bool, now_ms: i64) {
+    let delta = UsageCounts {
+        calls: 1,
+        succeeded: ok as u64,
+        failed: !ok as u64,
+        signatures: 0,
+    };
+    add(store, app_id, interface, delta, now_ms);
+}
+
+/// Counts one signature made for `app_id` through `interface`.
+pub fn record_signature(store: &Store, app_id: &str, interface: &str, now_ms: i64) {
+    let delta = UsageCounts {
+        signatures: 1,
+        ..UsageCounts::default()
+    };
+    add(store, app_id, interface, delta, now_ms);
+}
+
+/// The keyed hash that stands for a person in the counters.
+pub fn user_hash(
+    store: &Store,
+    id_card: Option<&str>,
+    mobile: &str,
+) -> Result<[u8; 16], StoreError> {
+    let salt = store.index_salt()?;
+    let identity = match id_card {
+        Some(id) if !id.is_empty() => format!("id:{}", id.to_ascii_uppercase()),
+        _ => format!("mobile:{mobile}"),
+    };
+    let mut input = salt;
+    input.extend_from_slice(b"hutong-usage-user\0");
+    input.extend_from_slice(identity.as_bytes());
+    let digest = crate::crypto::sm::sm3(&input);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    Ok(out)
+}
+
+/// Counts `user` as a user of `app_id` today.
+pub fn record_user(store: &Store, app_id: &str, user: &[u8; 16], now_ms: i64) {
+    if let Err(e) = store.add_usage_user(app_id, day_of(now_ms), user) {
+        tracing::warn!(app_id, error = %e, "user not counted");
+    }
+}
+
+/// Takes one unit of `app_id`'s quota of `kind`, or refuses with `20007`. Returns the token to
+/// give the unit back with [`give_back`] if the paid-for action fails.
+pub fn take(
+    store: &Store,
+    app_id: &str,
+    kind: QuotaKind,
+    user: Option<&[u8; 16]>,
+    now_ms: i64,
+) -> Result<Option<i64>, DomainError> {
+    match store.take_quota(app_id, kind, user.map(|u| &u[..]), now_ms)? {
+        Ok(token) => Ok(token),
+        Err(why) => Err(DomainError::Quota(refusal_message(why, kind))),
+    }
+}
+
+pub fn give_back(store: &Store, app_id: &str, token: Option<i64>) {
+    if let Some(set_ms) = token
+        && let Err(e) = store.return_quota(app_id, set_ms)
+    {
+        tracing::warn!(app_id, error = %e, "quota unit not returned");
+    }
+}
+
+fn refusal_message(why: QuotaRefusal, kind: QuotaKind) -> String {
+    match why {
+        QuotaRefusal::NotYetValid => format!("本系统的{}配额尚未生效", kind.label()),
+        QuotaRefusal::Expired => format!("本系统的{}配额已过期，请联系平台管理员", kind.label()),
+        QuotaRefusal::Exhausted => format!("本系统的{}配额已用尽，请联系平台管理员", kind.label()),
+    }
+}
+
+/// What a quota looks like to its system and in the console.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotaStatus {
+    pub kind: &'static str,
+    pub limit: u64,
+    pub used: u64,
+    pub remaining: u64,
+    pub valid_from: String,
+    pub valid_until: String,
+    /// `active`, `exhausted`, `expired` or `pending`.
+    pub status: &'static str,
+}
+
+impl QuotaStatus {
+    pub fn of(q: &Quota, now_ms: i64) -> Self {
+        let status = if now_ms < q.valid_from_ms {
+            "pending"
+        } else if now_ms > q.valid_until_ms {
+            "expired"
+        } else if q.used >= q.limit {
+            "exhausted"
+        } else {
+            "active"
+        };
+        Self {
+            kind: q.kind.as_str(),
+            limit: q.limit,
+            used: q.used,
+            remaining: q.limit.saturating_sub(q.used),
+            valid_from: crate::verify::report::format_time_ms(q.valid_from_ms),
+            valid_until: crate::verify::report::format_time_ms(q.valid_until_ms),
+            status,
+        }
+    }
+
+    pub fn status_label(&self) -> &'static str {
+        match self.status {
+            "pending" => "未生效",
+            "expired" => "已过期",
+            "exhausted" => "已用尽",
+            _ => "有效",
+        }
+    }
+}
+
+pub fn quota_status(
+    store: &Store,
+    app_id: &str,
+    now_ms: i64,
+) -> Result<Option<QuotaStatus>, StoreError> {
+    Ok(store
+        .get_quota(app_id)?
+        .map(|q| QuotaStatus::of(&q, now_ms)))
+}
+
+/// Sets the quota of `app_id` valid from the start of `from` to the end of `until` (days).
+pub fn set_quota(
+    store: &Store,
+    app_id: &str,
+    kind: QuotaKind,
+    limit: u64,
+    from: u32,
+    until: u32,
+    actor: &str,
+) -> Result<Quota, DomainError> {
+    if store.get_system(app_id)?.is_none() {
+        return Err(DomainError::NotFound(format!("系统 {app_id} 不存在")));
+    }
+    if limit == 0 || limit > 1_000_000_000_000 {
+        return Err(DomainError::Invalid(
+            "配额数量应为 1 到 10^12 之间的整数".into(),
+        ));
+    }
+    if until < from {
+        return Err(DomainError::Invalid("配额截止日期不能早于起始日期".into()));
+    }
+    let q = Quota {
+        kind,
+        limit,
+        valid_from_ms: day_start_ms(from),
+        valid_until_ms: day_start_ms(add_days(until, 1)) - 1,
+        used: 0,
+        set_by: actor.to_string(),
+        set_ms: crate::store::now_ms(),
+    };
+    store.set_quota(app_id, Some(&q))?;
+    Ok(q)
+}
+
+/// One line of the usage report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportRow {
+    pub date: String,
+    pub app_id: String,
+    pub system_name: String,
+    pub interface: String,
+    #[serde(flatten)]
+    pub counts: UsageCounts,
+    /// Distinct users of the system that day (the same on each interface row of the day).
+    pub distinct_users: u64,
+}
+
+/// Usage of one system (or all) for days `from..=to`, most recent day first.
+pub fn report(
+    store: &Store,
+    app_id: Option<&str>,
+    from: u32,
+    to: u32,
+) -> Result<Vec<ReportRow>, StoreError> {
+    let mut names = std::collections::HashMap::new();
+    let mut users = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for row in store.usage_rows(app_id, from, to)? {
+        let name = match names.get(&row.app_id) {
+            Some(n) => n,
+            None => {
+                let n = store
+                    .get_system(&row.app_id)?
+                    .map(|s| s.name)
+                    .unwrap_or_default();
+                names.entry(row.app_id.clone()).or_insert(n)
+            }
+        }
+        .clone();
+        let key = (row.app_id.clone(), row.day);
+        let distinct = match users.get(&key) {
+            Some(n) => *n,
+            None => {
+                let n = store.usage_user_count(&row.app_id, row.day)?;
+                users.insert(key, n);
+                n
+            }
+        };
+        out.push(ReportRow {
+            date: fmt_day(row.day),
+            app_id: row.app_id,
+            system_name: name,
+            interface: row.interface,
+            counts: row.counts,
+            distinct_users: distinct,
+        });
+    }
+    out.sort_by(|a, b| {
+        b.date
+            .cmp(&a.date)
+            .then_with(|| a.app_id.cmp(&b.app_id))
+            .then_with(|| a.interface.cmp(&b.interface))
+    });
+    Ok(out)
+}
+
+/// Totals of a report per system.
+pub fn totals(rows: &[ReportRow]) -> UsageCounts {
+    let mut t = UsageCounts::default();
+    for r in rows {
+        t.add(r.counts);
+    }
+    t
+}
+
+/// A spreadsheet-safe CSV field: quoted when needed, and a leading formula character defused.
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+/// The report as CSV (UTF-8 with BOM so spreadsheet programs read the Chinese names).
+pub fn to_csv(rows: &[ReportRow]) -> String {
+    let mut out = String::from(
+        "\u{feff}date,appId,systemName,interface,calls,succeeded,failed,signatures,distinctUsers\r\n",
+    );
+    for r in rows {
+        let c = r.counts;
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{}\r\n",
+            r.date,
+            csv_field(&r.app_id),
+            csv_field(&r.system_name),
+            csv_field(&r.interface),
+            c.calls,
+            c.succeeded,
+            c.failed,
+            c.signatures,
+            r.distinct_users
+        ));
+    }
+    out
+}
+
+/// Forgets counters older than `retention_days` (SPEC §6 keeps at least three years).
+pub fn prune(store: &Store, retention_days: u32, now_ms: i64) -> Result<usize, StoreError> {
+    store.prune_usage(add_days(day_of(now_ms), -i64::from(retention_days)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_in_the_platform_time_zone() {
+        // 2026-11-22 16:30 UTC is 2026-11-23 00:30 in Beijing.
+        let ms = 1_795_365_000_000;
+        assert_eq!(day_of(ms), 20261123);
+        assert_eq!(day_of(day_start_ms(20261123)), 20261123);
+        assert_eq!(day_of(day_start_ms(20261123) - 1), 20261122);
+        assert_eq!(add_days(20261231, 1), 20270101);
+        assert_eq!(add_days(20240301, -1), 20240229);
+        assert_eq!(parse_day("2026-02-28").unwrap(), 20260228);
+        assert!(parse_day("2026-02-30").is_err());
+        assert!(parse_day("20261").is_err());
+        assert_eq!(fmt_day(20260105), "2026-01-05");
+    }
+
+    #[test]
+    fn csv_quotes_and_defuses_formulas() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=SUM(A1)"), "'=SUM(A1)");
+        assert_eq!(csv_field("-1+1,x"), "\"'-1+1,x\"");
+    }
+
+    #[test]
+    fn the_user_hash_is_keyed_and_prefers_the_id_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let a = user_hash(&s, Some("11010519491231002x"), "13800000000").unwrap();
+        assert_eq!(
+            a,
+            user_hash(&s, Some("11010519491231002X"), "13900000000").unwrap()
+        );
+        assert_ne!(a, user_hash(&s, None, "13800000000").unwrap());
+        let other = tempfile::tempdir().unwrap();
+        let s2 = Store::open(other.path()).unwrap();
+        assert_ne!(
+            a,
+            user_hash(&s2, Some("11010519491231002X"), "13800000000").unwrap()
+        );
+    }
+}
