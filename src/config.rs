@@ -35,6 +35,8 @@ pub struct Config {
     pub keys: KeysConfig,
     pub api: ApiConfig,
     pub verify: VerifyConfig,
+    pub interop: InteropConfig,
+    pub metering: MeteringConfig,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -94,6 +96,36 @@ pub struct VerifyConfig {
     pub unregistered_is_failure: bool,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InteropConfig {
+    /// Total time budget of one call to a member's callback (SPEC §4), in milliseconds.
+    pub member_timeout_ms: u64,
+}
+
+impl Default for InteropConfig {
+    fn default() -> Self {
+        Self {
+            member_timeout_ms: 3000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MeteringConfig {
+    /// Days of usage counters kept (SPEC §6: at least three years).
+    pub retention_days: u32,
+}
+
+impl Default for MeteringConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: 1100,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -105,6 +137,8 @@ impl Default for Config {
             keys: KeysConfig::default(),
             api: ApiConfig::default(),
             verify: VerifyConfig::default(),
+            interop: InteropConfig::default(),
+            metering: MeteringConfig::default(),
         }
     }
 }
@@ -200,6 +234,16 @@ impl Config {
         if self.api.time_window_secs == 0 || self.api.rate_limit_per_sec == 0 {
             return Err(ConfigError::Invalid(
                 "api.time_window_secs and api.rate_limit_per_sec must be positive".into(),
+            ));
+        }
+        if !(100..=60_000).contains(&self.interop.member_timeout_ms) {
+            return Err(ConfigError::Invalid(
+                "interop.member_timeout_ms must be between 100 and 60000".into(),
+            ));
+        }
+        if self.metering.retention_days < 1096 {
+            return Err(ConfigError::Invalid(
+                "metering.retention_days must be at least 1096 (three years, SPEC §6)".into(),
             ));
         }
         Ok(())

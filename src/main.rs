@@ -65,8 +65,54 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Usage per system, day and interface: calls, successes, failures, signatures, users.
+    Usage {
+        /// Only this system.
+        #[arg(long, value_name = "APPID")]
+        app_id: Option<String>,
+        /// First day, YYYY-MM-DD (default: 29 days before --to).
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Last day, YYYY-MM-DD (default: today in the platform time zone).
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// Print CSV (UTF-8 with BOM) for a spreadsheet.
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage a system's usage quota (signature count or user count with a validity period).
+    #[command(subcommand)]
+    Quota(QuotaCmd),
     /// Run a simulated member seal system that answers the platform's callbacks (SPEC §4).
     SimulateMember(SimulateArgs),
+}
+
+#[derive(Subcommand)]
+enum QuotaCmd {
+    /// Set the quota; consumption starts again at zero. Exhausted or expired → code 20007.
+    Set {
+        app_id: String,
+        #[arg(long, value_parser = ["signatures", "users"])]
+        kind: String,
+        #[arg(long)]
+        limit: u64,
+        /// First valid day, YYYY-MM-DD.
+        #[arg(long, value_name = "DATE")]
+        from: String,
+        /// Last valid day, YYYY-MM-DD (inclusive).
+        #[arg(long, value_name = "DATE")]
+        until: String,
+    },
+    /// Remove the quota.
+    Clear { app_id: String },
+    /// Show the quota and its consumption.
+    Show {
+        app_id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -211,6 +257,14 @@ fn main() -> Result<()> {
         Cmd::System(cmd) => system(&config, cmd),
         Cmd::Trust(cmd) => trust(&config, cmd),
         Cmd::Verify { file, json } => verify(&config, &file, json),
+        Cmd::Usage {
+            app_id,
+            from,
+            to,
+            csv,
+            json,
+        } => usage(&config, app_id, from, to, csv, json),
+        Cmd::Quota(cmd) => quota(&config, cmd),
         Cmd::SimulateMember(args) => simulate_member(args),
         Cmd::Admin(AdminCmd::Create { role, username, .. }) => {
             let mut line = String::new();
@@ -472,6 +526,109 @@ fn system(config: &Config, cmd: SystemCmd) -> Result<()> {
                 v["state"].as_str().unwrap_or("")
             );
         }
+    }
+    Ok(())
+}
+
+fn usage(
+    config: &Config,
+    app_id: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    csv: bool,
+    json: bool,
+) -> Result<()> {
+    use hutong::domain::metering;
+    let to = match to {
+        Some(t) => t,
+        None => metering::fmt_day(metering::day_of(hutong::store::now_ms())),
+    };
+    let from = match from {
+        Some(f) => f,
+        None => metering::fmt_day(metering::add_days(metering::parse_day(&to)?, -29)),
+    };
+    let v = manage(config, control::Command::UsageReport { app_id, from, to })?;
+    if json {
+        println!("{v}");
+        return Ok(());
+    }
+    let rows: Vec<metering::ReportRow> = serde_json::from_value(v)?;
+    if csv {
+        print!("{}", metering::to_csv(&rows));
+        return Ok(());
+    }
+    println!(
+        "{:<10}  {:<20} {:<26} {:>8} {:>8} {:>8} {:>8} {:>6}",
+        "DATE", "APPID", "INTERFACE", "CALLS", "OK", "FAILED", "SIGNS", "USERS"
+    );
+    for r in &rows {
+        let c = r.counts;
+        println!(
+            "{:<10}  {:<20} {:<26} {:>8} {:>8} {:>8} {:>8} {:>6}",
+            r.date,
+            r.app_id,
+            r.interface,
+            c.calls,
+            c.succeeded,
+            c.failed,
+            c.signatures,
+            r.distinct_users
+        );
+    }
+    let t = metering::totals(&rows);
+    println!(
+        "{:<10}  {:<20} {:<26} {:>8} {:>8} {:>8} {:>8}",
+        "total", "", "", t.calls, t.succeeded, t.failed, t.signatures
+    );
+    Ok(())
+}
+
+fn quota(config: &Config, cmd: QuotaCmd) -> Result<()> {
+    let (v, json) = match cmd {
+        QuotaCmd::Set {
+            app_id,
+            kind,
+            limit,
+            from,
+            until,
+        } => (
+            manage(
+                config,
+                control::Command::QuotaSet {
+                    app_id,
+                    kind,
+                    limit,
+                    from,
+                    until,
+                },
+            )?,
+            false,
+        ),
+        QuotaCmd::Clear { app_id } => {
+            manage(config, control::Command::QuotaClear { app_id })?;
+            println!("quota removed");
+            return Ok(());
+        }
+        QuotaCmd::Show { app_id, json } => (
+            manage(config, control::Command::QuotaShow { app_id })?,
+            json,
+        ),
+    };
+    if json {
+        println!("{v}");
+    } else if v.is_null() {
+        println!("no quota");
+    } else {
+        println!(
+            "{} {}/{} used, {} remaining, valid {} .. {} ({})",
+            v["kind"].as_str().unwrap_or(""),
+            v["used"],
+            v["limit"],
+            v["remaining"],
+            v["validFrom"].as_str().unwrap_or(""),
+            v["validUntil"].as_str().unwrap_or(""),
+            v["status"].as_str().unwrap_or("")
+        );
     }
     Ok(())
 }

@@ -132,6 +132,40 @@ async fn nothing_acknowledged_is_lost_on_sigkill_and_sigterm_drains_cleanly() {
         "0"
     );
 
+    // Metering survived the crash too: the call before it and the one after are counted, the
+    // refused replay (never authenticated) is not.
+    let csv = run_ok(hutong(&data).args(["usage", "--csv", "--app-id", &m.app_id]));
+    assert!(csv.starts_with("\u{feff}date,appId,"), "{csv}");
+    let row = csv
+        .lines()
+        .find(|l| l.contains(",system/info,"))
+        .unwrap_or_else(|| panic!("a system/info row: {csv}"));
+    assert!(row.ends_with(",system/info,2,2,0,0,0"), "{row}");
+    // A quota set through the socket shows up in system/info at once.
+    run_ok(hutong(&data).args([
+        "quota",
+        "set",
+        &m.app_id,
+        "--kind",
+        "users",
+        "--limit",
+        "5",
+        "--from",
+        "2026-01-01",
+        "--until",
+        "2099-12-31",
+    ]));
+    let shown: Value = serde_json::from_str(
+        run_ok(hutong(&data).args(["quota", "show", &m.app_id, "--json"])).trim(),
+    )
+    .unwrap();
+    assert_eq!(
+        (shown["kind"].as_str(), shown["limit"].as_u64()),
+        (Some("users"), Some(5))
+    );
+    let info = call(&client, &base, &m.request(json!({}))).await;
+    assert_eq!(info["data"]["quota"]["remaining"], 5, "{info}");
+
     d2.signal(libc::SIGTERM);
     let mut d2 = d2;
     let status = d2.child.wait().unwrap();

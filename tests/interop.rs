@@ -606,3 +606,174 @@ async fn a_failing_member_trips_the_circuit_breaker() {
     b.sim.stop().await;
     srv.stop().await;
 }
+
+fn usage_of(srv: &TestServer, app_id: &str, interface: &str) -> hutong::store::usage::UsageCounts {
+    let today = hutong::domain::metering::day_of(hutong::store::now_ms());
+    let rows =
+        hutong::domain::metering::report(&srv.state.store, Some(app_id), today, today).unwrap();
+    let mut t = hutong::store::usage::UsageCounts::default();
+    for r in rows.iter().filter(|r| r.interface == interface) {
+        t.add(r.counts);
+    }
+    t
+}
+
+fn set_quota(srv: &TestServer, app_id: &str, kind: &str, limit: u64, from: &str, until: &str) {
+    control::execute(
+        &srv.state.store,
+        None,
+        &srv.state.config,
+        control::Command::QuotaSet {
+            app_id: app_id.into(),
+            kind: kind.into(),
+            limit,
+            from: from.into(),
+            until: until.into(),
+        },
+        "test",
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn routed_calls_are_metered_on_both_sides_and_quotas_refuse_with_20007() {
+    let srv = common::start().await;
+    let a = srv.add_member("online");
+    let b = home_system(&srv, Duration::from_millis(0)).await;
+    let today = hutong::domain::metering::fmt_day(hutong::domain::metering::day_of(
+        hutong::store::now_ms(),
+    ));
+
+    // A signatures quota of one: the first signature passes, the second is refused with
+    // 20007 before anything reaches B, and system/info tells A where it stands.
+    set_quota(&srv, &a.app_id, "signatures", 1, "2020-01-01", &today);
+    let (sign_id, signer_key) = find_seal(&srv, &a, &b.seal_code).await;
+    let auth = authorise(&srv, &a, &b.seal_code).await;
+    let e = hutong::crypto::sm::sm2_message_digest(&signer_key, b"document").unwrap();
+    ok(
+        &srv,
+        &a,
+        "/api/v1/cloud/sign",
+        sign_request(&b.seal_code, &auth, &sign_id, &e),
+    )
+    .await;
+    let info = ok(&srv, &a, "/api/v1/system/info", json!({})).await;
+    assert_eq!(info["quota"]["kind"], "signatures");
+    assert_eq!(info["quota"]["used"], 1);
+    assert_eq!(info["quota"]["status"], "exhausted");
+    let calls = b.sim.calls();
+    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/sign",
+        sign_request(&b.seal_code, &auth, &sign_id, &e),
+        429,
+        "20007",
+    )
+    .await;
+    assert_eq!(b.sim.calls(), calls, "a refused quota routes nothing");
+
+    // A failed signature gives its unit back: with a fresh quota of one, a wrong-key answer
+    // (40003) leaves the unit for the next, good signature.
+    set_quota(&srv, &a.app_id, "signatures", 1, "2020-01-01", &today);
+    b.sim.set_behaviour(Behaviour::WrongKey);
+    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/sign",
+        sign_request(&b.seal_code, &auth, &sign_id, &e),
+        502,
+        "40003",
+    )
+    .await;
+    b.sim.set_behaviour(Behaviour::Normal);
+    let auth = authorise(&srv, &a, &b.seal_code).await;
+    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
+    ok(
+        &srv,
+        &a,
+        "/api/v1/cloud/sign",
+        sign_request(&b.seal_code, &auth, &sign_id, &e),
+    )
+    .await;
+
+    // An expired quota refuses too.
+    set_quota(
+        &srv,
+        &a.app_id,
+        "signatures",
+        100,
+        "2020-01-01",
+        "2020-12-31",
+    );
+    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/sign",
+        sign_request(&b.seal_code, &auth, &sign_id, &e),
+        429,
+        "20007",
+    )
+    .await;
+
+    // Counters: A as requester, B as the home system that served the routed calls.
+    let a_sign = usage_of(&srv, &a.app_id, "cloud/sign");
+    assert_eq!(
+        (a_sign.calls, a_sign.succeeded, a_sign.signatures),
+        (5, 2, 2),
+        "{a_sign:?}"
+    );
+    let b_sign = usage_of(&srv, &b.member.app_id, "routed:cloud/sign");
+    assert_eq!(
+        (
+            b_sign.calls,
+            b_sign.succeeded,
+            b_sign.failed,
+            b_sign.signatures
+        ),
+        (3, 2, 1, 2),
+        "{b_sign:?}"
+    );
+    let b_apply = usage_of(&srv, &b.member.app_id, "routed:cloud/auth/apply");
+    assert_eq!(b_apply.calls, 2);
+    let a_query = usage_of(&srv, &a.app_id, "seal/query");
+    assert_eq!((a_query.calls, a_query.succeeded), (5, 5));
+
+    // A users quota of one: the same person again is free, a second person is refused.
+    set_quota(&srv, &a.app_id, "users", 1, "2020-01-01", &today);
+    let apply = |mobile: &str| json!({"sealCode": b.seal_code, "mobile": mobile, "name": "张三", "orgCode": ORG});
+    ok(&srv, &a, "/api/v1/cloud/auth/apply", apply("13812345678")).await;
+    ok(&srv, &a, "/api/v1/cloud/auth/apply", apply("13812345678")).await;
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/auth/apply",
+        apply("13900000000"),
+        429,
+        "20007",
+    )
+    .await;
+    let day = hutong::domain::metering::day_of(hutong::store::now_ms());
+    assert_eq!(srv.state.store.usage_user_count(&a.app_id, day).unwrap(), 1);
+
+    // The CSV export carries the same numbers.
+    let rows = hutong::domain::metering::report(&srv.state.store, Some(&b.member.app_id), day, day)
+        .unwrap();
+    let csv = hutong::domain::metering::to_csv(&rows);
+    assert!(
+        csv.starts_with("\u{feff}date,appId,systemName,interface,"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(&format!(
+            "{today},{},乙方印章系统,routed:cloud/sign,3,2,1,2,1",
+            b.member.app_id
+        )),
+        "{csv}"
+    );
+    b.sim.stop().await;
+    srv.stop().await;
+}

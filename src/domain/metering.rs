@@ -9,7 +9,7 @@ use super::DomainError;
 use crate::store::usage::{Quota, QuotaKind, QuotaRefusal, UsageCounts};
 use crate::store::{Store, StoreError};
 use crate::verify::report::PLATFORM_UTC_OFFSET_SECS;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Interface name under which a home system's routed calls are counted.
 pub fn routed(interface: &str) -> String {
@@ -246,7 +246,7 @@ pub fn set_quota(
 }
 
 /// One line of the usage report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportRow {
     pub date: String,

@@ -6,11 +6,12 @@
 //! of the two ever writes.
 
 use crate::config::Config;
-use crate::domain::{accounts, documents, systems};
+use crate::domain::{accounts, documents, metering, systems};
 use crate::keys::Keyring;
 use crate::store::Store;
 use crate::store::accounts::Role;
 use crate::store::systems::SystemState;
+use crate::store::usage::{Quota, QuotaKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
@@ -57,6 +58,26 @@ pub enum Command {
         file_name: String,
         content_b64: String,
     },
+    /// Usage rows of one system (or all) for days `from..=to` (`YYYY-MM-DD`).
+    UsageReport {
+        app_id: Option<String>,
+        from: String,
+        to: String,
+    },
+    /// Sets a system's quota (kind `signatures` or `users`), valid on days `from..=until`.
+    QuotaSet {
+        app_id: String,
+        kind: String,
+        limit: u64,
+        from: String,
+        until: String,
+    },
+    QuotaClear {
+        app_id: String,
+    },
+    QuotaShow {
+        app_id: String,
+    },
 }
 
 impl Command {
@@ -67,6 +88,8 @@ impl Command {
                 | Command::KeysStatus
                 | Command::TrustList
                 | Command::VerifyDocument { .. }
+                | Command::UsageReport { .. }
+                | Command::QuotaShow { .. }
         )
     }
 }
@@ -202,7 +225,70 @@ pub fn execute(
                 documents::verify(store, config, &bytes, &file_name).map_err(|e| e.to_string())?;
             serde_json::to_value(report).map_err(|e| e.to_string())
         }
+        Command::UsageReport { app_id, from, to } => {
+            let (from, to) = (day(&from)?, day(&to)?);
+            if to < from || metering::add_days(from, 3660) < to {
+                return Err("日期范围无效（截止日期不早于起始日期，且不超过十年）".into());
+            }
+            let rows =
+                metering::report(store, app_id.as_deref(), from, to).map_err(|e| e.to_string())?;
+            serde_json::to_value(rows).map_err(|e| e.to_string())
+        }
+        Command::QuotaSet {
+            app_id,
+            kind,
+            limit,
+            from,
+            until,
+        } => {
+            let kind = QuotaKind::parse(&kind)
+                .ok_or_else(|| format!("未知配额类型 {kind}（可用 signatures、users）"))?;
+            let q = metering::set_quota(
+                store,
+                &app_id,
+                kind,
+                limit,
+                day(&from)?,
+                day(&until)?,
+                actor,
+            )
+            .map_err(|e| e.to_string())?;
+            let detail = format!("{} {} {from}..{until}", kind.as_str(), q.limit);
+            store
+                .record_event(actor, "quota.set", &app_id, "ok", &detail)
+                .map_err(|e| e.to_string())?;
+            quota_value(&q)
+        }
+        Command::QuotaClear { app_id } => {
+            if store
+                .get_quota(&app_id)
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                return Err(format!("系统 {app_id} 没有配额"));
+            }
+            store.set_quota(&app_id, None).map_err(|e| e.to_string())?;
+            store
+                .record_event(actor, "quota.clear", &app_id, "ok", "")
+                .map_err(|e| e.to_string())?;
+            Ok(json!({"appId": app_id, "quota": null}))
+        }
+        Command::QuotaShow { app_id } => {
+            match store.get_quota(&app_id).map_err(|e| e.to_string())? {
+                Some(q) => quota_value(&q),
+                None => Ok(Value::Null),
+            }
+        }
     }
+}
+
+fn day(s: &str) -> Result<u32, String> {
+    metering::parse_day(s).map_err(|e| e.to_string())
+}
+
+fn quota_value(q: &Quota) -> Result<Value, String> {
+    serde_json::to_value(metering::QuotaStatus::of(q, crate::store::now_ms()))
+        .map_err(|e| e.to_string())
 }
 
 fn b64_decode(s: &str) -> Result<Vec<u8>, String> {

@@ -68,13 +68,16 @@ pub fn prepare(config: Config) -> Result<Prepared, ServerError> {
     };
     let tls = tls::server_config(&cert, &key)?;
     let gateway = Gateway::new(store.clone(), config.api.clone());
+    let interop = crate::interop::MemberClient::new(std::time::Duration::from_millis(
+        config.interop.member_timeout_ms,
+    ));
     let state = web::Data::new(AppState {
         config,
         store,
         keys: Arc::new(keys),
         gateway,
         metrics: Arc::new(Metrics::default()),
-        interop: Arc::new(crate::interop::MemberClient::default()),
+        interop: Arc::new(interop),
     });
     Ok(Prepared {
         state,
@@ -201,19 +204,28 @@ impl Running {
     }
 }
 
-/// Periodic housekeeping: forget nonces that can no longer pass the time check.
+/// Periodic housekeeping: forget nonces that can no longer pass the time check, expired
+/// signIds and authIds; once a day, usage counters past their retention.
 async fn maintenance(state: web::Data<AppState>) {
     let window_ms = state.config.api.time_window_secs as i64 * 1000;
+    let retention = state.config.metering.retention_days;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    let mut pruned_day = 0;
     loop {
         tick.tick().await;
         let store = state.store.clone();
-        let cutoff = crate::store::now_ms() - 2 * window_ms;
         let now = crate::store::now_ms();
+        let cutoff = now - 2 * window_ms;
+        let today = crate::domain::metering::day_of(now);
+        let prune_usage = today != pruned_day;
+        pruned_day = today;
         let _ = tokio::task::spawn_blocking(move || {
             let _ = store.prune_nonces(cutoff);
             let _ = store.prune_sign_ids(now);
             let _ = store.prune_cloud_auths(now);
+            if prune_usage && let Err(e) = crate::domain::metering::prune(&store, retention, now) {
+                tracing::warn!(error = %e, "usage pruning failed");
+            }
         })
         .await;
     }
