@@ -205,6 +205,39 @@ fn sign_request(seal_code: &str, auth: &(String, String), sign_id: &str, e: &[u8
     })
 }
 
+/// Signs `e` with a freshly fetched signId; the answer's `data` on success.
+async fn sign_fresh(
+    srv: &TestServer,
+    a: &Member,
+    seal_code: &str,
+    auth: &(String, String),
+    e: &[u8; 32],
+) -> Value {
+    let (sign_id, _) = find_seal(srv, a, seal_code).await;
+    ok(
+        srv,
+        a,
+        "/api/v1/cloud/sign",
+        sign_request(seal_code, auth, &sign_id, e),
+    )
+    .await
+}
+
+/// Like [`sign_fresh`], expecting a refusal with `status` and `code`.
+async fn sign_fails(
+    srv: &TestServer,
+    a: &Member,
+    seal_code: &str,
+    auth: &(String, String),
+    e: &[u8; 32],
+    status: u16,
+    code: &str,
+) {
+    let (sign_id, _) = find_seal(srv, a, seal_code).await;
+    let req = sign_request(seal_code, auth, &sign_id, e);
+    fails(srv, a, "/api/v1/cloud/sign", req, status, code).await;
+}
+
 #[tokio::test]
 async fn a_signs_with_bs_cloud_seal_and_the_platform_checks_every_answer() {
     let srv = common::start().await;
@@ -283,16 +316,7 @@ async fn a_signs_with_bs_cloud_seal_and_the_platform_checks_every_answer() {
 
     // B answers garbage.
     b.sim.set_behaviour(Behaviour::Garbage);
-    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
-    fails(
-        &srv,
-        &a,
-        "/api/v1/cloud/sign",
-        sign_request(&b.seal_code, &auth, &sign_id, &e),
-        502,
-        "40003",
-    )
-    .await;
+    sign_fails(&srv, &a, &b.seal_code, &auth, &e, 502, "40003").await;
 
     // B hangs: 40002 within the 3 s budget (plus slack).
     b.sim.set_behaviour(Behaviour::Hang);
@@ -313,16 +337,7 @@ async fn a_signs_with_bs_cloud_seal_and_the_platform_checks_every_answer() {
 
     // B is down.
     b.sim.stop().await;
-    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
-    fails(
-        &srv,
-        &a,
-        "/api/v1/cloud/sign",
-        sign_request(&b.seal_code, &auth, &sign_id, &e),
-        502,
-        "40001",
-    )
-    .await;
+    sign_fails(&srv, &a, &b.seal_code, &auth, &e, 502, "40001").await;
     srv.stop().await;
 }
 
@@ -662,42 +677,17 @@ async fn routed_calls_are_metered_on_both_sides_and_quotas_refuse_with_20007() {
     assert_eq!(info["quota"]["used"], 1);
     assert_eq!(info["quota"]["status"], "exhausted");
     let calls = b.sim.calls();
-    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
-    fails(
-        &srv,
-        &a,
-        "/api/v1/cloud/sign",
-        sign_request(&b.seal_code, &auth, &sign_id, &e),
-        429,
-        "20007",
-    )
-    .await;
+    sign_fails(&srv, &a, &b.seal_code, &auth, &e, 429, "20007").await;
     assert_eq!(b.sim.calls(), calls, "a refused quota routes nothing");
 
     // A failed signature gives its unit back: with a fresh quota of one, a wrong-key answer
     // (40003) leaves the unit for the next, good signature.
     set_quota(&srv, &a.app_id, "signatures", 1, "2020-01-01", &today);
     b.sim.set_behaviour(Behaviour::WrongKey);
-    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
-    fails(
-        &srv,
-        &a,
-        "/api/v1/cloud/sign",
-        sign_request(&b.seal_code, &auth, &sign_id, &e),
-        502,
-        "40003",
-    )
-    .await;
+    sign_fails(&srv, &a, &b.seal_code, &auth, &e, 502, "40003").await;
     b.sim.set_behaviour(Behaviour::Normal);
     let auth = authorise(&srv, &a, &b.seal_code).await;
-    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
-    ok(
-        &srv,
-        &a,
-        "/api/v1/cloud/sign",
-        sign_request(&b.seal_code, &auth, &sign_id, &e),
-    )
-    .await;
+    sign_fresh(&srv, &a, &b.seal_code, &auth, &e).await;
 
     // An expired quota refuses too.
     set_quota(
@@ -708,16 +698,7 @@ async fn routed_calls_are_metered_on_both_sides_and_quotas_refuse_with_20007() {
         "2020-01-01",
         "2020-12-31",
     );
-    let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
-    fails(
-        &srv,
-        &a,
-        "/api/v1/cloud/sign",
-        sign_request(&b.seal_code, &auth, &sign_id, &e),
-        429,
-        "20007",
-    )
-    .await;
+    sign_fails(&srv, &a, &b.seal_code, &auth, &e, 429, "20007").await;
 
     // Counters: A as requester, B as the home system that served the routed calls.
     let a_sign = usage_of(&srv, &a.app_id, "cloud/sign");
