@@ -132,7 +132,9 @@ async fn applications(
     let mut apps = state.store.list_applications()?;
     apps.sort_by_key(|a| std::cmp::Reverse(a.submitted_ms));
     for a in apps {
-        let p = state.store.get_vendor_profile(&a.username)?;
+        let p = state
+            .store
+            .get_vendor_profile(state.keys.provider(), &a.username)?;
         let row = AppRow::new(&a, p.as_ref());
         if row.is_submitted || row.pending_rotation {
             queue.push(row);

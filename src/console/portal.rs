@@ -296,8 +296,15 @@ pub async fn register(
         mobile: form.mobile.clone(),
         email: form.email.clone(),
     };
-    let store = state.store.clone();
-    let res = blocking(move || Ok(onboarding::register_vendor(&store, &reg))).await?;
+    let st = state.clone();
+    let res = blocking(move || {
+        Ok(onboarding::register_vendor(
+            &st.store,
+            st.keys.provider(),
+            &reg,
+        ))
+    })
+    .await?;
     match res {
         Ok(()) => {
             state.store.commit().await?;
@@ -331,7 +338,9 @@ fn portal_page(
     error: String,
     notice: String,
 ) -> Result<views::PortalPage, ConsoleError> {
-    let profile = state.store.get_vendor_profile(&auth.username)?;
+    let profile = state
+        .store
+        .get_vendor_profile(state.keys.provider(), &auth.username)?;
     let app = state.store.get_application(&auth.username)?;
     let can_apply = app.as_ref().is_none_or(|a| {
         matches!(

@@ -84,7 +84,11 @@ fn plausible_email(s: &str) -> bool {
 }
 
 /// Registers a vendor account with its real-name data.
-pub fn register_vendor(store: &Store, r: &Registration) -> Result<(), OnboardingError> {
+pub fn register_vendor(
+    store: &Store,
+    provider: &dyn crate::keys::KeyProvider,
+    r: &Registration,
+) -> Result<(), OnboardingError> {
     let mut errs = FieldErrors::default();
     required(&mut errs, "org_name", "单位名称", &r.org_name, 128);
     required(&mut errs, "legal_rep", "法定代表人", &r.legal_rep, 64);
@@ -126,16 +130,19 @@ pub fn register_vendor(store: &Store, r: &Registration) -> Result<(), Onboarding
         }
         Err(e) => return Err(e.into()),
     }
-    store.put_vendor_profile(&VendorProfile {
-        username: r.username.trim().to_string(),
-        org_name: r.org_name.trim().to_string(),
-        uscc: r.uscc.trim().to_string(),
-        legal_rep: r.legal_rep.trim().to_string(),
-        contact_name: r.contact_name.trim().to_string(),
-        mobile: r.mobile.trim().to_string(),
-        email: r.email.trim().to_string(),
-        created_ms: now_ms(),
-    })?;
+    store.put_vendor_profile(
+        provider,
+        &VendorProfile {
+            username: r.username.trim().to_string(),
+            org_name: r.org_name.trim().to_string(),
+            uscc: r.uscc.trim().to_string(),
+            legal_rep: r.legal_rep.trim().to_string(),
+            contact_name: r.contact_name.trim().to_string(),
+            mobile: r.mobile.trim().to_string(),
+            email: r.email.trim().to_string(),
+            created_ms: now_ms(),
+        },
+    )?;
     Ok(())
 }
 
@@ -412,34 +419,67 @@ mod tests {
         }
     }
 
+    fn provider(dir: &std::path::Path) -> crate::keys::file::FileProvider {
+        crate::keys::file::FileProvider::create(&dir.join("kek")).unwrap()
+    }
+
     #[test]
     fn registration_reports_each_bad_field() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
+        let kp = provider(dir.path());
         let mut r = registration();
         r.uscc = "91350100M000100Y44".into();
         r.mobile = "2381234567".into();
         r.email = "nope".into();
         r.password = "short".into();
-        let Err(OnboardingError::Fields(f)) = register_vendor(&store, &r) else {
+        let Err(OnboardingError::Fields(f)) = register_vendor(&store, &kp, &r) else {
             panic!("expected field errors");
         };
         for field in ["uscc", "mobile", "email", "password"] {
             assert!(f.get(field).is_some(), "{field}: {f:?}");
         }
         assert!(store.get_account("vendor1").unwrap().is_none());
-        register_vendor(&store, &registration()).unwrap();
-        let Err(OnboardingError::Fields(f)) = register_vendor(&store, &registration()) else {
+        register_vendor(&store, &kp, &registration()).unwrap();
+        let Err(OnboardingError::Fields(f)) = register_vendor(&store, &kp, &registration()) else {
             panic!("duplicate accepted");
         };
         assert!(f.get("username").is_some());
     }
 
     #[test]
+    fn personal_fields_of_a_vendor_are_sealed_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let kp = provider(dir.path());
+        register_vendor(&store, &kp, &registration()).unwrap();
+        let raw = store
+            .db()
+            .open_tree("vendor_profiles")
+            .unwrap()
+            .get("vendor1")
+            .unwrap()
+            .unwrap();
+        let raw = String::from_utf8_lossy(&raw);
+        for secret in ["13812345678", "张三", "李四", "ops@example.cn"] {
+            assert!(!raw.contains(secret), "{secret} in clear: {raw}");
+        }
+        let p = store.get_vendor_profile(&kp, "vendor1").unwrap().unwrap();
+        assert_eq!(
+            (p.mobile.as_str(), p.legal_rep.as_str()),
+            ("13812345678", "张三")
+        );
+        // Without the vendor's data key the fields cannot be read.
+        store.data_keys.remove("vendor:vendor1").unwrap();
+        store.clear_data_key_cache();
+        assert!(store.get_vendor_profile(&kp, "vendor1").is_err());
+    }
+
+    #[test]
     fn reject_then_resubmit_then_approve_creates_a_testing_system() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        register_vendor(&store, &registration()).unwrap();
+        register_vendor(&store, &provider(dir.path()), &registration()).unwrap();
         let mut bad = form();
         bad.public_key_pem = "garbage".into();
         bad.callback_url = "http://x".into();

@@ -3,7 +3,7 @@
 
 use super::DomainError;
 use super::codes::{self, SealCode};
-use crate::crypto::{sm, sm4, x509};
+use crate::crypto::{sm, x509};
 use crate::keys::KeyProvider;
 use crate::ses::SesSeal;
 use crate::store::seals::{self as tree, Field, SealRecord, SealState, SealVersion, SignIdRecord};
@@ -46,7 +46,7 @@ pub struct Filing {
 }
 
 fn sealed(key: &[u8; 16], s: &str) -> Field {
-    Field::Sealed(base64::engine::general_purpose::STANDARD.encode(sm4::seal(key, s.as_bytes())))
+    Field::seal(key, s)
 }
 
 /// Decrypts a field with the owner's data key.
@@ -56,18 +56,7 @@ pub fn reveal(
     owner: &str,
     f: &Field,
 ) -> Result<String, DomainError> {
-    match f {
-        Field::Plain(s) => Ok(s.clone()),
-        Field::Sealed(b64) => {
-            let key = store.data_key(provider, owner)?;
-            let blob = base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .map_err(|_| StoreError::Corrupt("sealed field".into()))?;
-            let plain =
-                sm4::open(&key, &blob).map_err(|_| StoreError::Corrupt("sealed field".into()))?;
-            Ok(String::from_utf8_lossy(&plain).into_owned())
-        }
-    }
+    Ok(f.open(|| store.data_key(provider, owner))?)
 }
 
 /// The `orgCode` index key: salted SM3, so ID numbers never appear in an index.

@@ -2,7 +2,9 @@
 //! application (入驻申请), both keyed by the vendor's username. One application per vendor
 //! account: a rejected application is edited and resubmitted, not duplicated.
 
+use super::seals::Field;
 use super::{Store, StoreError, decode, encode};
+use crate::keys::KeyProvider;
 use serde::{Deserialize, Serialize};
 
 const PROFILES: &str = "vendor_profiles";
@@ -28,6 +30,7 @@ impl ApplicationState {
     }
 }
 
+/// A vendor's real-name data in clear; stored as [`StoredProfile`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VendorProfile {
@@ -40,6 +43,27 @@ pub struct VendorProfile {
     pub mobile: String,
     pub email: String,
     pub created_ms: i64,
+}
+
+/// On disk the personal fields (names, mobile, e-mail) are SM4-GCM sealed under the vendor's
+/// own data key (SPEC §6), so destroying that key destroys them. The organisation's name and
+/// code are public registry data and stay readable.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredProfile {
+    username: String,
+    org_name: String,
+    uscc: String,
+    legal_rep: Field,
+    contact_name: Field,
+    mobile: Field,
+    email: Field,
+    created_ms: i64,
+}
+
+/// The data-key owner of a vendor account (its system's appId does not exist yet).
+fn key_owner(username: &str) -> String {
+    format!("vendor:{username}")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,16 +98,47 @@ impl Store {
         Ok(self.db().open_tree(APPLICATIONS)?)
     }
 
-    pub fn put_vendor_profile(&self, p: &VendorProfile) -> Result<(), StoreError> {
-        self.profiles()?.insert(p.username.as_bytes(), encode(p)?)?;
+    pub fn put_vendor_profile(
+        &self,
+        provider: &dyn KeyProvider,
+        p: &VendorProfile,
+    ) -> Result<(), StoreError> {
+        let key = self.data_key(provider, &key_owner(&p.username))?;
+        let stored = StoredProfile {
+            username: p.username.clone(),
+            org_name: p.org_name.clone(),
+            uscc: p.uscc.clone(),
+            legal_rep: Field::seal(&key, &p.legal_rep),
+            contact_name: Field::seal(&key, &p.contact_name),
+            mobile: Field::seal(&key, &p.mobile),
+            email: Field::seal(&key, &p.email),
+            created_ms: p.created_ms,
+        };
+        self.profiles()?
+            .insert(p.username.as_bytes(), encode(&stored)?)?;
         Ok(())
     }
 
-    pub fn get_vendor_profile(&self, username: &str) -> Result<Option<VendorProfile>, StoreError> {
-        self.profiles()?
-            .get(username.as_bytes())?
-            .map(|v| decode(&v))
-            .transpose()
+    pub fn get_vendor_profile(
+        &self,
+        provider: &dyn KeyProvider,
+        username: &str,
+    ) -> Result<Option<VendorProfile>, StoreError> {
+        let Some(raw) = self.profiles()?.get(username.as_bytes())? else {
+            return Ok(None);
+        };
+        let s: StoredProfile = decode(&raw)?;
+        let key = || self.data_key(provider, &key_owner(username));
+        Ok(Some(VendorProfile {
+            legal_rep: s.legal_rep.open(key)?,
+            contact_name: s.contact_name.open(key)?,
+            mobile: s.mobile.open(key)?,
+            email: s.email.open(key)?,
+            username: s.username,
+            org_name: s.org_name,
+            uscc: s.uscc,
+            created_ms: s.created_ms,
+        }))
     }
 
     pub fn get_application(&self, username: &str) -> Result<Option<Application>, StoreError> {

@@ -70,6 +70,37 @@ pub enum Field {
     Sealed(String),
 }
 
+impl Field {
+    /// Encrypts `s` under `key` (SM4-GCM, random IV).
+    pub fn seal(key: &[u8; 16], s: &str) -> Field {
+        use base64::Engine;
+        Field::Sealed(
+            base64::engine::general_purpose::STANDARD
+                .encode(crate::crypto::sm4::seal(key, s.as_bytes())),
+        )
+    }
+
+    /// The clear value; `key` is asked for only when the field is sealed.
+    pub fn open(
+        &self,
+        key: impl FnOnce() -> Result<zeroize::Zeroizing<[u8; 16]>, StoreError>,
+    ) -> Result<String, StoreError> {
+        use base64::Engine;
+        match self {
+            Field::Plain(s) => Ok(s.clone()),
+            Field::Sealed(b64) => {
+                let corrupt = || StoreError::Corrupt("sealed field".into());
+                let blob = base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|_| corrupt())?;
+                let key = key()?;
+                let plain = crate::crypto::sm4::open(&key, &blob).map_err(|_| corrupt())?;
+                Ok(String::from_utf8_lossy(&plain).into_owned())
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SealRecord {
@@ -278,6 +309,13 @@ impl Store {
             }
         }
         Ok(n)
+    }
+
+    /// Forgets unwrapped data keys (after a key was destroyed).
+    pub fn clear_data_key_cache(&self) {
+        if let Ok(mut cache) = self.data_key_cache.lock() {
+            cache.clear();
+        }
     }
 
     /// The tenant's SM4 data key, created on first use and stored wrapped by the KEK.
