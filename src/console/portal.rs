@@ -423,6 +423,7 @@ async fn apply(
         vendor: form.vendor.clone(),
         public_key_pem: form.public_key_pem.clone(),
         callback_url: form.callback_url.clone(),
+        callback_ca_pem: form.callback_ca_pem.clone(),
         dest_host: form.dest_host.clone(),
     };
     let store = state.store.clone();

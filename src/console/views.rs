@@ -299,6 +299,8 @@ pub struct ApplyForm {
     #[serde(default)]
     pub callback_url: String,
     #[serde(default)]
+    pub callback_ca_pem: String,
+    #[serde(default)]
     pub dest_host: String,
 }
 

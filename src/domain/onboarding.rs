@@ -153,6 +153,7 @@ pub struct ApplicationForm {
     pub vendor: String,
     pub public_key_pem: String,
     pub callback_url: String,
+    pub callback_ca_pem: String,
     pub dest_host: String,
 }
 
@@ -199,6 +200,16 @@ pub fn submit_application(
         }
     };
     let callback_url = optional_https(&mut errs, "callback_url", "回调地址", &f.callback_url);
+    let callback_ca_pem = match f.callback_ca_pem.trim() {
+        "" => None,
+        pem => match systems::normalise_ca_pem(pem) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                errs.add("callback_ca_pem", e.to_string());
+                None
+            }
+        },
+    };
     let dest_host = optional_https(
         &mut errs,
         "dest_host",
@@ -228,6 +239,7 @@ pub fn submit_application(
         vendor: f.vendor.trim().to_string(),
         public_key_pem: key,
         callback_url,
+        callback_ca_pem,
         dest_host,
         state: ApplicationState::Submitted,
         reason: String::new(),
@@ -288,7 +300,7 @@ pub fn approve(store: &Store, username: &str, actor: &str) -> Result<Application
             vendor: Some(old.vendor.clone()),
             public_key_pem: old.public_key_pem.clone(),
             callback_url: old.callback_url.clone(),
-            callback_ca_pem: None,
+            callback_ca_pem: old.callback_ca_pem.clone(),
             dest_host: old.dest_host.clone(),
             state: None,
         },
@@ -487,16 +499,41 @@ mod tests {
             panic!("bad key accepted");
         };
         assert!(f.get("public_key_pem").is_some() && f.get("callback_url").is_some());
-        submit_application(&store, "vendor1", &form()).unwrap();
+        let mut bad_ca = form();
+        bad_ca.callback_ca_pem =
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----".into();
+        let Err(OnboardingError::Fields(f)) = submit_application(&store, "vendor1", &bad_ca) else {
+            panic!("bad callback CA accepted");
+        };
+        assert!(f.get("callback_ca_pem").is_some());
+        let ca_key = Sm2KeyPair::generate();
+        let spec = crate::crypto::certgen::CertSpec {
+            common_name: "Member test CA".into(),
+            organization: None,
+            not_before_ms: now_ms() - 1000,
+            not_after_ms: now_ms() + 86_400_000,
+            is_ca: true,
+            serial: None,
+        };
+        let ca_der = crate::crypto::certgen::self_signed_sm2(&spec, &ca_key).unwrap();
+        let mut with_ca = form();
+        with_ca.callback_ca_pem = format!(
+            "CA of our callback server\n{}",
+            sm::pem_encode("CERTIFICATE", &ca_der)
+        );
+        submit_application(&store, "vendor1", &with_ca).unwrap();
         assert!(submit_application(&store, "vendor1", &form()).is_err());
         assert!(reject(&store, "vendor1", "  ", "op").is_err());
         let r = reject(&store, "vendor1", "公钥与证书不符", "op").unwrap();
         assert_eq!(r.state, ApplicationState::Rejected);
-        submit_application(&store, "vendor1", &form()).unwrap();
+        submit_application(&store, "vendor1", &with_ca).unwrap();
         let a = approve(&store, "vendor1", "op").unwrap();
         let app_id = a.app_id.unwrap();
         let sys = store.get_system(&app_id).unwrap().unwrap();
         assert_eq!(sys.state, crate::store::systems::SystemState::Testing);
+        // The callback CA given at onboarding is what the platform trusts for this member.
+        let ca_pem = sys.callback_ca_pem.as_deref().expect("callback CA kept");
+        assert_eq!(sm::pem_decode(ca_pem).unwrap().1, ca_der);
         assert!(approve(&store, "vendor1", "op").is_err(), "approved twice");
 
         let k2 = sm::sm2_public_key_to_pem(&Sm2KeyPair::generate().public_key());

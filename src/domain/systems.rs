@@ -26,6 +26,19 @@ pub fn normalise_public_key(pem: &str) -> Result<String, DomainError> {
     Ok(sm::sm2_public_key_to_pem(&key))
 }
 
+/// Validates the CA certificate a member's callback TLS certificate chains to: one PEM
+/// `CERTIFICATE` that parses as X.509; returned re-encoded without surrounding text.
+pub fn normalise_ca_pem(pem: &str) -> Result<String, DomainError> {
+    let (label, der) =
+        sm::pem_decode(pem).map_err(|e| DomainError::Invalid(format!("回调 CA 证书无效: {e}")))?;
+    if label != "CERTIFICATE" {
+        return Err(DomainError::Invalid("回调 CA 必须是 PEM 证书".into()));
+    }
+    crate::crypto::x509::CertInfo::parse(&der)
+        .map_err(|e| DomainError::Invalid(format!("回调 CA 证书无法解析: {e}")))?;
+    Ok(sm::pem_encode("CERTIFICATE", &der))
+}
+
 fn check_https_url(field: &str, url: &Option<String>) -> Result<(), DomainError> {
     if let Some(u) = url
         && (!u.starts_with("https://") || u.len() > 512 || u.chars().any(char::is_whitespace))
@@ -51,13 +64,11 @@ pub fn add_system(store: &Store, new: NewSystem, actor: &str) -> Result<SystemRe
     }
     check_https_url("callbackUrl", &new.callback_url)?;
     check_https_url("destHost", &new.dest_host)?;
-    if let Some(ca) = &new.callback_ca_pem {
-        let (label, _) = sm::pem_decode(ca)
-            .map_err(|e| DomainError::Invalid(format!("回调 CA 证书无效: {e}")))?;
-        if label != "CERTIFICATE" {
-            return Err(DomainError::Invalid("回调 CA 必须是 PEM 证书".into()));
-        }
-    }
+    let callback_ca_pem = new
+        .callback_ca_pem
+        .as_deref()
+        .map(normalise_ca_pem)
+        .transpose()?;
     let key = normalise_public_key(&new.public_key_pem)?;
     let state = new.state.unwrap_or(SystemState::Testing);
     if state == SystemState::Suspended {
@@ -73,7 +84,7 @@ pub fn add_system(store: &Store, new: NewSystem, actor: &str) -> Result<SystemRe
         vendor: new.vendor,
         public_keys: vec![key],
         callback_url: new.callback_url,
-        callback_ca_pem: new.callback_ca_pem,
+        callback_ca_pem,
         dest_host: new.dest_host,
         state,
         created_ms: now,

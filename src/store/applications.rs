@@ -76,6 +76,9 @@ pub struct Application {
     /// Normalised PEM SubjectPublicKeyInfo.
     pub public_key_pem: String,
     pub callback_url: Option<String>,
+    /// PEM CA certificate of the callback server (for a private or self-signed CA).
+    #[serde(default)]
+    pub callback_ca_pem: Option<String>,
     pub dest_host: Option<String>,
     pub state: ApplicationState,
     /// Rejection reason, shown to the applicant.
