@@ -51,6 +51,17 @@ pub fn issue_sm2(
     issuer_cert_der: &[u8],
     issuer_key: &Sm2KeyPair,
 ) -> Result<Vec<u8>, CryptoError> {
+    issue_for_spki(spec, &spki_of(subject_key)?, issuer_cert_der, issuer_key)
+}
+
+/// Like [`issue_sm2`] for any subject key given as a DER SubjectPublicKeyInfo (e.g. an RSA
+/// seal signer under an SM2 CA).
+pub fn issue_for_spki(
+    spec: &CertSpec,
+    spki: &[u8],
+    issuer_cert_der: &[u8],
+    issuer_key: &Sm2KeyPair,
+) -> Result<Vec<u8>, CryptoError> {
     let issuer = x509_cert::Certificate::from_der(issuer_cert_der)
         .map_err(|e| CryptoError::Malformed(format!("签发者证书: {e}")))?;
     let tbs = issuer.tbs_certificate();
@@ -80,13 +91,12 @@ pub fn issue_sm2(
         None => key_identifier(&issuer_spki)?,
     };
     let subject_name = encode_name(spec)?;
-    let spki = spki_of(subject_key)?;
-    let ski = key_identifier(&spki)?;
+    let ski = key_identifier(spki)?;
     build_and_sign(
         spec,
         &subject_name,
         &issuer_name,
-        &spki,
+        spki,
         &ski,
         &issuer_ski,
         issuer_key,

@@ -551,6 +551,25 @@ pub fn verify_signature(
     verify_signature_prehashed(spki_der, scheme, message, &hashed, signature)
 }
 
+/// Verifies a signature made over a digest the signer received instead of the message (digest
+/// signing): SM2 over e = SM3(Z‖M), RSA PKCS#1 v1.5 or ECDSA over `digest` of `hash`.
+pub fn verify_digest(
+    spki_der: &[u8],
+    hash: HashAlg,
+    digest: &[u8],
+    signature: &[u8],
+) -> Result<(), X509Error> {
+    let scheme = scheme_for_key(spki_der, hash)?;
+    if scheme.family == SigFamily::Sm2 {
+        let key = parse_spki(spki_der)?;
+        let pk = sm::sm2_public_key_from_sec1(&key.key_bits)
+            .map_err(|e| X509Error::BadKey(e.to_string()))?;
+        return sm::sm2_verify_prehashed(&pk, digest, signature)
+            .map_err(|_| X509Error::BadSignature);
+    }
+    verify_signature_prehashed(spki_der, scheme, &[], digest, signature)
+}
+
 /// Like [`verify_signature`] with the digest of `message` already computed (SM2 still needs
 /// `message` itself because its digest includes Z).
 fn verify_signature_prehashed(
