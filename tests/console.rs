@@ -997,3 +997,552 @@ async fn operators_search_the_seal_registry() {
     );
     srv.stop().await;
 }
+
+/// A vendor with an approved application; returns its appId.
+async fn approved_vendor(
+    srv: &common::TestServer,
+    op: &mut Browser,
+    vendor: &mut Browser,
+    user: &str,
+    mobile: &str,
+) -> String {
+    assert_eq!(
+        register_vendor(vendor, user, USCC, mobile).await.status,
+        303
+    );
+    vendor.login(user, PASSWORD).await;
+    apply(vendor, "甲印章系统").await;
+    let csrf = op.session_csrf().await;
+    let p = op
+        .post(
+            &format!("/console/applications/{user}/approve"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    srv.state
+        .store
+        .get_application(user)
+        .unwrap()
+        .unwrap()
+        .app_id
+        .unwrap()
+}
+
+#[tokio::test]
+async fn usage_quota_and_settings_pages_keep_to_their_roles() {
+    let srv = common::start().await;
+    admin(&srv, "op1", Role::Operator);
+    admin(&srv, "sec1", Role::Security);
+    admin(&srv, "aud1", Role::Auditor);
+    let member = srv.add_member("online");
+    let mut op = Browser::new(&srv);
+    op.login("op1", PASSWORD).await;
+    let mut vendor = Browser::new(&srv);
+    approved_vendor(&srv, &mut op, &mut vendor, "vendor1", "13812345678").await;
+
+    let pages = [
+        "/console/usage",
+        "/console/usage.csv",
+        "/console/settings",
+        "/portal/usage",
+        "/portal/usage.csv",
+    ];
+    let allowed: [(&str, &[&str]); 4] = [
+        ("op1", &["/console/usage", "/console/usage.csv"]),
+        ("aud1", &["/console/usage", "/console/usage.csv"]),
+        ("sec1", &["/console/settings"]),
+        ("vendor1", &["/portal/usage", "/portal/usage.csv"]),
+    ];
+    let quota_set = format!("/console/systems/{}/quota", member.app_id);
+    let quota_clear = format!("/console/systems/{}/quota/clear", member.app_id);
+    for (user, ok) in allowed {
+        let mut b = Browser::new(&srv);
+        assert_eq!(b.login(user, PASSWORD).await.status, 303);
+        for page in pages {
+            let p = b.get(page).await;
+            let want = if ok.contains(&page) { 200 } else { 403 };
+            assert_eq!(p.status, want, "{user} GET {page}");
+        }
+        // The menu offers exactly the pages the role may open.
+        let home = if user == "vendor1" {
+            "/portal/"
+        } else {
+            "/console/"
+        };
+        let menu = b.get(home).await.body;
+        for page in ["/console/usage", "/console/settings", "/portal/usage"] {
+            assert_eq!(
+                menu.contains(&format!("href=\"{page}\"")),
+                ok.contains(&page),
+                "{user} menu {page}"
+            );
+        }
+        if user == "op1" {
+            continue;
+        }
+        let csrf = b.session_csrf().await;
+        let p = b
+            .post(
+                &quota_set,
+                &[
+                    ("csrf", &csrf),
+                    ("kind", "signatures"),
+                    ("limit", "10"),
+                    ("from", "2026-01-01"),
+                    ("until", "2027-12-31"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 403, "{user} POST quota");
+        let p = b.post(&quota_clear, &[("csrf", &csrf)]).await;
+        assert_eq!(p.status, 403, "{user} POST quota clear");
+    }
+    assert!(srv.state.store.get_quota(&member.app_id).unwrap().is_none());
+    // The refusals are recorded with the role that tried.
+    let events = srv.state.store.recent_events(200).unwrap();
+    for role in ["security", "auditor", "vendor"] {
+        assert!(
+            events.iter().any(|e| e.action == "console.quota_set"
+                && e.result == "denied"
+                && e.detail.contains(&format!("角色={role}"))),
+            "{role}"
+        );
+    }
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn operators_set_and_clear_quotas_on_the_system_page() {
+    let srv = common::start().await;
+    admin(&srv, "op1", Role::Operator);
+    let member = srv.add_member("online");
+    let mut op = Browser::new(&srv);
+    op.login("op1", PASSWORD).await;
+    let detail = format!("/console/systems/{}", member.app_id);
+    let set = format!("{detail}/quota");
+    let page = op.get(&detail).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"no-quota\""));
+    let csrf = page.csrf();
+
+    // Forged or missing tokens change nothing.
+    for forged in ["", "0000", &"b".repeat(64)] {
+        let p = op
+            .post(
+                &set,
+                &[
+                    ("csrf", forged),
+                    ("kind", "signatures"),
+                    ("limit", "100"),
+                    ("from", "2026-01-01"),
+                    ("until", "2027-12-31"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 403, "{forged:?}");
+        let p = op.post(&format!("{set}/clear"), &[("csrf", forged)]).await;
+        assert_eq!(p.status, 403, "{forged:?}");
+    }
+    assert!(srv.state.store.get_quota(&member.app_id).unwrap().is_none());
+
+    // Each wrong field is named next to the field, in Chinese; the typed values come back.
+    let p = op
+        .post(
+            &set,
+            &[
+                ("csrf", &csrf),
+                ("kind", "bytes"),
+                ("limit", "-5"),
+                ("from", "2026-02-30"),
+                ("until", "2026-12-31"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("id=\"quota-kind-error\"") && p.body.contains("请选择配额类型"));
+    assert!(p.body.contains("id=\"quota-limit-error\"") && p.body.contains("1 到 10^12"));
+    assert!(p.body.contains("id=\"quota-from-error\"") && p.body.contains("起始日期"));
+    assert!(!p.body.contains("id=\"quota-until-error\""));
+    assert!(p.body.contains("value=\"-5\""));
+    let p = op
+        .post(
+            &set,
+            &[
+                ("csrf", &csrf),
+                ("kind", "users"),
+                ("limit", "5"),
+                ("from", "2026-12-31"),
+                ("until", "2026-01-01"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("截止日期不能早于起始日期"));
+    assert!(srv.state.store.get_quota(&member.app_id).unwrap().is_none());
+
+    // Set → shown.
+    let p = op
+        .post(
+            &set,
+            &[
+                ("csrf", &csrf),
+                ("kind", "signatures"),
+                ("limit", "1000"),
+                ("from", "2026-01-01"),
+                ("until", "2030-12-31"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    assert!(p.location.starts_with(&detail));
+    let q = srv.state.store.get_quota(&member.app_id).unwrap().unwrap();
+    assert_eq!(
+        (q.kind, q.limit, q.set_by.as_str()),
+        (hutong::store::usage::QuotaKind::Signatures, 1000, "op1")
+    );
+    let body = op.get(&detail).await.body;
+    for shown in [
+        "id=\"quota-kind\">签署次数<",
+        "id=\"quota-limit\">1000<",
+        "id=\"quota-used\">0<",
+        "id=\"quota-remaining\">1000<",
+        "id=\"quota-status\">有效<",
+        "2026-01-01 00:00:00",
+        "2030-12-31 23:59:59",
+    ] {
+        assert!(body.contains(shown), "{shown}");
+    }
+
+    // A quota that has not started yet says so.
+    let p = op
+        .post(
+            &set,
+            &[
+                ("csrf", &csrf),
+                ("kind", "users"),
+                ("limit", "20"),
+                ("from", "2099-01-01"),
+                ("until", "2099-12-31"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    let body = op.get(&detail).await.body;
+    assert!(
+        body.contains("id=\"quota-kind\">用户数<") && body.contains("id=\"quota-status\">未生效<")
+    );
+
+    // Clear → gone.
+    let p = op.post(&format!("{set}/clear"), &[("csrf", &csrf)]).await;
+    assert_eq!(p.status, 303);
+    assert!(srv.state.store.get_quota(&member.app_id).unwrap().is_none());
+    assert!(op.get(&detail).await.body.contains("id=\"no-quota\""));
+    // An unknown system is not given a quota.
+    let p = op
+        .post(
+            "/console/systems/no-such-system/quota",
+            &[
+                ("csrf", &csrf),
+                ("kind", "users"),
+                ("limit", "5"),
+                ("from", "2026-01-01"),
+                ("until", "2026-12-31"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 404);
+
+    let events = srv.state.store.recent_events(200).unwrap();
+    let find = |action: &str, result: &str| {
+        events
+            .iter()
+            .filter(|e| {
+                e.action == action
+                    && e.result == result
+                    && e.actor == "op1"
+                    && e.target == member.app_id
+            })
+            .count()
+    };
+    assert_eq!(find("console.quota_set", "denied"), 3);
+    assert_eq!(find("console.quota_clear", "denied"), 3);
+    assert_eq!(find("console.quota_set", "failed"), 2);
+    assert_eq!(find("console.quota_set", "ok"), 2);
+    assert_eq!(find("console.quota_clear", "ok"), 1);
+    assert!(events.iter().any(|e| {
+        e.action == "console.quota_set"
+            && e.result == "ok"
+            && e.detail.contains("角色=operator")
+            && e.detail
+                .contains("类型=signatures; 数量=1000; 有效期=2026-01-01..2030-12-31")
+    }));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn usage_reports_count_real_calls_and_download_as_csv() {
+    use serde_json::json;
+    let srv = common::start().await;
+    admin(&srv, "op1", Role::Operator);
+    admin(&srv, "aud1", Role::Auditor);
+    let member = srv.add_member("online");
+    let idle = srv.add_member("online");
+    for _ in 0..3 {
+        let (status, v) = srv
+            .post("/api/v1/system/info", &member.request(json!({})))
+            .await;
+        assert_eq!((status, v["code"].as_str()), (200, Some("0")), "{v}");
+    }
+    // A request that fails authentication (stale time) is nobody's call and is not counted;
+    // an authenticated call the handler refuses counts as a failed call.
+    let mut stale = member.request(json!({}));
+    stale.insert(
+        "time".into(),
+        (common::now_ms() - 3_600_000).to_string().into(),
+    );
+    member.resign(&mut stale);
+    let (status, _) = srv.post("/api/v1/system/info", &stale).await;
+    assert_ne!(status, 200);
+    let (status, v) = srv
+        .post("/api/v1/seal/query", &member.request(json!({})))
+        .await;
+    assert_ne!((status, v["code"].as_str()), (200, Some("0")), "{v}");
+    let today = hutong::domain::metering::fmt_day(hutong::domain::metering::day_of(
+        hutong::store::now_ms(),
+    ));
+    let (calls, failed) = (3, 0);
+
+    let mut op = Browser::new(&srv);
+    op.login("op1", PASSWORD).await;
+    // The default report: last 30 days, all systems.
+    let p = op.get("/console/usage").await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains(&member.app_id) && p.body.contains("system/info"));
+    let row = format!(
+        "<td class=\"mono\">system/info</td><td>{calls}</td><td>3</td><td>{failed}</td><td>0</td>"
+    );
+    assert!(p.body.contains(&row), "{row}\n{}", p.body);
+    assert!(
+        p.body
+            .contains("<td class=\"mono\">seal/query</td><td>1</td><td>0</td><td>1</td><td>0</td>")
+    );
+    assert!(p.body.contains("<tr id=\"usage-totals\"><th colspan=\"3\">合计</th><th>4</th><th>3</th><th>1</th><th>0</th>"));
+    // (askama writes `&` in attributes as `&#38;`.)
+    assert!(p.body.contains("/console/usage.csv?appId=&#38;from="));
+    // Filtered by system: the idle one has nothing.
+    let p = op
+        .get(&format!("/console/usage?appId={}", idle.app_id))
+        .await;
+    assert!(p.body.contains("id=\"no-usage\"") && !p.body.contains("system/info"));
+
+    // The CSV of one system and one day.
+    let csv_path = format!(
+        "/console/usage.csv?appId={}&from={today}&to={today}",
+        member.app_id
+    );
+    for user in ["op1", "aud1"] {
+        let mut b = Browser::new(&srv);
+        b.login(user, PASSWORD).await;
+        let p = b.get(&csv_path).await;
+        assert_eq!(p.status, 200, "{user}");
+        assert_eq!(p.headers["content-type"], "text/csv; charset=utf-8");
+        assert_eq!(
+            p.headers["content-disposition"],
+            format!("attachment; filename=\"hutong-usage-{today}-{today}.csv\"").as_str()
+        );
+        assert!(p.body.starts_with(
+            "\u{feff}date,appId,systemName,interface,calls,succeeded,failed,signatures,distinctUsers\r\n"
+        ));
+        let line = format!(
+            "{today},{},测试印章系统,system/info,{calls},3,{failed},0,0\r\n",
+            member.app_id
+        );
+        assert!(p.body.contains(&line), "{line}\n{}", p.body);
+        assert!(!p.body.contains(&idle.app_id));
+    }
+    // Exports are audited.
+    let events = srv.state.store.recent_events(100).unwrap();
+    assert!(events.iter().any(|e| e.action == "console.usage_export"
+        && e.actor == "aud1"
+        && e.target == member.app_id));
+
+    // The system page shows the last 30 days and links to the filtered report.
+    let detail = op
+        .get(&format!("/console/systems/{}", member.app_id))
+        .await
+        .body;
+    assert!(detail.contains("id=\"usage-calls\">4<"), "{detail}");
+    assert!(detail.contains(&format!("/console/usage?appId={}&#38;from=", member.app_id)));
+
+    // More than 366 days, reversed or malformed dates are refused with a reason.
+    let p = op.get("/console/usage?from=2025-01-01&to=2026-01-02").await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("最多 366 天"));
+    assert_eq!(
+        op.get("/console/usage.csv?from=2025-01-01&to=2026-01-02")
+            .await
+            .status,
+        400
+    );
+    let p = op.get("/console/usage?from=2026-11-02&to=2026-11-01").await;
+    assert!(p.status == 400 && p.body.contains("起始日期不能晚于截止日期"));
+    let p = op.get("/console/usage?from=2026-02-30").await;
+    assert!(p.status == 400 && p.body.contains("YYYY-MM-DD"));
+    let p = op.get("/console/usage?appId=%3Cscript%3E").await;
+    assert!(p.status == 400 && !p.body.contains("<script>"));
+    // A leap year fits.
+    assert_eq!(
+        op.get("/console/usage?from=2024-01-01&to=2024-12-31")
+            .await
+            .status,
+        200
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn vendors_see_only_their_own_usage_and_quota() {
+    use hutong::domain::metering;
+    let srv = common::start().await;
+    admin(&srv, "op1", Role::Operator);
+    let mut op = Browser::new(&srv);
+    op.login("op1", PASSWORD).await;
+    let mut vendor = Browser::new(&srv);
+    // Before approval there is nothing to show and nothing to download.
+    assert_eq!(
+        register_vendor(&mut vendor, "vendor0", USCC, "13912345678")
+            .await
+            .status,
+        303
+    );
+    vendor.login("vendor0", PASSWORD).await;
+    let p = vendor.get("/portal/usage").await;
+    assert!(p.status == 200 && p.body.contains("id=\"no-system\""));
+    assert_eq!(vendor.get("/portal/usage.csv").await.status, 404);
+
+    let mut own = Browser::new(&srv);
+    let app_id = approved_vendor(&srv, &mut op, &mut own, "vendor1", "13812345678").await;
+    let other = srv.add_member("online");
+    let now = hutong::store::now_ms();
+    for _ in 0..2 {
+        metering::record_call(&srv.state.store, &app_id, "seal/query", true, now);
+    }
+    for _ in 0..7 {
+        metering::record_call(&srv.state.store, &other.app_id, "cloud/sign", true, now);
+    }
+    metering::set_quota(
+        &srv.state.store,
+        &app_id,
+        hutong::store::usage::QuotaKind::Signatures,
+        50,
+        metering::add_days(metering::day_of(now), -1),
+        metering::add_days(metering::day_of(now), 30),
+        "op1",
+    )
+    .unwrap();
+
+    let p = own.get("/portal/usage").await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains(&app_id) && p.body.contains("seal/query"));
+    assert!(p.body.contains("id=\"quota-remaining\">50<") && p.body.contains("签署次数"));
+    assert!(!p.body.contains(&other.app_id) && !p.body.contains("cloud/sign"));
+    // A crafted appId is ignored: the page and the CSV stay with the vendor's own system.
+    let crafted = own
+        .get(&format!("/portal/usage?appId={}", other.app_id))
+        .await;
+    assert!(crafted.body.contains("seal/query") && !crafted.body.contains("cloud/sign"));
+    let csv = own
+        .get(&format!("/portal/usage.csv?appId={}", other.app_id))
+        .await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.headers["content-type"], "text/csv; charset=utf-8");
+    assert!(csv.body.contains(&format!(",{app_id},")) && csv.body.contains(",seal/query,2,2,0,0,"));
+    assert!(!csv.body.contains(&other.app_id) && !csv.body.contains("cloud/sign"));
+    // The administrators' report and the other vendor's page are out of reach.
+    assert_eq!(
+        own.get(&format!("/console/usage.csv?appId={}", other.app_id))
+            .await
+            .status,
+        403
+    );
+    let p = vendor.get("/portal/usage").await;
+    assert!(!p.body.contains(&app_id) && !p.body.contains("seal/query"));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn degraded_members_are_flagged_in_the_systems_pages() {
+    let srv = common::start().await;
+    admin(&srv, "op1", Role::Operator);
+    let failing = srv.add_member("online");
+    let healthy = srv.add_member("online");
+    let record = srv
+        .state
+        .store
+        .get_system(&failing.app_id)
+        .unwrap()
+        .unwrap();
+    // No callback address: every call fails at once, and enough of them open the breaker.
+    for _ in 0..hutong::interop::client::BREAKER_THRESHOLD {
+        let r = srv
+            .state
+            .interop
+            .call(
+                &srv.state.keys,
+                &record,
+                "/seal/sign",
+                serde_json::Map::new(),
+            )
+            .await;
+        assert!(r.is_err());
+    }
+    assert!(srv.state.interop.is_degraded(&failing.app_id));
+
+    let mut op = Browser::new(&srv);
+    op.login("op1", PASSWORD).await;
+    let list = op.get("/console/systems").await.body;
+    assert_eq!(list.matches("降级（熔断中）").count(), 1, "{list}");
+    let row = list
+        .split("<tr>")
+        .find(|r| r.contains(&failing.app_id))
+        .unwrap();
+    assert!(row.contains("降级（熔断中）") && row.contains("已上线"));
+    let detail = op
+        .get(&format!("/console/systems/{}", failing.app_id))
+        .await
+        .body;
+    assert!(detail.contains("id=\"degraded\">降级（熔断中）"));
+    let detail = op
+        .get(&format!("/console/systems/{}", healthy.app_id))
+        .await
+        .body;
+    assert!(!detail.contains("降级"));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn security_reads_the_effective_settings_but_never_the_pin() {
+    let srv = common::start_with(|c| {
+        c.keys.pkcs11.pin = Some("pin-never-shown-4711".into());
+        c.region_code = "350100".into();
+    })
+    .await;
+    admin(&srv, "sec1", Role::Security);
+    let mut sec = Browser::new(&srv);
+    sec.login("sec1", PASSWORD).await;
+    let p = sec.get("/console/settings").await;
+    assert_eq!(p.status, 200);
+    for shown in [
+        "350100",
+        "127.0.0.1:0",
+        "± 300 秒",
+        "100 MiB",
+        "hutong.toml",
+        "重启",
+    ] {
+        assert!(p.body.contains(shown), "{shown}");
+    }
+    assert!(!p.body.contains("pin-never-shown-4711"));
+    srv.stop().await;
+}

@@ -1,6 +1,7 @@
 //! End to end in a real headless Chromium (Debian `chromium` + `chromium-driver`): a vendor
 //! registers and applies, an operator approves, the vendor reads its appId, and a request signed
-//! for that appId passes the API; a security administrator uploads a trust anchor file, an
+//! for that appId passes the API and shows in the vendor's and the operator's usage reports, and
+//! the operator sets a quota; a security administrator uploads a trust anchor file, an
 //! operator verifies a PDF and finds a filed seal with its picture. With `HUTONG_SCREENSHOTS=1`
 //! the key pages are saved as PNG under `docs/screenshots/` (see docs/console.md).
 
@@ -238,11 +239,33 @@ async fn vendor_onboards_in_the_browser_and_its_app_id_signs_api_calls() {
     assert_eq!(v["data"]["appId"], app_id.as_str());
     assert_eq!(v["data"]["state"], "testing");
 
+    // The vendor sees that call in its own usage.
+    c.goto(&format!("{base}/portal/usage")).await.unwrap();
+    assert_eq!(text(&c, "row-count").await, "1 行");
+    // The operator sees it in the report and gives the system a quota with the form's dates.
+    click(&c, "logout").await;
+    login(&c, &base, "op1", "Operator-Pass-12").await;
+    shot(&c, "06-dashboard").await;
+    c.goto(&format!("{base}/console/usage")).await.unwrap();
+    assert_eq!(text(&c, "row-count").await, "1 行");
+    shot(&c, "13-operator-usage").await;
+    c.goto(&format!("{base}/console/systems/{app_id}"))
+        .await
+        .unwrap();
+    assert_eq!(text(&c, "usage-calls").await, "1");
+    fill(&c, "quota-limit", "10000").await;
+    click(&c, "set-quota").await;
+    assert_eq!(text(&c, "quota-status").await, "有效");
+    assert_eq!(text(&c, "quota-remaining").await, "10000");
     if std::env::var_os("HUTONG_SCREENSHOTS").is_some() {
-        // The dashboard now has a call to draw; the other roles' pages for the docs.
-        click(&c, "logout").await;
-        login(&c, &base, "op1", "Operator-Pass-12").await;
-        shot(&c, "06-dashboard").await;
+        let _ = c
+            .execute("document.getElementById('usage').scrollIntoView()", vec![])
+            .await;
+        shot(&c, "14-operator-system-quota").await;
+    }
+
+    if std::env::var_os("HUTONG_SCREENSHOTS").is_some() {
+        // The other roles' pages for the docs.
         click(&c, "logout").await;
         for (user, role) in [
             ("sec1", hutong::store::accounts::Role::Security),
@@ -263,6 +286,8 @@ async fn vendor_onboards_in_the_browser_and_its_app_id_signs_api_calls() {
         shot(&c, "07-security-accounts").await;
         c.goto(&format!("{base}/console/keys")).await.unwrap();
         shot(&c, "08-security-keys").await;
+        c.goto(&format!("{base}/console/settings")).await.unwrap();
+        shot(&c, "15-security-settings").await;
         click(&c, "logout").await;
         login(&c, &base, "aud1", "Admin-Pass-1234").await;
         c.goto(&format!("{base}/console/events")).await.unwrap();

@@ -4,8 +4,9 @@
 
 use super::session::{self, Auth};
 use super::views::{self, AccountRow, AppRow, Ctx, EventRow, HistoryRow, SystemRow};
-use super::{ConsoleError, chart, fmt_time, html, redirect, role_label};
+use super::{ConsoleError, chart, fmt_time, html, redirect, role_label, usage};
 use crate::api::AppState;
+use crate::domain::onboarding::FieldErrors;
 use crate::domain::{accounts as acc, onboarding, systems};
 use crate::store::accounts::Role;
 use crate::store::applications::ApplicationState;
@@ -256,9 +257,11 @@ fn state_label(s: SystemState) -> (&'static str, &'static str) {
     }
 }
 
-fn system_row(s: &SystemRecord) -> SystemRow {
+/// A system's row; `degraded` when the interop breaker for it is open (SPEC §4).
+fn system_row(s: &SystemRecord, degraded: bool) -> SystemRow {
     let (state, state_class) = state_label(s.state);
     SystemRow {
+        degraded,
         app_id: s.app_id.clone(),
         name: s.name.clone(),
         plat_name: s.plat_name.clone(),
@@ -278,7 +281,10 @@ async fn systems_list(
     list.sort_by_key(|s| std::cmp::Reverse(s.created_ms));
     html(&views::SystemsPage {
         ctx: Ctx::new(&auth, "/console/systems"),
-        rows: list.iter().map(system_row).collect(),
+        rows: list
+            .iter()
+            .map(|s| system_row(s, state.interop.is_degraded(&s.app_id)))
+            .collect(),
     })
 }
 
@@ -288,10 +294,29 @@ async fn system_detail(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ConsoleError> {
     auth.require(Role::Operator)?;
-    let app_id = path.into_inner();
+    html(&system_page(
+        &state,
+        &auth,
+        &path.into_inner(),
+        usage::QuotaForm::initial(),
+        FieldErrors::default(),
+        String::new(),
+    )?)
+}
+
+/// The system detail page; the quota form shows `quota_form` with its errors (after a refused
+/// submission) or its initial values.
+pub(super) fn system_page(
+    state: &AppState,
+    auth: &Auth,
+    app_id: &str,
+    quota_form: usage::QuotaForm,
+    quota_errors: FieldErrors,
+    quota_error: String,
+) -> Result<views::SystemPage, ConsoleError> {
     let s = state
         .store
-        .get_system(&app_id)?
+        .get_system(app_id)?
         .ok_or_else(|| ConsoleError::NotFound(format!("系统 {app_id} 不存在")))?;
     let transitions = [
         (SystemState::Online, "online", "上线 / 恢复"),
@@ -302,9 +327,9 @@ async fn system_detail(
     .filter(|(to, _, _)| systems::transition_allowed(s.state, *to))
     .map(|(_, v, l)| (v, l))
     .collect();
-    html(&views::SystemPage {
-        ctx: Ctx::new(&auth, "/console/systems"),
-        sys: system_row(&s),
+    Ok(views::SystemPage {
+        ctx: Ctx::new(auth, "/console/systems"),
+        sys: system_row(&s, state.interop.is_degraded(app_id)),
         callback_url: s.callback_url.clone().unwrap_or_default(),
         dest_host: s.dest_host.clone().unwrap_or_default(),
         keys: s
@@ -325,6 +350,11 @@ async fn system_detail(
             })
             .collect(),
         transitions,
+        quota: usage::quota_view(state, app_id)?,
+        quota_form,
+        quota_errors,
+        quota_error,
+        usage: usage::recent_usage(state, app_id)?,
     })
 }
 

@@ -10,6 +10,7 @@ mod chart;
 mod portal;
 mod registry;
 pub mod session;
+mod usage;
 mod views;
 
 use crate::domain::DomainError;
@@ -187,6 +188,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/password", web::post().to(portal::change_password))
             .configure(admin::routes)
             .configure(registry::routes)
+            .configure(usage::routes)
             .default_service(web::to(not_found)),
     )
     .service(
@@ -196,6 +198,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("", web::get().to(|| async { redirect("/portal/") }))
             .route("/login", web::get().to(portal::login_page))
             .configure(portal::routes)
+            .configure(usage::portal_routes)
             .default_service(web::to(not_found)),
     );
 }

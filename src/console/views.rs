@@ -30,6 +30,7 @@ impl Ctx {
                 ("/console/", "概览"),
                 ("/console/applications", "入驻审批"),
                 ("/console/systems", "接入系统"),
+                ("/console/usage", "用量统计"),
                 ("/console/seals", "印章查询"),
                 ("/console/verify", "文档验真"),
             ],
@@ -38,9 +39,14 @@ impl Ctx {
                 ("/console/accounts", "管理员账户"),
                 ("/console/keys", "密钥状态"),
                 ("/console/trust", "信任锚"),
+                ("/console/settings", "运行配置"),
             ],
-            Role::Auditor => &[("/console/", "概览"), ("/console/events", "审计日志")],
-            Role::Vendor => &[("/portal/", "我的接入")],
+            Role::Auditor => &[
+                ("/console/", "概览"),
+                ("/console/events", "审计日志"),
+                ("/console/usage", "用量统计"),
+            ],
+            Role::Vendor => &[("/portal/", "我的接入"), ("/portal/usage", "用量统计")],
         };
         let mut nav: Vec<NavItem> = items
             .iter()
@@ -207,6 +213,8 @@ pub struct SystemRow {
     pub state: &'static str,
     pub state_class: &'static str,
     pub created: String,
+    /// The interop breaker is open: shown as 降级（熔断中）.
+    pub degraded: bool,
 }
 
 #[derive(Template)]
@@ -235,6 +243,12 @@ pub struct SystemPage {
     pub history: Vec<HistoryRow>,
     /// (target state value, button label) the operator may choose now.
     pub transitions: Vec<(&'static str, &'static str)>,
+    pub quota: Option<super::usage::QuotaView>,
+    pub quota_form: super::usage::QuotaForm,
+    pub quota_errors: FieldErrors,
+    pub quota_error: String,
+    /// Usage over the last 30 days.
+    pub usage: super::usage::UsageSummary,
 }
 
 pub struct AccountRow {

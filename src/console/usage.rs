@@ -1,0 +1,797 @@
+//! Metering in the console (SPEC §6, §7): usage reports for the operator and the auditor with
+//! their CSV, quotas set and cleared by the operator on the system page, a vendor's own usage in
+//! the portal, and the read-only settings page of the security administrator.
+//!
+//! The counting and the quota rules live in `domain::metering`; this module parses the request,
+//! checks the role and renders.
+
+use super::admin::{CsrfForm, audit, guard};
+use super::session::Auth;
+use super::views::Ctx;
+use super::{ConsoleError, html, redirect};
+use crate::api::AppState;
+use crate::domain::metering::{self, QuotaStatus, ReportRow};
+use crate::domain::onboarding::FieldErrors;
+use crate::store::accounts::Role;
+use crate::store::now_ms;
+use crate::store::usage::{QuotaKind, UsageCounts};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+/// Longest period one report covers, in days (a year, leap day included).
+pub const MAX_RANGE_DAYS: i64 = 366;
+/// Default period of a report: the last 30 days, today included.
+pub const DEFAULT_DAYS: i64 = 30;
+/// Rows rendered on a page; the CSV always has all of them.
+pub const MAX_PAGE_ROWS: usize = 2000;
+/// Longest appId accepted in a query (they are 16–32 characters).
+const MAX_APP_ID_LEN: usize = 64;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/usage", web::get().to(usage_page))
+        .route("/usage.csv", web::get().to(usage_csv))
+        .route("/systems/{app_id}/quota", web::post().to(set_quota))
+        .route("/systems/{app_id}/quota/clear", web::post().to(clear_quota))
+        .route("/settings", web::get().to(settings));
+}
+
+pub fn portal_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/usage", web::get().to(portal_usage))
+        .route("/usage.csv", web::get().to(portal_usage_csv));
+}
+
+/// The page check for pages more than one role may read.
+fn require_any(auth: &Auth, roles: &[Role]) -> Result<(), ConsoleError> {
+    if auth.must_change_password {
+        return Err(ConsoleError::MustChangePassword);
+    }
+    if !roles.contains(&auth.role) {
+        return Err(ConsoleError::Forbidden);
+    }
+    Ok(())
+}
+
+/// Percent-encoding of a query value (RFC 3986 unreserved characters kept).
+fn query_value(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The report period `from..=to` (`YYYYMMDD`) of a query; an empty field takes its default
+/// (`to` today, `from` 29 days before `to`). The message of an error names the field.
+pub fn parse_range(from: &str, to: &str, today: u32) -> Result<(u32, u32), String> {
+    let day = |s: &str, label: &str| -> Result<Option<u32>, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        if s.len() > 16 {
+            return Err(format!("{label}应为 YYYY-MM-DD 格式"));
+        }
+        metering::parse_day(s)
+            .map(Some)
+            .map_err(|_| format!("{label} {s} 应为 YYYY-MM-DD 格式"))
+    };
+    let to = day(to, "截止日期")?.unwrap_or(today);
+    let from = day(from, "起始日期")?.unwrap_or_else(|| metering::add_days(to, 1 - DEFAULT_DAYS));
+    if from > to {
+        return Err("起始日期不能晚于截止日期".into());
+    }
+    let span =
+        (metering::day_start_ms(to) - metering::day_start_ms(from)).div_euclid(86_400_000) + 1;
+    if span > MAX_RANGE_DAYS {
+        return Err(format!(
+            "查询范围为 {span} 天，最多 {MAX_RANGE_DAYS} 天，请缩小日期范围"
+        ));
+    }
+    Ok((from, to))
+}
+
+/// An appId from a query: empty means all systems.
+fn parse_app_id(s: &str) -> Result<Option<String>, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if s.len() > MAX_APP_ID_LEN
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err("appId 无效".into());
+    }
+    Ok(Some(s.to_string()))
+}
+
+#[derive(Deserialize, Default)]
+pub struct UsageQuery {
+    #[serde(default, rename = "appId")]
+    app_id: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+/// A report off the async workers: with no appId it scans every counter of the period.
+async fn load_report(
+    state: &AppState,
+    app_id: Option<String>,
+    from: u32,
+    to: u32,
+) -> Result<Vec<ReportRow>, ConsoleError> {
+    let store = state.store.clone();
+    web::block(move || metering::report(&store, app_id.as_deref(), from, to))
+        .await
+        .map_err(|e| ConsoleError::Internal(e.to_string()))?
+        .map_err(ConsoleError::from)
+}
+
+fn csv_response(rows: &[ReportRow], from: u32, to: u32) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!(
+                "attachment; filename=\"hutong-usage-{}-{}.csv\"",
+                metering::fmt_day(from),
+                metering::fmt_day(to)
+            ),
+        ))
+        .body(metering::to_csv(rows))
+}
+
+/// A quota as the system page and the portal show it.
+pub struct QuotaView {
+    pub kind: &'static str,
+    pub limit: u64,
+    pub used: u64,
+    pub remaining: u64,
+    pub valid_from: String,
+    pub valid_until: String,
+    pub status: &'static str,
+    pub status_label: &'static str,
+    pub set_by: String,
+}
+
+pub fn quota_view(state: &AppState, app_id: &str) -> Result<Option<QuotaView>, ConsoleError> {
+    Ok(state.store.get_quota(app_id)?.map(|q| {
+        let s = QuotaStatus::of(&q, now_ms());
+        QuotaView {
+            kind: q.kind.label(),
+            limit: s.limit,
+            used: s.used,
+            remaining: s.remaining,
+            valid_from: s.valid_from.clone(),
+            valid_until: s.valid_until.clone(),
+            status: s.status,
+            status_label: s.status_label(),
+            set_by: q.set_by,
+        }
+    }))
+}
+
+/// A system's usage over the default period, for its detail page.
+pub struct UsageSummary {
+    pub totals: UsageCounts,
+    pub from: String,
+    pub to: String,
+    pub report_href: String,
+}
+
+pub fn recent_usage(state: &AppState, app_id: &str) -> Result<UsageSummary, ConsoleError> {
+    let to = metering::day_of(now_ms());
+    let from = metering::add_days(to, 1 - DEFAULT_DAYS);
+    let rows = metering::report(&state.store, Some(app_id), from, to)?;
+    Ok(UsageSummary {
+        totals: metering::totals(&rows),
+        from: metering::fmt_day(from),
+        to: metering::fmt_day(to),
+        report_href: format!(
+            "/console/usage?appId={}&from={}&to={}",
+            query_value(app_id),
+            metering::fmt_day(from),
+            metering::fmt_day(to)
+        ),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "usage.html")]
+pub struct UsagePage {
+    pub ctx: Ctx,
+    /// (appId, name) of every system, for the filter.
+    pub systems: Vec<(String, String)>,
+    pub app_id: String,
+    pub from: String,
+    pub to: String,
+    pub rows: Vec<ReportRow>,
+    pub total_rows: usize,
+    pub totals: UsageCounts,
+    pub csv_href: String,
+    pub error: String,
+}
+
+async fn usage_page(
+    auth: Auth,
+    state: web::Data<AppState>,
+    q: web::Query<UsageQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    require_any(&auth, &[Role::Operator, Role::Auditor])?;
+    let mut systems: Vec<(String, String)> = state
+        .store
+        .list_systems()?
+        .into_iter()
+        .map(|s| (s.app_id, s.name))
+        .collect();
+    systems.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    let mut page = UsagePage {
+        ctx: Ctx::new(&auth, "/console/usage"),
+        systems,
+        app_id: q.app_id.trim().to_string(),
+        from: q.from.trim().to_string(),
+        to: q.to.trim().to_string(),
+        rows: Vec::new(),
+        total_rows: 0,
+        totals: UsageCounts::default(),
+        csv_href: String::new(),
+        error: String::new(),
+    };
+    let today = metering::day_of(now_ms());
+    let parsed =
+        parse_app_id(&q.app_id).and_then(|a| parse_range(&q.from, &q.to, today).map(|r| (a, r)));
+    let (app_id, (from, to)) = match parsed {
+        Ok(p) => p,
+        Err(msg) => {
+            page.error = msg;
+            let mut resp = html(&page)?;
+            *resp.status_mut() = StatusCode::BAD_REQUEST;
+            return Ok(resp);
+        }
+    };
+    page.from = metering::fmt_day(from);
+    page.to = metering::fmt_day(to);
+    page.csv_href = format!(
+        "/console/usage.csv?appId={}&from={}&to={}",
+        query_value(app_id.as_deref().unwrap_or("")),
+        page.from,
+        page.to
+    );
+    let mut rows = load_report(&state, app_id, from, to).await?;
+    page.totals = metering::totals(&rows);
+    page.total_rows = rows.len();
+    rows.truncate(MAX_PAGE_ROWS);
+    page.rows = rows;
+    html(&page)
+}
+
+async fn usage_csv(
+    auth: Auth,
+    state: web::Data<AppState>,
+    q: web::Query<UsageQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    require_any(&auth, &[Role::Operator, Role::Auditor])?;
+    let app_id = parse_app_id(&q.app_id).map_err(ConsoleError::Invalid)?;
+    let (from, to) =
+        parse_range(&q.from, &q.to, metering::day_of(now_ms())).map_err(ConsoleError::Invalid)?;
+    let rows = load_report(&state, app_id.clone(), from, to).await?;
+    // Who took which figures out of the platform is for the auditor to see.
+    audit(
+        &state,
+        &auth,
+        "console.usage_export",
+        app_id.as_deref().unwrap_or("*"),
+        "ok",
+        &format!(
+            "期间={}..{}; 行数={}",
+            metering::fmt_day(from),
+            metering::fmt_day(to),
+            rows.len()
+        ),
+    );
+    state.store.commit().await?;
+    Ok(csv_response(&rows, from, to))
+}
+
+/// The quota form as typed, echoed back with its errors.
+#[derive(Deserialize, Default)]
+pub struct QuotaForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub limit: String,
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub until: String,
+}
+
+impl QuotaForm {
+    /// The form as first shown: signatures, valid from today for a year.
+    pub fn initial() -> Self {
+        let today = metering::day_of(now_ms());
+        QuotaForm {
+            csrf: String::new(),
+            kind: QuotaKind::Signatures.as_str().into(),
+            limit: String::new(),
+            from: metering::fmt_day(today),
+            until: metering::fmt_day(metering::add_days(today, 364)),
+        }
+    }
+
+    /// Field-level checks; the limit's range and the system's existence are the domain's.
+    fn parse(&self) -> Result<(QuotaKind, u64, u32, u32), FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let kind = QuotaKind::parse(self.kind.trim());
+        if kind.is_none() {
+            errors
+                .0
+                .push(("kind", "请选择配额类型（签署次数或用户数）".into()));
+        }
+        let limit = self.limit.trim();
+        let limit = match limit.parse::<u64>() {
+            Ok(n) if (1..=1_000_000_000_000).contains(&n) && limit.len() <= 13 => Some(n),
+            _ => {
+                errors
+                    .0
+                    .push(("limit", "配额数量应为 1 到 10^12 之间的整数".into()));
+                None
+            }
+        };
+        let day = |s: &str| {
+            let s = s.trim();
+            if s.len() > 16 {
+                return None;
+            }
+            metering::parse_day(s).ok()
+        };
+        let from = day(&self.from);
+        if from.is_none() {
+            errors
+                .0
+                .push(("from", "起始日期应为 YYYY-MM-DD 格式的有效日期".into()));
+        }
+        let until = day(&self.until);
+        if until.is_none() {
+            errors
+                .0
+                .push(("until", "截止日期应为 YYYY-MM-DD 格式的有效日期".into()));
+        }
+        if let (Some(f), Some(u)) = (from, until)
+            && u < f
+        {
+            errors.0.push(("until", "截止日期不能早于起始日期".into()));
+        }
+        match (kind, limit, from, until) {
+            (Some(k), Some(l), Some(f), Some(u)) if errors.is_empty() => Ok((k, l, f, u)),
+            _ => Err(errors),
+        }
+    }
+}
+
+async fn set_quota(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<QuotaForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let app_id = path.into_inner();
+    let action = "console.quota_set";
+    guard(&state, &auth, Role::Operator, &form.csrf, action, &app_id)?;
+    if state.store.get_system(&app_id)?.is_none() {
+        let e = ConsoleError::NotFound(format!("系统 {app_id} 不存在"));
+        audit(&state, &auth, action, &app_id, "failed", &e.to_string());
+        return Err(e);
+    }
+    let form = form.into_inner();
+    let (kind, limit, from, until) = match form.parse() {
+        Ok(p) => p,
+        Err(errors) => {
+            let detail = errors
+                .0
+                .iter()
+                .map(|(_, m)| m.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            audit(&state, &auth, action, &app_id, "failed", &detail);
+            let page = super::admin::system_page(
+                &state,
+                &auth,
+                &app_id,
+                form,
+                errors,
+                "请修改标红的字段后重新提交".into(),
+            )?;
+            let mut resp = html(&page)?;
+            *resp.status_mut() = StatusCode::BAD_REQUEST;
+            return Ok(resp);
+        }
+    };
+    match metering::set_quota(
+        &state.store,
+        &app_id,
+        kind,
+        limit,
+        from,
+        until,
+        &auth.username,
+    ) {
+        Ok(_) => {
+            let detail = format!(
+                "类型={}; 数量={limit}; 有效期={}..{}",
+                kind.as_str(),
+                metering::fmt_day(from),
+                metering::fmt_day(until)
+            );
+            audit(&state, &auth, action, &app_id, "ok", &detail);
+            state.store.commit().await?;
+            Ok(redirect(&format!("/console/systems/{app_id}#quota")))
+        }
+        Err(e) => {
+            let e = ConsoleError::from(e);
+            audit(&state, &auth, action, &app_id, "failed", &e.to_string());
+            Err(e)
+        }
+    }
+}
+
+async fn clear_quota(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let app_id = path.into_inner();
+    let action = "console.quota_clear";
+    guard(&state, &auth, Role::Operator, &form.csrf, action, &app_id)?;
+    if state.store.get_system(&app_id)?.is_none() {
+        let e = ConsoleError::NotFound(format!("系统 {app_id} 不存在"));
+        audit(&state, &auth, action, &app_id, "failed", &e.to_string());
+        return Err(e);
+    }
+    let had = state.store.get_quota(&app_id)?;
+    if let Err(e) = state.store.set_quota(&app_id, None) {
+        let e = ConsoleError::from(e);
+        audit(&state, &auth, action, &app_id, "failed", &e.to_string());
+        return Err(e);
+    }
+    let detail = match had {
+        Some(q) => format!(
+            "原配额: 类型={}; 数量={}; 已用={}",
+            q.kind.as_str(),
+            q.limit,
+            q.used
+        ),
+        None => "原本无配额".into(),
+    };
+    audit(&state, &auth, action, &app_id, "ok", &detail);
+    state.store.commit().await?;
+    Ok(redirect(&format!("/console/systems/{app_id}#quota")))
+}
+
+#[derive(Template)]
+#[template(path = "portal_usage.html")]
+pub struct PortalUsagePage {
+    pub ctx: Ctx,
+    /// Empty while the vendor has no approved system.
+    pub app_id: String,
+    pub system_name: String,
+    pub from: String,
+    pub to: String,
+    pub rows: Vec<ReportRow>,
+    pub total_rows: usize,
+    pub totals: UsageCounts,
+    pub quota: Option<QuotaView>,
+    pub csv_href: String,
+    pub error: String,
+}
+
+/// The signed-in vendor's own appId: looked up by account, never taken from the request.
+fn own_app_id(state: &AppState, auth: &Auth) -> Result<Option<String>, ConsoleError> {
+    Ok(state
+        .store
+        .get_application(&auth.username)?
+        .and_then(|a| a.app_id))
+}
+
+async fn portal_usage(
+    auth: Auth,
+    state: web::Data<AppState>,
+    q: web::Query<UsageQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    auth.require(Role::Vendor)?;
+    let mut page = PortalUsagePage {
+        ctx: Ctx::new(&auth, "/portal/usage"),
+        app_id: String::new(),
+        system_name: String::new(),
+        from: q.from.trim().to_string(),
+        to: q.to.trim().to_string(),
+        rows: Vec::new(),
+        total_rows: 0,
+        totals: UsageCounts::default(),
+        quota: None,
+        csv_href: String::new(),
+        error: String::new(),
+    };
+    let Some(app_id) = own_app_id(&state, &auth)? else {
+        return html(&page);
+    };
+    page.system_name = state
+        .store
+        .get_system(&app_id)?
+        .map(|s| s.name)
+        .unwrap_or_default();
+    page.quota = quota_view(&state, &app_id)?;
+    page.app_id = app_id.clone();
+    let (from, to) = match parse_range(&q.from, &q.to, metering::day_of(now_ms())) {
+        Ok(r) => r,
+        Err(msg) => {
+            page.error = msg;
+            let mut resp = html(&page)?;
+            *resp.status_mut() = StatusCode::BAD_REQUEST;
+            return Ok(resp);
+        }
+    };
+    page.from = metering::fmt_day(from);
+    page.to = metering::fmt_day(to);
+    page.csv_href = format!("/portal/usage.csv?from={}&to={}", page.from, page.to);
+    let mut rows = load_report(&state, Some(app_id), from, to).await?;
+    page.totals = metering::totals(&rows);
+    page.total_rows = rows.len();
+    rows.truncate(MAX_PAGE_ROWS);
+    page.rows = rows;
+    html(&page)
+}
+
+async fn portal_usage_csv(
+    auth: Auth,
+    state: web::Data<AppState>,
+    q: web::Query<UsageQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    auth.require(Role::Vendor)?;
+    let app_id = own_app_id(&state, &auth)?
+        .ok_or_else(|| ConsoleError::NotFound("入驻申请通过后才有用量数据".into()))?;
+    let (from, to) =
+        parse_range(&q.from, &q.to, metering::day_of(now_ms())).map_err(ConsoleError::Invalid)?;
+    let rows = load_report(&state, Some(app_id), from, to).await?;
+    Ok(csv_response(&rows, from, to))
+}
+
+/// (setting, `hutong.toml` key, effective value).
+pub type Setting = (&'static str, &'static str, String);
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+pub struct SettingsPage {
+    pub ctx: Ctx,
+    /// (section title, its settings).
+    pub sections: Vec<(&'static str, Vec<Setting>)>,
+}
+
+fn fmt_bytes(n: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if n >= MIB && n.is_multiple_of(MIB) {
+        format!("{} MiB（{n} 字节）", n / MIB)
+    } else if n >= 1024 && n.is_multiple_of(1024) {
+        format!("{} KiB（{n} 字节）", n / 1024)
+    } else {
+        format!("{n} 字节")
+    }
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "是" } else { "否" }.into()
+}
+
+/// A setting that only some builds of the configuration have (e.g. `metering.retention_days`),
+/// read from the serialised configuration so the page shows it whenever it exists.
+fn optional_setting(config: &crate::config::Config, section: &str, key: &str) -> Option<String> {
+    let value = toml::Value::try_from(config).ok()?;
+    match value.get(section)?.get(key)? {
+        toml::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+async fn settings(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ConsoleError> {
+    auth.require(Role::Security)?;
+    let c = &state.config;
+    let unset = || "未配置".to_string();
+    let path = |p: &Option<std::path::PathBuf>| {
+        p.as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(unset)
+    };
+    let mut platform = vec![
+        ("行政区划代码", "region_code", c.region_code.clone()),
+        ("数据目录", "data_dir", c.data_dir.display().to_string()),
+        ("HTTPS 监听地址（API 与控制台）", "listen", c.listen.clone()),
+        (
+            "指标监听地址（/metrics）",
+            "metrics_listen",
+            c.metrics_listen
+                .clone()
+                .unwrap_or_else(|| "未单独监听（仅在 HTTPS 监听地址上提供）".into()),
+        ),
+        (
+            "TLS 证书",
+            "tls.cert",
+            c.tls
+                .cert
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "自动生成的自签名证书（仅供评估）".into()),
+        ),
+    ];
+    if let Some(days) = optional_setting(c, "metering", "retention_days") {
+        platform.push((
+            "计量数据保留期",
+            "metering.retention_days",
+            format!("{days} 天"),
+        ));
+    }
+    let api = vec![
+        (
+            "请求时间窗口",
+            "api.time_window_secs",
+            format!("± {} 秒", c.api.time_window_secs),
+        ),
+        (
+            "JSON 请求体上限",
+            "api.max_json_bytes",
+            fmt_bytes(c.api.max_json_bytes),
+        ),
+        (
+            "上传文件上限",
+            "api.max_file_bytes",
+            fmt_bytes(c.api.max_file_bytes),
+        ),
+        (
+            "限流（每个 appId）",
+            "api.rate_limit_per_sec / api.rate_limit_burst",
+            format!(
+                "每秒 {} 次，突发 {} 次",
+                c.api.rate_limit_per_sec, c.api.rate_limit_burst
+            ),
+        ),
+        (
+            "signId 有效期",
+            "api.sign_id_ttl_secs",
+            format!("{} 秒", c.api.sign_id_ttl_secs),
+        ),
+        (
+            "允许 MD5 / SHA-1 摘要算法",
+            "api.allow_legacy_hashes",
+            yes_no(c.api.allow_legacy_hashes),
+        ),
+    ];
+    let verify = vec![(
+        "未备案印章判定为验证失败",
+        "verify.unregistered_is_failure",
+        yes_no(c.verify.unregistered_is_failure),
+    )];
+    // Never the PIN or its file: only where the keys are and which token holds them.
+    let mut keys = vec![("密钥提供者", "keys.provider", c.keys.provider.clone())];
+    if c.keys.provider == "pkcs11" {
+        let p = &c.keys.pkcs11;
+        keys.extend([
+            ("PKCS#11 模块", "keys.pkcs11.module", path(&p.module)),
+            (
+                "令牌标签",
+                "keys.pkcs11.token_label",
+                p.token_label.clone().unwrap_or_else(unset),
+            ),
+            (
+                "槽位",
+                "keys.pkcs11.slot",
+                p.slot.map(|s| s.to_string()).unwrap_or_else(unset),
+            ),
+            (
+                "密钥加密密钥标签",
+                "keys.pkcs11.kek_label",
+                p.kek_label.clone(),
+            ),
+        ]);
+    }
+    html(&SettingsPage {
+        ctx: Ctx::new(&auth, "/console/settings"),
+        sections: vec![
+            ("平台", platform),
+            ("接口", api),
+            ("文档验真", verify),
+            ("密钥", keys),
+        ],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_periods_default_to_thirty_days_and_stop_at_366() {
+        let today = 20261123;
+        assert_eq!(parse_range("", "", today), Ok((20261025, 20261123)));
+        assert_eq!(
+            parse_range("", "2026-03-01", today),
+            Ok((20260131, 20260301))
+        );
+        assert_eq!(
+            parse_range("2024-01-01", "2024-12-31", today),
+            Ok((20240101, 20241231)),
+            "a leap year is 366 days"
+        );
+        let e = parse_range("2025-01-01", "2026-01-02", today).unwrap_err();
+        assert!(e.contains("最多 366 天"), "{e}");
+        let e = parse_range("2026-11-02", "2026-11-01", today).unwrap_err();
+        assert!(e.contains("起始日期不能晚于截止日期"), "{e}");
+        let e = parse_range("2026-02-30", "", today).unwrap_err();
+        assert!(e.contains("起始日期"), "{e}");
+        assert!(parse_range("", &"9".repeat(40), today).is_err());
+    }
+
+    #[test]
+    fn quota_forms_name_the_wrong_field() {
+        let form = QuotaForm {
+            kind: "bytes".into(),
+            limit: "0".into(),
+            from: "2026-13-01".into(),
+            until: "2026-12-01".into(),
+            ..QuotaForm::default()
+        };
+        let errors = form.parse().unwrap_err();
+        for field in ["kind", "limit", "from"] {
+            assert!(errors.get(field).is_some(), "{field}");
+        }
+        assert!(errors.get("until").is_none());
+        let form = QuotaForm {
+            kind: "users".into(),
+            limit: "500".into(),
+            from: "2026-12-01".into(),
+            until: "2026-11-30".into(),
+            ..QuotaForm::default()
+        };
+        assert_eq!(
+            form.parse().unwrap_err().get("until"),
+            Some("截止日期不能早于起始日期")
+        );
+        let form = QuotaForm {
+            until: "2026-12-01".into(),
+            ..form
+        };
+        assert_eq!(
+            form.parse().ok(),
+            Some((QuotaKind::Users, 500, 20261201, 20261201))
+        );
+    }
+
+    #[test]
+    fn optional_settings_are_read_when_present() {
+        let c = crate::config::Config::default();
+        assert_eq!(
+            optional_setting(&c, "api", "time_window_secs").as_deref(),
+            Some("300")
+        );
+        assert_eq!(
+            optional_setting(&c, "keys", "provider").as_deref(),
+            Some("file")
+        );
+        assert_eq!(optional_setting(&c, "no_such_section", "x"), None);
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(query_value("abc-_.~09"), "abc-_.~09");
+        assert_eq!(query_value("a&b=c d"), "a%26b%3Dc%20d");
+    }
+}
