@@ -1526,6 +1526,7 @@ async fn security_reads_the_effective_settings_but_never_the_pin() {
     let srv = common::start_with(|c| {
         c.keys.pkcs11.pin = Some("pin-never-shown-4711".into());
         c.region_code = "350100".into();
+        c.interop.member_timeout_ms = 2500;
     })
     .await;
     admin(&srv, "sec1", Role::Security);
@@ -1538,6 +1539,8 @@ async fn security_reads_the_effective_settings_but_never_the_pin() {
         "127.0.0.1:0",
         "± 300 秒",
         "100 MiB",
+        "1100 天",
+        "2500 毫秒",
         "hutong.toml",
         "重启",
     ] {

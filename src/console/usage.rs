@@ -593,16 +593,6 @@ fn yes_no(b: bool) -> String {
     if b { "是" } else { "否" }.into()
 }
 
-/// A setting that only some builds of the configuration have (e.g. `metering.retention_days`),
-/// read from the serialised configuration so the page shows it whenever it exists.
-fn optional_setting(config: &crate::config::Config, section: &str, key: &str) -> Option<String> {
-    let value = toml::Value::try_from(config).ok()?;
-    match value.get(section)?.get(key)? {
-        toml::Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
 async fn settings(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ConsoleError> {
     auth.require(Role::Security)?;
     let c = &state.config;
@@ -633,13 +623,16 @@ async fn settings(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
                 .unwrap_or_else(|| "自动生成的自签名证书（仅供评估）".into()),
         ),
     ];
-    if let Some(days) = optional_setting(c, "metering", "retention_days") {
-        platform.push((
-            "计量数据保留期",
-            "metering.retention_days",
-            format!("{days} 天"),
-        ));
-    }
+    platform.push((
+        "计量数据保留期",
+        "metering.retention_days",
+        format!("{} 天", c.metering.retention_days),
+    ));
+    platform.push((
+        "成员系统回调超时",
+        "interop.member_timeout_ms",
+        format!("{} 毫秒", c.interop.member_timeout_ms),
+    ));
     let api = vec![
         (
             "请求时间窗口",
@@ -773,20 +766,6 @@ mod tests {
             form.parse().ok(),
             Some((QuotaKind::Users, 500, 20261201, 20261201))
         );
-    }
-
-    #[test]
-    fn optional_settings_are_read_when_present() {
-        let c = crate::config::Config::default();
-        assert_eq!(
-            optional_setting(&c, "api", "time_window_secs").as_deref(),
-            Some("300")
-        );
-        assert_eq!(
-            optional_setting(&c, "keys", "provider").as_deref(),
-            Some("file")
-        );
-        assert_eq!(optional_setting(&c, "no_such_section", "x"), None);
     }
 
     #[test]
