@@ -138,6 +138,9 @@ struct SimulateArgs {
     /// seal (`seal.der`) carrying the simulator's signer certificate, ready for seal/filing.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// Give the seal an RSA-2048 signer (P1 with hashType 3) instead of an SM2 one.
+    #[arg(long)]
+    rsa_signer: bool,
     /// Organisation name written into the generated certificates and seal.
     #[arg(long, default_value = "模拟印章系统")]
     org_name: String,
@@ -307,7 +310,11 @@ fn simulate_member(args: SimulateArgs) -> Result<()> {
     let (_, der) = hutong::crypto::sm::pem_decode(&pem).context("platform certificate PEM")?;
     let platform_key = hutong::crypto::sm::sm2_public_key_from_cert_der(&der)
         .context("platform certificate is not an SM2 certificate")?;
-    let identity = MemberIdentity::generate(&args.org_name)?;
+    let identity = if args.rsa_signer {
+        MemberIdentity::generate_rsa(&args.org_name)?
+    } else {
+        MemberIdentity::generate(&args.org_name)?
+    };
     // A 1×1 PNG header is enough for a test seal picture.
     let mut picture = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
     picture.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0]);
@@ -315,9 +322,13 @@ fn simulate_member(args: SimulateArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     std::fs::write(args.out.join("seal.der"), &seal)?;
+    let signer_cert = match &identity.rsa_signer {
+        Some(rsa) => &rsa.cert,
+        None => &identity.kit.signer_cert,
+    };
     std::fs::write(
         args.out.join("signer.pem"),
-        hutong::crypto::sm::pem_encode("CERTIFICATE", &identity.kit.signer_cert),
+        hutong::crypto::sm::pem_encode("CERTIFICATE", signer_cert),
     )?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

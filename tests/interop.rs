@@ -39,10 +39,22 @@ struct Home {
 /// certificate, and files one cloud seal (certType 2) carrying its signer certificate.
 async fn home_system(srv: &TestServer, confirm_delay: Duration) -> Home {
     let identity = MemberIdentity::generate("某某科技有限公司").unwrap();
+    home_system_with(srv, confirm_delay, identity).await
+}
+
+async fn home_system_with(
+    srv: &TestServer,
+    confirm_delay: Duration,
+    identity: MemberIdentity,
+) -> Home {
     let seal = identity
         .build_seal("合同专用章", "sim-es-1", picture(), 365)
         .unwrap();
-    let signer_serial = hutong::crypto::x509::CertInfo::parse(&identity.kit.signer_cert)
+    let signer_cert = match &identity.rsa_signer {
+        Some(rsa) => &rsa.cert,
+        None => &identity.kit.signer_cert,
+    };
+    let signer_serial = hutong::crypto::x509::CertInfo::parse(signer_cert)
         .unwrap()
         .serial_hex;
     let sim = simulator::start(SimulatorConfig {
@@ -134,8 +146,8 @@ async fn fails(srv: &TestServer, m: &Member, path: &str, extra: Value, status: u
     );
 }
 
-/// The seal as A finds it: (signId, signer public key from certList).
-async fn find_seal(srv: &TestServer, a: &Member, seal_code: &str) -> (String, sm2::PublicKey) {
+/// B's seal as A finds it in `seal/query`, with a fresh signId.
+async fn seal_entry(srv: &TestServer, a: &Member, seal_code: &str) -> Value {
     let list = ok(
         srv,
         a,
@@ -143,17 +155,25 @@ async fn find_seal(srv: &TestServer, a: &Member, seal_code: &str) -> (String, sm
         json!({"orgCode": ORG, "sealType": "0", "certType": 2}),
     )
     .await;
-    let seal = list
-        .as_array()
+    list.as_array()
         .unwrap()
         .iter()
         .find(|s| s["sealCode"] == seal_code)
         .expect("B's seal is listed")
-        .clone();
-    let cert = base64::engine::general_purpose::STANDARD
+        .clone()
+}
+
+/// The signer certificate (DER) of a seal entry.
+fn signer_cert(seal: &Value) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
         .decode(seal["certList"][0]["signPublicKey"].as_str().unwrap())
-        .unwrap();
-    let key = hutong::crypto::sm::sm2_public_key_from_cert_der(&cert).unwrap();
+        .unwrap()
+}
+
+/// The seal as A finds it: (signId, SM2 signer public key from certList).
+async fn find_seal(srv: &TestServer, a: &Member, seal_code: &str) -> (String, sm2::PublicKey) {
+    let seal = seal_entry(srv, a, seal_code).await;
+    let key = hutong::crypto::sm::sm2_public_key_from_cert_der(&signer_cert(&seal)).unwrap();
     (seal["signId"].as_str().unwrap().to_string(), key)
 }
 
@@ -755,6 +775,70 @@ async fn routed_calls_are_metered_on_both_sides_and_quotas_refuse_with_20007() {
         )),
         "{csv}"
     );
+    b.sim.stop().await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn p1_with_an_rsa_seal_is_a_sha256_digest_signature_checked_like_sm2() {
+    let srv = common::start().await;
+    let a = srv.add_member("online");
+    let identity = MemberIdentity::generate_rsa("某某科技有限公司").unwrap();
+    let b = home_system_with(&srv, Duration::from_millis(0), identity).await;
+    let seal = seal_entry(&srv, &a, &b.seal_code).await;
+    let spki = hutong::crypto::x509::CertInfo::parse(&signer_cert(&seal))
+        .unwrap()
+        .spki_der;
+    let sign_id = |seal: Value| seal["signId"].as_str().unwrap().to_string();
+    assert!(hutong::crypto::x509::key_type_name(&spki).contains("RSA"));
+    let auth = authorise(&srv, &a, &b.seal_code).await;
+    let digest = hutong::crypto::x509::HashAlg::Sha256.digest(b"PDF byte ranges");
+    let request = |sign_id: &str, hash_type: i64| {
+        let mut r = sign_request(&b.seal_code, &auth, sign_id, &[0; 32]);
+        r["docHash"] = b64(&digest).into();
+        r["hashType"] = hash_type.into();
+        r
+    };
+
+    // The SM2 rule does not apply to an RSA seal, and is refused before anything is routed.
+    let calls = b.sim.calls();
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/sign",
+        request(&sign_id(seal), 4),
+        400,
+        "10001",
+    )
+    .await;
+    assert_eq!(b.sim.calls(), calls);
+
+    // hashType 3: B signs the SHA-256 digest with its RSA key; the platform verifies it.
+    let fresh = sign_id(seal_entry(&srv, &a, &b.seal_code).await);
+    let signed = ok(&srv, &a, "/api/v1/cloud/sign", request(&fresh, 3)).await;
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(signed["signData"].as_str().unwrap())
+        .unwrap();
+    hutong::crypto::x509::verify_digest(
+        &spki,
+        hutong::crypto::x509::HashAlg::Sha256,
+        &digest,
+        &sig,
+    )
+    .expect("PKCS#1 v1.5 signature by the seal's RSA key");
+
+    // Another RSA key's signature is caught.
+    b.sim.set_behaviour(Behaviour::WrongKey);
+    let fresh = sign_id(seal_entry(&srv, &a, &b.seal_code).await);
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/sign",
+        request(&fresh, 3),
+        502,
+        "40003",
+    )
+    .await;
     b.sim.stop().await;
     srv.stop().await;
 }

@@ -353,6 +353,22 @@ fn verify_p7(
         .map_err(|_| "P7 签名值不能用印章签名证书的公钥验证")
 }
 
+const P1_HASH_RULE: &str = "P1 摘要签名的 hashType 须与印章签名证书的算法一致：SM2 印章为 4（SM3），RSA 印章为 3（SHA256）";
+
+/// Whether a P1 signature with `hash` can come from the key of `cert` (SPEC §3.6): SM2 keys
+/// sign e = SM3(Z‖M), RSA keys sign a SHA-256 digest.
+fn p1_fits(cert: &[u8], hash: HashAlg) -> bool {
+    x509::CertInfo::parse(cert)
+        .ok()
+        .and_then(|ci| x509::scheme_for_key(&ci.spki_der, hash).ok())
+        .is_some_and(|s| {
+            matches!(
+                (s.family, hash),
+                (x509::SigFamily::Sm2, HashAlg::Sm3) | (x509::SigFamily::Rsa, HashAlg::Sha256)
+            )
+        })
+}
+
 /// Sends a digest-signing request to the seal's home system and checks the answer: the
 /// signature must verify under one of the seal's signer certificates before it is returned.
 async fn route_sign(
@@ -397,8 +413,8 @@ async fn route_sign(
         .map_err(|_| bad("signData 不是标准 Base64"))?;
     if kind == "P1" {
         let verified = certs.iter().any(|c| {
-            sm::sm2_public_key_from_cert_der(c)
-                .is_ok_and(|k| sm::sm2_verify_prehashed(&k, digest, &sig).is_ok())
+            x509::CertInfo::parse(c)
+                .is_ok_and(|ci| x509::verify_digest(&ci.spki_der, hash, digest, &sig).is_ok())
         });
         if !verified {
             return Err(bad("签名值不能用印章签名证书的公钥验证"));
@@ -450,13 +466,12 @@ pub async fn sign(
                 3 => HashAlg::Sha256,
                 _ => HashAlg::Sm3,
             };
-            // P1 is defined for SM2 seals over e = SM3(Z‖M); P7 is a detached SignedData whose
-            // messageDigest is docHash. Nothing else is routed: the platform could not verify it.
+            // P1 is an SM2 signature over e = SM3(Z‖M) or an RSA signature over a SHA-256 digest;
+            // P7 is a detached SignedData whose messageDigest is docHash. Nothing else is
+            // routed: the platform could not verify it.
             match kind.as_str() {
-                "P1" if hash_type != 4 => {
-                    return Err(ApiError::invalid(
-                        "P1 摘要签名要求 hashType 为 4（SM3），平台暂不支持 RSA 印章的 P1 签名",
-                    ));
+                "P1" if !matches!(hash_type, 3 | 4) => {
+                    return Err(ApiError::invalid(P1_HASH_RULE));
                 }
                 "P1" | "P7" => {}
                 _ => return Err(ApiError::invalid("参数 type 应为 P1 或 P7")),
@@ -480,8 +495,11 @@ pub async fn sign(
             if certs.is_empty() {
                 return Err(ApiError::new(
                     "30003",
-                    format!("印章 {seal_code} 未携带可用于验证的 SM2 签名证书"),
+                    format!("印章 {seal_code} 未携带可用于验证的签名证书"),
                 ));
+            }
+            if kind == "P1" && !certs.iter().any(|c| p1_fits(c, hash)) {
+                return Err(ApiError::invalid(P1_HASH_RULE));
             }
             let requester = auth.system.app_id.clone();
             let quota = metering::take(

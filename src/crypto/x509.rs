@@ -361,7 +361,7 @@ impl HashAlg {
     }
 
     /// DER DigestInfo prefix for RSA PKCS#1 v1.5 (with NULL parameters).
-    fn digest_info_prefix(self, with_null: bool) -> Vec<u8> {
+    pub fn digest_info_prefix(self, with_null: bool) -> Vec<u8> {
         let oid = oid_der(self.oid());
         let params: &[u8] = if with_null { &[0x05, 0x00] } else { &[] };
         let hash_len = self.digest(&[]).len();

@@ -55,14 +55,65 @@ pub struct MemberIdentity {
     /// The member's CA, seal maker and seal signer (the "cloud certificate" key it holds for
     /// its user).
     pub kit: SealKit,
+    /// When present, the seal's signer is this RSA key instead of the kit's SM2 signer.
+    pub rsa_signer: Option<RsaSigner>,
+}
+
+/// An RSA seal signer: its key and its certificate issued by the member's CA.
+pub struct RsaSigner {
+    pub key: rsa::PrivateKey,
+    pub cert: Vec<u8>,
+}
+
+/// A PKCS#1 v1.5 signature over a SHA-256 digest (P1 of an RSA seal, SPEC §3.6).
+fn rsa_sign_sha256(key: &rsa::PrivateKey, digest: &[u8]) -> Result<Vec<u8>, String> {
+    let padding = rsa::Pkcs1v15Sign {
+        hash_len: Some(32),
+        prefix: HashAlg::Sha256.digest_info_prefix(true).into_boxed_slice(),
+    };
+    key.sign(padding, digest).map_err(|e| e.to_string())
 }
 
 impl MemberIdentity {
     /// A fresh root, maker and signer, valid from yesterday for a year.
     pub fn generate(org_name: &str) -> Result<Self, SimulatorError> {
         SealKit::generate(org_name)
-            .map(|kit| Self { kit })
+            .map(|kit| Self {
+                kit,
+                rsa_signer: None,
+            })
             .map_err(|e| SimulatorError::Build(e.to_string()))
+    }
+
+    /// Like [`MemberIdentity::generate`], with an RSA-2048 seal signer certified by the same
+    /// (SM2) CA: the member signs P1 with RSA over SHA-256 digests.
+    pub fn generate_rsa(org_name: &str) -> Result<Self, SimulatorError> {
+        use rsa::pkcs8::EncodePublicKey;
+        let build = |e: &dyn std::fmt::Display| SimulatorError::Build(e.to_string());
+        let mut id = Self::generate(org_name)?;
+        let key = rsa::PrivateKey::new(&mut rand::rng(), 2048).map_err(|e| build(&e))?;
+        let spki = key
+            .to_public_key()
+            .to_public_key_der()
+            .map_err(|e| build(&e))?;
+        let now = crate::store::now_ms();
+        let spec = crate::crypto::certgen::CertSpec {
+            common_name: org_name.into(),
+            organization: Some(org_name.into()),
+            not_before_ms: now - 86_400_000,
+            not_after_ms: now + 365 * 86_400_000,
+            is_ca: false,
+            serial: None,
+        };
+        let cert = crate::crypto::certgen::issue_for_spki(
+            &spec,
+            spki.as_bytes(),
+            &id.kit.root_cert,
+            &id.kit.root,
+        )
+        .map_err(|e| build(&e))?;
+        id.rsa_signer = Some(RsaSigner { key, cert });
+        Ok(id)
     }
 
     /// A GB/T 38540 v4 seal carrying the signer certificate, valid for `valid_days`.
@@ -73,8 +124,12 @@ impl MemberIdentity {
         picture_png: Vec<u8>,
         valid_days: i64,
     ) -> Result<Vec<u8>, SimulatorError> {
+        let mut params = self.kit.params(name, es_id, valid_days, picture_png);
+        if let Some(rsa) = &self.rsa_signer {
+            params.cert_list = vec![rsa.cert.clone()];
+        }
         self.kit
-            .seal_v4(&self.kit.params(name, es_id, valid_days, picture_png))
+            .seal_v4(&params)
             .map_err(|e| SimulatorError::Build(e.to_string()))
     }
 }
@@ -106,6 +161,7 @@ struct Shared {
     platform_key: sm2::PublicKey,
     signer: Sm2KeyPair,
     signer_cert_der: Vec<u8>,
+    rsa_signer: Option<RsaSigner>,
     confirm_delay: Duration,
     time_window_ms: i64,
     behaviour: Mutex<Behaviour>,
@@ -185,6 +241,7 @@ pub fn start(config: SimulatorConfig) -> Result<RunningSimulator, SimulatorError
         platform_key: config.platform_key,
         signer: config.identity.kit.signer,
         signer_cert_der: config.identity.kit.signer_cert,
+        rsa_signer: config.identity.rsa_signer,
         confirm_delay: config.confirm_delay,
         time_window_ms: config.time_window.as_millis() as i64,
         behaviour: Mutex::new(Behaviour::Normal),
@@ -453,6 +510,22 @@ async fn cloud_sign(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse
         &shared.signer
     };
     let sign_data = match kind.as_str() {
+        "P1" if hash == HashAlg::Sha256 && shared.rsa_signer.is_some() => {
+            let signed = match (
+                &shared.rsa_signer,
+                behaviour(&shared) == Behaviour::WrongKey,
+            ) {
+                (Some(rsa), false) => rsa_sign_sha256(&rsa.key, &digest),
+                // Any other RSA key: a signature the seal's certificate does not verify.
+                _ => rsa::PrivateKey::new(&mut rand::rng(), 1024)
+                    .map_err(|e| e.to_string())
+                    .and_then(|k| rsa_sign_sha256(&k, &digest)),
+            };
+            match signed {
+                Ok(s) => s,
+                Err(m) => return answer("50000", &m, Value::String(String::new())),
+            }
+        }
         "P1" if hash == HashAlg::Sm3 => {
             let mut e = [0u8; 32];
             e.copy_from_slice(&digest);
@@ -465,7 +538,7 @@ async fn cloud_sign(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse
         _ => {
             return answer(
                 "10001",
-                "本模拟系统支持 P1（hashType 4）与 P7",
+                "本模拟系统支持 P1（SM2 印章 hashType 4，RSA 印章 hashType 3）与 P7",
                 Value::String(String::new()),
             );
         }
