@@ -976,6 +976,8 @@ pub enum ChainError {
     Untrusted { issuer: String },
     #[error("中间证书 {subject} 在签署时不在有效期内")]
     IntermediateExpired { subject: String },
+    #[error("受信任根证书 {subject} 在签署时不在有效期内")]
+    AnchorExpired { subject: String },
     #[error("证书 {subject} 不是 CA 证书（basicConstraints/keyUsage）")]
     NotCa { subject: String },
     #[error("证书链超过 {MAX_PATH_LEN} 级")]
@@ -1048,6 +1050,15 @@ fn search(
         }
         *work += 1;
         if current.verify_signed_by(&anchor.spki_der).is_ok() {
+            // A root is trusted only within its own validity period.
+            if let Some(t) = at_ms
+                && !anchor.is_valid_at(t)
+            {
+                *last_error = Some(ChainError::AnchorExpired {
+                    subject: anchor.subject.clone(),
+                });
+                continue;
+            }
             return Some(anchor.clone());
         }
     }

@@ -161,6 +161,41 @@ mod tests {
     }
 
     #[test]
+    fn an_anchor_outside_its_validity_at_signing_time_is_not_trusted() {
+        let root_key = Sm2KeyPair::generate();
+        let root = self_signed_sm2(&spec("Root", true, 1_650_000_000_000), &root_key).unwrap();
+        let leaf_key = Sm2KeyPair::generate();
+        let leaf = issue_sm2(
+            &spec("Leaf", false, 1_900_000_000_000),
+            &leaf_key.public_key(),
+            &root,
+            &root_key,
+        )
+        .unwrap();
+        let mut r = SignatureReport::new("PDF", "sign");
+        check_certificate(
+            &mut r,
+            &leaf,
+            &[],
+            Some(1_700_000_000_000),
+            &opts(vec![root.clone()]),
+        );
+        assert_eq!(
+            r.outcome(Step::Certificate),
+            Some((false, "受信任根证书 CN=Root 在签署时不在有效期内"))
+        );
+        let mut r = SignatureReport::new("PDF", "sign");
+        check_certificate(
+            &mut r,
+            &leaf,
+            &[],
+            Some(1_620_000_000_000),
+            &opts(vec![root]),
+        );
+        assert_eq!(r.outcome(Step::Certificate).map(|o| o.0), Some(true));
+    }
+
+    #[test]
     fn a_leaf_cannot_act_as_an_intermediate() {
         let (root, _, _) = chain(1_900_000_000_000);
         let root_key = Sm2KeyPair::generate();
