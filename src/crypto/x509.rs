@@ -716,6 +716,8 @@ pub struct CertInfo {
     pub basic_constraints: Option<(bool, Option<u32>)>,
     /// keyUsage bits (bit 0 = digitalSignature … bit 5 = keyCertSign), when present.
     pub key_usage: Option<u16>,
+    /// extKeyUsage purposes (OIDs), when present.
+    pub ext_key_usage: Option<Vec<String>>,
     pub subject_key_id: Option<Vec<u8>>,
     pub authority_key_id: Option<Vec<u8>>,
 }
@@ -723,6 +725,8 @@ pub struct CertInfo {
 pub const KU_DIGITAL_SIGNATURE: u16 = 1 << 0;
 pub const KU_NON_REPUDIATION: u16 = 1 << 1;
 pub const KU_KEY_CERT_SIGN: u16 = 1 << 5;
+/// `id-kp-timeStamping` (RFC 3161 §2.3: a TSA certificate carries exactly this purpose).
+pub const EKU_TIME_STAMPING: &str = "1.3.6.1.5.5.7.3.8";
 
 impl CertInfo {
     /// Parses a DER certificate.
@@ -780,6 +784,7 @@ impl CertInfo {
             signature,
             basic_constraints: None,
             key_usage: None,
+            ext_key_usage: None,
             subject_key_id: None,
             authority_key_id: None,
         };
@@ -840,6 +845,17 @@ impl CertInfo {
                         bits |= 1 << 8;
                     }
                     self.key_usage = Some(bits);
+                }
+                "2.5.29.37" => {
+                    self.ext_key_usage = Some(
+                        inner
+                            .children()
+                            .unwrap_or_default()
+                            .iter()
+                            .take(32)
+                            .filter_map(|k| expect_oid(k).ok())
+                            .collect(),
+                    );
                 }
                 "2.5.29.14" if inner.tag == 0x04 => {
                     self.subject_key_id = Some(inner.content.to_vec());

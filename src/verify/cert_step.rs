@@ -3,6 +3,7 @@
 
 use super::report::format_time_ms;
 use super::{SignatureReport, Step, VerifyOptions};
+use crate::crypto::tsp;
 use crate::crypto::x509::{self, CertInfo, ChainError};
 
 /// Fills the certificate fields of `report` and records the `certificate` step.
@@ -61,6 +62,100 @@ pub fn check_certificate(
             format!("证书链不受信任，签发者 {issuer}"),
         ),
         Err(e) => report.fail(Step::Certificate, e.to_string()),
+    }
+}
+
+/// Verifies a signature time-stamp token (over the signature value) and records the
+/// `timestamp` step. The token dates the signature — `sign_time_ms` is set from it — only when
+/// it verifies and its TSA is trusted ([`check_tsa`]); otherwise the caller falls back to the
+/// signed signing time. Returns whether the token dated the signature.
+pub fn check_signature_timestamp(
+    report: &mut SignatureReport,
+    token: Option<&[u8]>,
+    signature_value: &[u8],
+    opts: &VerifyOptions,
+) -> bool {
+    let Some(token) = token else {
+        report.pass(Step::Timestamp, "无时间戳");
+        return false;
+    };
+    match tsp::verify_timestamp_token(token, signature_value) {
+        Ok(ts) => {
+            if check_tsa(report, &ts, opts) {
+                report.sign_time_ms = Some(ts.gen_time_ms);
+                report.sign_time = format_time_ms(ts.gen_time_ms);
+                true
+            } else {
+                false
+            }
+        }
+        Err(e) => {
+            report.fail(Step::Timestamp, e.to_string());
+            false
+        }
+    }
+}
+
+/// Records whether the authority behind a verified time-stamp may be believed: its certificate
+/// was valid at the stamped time, is meant for time-stamping (extKeyUsage id-kp-timeStamping,
+/// so no ordinary signing certificate can vouch for a time) and chains to a trust anchor.
+pub fn check_tsa(
+    report: &mut SignatureReport,
+    ts: &tsp::TimestampInfo,
+    opts: &VerifyOptions,
+) -> bool {
+    let when = format_time_ms(ts.gen_time_ms);
+    let tsa = match CertInfo::parse(&ts.tsa_cert_der) {
+        Ok(c) => c,
+        Err(e) => {
+            report.fail(Step::Timestamp, format!("时间戳服务器证书无法解析: {e}"));
+            return false;
+        }
+    };
+    if !tsa.is_valid_at(ts.gen_time_ms) {
+        report.fail(
+            Step::Timestamp,
+            format!("时间戳服务器证书在 {when} 不在有效期内"),
+        );
+        return false;
+    }
+    let for_time_stamping = tsa
+        .ext_key_usage
+        .as_ref()
+        .is_some_and(|purposes| purposes.iter().any(|p| p == x509::EKU_TIME_STAMPING));
+    if !for_time_stamping {
+        report.fail(
+            Step::Timestamp,
+            format!(
+                "时间戳（{when}）的签发证书 {} 未声明时间戳用途（extKeyUsage timeStamping），不能作为可信时间",
+                tsa.subject_cn()
+            ),
+        );
+        return false;
+    }
+    match x509::build_chain(&tsa, &ts.certs, &opts.trust_anchors, Some(ts.gen_time_ms)) {
+        Ok(_) => {
+            report.pass(
+                Step::Timestamp,
+                format!(
+                    "时间戳有效，时间 {when}（{}），{} 签发",
+                    ts.hash_algorithm,
+                    tsa.subject_cn()
+                ),
+            );
+            true
+        }
+        Err(x509::ChainError::Untrusted { issuer }) => {
+            report.fail(
+                Step::Timestamp,
+                format!("时间戳（{when}）签名正确，但时间戳服务器证书不受信任，签发者 {issuer}"),
+            );
+            false
+        }
+        Err(e) => {
+            report.fail(Step::Timestamp, format!("时间戳服务器证书链无效: {e}"));
+            false
+        }
     }
 }
 
@@ -193,6 +288,23 @@ mod tests {
             &opts(vec![root]),
         );
         assert_eq!(r.outcome(Step::Certificate).map(|o| o.0), Some(true));
+    }
+
+    #[test]
+    fn a_time_stamp_by_a_certificate_not_meant_for_time_stamping_dates_nothing() {
+        // A trusted signing certificate (no timeStamping purpose) signed a "time-stamp".
+        let (root, mid, leaf) = chain(1_900_000_000_000);
+        let ts = tsp::TimestampInfo {
+            gen_time_ms: 1_700_000_000_000,
+            tsa_cert_der: leaf,
+            certs: vec![mid],
+            hash_algorithm: "SM3".into(),
+        };
+        let mut r = SignatureReport::new("OFD", "seal");
+        assert!(!check_tsa(&mut r, &ts, &opts(vec![root])));
+        let (passed, hint) = r.outcome(Step::Timestamp).unwrap();
+        assert!(!passed);
+        assert!(hint.contains("未声明时间戳用途"), "{hint}");
     }
 
     #[test]

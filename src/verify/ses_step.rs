@@ -10,7 +10,6 @@ use super::cert_step::check_certificate;
 use super::report::format_time_ms;
 use super::{SignatureReport, Step, VerifyOptions};
 use crate::crypto::sm::{sm2_message_digest, sm2_public_key_from_cert_der, sm3};
-use crate::crypto::tsp::verify_timestamp_token;
 use crate::crypto::x509::CertInfo;
 use crate::ses::{OID_SHA256_WITH_RSA, OID_SM2_WITH_SM3, SesSeal, SesSignature};
 
@@ -42,7 +41,12 @@ pub fn check_ses_signature(
     // A v4 time-stamp is over the signature value and, when it verifies, dates the signature
     // better than the signer's own claim: it goes first so the other steps use its time.
     // Otherwise the signed `timeInfo` beats the container's unsigned claim.
-    let dated_by_tsa = check_timestamp(report, &sig);
+    let dated_by_tsa = super::cert_step::check_signature_timestamp(
+        report,
+        sig.timestamp.as_deref(),
+        &sig.signature_value,
+        opts,
+    );
     if let (false, Some(ms)) = (dated_by_tsa, sig.time_ms) {
         set_sign_time(report, ms);
     }
@@ -93,32 +97,6 @@ fn fill_fields(report: &mut SignatureReport, sig: &SesSignature) {
     report.seal_identity.signer_cert_sn = CertInfo::parse(&sig.cert_der)
         .ok()
         .map(|c| c.serial_hex.to_ascii_lowercase());
-}
-
-/// Records `timestamp`; true when a verified token set the signing time.
-fn check_timestamp(report: &mut SignatureReport, sig: &SesSignature) -> bool {
-    let Some(token) = sig.timestamp.as_deref() else {
-        report.pass(Step::Timestamp, "无时间戳");
-        return false;
-    };
-    match verify_timestamp_token(token, &sig.signature_value) {
-        Ok(info) => {
-            set_sign_time(report, info.gen_time_ms);
-            report.pass(
-                Step::Timestamp,
-                format!(
-                    "时间戳有效，时间 {}（{}）",
-                    format_time_ms(info.gen_time_ms),
-                    info.hash_algorithm
-                ),
-            );
-            true
-        }
-        Err(e) => {
-            report.fail(Step::Timestamp, e.to_string());
-            false
-        }
-    }
 }
 
 fn check_seal(report: &mut SignatureReport, sig: &SesSignature) {

@@ -3,7 +3,6 @@
 use super::ValueCheck;
 use crate::crypto::cms::{self, CmsError};
 use crate::crypto::sm::parse_sm2_signature;
-use crate::crypto::tsp::verify_timestamp_token;
 use crate::crypto::x509::CertInfo;
 use crate::verify::cert_step::{check_certificate, fill_cert_fields};
 use crate::verify::report::format_time_ms;
@@ -51,27 +50,12 @@ pub(crate) fn check_sign_value(
                     v.signature_algorithm, v.digest_algorithm
                 ),
             );
-            let dated_by_tsa = match v.timestamp_token.as_deref() {
-                None => {
-                    report.pass(Step::Timestamp, "无时间戳");
-                    false
-                }
-                Some(token) => match verify_timestamp_token(token, &v.signature_value) {
-                    Ok(info) => {
-                        report.sign_time_ms = Some(info.gen_time_ms);
-                        report.sign_time = format_time_ms(info.gen_time_ms);
-                        report.pass(
-                            Step::Timestamp,
-                            format!("时间戳有效，时间 {}", format_time_ms(info.gen_time_ms)),
-                        );
-                        true
-                    }
-                    Err(e) => {
-                        report.fail(Step::Timestamp, e.to_string());
-                        false
-                    }
-                },
-            };
+            let dated_by_tsa = super::super::cert_step::check_signature_timestamp(
+                report,
+                v.timestamp_token.as_deref(),
+                &v.signature_value,
+                opts,
+            );
             if let (false, Some(ms)) = (dated_by_tsa, v.signing_time_ms) {
                 report.sign_time_ms = Some(ms);
                 report.sign_time = format_time_ms(ms);

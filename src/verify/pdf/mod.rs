@@ -633,7 +633,8 @@ fn verify_cms(report: &mut SignatureReport, der: &[u8], parts: &[&[u8]], opts: &
                 report.sign_time = format_time_ms(t);
             }
             report.pass(Step::Seal, "数字签名，不含电子印章");
-            let time_for_cert = check_signature_timestamp(
+            // A trusted time-stamp replaces the signer's own claim of time.
+            cert_step::check_signature_timestamp(
                 report,
                 v.timestamp_token.as_deref(),
                 &v.signature_value,
@@ -643,7 +644,7 @@ fn verify_cms(report: &mut SignatureReport, der: &[u8], parts: &[&[u8]], opts: &
                 report,
                 &v.signer_cert_der,
                 &v.certs,
-                time_for_cert.or(report.sign_time_ms),
+                report.sign_time_ms,
                 opts,
             );
         }
@@ -697,66 +698,6 @@ fn record_cms_error(report: &mut SignatureReport, e: &CmsError) {
     }
 }
 
-/// Verifies the signature time-stamp (unsigned attribute) if any and records the
-/// `timestamp` step; returns the trusted time when the token verifies.
-fn check_signature_timestamp(
-    report: &mut SignatureReport,
-    token: Option<&[u8]>,
-    signature_value: &[u8],
-    opts: &VerifyOptions,
-) -> Option<i64> {
-    let Some(token) = token else {
-        report.pass(Step::Timestamp, "无时间戳");
-        return None;
-    };
-    match tsp::verify_timestamp_token(token, signature_value) {
-        Ok(ts) => {
-            let when = format_time_ms(ts.gen_time_ms);
-            report.sign_time_ms = Some(ts.gen_time_ms);
-            report.sign_time = when.clone();
-            record_tsa_trust(report, &ts, &when, opts);
-            Some(ts.gen_time_ms)
-        }
-        Err(e) => {
-            report.fail(Step::Timestamp, e.to_string());
-            None
-        }
-    }
-}
-
-fn record_tsa_trust(
-    report: &mut SignatureReport,
-    ts: &tsp::TimestampInfo,
-    when: &str,
-    opts: &VerifyOptions,
-) {
-    let tsa = match CertInfo::parse(&ts.tsa_cert_der) {
-        Ok(c) => c,
-        Err(e) => {
-            report.fail(Step::Timestamp, format!("时间戳服务器证书无法解析: {e}"));
-            return;
-        }
-    };
-    if !tsa.is_valid_at(ts.gen_time_ms) {
-        report.fail(
-            Step::Timestamp,
-            format!("时间戳服务器证书在 {when} 不在有效期内"),
-        );
-        return;
-    }
-    match x509::build_chain(&tsa, &ts.certs, &opts.trust_anchors, Some(ts.gen_time_ms)) {
-        Ok(_) => report.pass(
-            Step::Timestamp,
-            format!("时间戳有效，时间 {when}，{} 签发", tsa.subject_cn()),
-        ),
-        Err(x509::ChainError::Untrusted { issuer }) => report.fail(
-            Step::Timestamp,
-            format!("时间戳（{when}）签名正确，但时间戳服务器证书不受信任，签发者 {issuer}"),
-        ),
-        Err(e) => report.fail(Step::Timestamp, format!("时间戳服务器证书链无效: {e}")),
-    }
-}
-
 /// A document time-stamp (`/Type /DocTimeStamp`): the token's imprint covers the ranges.
 fn verify_doc_timestamp(
     report: &mut SignatureReport,
@@ -776,10 +717,9 @@ fn verify_doc_timestamp(
             report.algorithm = CertInfo::parse(&ts.tsa_cert_der)
                 .map(|c| c.key_type())
                 .unwrap_or_default();
-            let when = format_time_ms(ts.gen_time_ms);
             report.sign_time_ms = Some(ts.gen_time_ms);
-            report.sign_time = when.clone();
-            record_tsa_trust(report, &ts, &when, opts);
+            report.sign_time = format_time_ms(ts.gen_time_ms);
+            cert_step::check_tsa(report, &ts, opts);
             check_certificate(
                 report,
                 &ts.tsa_cert_der,
