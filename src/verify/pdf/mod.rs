@@ -22,6 +22,31 @@ use crate::crypto::x509::{self, CertInfo};
 
 /// Longest time a single PDF parse may take before the file is given up as hostile.
 const PARSE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Parser threads alive at once. A parse that times out keeps its thread until lopdf returns;
+/// this bound keeps hostile files from piling up such threads.
+const MAX_PARSERS: usize = 16;
+static PARSERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Holds one of the [`MAX_PARSERS`] slots; released when the worker thread ends.
+struct ParserSlot;
+
+impl ParserSlot {
+    fn take() -> Option<Self> {
+        use std::sync::atomic::Ordering;
+        PARSERS
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_PARSERS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ParserSlot)
+    }
+}
+
+impl Drop for ParserSlot {
+    fn drop(&mut self) {
+        PARSERS.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
 /// Most signature fields examined in one document.
 const MAX_SIGNATURES: usize = 64;
 /// Most fields walked in the AcroForm tree, and its deepest nesting.
@@ -88,9 +113,11 @@ pub(crate) fn load_guarded_with(
     let data = bytes.to_vec();
     let max_objects = opts.max_pdf_objects;
     let (tx, rx) = mpsc::channel();
+    let slot = ParserSlot::take().ok_or("PDF 解析任务过多，请稍后重试")?;
     let spawned = std::thread::Builder::new()
         .name("pdf-parse".into())
         .spawn(move || {
+            let _slot = slot;
             let options = lopdf::LoadOptions {
                 max_decompressed_size: Some(64 * 1024 * 1024),
                 force_reconstruct: rescan,
