@@ -135,6 +135,30 @@ async fn load_report(
         .map_err(ConsoleError::from)
 }
 
+/// What a report page shows: at most [`MAX_PAGE_ROWS`] rows, how many there were, and totals.
+struct PageRows {
+    rows: Vec<ReportRow>,
+    total_rows: usize,
+    totals: UsageCounts,
+}
+
+async fn page_rows(
+    state: &AppState,
+    app_id: Option<String>,
+    from: u32,
+    to: u32,
+) -> Result<PageRows, ConsoleError> {
+    let mut rows = load_report(state, app_id, from, to).await?;
+    let totals = metering::totals(&rows);
+    let total_rows = rows.len();
+    rows.truncate(MAX_PAGE_ROWS);
+    Ok(PageRows {
+        rows,
+        total_rows,
+        totals,
+    })
+}
+
 fn csv_response(rows: &[ReportRow], from: u32, to: u32) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
@@ -150,33 +174,10 @@ fn csv_response(rows: &[ReportRow], from: u32, to: u32) -> HttpResponse {
 }
 
 /// A quota as the system page and the portal show it.
-pub struct QuotaView {
-    pub kind: &'static str,
-    pub limit: u64,
-    pub used: u64,
-    pub remaining: u64,
-    pub valid_from: String,
-    pub valid_until: String,
-    pub status: &'static str,
-    pub status_label: &'static str,
-    pub set_by: String,
-}
+pub type QuotaView = QuotaStatus;
 
 pub fn quota_view(state: &AppState, app_id: &str) -> Result<Option<QuotaView>, ConsoleError> {
-    Ok(state.store.get_quota(app_id)?.map(|q| {
-        let s = QuotaStatus::of(&q, now_ms());
-        QuotaView {
-            kind: q.kind.label(),
-            limit: s.limit,
-            used: s.used,
-            remaining: s.remaining,
-            valid_from: s.valid_from.clone(),
-            valid_until: s.valid_until.clone(),
-            status: s.status,
-            status_label: s.status_label(),
-            set_by: q.set_by,
-        }
-    }))
+    Ok(metering::quota_status(&state.store, app_id, now_ms())?)
 }
 
 /// A system's usage over the default period, for its detail page.
@@ -265,11 +266,8 @@ async fn usage_page(
         page.from,
         page.to
     );
-    let mut rows = load_report(&state, app_id, from, to).await?;
-    page.totals = metering::totals(&rows);
-    page.total_rows = rows.len();
-    rows.truncate(MAX_PAGE_ROWS);
-    page.rows = rows;
+    let r = page_rows(&state, app_id, from, to).await?;
+    (page.rows, page.total_rows, page.totals) = (r.rows, r.total_rows, r.totals);
     html(&page)
 }
 
@@ -545,11 +543,8 @@ async fn portal_usage(
     page.from = metering::fmt_day(from);
     page.to = metering::fmt_day(to);
     page.csv_href = format!("/portal/usage.csv?from={}&to={}", page.from, page.to);
-    let mut rows = load_report(&state, Some(app_id), from, to).await?;
-    page.totals = metering::totals(&rows);
-    page.total_rows = rows.len();
-    rows.truncate(MAX_PAGE_ROWS);
-    page.rows = rows;
+    let r = page_rows(&state, Some(app_id), from, to).await?;
+    (page.rows, page.total_rows, page.totals) = (r.rows, r.total_rows, r.totals);
     html(&page)
 }
 

@@ -167,6 +167,11 @@ pub struct QuotaStatus {
     pub valid_until: String,
     /// `active`, `exhausted`, `expired` or `pending`.
     pub status: &'static str,
+    /// For the console only: the kind in Chinese and who set the quota.
+    #[serde(skip)]
+    pub kind_label: &'static str,
+    #[serde(skip)]
+    pub set_by: String,
 }
 
 impl QuotaStatus {
@@ -188,6 +193,8 @@ impl QuotaStatus {
             valid_from: crate::verify::report::format_time_ms(q.valid_from_ms),
             valid_until: crate::verify::report::format_time_ms(q.valid_until_ms),
             status,
+            kind_label: q.kind.label(),
+            set_by: q.set_by.clone(),
         }
     }
 

@@ -192,27 +192,27 @@ mod tests {
         }
     }
 
+    /// A certificate for a fresh key, issued under `issuer`.
+    fn issue(spec: CertSpec, issuer: &(Vec<u8>, Sm2KeyPair)) -> (Vec<u8>, Sm2KeyPair) {
+        let key = Sm2KeyPair::generate();
+        let cert = issue_sm2(&spec, &key.public_key(), &issuer.0, &issuer.1).unwrap();
+        (cert, key)
+    }
+
+    fn root(not_after: i64) -> (Vec<u8>, Sm2KeyPair) {
+        let key = Sm2KeyPair::generate();
+        (
+            self_signed_sm2(&spec("Root", true, not_after), &key).unwrap(),
+            key,
+        )
+    }
+
     /// root → intermediate → leaf.
     fn chain(leaf_not_after: i64) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
-        let root_key = Sm2KeyPair::generate();
-        let root = self_signed_sm2(&spec("Root", true, 2_000_000_000_000), &root_key).unwrap();
-        let mid_key = Sm2KeyPair::generate();
-        let mid = issue_sm2(
-            &spec("Mid", true, 2_000_000_000_000),
-            &mid_key.public_key(),
-            &root,
-            &root_key,
-        )
-        .unwrap();
-        let leaf_key = Sm2KeyPair::generate();
-        let leaf = issue_sm2(
-            &spec("Leaf", false, leaf_not_after),
-            &leaf_key.public_key(),
-            &mid,
-            &mid_key,
-        )
-        .unwrap();
-        (root, mid, leaf)
+        let root = root(2_000_000_000_000);
+        let mid = issue(spec("Mid", true, 2_000_000_000_000), &root);
+        let leaf = issue(spec("Leaf", false, leaf_not_after), &mid);
+        (root.0, mid.0, leaf.0)
     }
 
     fn opts(anchors: Vec<Vec<u8>>) -> VerifyOptions {
@@ -257,16 +257,9 @@ mod tests {
 
     #[test]
     fn an_anchor_outside_its_validity_at_signing_time_is_not_trusted() {
-        let root_key = Sm2KeyPair::generate();
-        let root = self_signed_sm2(&spec("Root", true, 1_650_000_000_000), &root_key).unwrap();
-        let leaf_key = Sm2KeyPair::generate();
-        let leaf = issue_sm2(
-            &spec("Leaf", false, 1_900_000_000_000),
-            &leaf_key.public_key(),
-            &root,
-            &root_key,
-        )
-        .unwrap();
+        let root_pair = root(1_650_000_000_000);
+        let (leaf, _) = issue(spec("Leaf", false, 1_900_000_000_000), &root_pair);
+        let root = root_pair.0;
         let mut r = SignatureReport::new("PDF", "sign");
         check_certificate(
             &mut r,
