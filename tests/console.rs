@@ -36,6 +36,23 @@ impl Page {
     }
 }
 
+/// Posts the quota form of a system page.
+async fn post_quota(
+    b: &mut Browser,
+    url: &str,
+    csrf: &str,
+    [kind, limit, from, until]: [&str; 4],
+) -> Page {
+    let form = [
+        ("csrf", csrf),
+        ("kind", kind),
+        ("limit", limit),
+        ("from", from),
+        ("until", until),
+    ];
+    b.post(url, &form).await
+}
+
 impl Browser {
     fn new(srv: &common::TestServer) -> Self {
         use rustls::pki_types::{CertificateDer, pem::PemObject};
@@ -1082,18 +1099,13 @@ async fn usage_quota_and_settings_pages_keep_to_their_roles() {
             continue;
         }
         let csrf = b.session_csrf().await;
-        let p = b
-            .post(
-                &quota_set,
-                &[
-                    ("csrf", &csrf),
-                    ("kind", "signatures"),
-                    ("limit", "10"),
-                    ("from", "2026-01-01"),
-                    ("until", "2027-12-31"),
-                ],
-            )
-            .await;
+        let p = post_quota(
+            &mut b,
+            &quota_set,
+            &csrf,
+            ["signatures", "10", "2026-01-01", "2027-12-31"],
+        )
+        .await;
         assert_eq!(p.status, 403, "{user} POST quota");
         let p = b.post(&quota_clear, &[("csrf", &csrf)]).await;
         assert_eq!(p.status, 403, "{user} POST quota clear");
@@ -1128,18 +1140,13 @@ async fn operators_set_and_clear_quotas_on_the_system_page() {
 
     // Forged or missing tokens change nothing.
     for forged in ["", "0000", &"b".repeat(64)] {
-        let p = op
-            .post(
-                &set,
-                &[
-                    ("csrf", forged),
-                    ("kind", "signatures"),
-                    ("limit", "100"),
-                    ("from", "2026-01-01"),
-                    ("until", "2027-12-31"),
-                ],
-            )
-            .await;
+        let p = post_quota(
+            &mut op,
+            &set,
+            forged,
+            ["signatures", "100", "2026-01-01", "2027-12-31"],
+        )
+        .await;
         assert_eq!(p.status, 403, "{forged:?}");
         let p = op.post(&format!("{set}/clear"), &[("csrf", forged)]).await;
         assert_eq!(p.status, 403, "{forged:?}");
@@ -1147,53 +1154,38 @@ async fn operators_set_and_clear_quotas_on_the_system_page() {
     assert!(srv.state.store.get_quota(&member.app_id).unwrap().is_none());
 
     // Each wrong field is named next to the field, in Chinese; the typed values come back.
-    let p = op
-        .post(
-            &set,
-            &[
-                ("csrf", &csrf),
-                ("kind", "bytes"),
-                ("limit", "-5"),
-                ("from", "2026-02-30"),
-                ("until", "2026-12-31"),
-            ],
-        )
-        .await;
+    let p = post_quota(
+        &mut op,
+        &set,
+        &csrf,
+        ["bytes", "-5", "2026-02-30", "2026-12-31"],
+    )
+    .await;
     assert_eq!(p.status, 400);
     assert!(p.body.contains("id=\"quota-kind-error\"") && p.body.contains("请选择配额类型"));
     assert!(p.body.contains("id=\"quota-limit-error\"") && p.body.contains("1 到 10^12"));
     assert!(p.body.contains("id=\"quota-from-error\"") && p.body.contains("起始日期"));
     assert!(!p.body.contains("id=\"quota-until-error\""));
     assert!(p.body.contains("value=\"-5\""));
-    let p = op
-        .post(
-            &set,
-            &[
-                ("csrf", &csrf),
-                ("kind", "users"),
-                ("limit", "5"),
-                ("from", "2026-12-31"),
-                ("until", "2026-01-01"),
-            ],
-        )
-        .await;
+    let p = post_quota(
+        &mut op,
+        &set,
+        &csrf,
+        ["users", "5", "2026-12-31", "2026-01-01"],
+    )
+    .await;
     assert_eq!(p.status, 400);
     assert!(p.body.contains("截止日期不能早于起始日期"));
     assert!(srv.state.store.get_quota(&member.app_id).unwrap().is_none());
 
     // Set → shown.
-    let p = op
-        .post(
-            &set,
-            &[
-                ("csrf", &csrf),
-                ("kind", "signatures"),
-                ("limit", "1000"),
-                ("from", "2026-01-01"),
-                ("until", "2030-12-31"),
-            ],
-        )
-        .await;
+    let p = post_quota(
+        &mut op,
+        &set,
+        &csrf,
+        ["signatures", "1000", "2026-01-01", "2030-12-31"],
+    )
+    .await;
     assert_eq!(p.status, 303);
     assert!(p.location.starts_with(&detail));
     let q = srv.state.store.get_quota(&member.app_id).unwrap().unwrap();
@@ -1215,18 +1207,13 @@ async fn operators_set_and_clear_quotas_on_the_system_page() {
     }
 
     // A quota that has not started yet says so.
-    let p = op
-        .post(
-            &set,
-            &[
-                ("csrf", &csrf),
-                ("kind", "users"),
-                ("limit", "20"),
-                ("from", "2099-01-01"),
-                ("until", "2099-12-31"),
-            ],
-        )
-        .await;
+    let p = post_quota(
+        &mut op,
+        &set,
+        &csrf,
+        ["users", "20", "2099-01-01", "2099-12-31"],
+    )
+    .await;
     assert_eq!(p.status, 303);
     let body = op.get(&detail).await.body;
     assert!(
@@ -1239,18 +1226,13 @@ async fn operators_set_and_clear_quotas_on_the_system_page() {
     assert!(srv.state.store.get_quota(&member.app_id).unwrap().is_none());
     assert!(op.get(&detail).await.body.contains("id=\"no-quota\""));
     // An unknown system is not given a quota.
-    let p = op
-        .post(
-            "/console/systems/no-such-system/quota",
-            &[
-                ("csrf", &csrf),
-                ("kind", "users"),
-                ("limit", "5"),
-                ("from", "2026-01-01"),
-                ("until", "2026-12-31"),
-            ],
-        )
-        .await;
+    let p = post_quota(
+        &mut op,
+        "/console/systems/no-such-system/quota",
+        &csrf,
+        ["users", "5", "2026-01-01", "2026-12-31"],
+    )
+    .await;
     assert_eq!(p.status, 404);
 
     let events = srv.state.store.recent_events(200).unwrap();
