@@ -377,6 +377,24 @@ impl QuotaForm {
     }
 }
 
+/// An operator's quota action on an existing system, with a valid CSRF token; refusals are
+/// audited.
+fn operator_on_system(
+    state: &AppState,
+    auth: &Auth,
+    csrf: &str,
+    action: &str,
+    app_id: &str,
+) -> Result<(), ConsoleError> {
+    guard(state, auth, Role::Operator, csrf, action, app_id)?;
+    if state.store.get_system(app_id)?.is_none() {
+        let e = ConsoleError::NotFound(format!("系统 {app_id} 不存在"));
+        audit(state, auth, action, app_id, "failed", &e.to_string());
+        return Err(e);
+    }
+    Ok(())
+}
+
 async fn set_quota(
     auth: Auth,
     state: web::Data<AppState>,
@@ -385,12 +403,7 @@ async fn set_quota(
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = path.into_inner();
     let action = "console.quota_set";
-    guard(&state, &auth, Role::Operator, &form.csrf, action, &app_id)?;
-    if state.store.get_system(&app_id)?.is_none() {
-        let e = ConsoleError::NotFound(format!("系统 {app_id} 不存在"));
-        audit(&state, &auth, action, &app_id, "failed", &e.to_string());
-        return Err(e);
-    }
+    operator_on_system(&state, &auth, &form.csrf, action, &app_id)?;
     let form = form.into_inner();
     let (kind, limit, from, until) = match form.parse() {
         Ok(p) => p,
@@ -451,12 +464,7 @@ async fn clear_quota(
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = path.into_inner();
     let action = "console.quota_clear";
-    guard(&state, &auth, Role::Operator, &form.csrf, action, &app_id)?;
-    if state.store.get_system(&app_id)?.is_none() {
-        let e = ConsoleError::NotFound(format!("系统 {app_id} 不存在"));
-        audit(&state, &auth, action, &app_id, "failed", &e.to_string());
-        return Err(e);
-    }
+    operator_on_system(&state, &auth, &form.csrf, action, &app_id)?;
     let had = state.store.get_quota(&app_id)?;
     if let Err(e) = state.store.set_quota(&app_id, None) {
         let e = ConsoleError::from(e);
