@@ -24,38 +24,30 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
+/// Load generator for the Hutong platform API (see the module documentation).
+#[derive(clap::Parser)]
 struct Args {
+    /// Data directory of the running server (its control socket registers the members).
+    #[arg(long, default_value = "./hutong-data")]
     data_dir: PathBuf,
+    /// Base URL of the server.
+    #[arg(long, default_value = "https://localhost:8443")]
     url: String,
+    #[arg(long, value_parser = ["system-info", "seal-query", "cloud-sign"], default_value = "system-info")]
     scenario: String,
+    /// Requests (flows for cloud-sign) in all.
+    #[arg(long, default_value_t = 20_000)]
     requests: usize,
+    /// Concurrent connections (flows for cloud-sign).
+    #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Seals filed before the seal-query scenario.
+    #[arg(long, default_value_t = 1000)]
     seals: usize,
 }
 
 fn parse_args() -> Args {
-    let mut a = Args {
-        data_dir: PathBuf::from("./hutong-data"),
-        url: "https://localhost:8443".into(),
-        scenario: "system-info".into(),
-        requests: 20_000,
-        concurrency: 32,
-        seals: 1000,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let val = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--data-dir" => a.data_dir = val.into(),
-            "--url" => a.url = val,
-            "--scenario" => a.scenario = val,
-            "--requests" => a.requests = val.parse().expect("--requests"),
-            "--concurrency" => a.concurrency = val.parse().expect("--concurrency"),
-            "--seals" => a.seals = val.parse().expect("--seals"),
-            other => panic!("unknown flag {other}"),
-        }
-    }
-    a
+    <Args as clap::Parser>::parse()
 }
 
 struct Member {
