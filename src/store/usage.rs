@@ -181,36 +181,38 @@ impl Store {
             .is_none())
     }
 
-    /// Counter rows of one system (or all) for days in `from..=to`, in key order.
+    /// Counter rows of one system (or every registered one) for days in `from..=to`. Each
+    /// system is read as one key range, so a short period stays cheap however long the
+    /// retention.
     pub fn usage_rows(
         &self,
         app_id: Option<&str>,
         from: u32,
         to: u32,
     ) -> Result<Vec<UsageRow>, StoreError> {
+        let apps = match app_id {
+            Some(a) => vec![a.to_string()],
+            None => self.list_systems()?.into_iter().map(|s| s.app_id).collect(),
+        };
         // Days are eight digits; a larger bound would sort before them.
         let to = to.min(99_991_231);
-        let iter = match app_id {
-            Some(a) => self
-                .usage
-                .range(usage_key(a, from, b"")..usage_key(a, to + 1, b"")),
-            None => self.usage.iter(),
-        };
         let mut out = Vec::new();
-        for item in iter {
-            let (k, v) = item?;
-            let Some((app, day, iface)) = split_key(&k) else {
-                continue;
-            };
-            if day < from || day > to {
-                continue;
+        for app in &apps {
+            for item in self
+                .usage
+                .range(usage_key(app, from, b"")..usage_key(app, to + 1, b""))
+            {
+                let (k, v) = item?;
+                let Some((app, day, iface)) = split_key(&k) else {
+                    continue;
+                };
+                out.push(UsageRow {
+                    app_id: app.to_string(),
+                    day,
+                    interface: String::from_utf8_lossy(iface).into_owned(),
+                    counts: UsageCounts::from_bytes(&v)?,
+                });
             }
-            out.push(UsageRow {
-                app_id: app.to_string(),
-                day,
-                interface: String::from_utf8_lossy(iface).into_owned(),
-                counts: UsageCounts::from_bytes(&v)?,
-            });
         }
         Ok(out)
     }
@@ -357,10 +359,30 @@ mod tests {
         }
     }
 
+    fn register(s: &Store, app_id: &str) {
+        use crate::store::systems::{SystemRecord, SystemState};
+        s.insert_system(&SystemRecord {
+            app_id: app_id.into(),
+            name: app_id.into(),
+            plat_name: app_id.into(),
+            vendor: None,
+            public_keys: vec![],
+            callback_url: None,
+            callback_ca_pem: None,
+            dest_host: None,
+            state: SystemState::Online,
+            created_ms: 0,
+            history: vec![],
+        })
+        .unwrap();
+    }
+
     #[test]
     fn counters_add_up_per_day_and_interface() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
+        register(&s, "A");
+        register(&s, "AB");
         let one = |ok: bool| UsageCounts {
             calls: 1,
             succeeded: ok as u64,
