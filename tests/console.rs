@@ -602,6 +602,54 @@ async fn vendors_get_field_errors_and_see_only_their_own_application() {
     assert_eq!(p.status, 303);
     let home_a = a.get("/portal/").await.body;
     assert!(home_a.contains("公钥与证书主体不一致") && home_a.contains("重新提交"));
+
+    // A callback server under a private CA: the CA is validated at upload and shown to the
+    // operator who decides.
+    let ca_key = hutong::crypto::sm::Sm2KeyPair::generate();
+    let now = common::now_ms();
+    let spec = hutong::crypto::certgen::CertSpec {
+        common_name: "乙方回调 CA".into(),
+        organization: None,
+        not_before_ms: now - 1000,
+        not_after_ms: now + 86_400_000,
+        is_ca: true,
+        serial: None,
+    };
+    let ca_der = hutong::crypto::certgen::self_signed_sm2(&spec, &ca_key).unwrap();
+    let ca_pem = hutong::crypto::sm::pem_encode("CERTIFICATE", &ca_der);
+    let key = public_key_pem();
+    let csrf = b.session_csrf().await;
+    let form = |ca: &'static str| {
+        vec![
+            ("system_name", "乙印章系统".to_string()),
+            ("plat_name", "乙".into()),
+            ("vendor", "乙".into()),
+            ("public_key_pem", key.clone()),
+            ("callback_url", "https://callback.example.cn/hutong".into()),
+            ("callback_ca_pem", ca.into()),
+        ]
+    };
+    let post = |fields: Vec<(&'static str, String)>| {
+        let mut all = vec![("csrf", csrf.clone())];
+        all.extend(fields);
+        all
+    };
+    let bad = post(form(
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----",
+    ));
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = b.post("/portal/apply", &bad).await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("id=\"callback_ca_pem-error\""));
+    let mut good = post(form(""));
+    good.last_mut().unwrap().1 = ca_pem;
+    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(b.post("/portal/apply", &good).await.status, 303);
+    let queue = op.get("/console/applications").await.body;
+    assert!(
+        queue.contains("回调服务 CA") && queue.contains("乙方回调 CA"),
+        "{queue}"
+    );
     srv.stop().await;
 }
 

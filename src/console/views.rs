@@ -145,6 +145,8 @@ pub struct AppRow {
     pub plat_name: String,
     pub vendor: String,
     pub callback_url: String,
+    /// Subject and validity of the callback server's CA, when the vendor gave one.
+    pub callback_ca: String,
     pub dest_host: String,
     pub key_fingerprint: String,
     pub state: &'static str,
@@ -184,6 +186,19 @@ impl AppRow {
             plat_name: a.plat_name.clone(),
             vendor: a.vendor.clone(),
             callback_url: a.callback_url.clone().unwrap_or_default(),
+            callback_ca: a
+                .callback_ca_pem
+                .as_deref()
+                .and_then(|pem| crate::crypto::sm::pem_decode(pem).ok())
+                .and_then(|(_, der)| crate::crypto::x509::CertInfo::parse(&der).ok())
+                .map(|c| {
+                    format!(
+                        "{}（有效期至 {}）",
+                        c.subject,
+                        super::fmt_time(c.not_after_ms)
+                    )
+                })
+                .unwrap_or_default(),
             dest_host: a.dest_host.clone().unwrap_or_default(),
             key_fingerprint: key_fingerprint(&a.public_key_pem),
             state: a.state.label(),
