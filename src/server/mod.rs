@@ -121,7 +121,7 @@ pub struct Running {
     pub metrics_addr: Option<SocketAddr>,
     pub handle: actix_web::dev::ServerHandle,
     pub state: web::Data<AppState>,
-    control: tokio::net::UnixListener,
+    control: Option<tokio::net::UnixListener>,
     server: actix_web::dev::Server,
 }
 
@@ -162,14 +162,19 @@ pub fn start(prepared: Prepared) -> Result<Running, ServerError> {
         let probe_run = probe_server.run();
         tokio::spawn(probe_run);
     }
-    let control = control::bind(&state.config.data_dir).map_err(|e| {
-        ServerError::Bind(
-            control::socket_path(&state.config.data_dir)
-                .display()
-                .to_string(),
-            e,
-        )
-    })?;
+    // Serving does not depend on the socket (a data directory path too long for a Unix
+    // socket, say); management commands then cannot reach this server, and the log says so.
+    let control = match control::bind(&state.config.data_dir) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::error!(
+                socket = %control::socket_path(&state.config.data_dir).display(),
+                error = %e,
+                "control socket unavailable: management commands cannot reach this server"
+            );
+            None
+        }
+    };
     let server = server.run();
     Ok(Running {
         addr,
@@ -186,15 +191,19 @@ impl Running {
     /// requests drain first, then the store is flushed.
     pub async fn serve(self) -> std::io::Result<()> {
         let state = self.state.clone();
-        let control = tokio::spawn(control::serve(
-            self.control,
-            state.config.clone(),
-            state.store.clone(),
-            state.keys.clone(),
-        ));
+        let control = self.control.map(|listener| {
+            tokio::spawn(control::serve(
+                listener,
+                state.config.clone(),
+                state.store.clone(),
+                state.keys.clone(),
+            ))
+        });
         let maintenance = tokio::spawn(maintenance(state.clone()));
         let res = self.server.await;
-        control.abort();
+        if let Some(c) = control {
+            c.abort();
+        }
         maintenance.abort();
         let _ = std::fs::remove_file(control::socket_path(&state.config.data_dir));
         if let Err(e) = state.store.flush_blocking() {
