@@ -385,6 +385,26 @@ mod tests {
         assert_eq!(fmt_day(20260105), "2026-01-05");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_date_text_parses_or_is_refused_without_panic(s in "\\PC{0,12}|[0-9-]{8,10}") {
+            if let Ok(day) = parse_day(&s) {
+                proptest::prop_assert_eq!(parse_day(&fmt_day(day)).ok(), Some(day));
+                proptest::prop_assert_eq!(day_of(day_start_ms(day)), day);
+            }
+        }
+
+        #[test]
+        fn days_move_by_whole_days(ms in 0i64..4_102_444_800_000, delta in -4000i64..4000) {
+            let day = day_of(ms);
+            let moved = add_days(day, delta);
+            proptest::prop_assert_eq!(
+                (day_start_ms(moved) - day_start_ms(day)) / 86_400_000,
+                delta
+            );
+        }
+    }
+
     #[test]
     fn csv_quotes_and_defuses_formulas() {
         assert_eq!(csv_field("plain"), "plain");
