@@ -42,7 +42,8 @@ pub enum ConsoleError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
-    #[error("内部错误: {0}")]
+    /// The detail goes to the log only; the page says no more than that something failed.
+    #[error("平台内部错误，详情已记入服务日志")]
     Internal(String),
 }
 
@@ -127,14 +128,7 @@ pub(crate) fn html<T: Template>(page: &T) -> Result<HttpResponse, ConsoleError> 
         .body(page.render()?))
 }
 
-/// `YYYY-MM-DD HH:MM:SS` in the platform time zone (Asia/Shanghai, UTC+8, no DST).
-pub(crate) fn fmt_time(ms: i64) -> String {
-    let offset = time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC);
-    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .map(|t| t.to_offset(offset).format(&fmt).unwrap_or_default())
-        .unwrap_or_default()
-}
+pub(crate) use crate::verify::report::format_time_ms as fmt_time;
 
 pub(crate) fn role_label(role: Role) -> &'static str {
     match role {
@@ -201,4 +195,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(usage::portal_routes)
             .default_service(web::to(not_found)),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_details_stay_out_of_pages() {
+        let e = ConsoleError::Internal("sled: /var/lib/hutong/db/conf: Permission denied".into());
+        let page = e.to_string();
+        assert!(
+            !page.contains("sled") && !page.contains("/var/lib"),
+            "{page}"
+        );
+        assert_eq!(e.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }

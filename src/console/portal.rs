@@ -361,13 +361,7 @@ fn portal_page(
             .unwrap_or_default(),
         contact: profile
             .as_ref()
-            .map(|p| {
-                format!(
-                    "{} {}",
-                    codes::mask_name(&p.contact_name),
-                    codes::mask_mobile(&p.mobile)
-                )
-            })
+            .map(views::masked_contact)
             .unwrap_or_default(),
         email: profile
             .as_ref()

@@ -465,12 +465,14 @@ async fn clear_quota(
     let app_id = path.into_inner();
     let action = "console.quota_clear";
     operator_on_system(&state, &auth, &form.csrf, action, &app_id)?;
-    let had = state.store.get_quota(&app_id)?;
-    if let Err(e) = state.store.set_quota(&app_id, None) {
-        let e = ConsoleError::from(e);
-        audit(&state, &auth, action, &app_id, "failed", &e.to_string());
-        return Err(e);
-    }
+    let had = match metering::clear_quota(&state.store, &app_id) {
+        Ok(had) => had,
+        Err(e) => {
+            let e = ConsoleError::from(e);
+            audit(&state, &auth, action, &app_id, "failed", &e.to_string());
+            return Err(e);
+        }
+    };
     let detail = match had {
         Some(q) => format!(
             "原配额: 类型={}; 数量={}; 已用={}",

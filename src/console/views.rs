@@ -164,6 +164,15 @@ pub fn key_fingerprint(pem: &str) -> String {
     hex.get(..16).unwrap_or(&hex).to_string()
 }
 
+/// The contact person and mobile, masked as everywhere personal data is shown.
+pub fn masked_contact(p: &VendorProfile) -> String {
+    format!(
+        "{} {}",
+        codes::mask_name(&p.contact_name),
+        codes::mask_mobile(&p.mobile)
+    )
+}
+
 impl AppRow {
     pub fn new(a: &Application, p: Option<&VendorProfile>) -> Self {
         AppRow {
@@ -173,15 +182,7 @@ impl AppRow {
             legal_rep: p
                 .map(|p| codes::mask_name(&p.legal_rep))
                 .unwrap_or_default(),
-            contact: p
-                .map(|p| {
-                    format!(
-                        "{} {}",
-                        codes::mask_name(&p.contact_name),
-                        codes::mask_mobile(&p.mobile)
-                    )
-                })
-                .unwrap_or_default(),
+            contact: p.map(masked_contact).unwrap_or_default(),
             system_name: a.system_name.clone(),
             plat_name: a.plat_name.clone(),
             vendor: a.vendor.clone(),

@@ -957,25 +957,28 @@ pub fn name_to_string(name: &Tlv<'_>) -> String {
     parts.join(",")
 }
 
+/// UTF-16BE text (BMPString, PDF text strings); an odd last byte and bad surrogates become
+/// replacement characters.
+pub fn utf16be_lossy(bytes: &[u8]) -> String {
+    let units: Vec<u16> = bytes
+        .chunks(2)
+        .map(|c| {
+            u16::from_be_bytes([
+                c.first().copied().unwrap_or(0),
+                c.get(1).copied().unwrap_or(0),
+            ])
+        })
+        .collect();
+    String::from_utf16_lossy(&units)
+}
+
 /// Decodes the directory string types met in names.
 pub fn string_value(value: &Tlv<'_>) -> String {
     match value.tag {
         0x0c | 0x13 | 0x16 | 0x1a | 0x12 => String::from_utf8_lossy(value.content).into_owned(),
         // T61String: treat as Latin-1, the common practice.
         0x14 => value.content.iter().map(|b| char::from(*b)).collect(),
-        0x1e => {
-            let units: Vec<u16> = value
-                .content
-                .chunks(2)
-                .map(|c| {
-                    u16::from_be_bytes([
-                        c.first().copied().unwrap_or(0),
-                        c.get(1).copied().unwrap_or(0),
-                    ])
-                })
-                .collect();
-            String::from_utf16_lossy(&units)
-        }
+        0x1e => utf16be_lossy(value.content),
         _ => format!("#{}", hex::encode(value.raw)),
     }
 }

@@ -252,6 +252,15 @@ pub fn set_quota(
     Ok(q)
 }
 
+/// Removes the quota of `app_id` and returns it; `None` when there was none.
+pub fn clear_quota(store: &Store, app_id: &str) -> Result<Option<Quota>, StoreError> {
+    let had = store.get_quota(app_id)?;
+    if had.is_some() {
+        store.set_quota(app_id, None)?;
+    }
+    Ok(had)
+}
+
 /// One line of the usage report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -260,14 +260,12 @@ pub fn execute(
             quota_value(&q)
         }
         Command::QuotaClear { app_id } => {
-            if store
-                .get_quota(&app_id)
+            if metering::clear_quota(store, &app_id)
                 .map_err(|e| e.to_string())?
                 .is_none()
             {
                 return Err(format!("系统 {app_id} 没有配额"));
             }
-            store.set_quota(&app_id, None).map_err(|e| e.to_string())?;
             store
                 .record_event(actor, "quota.clear", &app_id, "ok", "")
                 .map_err(|e| e.to_string())?;

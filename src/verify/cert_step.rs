@@ -65,34 +65,34 @@ pub fn check_certificate(
     }
 }
 
-/// Verifies a signature time-stamp token (over the signature value) and records the
-/// `timestamp` step. The token dates the signature — `sign_time_ms` is set from it — only when
-/// it verifies and its TSA is trusted ([`check_tsa`]); otherwise the caller falls back to the
-/// signed signing time. Returns whether the token dated the signature.
-pub fn check_signature_timestamp(
+/// Dates a signature and records the `timestamp` step. The time the signer claims in signed
+/// data (`claimed_ms`) is used unless a time-stamp token over the signature value verifies and
+/// its TSA is trusted ([`check_tsa`]); then the token's time replaces it.
+pub fn date_signature(
     report: &mut SignatureReport,
+    claimed_ms: Option<i64>,
     token: Option<&[u8]>,
     signature_value: &[u8],
     opts: &VerifyOptions,
-) -> bool {
+) {
+    let set = |report: &mut SignatureReport, ms: i64| {
+        report.sign_time_ms = Some(ms);
+        report.sign_time = format_time_ms(ms);
+    };
+    if let Some(ms) = claimed_ms {
+        set(report, ms);
+    }
     let Some(token) = token else {
         report.pass(Step::Timestamp, "无时间戳");
-        return false;
+        return;
     };
     match tsp::verify_timestamp_token(token, signature_value) {
         Ok(ts) => {
             if check_tsa(report, &ts, opts) {
-                report.sign_time_ms = Some(ts.gen_time_ms);
-                report.sign_time = format_time_ms(ts.gen_time_ms);
-                true
-            } else {
-                false
+                set(report, ts.gen_time_ms);
             }
         }
-        Err(e) => {
-            report.fail(Step::Timestamp, e.to_string());
-            false
-        }
+        Err(e) => report.fail(Step::Timestamp, e.to_string()),
     }
 }
 

@@ -38,18 +38,15 @@ pub fn check_ses_signature(
     let sig = SesSignature::decode(ses_der).map_err(|e| e.to_string())?;
     fill_fields(report, &sig);
 
-    // A v4 time-stamp is over the signature value and, when it verifies, dates the signature
-    // better than the signer's own claim: it goes first so the other steps use its time.
-    // Otherwise the signed `timeInfo` beats the container's unsigned claim.
-    let dated_by_tsa = super::cert_step::check_signature_timestamp(
+    // The signed `timeInfo` beats the container's unsigned claim, and a trusted v4 time-stamp
+    // beats both; dated first so the other steps use that time.
+    super::cert_step::date_signature(
         report,
+        sig.time_ms,
         sig.timestamp.as_deref(),
         &sig.signature_value,
         opts,
     );
-    if let (false, Some(ms)) = (dated_by_tsa, sig.time_ms) {
-        set_sign_time(report, ms);
-    }
 
     match sig.verify_signature() {
         Ok(()) => report.pass(
@@ -66,11 +63,6 @@ pub fn check_ses_signature(
     check_seal(report, &sig);
 
     Ok(compare_data_hash(&sig, signed_data))
-}
-
-fn set_sign_time(report: &mut SignatureReport, ms: i64) {
-    report.sign_time_ms = Some(ms);
-    report.sign_time = format_time_ms(ms);
 }
 
 fn algorithm_name(oid: &str) -> String {

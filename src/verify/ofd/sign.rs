@@ -5,7 +5,6 @@ use crate::crypto::cms::{self, CmsError};
 use crate::crypto::sm::parse_sm2_signature;
 use crate::crypto::x509::CertInfo;
 use crate::verify::cert_step::{check_certificate, fill_cert_fields};
-use crate::verify::report::format_time_ms;
 use crate::verify::{SignatureReport, Step, VerifyOptions};
 
 /// Verifies a digital-signature value over `sig_xml` and records `signature`, `certificate`,
@@ -50,16 +49,13 @@ pub(crate) fn check_sign_value(
                     v.signature_algorithm, v.digest_algorithm
                 ),
             );
-            let dated_by_tsa = super::super::cert_step::check_signature_timestamp(
+            super::super::cert_step::date_signature(
                 report,
+                v.signing_time_ms,
                 v.timestamp_token.as_deref(),
                 &v.signature_value,
                 opts,
             );
-            if let (false, Some(ms)) = (dated_by_tsa, v.signing_time_ms) {
-                report.sign_time_ms = Some(ms);
-                report.sign_time = format_time_ms(ms);
-            }
             check_certificate(
                 report,
                 &v.signer_cert_der,

@@ -347,16 +347,7 @@ pub(crate) fn deref_array<'a>(doc: &'a Document, o: &'a Object) -> Option<&'a Ve
 /// PDF text string: UTF-16BE with BOM, else PDFDocEncoding (treated as Latin-1).
 pub(crate) fn decode_text(b: &[u8]) -> String {
     if let Some(rest) = b.strip_prefix(&[0xfe, 0xff]) {
-        let units: Vec<u16> = rest
-            .chunks(2)
-            .map(|c| {
-                u16::from_be_bytes([
-                    c.first().copied().unwrap_or(0),
-                    c.get(1).copied().unwrap_or(0),
-                ])
-            })
-            .collect();
-        return String::from_utf16_lossy(&units);
+        return x509::utf16be_lossy(rest);
     }
     match std::str::from_utf8(b) {
         Ok(s) => s.to_string(),
@@ -655,14 +646,10 @@ fn verify_cms(report: &mut SignatureReport, der: &[u8], parts: &[&[u8]], opts: &
                     format!("{} 签名值验证通过", v.signature_algorithm),
                 );
             }
-            if let Some(t) = v.signing_time_ms {
-                report.sign_time_ms = Some(t);
-                report.sign_time = format_time_ms(t);
-            }
             report.pass(Step::Seal, "数字签名，不含电子印章");
-            // A trusted time-stamp replaces the signer's own claim of time.
-            cert_step::check_signature_timestamp(
+            cert_step::date_signature(
                 report,
+                v.signing_time_ms,
                 v.timestamp_token.as_deref(),
                 &v.signature_value,
                 opts,
