@@ -108,7 +108,7 @@ impl Member {
         if let Value::Object(e) = extra {
             p.extend(e);
         }
-        let canonical = hutong::gateway::canonical_string(&p);
+        let canonical = hutong::protocol::canonical_string(&p);
         let sig = self.key.sign(canonical.as_bytes());
         p.insert(
             "sign".into(),

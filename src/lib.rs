@@ -5,6 +5,7 @@
 //! typed values; they never touch storage or the network.
 
 pub mod api;
+pub mod app;
 pub mod config;
 pub mod console;
 pub mod crypto;
@@ -12,7 +13,9 @@ pub mod domain;
 pub mod gateway;
 pub mod interop;
 pub mod keys;
+pub mod protocol;
 pub mod server;
 pub mod ses;
 pub mod store;
+pub mod time;
 pub mod verify;

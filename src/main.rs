@@ -552,7 +552,7 @@ fn usage(
     use hutong::domain::metering;
     let to = match to {
         Some(t) => t,
-        None => metering::fmt_day(metering::day_of(hutong::store::now_ms())),
+        None => metering::fmt_day(metering::day_of(hutong::time::now_ms())),
     };
     let from = match from {
         Some(f) => f,

@@ -177,7 +177,7 @@ async fn every_authentication_failure_has_its_documented_code() {
     hutong::domain::systems::set_state(
         &srv.state.store,
         &m.app_id,
-        hutong::store::systems::SystemState::Suspended,
+        hutong::domain::vocab::SystemState::Suspended,
         "测试暂停",
         "test",
     )

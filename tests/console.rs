@@ -5,8 +5,8 @@
 mod common;
 
 use hutong::domain::accounts::create_account;
-use hutong::store::accounts::Role;
-use hutong::store::applications::ApplicationState;
+use hutong::domain::vocab::ApplicationState;
+use hutong::domain::vocab::Role;
 use std::collections::HashMap;
 
 const USCC: &str = "91350100M000100Y43";
@@ -704,7 +704,7 @@ async fn operators_move_systems_with_a_reason_and_rotate_vendor_keys() {
         detail.contains("已暂停") && detail.contains("证书过期") && detail.contains("联调测试通过")
     );
     let sys = srv.state.store.get_system(&app_id).unwrap().unwrap();
-    assert_eq!(sys.state, hutong::store::systems::SystemState::Suspended);
+    assert_eq!(sys.state, hutong::domain::vocab::SystemState::Suspended);
 
     // Key rotation: the vendor asks, the operator enables; old and new keys are both valid.
     let vcsrf = vendor.session_csrf().await;
@@ -1239,7 +1239,7 @@ async fn operators_set_and_clear_quotas_on_the_system_page() {
     let q = srv.state.store.get_quota(&member.app_id).unwrap().unwrap();
     assert_eq!(
         (q.kind, q.limit, q.set_by.as_str()),
-        (hutong::store::usage::QuotaKind::Signatures, 1000, "op1")
+        (hutong::domain::vocab::QuotaKind::Signatures, 1000, "op1")
     );
     let body = op.get(&detail).await.body;
     for shown in [
@@ -1338,9 +1338,8 @@ async fn usage_reports_count_real_calls_and_download_as_csv() {
         .post("/api/v1/seal/query", &member.request(json!({})))
         .await;
     assert_ne!((status, v["code"].as_str()), (200, Some("0")), "{v}");
-    let today = hutong::domain::metering::fmt_day(hutong::domain::metering::day_of(
-        hutong::store::now_ms(),
-    ));
+    let today =
+        hutong::domain::metering::fmt_day(hutong::domain::metering::day_of(hutong::time::now_ms()));
     let (calls, failed) = (3, 0);
 
     let mut op = Browser::new(&srv);
@@ -1454,7 +1453,7 @@ async fn vendors_see_only_their_own_usage_and_quota() {
     let mut own = Browser::new(&srv);
     let app_id = approved_vendor(&srv, &mut op, &mut own, "vendor1", "13812345678").await;
     let other = srv.add_member("online");
-    let now = hutong::store::now_ms();
+    let now = hutong::time::now_ms();
     for _ in 0..2 {
         metering::record_call(&srv.state.store, &app_id, "seal/query", true, now);
     }
@@ -1464,7 +1463,7 @@ async fn vendors_see_only_their_own_usage_and_quota() {
     metering::set_quota(
         &srv.state.store,
         &app_id,
-        hutong::store::usage::QuotaKind::Signatures,
+        hutong::domain::vocab::QuotaKind::Signatures,
         50,
         metering::add_days(metering::day_of(now), -1),
         metering::add_days(metering::day_of(now), 30),

@@ -202,7 +202,7 @@ async fn vendor_onboards_in_the_browser_and_its_app_id_signs_api_calls() {
     hutong::domain::accounts::create_account(
         &srv.state.store,
         "op1",
-        hutong::store::accounts::Role::Operator,
+        hutong::domain::vocab::Role::Operator,
         "Operator-Pass-12",
         false,
         "test",
@@ -268,8 +268,8 @@ async fn vendor_onboards_in_the_browser_and_its_app_id_signs_api_calls() {
         // The other roles' pages for the docs.
         click(&c, "logout").await;
         for (user, role) in [
-            ("sec1", hutong::store::accounts::Role::Security),
-            ("aud1", hutong::store::accounts::Role::Auditor),
+            ("sec1", hutong::domain::vocab::Role::Security),
+            ("aud1", hutong::domain::vocab::Role::Auditor),
         ] {
             hutong::domain::accounts::create_account(
                 &srv.state.store,
@@ -330,8 +330,8 @@ async fn trust_anchor_verification_and_seal_search_in_the_browser() {
             .into_owned()
     };
     for (user, role) in [
-        ("sec1", hutong::store::accounts::Role::Security),
-        ("op1", hutong::store::accounts::Role::Operator),
+        ("sec1", hutong::domain::vocab::Role::Security),
+        ("op1", hutong::domain::vocab::Role::Operator),
     ] {
         hutong::domain::accounts::create_account(
             &srv.state.store,

@@ -6,20 +6,22 @@
 //!
 //! Platform `authId`s are random and stored through [`crate::store::cloud_auths`].
 
-use super::AppState;
 use super::envelope::json_call;
 use super::error::ApiError;
 use super::params::Params;
+use crate::app::AppState;
 use crate::crypto::x509::{self, HashAlg};
 use crate::crypto::{cms, sm};
 use crate::domain::metering;
+use crate::domain::vocab::QuotaKind;
+use crate::domain::vocab::SealState;
+use crate::domain::vocab::SystemState;
 use crate::interop::InteropError;
 use crate::ses::SesSeal;
 use crate::store::cloud_auths::CloudAuthRecord as AuthRecord;
-use crate::store::now_ms;
-use crate::store::seals::{SealRecord, SealState};
-use crate::store::systems::{SystemRecord, SystemState};
-use crate::store::usage::QuotaKind;
+use crate::store::seals::SealRecord;
+use crate::store::systems::SystemRecord;
+use crate::time::now_ms;
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use serde_json::{Map, Value, json};

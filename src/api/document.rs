@@ -1,9 +1,9 @@
 //! `POST /api/v1/document/verify` (SPEC §3.10): multipart upload of a PDF or OFD; the common
 //! parameters are text parts and the `file` part enters the canonical string as its SM3.
 
-use super::AppState;
 use super::envelope::{authenticate, durable, finish, meter, request_id};
 use super::error::ApiError;
+use crate::app::AppState;
 use crate::verify::DocumentError;
 use actix_multipart::Multipart;
 use actix_web::{HttpRequest, HttpResponse, web};

@@ -2,8 +2,8 @@
 //! read, JSON parse, authentication, the `{code, message, data}` body, `X-Request-Id`,
 //! `X-Hutong-Signature` over the exact body bytes, and metrics.
 
-use super::AppState;
 use super::error::ApiError;
+use crate::app::AppState;
 use crate::gateway::Authenticated;
 use crate::interop::client::MEMBER_MS;
 use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
@@ -147,7 +147,7 @@ pub fn meter(state: &AppState, app_id: &str, interface: &str, ok: bool) {
         app_id,
         interface,
         ok,
-        crate::store::now_ms(),
+        crate::time::now_ms(),
     );
 }
 
@@ -163,7 +163,7 @@ pub fn authenticate(
     state: &AppState,
     params: Map<String, Value>,
 ) -> Result<Authenticated, ApiError> {
-    Ok(state.gateway.authenticate(params, crate::store::now_ms())?)
+    Ok(state.gateway.authenticate(params, crate::time::now_ms())?)
 }
 
 /// Signs the response, records metrics and logs failures.

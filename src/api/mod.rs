@@ -5,30 +5,14 @@ mod cloud;
 mod document;
 pub mod envelope;
 pub mod error;
-pub mod metrics;
 pub mod params;
 mod platform;
 mod seal;
 mod system;
 mod ukey;
 
-use crate::config::Config;
-use crate::gateway::Gateway;
-use crate::keys::Keyring;
-use crate::store::Store;
+use crate::app::AppState;
 use actix_web::web;
-use std::sync::Arc;
-
-/// What every handler may use.
-pub struct AppState {
-    pub config: Config,
-    pub store: Store,
-    pub keys: Arc<Keyring>,
-    pub gateway: Gateway,
-    pub metrics: Arc<metrics::Metrics>,
-    /// Outbound client for member callbacks (SPEC §4).
-    pub interop: Arc<crate::interop::MemberClient>,
-}
 
 /// Registers the `/api/v1` routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -1,6 +1,6 @@
 //! `GET /api/v1/platform/certificate`: the platform certificate (PEM), no authentication.
 
-use super::AppState;
+use crate::app::AppState;
 use actix_web::{HttpResponse, web};
 
 pub async fn certificate(state: web::Data<AppState>) -> HttpResponse {

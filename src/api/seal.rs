@@ -1,9 +1,9 @@
 //! Seal registry interfaces: filing/extension/change (§3.1), state (§3.2), query (§3.3).
 
-use super::AppState;
 use super::envelope::json_call;
 use super::error::ApiError;
 use super::params::Params;
+use crate::app::AppState;
 use crate::domain::seals::{self, Filing, Query, User};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! `POST /api/v1/system/info` (SPEC §3.11): connectivity and signing check for integrators.
 
-use super::AppState;
 use super::envelope::json_call;
+use crate::app::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
@@ -26,7 +26,7 @@ pub async fn info(
             let quota = crate::domain::metering::quota_status(
                 &state.store,
                 &s.app_id,
-                crate::store::now_ms(),
+                crate::time::now_ms(),
             )?;
             if let Some(q) = quota {
                 out["quota"] = serde_json::to_value(q).unwrap_or_default();

@@ -1,10 +1,10 @@
 //! UKey signing support (SPEC §3.7): the seal's home system asks the platform to vouch for a
 //! `signId` that another system's page handed to its client program. The signId is consumed.
 
-use super::AppState;
 use super::envelope::json_call;
 use super::error::ApiError;
 use super::params::Params;
+use crate::app::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
@@ -46,7 +46,7 @@ pub async fn sign_verify(
                 .map(|s| s.plat_name)
                 .unwrap_or_default();
             // A vouched signId is one cross-system UKey signature for both sides.
-            let now = crate::store::now_ms();
+            let now = crate::time::now_ms();
             crate::domain::metering::record_signature(
                 &state.store,
                 &token.requester,
@@ -63,7 +63,7 @@ pub async fn sign_verify(
                 "requesterAppId": token.requester,
                 "requesterPlatName": plat_name,
                 "sealCode": seal_code,
-                "expiresAt": crate::verify::report::format_time_ms(token.expires_ms),
+                "expiresAt": crate::time::format_time_ms(token.expires_ms),
             }))
         },
     )

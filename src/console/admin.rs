@@ -5,13 +5,14 @@
 use super::session::{self, Auth};
 use super::views::{self, AccountRow, AppRow, Ctx, EventRow, HistoryRow, SystemRow};
 use super::{ConsoleError, chart, fmt_time, html, redirect, role_label, usage};
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::domain::onboarding::FieldErrors;
+use crate::domain::vocab::ApplicationState;
+use crate::domain::vocab::Role;
+use crate::domain::vocab::SystemState;
 use crate::domain::{accounts as acc, onboarding, systems};
-use crate::store::accounts::Role;
-use crate::store::applications::ApplicationState;
-use crate::store::now_ms;
-use crate::store::systems::{SystemRecord, SystemState};
+use crate::store::systems::SystemRecord;
+use crate::time::now_ms;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 

@@ -14,8 +14,8 @@ mod usage;
 mod views;
 
 use crate::domain::DomainError;
+use crate::domain::vocab::Role;
 use crate::store::StoreError;
-use crate::store::accounts::Role;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError, middleware, web};
@@ -128,7 +128,7 @@ pub(crate) fn html<T: Template>(page: &T) -> Result<HttpResponse, ConsoleError> 
         .body(page.render()?))
 }
 
-pub(crate) use crate::verify::report::format_time_ms as fmt_time;
+pub(crate) use crate::time::format_time_ms as fmt_time;
 
 pub(crate) fn role_label(role: Role) -> &'static str {
     match role {

@@ -6,14 +6,14 @@
 use super::session::{self, Auth, PRE_COOKIE};
 use super::views::{self, AppRow, ApplyForm, Ctx, RegisterForm};
 use super::{ConsoleError, html, redirect};
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::domain::accounts::{self as acc, LoginOutcome};
 use crate::domain::codes;
 use crate::domain::onboarding::{
     self, ApplicationForm, FieldErrors, OnboardingError, Registration,
 };
-use crate::store::accounts::Role;
-use crate::store::applications::ApplicationState;
+use crate::domain::vocab::ApplicationState;
+use crate::domain::vocab::Role;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;

@@ -7,12 +7,13 @@ use super::admin::{CsrfForm, audit, finish, guard};
 use super::session::Auth;
 use super::views::Ctx;
 use super::{ConsoleError, fmt_time, html};
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::crypto::{sm, x509::CertInfo};
+use crate::domain::vocab::Role;
+use crate::domain::vocab::SealState;
 use crate::domain::{codes, documents, seals as dseals};
 use crate::ses::SesSeal;
-use crate::store::accounts::Role;
-use crate::store::seals::{SealRecord, SealState};
+use crate::store::seals::SealRecord;
 use crate::verify::DocumentReport;
 use actix_multipart::Multipart;
 use actix_web::http::header;
@@ -421,7 +422,7 @@ pub struct TrustPage {
 }
 
 fn trust_rows(state: &AppState) -> Result<Vec<AnchorRow>, ConsoleError> {
-    let now = crate::store::now_ms();
+    let now = crate::time::now_ms();
     let mut rows: Vec<AnchorRow> = state
         .store
         .trust_anchors()?

@@ -6,10 +6,11 @@
 //! forms (login, registration) use a double-submit token in a separate short-lived cookie.
 
 use super::ConsoleError;
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::crypto::sm;
-use crate::store::accounts::Role;
-use crate::store::{Store, StoreError, decode, encode, now_ms};
+use crate::domain::vocab::Role;
+use crate::store::{Store, StoreError, decode, encode};
+use crate::time::now_ms;
 use actix_web::{FromRequest, HttpRequest, web};
 use serde::{Deserialize, Serialize};
 use std::future::{Ready, ready};

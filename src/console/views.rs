@@ -5,8 +5,9 @@ use super::session::Auth;
 use super::{fmt_time, role_label};
 use crate::domain::codes;
 use crate::domain::onboarding::FieldErrors;
-use crate::store::accounts::Role;
-use crate::store::applications::{Application, ApplicationState, VendorProfile};
+use crate::domain::vocab::ApplicationState;
+use crate::domain::vocab::Role;
+use crate::store::applications::{Application, VendorProfile};
 use askama::Template;
 
 pub struct NavItem {

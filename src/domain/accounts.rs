@@ -2,8 +2,10 @@
 //! bootstrap security administrator printed once at first start.
 
 use super::DomainError;
-use crate::store::accounts::{AccountRecord, Role};
-use crate::store::{Store, now_ms};
+use crate::domain::vocab::Role;
+use crate::store::Store;
+use crate::store::accounts::AccountRecord;
+use crate::time::now_ms;
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};

@@ -5,7 +5,8 @@
 use super::DomainError;
 use crate::config::Config;
 use crate::crypto::x509;
-use crate::store::seals::{self as tree, SealState};
+use crate::domain::vocab::SealState;
+use crate::store::seals as tree;
 use crate::store::{Store, StoreError};
 use crate::verify::report::{RegistryHit, SealIdentity, SealRegistry};
 use crate::verify::{self, DocumentError, DocumentReport, VerifyOptions};

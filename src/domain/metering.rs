@@ -6,18 +6,15 @@
 //! so the counters hold no personal data.
 
 use super::DomainError;
-use crate::store::usage::{Quota, QuotaKind, QuotaRefusal, UsageCounts};
+use crate::domain::vocab::QuotaKind;
+use crate::store::usage::{Quota, QuotaRefusal, UsageCounts};
 use crate::store::{Store, StoreError};
-use crate::verify::report::PLATFORM_UTC_OFFSET_SECS;
+use crate::time::platform_offset as offset;
 use serde::{Deserialize, Serialize};
 
 /// Interface name under which a home system's routed calls are counted.
 pub fn routed(interface: &str) -> String {
     format!("routed:{interface}")
-}
-
-fn offset() -> time::UtcOffset {
-    time::UtcOffset::from_whole_seconds(PLATFORM_UTC_OFFSET_SECS).unwrap_or(time::UtcOffset::UTC)
 }
 
 /// `YYYYMMDD` of `ms` in the platform time zone.
@@ -190,8 +187,8 @@ impl QuotaStatus {
             limit: q.limit,
             used: q.used,
             remaining: q.limit.saturating_sub(q.used),
-            valid_from: crate::verify::report::format_time_ms(q.valid_from_ms),
-            valid_until: crate::verify::report::format_time_ms(q.valid_until_ms),
+            valid_from: crate::time::format_time_ms(q.valid_from_ms),
+            valid_until: crate::time::format_time_ms(q.valid_until_ms),
             status,
             kind_label: q.kind.label(),
             set_by: q.set_by.clone(),
@@ -246,7 +243,7 @@ pub fn set_quota(
         valid_until_ms: day_start_ms(add_days(until, 1)) - 1,
         used: 0,
         set_by: actor.to_string(),
-        set_ms: crate::store::now_ms(),
+        set_ms: crate::time::now_ms(),
     };
     store.set_quota(app_id, Some(&q))?;
     Ok(q)

@@ -8,6 +8,7 @@ pub mod metering;
 pub mod onboarding;
 pub mod seals;
 pub mod systems;
+pub mod vocab;
 
 use crate::store::StoreError;
 

@@ -7,9 +7,11 @@ use super::DomainError;
 use super::accounts;
 use super::codes;
 use super::systems::{self, NewSystem};
-use crate::store::accounts::Role;
-use crate::store::applications::{Application, ApplicationState, VendorProfile};
-use crate::store::{Store, StoreError, now_ms};
+use crate::domain::vocab::ApplicationState;
+use crate::domain::vocab::Role;
+use crate::store::applications::{Application, VendorProfile};
+use crate::store::{Store, StoreError};
+use crate::time::now_ms;
 
 /// Field-level validation errors: (form field name, message in Chinese).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -530,7 +532,7 @@ mod tests {
         let a = approve(&store, "vendor1", "op").unwrap();
         let app_id = a.app_id.unwrap();
         let sys = store.get_system(&app_id).unwrap().unwrap();
-        assert_eq!(sys.state, crate::store::systems::SystemState::Testing);
+        assert_eq!(sys.state, crate::domain::vocab::SystemState::Testing);
         // The callback CA given at onboarding is what the platform trusts for this member.
         let ca_pem = sys.callback_ca_pem.as_deref().expect("callback CA kept");
         assert_eq!(sm::pem_decode(ca_pem).unwrap().1, ca_der);

@@ -4,11 +4,14 @@
 use super::DomainError;
 use super::codes::{self, SealCode};
 use crate::crypto::{sm, x509};
+use crate::domain::vocab::SealState;
+use crate::domain::vocab::SystemState;
 use crate::keys::KeyProvider;
 use crate::ses::SesSeal;
-use crate::store::seals::{self as tree, Field, SealRecord, SealState, SealVersion, SignIdRecord};
-use crate::store::systems::{SystemRecord, SystemState};
-use crate::store::{Store, StoreError, now_ms};
+use crate::store::seals::{self as tree, Field, SealRecord, SealVersion, SignIdRecord};
+use crate::store::systems::SystemRecord;
+use crate::store::{Store, StoreError};
+use crate::time::now_ms;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -402,7 +405,7 @@ fn cert_entry(der: &[u8]) -> Option<Value> {
     Some(json!({
         "algorithm": algorithm,
         "certCode": c.serial_hex,
-        "invalidTime": crate::verify::report::format_time_ms(c.not_after_ms),
+        "invalidTime": crate::time::format_time_ms(c.not_after_ms),
         "signPublicKey": base64::engine::general_purpose::STANDARD.encode(der),
         "subjectCn": cn,
     }))
@@ -513,7 +516,7 @@ pub fn query(
             "dpiX": dpi_x,
             "dpiY": dpi_y,
             "sealData": base64::engine::general_purpose::STANDARD.encode(&der),
-            "sealInvalidTime": crate::verify::report::format_time_ms(version.valid_end_ms),
+            "sealInvalidTime": crate::time::format_time_ms(version.valid_end_ms),
             "certType": rec.cert_type,
             "destHost": if rec.cert_type == 1 { home.dest_host.clone().unwrap_or_default() } else { String::new() },
             "platName": home.plat_name,

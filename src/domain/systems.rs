@@ -3,8 +3,10 @@
 
 use super::DomainError;
 use crate::crypto::sm;
-use crate::store::systems::{StateChange, SystemRecord, SystemState};
-use crate::store::{Store, now_ms};
+use crate::domain::vocab::SystemState;
+use crate::store::Store;
+use crate::store::systems::{StateChange, SystemRecord};
+use crate::time::now_ms;
 
 #[derive(Debug, Clone, Default)]
 pub struct NewSystem {

@@ -7,14 +7,15 @@
 
 use crate::config::ApiConfig;
 use crate::crypto::sm;
-use crate::store::systems::{SystemRecord, SystemState};
+use crate::domain::vocab::SystemState;
+use crate::protocol::{VERSION, canonical_string};
+use crate::store::systems::SystemRecord;
 use crate::store::{Store, StoreError};
 use base64::Engine;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-pub const VERSION: &str = "1.0";
 const NONCE_LIMIT: u64 = 100_000_000;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -48,32 +49,6 @@ impl From<StoreError> for GatewayError {
     fn from(e: StoreError) -> Self {
         GatewayError::Store(e.to_string())
     }
-}
-
-/// The canonical string of SPEC §2: every parameter except `sign`, without nulls and empty
-/// strings, sorted by name bytes, `name=value` joined by `&`.
-pub fn canonical_string(params: &Map<String, Value>) -> String {
-    let mut entries: Vec<(&String, &Value)> = params
-        .iter()
-        .filter(|(k, v)| {
-            k.as_str() != "sign" && !v.is_null() && !matches!(v, Value::String(s) if s.is_empty())
-        })
-        .collect();
-    entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let mut out = String::new();
-    for (i, (k, v)) in entries.into_iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        out.push_str(k);
-        out.push('=');
-        match v {
-            Value::String(s) => out.push_str(s),
-            // Numbers, booleans, arrays and objects in compact JSON, keys in received order.
-            other => out.push_str(&other.to_string()),
-        }
-    }
-    out
 }
 
 /// A request that passed authentication.

@@ -8,8 +8,8 @@
 //! fails [`BREAKER_THRESHOLD`] times in a row is answered `40001` at once for
 //! [`BREAKER_OPEN`].
 
-use crate::gateway::canonical_string;
 use crate::keys::Keyring;
+use crate::protocol::canonical_string;
 use crate::store::systems::SystemRecord;
 use base64::Engine;
 use serde_json::{Map, Value, json};
@@ -295,9 +295,9 @@ impl MemberClient {
 pub fn envelope(keys: &Keyring, callee_app_id: &str, fields: Map<String, Value>) -> Vec<u8> {
     let nonce = u32::from_be_bytes(crate::crypto::sm::random_bytes::<4>()) % 100_000_000;
     let mut p = json!({
-        "version": crate::gateway::VERSION,
+        "version": crate::protocol::VERSION,
         "appId": callee_app_id,
-        "time": crate::store::now_ms().to_string(),
+        "time": crate::time::now_ms().to_string(),
         "nonce": nonce,
     })
     .as_object()

@@ -8,7 +8,7 @@
 
 use crate::crypto::sm::{self, Sm2KeyPair};
 use crate::crypto::x509::HashAlg;
-use crate::gateway::canonical_string;
+use crate::protocol::canonical_string;
 use crate::ses::kit::SealKit;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use base64::Engine;
@@ -96,7 +96,7 @@ impl MemberIdentity {
             .to_public_key()
             .to_public_key_der()
             .map_err(|e| build(&e))?;
-        let now = crate::store::now_ms();
+        let now = crate::time::now_ms();
         let spec = crate::crypto::certgen::CertSpec {
             common_name: org_name.into(),
             organization: Some(org_name.into()),
@@ -312,7 +312,7 @@ fn authenticate(shared: &Shared, body: &[u8]) -> Result<Map<String, Value>, Refu
         Ok(Value::Object(p)) => p,
         _ => return Err(bad("10001", "请求体必须是 JSON 对象")),
     };
-    if p.get("version").and_then(Value::as_str) != Some(crate::gateway::VERSION) {
+    if p.get("version").and_then(Value::as_str) != Some(crate::protocol::VERSION) {
         return Err(bad("10002", "不支持的接口版本"));
     }
     let own = shared.app_id.lock().map(|g| g.clone()).unwrap_or_default();
@@ -325,7 +325,7 @@ fn authenticate(shared: &Shared, body: &[u8]) -> Result<Map<String, Value>, Refu
         .and_then(Value::as_str)
         .and_then(|t| t.parse().ok())
         .unwrap_or(0);
-    let now = crate::store::now_ms();
+    let now = crate::time::now_ms();
     if (now - time).abs() > shared.time_window_ms {
         return Err(bad("20004", "时间戳 time 超出允许的时间窗口"));
     }

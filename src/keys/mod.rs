@@ -114,7 +114,7 @@ impl Keyring {
         let provider = create_provider(cfg, &dir)?;
         let platform = Sm2KeyPair::generate();
         let wrapped = provider.wrap(&platform.secret_bytes())?;
-        let now = crate::store::now_ms();
+        let now = crate::time::now_ms();
         let spec = CertSpec {
             common_name: "Hutong Platform".into(),
             organization: Some("电子印章互通互认服务平台".into()),

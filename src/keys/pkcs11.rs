@@ -10,13 +10,13 @@
 //! three magic bytes are also the GCM additional authenticated data, so a blob cannot be
 //! re-labelled as another format without failing the tag.
 
+use crate::time::now_ms;
 use std::collections::HashMap;
 use std::ffi::c_ulong;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -919,13 +919,6 @@ fn created_ms_from_id(id: &[u8]) -> Option<i64> {
     let rest = id.strip_prefix(KEK_ID_PREFIX)?;
     let ms: [u8; 8] = rest.get(..8)?.try_into().ok()?;
     Some(i64::from_be_bytes(ms))
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 fn hsm(what: &str, e: CkError) -> KeyError {

@@ -6,12 +6,13 @@
 //! of the two ever writes.
 
 use crate::config::Config;
+use crate::domain::vocab::QuotaKind;
+use crate::domain::vocab::Role;
+use crate::domain::vocab::SystemState;
 use crate::domain::{accounts, documents, metering, systems};
 use crate::keys::Keyring;
 use crate::store::Store;
-use crate::store::accounts::Role;
-use crate::store::systems::SystemState;
-use crate::store::usage::{Quota, QuotaKind};
+use crate::store::usage::Quota;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
@@ -200,7 +201,7 @@ pub fn execute(
                         json!({
                             "id": id,
                             "subject": info.as_ref().map(|i| i.subject.clone()).unwrap_or_default(),
-                            "notAfter": info.map(|i| crate::verify::report::format_time_ms(i.not_after_ms)).unwrap_or_default(),
+                            "notAfter": info.map(|i| crate::time::format_time_ms(i.not_after_ms)).unwrap_or_default(),
                         })
                     })
                     .collect(),
@@ -285,7 +286,7 @@ fn day(s: &str) -> Result<u32, String> {
 }
 
 fn quota_value(q: &Quota) -> Result<Value, String> {
-    serde_json::to_value(metering::QuotaStatus::of(q, crate::store::now_ms()))
+    serde_json::to_value(metering::QuotaStatus::of(q, crate::time::now_ms()))
         .map_err(|e| e.to_string())
 }
 

@@ -4,7 +4,8 @@
 pub mod control;
 pub mod tls;
 
-use crate::api::{self, AppState, metrics::Metrics};
+use crate::api;
+use crate::app::{AppState, metrics::Metrics};
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::keys::{KeyError, Keyring};
@@ -223,7 +224,7 @@ async fn maintenance(state: web::Data<AppState>) {
     loop {
         tick.tick().await;
         let store = state.store.clone();
-        let now = crate::store::now_ms();
+        let now = crate::time::now_ms();
         let cutoff = now - 2 * window_ms;
         let today = crate::domain::metering::day_of(now);
         let prune_usage = today != pruned_day;

@@ -21,7 +21,7 @@ pub struct SealKit {
 impl SealKit {
     /// A CA valid for ten years and a maker and signer valid for one, issued to `organization`.
     pub fn generate(organization: &str) -> Result<Self, CryptoError> {
-        let now = crate::store::now_ms();
+        let now = crate::time::now_ms();
         let spec = |cn: &str, ca: bool, years: i64| CertSpec {
             common_name: cn.into(),
             organization: Some(organization.into()),
@@ -64,7 +64,7 @@ impl SealKit {
         valid_days: i64,
         picture_png: Vec<u8>,
     ) -> SealParams {
-        let now = crate::store::now_ms();
+        let now = crate::time::now_ms();
         SealParams {
             vid: "hutong".into(),
             es_id: es_id.into(),

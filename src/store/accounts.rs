@@ -1,41 +1,8 @@
 //! Console accounts: the three separated administrator roles and vendor accounts.
 
 use super::{Store, StoreError, decode, encode};
+use crate::domain::vocab::Role;
 use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// 系统管理员: onboarding, systems, seals, quotas, document verification.
-    Operator,
-    /// 安全管理员: accounts, trust anchors, keys, settings, destruction.
-    Security,
-    /// 审计管理员: read-only audit and usage.
-    Auditor,
-    /// A seal system's operator in the vendor portal.
-    Vendor,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Operator => "operator",
-            Role::Security => "security",
-            Role::Auditor => "auditor",
-            Role::Vendor => "vendor",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "operator" => Some(Self::Operator),
-            "security" => Some(Self::Security),
-            "auditor" => Some(Self::Auditor),
-            "vendor" => Some(Self::Vendor),
-            _ => None,
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

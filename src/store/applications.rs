@@ -4,31 +4,12 @@
 
 use super::seals::Field;
 use super::{Store, StoreError, decode, encode};
+use crate::domain::vocab::ApplicationState;
 use crate::keys::KeyProvider;
 use serde::{Deserialize, Serialize};
 
 const PROFILES: &str = "vendor_profiles";
 const APPLICATIONS: &str = "applications";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ApplicationState {
-    Draft,
-    Submitted,
-    Rejected,
-    Approved,
-}
-
-impl ApplicationState {
-    pub fn label(self) -> &'static str {
-        match self {
-            ApplicationState::Draft => "草稿",
-            ApplicationState::Submitted => "待审核",
-            ApplicationState::Rejected => "已驳回",
-            ApplicationState::Approved => "已通过",
-        }
-    }
-}
 
 /// A vendor's real-name data in clear; stored as [`StoredProfile`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,7 +1,8 @@
 //! System events and administrative actions, in time order. The audit issue turns this into
 //! the hash-linked log; until then it is the record of who changed what.
 
-use super::{Store, StoreError, decode, encode, now_ms};
+use super::{Store, StoreError, decode, encode};
+use crate::time::now_ms;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,44 +6,10 @@
 //! `data_keys` (appId → data key wrapped by the KEK).
 
 use super::{Store, StoreError, decode, encode};
+use crate::domain::vocab::SealState;
 use crate::keys::KeyProvider;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
-
-/// States of 表3: 1 enabled (启用), 3 revoked (注销), 4 disabled (停用).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SealState {
-    Enabled,
-    Revoked,
-    Disabled,
-}
-
-impl SealState {
-    pub fn code(self) -> i64 {
-        match self {
-            SealState::Enabled => 1,
-            SealState::Revoked => 3,
-            SealState::Disabled => 4,
-        }
-    }
-
-    pub fn from_code(c: i64) -> Option<Self> {
-        match c {
-            1 => Some(Self::Enabled),
-            3 => Some(Self::Revoked),
-            4 => Some(Self::Disabled),
-            _ => None,
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            SealState::Enabled => "启用",
-            SealState::Revoked => "注销",
-            SealState::Disabled => "停用",
-        }
-    }
-}
 
 /// One filed version of a seal; documents signed with any version keep verifying.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

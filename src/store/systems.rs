@@ -1,34 +1,8 @@
 //! Seal systems (members) that passed onboarding: `appId` → [`SystemRecord`].
 
 use super::{Store, StoreError, decode, encode};
+use crate::domain::vocab::SystemState;
 use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SystemState {
-    Testing,
-    Online,
-    Suspended,
-}
-
-impl SystemState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SystemState::Testing => "testing",
-            SystemState::Online => "online",
-            SystemState::Suspended => "suspended",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "testing" => Some(Self::Testing),
-            "online" => Some(Self::Online),
-            "suspended" => Some(Self::Suspended),
-            _ => None,
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

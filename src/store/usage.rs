@@ -6,6 +6,7 @@
 //! `quota_users` `appId\0hash` → empty (users counted against the current quota).
 
 use super::{Store, StoreError, decode, encode};
+use crate::domain::vocab::QuotaKind;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,39 +59,6 @@ pub struct UsageRow {
     pub day: u32,
     pub interface: String,
     pub counts: UsageCounts,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum QuotaKind {
-    /// Signatures routed for the system as requester.
-    Signatures,
-    /// Distinct signing users of the system as requester.
-    Users,
-}
-
-impl QuotaKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QuotaKind::Signatures => "signatures",
-            QuotaKind::Users => "users",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "signatures" => Some(Self::Signatures),
-            "users" => Some(Self::Users),
-            _ => None,
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            QuotaKind::Signatures => "签署次数",
-            QuotaKind::Users => "用户数",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -360,7 +328,8 @@ mod tests {
     }
 
     fn register(s: &Store, app_id: &str) {
-        use crate::store::systems::{SystemRecord, SystemState};
+        use crate::domain::vocab::SystemState;
+        use crate::store::systems::SystemRecord;
         s.insert_system(&SystemRecord {
             app_id: app_id.into(),
             name: app_id.into(),

@@ -1,10 +1,10 @@
 //! The `certificate` step shared by PDF and OFD: signer certificate validity at signing time
 //! and its chain to the configured trust anchors.
 
-use super::report::format_time_ms;
 use super::{SignatureReport, Step, VerifyOptions};
 use crate::crypto::tsp;
 use crate::crypto::x509::{self, CertInfo, ChainError};
+use crate::time::{format_time_ms, now_ms};
 
 /// Fills the certificate fields of `report` and records the `certificate` step.
 ///
@@ -166,13 +166,6 @@ pub fn fill_cert_fields(report: &mut SignatureReport, cert: &CertInfo) {
     report.cert_sn = cert.serial_hex.clone();
     report.cert_valid_start = format_time_ms(cert.not_before_ms);
     report.cert_valid_end = format_time_ms(cert.not_after_ms);
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -297,21 +297,6 @@ impl DocumentReport {
     }
 }
 
-/// The platform time zone offset (Asia/Shanghai has no daylight saving).
-pub const PLATFORM_UTC_OFFSET_SECS: i32 = 8 * 3600;
-
-/// Formats UTC milliseconds as the standard's `YYYY-MM-DD HH:MM:SS` in the platform time zone.
-pub fn format_time_ms(ms: i64) -> String {
-    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    let offset = time::UtcOffset::from_whole_seconds(PLATFORM_UTC_OFFSET_SECS)
-        .unwrap_or(time::UtcOffset::UTC);
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map(|t| t.to_offset(offset))
-        .ok()
-        .and_then(|t| t.format(fmt).ok())
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,11 +7,11 @@
 use base64::Engine;
 
 use super::cert_step::check_certificate;
-use super::report::format_time_ms;
 use super::{SignatureReport, Step, VerifyOptions};
 use crate::crypto::sm::{sm2_message_digest, sm2_public_key_from_cert_der, sm3};
 use crate::crypto::x509::CertInfo;
 use crate::ses::{OID_SHA256_WITH_RSA, OID_SM2_WITH_SM3, SesSeal, SesSignature};
+use crate::time::format_time_ms;
 
 /// Whether the `dataHash` of an `SES_Signature` matches the signed data; folded into the
 /// caller's `integrity` step.

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub struct TestServer {
     pub base: String,
     pub handle: actix_web::dev::ServerHandle,
-    pub state: actix_web::web::Data<hutong::api::AppState>,
+    pub state: actix_web::web::Data<hutong::app::AppState>,
     pub client: reqwest::Client,
     pub data_dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<std::io::Result<()>>,

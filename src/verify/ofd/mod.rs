@@ -14,9 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine;
 
-use super::report::format_time_ms;
 use super::ses_step::check_ses_signature;
 use super::{DocumentError, SignatureReport, Step, VerifyOptions};
+use crate::time::format_time_ms;
 use digest::CheckMethod;
 use package::{Package, resolve};
 use xml::Element;
@@ -492,7 +492,7 @@ fn split_zone(text: &str) -> Option<(&str, i32)> {
             return Some((body, sign * (h * 3600 + m * 60)));
         }
     }
-    Some((text, super::report::PLATFORM_UTC_OFFSET_SECS))
+    Some((text, crate::time::PLATFORM_UTC_OFFSET_SECS))
 }
 
 /// Rehashes every `Reference`. Returns the checks, the hint and whether all passed.

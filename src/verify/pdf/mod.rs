@@ -14,11 +14,11 @@ use std::time::Duration;
 use lopdf::{Document, Object, ObjectId};
 
 use super::cert_step::{self, check_certificate};
-use super::report::format_time_ms;
 use super::{DocumentError, SignatureReport, Step, VerifyOptions};
 use crate::crypto::cms::{self, CmsError};
 use crate::crypto::tsp;
 use crate::crypto::x509::{self, CertInfo};
+use crate::time::format_time_ms;
 
 /// Longest time a single PDF parse may take before the file is given up as hostile.
 const PARSE_TIMEOUT: Duration = Duration::from_secs(20);

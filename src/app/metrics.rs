@@ -42,7 +42,7 @@ impl Metrics {
             h.total += 1;
         }
         if let Ok(mut m) = self.hourly.lock() {
-            let hour = crate::store::now_ms() / HOUR_MS;
+            let hour = crate::time::now_ms() / HOUR_MS;
             let e = m.entry(hour).or_default();
             e.0 += 1;
             if code != "0" {

@@ -1,0 +1,23 @@
+//! What the HTTP layers (`api`, `console`) and the server share: [`AppState`], the handle
+//! every request handler receives, and the request metrics it carries.
+//!
+//! It assembles nothing and holds no rules: `server` builds it, handlers read it.
+
+pub mod metrics;
+
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::keys::Keyring;
+use crate::store::Store;
+use std::sync::Arc;
+
+/// What every handler may use.
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub keys: Arc<Keyring>,
+    pub gateway: Gateway,
+    pub metrics: Arc<metrics::Metrics>,
+    /// Outbound client for member callbacks (SPEC §4).
+    pub interop: Arc<crate::interop::MemberClient>,
+}
