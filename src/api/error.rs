@@ -90,6 +90,13 @@ impl From<DomainError> for ApiError {
             DomainError::Duplicate(m) => ApiError::new("30004", m),
             DomainError::SignId(m) => ApiError::new("30005", m),
             DomainError::Quota(m) => ApiError::new("20007", m),
+            DomainError::AuthId(m) => ApiError::new("30006", m),
+            DomainError::NotConfirmed(m) => ApiError::new("30007", m),
+            DomainError::HomeAnswer(m) => ApiError::new("40003", m),
+            DomainError::Interop(e) => {
+                tracing::info!(error = %e, "member callback failed");
+                ApiError::new(e.code(), e.to_string())
+            }
             DomainError::Store(s) => s.into(),
         }
     }

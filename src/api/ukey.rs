@@ -1,10 +1,10 @@
-//! UKey signing support (SPEC §3.7): the seal's home system asks the platform to vouch for a
-//! `signId` that another system's page handed to its client program. The signId is consumed.
+//! UKey signing support (SPEC §3.7): parses `ukey/sign/verify`, lets [`domain::ukey`] vouch
+//! for the signId, renders 表23.
 
 use super::envelope::json_call;
-use super::error::ApiError;
 use super::params::Params;
 use crate::app::AppState;
+use crate::domain::ukey;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
@@ -26,44 +26,12 @@ pub async fn sign_verify(
             let _ = p.opt_str("docHash")?;
             let _ = p.opt_int("hashType")?;
             let _ = p.opt_str("signFormat")?;
-            let rec = state
-                .store
-                .get_seal(&seal_code)?
-                .ok_or_else(|| ApiError::new("30001", format!("印章 {seal_code} 不存在")))?;
-            if rec.app_id != auth.system.app_id {
-                return Err(ApiError::new(
-                    "20008",
-                    format!("印章 {seal_code} 不属于本系统，只有印章所属系统可以核验 signId"),
-                ));
-            }
-            let token =
-                crate::domain::seals::consume_sign_id(&state.store, &sign_id, &seal_code, None)?;
-            let plat_name = state
-                .store
-                .get_system(&token.requester)
-                .ok()
-                .flatten()
-                .map(|s| s.plat_name)
-                .unwrap_or_default();
-            // A vouched signId is one cross-system UKey signature for both sides.
-            let now = crate::time::now_ms();
-            crate::domain::metering::record_signature(
-                &state.store,
-                &token.requester,
-                "ukey/sign",
-                now,
-            );
-            crate::domain::metering::record_signature(
-                &state.store,
-                &auth.system.app_id,
-                "ukey/sign/verify",
-                now,
-            );
+            let v = ukey::vouch(&state.store, &auth.system, &sign_id, &seal_code)?;
             Ok(json!({
-                "requesterAppId": token.requester,
-                "requesterPlatName": plat_name,
-                "sealCode": seal_code,
-                "expiresAt": crate::time::format_time_ms(token.expires_ms),
+                "requesterAppId": v.requester_app_id,
+                "requesterPlatName": v.requester_plat_name,
+                "sealCode": v.seal_code,
+                "expiresAt": crate::time::format_time_ms(v.expires_ms),
             }))
         },
     )

@@ -67,7 +67,11 @@ impl From<DomainError> for ConsoleError {
             | DomainError::SealInvalid(m)
             | DomainError::Duplicate(m)
             | DomainError::SignId(m)
-            | DomainError::Quota(m) => ConsoleError::Invalid(m),
+            | DomainError::Quota(m)
+            | DomainError::AuthId(m)
+            | DomainError::NotConfirmed(m)
+            | DomainError::HomeAnswer(m) => ConsoleError::Invalid(m),
+            DomainError::Interop(e) => ConsoleError::Invalid(e.to_string()),
             DomainError::Forbidden(_) => ConsoleError::Forbidden,
             DomainError::NotFound(m) => ConsoleError::NotFound(m),
             DomainError::Store(s) => s.into(),

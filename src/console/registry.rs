@@ -159,7 +159,8 @@ fn current_picture(state: &AppState, rec: &SealRecord) -> Result<Option<Vec<u8>>
 fn seal_row(state: &AppState, rec: &SealRecord) -> Result<SealRow, ConsoleError> {
     let provider = state.keys.provider();
     let reveal = |f| dseals::reveal(&state.store, provider, &rec.app_id, f);
-    let (possessor, cert_no) = if rec.possessor_type == 2 {
+    let (possessor, cert_no) = if rec.possessor_type == crate::domain::vocab::PossessorType::Person
+    {
         (
             codes::mask_name(&reveal(&rec.possessor)?),
             codes::mask_id(&reveal(&rec.possessor_cert_no)?),

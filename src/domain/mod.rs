@@ -2,14 +2,17 @@
 //! issues) seal lifecycle, seal codes, signIds, quotas.
 
 pub mod accounts;
+pub mod cloud;
 pub mod codes;
 pub mod documents;
 pub mod metering;
 pub mod onboarding;
 pub mod seals;
 pub mod systems;
+pub mod ukey;
 pub mod vocab;
 
+use crate::interop::InteropError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +38,19 @@ pub enum DomainError {
     /// The caller's usage quota is exhausted, expired or not yet valid (`20007`).
     #[error("{0}")]
     Quota(String),
+    /// A platform authId unknown, expired, not the caller's or not for this seal (`30006`).
+    #[error("{0}")]
+    AuthId(String),
+    /// The signer's intention is not confirmed yet, or the authCode does not match (`30007`).
+    #[error("{0}")]
+    NotConfirmed(String),
+    /// The home system answered, but not with what the platform can vouch for (`40003`).
+    #[error("{0}")]
+    HomeAnswer(String),
+    /// The routed call itself failed: unreachable, refused, timed out, degraded
+    /// (`40001`/`40002`/`40003`, as [`InteropError::code`] says).
+    #[error(transparent)]
+    Interop(#[from] InteropError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -4,11 +4,10 @@
 use super::DomainError;
 use super::codes::{self, SealCode};
 use crate::crypto::{sm, x509};
-use crate::domain::vocab::SealState;
-use crate::domain::vocab::SystemState;
+use crate::domain::vocab::{BizType, CertType, PossessorType, SealState, SystemState};
 use crate::keys::KeyProvider;
 use crate::ses::SesSeal;
-use crate::store::seals::{self as tree, Field, SealRecord, SealVersion, SignIdRecord};
+use crate::store::seals::{self as tree, Field, SealRecord, SealVersion, SignIdRecord, SignIdTake};
 use crate::store::systems::SystemRecord;
 use crate::store::{Store, StoreError};
 use crate::time::now_ms;
@@ -30,7 +29,8 @@ pub struct User {
     pub mobile_phone: String,
 }
 
-/// The parameters of 表1 plus the SPEC's extensions, already type-checked by the API layer.
+/// The parameters of 表1 plus the SPEC's extensions, already type-checked by the API layer;
+/// the integer codes are parsed into their types by [`file`], which names a bad one.
 #[derive(Debug, Clone, Default)]
 pub struct Filing {
     pub code: Option<String>,
@@ -69,7 +69,15 @@ pub fn org_key(store: &Store, org_code: &str) -> Result<String, DomainError> {
     Ok(sm::sm3_hex(&input))
 }
 
-fn validate(f: &Filing) -> Result<(), DomainError> {
+/// The integer codes of a filing, parsed.
+#[derive(Debug, Clone, Copy)]
+struct Kinds {
+    possessor: PossessorType,
+    biz: BizType,
+    cert: CertType,
+}
+
+fn validate(f: &Filing) -> Result<Kinds, DomainError> {
     let invalid = |m: &str| Err(DomainError::Invalid(m.to_string()));
     if f.name.trim().is_empty() || f.name.chars().count() > 128 {
         return invalid("name 不能为空且不超过 128 字");
@@ -78,29 +86,31 @@ fn validate(f: &Filing) -> Result<(), DomainError> {
     if f.possessor.trim().is_empty() || f.possessor.chars().count() > 256 {
         return invalid("possessor 不能为空且不超过 256 字");
     }
-    match f.possessor_type {
-        1 if !codes::is_valid_uscc(&f.possessor_cert_no) => {
+    let Some(possessor) = PossessorType::from_code(f.possessor_type) else {
+        return invalid("possessorType 应为 1（机构）或 2（个人）");
+    };
+    match possessor {
+        PossessorType::Organization if !codes::is_valid_uscc(&f.possessor_cert_no) => {
             return invalid("possessorCertNo 不是有效的统一社会信用代码（校验位错误）");
         }
-        2 if !codes::is_valid_resident_id(&f.possessor_cert_no) => {
+        PossessorType::Person if !codes::is_valid_resident_id(&f.possessor_cert_no) => {
             return invalid("possessorCertNo 不是有效的居民身份证号码（校验位错误）");
         }
-        1 | 2 => {}
-        _ => return invalid("possessorType 应为 1（机构）或 2（个人）"),
+        _ => {}
     }
-    if !(1..=3).contains(&f.biz_type) {
+    let Some(biz) = BizType::from_code(f.biz_type) else {
         return invalid("bizType 应为 1（备案）、2（延期）或 3（变更）");
-    }
-    if !(1..=2).contains(&f.cert_type) {
+    };
+    let Some(cert) = CertType::from_code(f.cert_type) else {
         return invalid("certType 应为 1（UKey）或 2（云证书）");
-    }
-    if f.biz_type == 1 && f.seal_code.is_some() {
+    };
+    if biz == BizType::Filing && f.seal_code.is_some() {
         return invalid("sealCode 在备案（bizType=1）时不应填写，由平台赋码");
     }
-    if f.biz_type != 1 && f.seal_code.is_none() {
+    if biz != BizType::Filing && f.seal_code.is_none() {
         return invalid("sealCode 在延期或变更时必填");
     }
-    if f.biz_type != 3 && f.seal_data.is_none() {
+    if biz != BizType::Change && f.seal_data.is_none() {
         return invalid("sealData 在备案和延期时必填");
     }
     for (name, v, max) in [
@@ -127,7 +137,11 @@ fn validate(f: &Filing) -> Result<(), DomainError> {
             }
         }
     }
-    Ok(())
+    Ok(Kinds {
+        possessor,
+        biz,
+        cert,
+    })
 }
 
 /// A parsed, verified seal and what the registry keeps of it.
@@ -136,7 +150,7 @@ struct CheckedSeal {
     version: SealVersion,
 }
 
-fn check_seal(f: &Filing, b64: &str, now: i64) -> Result<CheckedSeal, DomainError> {
+fn check_seal(f: &Filing, biz: BizType, b64: &str, now: i64) -> Result<CheckedSeal, DomainError> {
     let der = base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
         .map_err(|_| DomainError::Invalid("sealData 不是有效的 Base64".into()))?;
@@ -183,7 +197,7 @@ fn check_seal(f: &Filing, b64: &str, now: i64) -> Result<CheckedSeal, DomainErro
             valid_end_ms: seal.valid_end_ms,
             cert_serials,
             filed_ms: now,
-            biz_type: f.biz_type,
+            biz_type: biz,
         },
         der,
     })
@@ -197,7 +211,7 @@ pub fn file(
     caller: &SystemRecord,
     f: Filing,
 ) -> Result<String, DomainError> {
-    validate(&f)?;
+    let kinds = validate(&f)?;
     let now = now_ms();
     let existing = match &f.seal_code {
         None => None,
@@ -222,7 +236,7 @@ pub fn file(
     let checked = f
         .seal_data
         .as_deref()
-        .map(|b| check_seal(&f, b, now))
+        .map(|b| check_seal(&f, kinds.biz, b, now))
         .transpose()?;
     if let Some(c) = &checked
         && store
@@ -241,7 +255,7 @@ pub fn file(
     }
 
     let key = store.data_key(provider, &caller.app_id)?;
-    let personal = f.possessor_type == 2;
+    let personal = kinds.possessor == PossessorType::Person;
     let possessor = if personal {
         sealed(&key, &f.possessor)
     } else {
@@ -262,7 +276,7 @@ pub fn file(
 
     let mut rec = match existing.clone() {
         Some(mut r) => {
-            if f.biz_type == 2
+            if kinds.biz == BizType::Extension
                 && let (Some(c), Some(cur)) = (&checked, r.current())
                 && c.version.valid_end_ms <= cur.valid_end_ms
             {
@@ -278,8 +292,8 @@ pub fn file(
             r.possessor = possessor;
             r.possessor_cert_no = cert_no;
             r.org_key = org.clone();
-            r.possessor_type = f.possessor_type;
-            r.cert_type = f.cert_type;
+            r.possessor_type = kinds.possessor;
+            r.cert_type = kinds.cert;
             if user_list.is_some() {
                 r.user_list = user_list;
             }
@@ -299,8 +313,8 @@ pub fn file(
                 possessor,
                 possessor_cert_no: cert_no,
                 org_key: org.clone(),
-                possessor_type: f.possessor_type,
-                cert_type: f.cert_type,
+                possessor_type: kinds.possessor,
+                cert_type: kinds.cert,
                 user_list,
                 state: SealState::Enabled,
                 state_history: vec![(SealState::Enabled, now)],
@@ -411,8 +425,59 @@ fn cert_entry(der: &[u8]) -> Option<Value> {
     }))
 }
 
-/// Enabled, unexpired seals for `orgCode` from online systems (test seals only to testing
-/// callers), each with a fresh signId bound to the caller (表7–9).
+/// Test isolation (SPEC §1.4), the one rule every interface applies before it names a seal
+/// to `caller`: seals filed while their system was testing, and any seal of a system that
+/// is testing now, are visible to testing systems only. To a caller that may not see it, a
+/// seal does not exist (`30001`, worded as for an unknown seal).
+pub fn visible_to(caller: &SystemRecord, rec: &SealRecord, home: &SystemRecord) -> bool {
+    let caller_testing = caller.state == SystemState::Testing;
+    if rec.test_data {
+        return caller_testing;
+    }
+    match home.state {
+        SystemState::Online | SystemState::Suspended => true,
+        SystemState::Testing => caller_testing,
+    }
+}
+
+/// Why a visible seal cannot be used now (`30002`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unusable {
+    /// Revoked or disabled.
+    State(SealState),
+    /// Its current version's validity has ended (or it has none).
+    Expired,
+    /// Its home system is suspended and answers nothing.
+    HomeSuspended,
+}
+
+/// The seal's current version if the seal may be used at `now`: enabled, unexpired, and its
+/// home system not suspended. The query lists only such seals; signing refuses the others.
+pub fn usable<'a>(
+    rec: &'a SealRecord,
+    home: &SystemRecord,
+    now: i64,
+) -> Result<&'a SealVersion, Unusable> {
+    if rec.state != SealState::Enabled {
+        return Err(Unusable::State(rec.state));
+    }
+    let version = rec
+        .current()
+        .filter(|v| v.valid_end_ms > now)
+        .ok_or(Unusable::Expired)?;
+    if home.state == SystemState::Suspended {
+        return Err(Unusable::HomeSuspended);
+    }
+    Ok(version)
+}
+
+/// The message of `30001` for `seal_code`, the same whether the seal is unknown or hidden.
+pub fn not_found(seal_code: &str) -> DomainError {
+    DomainError::NotFound(format!("印章 {seal_code} 不存在"))
+}
+
+/// Enabled, unexpired seals for `orgCode` that the caller may see ([`visible_to`]) and use
+/// ([`usable`]), each with a fresh signId bound to the caller (表7–9).
 pub fn query(
     store: &Store,
     provider: &dyn KeyProvider,
@@ -428,11 +493,15 @@ pub fn query(
     if q.seal_type != "0" {
         codes::check_seal_type(&q.seal_type)?;
     }
-    if !(0..=2).contains(&q.cert_type) {
-        return Err(DomainError::Invalid("certType 应为 0、1 或 2".into()));
-    }
+    // 0 asks for either kind.
+    let cert_type = match q.cert_type {
+        0 => None,
+        c => Some(
+            CertType::from_code(c)
+                .ok_or_else(|| DomainError::Invalid("certType 应为 0、1 或 2".into()))?,
+        ),
+    };
     let now = now_ms();
-    let caller_testing = caller.state == SystemState::Testing;
     let mut out = Vec::new();
     let org = org_key(store, &q.org_code)?;
     for code in store.seals_of_org(&org)? {
@@ -446,23 +515,18 @@ pub fn query(
         if rec.org_key != org {
             continue;
         }
-        let Some(version) = rec.current().cloned() else {
-            continue;
-        };
         let Some(home) = store.get_system(&rec.app_id)? else {
             continue;
         };
-        let visible = if rec.test_data {
-            caller_testing
-        } else {
-            home.state == SystemState::Online
-                || (caller_testing && home.state == SystemState::Testing)
+        // The query lists exactly the seals another system may use now.
+        if !visible_to(caller, &rec, &home) {
+            continue;
+        }
+        let Ok(version) = usable(&rec, &home, now).cloned() else {
+            continue;
         };
-        if !visible
-            || rec.state != SealState::Enabled
-            || version.valid_end_ms <= now
-            || (q.seal_type != "0" && rec.seal_type != q.seal_type)
-            || (q.cert_type != 0 && rec.cert_type != q.cert_type)
+        if (q.seal_type != "0" && rec.seal_type != q.seal_type)
+            || cert_type.is_some_and(|c| rec.cert_type != c)
             || q.cert_number.as_ref().is_some_and(|n| {
                 rec.cert_number.as_deref() != Some(n.as_str())
                     && !version
@@ -507,7 +571,7 @@ pub fn query(
         out.push(json!({
             "signId": sign_id,
             "sealType": rec.seal_type,
-            "sealRelateType": rec.possessor_type.to_string(),
+            "sealRelateType": rec.possessor_type.code().to_string(),
             "sealCode": rec.seal_code,
             "sealName": rec.name,
             "moulageData": base64::engine::general_purpose::STANDARD.encode(&seal.picture.data),
@@ -517,8 +581,8 @@ pub fn query(
             "dpiY": dpi_y,
             "sealData": base64::engine::general_purpose::STANDARD.encode(&der),
             "sealInvalidTime": crate::time::format_time_ms(version.valid_end_ms),
-            "certType": rec.cert_type,
-            "destHost": if rec.cert_type == 1 { home.dest_host.clone().unwrap_or_default() } else { String::new() },
+            "certType": rec.cert_type.code(),
+            "destHost": if rec.cert_type == CertType::UKey { home.dest_host.clone().unwrap_or_default() } else { String::new() },
             "platName": home.plat_name,
             "UKeyId": rec.ukey_id.clone().unwrap_or_default(),
             "algorithm": algorithm,
@@ -591,8 +655,11 @@ pub fn issue_sign_id(
     Ok(token)
 }
 
-/// Consumes a signId atomically. `requester` is checked when given (cloud signing); the UKey
-/// voucher passes `None` because the home system asks on the requester's behalf.
+/// Consumes a signId atomically, and only for its rightful use: bound to `seal_code`,
+/// unexpired, and issued to `requester` when one is given (cloud signing). The UKey voucher
+/// passes `None`: the seal's home system asks on the requester's behalf, and the caller has
+/// checked that the seal is its own; a wrong `sealCode` is refused there too. A refused use
+/// leaves the signId in place for its rightful consumer.
 pub fn consume_sign_id(
     store: &Store,
     token: &str,
@@ -608,12 +675,20 @@ pub fn consume_sign_id(
     if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(invalid());
     }
-    let rec = store.take_sign_id(token)?.ok_or_else(invalid)?;
-    if rec.expires_ms < now_ms()
-        || rec.seal_code != seal_code
-        || requester.is_some_and(|r| r != rec.requester)
-    {
-        return Err(invalid());
+    let now = now_ms();
+    let taken = store.take_sign_id_if(token, |rec| {
+        rec.expires_ms >= now
+            && rec.seal_code == seal_code
+            && requester.is_none_or(|r| r == rec.requester)
+    })?;
+    match taken {
+        SignIdTake::Taken(rec) => Ok(rec),
+        SignIdTake::Refused(_) | SignIdTake::Missing => Err(invalid()),
     }
-    Ok(rec)
+}
+
+/// Puts back a signId taken by [`consume_sign_id`] for a use that never happened (the call
+/// it paid for was not sent).
+pub fn restore_sign_id(store: &Store, token: &str, rec: &SignIdRecord) -> Result<(), DomainError> {
+    Ok(store.put_sign_id(token, rec)?)
 }

@@ -155,3 +155,98 @@ impl QuotaKind {
         }
     }
 }
+
+/// The filing fields of 表1 that are small integer codes on the wire and in stored records.
+/// Each serialises as its integer, so records written before these types existed still read.
+macro_rules! wire_code {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $code:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vm])* $variant),+
+        }
+
+        impl $name {
+            pub fn code(self) -> i64 {
+                match self {
+                    $($name::$variant => $code),+
+                }
+            }
+
+            pub fn from_code(c: i64) -> Option<Self> {
+                match c {
+                    $($code => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_i64(self.code())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let c = i64::deserialize(d)?;
+                $name::from_code(c).ok_or_else(|| {
+                    serde::de::Error::custom(format!("{} 的取值 {c} 无效", stringify!($name)))
+                })
+            }
+        }
+    };
+}
+
+wire_code! {
+    /// `certType`: how the seal's signer key is held.
+    CertType {
+        /// 1: in a UKey, signing runs through the home system's client program (SPEC §3.7).
+        UKey = 1,
+        /// 2: a cloud certificate, signing is routed to the home system (SPEC §3.4–3.6).
+        Cloud = 2,
+    }
+}
+
+wire_code! {
+    /// `possessorType`: whose seal it is; a person's name and ID number are personal data.
+    PossessorType {
+        /// 1: an organisation, `possessorCertNo` a unified social credit code.
+        Organization = 1,
+        /// 2: a person, `possessorCertNo` a resident ID number.
+        Person = 2,
+    }
+}
+
+wire_code! {
+    /// `bizType`: what a filing request does.
+    BizType {
+        /// 1: first filing; the platform assigns the seal code.
+        Filing = 1,
+        /// 2: extension with a new seal of later validity.
+        Extension = 2,
+        /// 3: change of the registered fields.
+        Change = 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filing_codes_keep_their_integer_form_on_the_wire_and_on_disk() {
+        for (v, code) in [(CertType::UKey, 1), (CertType::Cloud, 2)] {
+            assert_eq!(serde_json::to_string(&v).unwrap(), code.to_string());
+            assert_eq!(CertType::from_code(code), Some(v));
+        }
+        assert_eq!(
+            serde_json::from_str::<PossessorType>("2").unwrap(),
+            PossessorType::Person
+        );
+        assert_eq!(serde_json::to_string(&BizType::Change).unwrap(), "3");
+        assert!(serde_json::from_str::<BizType>("4").is_err());
+        assert!(serde_json::from_str::<CertType>("\"2\"").is_err());
+        assert_eq!(PossessorType::from_code(0), None);
+    }
+}

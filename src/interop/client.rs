@@ -217,13 +217,7 @@ impl MemberClient {
         fields: Map<String, Value>,
     ) -> Result<Value, InteropError> {
         let app_id = member.app_id.clone();
-        let base = member
-            .callback_url
-            .as_deref()
-            .filter(|u| u.starts_with("https://"))
-            .ok_or_else(|| {
-                InteropError::Unreachable(app_id.clone(), "未登记 https 回调地址".into())
-            })?;
+        let base = callback_base(member)?;
         let url = format!("{}{}", base.trim_end_matches('/'), path);
         let body = envelope(keys, &app_id, fields);
         let client = self.http_client(member)?;
@@ -288,6 +282,17 @@ impl MemberClient {
         }
         Ok(answer.get("data").cloned().unwrap_or(Value::Null))
     }
+}
+
+/// The member's registered https callback base URL; without one nothing can be routed to it.
+pub fn callback_base(member: &SystemRecord) -> Result<&str, InteropError> {
+    member
+        .callback_url
+        .as_deref()
+        .filter(|u| u.starts_with("https://"))
+        .ok_or_else(|| {
+            InteropError::Unreachable(member.app_id.clone(), "未登记 https 回调地址".into())
+        })
 }
 
 /// The §2 envelope around `fields`: `version`, the callee's `appId`, `time`, a random `nonce`

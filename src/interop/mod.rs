@@ -2,8 +2,8 @@
 //! platform's signature, its per-member circuit breaker, and the member simulator used by
 //! integrators and by the project's own tests.
 //!
-//! This module never touches HTTP request handling of the platform API; `api::cloud` decides
-//! what to route and verifies what comes back.
+//! Transport only: it never handles the platform API's requests and holds no signing rules;
+//! `domain::cloud` decides what to route and verifies what comes back.
 
 pub mod client;
 pub mod simulator;

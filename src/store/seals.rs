@@ -6,7 +6,7 @@
 //! `data_keys` (appId → data key wrapped by the KEK).
 
 use super::{Store, StoreError, decode, encode};
-use crate::domain::vocab::SealState;
+use crate::domain::vocab::{BizType, CertType, PossessorType, SealState};
 use crate::keys::KeyProvider;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -23,8 +23,7 @@ pub struct SealVersion {
     /// Serial numbers (hex) of the signer certificates in the seal.
     pub cert_serials: Vec<String>,
     pub filed_ms: i64,
-    /// 1 filing, 2 extension, 3 change.
-    pub biz_type: i64,
+    pub biz_type: BizType,
 }
 
 /// A value that is personal data: stored SM4-GCM encrypted under the owner's data key.
@@ -83,8 +82,8 @@ pub struct SealRecord {
     pub possessor_cert_no: Field,
     /// SM3 (salted) of the possessor's code: the `orgCode` index key.
     pub org_key: String,
-    pub possessor_type: i64,
-    pub cert_type: i64,
+    pub possessor_type: PossessorType,
+    pub cert_type: CertType,
     /// `[{userName, mobilePhone}]`, sealed as one JSON document.
     pub user_list: Option<Field>,
     pub state: SealState,
@@ -118,6 +117,17 @@ pub struct SignIdRecord {
     pub requester: String,
     pub seal_code: String,
     pub expires_ms: i64,
+}
+
+/// What [`Store::take_sign_id_if`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignIdTake {
+    /// Accepted and removed: this caller is its one consumer.
+    Taken(SignIdRecord),
+    /// Present but not accepted; left in place for its rightful consumer.
+    Refused(SignIdRecord),
+    /// Unknown, or already consumed.
+    Missing,
 }
 
 /// Index keys.
@@ -247,12 +257,31 @@ impl Store {
         Ok(())
     }
 
-    /// Removes and returns a signId atomically: of two concurrent consumers one gets it.
-    pub fn take_sign_id(&self, token: &str) -> Result<Option<SignIdRecord>, StoreError> {
-        self.sign_ids
-            .remove(token.as_bytes())?
-            .map(|v| decode(&v))
-            .transpose()
+    /// Removes and returns a signId if `accept` holds for it, atomically: the record is
+    /// deleted only if it is still the one `accept` saw (compare-and-swap), so of two
+    /// concurrent consumers one gets it, and a refused use leaves it in place.
+    pub fn take_sign_id_if(
+        &self,
+        token: &str,
+        accept: impl Fn(&SignIdRecord) -> bool,
+    ) -> Result<SignIdTake, StoreError> {
+        loop {
+            let Some(current) = self.sign_ids.get(token.as_bytes())? else {
+                return Ok(SignIdTake::Missing);
+            };
+            let rec: SignIdRecord = decode(&current)?;
+            if !accept(&rec) {
+                return Ok(SignIdTake::Refused(rec));
+            }
+            match self
+                .sign_ids
+                .compare_and_swap(token.as_bytes(), Some(&current), None::<&[u8]>)?
+            {
+                Ok(()) => return Ok(SignIdTake::Taken(rec)),
+                // Taken (or put back) meanwhile: look again.
+                Err(_) => continue,
+            }
+        }
     }
 
     /// Marks that `requester` fetched `seal_code`; returns whether it had before.
@@ -324,5 +353,81 @@ impl Store {
             cache.insert(app_id.to_string(), key.clone());
         }
         Ok(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sign_id(requester: &str) -> SignIdRecord {
+        SignIdRecord {
+            requester: requester.into(),
+            seal_code: "S".into(),
+            expires_ms: i64::MAX,
+        }
+    }
+
+    #[test]
+    fn a_refused_take_leaves_the_sign_id_and_an_accepted_one_removes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.put_sign_id("t", &sign_id("A")).unwrap();
+        assert_eq!(
+            store.take_sign_id_if("t", |r| r.requester == "B").unwrap(),
+            SignIdTake::Refused(sign_id("A"))
+        );
+        assert_eq!(
+            store.take_sign_id_if("t", |r| r.requester == "A").unwrap(),
+            SignIdTake::Taken(sign_id("A"))
+        );
+        assert_eq!(
+            store.take_sign_id_if("t", |_| true).unwrap(),
+            SignIdTake::Missing
+        );
+    }
+
+    #[test]
+    fn concurrent_takes_of_one_sign_id_succeed_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for round in 0..20 {
+            let token = format!("t{round}");
+            store.put_sign_id(&token, &sign_id("A")).unwrap();
+            let wins = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..4)
+                    .map(|_| {
+                        s.spawn(|| {
+                            matches!(
+                                store.take_sign_id_if(&token, |r| r.requester == "A"),
+                                Ok(SignIdTake::Taken(_))
+                            )
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or(false))
+                    .filter(|won| *won)
+                    .count()
+            });
+            assert_eq!(wins, 1, "round {round}");
+            assert_eq!(
+                store.take_sign_id_if(&token, |_| true).unwrap(),
+                SignIdTake::Missing
+            );
+        }
+    }
+
+    #[test]
+    fn seal_records_written_with_integer_codes_still_read_and_write_the_same() {
+        let json = r#"{"sealCode":"340000011000000012","appId":"HT1","code":null,"name":"公章","sealType":"01","ukeyId":null,"certNumber":null,"possessor":{"plain":"某单位"},"possessorCertNo":{"plain":"91350100M000100Y43"},"orgKey":"k","possessorType":2,"certType":1,"userList":null,"state":"Enabled","stateHistory":[["Enabled",1]],"versions":[{"digest":"d","esId":"e","validStartMs":1,"validEndMs":2,"certSerials":[],"filedMs":1,"bizType":3}],"testData":false,"createdMs":1}"#;
+        let rec: SealRecord = decode(json.as_bytes()).unwrap();
+        assert_eq!(rec.possessor_type, PossessorType::Person);
+        assert_eq!(rec.cert_type, CertType::UKey);
+        assert_eq!(rec.versions[0].biz_type, BizType::Change);
+        let again: serde_json::Value = serde_json::from_slice(&encode(&rec).unwrap()).unwrap();
+        let before: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(again, before);
     }
 }
