@@ -613,3 +613,569 @@ impl<M: Members> Cloud<'_, M> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::testkit::{CLOUD, UKEY, World};
+    use crate::domain::vocab::SystemState;
+    use crate::interop::simulator::p7_detached;
+    use crate::ses::kit::SealKit;
+    use crate::store::usage::UsageCounts;
+    use serde_json::json;
+    use std::cell::RefCell;
+
+    fn b64(b: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(b)
+    }
+
+    /// A home system that answers with `reply(path, fields)` and records what it was sent.
+    struct Fake<F> {
+        reply: F,
+        sent: RefCell<Vec<(&'static str, Map<String, Value>)>>,
+    }
+
+    impl<F> Fake<F> {
+        fn new(reply: F) -> Self {
+            Fake {
+                reply,
+                sent: RefCell::new(Vec::new()),
+            }
+        }
+
+        fn calls(&self, path: &str) -> usize {
+            self.sent
+                .borrow()
+                .iter()
+                .filter(|(p, _)| *p == path)
+                .count()
+        }
+    }
+
+    impl<F: Fn(&str, &Map<String, Value>) -> Result<Value, InteropError>> Members for Fake<F> {
+        fn call(
+            &self,
+            _home: &SystemRecord,
+            path: &'static str,
+            fields: Map<String, Value>,
+        ) -> impl Future<Output = Result<Value, InteropError>> {
+            let answer = (self.reply)(path, &fields);
+            self.sent.borrow_mut().push((path, fields));
+            std::future::ready(answer)
+        }
+    }
+
+    /// A well-behaved home system whose seal key is `kit`'s signer.
+    fn honest(kit: &SealKit) -> impl Fn(&str, &Map<String, Value>) -> Result<Value, InteropError> {
+        move |path, fields| match path {
+            "/cloud/auth/apply" => Ok(json!({
+                "authId": "home-auth-1",
+                "authUrl": "https://member.test/confirm",
+                "clientType": "PC",
+            })),
+            "/cloud/auth/result" => Ok(json!({"authCode": "code-1", "authId": "home-auth-1"})),
+            _ => {
+                let digest = base64::engine::general_purpose::STANDARD
+                    .decode(fields["docHash"].as_str().unwrap())
+                    .unwrap();
+                let kind = fields["type"].as_str().unwrap();
+                let sig = if kind == "P1" {
+                    kit.signer
+                        .sign_prehashed(&digest.clone().try_into().unwrap())
+                } else {
+                    let hash = hash_alg(fields["hashType"].as_i64().unwrap(), true).unwrap();
+                    p7_detached(&kit.signer, &kit.signer_cert, hash, &digest).unwrap()
+                };
+                Ok(json!({"type": kind, "signData": b64(&sig)}))
+            }
+        }
+    }
+
+    fn cloud<'a, M>(w: &'a World, members: &'a M) -> Cloud<'a, M> {
+        Cloud {
+            store: &w.store,
+            members,
+            auth_ttl_ms: 600_000,
+            allow_legacy_hashes: false,
+        }
+    }
+
+    fn apply_for(seal_code: &str) -> Apply {
+        Apply {
+            seal_code: seal_code.into(),
+            mobile: "13812345678".into(),
+            name: Some("张三".into()),
+            ..Default::default()
+        }
+    }
+
+    /// Applies and fetches the result through `c`: (authId, authCode).
+    async fn authorise<M: Members>(
+        c: &Cloud<'_, M>,
+        caller: &SystemRecord,
+        seal_code: &str,
+    ) -> (String, String) {
+        let started = c.apply(caller, apply_for(seal_code)).await.unwrap();
+        let code = c.result(caller, &started.auth_id, seal_code).await.unwrap();
+        (started.auth_id, code)
+    }
+
+    fn sign_req(seal_code: &str, auth: &(String, String), sign_id: &str) -> SignRequest {
+        SignRequest {
+            seal_code: seal_code.into(),
+            auth_id: auth.0.clone(),
+            auth_code: auth.1.clone(),
+            kind: "P1".into(),
+            doc_hash: b64(&[7u8; 32]),
+            credent_no: "11010519491231002X".into(),
+            org_code: None,
+            sign_id: sign_id.into(),
+            hash_type: 4,
+        }
+    }
+
+    fn usage(w: &World, app_id: &str, interface: &str) -> UsageCounts {
+        let today = metering::day_of(now_ms());
+        let mut t = UsageCounts::default();
+        for r in metering::report(&w.store, Some(app_id), today, today).unwrap() {
+            if r.interface == interface {
+                t.add(r.counts);
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn only_visible_enabled_unexpired_cloud_seals_of_reachable_homes_are_routable() {
+        let w = World::new();
+        let home = w.system(SystemState::Online, true);
+        let a = w.system(SystemState::Online, false);
+        let seal = w.file(&home, CLOUD, "ES-1");
+        let (rec, found) = routable_seal(&w.store, &a, &seal).unwrap();
+        assert_eq!(
+            (rec.seal_code.as_str(), found.app_id.as_str()),
+            (seal.as_str(), home.app_id.as_str())
+        );
+
+        // A testing system's seal does not exist for an online caller, worded as an unknown
+        // one (no appId named); another testing system may use it.
+        let tester = w.system(SystemState::Testing, true);
+        let test_seal = w.file(&tester, CLOUD, "ES-T");
+        let unknown = routable_seal(&w.store, &a, "NOSUCHSEAL")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(unknown, "印章 NOSUCHSEAL 不存在");
+        match routable_seal(&w.store, &a, &test_seal) {
+            Err(DomainError::NotFound(m)) => {
+                assert_eq!(m, format!("印章 {test_seal} 不存在"));
+                assert!(!m.contains(&tester.app_id));
+            }
+            other => panic!("a test seal is hidden from online callers: {other:?}"),
+        }
+        let other_tester = w.system(SystemState::Testing, false);
+        assert!(routable_seal(&w.store, &other_tester, &test_seal).is_ok());
+
+        // Disabled, of a suspended home, a UKey seal, expired: 30002.
+        seals::set_state(&w.store, &home, &seal, 4).unwrap();
+        assert!(matches!(
+            routable_seal(&w.store, &a, &seal),
+            Err(DomainError::Conflict(_))
+        ));
+        seals::set_state(&w.store, &home, &seal, 1).unwrap();
+        let home = w.set_state(&home, SystemState::Suspended);
+        assert!(matches!(
+            routable_seal(&w.store, &a, &seal),
+            Err(DomainError::Conflict(_))
+        ));
+        let home = w.set_state(&home, SystemState::Online);
+        let ukey = w.file(&home, UKEY, "ES-U");
+        assert!(matches!(
+            routable_seal(&w.store, &a, &ukey),
+            Err(DomainError::Conflict(_))
+        ));
+        let old = w.store.get_seal(&seal).unwrap().unwrap();
+        let mut expired = old.clone();
+        if let Some(v) = expired.versions.last_mut() {
+            v.valid_end_ms = now_ms() - 1;
+        }
+        w.store.put_seal(Some(&old), &expired, None, &[]).unwrap();
+        assert!(matches!(
+            routable_seal(&w.store, &a, &seal),
+            Err(DomainError::Conflict(_))
+        ));
+
+        // A home without an https callback cannot be reached: 40001 before anything is paid.
+        let silent = w.system(SystemState::Online, false);
+        let unreachable = w.file(&silent, CLOUD, "ES-S");
+        match routable_seal(&w.store, &a, &unreachable) {
+            Err(DomainError::Interop(e)) => assert_eq!(e.code(), "40001"),
+            other => panic!("expected 40001, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn hash_types_3_and_4_always_1_and_2_only_when_allowed_and_p1_only_with_a_p1_digest() {
+        assert_eq!(hash_alg(3, false).unwrap(), HashAlg::Sha256);
+        assert_eq!(hash_alg(4, false).unwrap(), HashAlg::Sm3);
+        for legacy in [1, 2] {
+            assert!(matches!(
+                hash_alg(legacy, false),
+                Err(DomainError::Invalid(_))
+            ));
+        }
+        assert_eq!(hash_alg(1, true).unwrap(), HashAlg::Md5);
+        assert_eq!(hash_alg(2, true).unwrap(), HashAlg::Sha1);
+        assert!(hash_alg(5, true).is_err());
+        assert_eq!(sign_kind("P1", HashAlg::Sm3).unwrap(), SignKind::P1);
+        assert_eq!(sign_kind("P7", HashAlg::Md5).unwrap(), SignKind::P7);
+        assert!(sign_kind("P1", HashAlg::Sha1).is_err());
+        assert!(sign_kind("P3", HashAlg::Sm3).is_err());
+        assert!(doc_digest(&b64(&[0; 32]), HashAlg::Sm3).is_ok());
+        assert!(doc_digest(&b64(&[0; 20]), HashAlg::Sm3).is_err());
+        assert!(doc_digest("not base64!", HashAlg::Sha1).is_err());
+
+        // P1 must match the seal's key: SM3 for an SM2 seal, never SHA-256.
+        let kit = SealKit::generate("某某科技有限公司").unwrap();
+        assert!(p1_fits(&kit.signer_cert, HashAlg::Sm3));
+        assert!(!p1_fits(&kit.signer_cert, HashAlg::Sha256));
+    }
+
+    #[tokio::test]
+    async fn an_intention_is_routed_and_its_auth_id_bound_to_requester_seal_and_home() {
+        let w = World::new();
+        let home = w.system(SystemState::Online, true);
+        let a = w.system(SystemState::Online, false);
+        let c = w.system(SystemState::Online, false);
+        let seal = w.file(&home, CLOUD, "ES-1");
+        let other_seal = w.file(&home, CLOUD, "ES-2");
+        let fake = Fake::new(honest(&w.kit));
+        let rules = cloud(&w, &fake);
+
+        let started = rules.apply(&a, apply_for(&seal)).await.unwrap();
+        assert_eq!(started.client_type, "PC");
+        assert_eq!(started.auth_url, "https://member.test/confirm");
+        assert_ne!(
+            started.auth_id, "home-auth-1",
+            "the home system's authId stays inside"
+        );
+        {
+            let sent = fake.sent.borrow();
+            let (_, fields) = &sent[0];
+            assert_eq!(fields["requesterAppId"], a.app_id.as_str());
+            assert_eq!(fields["requesterPlatName"], "测试平台");
+            assert!(
+                !fields.contains_key("idCard"),
+                "absent fields are not forwarded"
+            );
+        }
+        let id = started.auth_id.as_str();
+        assert!(owned_auth(&w.store, id, &a.app_id, &seal).is_ok());
+        for (who, which) in [(&c.app_id, &seal), (&a.app_id, &other_seal)] {
+            assert!(matches!(
+                owned_auth(&w.store, id, who, which),
+                Err(DomainError::AuthId(_))
+            ));
+        }
+        assert!(matches!(
+            rules.result(&c, id, &seal).await,
+            Err(DomainError::AuthId(_))
+        ));
+
+        // The result asks the home system with its own authId and records the authCode.
+        assert_eq!(rules.result(&a, id, &seal).await.unwrap(), "code-1");
+        assert_eq!(fake.sent.borrow()[1].1["authId"], "home-auth-1");
+        let rec = w.store.get_cloud_auth(id).unwrap().unwrap();
+        assert_eq!(rec.auth_code.as_deref(), Some("code-1"));
+
+        // Both sides count the person; the home system counts its routed calls.
+        let day = metering::day_of(now_ms());
+        assert_eq!(w.store.usage_user_count(&a.app_id, day).unwrap(), 1);
+        assert_eq!(w.store.usage_user_count(&home.app_id, day).unwrap(), 1);
+        let served = usage(&w, &home.app_id, "routed:cloud/auth/apply");
+        assert_eq!((served.calls, served.succeeded), (1, 1));
+
+        // An authId expires.
+        let short = Cloud {
+            auth_ttl_ms: -1,
+            ..cloud(&w, &fake)
+        };
+        let stale = short.apply(&a, apply_for(&seal)).await.unwrap().auth_id;
+        assert!(matches!(
+            owned_auth(&w.store, &stale, &a.app_id, &seal),
+            Err(DomainError::AuthId(_))
+        ));
+        assert!(matches!(
+            owned_auth(&w.store, "not-hex", &a.app_id, &seal),
+            Err(DomainError::AuthId(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_home_systems_answers_are_checked_and_30007_is_passed_on() {
+        let w = World::new();
+        let home = w.system(SystemState::Online, true);
+        let a = w.system(SystemState::Online, false);
+        let seal = w.file(&home, CLOUD, "ES-1");
+
+        // An answer without authUrl is the home system's failure (40003), counted against it.
+        let fake = Fake::new(|_: &str, _: &Map<String, Value>| Ok(json!({"authId": "x"})));
+        match cloud(&w, &fake).apply(&a, apply_for(&seal)).await {
+            Err(DomainError::HomeAnswer(m)) => assert!(m.contains("authUrl"), "{m}"),
+            other => panic!("expected 40003, got {other:?}"),
+        }
+        let served = usage(&w, &home.app_id, "routed:cloud/auth/apply");
+        assert_eq!((served.calls, served.failed), (1, 1));
+
+        // "Not confirmed yet" from the home system is 30007 for the requester; any other
+        // refusal is the home system's error (40001).
+        let honest_home = Fake::new(honest(&w.kit));
+        let auth_id = cloud(&w, &honest_home)
+            .apply(&a, apply_for(&seal))
+            .await
+            .unwrap()
+            .auth_id;
+        let refusing = |code: &'static str| {
+            Fake::new(move |_: &str, _: &Map<String, Value>| {
+                Err(InteropError::Refused {
+                    app_id: "HOME".into(),
+                    code: code.into(),
+                    message: "…".into(),
+                })
+            })
+        };
+        let not_yet = refusing("30007");
+        assert!(matches!(
+            cloud(&w, &not_yet).result(&a, &auth_id, &seal).await,
+            Err(DomainError::NotConfirmed(_))
+        ));
+        let broken = refusing("50000");
+        match cloud(&w, &broken).result(&a, &auth_id, &seal).await {
+            Err(DomainError::Interop(e)) => assert_eq!(e.code(), "40001"),
+            other => panic!("expected 40001, got {other:?}"),
+        }
+        assert_eq!(
+            w.store.get_cloud_auth(&auth_id).unwrap().unwrap().auth_code,
+            None
+        );
+    }
+
+    #[test]
+    fn a_signature_is_returned_only_if_it_verifies_under_the_seals_certificate() {
+        let kit = SealKit::generate("某某科技有限公司").unwrap();
+        let stranger = SealKit::generate("另一单位").unwrap();
+        let certs = [kit.signer_cert.clone()];
+        let digest = HashAlg::Sm3.digest(b"document");
+        let want = |kind| Expected {
+            kind,
+            hash: HashAlg::Sm3,
+            digest: &digest,
+            certs: &certs,
+        };
+        let e: [u8; 32] = digest.clone().try_into().unwrap();
+        let answer = |kind: &str, sig: &[u8]| json!({"type": kind, "signData": b64(sig)});
+        let refused = |data: Value, kind| {
+            matches!(
+                check_signature(&data, "HOME", &want(kind)),
+                Err(DomainError::HomeAnswer(_))
+            )
+        };
+
+        // P1: by the seal's key, over docHash.
+        let good = kit.signer.sign_prehashed(&e);
+        assert_eq!(
+            check_signature(&answer("P1", &good), "HOME", &want(SignKind::P1)).unwrap(),
+            b64(&good)
+        );
+        assert!(refused(
+            answer("P1", &stranger.signer.sign_prehashed(&e)),
+            SignKind::P1
+        ));
+        assert!(refused(
+            answer("P1", &kit.signer.sign_prehashed(&[0; 32])),
+            SignKind::P1
+        ));
+        assert!(
+            refused(answer("P7", &good), SignKind::P1),
+            "type must match"
+        );
+        assert!(refused(
+            json!({"type": "P1", "signData": "%%%"}),
+            SignKind::P1
+        ));
+        assert!(refused(json!({"type": "P1"}), SignKind::P1));
+
+        // P7: detached, messageDigest = docHash, digest algorithm = hashType, the seal's cert.
+        let p7 = |key: &SealKit, hash, md: &[u8]| {
+            p7_detached(&key.signer, &key.signer_cert, hash, md).unwrap()
+        };
+        let good = p7(&kit, HashAlg::Sm3, &digest);
+        assert!(check_signature(&answer("P7", &good), "HOME", &want(SignKind::P7)).is_ok());
+        assert!(refused(
+            answer("P7", &p7(&kit, HashAlg::Sm3, &[0; 32])),
+            SignKind::P7
+        ));
+        assert!(refused(
+            answer("P7", &p7(&kit, HashAlg::Sha256, &digest)),
+            SignKind::P7
+        ));
+        assert!(refused(
+            answer("P7", &p7(&stranger, HashAlg::Sm3, &digest)),
+            SignKind::P7
+        ));
+        // The seal's certificate, someone else's key.
+        let forged =
+            p7_detached(&stranger.signer, &kit.signer_cert, HashAlg::Sm3, &digest).unwrap();
+        assert!(refused(answer("P7", &forged), SignKind::P7));
+        assert!(refused(answer("P7", b"not DER"), SignKind::P7));
+    }
+
+    #[tokio::test]
+    async fn a_sign_id_is_spent_only_by_its_requester_for_its_seal_once_the_call_is_sent() {
+        let w = World::new();
+        let home = w.system(SystemState::Online, true);
+        let a = w.system(SystemState::Online, false);
+        let c = w.system(SystemState::Online, false);
+        let seal = w.file(&home, CLOUD, "ES-1");
+        let other_seal = w.file(&home, CLOUD, "ES-2");
+        let fake = Fake::new(honest(&w.kit));
+        let rules = cloud(&w, &fake);
+        let auth = authorise(&rules, &a, &seal).await;
+
+        // Another requester's signId, or one for another seal: 30005, nothing routed, and the
+        // signId is still there for its owner.
+        let cs = w.sign_id(&c, &seal);
+        let for_other_seal = w.sign_id(&a, &other_seal);
+        for token in [&cs, &for_other_seal] {
+            assert!(matches!(
+                rules.sign(&a, sign_req(&seal, &auth, token)).await,
+                Err(DomainError::SignId(_))
+            ));
+        }
+        assert_eq!(fake.calls("/cloud/sign"), 0);
+        assert!(w.sign_id_alive(&cs, &c, &seal));
+        assert!(w.sign_id_alive(&for_other_seal, &a, &other_seal));
+
+        // Refusals checked before routing keep the signId: a wrong authCode, an unknown
+        // authId, a bad docHash.
+        let mine = w.sign_id(&a, &seal);
+        let wrong_code = (auth.0.clone(), "0".repeat(32));
+        assert!(matches!(
+            rules.sign(&a, sign_req(&seal, &wrong_code, &mine)).await,
+            Err(DomainError::NotConfirmed(_))
+        ));
+        let unknown = (hex::encode([7u8; 16]), auth.1.clone());
+        assert!(matches!(
+            rules.sign(&a, sign_req(&seal, &unknown, &mine)).await,
+            Err(DomainError::AuthId(_))
+        ));
+        let mut short = sign_req(&seal, &auth, &mine);
+        short.doc_hash = b64(b"short");
+        assert!(matches!(
+            rules.sign(&a, short).await,
+            Err(DomainError::Invalid(_))
+        ));
+        assert_eq!(fake.calls("/cloud/sign"), 0);
+
+        // The rightful use signs, once.
+        let signed = rules.sign(&a, sign_req(&seal, &auth, &mine)).await.unwrap();
+        assert_eq!(signed.kind, SignKind::P1);
+        assert!(matches!(
+            rules.sign(&a, sign_req(&seal, &auth, &mine)).await,
+            Err(DomainError::SignId(_))
+        ));
+
+        // Sent and failed: spent. Not sent (breaker open): kept.
+        let liar = Fake::new(|_: &str, _: &Map<String, Value>| {
+            Ok(json!({"type": "P1", "signData": b64(&[1; 64])}))
+        });
+        let spent = w.sign_id(&a, &seal);
+        assert!(matches!(
+            cloud(&w, &liar)
+                .sign(&a, sign_req(&seal, &auth, &spent))
+                .await,
+            Err(DomainError::HomeAnswer(_))
+        ));
+        assert!(!w.sign_id_alive(&spent, &a, &seal));
+        let open =
+            Fake::new(|_: &str, _: &Map<String, Value>| Err(InteropError::Degraded("HOME".into())));
+        let kept = w.sign_id(&a, &seal);
+        match cloud(&w, &open)
+            .sign(&a, sign_req(&seal, &auth, &kept))
+            .await
+        {
+            Err(DomainError::Interop(e)) => assert_eq!(e.code(), "40001"),
+            other => panic!("expected 40001, got {other:?}"),
+        }
+        assert!(w.sign_id_alive(&kept, &a, &seal));
+    }
+
+    #[tokio::test]
+    async fn quota_is_paid_before_routing_given_back_on_failure_and_both_sides_metered() {
+        let w = World::new();
+        let home = w.system(SystemState::Online, true);
+        let a = w.system(SystemState::Online, false);
+        let seal = w.file(&home, CLOUD, "ES-1");
+        let today = metering::day_of(now_ms());
+        metering::set_quota(
+            &w.store,
+            &a.app_id,
+            QuotaKind::Signatures,
+            1,
+            today,
+            today,
+            "op",
+        )
+        .unwrap();
+        let fake = Fake::new(honest(&w.kit));
+        let rules = cloud(&w, &fake);
+        let auth = authorise(&rules, &a, &seal).await;
+        let used = || w.store.get_quota(&a.app_id).unwrap().unwrap().used;
+
+        // A failed signature gives its unit back; a good one keeps it.
+        let liar = Fake::new(|_: &str, _: &Map<String, Value>| {
+            Ok(json!({"type": "P1", "signData": b64(&[1; 64])}))
+        });
+        assert!(
+            cloud(&w, &liar)
+                .sign(&a, sign_req(&seal, &auth, &w.sign_id(&a, &seal)))
+                .await
+                .is_err()
+        );
+        assert_eq!(used(), 0);
+        // A refused signId gives it back too.
+        assert!(
+            rules
+                .sign(&a, sign_req(&seal, &auth, &hex::encode([9u8; 16])))
+                .await
+                .is_err()
+        );
+        assert_eq!(used(), 0);
+        rules
+            .sign(&a, sign_req(&seal, &auth, &w.sign_id(&a, &seal)))
+            .await
+            .unwrap();
+        assert_eq!(used(), 1);
+
+        // Exhausted: 20007 before anything is routed, and the signId is kept.
+        let next = w.sign_id(&a, &seal);
+        assert!(matches!(
+            rules.sign(&a, sign_req(&seal, &auth, &next)).await,
+            Err(DomainError::Quota(_))
+        ));
+        assert_eq!(fake.calls("/cloud/sign"), 1);
+        assert!(w.sign_id_alive(&next, &a, &seal));
+
+        // The requester counts its signature, the home system the routed calls it served.
+        assert_eq!(usage(&w, &a.app_id, "cloud/sign").signatures, 1);
+        let served = usage(&w, &home.app_id, "routed:cloud/sign");
+        assert_eq!(
+            (
+                served.calls,
+                served.succeeded,
+                served.failed,
+                served.signatures
+            ),
+            (2, 1, 1, 1)
+        );
+    }
+}

@@ -9,6 +9,8 @@ pub mod metering;
 pub mod onboarding;
 pub mod seals;
 pub mod systems;
+#[cfg(test)]
+mod testkit;
 pub mod ukey;
 pub mod vocab;
 

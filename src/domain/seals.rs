@@ -692,3 +692,118 @@ pub fn consume_sign_id(
 pub fn restore_sign_id(store: &Store, token: &str, rec: &SignIdRecord) -> Result<(), DomainError> {
     Ok(store.put_sign_id(token, rec)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::testkit::{CLOUD, World};
+
+    #[test]
+    fn test_isolation_one_rule_for_every_interface() {
+        use SystemState::{Online, Suspended, Testing};
+        let w = World::new();
+        let home = w.system(Online, true);
+        let code = w.file(&home, CLOUD, "ES-1");
+        let rec = w.store.get_seal(&code).unwrap().unwrap();
+        let as_state = |s: &SystemRecord, state| SystemRecord { state, ..s.clone() };
+        // (seal filed while testing, home state, caller state) → visible
+        let table = [
+            (false, Online, Online, true),
+            (false, Online, Testing, true),
+            (false, Suspended, Online, true),
+            (false, Testing, Online, false),
+            (false, Testing, Testing, true),
+            (true, Online, Online, false),
+            (true, Testing, Online, false),
+            (true, Testing, Testing, true),
+            (true, Online, Testing, true),
+        ];
+        for (test_data, home_state, caller_state, visible) in table {
+            let rec = SealRecord {
+                test_data,
+                ..rec.clone()
+            };
+            assert_eq!(
+                visible_to(
+                    &as_state(&home, caller_state),
+                    &rec,
+                    &as_state(&home, home_state)
+                ),
+                visible,
+                "test_data={test_data} home={home_state:?} caller={caller_state:?}"
+            );
+        }
+        // Visible is not usable: a suspended home's seal is named but refused.
+        assert_eq!(
+            usable(&rec, &as_state(&home, Suspended), now_ms()),
+            Err(Unusable::HomeSuspended)
+        );
+        assert!(usable(&rec, &home, now_ms()).is_ok());
+        assert_eq!(
+            usable(&rec, &home, rec.current().unwrap().valid_end_ms),
+            Err(Unusable::Expired)
+        );
+    }
+
+    #[test]
+    fn the_query_lists_only_seals_the_caller_may_see_and_use() {
+        use SystemState::{Online, Testing};
+        let w = World::new();
+        let online = w.system(Online, true);
+        let tester = w.system(Testing, true);
+        let caller = w.system(Online, false);
+        let other_tester = w.system(Testing, false);
+        let public = w.file(&online, CLOUD, "ES-1");
+        let test = w.file(&tester, CLOUD, "ES-T");
+        let q = Query {
+            org_code: crate::domain::testkit::ORG.into(),
+            seal_type: "0".into(),
+            ..Default::default()
+        };
+        let listed = |who: &SystemRecord| -> Vec<String> {
+            let mut v: Vec<String> = query(&w.store, &w.provider, who, &q, 60_000)
+                .unwrap()
+                .iter()
+                .map(|s| s["sealCode"].as_str().unwrap().to_string())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(listed(&caller), vec![public.clone()]);
+        let mut both = vec![public.clone(), test];
+        both.sort();
+        assert_eq!(listed(&other_tester), both);
+        w.set_state(&online, SystemState::Suspended);
+        assert_eq!(listed(&caller), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_sign_id_refused_for_the_wrong_requester_or_seal_is_not_burnt() {
+        let w = World::new();
+        let home = w.system(SystemState::Online, true);
+        let a = w.system(SystemState::Online, false);
+        let b = w.system(SystemState::Online, false);
+        let seal = w.file(&home, CLOUD, "ES-1");
+        let other_seal = w.file(&home, CLOUD, "ES-2");
+        let token = w.sign_id(&a, &seal);
+        let refused = |seal_code: &str, requester| {
+            matches!(
+                consume_sign_id(&w.store, &token, seal_code, requester),
+                Err(DomainError::SignId(_))
+            )
+        };
+        assert!(refused(&seal, Some(b.app_id.as_str())));
+        assert!(refused(&other_seal, Some(a.app_id.as_str())));
+        // The UKey voucher (no requester) must name the signId's own seal too.
+        assert!(refused(&other_seal, None));
+        let taken = consume_sign_id(&w.store, &token, &seal, None).unwrap();
+        assert_eq!(taken.requester, a.app_id);
+        assert!(refused(&seal, None), "single use");
+        assert!(matches!(
+            consume_sign_id(&w.store, "short", &seal, None),
+            Err(DomainError::SignId(_))
+        ));
+        let expired = issue_sign_id(&w.store, &a.app_id, &seal, now_ms() - 1).unwrap();
+        assert!(consume_sign_id(&w.store, &expired, &seal, Some(&a.app_id)).is_err());
+    }
+}

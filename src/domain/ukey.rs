@@ -57,3 +57,56 @@ pub fn vouch(
         expires_ms: token.expires_ms,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::testkit::{CLOUD, UKEY, World};
+    use crate::domain::vocab::SystemState;
+
+    #[test]
+    fn only_the_home_system_vouches_for_its_own_seal_once_and_both_sides_count_it() {
+        let w = World::new();
+        let home = w.system(SystemState::Online, true);
+        let a = w.system(SystemState::Online, false);
+        let seal = w.file(&home, UKEY, "ES-1");
+        let other_own_seal = w.file(&home, CLOUD, "ES-2");
+        let token = w.sign_id(&a, &seal);
+
+        assert!(matches!(
+            vouch(&w.store, &home, &token, "NOSUCHSEAL"),
+            Err(DomainError::NotFound(_))
+        ));
+        assert!(matches!(
+            vouch(&w.store, &a, &token, &seal),
+            Err(DomainError::Forbidden(_))
+        ));
+        // Its own seal, but not the signId's: refused and not burnt.
+        assert!(matches!(
+            vouch(&w.store, &home, &token, &other_own_seal),
+            Err(DomainError::SignId(_))
+        ));
+
+        let v = vouch(&w.store, &home, &token, &seal).unwrap();
+        assert_eq!(v.requester_app_id, a.app_id);
+        assert_eq!(v.requester_plat_name, "测试平台");
+        assert_eq!(v.seal_code, seal);
+        assert!(v.expires_ms > crate::time::now_ms());
+        assert!(matches!(
+            vouch(&w.store, &home, &token, &seal),
+            Err(DomainError::SignId(_))
+        ));
+
+        let today = metering::day_of(now_ms());
+        let signatures = |app: &str, interface: &str| {
+            metering::report(&w.store, Some(app), today, today)
+                .unwrap()
+                .iter()
+                .filter(|r| r.interface == interface)
+                .map(|r| r.counts.signatures)
+                .sum::<u64>()
+        };
+        assert_eq!(signatures(&a.app_id, "ukey/sign"), 1);
+        assert_eq!(signatures(&home.app_id, "ukey/sign/verify"), 1);
+    }
+}

@@ -551,7 +551,7 @@ async fn cloud_sign(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse
 
 /// A detached SignedData (GB/T 35275 OIDs) whose signed attributes carry `messageDigest` =
 /// `digest` as given — digest signing: the simulator never sees the content itself.
-fn p7_detached(
+pub(crate) fn p7_detached(
     key: &Sm2KeyPair,
     cert_der: &[u8],
     hash: HashAlg,

@@ -1,0 +1,110 @@
+//! Test fixtures of the domain's seal and signing rules: a temp store with a `file` key
+//! provider, member systems, and real seals made with fresh keys ([`SealKit`]).
+
+use super::seals::{self, Filing};
+use super::systems::{self, NewSystem};
+use super::vocab::SystemState;
+use crate::crypto::sm::{self, Sm2KeyPair};
+use crate::keys::file::FileProvider;
+use crate::ses::kit::{SealKit, png_header};
+use crate::store::Store;
+use crate::store::systems::SystemRecord;
+use base64::Engine;
+
+pub const ORG: &str = "91350100M000100Y43";
+pub const CLOUD: i64 = 2;
+pub const UKEY: i64 = 1;
+
+pub struct World {
+    pub store: Store,
+    pub provider: FileProvider,
+    /// The home system's seal keys: its seals carry `kit.signer_cert`.
+    pub kit: SealKit,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let provider = FileProvider::create(&dir.path().join("kek")).unwrap();
+        World {
+            store,
+            provider,
+            kit: SealKit::generate("某某科技有限公司").unwrap(),
+            _dir: dir,
+        }
+    }
+
+    /// A member in `state` (suspended ones pass through online), with a callback or not.
+    pub fn system(&self, state: SystemState, callback: bool) -> SystemRecord {
+        let first = match state {
+            SystemState::Testing => SystemState::Testing,
+            _ => SystemState::Online,
+        };
+        let rec = systems::add_system(
+            &self.store,
+            NewSystem {
+                name: "测试印章系统".into(),
+                plat_name: "测试平台".into(),
+                public_key_pem: sm::sm2_public_key_to_pem(&Sm2KeyPair::generate().public_key()),
+                callback_url: callback.then(|| "https://member.test".into()),
+                state: Some(first),
+                ..Default::default()
+            },
+            "test",
+        )
+        .unwrap();
+        self.set_state(&rec, state)
+    }
+
+    pub fn set_state(&self, rec: &SystemRecord, state: SystemState) -> SystemRecord {
+        systems::set_state(&self.store, &rec.app_id, state, "测试", "test").unwrap()
+    }
+
+    /// Files a seal of `home` made with the kit; its seal code.
+    pub fn file(&self, home: &SystemRecord, cert_type: i64, es_id: &str) -> String {
+        let der = self
+            .kit
+            .seal_v4(
+                &self
+                    .kit
+                    .params("合同专用章", es_id, 365, png_header(10, 10)),
+            )
+            .unwrap();
+        seals::file(
+            &self.store,
+            &self.provider,
+            "340000",
+            home,
+            Filing {
+                name: "合同专用章".into(),
+                seal_type: "01".into(),
+                possessor: "某某科技有限公司".into(),
+                possessor_cert_no: ORG.into(),
+                possessor_type: 1,
+                biz_type: 1,
+                cert_type,
+                seal_data: Some(base64::engine::general_purpose::STANDARD.encode(der)),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
+    /// A signId for `requester` and `seal_code`, valid for ten minutes.
+    pub fn sign_id(&self, requester: &SystemRecord, seal_code: &str) -> String {
+        seals::issue_sign_id(
+            &self.store,
+            &requester.app_id,
+            seal_code,
+            crate::time::now_ms() + 600_000,
+        )
+        .unwrap()
+    }
+
+    /// Whether `token` is still there for `requester` (consumes it if so).
+    pub fn sign_id_alive(&self, token: &str, requester: &SystemRecord, seal_code: &str) -> bool {
+        seals::consume_sign_id(&self.store, token, seal_code, Some(&requester.app_id)).is_ok()
+    }
+}
