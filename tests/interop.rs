@@ -33,6 +33,8 @@ struct Home {
     member: Member,
     sim: RunningSimulator,
     seal_code: String,
+    /// Every seal filed, `seal_code` first.
+    seal_codes: Vec<String>,
 }
 
 /// Starts a simulator, registers it as an online member with its callback address and TLS
@@ -47,9 +49,24 @@ async fn home_system_with(
     confirm_delay: Duration,
     identity: MemberIdentity,
 ) -> Home {
-    let seal = identity
-        .build_seal("合同专用章", "sim-es-1", picture(), 365)
-        .unwrap();
+    home_system_as(srv, "online", confirm_delay, identity, 1).await
+}
+
+/// A home system in `state` with `seals` cloud seals (the first is `seal_code`).
+async fn home_system_as(
+    srv: &TestServer,
+    state: &str,
+    confirm_delay: Duration,
+    identity: MemberIdentity,
+    seals: usize,
+) -> Home {
+    let ders: Vec<Vec<u8>> = (1..=seals)
+        .map(|i| {
+            identity
+                .build_seal("合同专用章", &format!("sim-es-{i}"), picture(), 365)
+                .unwrap()
+        })
+        .collect();
     let signer_cert = match &identity.rsa_signer {
         Some(rsa) => &rsa.cert,
         None => &identity.kit.signer_cert,
@@ -84,7 +101,7 @@ async fn home_system_with(
             callback_url: Some(sim.base_url.clone()),
             callback_ca_pem: Some(sim.tls_cert_pem.clone()),
             dest_host: None,
-            state: Some("online".into()),
+            state: Some(state.into()),
         },
         "test",
     )
@@ -95,31 +112,33 @@ async fn home_system_with(
         nonce: AtomicU32::new(1),
     };
     sim.set_app_id(&member.app_id);
-    let seal_code = ok(
-        srv,
-        &member,
-        "/api/v1/seal/filing",
-        json!({
-            "code": "biz-1",
-            "name": "合同专用章",
-            "sealType": "01",
-            "certNumber": signer_serial,
-            "possessor": "某某科技有限公司",
-            "possessorCertNo": ORG,
-            "possessorType": 1,
-            "bizType": 1,
-            "certType": 2,
-            "sealData": b64(&seal),
-        }),
-    )
-    .await
-    .as_str()
-    .unwrap()
-    .to_string();
+    let mut seal_codes = Vec::new();
+    for (i, der) in ders.iter().enumerate() {
+        let code = ok(
+            srv,
+            &member,
+            "/api/v1/seal/filing",
+            json!({
+                "code": format!("biz-{}", i + 1),
+                "name": "合同专用章",
+                "sealType": "01",
+                "certNumber": signer_serial,
+                "possessor": "某某科技有限公司",
+                "possessorCertNo": ORG,
+                "possessorType": 1,
+                "bizType": 1,
+                "certType": 2,
+                "sealData": b64(der),
+            }),
+        )
+        .await;
+        seal_codes.push(code.as_str().unwrap().to_string());
+    }
     Home {
         member,
         sim,
-        seal_code,
+        seal_code: seal_codes[0].clone(),
+        seal_codes,
     }
 }
 
@@ -836,6 +855,147 @@ async fn p1_with_an_rsa_seal_is_a_sha256_digest_signature_checked_like_sm2() {
         request(&fresh, 3),
         502,
         "40003",
+    )
+    .await;
+    b.sim.stop().await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_testing_systems_seal_does_not_exist_for_an_online_system_on_any_interface() {
+    let srv = common::start().await;
+    let a = srv.add_member("online");
+    let tester = srv.add_member("testing");
+    let identity = MemberIdentity::generate("某某科技有限公司").unwrap();
+    let t = home_system_as(&srv, "testing", Duration::ZERO, identity, 1).await;
+
+    // On every interface the hidden seal is answered as a seal that does not exist: the
+    // same status, code and message, and the testing system's appId is never named.
+    let unknown = "340000019999999990";
+    let fake_auth = (hex::encode([7u8; 16]), "0".repeat(32));
+    let requests = |seal: &str| {
+        [
+            (
+                "/api/v1/cloud/auth/apply",
+                json!({"sealCode": seal, "mobile": "13812345678"}),
+            ),
+            (
+                "/api/v1/cloud/auth/result",
+                json!({"authId": fake_auth.0, "sealCode": seal}),
+            ),
+            (
+                "/api/v1/cloud/sign",
+                sign_request(seal, &fake_auth, &hex::encode([8u8; 16]), &[1; 32]),
+            ),
+        ]
+    };
+    for ((path, as_unknown), (_, as_hidden)) in
+        requests(unknown).into_iter().zip(requests(&t.seal_code))
+    {
+        let (s1, v1) = call(&srv, &a, path, as_unknown).await;
+        let (s2, v2) = call(&srv, &a, path, as_hidden).await;
+        assert_eq!((s2, &v2["code"]), (s1, &v1["code"]), "{path}: {v2}");
+        let message = v2["message"].as_str().unwrap();
+        assert_eq!(
+            message.replace(&t.seal_code, "<seal>"),
+            v1["message"].as_str().unwrap().replace(unknown, "<seal>"),
+            "{path}"
+        );
+        assert!(!message.contains(&t.member.app_id), "{path}: {message}");
+    }
+    let hidden = json!({"sealCode": t.seal_code, "mobile": "13812345678"});
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/auth/apply",
+        hidden.clone(),
+        404,
+        "30001",
+    )
+    .await;
+    let req = sign_request(&t.seal_code, &fake_auth, &hex::encode([8u8; 16]), &[1; 32]);
+    fails(&srv, &a, "/api/v1/cloud/sign", req, 404, "30001").await;
+    assert_eq!(t.sim.calls(), 0, "nothing reaches the testing system");
+    // Nor does the query name it.
+    let listed = ok(
+        &srv,
+        &a,
+        "/api/v1/seal/query",
+        json!({"orgCode": ORG, "sealType": "0"}),
+    )
+    .await;
+    assert_eq!(listed, json!([]));
+
+    // Another testing system may use it.
+    ok(&srv, &tester, "/api/v1/cloud/auth/apply", hidden).await;
+    assert_eq!(t.sim.calls(), 1);
+    t.sim.stop().await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_sign_id_misused_by_another_system_or_for_another_seal_stays_valid_for_its_owner() {
+    let srv = common::start().await;
+    let a = srv.add_member("online");
+    let c = srv.add_member("online");
+    let identity = MemberIdentity::generate("某某科技有限公司").unwrap();
+    let b = home_system_as(&srv, "online", Duration::ZERO, identity, 2).await;
+    let (first, second) = (&b.seal_codes[0], &b.seal_codes[1]);
+    let (sign_id, _) = find_seal(&srv, &a, first).await;
+
+    // C, with a confirmed intention of its own, cannot spend A's signId.
+    let c_auth = authorise(&srv, &c, first).await;
+    let calls = b.sim.calls();
+    fails(
+        &srv,
+        &c,
+        "/api/v1/cloud/sign",
+        sign_request(first, &c_auth, &sign_id, &[1; 32]),
+        409,
+        "30005",
+    )
+    .await;
+    // Nor can A spend it on its other seal.
+    let a_auth = authorise(&srv, &a, second).await;
+    let calls_after_auth = b.sim.calls();
+    fails(
+        &srv,
+        &a,
+        "/api/v1/cloud/sign",
+        sign_request(second, &a_auth, &sign_id, &[1; 32]),
+        409,
+        "30005",
+    )
+    .await;
+    assert_eq!(
+        b.sim.calls(),
+        calls_after_auth,
+        "no refused signature reached B"
+    );
+    assert!(calls_after_auth > calls);
+
+    // Nor the home system with a seal that is not the signId's.
+    fails(
+        &srv,
+        &b.member,
+        "/api/v1/ukey/sign/verify",
+        json!({"signId": sign_id, "sealCode": second}),
+        409,
+        "30005",
+    )
+    .await;
+
+    // The home system still vouches for it, once, naming A.
+    let voucher = json!({"signId": sign_id, "sealCode": first, "hashType": 4});
+    let v = ok(&srv, &b.member, "/api/v1/ukey/sign/verify", voucher.clone()).await;
+    assert_eq!(v["requesterAppId"], a.app_id.as_str());
+    fails(
+        &srv,
+        &b.member,
+        "/api/v1/ukey/sign/verify",
+        voucher,
+        409,
+        "30005",
     )
     .await;
     b.sim.stop().await;
