@@ -33,6 +33,9 @@ pub type Swap = Result<(), Option<Vec<u8>>>;
 /// What a snapshot visitor sees: keyspace name, key, value.
 pub type Visitor<'a> = dyn FnMut(&str, &[u8], &[u8]) -> Result<(), EngineError> + 'a;
 
+/// How [`Keyspace::update`] computes a new value from the old one (`None`: absent).
+pub type Updater<'a> = dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>> + 'a;
+
 /// The body of a transaction.
 pub type TxBody<'a> = dyn Fn(&dyn Txn) -> Result<(), TxError> + 'a;
 
@@ -114,11 +117,7 @@ pub trait Keyspace: Send + Sync {
 
     /// Replaces the value by `f(old)` (`None`: deletes) atomically, calling `f` again when a
     /// concurrent writer got in between; returns the new value.
-    fn update(
-        &self,
-        key: &[u8],
-        f: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>,
-    ) -> Result<Option<Vec<u8>>, EngineError> {
+    fn update(&self, key: &[u8], f: &mut Updater<'_>) -> Result<Option<Vec<u8>>, EngineError> {
         let mut current = self.get(key)?;
         loop {
             let new = f(current.as_deref());

@@ -263,7 +263,8 @@ impl Store {
 
     /// Visits every stored entry (keyspace name, key, value) at one point in time, keyspaces
     /// in name order: what a backup writes and an at-rest check reads. Writers wait while it
-    /// runs, so it belongs to offline-sized jobs, not request paths.
+    /// runs, so it belongs to offline-sized jobs, not request paths, and `visit` must not write
+    /// to the store (it would wait for itself).
     pub fn snapshot(
         &self,
         mut visit: impl FnMut(&str, &[u8], &[u8]) -> Result<(), StoreError>,

@@ -254,3 +254,72 @@ impl Engine for SledEngine {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::vocab::SystemState;
+    use crate::store::sessions::SessionRecord;
+    use crate::store::{Store, keyspace};
+
+    /// A data directory written the way releases before the seam wrote it — sled trees by
+    /// name, JSON values, raw keys — opens and reads through the typed store unchanged.
+    #[test]
+    fn a_data_directory_of_the_previous_layout_opens_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path().join("db")).unwrap();
+            let meta = db.open_tree("meta").unwrap();
+            meta.insert("schema_version", &1u32.to_be_bytes()).unwrap();
+            meta.insert("seal_seq", &41u64.to_be_bytes()).unwrap();
+            db.open_tree("systems")
+                .unwrap()
+                .insert(
+                    "APP1",
+                    br#"{"appId":"APP1","name":"n","platName":"p","publicKeys":[],"state":"online","createdMs":5,"history":[]}"#
+                        .to_vec(),
+                )
+                .unwrap();
+            db.open_tree("console_sessions")
+                .unwrap()
+                .insert(
+                    &crate::crypto::sm::sm3(b"cookie-value"),
+                    br#"{"username":"op1","csrf":"c","createdMs":1,"lastSeenMs":2}"#.to_vec(),
+                )
+                .unwrap();
+            let mut nonce = b"APP1\0".to_vec();
+            nonce.extend_from_slice(&7u32.to_be_bytes());
+            db.open_tree("nonces")
+                .unwrap()
+                .insert(nonce, &9_000i64.to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        let sys = s.get_system("APP1").unwrap().unwrap();
+        assert_eq!((sys.state, sys.created_ms), (SystemState::Online, 5));
+        assert_eq!(
+            s.get_session("cookie-value").unwrap(),
+            Some(SessionRecord {
+                username: "op1".into(),
+                csrf: "c".into(),
+                created_ms: 1,
+                last_seen_ms: 2,
+            })
+        );
+        assert!(!s.claim_nonce("APP1", 7, 10_000, 0).unwrap(), "seen nonce");
+        assert_eq!(s.next_seal_sequence().unwrap(), 42);
+        // Every keyspace of the schema exists, and nothing else.
+        let mut names = Vec::new();
+        drop(s);
+        let db = sled::open(dir.path().join("db")).unwrap();
+        for n in db.tree_names() {
+            if n.as_ref() != super::DEFAULT_TREE {
+                names.push(String::from_utf8_lossy(&n).into_owned());
+            }
+        }
+        names.sort();
+        let mut all = keyspace::ALL.map(String::from).to_vec();
+        all.sort();
+        assert_eq!(names, all);
+    }
+}
