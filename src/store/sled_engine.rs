@@ -282,7 +282,7 @@ mod tests {
             db.open_tree("console_sessions")
                 .unwrap()
                 .insert(
-                    &crate::crypto::sm::sm3(b"cookie-value"),
+                    crate::crypto::sm::sm3(b"cookie-value"),
                     br#"{"username":"op1","csrf":"c","createdMs":1,"lastSeenMs":2}"#.to_vec(),
                 )
                 .unwrap();
