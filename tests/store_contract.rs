@@ -138,6 +138,48 @@ fn a_sign_id_is_taken_by_exactly_one_racer(open: Open) {
     }
 }
 
+/// Quota takes are transactions over two keyspaces: racing takers never exceed the limit, and
+/// a user is counted once however many of their requests race.
+fn racing_quota_takes_never_exceed_the_limit(open: Open) {
+    use hutong::domain::vocab::QuotaKind;
+    use hutong::store::usage::Quota;
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(open, dir.path());
+    let quota = |kind| Quota {
+        kind,
+        limit: 300,
+        valid_from_ms: 0,
+        valid_until_ms: i64::MAX,
+        used: 0,
+        set_by: "op".into(),
+        set_ms: 1,
+    };
+    s.set_quota("APP", Some(&quota(QuotaKind::Signatures)))
+        .unwrap();
+    let taken: usize = race(|_, _| {
+        s.take_quota("APP", QuotaKind::Signatures, None, 5)
+            .unwrap()
+            .is_ok_and(|t| t.is_some())
+    })
+    .iter()
+    .map(|round| round.iter().filter(|t| **t).count())
+    .sum();
+    assert_eq!(taken, 300);
+    assert_eq!(s.get_quota("APP").unwrap().unwrap().used, 300);
+
+    s.set_quota("APP", Some(&quota(QuotaKind::Users))).unwrap();
+    // Every thread acts for the same person of the round.
+    let rounds = race(|_, r| {
+        s.take_quota("APP", QuotaKind::Users, Some(format!("u{r}").as_bytes()), 5)
+            .unwrap()
+            .is_ok_and(|t| t.is_some())
+    });
+    for (r, takes) in rounds.iter().enumerate() {
+        assert_eq!(takes.iter().filter(|t| **t).count(), 1, "user {r}");
+    }
+    assert_eq!(s.get_quota("APP").unwrap().unwrap().used, ROUNDS as u64);
+}
+
 // --- durability before acknowledgement --------------------------------------------------
 
 fn sign_id(n: usize) -> SignIdRecord {
@@ -579,6 +621,10 @@ macro_rules! contract {
             #[test]
             fn a_sign_id_is_taken_by_exactly_one_racer() {
                 super::a_sign_id_is_taken_by_exactly_one_racer($open);
+            }
+            #[test]
+            fn racing_quota_takes_never_exceed_the_limit() {
+                super::racing_quota_takes_never_exceed_the_limit($open);
             }
             #[tokio::test]
             async fn acknowledged_writes_survive_reopen() {
