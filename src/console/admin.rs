@@ -112,7 +112,7 @@ async fn dashboard(auth: Auth, state: web::Data<AppState>) -> Result<HttpRespons
                 .filter(|a| a.state == ApplicationState::Submitted)
                 .count(),
         ),
-        ("管理员与接入账户", state.store.accounts.len()),
+        ("管理员与接入账户", state.store.account_count()?),
     ];
     let hours = state.metrics.last_24_hours(now_ms());
     html(&views::DashboardPage {

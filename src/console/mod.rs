@@ -53,12 +53,6 @@ impl From<StoreError> for ConsoleError {
     }
 }
 
-impl From<sled::Error> for ConsoleError {
-    fn from(e: sled::Error) -> Self {
-        StoreError::from(e).into()
-    }
-}
-
 impl From<DomainError> for ConsoleError {
     fn from(e: DomainError) -> Self {
         match e {

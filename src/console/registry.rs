@@ -214,18 +214,9 @@ fn search(state: &AppState, by: &str, q: &str) -> Result<Vec<SealRecord>, Consol
             }
         }
         "name" => {
-            for item in state.store.seals.iter() {
-                let (_, v) = item?;
-                let Ok(rec) = crate::store::decode::<SealRecord>(&v) else {
-                    continue;
-                };
-                if rec.name.contains(q) {
-                    out.push(rec);
-                    if out.len() > MAX_RESULTS {
-                        break;
-                    }
-                }
-            }
+            out = state
+                .store
+                .seals_where(MAX_RESULTS + 1, |rec| rec.name.contains(q))?;
         }
         _ => return Err(ConsoleError::Invalid("请选择查询方式".into())),
     }

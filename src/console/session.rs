@@ -1,18 +1,19 @@
 //! Console sessions, cookies and CSRF tokens.
 //!
-//! Sessions live in sled (tree `console_sessions`) so every worker sees them and a restart does
-//! not silently extend them; the key is the SM3 digest of the cookie value, so a copy of the
-//! database does not hand out usable cookies. Each session carries its own CSRF token. Anonymous
-//! forms (login, registration) use a double-submit token in a separate short-lived cookie.
+//! Sessions live in the store (`store::sessions`) so every worker sees them and a restart does
+//! not silently extend them; the store keys them by a digest of the cookie value. This module
+//! owns the policy (idle and age limits, rotation, cookies); it never touches storage itself.
+//! Each session carries its own CSRF token. Anonymous forms (login, registration) use a
+//! double-submit token in a separate short-lived cookie.
 
 use super::ConsoleError;
 use crate::app::AppState;
 use crate::crypto::sm;
 use crate::domain::vocab::Role;
-use crate::store::{Store, StoreError, decode, encode};
+use crate::store::sessions::SessionRecord;
+use crate::store::{Store, StoreError};
 use crate::time::now_ms;
 use actix_web::{FromRequest, HttpRequest, web};
-use serde::{Deserialize, Serialize};
 use std::future::{Ready, ready};
 
 pub const SESSION_COOKIE: &str = "__Host-hutong_session";
@@ -21,23 +22,9 @@ pub const PRE_COOKIE: &str = "__Host-hutong_form";
 pub const IDLE_MS: i64 = 15 * 60 * 1000;
 /// Hard cap on a session's life whatever the activity.
 const MAX_AGE_MS: i64 = 12 * 60 * 60 * 1000;
-const TREE: &str = "console_sessions";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SessionRecord {
-    username: String,
-    csrf: String,
-    created_ms: i64,
-    last_seen_ms: i64,
-}
-
-fn tree(store: &Store) -> Result<sled::Tree, StoreError> {
-    Ok(store.db().open_tree(TREE)?)
-}
-
-fn session_key(token: &str) -> [u8; 32] {
-    sm::sm3(token.as_bytes())
+fn expired(rec: &SessionRecord, now: i64) -> bool {
+    now - rec.last_seen_ms > IDLE_MS || now - rec.created_ms > MAX_AGE_MS
 }
 
 pub fn random_token() -> String {
@@ -64,39 +51,23 @@ pub fn create(store: &Store, username: &str) -> Result<String, StoreError> {
         created_ms: now,
         last_seen_ms: now,
     };
-    tree(store)?.insert(session_key(&token), encode(&rec)?)?;
+    store.put_session(&token, &rec)?;
     Ok(token)
 }
 
-/// Drops sessions nobody came back to; done at each sign-in so the tree stays small.
+/// Drops sessions nobody came back to; done at each sign-in so the keyspace stays small.
 fn prune(store: &Store, now: i64) -> Result<(), StoreError> {
-    let t = tree(store)?;
-    for item in t.iter() {
-        let (k, v) = item?;
-        let stale = decode::<SessionRecord>(&v)
-            .map(|r| now - r.last_seen_ms > IDLE_MS || now - r.created_ms > MAX_AGE_MS)
-            .unwrap_or(true);
-        if stale {
-            t.remove(k)?;
-        }
-    }
+    store.retain_sessions(|r| !expired(r, now))?;
     Ok(())
 }
 
 pub fn destroy(store: &Store, token: &str) -> Result<(), StoreError> {
-    tree(store)?.remove(session_key(token))?;
-    Ok(())
+    store.remove_session(token)
 }
 
 /// Ends every session of `username` (disabled account, password reset).
 pub fn destroy_all_of(store: &Store, username: &str) -> Result<(), StoreError> {
-    let t = tree(store)?;
-    for item in t.iter() {
-        let (k, v) = item?;
-        if decode::<SessionRecord>(&v).is_ok_and(|r| r.username == username) {
-            t.remove(k)?;
-        }
-    }
+    store.retain_sessions(|r| r.username != username)?;
     Ok(())
 }
 
@@ -177,22 +148,19 @@ fn load(req: &HttpRequest) -> Result<Auth, ConsoleError> {
 
 /// Resolves a session token: unknown, idle-expired, over-age or disabled-account sessions end.
 fn authenticate(store: &Store, token: String) -> Result<Auth, ConsoleError> {
-    let t = tree(store)?;
-    let key = session_key(&token);
-    let rec: SessionRecord = match t.get(key)? {
-        Some(v) => decode(&v)?,
-        None => return Err(ConsoleError::Unauthenticated),
+    let Some(rec) = store.get_session(&token)? else {
+        return Err(ConsoleError::Unauthenticated);
     };
     let now = now_ms();
-    if now - rec.last_seen_ms > IDLE_MS || now - rec.created_ms > MAX_AGE_MS {
-        t.remove(key)?;
+    if expired(&rec, now) {
+        store.remove_session(&token)?;
         return Err(ConsoleError::Unauthenticated);
     }
     // The account is read on every request so a disabled account loses access at once.
     let account = match store.get_account(&rec.username)? {
         Some(a) if !a.disabled => a,
         _ => {
-            t.remove(key)?;
+            store.remove_session(&token)?;
             return Err(ConsoleError::Unauthenticated);
         }
     };
@@ -200,7 +168,7 @@ fn authenticate(store: &Store, token: String) -> Result<Auth, ConsoleError> {
         last_seen_ms: now,
         ..rec.clone()
     };
-    t.insert(key, encode(&touched)?)?;
+    store.put_session(&token, &touched)?;
     Ok(Auth {
         username: account.username,
         role: account.role,
@@ -246,12 +214,10 @@ mod tests {
         ));
 
         // 14 minutes idle: still valid (and the visit renews it).
-        let t = tree(&store).unwrap();
         let age = |mins: i64| {
-            let key = session_key(&token);
-            let mut rec: SessionRecord = decode(&t.get(key).unwrap().unwrap()).unwrap();
+            let mut rec = store.get_session(&token).unwrap().unwrap();
             rec.last_seen_ms = now_ms() - mins * 60 * 1000;
-            t.insert(key, encode(&rec).unwrap()).unwrap();
+            store.put_session(&token, &rec).unwrap();
         };
         age(14);
         assert!(authenticate(&store, token.clone()).is_ok());
@@ -261,7 +227,7 @@ mod tests {
             Err(ConsoleError::Unauthenticated)
         ));
         assert!(
-            t.get(session_key(&token)).unwrap().is_none(),
+            store.get_session(&token).unwrap().is_none(),
             "expired session is deleted"
         );
     }

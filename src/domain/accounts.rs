@@ -113,7 +113,7 @@ pub fn generate_password() -> String {
 /// Creates the first security administrator when no account exists; returns its one-time
 /// password so the caller can print it once.
 pub fn bootstrap(store: &Store) -> Result<Option<(String, String)>, DomainError> {
-    if !store.accounts.is_empty() {
+    if store.has_accounts()? {
         return Ok(None);
     }
     let password = generate_password();

@@ -467,25 +467,22 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let kp = provider(dir.path());
         register_vendor(&store, &kp, &registration()).unwrap();
-        let raw = store
-            .db()
-            .open_tree("vendor_profiles")
-            .unwrap()
-            .get("vendor1")
-            .unwrap()
+        store
+            .snapshot(|space, _, v| {
+                let raw = String::from_utf8_lossy(v);
+                for secret in ["13812345678", "张三", "李四", "ops@example.cn"] {
+                    assert!(!raw.contains(secret), "{secret} in clear in {space}: {raw}");
+                }
+                Ok(())
+            })
             .unwrap();
-        let raw = String::from_utf8_lossy(&raw);
-        for secret in ["13812345678", "张三", "李四", "ops@example.cn"] {
-            assert!(!raw.contains(secret), "{secret} in clear: {raw}");
-        }
         let p = store.get_vendor_profile(&kp, "vendor1").unwrap().unwrap();
         assert_eq!(
             (p.mobile.as_str(), p.legal_rep.as_str()),
             ("13812345678", "张三")
         );
         // Without the vendor's data key the fields cannot be read.
-        store.data_keys.remove("vendor:vendor1").unwrap();
-        store.clear_data_key_cache();
+        assert!(store.destroy_data_key("vendor:vendor1").unwrap());
         assert!(store.get_vendor_profile(&kp, "vendor1").is_err());
     }
 

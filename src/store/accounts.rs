@@ -1,5 +1,6 @@
 //! Console accounts: the three separated administrator roles and vendor accounts.
 
+use super::engine::Direction;
 use super::{Store, StoreError, decode, encode};
 use crate::domain::vocab::Role;
 use serde::{Deserialize, Serialize};
@@ -29,17 +30,34 @@ impl Store {
     /// Inserts a new account; `Conflict` if the username is taken.
     pub fn insert_account(&self, rec: &AccountRecord) -> Result<(), StoreError> {
         self.accounts
-            .compare_and_swap(rec.username.as_bytes(), None::<&[u8]>, Some(encode(rec)?))?
+            .compare_and_swap(rec.username.as_bytes(), None, Some(&encode(rec)?))?
             .map_err(|_| StoreError::Conflict)
     }
 
     pub fn put_account(&self, rec: &AccountRecord) -> Result<(), StoreError> {
         self.accounts
-            .insert(rec.username.as_bytes(), encode(rec)?)?;
+            .insert(rec.username.as_bytes(), &encode(rec)?)?;
         Ok(())
     }
 
     pub fn list_accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
-        self.accounts.iter().values().map(|v| decode(&v?)).collect()
+        self.accounts
+            .iter(Direction::Forward)
+            .map(|r| decode(&r?.1))
+            .collect()
+    }
+
+    /// Whether any account exists (the first one is bootstrapped).
+    pub fn has_accounts(&self) -> Result<bool, StoreError> {
+        Ok(!self.accounts.is_empty()?)
+    }
+
+    pub fn account_count(&self) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for item in self.accounts.iter(Direction::Forward) {
+            item?;
+            n += 1;
+        }
+        Ok(n)
     }
 }

@@ -2,14 +2,12 @@
 //! application (入驻申请), both keyed by the vendor's username. One application per vendor
 //! account: a rejected application is edited and resubmitted, not duplicated.
 
+use super::engine::Direction;
 use super::seals::Field;
 use super::{Store, StoreError, decode, encode};
 use crate::domain::vocab::ApplicationState;
 use crate::keys::KeyProvider;
 use serde::{Deserialize, Serialize};
-
-const PROFILES: &str = "vendor_profiles";
-const APPLICATIONS: &str = "applications";
 
 /// A vendor's real-name data in clear; stored as [`StoredProfile`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,14 +72,6 @@ pub struct Application {
 }
 
 impl Store {
-    fn profiles(&self) -> Result<sled::Tree, StoreError> {
-        Ok(self.db().open_tree(PROFILES)?)
-    }
-
-    fn applications(&self) -> Result<sled::Tree, StoreError> {
-        Ok(self.db().open_tree(APPLICATIONS)?)
-    }
-
     pub fn put_vendor_profile(
         &self,
         provider: &dyn KeyProvider,
@@ -98,8 +88,8 @@ impl Store {
             email: Field::seal(&key, &p.email),
             created_ms: p.created_ms,
         };
-        self.profiles()?
-            .insert(p.username.as_bytes(), encode(&stored)?)?;
+        self.vendor_profiles
+            .insert(p.username.as_bytes(), &encode(&stored)?)?;
         Ok(())
     }
 
@@ -108,7 +98,7 @@ impl Store {
         provider: &dyn KeyProvider,
         username: &str,
     ) -> Result<Option<VendorProfile>, StoreError> {
-        let Some(raw) = self.profiles()?.get(username.as_bytes())? else {
+        let Some(raw) = self.vendor_profiles.get(username.as_bytes())? else {
             return Ok(None);
         };
         let s: StoredProfile = decode(&raw)?;
@@ -126,7 +116,7 @@ impl Store {
     }
 
     pub fn get_application(&self, username: &str) -> Result<Option<Application>, StoreError> {
-        self.applications()?
+        self.applications
             .get(username.as_bytes())?
             .map(|v| decode(&v))
             .transpose()
@@ -140,16 +130,15 @@ impl Store {
         new: &Application,
     ) -> Result<(), StoreError> {
         let old = old.map(encode).transpose()?;
-        self.applications()?
-            .compare_and_swap(new.username.as_bytes(), old, Some(encode(new)?))?
+        self.applications
+            .compare_and_swap(new.username.as_bytes(), old.as_deref(), Some(&encode(new)?))?
             .map_err(|_| StoreError::Conflict)
     }
 
     pub fn list_applications(&self) -> Result<Vec<Application>, StoreError> {
-        self.applications()?
-            .iter()
-            .values()
-            .map(|v| decode(&v?))
+        self.applications
+            .iter(Direction::Forward)
+            .map(|r| decode(&r?.1))
             .collect()
     }
 }

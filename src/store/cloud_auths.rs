@@ -1,6 +1,7 @@
 //! Platform `authId`s of cross-system cloud signing (SPEC §3.4–3.6): each bound to the
 //! requester, the seal and the home system's own authId, expiring with the signId lifetime.
 
+use super::engine::Direction;
 use super::{Store, StoreError, decode, encode};
 use serde::{Deserialize, Serialize};
 
@@ -25,20 +26,20 @@ impl Store {
     }
 
     pub fn put_cloud_auth(&self, auth_id: &str, rec: &CloudAuthRecord) -> Result<(), StoreError> {
-        self.cloud_auths.insert(auth_id.as_bytes(), encode(rec)?)?;
+        self.cloud_auths.insert(auth_id.as_bytes(), &encode(rec)?)?;
         Ok(())
     }
 
     /// Removes expired (and unreadable) records; returns how many.
     pub fn prune_cloud_auths(&self, now_ms: i64) -> Result<usize, StoreError> {
         let mut removed = 0;
-        for item in self.cloud_auths.iter() {
+        for item in self.cloud_auths.iter(Direction::Forward) {
             let (k, v) = item?;
             let expired = decode::<CloudAuthRecord>(&v)
                 .map(|r| r.expires_ms < now_ms)
                 .unwrap_or(true);
             if expired {
-                self.cloud_auths.remove(k)?;
+                self.cloud_auths.remove(&k)?;
                 removed += 1;
             }
         }
@@ -64,10 +65,7 @@ mod tests {
         };
         store.put_cloud_auth("old", &rec(1_000)).unwrap();
         store.put_cloud_auth("live", &rec(3_000)).unwrap();
-        store
-            .cloud_auths
-            .insert("junk", b"not json".to_vec())
-            .unwrap();
+        store.cloud_auths.insert(b"junk", b"not json").unwrap();
         assert_eq!(store.prune_cloud_auths(2_000).unwrap(), 2);
         assert_eq!(store.get_cloud_auth("live").unwrap(), Some(rec(3_000)));
         assert_eq!(store.get_cloud_auth("old").unwrap(), None);

@@ -1,6 +1,7 @@
 //! System events and administrative actions, in time order. The audit issue turns this into
 //! the hash-linked log; until then it is the record of who changed what.
 
+use super::engine::Direction;
 use super::{Store, StoreError, decode, encode};
 use crate::time::now_ms;
 use serde::{Deserialize, Serialize};
@@ -35,16 +36,15 @@ impl Store {
         };
         // Key: time then a monotonic id, so iteration is chronological and keys never collide.
         let mut key = ev.at_ms.to_be_bytes().to_vec();
-        key.extend_from_slice(&self.db().generate_id()?.to_be_bytes());
-        self.events.insert(key, encode(&ev)?)?;
+        key.extend_from_slice(&self.generate_id()?.to_be_bytes());
+        self.events.insert(&key, &encode(&ev)?)?;
         Ok(())
     }
 
     /// The most recent `limit` events, newest first.
     pub fn recent_events(&self, limit: usize) -> Result<Vec<Event>, StoreError> {
         self.events
-            .iter()
-            .rev()
+            .iter(Direction::Reverse)
             .take(limit)
             .map(|r| decode(&r?.1))
             .collect()

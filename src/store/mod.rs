@@ -1,28 +1,86 @@
-//! Storage: one sled database per data directory, one module per tree family, typed records.
+//! Storage: the one `Store` handle, one module per keyspace family, typed records, the
+//! schema version. Families (`systems`, `seals`, `nonces`, `usage`, `sessions`, …) are written
+//! against the [`engine`] seam only; [`sled_engine`] is the embedded default and the only
+//! place that names sled. Nothing outside `store` sees an engine type, a keyspace or raw
+//! bytes: it calls typed functions on [`Store`].
 //!
 //! Every state change is acknowledged only after [`Store::commit`] returns, which flushes the
-//! database to disk; concurrent commits share one flush (group commit). sled holds an
-//! exclusive file lock, so two processes never write one database.
+//! database to disk; concurrent commits share one flush (group commit). The sled engine holds
+//! an exclusive file lock, so two processes never write one database.
 
 pub mod accounts;
 pub mod applications;
 pub mod cloud_auths;
+pub mod engine;
 pub mod events;
 pub mod nonces;
 pub mod seals;
+pub mod sessions;
+pub mod sled_engine;
 pub mod systems;
 pub mod trust;
 pub mod usage;
 
+use engine::{Engine, EngineError, Keyspace, TxError, Txn};
 use serde::{Serialize, de::DeserializeOwned};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{Mutex, watch};
 use zeroize::Zeroizing;
 
-/// Bumped when the layout of any tree changes; [`Store::open`] refuses newer databases.
+/// Bumped when the layout of any keyspace changes; [`Store::open`] refuses newer databases.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// Every keyspace of schema version 1, by name (sled tree names of existing data
+/// directories). A family's module documents its keys and values.
+pub mod keyspace {
+    pub const META: &str = "meta";
+    pub const SYSTEMS: &str = "systems";
+    pub const NONCES: &str = "nonces";
+    pub const ACCOUNTS: &str = "accounts";
+    pub const EVENTS: &str = "events";
+    pub const SEALS: &str = "seals";
+    pub const SEAL_DERS: &str = "seal_ders";
+    pub const SEAL_INDEX: &str = "seal_index";
+    pub const SIGN_IDS: &str = "sign_ids";
+    pub const FETCHED: &str = "fetched";
+    pub const DATA_KEYS: &str = "data_keys";
+    pub const TRUST_ANCHORS: &str = "trust_anchors";
+    pub const CLOUD_AUTHS: &str = "cloud_auths";
+    pub const USAGE: &str = "usage";
+    pub const USAGE_USERS: &str = "usage_users";
+    pub const QUOTAS: &str = "quotas";
+    pub const QUOTA_USERS: &str = "quota_users";
+    pub const VENDOR_PROFILES: &str = "vendor_profiles";
+    pub const APPLICATIONS: &str = "applications";
+    pub const SESSIONS: &str = "console_sessions";
+
+    /// All of them, for opening and for checks that a snapshot covers the schema.
+    pub const ALL: [&str; 20] = [
+        META,
+        SYSTEMS,
+        NONCES,
+        ACCOUNTS,
+        EVENTS,
+        SEALS,
+        SEAL_DERS,
+        SEAL_INDEX,
+        SIGN_IDS,
+        FETCHED,
+        DATA_KEYS,
+        TRUST_ANCHORS,
+        CLOUD_AUTHS,
+        USAGE,
+        USAGE_USERS,
+        QUOTAS,
+        QUOTA_USERS,
+        VENDOR_PROFILES,
+        APPLICATIONS,
+        SESSIONS,
+    ];
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -31,34 +89,39 @@ pub enum StoreError {
     #[error("数据库版本 {found} 高于本程序支持的版本 {supported}，请升级 hutong")]
     SchemaTooNew { found: u32, supported: u32 },
     #[error("存储错误: {0}")]
-    Sled(#[from] sled::Error),
+    Engine(#[from] EngineError),
     #[error("存储记录损坏: {0}")]
     Corrupt(String),
     #[error("事务冲突，请重试")]
     Conflict,
 }
 
+type Space = Arc<dyn Keyspace>;
+
 /// The handle every service shares.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
-    pub meta: sled::Tree,
-    pub systems: sled::Tree,
-    pub nonces: sled::Tree,
-    pub accounts: sled::Tree,
-    pub events: sled::Tree,
-    pub seals: sled::Tree,
-    pub seal_ders: sled::Tree,
-    pub seal_index: sled::Tree,
-    pub sign_ids: sled::Tree,
-    pub fetched: sled::Tree,
-    pub data_keys: sled::Tree,
-    pub trust_anchors: sled::Tree,
-    pub cloud_auths: sled::Tree,
-    pub usage: sled::Tree,
-    pub usage_users: sled::Tree,
-    pub quotas: sled::Tree,
-    pub quota_users: sled::Tree,
+    engine: Arc<dyn Engine>,
+    meta: Space,
+    systems: Space,
+    nonces: Space,
+    accounts: Space,
+    events: Space,
+    seals: Space,
+    seal_ders: Space,
+    seal_index: Space,
+    sign_ids: Space,
+    fetched: Space,
+    data_keys: Space,
+    trust_anchors: Space,
+    cloud_auths: Space,
+    usage: Space,
+    usage_users: Space,
+    quotas: Space,
+    quota_users: Space,
+    vendor_profiles: Space,
+    applications: Space,
+    sessions: Space,
     data_key_cache: Arc<std::sync::Mutex<HashMap<String, Zeroizing<[u8; 16]>>>>,
     commit: Arc<GroupCommit>,
 }
@@ -70,32 +133,48 @@ struct GroupCommit {
     done: watch::Sender<u64>,
 }
 
+/// Why a transaction body stopped: the engine's signal (passed on with `?`) or the store's
+/// own reason to give up.
+pub(crate) enum TxAbort {
+    Engine(TxError),
+    Store(StoreError),
+}
+
+impl From<TxError> for TxAbort {
+    fn from(e: TxError) -> Self {
+        TxAbort::Engine(e)
+    }
+}
+
+impl From<StoreError> for TxAbort {
+    fn from(e: StoreError) -> Self {
+        TxAbort::Store(e)
+    }
+}
+
 impl Store {
-    /// Opens (creating if needed) the database in `data_dir/db`.
+    /// Opens (creating if needed) the embedded database in `data_dir/db`.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        let path = data_dir.join("db");
-        let db = sled::Config::new()
-            .path(&path)
-            .flush_every_ms(Some(200))
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                    StoreError::Locked(data_dir.to_path_buf())
-                }
-                sled::Error::Io(ref io) if io.to_string().contains("lock") => {
-                    StoreError::Locked(data_dir.to_path_buf())
-                }
-                other => StoreError::Sled(other),
-            })?;
-        let meta = db.open_tree("meta")?;
-        match meta.get("schema_version")? {
+        let engine = sled_engine::SledEngine::open(&data_dir.join("db")).map_err(|e| match e {
+            EngineError::Locked => StoreError::Locked(data_dir.to_path_buf()),
+            other => StoreError::Engine(other),
+        })?;
+        Self::with_engine(Arc::new(engine))
+    }
+
+    /// Opens the store on any engine: checks (or, on an empty database, writes) the schema
+    /// version, then opens every keyspace of the schema.
+    pub fn with_engine(engine: Arc<dyn Engine>) -> Result<Self, StoreError> {
+        use keyspace as ks;
+        let meta = engine.keyspace(ks::META)?;
+        match meta.get(b"schema_version")? {
             None => {
-                meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
-                db.flush()?;
+                meta.insert(b"schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+                engine.flush()?;
             }
             Some(v) => {
                 let found = u32::from_be_bytes(
-                    v.as_ref()
+                    v.as_slice()
                         .try_into()
                         .map_err(|_| StoreError::Corrupt("schema_version".into()))?,
                 );
@@ -107,36 +186,36 @@ impl Store {
                 }
             }
         }
+        let open = |name: &str| engine.keyspace(name);
         let (done, _) = watch::channel(0);
         Ok(Self {
-            systems: db.open_tree("systems")?,
-            nonces: db.open_tree("nonces")?,
-            accounts: db.open_tree("accounts")?,
-            events: db.open_tree("events")?,
-            seals: db.open_tree("seals")?,
-            seal_ders: db.open_tree("seal_ders")?,
-            seal_index: db.open_tree("seal_index")?,
-            sign_ids: db.open_tree("sign_ids")?,
-            fetched: db.open_tree("fetched")?,
-            data_keys: db.open_tree("data_keys")?,
-            trust_anchors: db.open_tree("trust_anchors")?,
-            cloud_auths: db.open_tree("cloud_auths")?,
-            usage: db.open_tree("usage")?,
-            usage_users: db.open_tree("usage_users")?,
-            quotas: db.open_tree("quotas")?,
-            quota_users: db.open_tree("quota_users")?,
+            systems: open(ks::SYSTEMS)?,
+            nonces: open(ks::NONCES)?,
+            accounts: open(ks::ACCOUNTS)?,
+            events: open(ks::EVENTS)?,
+            seals: open(ks::SEALS)?,
+            seal_ders: open(ks::SEAL_DERS)?,
+            seal_index: open(ks::SEAL_INDEX)?,
+            sign_ids: open(ks::SIGN_IDS)?,
+            fetched: open(ks::FETCHED)?,
+            data_keys: open(ks::DATA_KEYS)?,
+            trust_anchors: open(ks::TRUST_ANCHORS)?,
+            cloud_auths: open(ks::CLOUD_AUTHS)?,
+            usage: open(ks::USAGE)?,
+            usage_users: open(ks::USAGE_USERS)?,
+            quotas: open(ks::QUOTAS)?,
+            quota_users: open(ks::QUOTA_USERS)?,
+            vendor_profiles: open(ks::VENDOR_PROFILES)?,
+            applications: open(ks::APPLICATIONS)?,
+            sessions: open(ks::SESSIONS)?,
             data_key_cache: Arc::new(std::sync::Mutex::new(HashMap::new())),
             meta,
-            db,
+            engine,
             commit: Arc::new(GroupCommit {
                 lock: Mutex::new(()),
                 done,
             }),
         })
-    }
-
-    pub fn db(&self) -> &sled::Db {
-        &self.db
     }
 
     /// Makes every write issued before this call durable. Concurrent callers share flushes:
@@ -150,8 +229,8 @@ impl Store {
                 if *self.commit.done.borrow() >= start + 2 {
                     return Ok(());
                 }
-                let db = self.db.clone();
-                let res = tokio::task::spawn_blocking(move || db.flush())
+                let engine = self.engine.clone();
+                let res = tokio::task::spawn_blocking(move || engine.flush())
                     .await
                     .map_err(|_| StoreError::Corrupt("flush task failed".into()))?;
                 self.commit.done.send_modify(|n| *n += 1);
@@ -170,16 +249,75 @@ impl Store {
 
     /// Synchronous flush for the CLI and shutdown.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        self.engine.flush()?;
         Ok(())
     }
 
     /// Whether the database answers reads (readiness probe).
     pub fn is_ready(&self) -> bool {
         self.meta
-            .get("schema_version")
+            .get(b"schema_version")
             .map(|v| v.is_some())
             .unwrap_or(false)
+    }
+
+    /// Visits every stored entry (keyspace name, key, value) at one point in time, keyspaces
+    /// in name order: what a backup writes and an at-rest check reads. Writers wait while it
+    /// runs, so it belongs to offline-sized jobs, not request paths, and `visit` must not write
+    /// to the store (it would wait for itself).
+    pub fn snapshot(
+        &self,
+        mut visit: impl FnMut(&str, &[u8], &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut failed = None;
+        let res = self.engine.snapshot(&mut |space, k, v| {
+            visit(space, k, v).map_err(|e| {
+                let stop = EngineError::Other(e.to_string());
+                failed = Some(e);
+                stop
+            })
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(res?),
+        }
+    }
+
+    /// A fresh id of the engine's increasing sequence.
+    pub(crate) fn generate_id(&self) -> Result<u64, StoreError> {
+        Ok(self.engine.generate_id()?)
+    }
+
+    /// Runs `body` as one serializable transaction over `spaces` (retried on conflict, so it
+    /// may run more than once). A body's `StoreError` aborts it and is returned.
+    pub(crate) fn transaction<T>(
+        &self,
+        spaces: &[&str],
+        body: impl Fn(&dyn Txn) -> Result<T, TxAbort>,
+    ) -> Result<T, StoreError> {
+        let out = RefCell::new(None);
+        let reason = RefCell::new(None);
+        let res = self.engine.transaction(spaces, &|tx| match body(tx) {
+            Ok(v) => {
+                *out.borrow_mut() = Some(v);
+                Ok(())
+            }
+            Err(TxAbort::Engine(e)) => Err(e),
+            Err(TxAbort::Store(e)) => {
+                *reason.borrow_mut() = Some(e);
+                Err(TxError::Abort)
+            }
+        });
+        match res {
+            Ok(()) => out
+                .into_inner()
+                .ok_or_else(|| StoreError::Corrupt("transaction without result".into())),
+            Err(TxError::Abort) => Err(reason
+                .into_inner()
+                .unwrap_or_else(|| StoreError::Corrupt("transaction aborted".into()))),
+            Err(TxError::Conflict) => Err(StoreError::Conflict),
+            Err(TxError::Engine(e)) => Err(e.into()),
+        }
     }
 }
 
@@ -204,7 +342,7 @@ mod tests {
         for i in 0..32u32 {
             let s = store.clone();
             tasks.push(tokio::spawn(async move {
-                s.meta.insert(i.to_be_bytes(), &b"x"[..]).unwrap();
+                s.meta.insert(&i.to_be_bytes(), b"x").unwrap();
                 s.commit().await.unwrap();
             }));
         }

@@ -1,6 +1,7 @@
 //! Seen `(appId, nonce)` pairs, so a replay inside the time window is refused even after a
 //! restart.
 
+use super::engine::Direction;
 use super::{Store, StoreError};
 
 fn key(app_id: &str, nonce: u32) -> Vec<u8> {
@@ -26,7 +27,7 @@ impl Store {
         loop {
             if let Some(seen) = &current {
                 let seen_ms = seen
-                    .as_ref()
+                    .as_slice()
                     .try_into()
                     .map(i64::from_be_bytes)
                     .unwrap_or(i64::MAX);
@@ -36,10 +37,10 @@ impl Store {
             }
             match self
                 .nonces
-                .compare_and_swap(&k, current.as_ref(), Some(&stamp[..]))?
+                .compare_and_swap(&k, current.as_deref(), Some(&stamp[..]))?
             {
                 Ok(()) => return Ok(true),
-                Err(e) => current = e.current,
+                Err(found) => current = found,
             }
         }
     }
@@ -47,13 +48,12 @@ impl Store {
     /// Removes entries seen before `stale_before_ms`; returns how many were removed.
     pub fn prune_nonces(&self, stale_before_ms: i64) -> Result<usize, StoreError> {
         let mut removed = 0;
-        for item in self.nonces.iter() {
+        for item in self.nonces.iter(Direction::Forward) {
             let (k, v) = item?;
-            let seen = v.as_ref().try_into().map(i64::from_be_bytes).unwrap_or(0);
+            let seen = v.as_slice().try_into().map(i64::from_be_bytes).unwrap_or(0);
             if seen < stale_before_ms {
-                self.nonces
-                    .compare_and_swap(&k, Some(v), None::<&[u8]>)?
-                    .ok();
+                // Only if unchanged: a fresh claim of the same pair meanwhile stays.
+                self.nonces.compare_and_swap(&k, Some(&v), None)?.ok();
                 removed += 1;
             }
         }

@@ -5,7 +5,9 @@
 //! (`code:`/`digest:`/`esid:`/`certsn:`/`org:` keys → sealCode), `sign_ids`, `fetched`,
 //! `data_keys` (appId → data key wrapped by the KEK).
 
-use super::{Store, StoreError, decode, encode};
+use super::engine::Direction;
+use super::keyspace as ks;
+use super::{Store, StoreError, TxAbort, decode, encode};
 use crate::domain::vocab::{BizType, CertType, PossessorType, SealState};
 use crate::keys::KeyProvider;
 use serde::{Deserialize, Serialize};
@@ -156,10 +158,7 @@ impl Store {
     }
 
     pub fn seal_der(&self, digest_hex: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .seal_ders
-            .get(digest_hex.as_bytes())?
-            .map(|v| v.to_vec()))
+        Ok(self.seal_ders.get(digest_hex.as_bytes())?)
     }
 
     /// Looks an index key up.
@@ -173,44 +172,38 @@ impl Store {
     /// Seal codes filed for an `orgCode` index key.
     pub fn seals_of_org(&self, org_key: &str) -> Result<Vec<String>, StoreError> {
         self.seal_index
-            .scan_prefix(key_org_prefix(org_key))
-            .values()
-            .map(|v| {
-                v.map(|v| String::from_utf8_lossy(&v).into_owned())
-                    .map_err(Into::into)
-            })
+            .scan_prefix(&key_org_prefix(org_key), Direction::Forward)
+            .map(|r| Ok(String::from_utf8_lossy(&r?.1).into_owned()))
             .collect()
     }
 
     /// Next value of the installation-wide seal sequence.
     pub fn next_seal_sequence(&self) -> Result<u64, StoreError> {
-        let v = self.meta.update_and_fetch("seal_seq", |old| {
+        let v = self.meta.update(b"seal_seq", &mut |old| {
             let n = old
                 .and_then(|b| b.try_into().ok())
                 .map(u64::from_be_bytes)
                 .unwrap_or(0);
             Some((n + 1).to_be_bytes().to_vec())
         })?;
-        v.and_then(|b| b.as_ref().try_into().ok())
+        v.and_then(|b| b.as_slice().try_into().ok())
             .map(u64::from_be_bytes)
             .ok_or_else(|| StoreError::Corrupt("seal_seq".into()))
     }
 
     /// A per-installation salt for index keys of personal codes.
     pub fn index_salt(&self) -> Result<Vec<u8>, StoreError> {
-        if let Some(v) = self.meta.get("index_salt")? {
-            return Ok(v.to_vec());
+        if let Some(v) = self.meta.get(b"index_salt")? {
+            return Ok(v);
         }
         let salt = crate::crypto::sm::random_bytes::<16>();
+        // Of two first users one salt wins, and both use it.
         match self
             .meta
-            .compare_and_swap("index_salt", None::<&[u8]>, Some(&salt[..]))?
+            .compare_and_swap(b"index_salt", None, Some(&salt[..]))?
         {
             Ok(()) => Ok(salt.to_vec()),
-            Err(e) => Ok(e
-                .current
-                .map(|v| v.to_vec())
-                .unwrap_or_else(|| salt.to_vec())),
+            Err(found) => Ok(found.unwrap_or_else(|| salt.to_vec())),
         }
     }
 
@@ -224,36 +217,28 @@ impl Store {
         new_der: Option<&[u8]>,
         index_keys: &[Vec<u8>],
     ) -> Result<(), StoreError> {
-        use sled::Transactional;
-        use sled::transaction::{ConflictableTransactionError, TransactionError};
         let value = encode(rec)?;
         let expected = expected.map(encode).transpose()?;
         let code = rec.seal_code.as_bytes();
-        let res =
-            (&self.seals, &self.seal_ders, &self.seal_index).transaction(|(seals, ders, index)| {
-                let current = seals.get(code)?;
-                if current.as_deref() != expected.as_deref() {
-                    return Err(ConflictableTransactionError::Abort(()));
-                }
-                seals.insert(code, value.clone())?;
-                if let (Some(der), Some(v)) = (new_der, rec.current()) {
-                    ders.insert(v.digest.as_bytes(), der)?;
-                }
-                for k in index_keys {
-                    index.insert(k.as_slice(), code)?;
-                }
-                Ok(())
-            });
-        match res {
-            Ok(()) => Ok(()),
-            Err(TransactionError::Abort(())) => Err(StoreError::Conflict),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-        }
+        self.transaction(&[ks::SEALS, ks::SEAL_DERS, ks::SEAL_INDEX], |tx| {
+            let current = tx.get(ks::SEALS, code)?;
+            if current != expected {
+                return Err(TxAbort::Store(StoreError::Conflict));
+            }
+            tx.insert(ks::SEALS, code, &value)?;
+            if let (Some(der), Some(v)) = (new_der, rec.current()) {
+                tx.insert(ks::SEAL_DERS, v.digest.as_bytes(), der)?;
+            }
+            for k in index_keys {
+                tx.insert(ks::SEAL_INDEX, k, code)?;
+            }
+            Ok(())
+        })
     }
 
     /// Stores a signId.
     pub fn put_sign_id(&self, token: &str, rec: &SignIdRecord) -> Result<(), StoreError> {
-        self.sign_ids.insert(token.as_bytes(), encode(rec)?)?;
+        self.sign_ids.insert(token.as_bytes(), &encode(rec)?)?;
         Ok(())
     }
 
@@ -275,7 +260,7 @@ impl Store {
             }
             match self
                 .sign_ids
-                .compare_and_swap(token.as_bytes(), Some(&current), None::<&[u8]>)?
+                .compare_and_swap(token.as_bytes(), Some(&current), None)?
             {
                 Ok(()) => return Ok(SignIdTake::Taken(rec)),
                 // Taken (or put back) meanwhile: look again.
@@ -287,23 +272,55 @@ impl Store {
     /// Marks that `requester` fetched `seal_code`; returns whether it had before.
     pub fn mark_fetched(&self, requester: &str, seal_code: &str) -> Result<bool, StoreError> {
         let k = format!("{requester}\0{seal_code}");
-        Ok(self.fetched.insert(k.as_bytes(), &[1u8][..])?.is_some())
+        Ok(self.fetched.insert(k.as_bytes(), &[1u8])?.is_some())
     }
 
     /// Removes expired signIds; returns how many.
     pub fn prune_sign_ids(&self, now_ms: i64) -> Result<usize, StoreError> {
         let mut n = 0;
-        for item in self.sign_ids.iter() {
+        for item in self.sign_ids.iter(Direction::Forward) {
             let (k, v) = item?;
             let expired = decode::<SignIdRecord>(&v)
                 .map(|r| r.expires_ms < now_ms)
                 .unwrap_or(true);
             if expired {
-                self.sign_ids.remove(k)?;
+                self.sign_ids.remove(&k)?;
                 n += 1;
             }
         }
         Ok(n)
+    }
+
+    /// Destroys `owner`'s data key (crypto-shredding): what was sealed under it can no longer
+    /// be read. Returns whether there was one.
+    pub fn destroy_data_key(&self, owner: &str) -> Result<bool, StoreError> {
+        let existed = self.data_keys.remove(owner.as_bytes())?.is_some();
+        self.clear_data_key_cache();
+        Ok(existed)
+    }
+
+    /// Up to `limit` seal records that `keep` accepts, in sealCode order; unreadable records
+    /// are skipped (a search must not fail on one bad record).
+    pub fn seals_where(
+        &self,
+        limit: usize,
+        keep: impl Fn(&SealRecord) -> bool,
+    ) -> Result<Vec<SealRecord>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.seals.iter(Direction::Forward) {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = item?;
+            match decode::<SealRecord>(&v) {
+                Ok(rec) if keep(&rec) => out.push(rec),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(seal = %String::from_utf8_lossy(&k), error = %e, "unreadable seal record skipped")
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Forgets unwrapped data keys (after a key was destroyed).
@@ -325,19 +342,18 @@ impl Store {
             return Ok(k.clone());
         }
         let wrapped = match self.data_keys.get(app_id.as_bytes())? {
-            Some(w) => w.to_vec(),
+            Some(w) => w,
             None => {
                 let fresh = Zeroizing::new(crate::crypto::sm::random_bytes::<16>());
                 let wrapped = provider
                     .wrap(&fresh[..])
                     .map_err(|e| StoreError::Corrupt(format!("data key wrap: {e}")))?;
-                match self.data_keys.compare_and_swap(
-                    app_id.as_bytes(),
-                    None::<&[u8]>,
-                    Some(wrapped.clone()),
-                )? {
+                match self
+                    .data_keys
+                    .compare_and_swap(app_id.as_bytes(), None, Some(&wrapped))?
+                {
                     Ok(()) => wrapped,
-                    Err(e) => e.current.map(|v| v.to_vec()).unwrap_or(wrapped),
+                    Err(found) => found.unwrap_or(wrapped),
                 }
             }
         };

@@ -1,5 +1,6 @@
 //! Seal systems (members) that passed onboarding: `appId` → [`SystemRecord`].
 
+use super::engine::Direction;
 use super::{Store, StoreError, decode, encode};
 use crate::domain::vocab::SystemState;
 use serde::{Deserialize, Serialize};
@@ -47,7 +48,7 @@ impl Store {
     /// Inserts a new system; fails with `Conflict` if the appId exists.
     pub fn insert_system(&self, rec: &SystemRecord) -> Result<(), StoreError> {
         self.systems
-            .compare_and_swap(rec.app_id.as_bytes(), None::<&[u8]>, Some(encode(rec)?))?
+            .compare_and_swap(rec.app_id.as_bytes(), None, Some(&encode(rec)?))?
             .map_err(|_| StoreError::Conflict)
     }
 
@@ -56,13 +57,16 @@ impl Store {
         self.systems
             .compare_and_swap(
                 new.app_id.as_bytes(),
-                Some(encode(old)?),
-                Some(encode(new)?),
+                Some(&encode(old)?),
+                Some(&encode(new)?),
             )?
             .map_err(|_| StoreError::Conflict)
     }
 
     pub fn list_systems(&self) -> Result<Vec<SystemRecord>, StoreError> {
-        self.systems.iter().values().map(|v| decode(&v?)).collect()
+        self.systems
+            .iter(Direction::Forward)
+            .map(|r| decode(&r?.1))
+            .collect()
     }
 }

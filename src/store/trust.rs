@@ -1,5 +1,6 @@
 //! Trust anchors for document verification: CA certificates (DER) keyed by their SM3.
 
+use super::engine::Direction;
 use super::{Store, StoreError};
 
 impl Store {
@@ -12,10 +13,10 @@ impl Store {
 
     pub fn trust_anchors(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         self.trust_anchors
-            .iter()
+            .iter(Direction::Forward)
             .map(|r| {
                 let (k, v) = r?;
-                Ok((String::from_utf8_lossy(&k).into_owned(), v.to_vec()))
+                Ok((String::from_utf8_lossy(&k).into_owned(), v))
             })
             .collect()
     }

@@ -5,9 +5,12 @@
 //! signatures); `usage_users` `appId\0YYYYMMDD\0hash` → empty; `quotas` `appId` → [`Quota`];
 //! `quota_users` `appId\0hash` → empty (users counted against the current quota).
 
+use super::engine::Direction;
+use super::keyspace as ks;
 use super::{Store, StoreError, decode, encode};
 use crate::domain::vocab::QuotaKind;
 use serde::{Deserialize, Serialize};
+use std::ops::Bound;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -118,7 +121,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let key = usage_key(app_id, day, interface.as_bytes());
         let mut corrupt = false;
-        self.usage.update_and_fetch(key, |old| {
+        self.usage.update(&key, &mut |old| {
             let mut c = match old.map(UsageCounts::from_bytes) {
                 Some(Ok(c)) => c,
                 Some(Err(_)) => {
@@ -145,7 +148,7 @@ impl Store {
     pub fn add_usage_user(&self, app_id: &str, day: u32, user: &[u8]) -> Result<bool, StoreError> {
         Ok(self
             .usage_users
-            .insert(usage_key(app_id, day, user), &[][..])?
+            .insert(&usage_key(app_id, day, user), &[])?
             .is_none())
     }
 
@@ -166,10 +169,12 @@ impl Store {
         let to = to.min(99_991_231);
         let mut out = Vec::new();
         for app in &apps {
-            for item in self
-                .usage
-                .range(usage_key(app, from, b"")..usage_key(app, to + 1, b""))
-            {
+            let (lo, hi) = (usage_key(app, from, b""), usage_key(app, to + 1, b""));
+            for item in self.usage.range(
+                Bound::Included(&lo),
+                Bound::Excluded(&hi),
+                Direction::Forward,
+            ) {
                 let (k, v) = item?;
                 let Some((app, day, iface)) = split_key(&k) else {
                     continue;
@@ -188,17 +193,22 @@ impl Store {
     /// Distinct users of `app_id` on `day`.
     pub fn usage_user_count(&self, app_id: &str, day: u32) -> Result<u64, StoreError> {
         let prefix = usage_key(app_id, day, b"");
-        Ok(self.usage_users.scan_prefix(prefix).count() as u64)
+        let mut n = 0;
+        for item in self.usage_users.scan_prefix(&prefix, Direction::Forward) {
+            item?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Removes counters and user marks of days before `day`; returns how many entries.
     pub fn prune_usage(&self, before_day: u32) -> Result<usize, StoreError> {
         let mut n = 0;
         for tree in [&self.usage, &self.usage_users] {
-            for item in tree.iter() {
+            for item in tree.iter(Direction::Forward) {
                 let (k, _) = item?;
                 if split_key(&k).is_none_or(|(_, day, _)| day < before_day) {
-                    tree.remove(k)?;
+                    tree.remove(&k)?;
                     n += 1;
                 }
             }
@@ -215,13 +225,16 @@ impl Store {
 
     /// Sets (or with `None` removes) the quota of `app_id`; consumption starts again at zero.
     pub fn set_quota(&self, app_id: &str, quota: Option<&Quota>) -> Result<(), StoreError> {
-        for item in self.quota_users.scan_prefix(usage_prefix(app_id)) {
+        for item in self
+            .quota_users
+            .scan_prefix(&usage_prefix(app_id), Direction::Forward)
+        {
             let (k, _) = item?;
-            self.quota_users.remove(k)?;
+            self.quota_users.remove(&k)?;
         }
         match quota {
             Some(q) => {
-                self.quotas.insert(app_id.as_bytes(), encode(q)?)?;
+                self.quotas.insert(app_id.as_bytes(), &encode(q)?)?;
             }
             None => {
                 self.quotas.remove(app_id.as_bytes())?;
@@ -241,18 +254,16 @@ impl Store {
         user: Option<&[u8]>,
         now_ms: i64,
     ) -> Result<Result<Option<i64>, QuotaRefusal>, StoreError> {
-        use sled::Transactional;
-        use sled::transaction::{ConflictableTransactionError, TransactionError};
         let user_key = user.map(|u| {
             let mut k = usage_prefix(app_id);
             k.extend_from_slice(u);
             k
         });
-        let res = (&self.quotas, &self.quota_users).transaction(|(quotas, users)| {
-            let Some(raw) = quotas.get(app_id.as_bytes())? else {
+        self.transaction(&[ks::QUOTAS, ks::QUOTA_USERS], |tx| {
+            let Some(raw) = tx.get(ks::QUOTAS, app_id.as_bytes())? else {
                 return Ok(Ok(None));
             };
-            let mut q: Quota = decode(&raw).map_err(ConflictableTransactionError::Abort)?;
+            let mut q: Quota = decode(&raw)?;
             if q.kind != kind {
                 return Ok(Ok(None));
             }
@@ -263,7 +274,7 @@ impl Store {
                 return Ok(Err(QuotaRefusal::Expired));
             }
             if let Some(k) = &user_key
-                && users.get(k.as_slice())?.is_some()
+                && tx.get(ks::QUOTA_USERS, k)?.is_some()
             {
                 return Ok(Ok(None));
             }
@@ -271,27 +282,19 @@ impl Store {
                 return Ok(Err(QuotaRefusal::Exhausted));
             }
             q.used += 1;
-            quotas.insert(
-                app_id.as_bytes(),
-                encode(&q).map_err(ConflictableTransactionError::Abort)?,
-            )?;
+            tx.insert(ks::QUOTAS, app_id.as_bytes(), &encode(&q)?)?;
             if let Some(k) = &user_key {
-                users.insert(k.as_slice(), &[][..])?;
+                tx.insert(ks::QUOTA_USERS, k, &[])?;
             }
             Ok(Ok(Some(q.set_ms)))
-        });
-        match res {
-            Ok(r) => Ok(r),
-            Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-        }
+        })
     }
 
     /// Gives back a unit taken by [`Store::take_quota`] when the action it paid for failed,
     /// unless the quota was replaced meanwhile.
     pub fn return_quota(&self, app_id: &str, set_ms: i64) -> Result<(), StoreError> {
         let mut bad = None;
-        self.quotas.update_and_fetch(app_id.as_bytes(), |old| {
+        self.quotas.update(app_id.as_bytes(), &mut |old| {
             let old = old?;
             match decode::<Quota>(old) {
                 Ok(mut q) if q.set_ms == set_ms => {
