@@ -5,6 +5,7 @@
 mod common;
 
 use hutong::domain::accounts::create_account;
+use hutong::domain::audit_event::{Action as Act, Actor, Outcome};
 use hutong::domain::vocab::ApplicationState;
 use hutong::domain::vocab::Role;
 use std::collections::HashMap;
@@ -183,7 +184,7 @@ fn urlencode(s: &str) -> String {
 type Action<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
 
 fn admin(srv: &common::TestServer, name: &str, role: Role) {
-    create_account(&srv.state.store, name, role, PASSWORD, false, "test").unwrap();
+    create_account(&srv.state.store, name, role, PASSWORD, false, &Actor::cli()).unwrap();
 }
 
 async fn register_vendor(b: &mut Browser, user: &str, uscc: &str, mobile: &str) -> Page {
@@ -349,13 +350,11 @@ async fn forged_posts_are_refused() {
     assert!(
         events
             .iter()
-            .any(|e| e.action == "onboarding.approve" && e.result == "denied")
+            .any(|e| e.action == Act::OnboardingApprove && e.outcome == Outcome::Denied)
     );
-    assert!(
-        events
-            .iter()
-            .any(|e| e.action == "console.approve" && e.result == "ok" && e.actor == "op1")
-    );
+    assert!(events.iter().any(|e| e.action == Act::OnboardingApprove
+        && e.outcome == Outcome::Ok
+        && e.actor.id == "op1"));
     srv.stop().await;
 }
 
@@ -1161,12 +1160,12 @@ async fn usage_quota_and_settings_pages_keep_to_their_roles() {
     assert!(srv.state.store.get_quota(&member.app_id).unwrap().is_none());
     // The refusals are recorded with the role that tried.
     let events = srv.state.store.recent_events(200).unwrap();
-    for role in ["security", "auditor", "vendor"] {
+    for role in [Role::Security, Role::Auditor, Role::Vendor] {
         assert!(
-            events.iter().any(|e| e.action == "console.quota_set"
-                && e.result == "denied"
-                && e.detail.contains(&format!("角色={role}"))),
-            "{role}"
+            events.iter().any(|e| e.action == Act::QuotaSet
+                && e.outcome == Outcome::Denied
+                && e.actor.role == Some(role)),
+            "{role:?}"
         );
     }
     srv.stop().await;
@@ -1284,27 +1283,28 @@ async fn operators_set_and_clear_quotas_on_the_system_page() {
     assert_eq!(p.status, 404);
 
     let events = srv.state.store.recent_events(200).unwrap();
-    let find = |action: &str, result: &str| {
+    let find = |action: Act, result: Outcome| {
         events
             .iter()
             .filter(|e| {
                 e.action == action
-                    && e.result == result
-                    && e.actor == "op1"
+                    && e.outcome == result
+                    && e.actor.id == "op1"
                     && e.target == member.app_id
             })
             .count()
     };
-    assert_eq!(find("console.quota_set", "denied"), 3);
-    assert_eq!(find("console.quota_clear", "denied"), 3);
-    assert_eq!(find("console.quota_set", "failed"), 2);
-    assert_eq!(find("console.quota_set", "ok"), 2);
-    assert_eq!(find("console.quota_clear", "ok"), 1);
+    assert_eq!(find(Act::QuotaSet, Outcome::Denied), 3);
+    assert_eq!(find(Act::QuotaClear, Outcome::Denied), 3);
+    assert_eq!(find(Act::QuotaSet, Outcome::Failed), 2);
+    assert_eq!(find(Act::QuotaSet, Outcome::Ok), 2);
+    assert_eq!(find(Act::QuotaClear, Outcome::Ok), 1);
     assert!(events.iter().any(|e| {
-        e.action == "console.quota_set"
-            && e.result == "ok"
-            && e.detail.contains("角色=operator")
+        e.action == Act::QuotaSet
+            && e.outcome == Outcome::Ok
+            && e.actor.role == Some(Role::Operator)
             && e.detail
+                .as_str()
                 .contains("类型=signatures; 数量=1000; 有效期=2026-01-01..2030-12-31")
     }));
     srv.stop().await;
@@ -1392,8 +1392,8 @@ async fn usage_reports_count_real_calls_and_download_as_csv() {
     }
     // Exports are audited.
     let events = srv.state.store.recent_events(100).unwrap();
-    assert!(events.iter().any(|e| e.action == "console.usage_export"
-        && e.actor == "aud1"
+    assert!(events.iter().any(|e| e.action == Act::UsageExport
+        && e.actor.id == "aud1"
         && e.target == member.app_id));
 
     // The system page shows the last 30 days and links to the filtered report.
@@ -1467,7 +1467,7 @@ async fn vendors_see_only_their_own_usage_and_quota() {
         50,
         metering::add_days(metering::day_of(now), -1),
         metering::add_days(metering::day_of(now), 30),
-        "op1",
+        &Actor::account("op1", Role::Operator),
     )
     .unwrap();
 

@@ -84,13 +84,15 @@ async fn home_system_with(
             callback_url: Some(sim.base_url.clone()),
             callback_ca_pem: Some(sim.tls_cert_pem.clone()),
             dest_host: None,
-            state: Some("online".into()),
+            state: Some(hutong::domain::vocab::SystemState::Online),
         },
-        "test",
     )
     .unwrap();
+    let control::Response::SystemAdd(added) = v else {
+        panic!("system add answered {v:?}");
+    };
     let member = Member {
-        app_id: v["appId"].as_str().unwrap().to_string(),
+        app_id: added.app_id,
         key,
         nonce: AtomicU32::new(1),
     };
@@ -396,10 +398,9 @@ async fn suspended_systems_revoked_seals_and_ukey_seals_are_refused_before_routi
         &srv.state.config,
         control::Command::SystemSetState {
             app_id: b.member.app_id.clone(),
-            state: "suspended".into(),
+            state: hutong::domain::vocab::SystemState::Suspended,
             reason: "测试".into(),
         },
-        "test",
     )
     .unwrap();
     fails(
@@ -420,10 +421,9 @@ async fn suspended_systems_revoked_seals_and_ukey_seals_are_refused_before_routi
         &srv.state.config,
         control::Command::SystemSetState {
             app_id: b.member.app_id.clone(),
-            state: "online".into(),
+            state: hutong::domain::vocab::SystemState::Online,
             reason: "恢复".into(),
         },
-        "test",
     )
     .unwrap();
     let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
@@ -660,12 +660,11 @@ fn set_quota(srv: &TestServer, app_id: &str, kind: &str, limit: u64, from: &str,
         &srv.state.config,
         control::Command::QuotaSet {
             app_id: app_id.into(),
-            kind: kind.into(),
+            kind: hutong::domain::vocab::QuotaKind::parse(kind).unwrap(),
             limit,
             from: from.into(),
             until: until.into(),
         },
-        "test",
     )
     .unwrap();
 }

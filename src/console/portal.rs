@@ -8,6 +8,8 @@ use super::views::{self, AppRow, ApplyForm, Ctx, RegisterForm};
 use super::{ConsoleError, html, redirect};
 use crate::app::AppState;
 use crate::domain::accounts::{self as acc, LoginOutcome};
+use crate::domain::audit;
+use crate::domain::audit_event::{Action, Actor, Outcome};
 use crate::domain::codes;
 use crate::domain::onboarding::{
     self, ApplicationForm, FieldErrors, OnboardingError, Registration,
@@ -113,17 +115,11 @@ pub async fn login(
     let store = state.store.clone();
     let username = form.username.trim().to_string();
     let outcome = blocking(move || {
-        let out = acc::login(&store, &username, &form.password)?;
-        let (result, token, detail) = match &out {
-            LoginOutcome::Ok(rec) => (
-                "ok",
-                Some(session::create(&store, &rec.username)?),
-                format!("角色={}", rec.role.as_str()),
-            ),
-            LoginOutcome::Locked { .. } => ("locked", None, String::new()),
-            LoginOutcome::Failed => ("failed", None, String::new()),
+        let out = acc::sign_in(&store, &username, &form.password)?;
+        let token = match &out {
+            LoginOutcome::Ok(rec) => Some(session::create(&store, &rec.username)?),
+            _ => None,
         };
-        store.record_event(&username, "console.login", &username, result, &detail)?;
         Ok((out, token))
     })
     .await?;
@@ -172,12 +168,13 @@ pub async fn logout(
 ) -> Result<HttpResponse, ConsoleError> {
     auth.check_csrf(&form.csrf)?;
     session::destroy(&state.store, &auth.token)?;
-    state.store.record_event(
+    audit::record(
+        &state.store,
+        &super::admin::actor(&auth),
+        Action::ConsoleLogout,
+        Outcome::Ok,
         &auth.username,
-        "console.logout",
-        &auth.username,
-        "ok",
-        &format!("角色={}", auth.role.as_str()),
+        "",
     )?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/console/login"))
@@ -239,7 +236,15 @@ pub async fn change_password(
         // Every other session of this account ends; this one is replaced by a new token.
         session::destroy_all_of(&store, &user)?;
         let token = session::create(&store, &user)?;
-        store.record_event(&user, "account.password_change", &user, "ok", "")?;
+        let actor = Actor::account(&user, rec.role);
+        audit::record(
+            &store,
+            &actor,
+            Action::PasswordChange,
+            Outcome::Ok,
+            &user,
+            "",
+        )?;
         Ok(Ok(token))
     })
     .await?;
@@ -435,13 +440,6 @@ async fn apply(
                     (FieldErrors::default(), ConsoleError::from(d).to_string())
                 }
             };
-            let _ = state.store.record_event(
-                &auth.username,
-                "onboarding.submit",
-                &auth.username,
-                "invalid",
-                "角色=vendor",
-            );
             let mut resp = html(&portal_page(
                 &state,
                 &auth,

@@ -5,11 +5,12 @@
 //! The counting and the quota rules live in `domain::metering`; this module parses the request,
 //! checks the role and renders.
 
-use super::admin::{CsrfForm, audit, guard};
+use super::admin::{CsrfForm, actor, audit, guard};
 use super::session::Auth;
 use super::views::Ctx;
 use super::{ConsoleError, html, redirect};
 use crate::app::AppState;
+use crate::domain::audit_event::{Action, Outcome};
 use crate::domain::metering::{self, QuotaStatus, ReportRow};
 use crate::domain::onboarding::FieldErrors;
 use crate::domain::vocab::QuotaKind;
@@ -21,8 +22,6 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-/// Longest period one report covers, in days (a year, leap day included).
-pub const MAX_RANGE_DAYS: i64 = 366;
 /// Default period of a report: the last 30 days, today included.
 pub const DEFAULT_DAYS: i64 = 30;
 /// Rows rendered on a page; the CSV always has all of them.
@@ -83,16 +82,7 @@ pub fn parse_range(from: &str, to: &str, today: u32) -> Result<(u32, u32), Strin
     };
     let to = day(to, "截止日期")?.unwrap_or(today);
     let from = day(from, "起始日期")?.unwrap_or_else(|| metering::add_days(to, 1 - DEFAULT_DAYS));
-    if from > to {
-        return Err("起始日期不能晚于截止日期".into());
-    }
-    let span =
-        (metering::day_start_ms(to) - metering::day_start_ms(from)).div_euclid(86_400_000) + 1;
-    if span > MAX_RANGE_DAYS {
-        return Err(format!(
-            "查询范围为 {span} 天，最多 {MAX_RANGE_DAYS} 天，请缩小日期范围"
-        ));
-    }
+    metering::check_report_range(from, to).map_err(|e| e.to_string())?;
     Ok((from, to))
 }
 
@@ -286,9 +276,9 @@ async fn usage_csv(
     audit(
         &state,
         &auth,
-        "console.usage_export",
+        Action::UsageExport,
         app_id.as_deref().unwrap_or("*"),
-        "ok",
+        Outcome::Ok,
         &format!(
             "期间={}..{}; 行数={}",
             metering::fmt_day(from),
@@ -378,24 +368,6 @@ impl QuotaForm {
     }
 }
 
-/// An operator's quota action on an existing system, with a valid CSRF token; refusals are
-/// audited.
-fn operator_on_system(
-    state: &AppState,
-    auth: &Auth,
-    csrf: &str,
-    action: &str,
-    app_id: &str,
-) -> Result<(), ConsoleError> {
-    guard(state, auth, Role::Operator, csrf, action, app_id)?;
-    if state.store.get_system(app_id)?.is_none() {
-        let e = ConsoleError::NotFound(format!("系统 {app_id} 不存在"));
-        audit(state, auth, action, app_id, "failed", &e.to_string());
-        return Err(e);
-    }
-    Ok(())
-}
-
 async fn set_quota(
     auth: Auth,
     state: web::Data<AppState>,
@@ -403,8 +375,21 @@ async fn set_quota(
     form: web::Form<QuotaForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = path.into_inner();
-    let action = "console.quota_set";
-    operator_on_system(&state, &auth, &form.csrf, action, &app_id)?;
+    let action = Action::QuotaSet;
+    guard(&state, &auth, Role::Operator, &form.csrf, action, &app_id)?;
+    if state.store.get_system(&app_id)?.is_none() {
+        // An unknown system gets its 404 before its form is judged.
+        let e = ConsoleError::NotFound(format!("系统 {app_id} 不存在"));
+        audit(
+            &state,
+            &auth,
+            action,
+            &app_id,
+            Outcome::Failed,
+            &e.to_string(),
+        );
+        return Err(e);
+    }
     let form = form.into_inner();
     let (kind, limit, from, until) = match form.parse() {
         Ok(p) => p,
@@ -415,7 +400,7 @@ async fn set_quota(
                 .map(|(_, m)| m.as_str())
                 .collect::<Vec<_>>()
                 .join("; ");
-            audit(&state, &auth, action, &app_id, "failed", &detail);
+            audit(&state, &auth, action, &app_id, Outcome::Failed, &detail);
             let page = super::admin::system_page(
                 &state,
                 &auth,
@@ -429,32 +414,17 @@ async fn set_quota(
             return Ok(resp);
         }
     };
-    match metering::set_quota(
+    metering::set_quota(
         &state.store,
         &app_id,
         kind,
         limit,
         from,
         until,
-        &auth.username,
-    ) {
-        Ok(_) => {
-            let detail = format!(
-                "类型={}; 数量={limit}; 有效期={}..{}",
-                kind.as_str(),
-                metering::fmt_day(from),
-                metering::fmt_day(until)
-            );
-            audit(&state, &auth, action, &app_id, "ok", &detail);
-            state.store.commit().await?;
-            Ok(redirect(&format!("/console/systems/{app_id}#quota")))
-        }
-        Err(e) => {
-            let e = ConsoleError::from(e);
-            audit(&state, &auth, action, &app_id, "failed", &e.to_string());
-            Err(e)
-        }
-    }
+        &actor(&auth),
+    )?;
+    state.store.commit().await?;
+    Ok(redirect(&format!("/console/systems/{app_id}#quota")))
 }
 
 async fn clear_quota(
@@ -464,26 +434,9 @@ async fn clear_quota(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = path.into_inner();
-    let action = "console.quota_clear";
-    operator_on_system(&state, &auth, &form.csrf, action, &app_id)?;
-    let had = match metering::clear_quota(&state.store, &app_id) {
-        Ok(had) => had,
-        Err(e) => {
-            let e = ConsoleError::from(e);
-            audit(&state, &auth, action, &app_id, "failed", &e.to_string());
-            return Err(e);
-        }
-    };
-    let detail = match had {
-        Some(q) => format!(
-            "原配额: 类型={}; 数量={}; 已用={}",
-            q.kind.as_str(),
-            q.limit,
-            q.used
-        ),
-        None => "原本无配额".into(),
-    };
-    audit(&state, &auth, action, &app_id, "ok", &detail);
+    let action = Action::QuotaClear;
+    guard(&state, &auth, Role::Operator, &form.csrf, action, &app_id)?;
+    metering::clear_quota(&state.store, &app_id, &actor(&auth))?;
     state.store.commit().await?;
     Ok(redirect(&format!("/console/systems/{app_id}#quota")))
 }

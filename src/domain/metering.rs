@@ -6,6 +6,8 @@
 //! so the counters hold no personal data.
 
 use super::DomainError;
+use super::audit;
+use super::audit_event::{Action, Actor};
 use crate::domain::vocab::QuotaKind;
 use crate::store::usage::{Quota, QuotaRefusal, UsageCounts};
 use crate::store::{Store, StoreError};
@@ -215,8 +217,31 @@ pub fn quota_status(
         .map(|q| QuotaStatus::of(&q, now_ms)))
 }
 
-/// Sets the quota of `app_id` valid from the start of `from` to the end of `until` (days).
+/// Sets the quota of `app_id` valid from the start of `from` to the end of `until` (days);
+/// recorded as `quota.set`.
 pub fn set_quota(
+    store: &Store,
+    app_id: &str,
+    kind: QuotaKind,
+    limit: u64,
+    from: u32,
+    until: u32,
+    actor: &Actor,
+) -> Result<Quota, DomainError> {
+    let res = put_quota(store, app_id, kind, limit, from, until, &actor.id);
+    audit::audited(store, actor, Action::QuotaSet, app_id, res, |q| {
+        let detail = format!(
+            "类型={}; 数量={}; 有效期={}..{}",
+            q.kind.as_str(),
+            q.limit,
+            fmt_day(from),
+            fmt_day(until)
+        );
+        (app_id.to_string(), detail)
+    })
+}
+
+fn put_quota(
     store: &Store,
     app_id: &str,
     kind: QuotaKind,
@@ -249,13 +274,43 @@ pub fn set_quota(
     Ok(q)
 }
 
-/// Removes the quota of `app_id` and returns it; `None` when there was none.
-pub fn clear_quota(store: &Store, app_id: &str) -> Result<Option<Quota>, StoreError> {
-    let had = store.get_quota(app_id)?;
-    if had.is_some() {
-        store.set_quota(app_id, None)?;
+/// Removes the quota of `app_id` and returns it; a system without one is an error (the
+/// same answer on every surface). Recorded as `quota.clear` with what was removed.
+pub fn clear_quota(store: &Store, app_id: &str, actor: &Actor) -> Result<Quota, DomainError> {
+    let res = match store.get_quota(app_id) {
+        Ok(Some(q)) => store
+            .set_quota(app_id, None)
+            .map(|()| q)
+            .map_err(Into::into),
+        Ok(None) => Err(DomainError::NotFound(format!("系统 {app_id} 没有配额"))),
+        Err(e) => Err(e.into()),
+    };
+    audit::audited(store, actor, Action::QuotaClear, app_id, res, |q| {
+        let detail = format!(
+            "原配额: 类型={}; 数量={}; 已用={}",
+            q.kind.as_str(),
+            q.limit,
+            q.used
+        );
+        (app_id.to_string(), detail)
+    })
+}
+
+/// The longest usage report, in days, on every surface.
+pub const MAX_REPORT_DAYS: i64 = 366;
+
+/// A report period `from..=to` is forwards and at most [`MAX_REPORT_DAYS`] long.
+pub fn check_report_range(from: u32, to: u32) -> Result<(), DomainError> {
+    if from > to {
+        return Err(DomainError::Invalid("起始日期不能晚于截止日期".into()));
     }
-    Ok(had)
+    let span = (day_start_ms(to) - day_start_ms(from)).div_euclid(86_400_000) + 1;
+    if span > MAX_REPORT_DAYS {
+        return Err(DomainError::Invalid(format!(
+            "查询范围为 {span} 天，最多 {MAX_REPORT_DAYS} 天，请缩小日期范围"
+        )));
+    }
+    Ok(())
 }
 
 /// One line of the usage report.
@@ -272,13 +327,15 @@ pub struct ReportRow {
     pub distinct_users: u64,
 }
 
-/// Usage of one system (or all) for days `from..=to`, most recent day first.
+/// Usage of one system (or all) for days `from..=to`, most recent day first; the period is
+/// checked by [`check_report_range`].
 pub fn report(
     store: &Store,
     app_id: Option<&str>,
     from: u32,
     to: u32,
-) -> Result<Vec<ReportRow>, StoreError> {
+) -> Result<Vec<ReportRow>, DomainError> {
+    check_report_range(from, to)?;
     let mut names = std::collections::HashMap::new();
     let mut users = std::collections::HashMap::new();
     let mut out = Vec::new();

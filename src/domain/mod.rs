@@ -2,6 +2,8 @@
 //! issues) seal lifecycle, seal codes, signIds, quotas.
 
 pub mod accounts;
+pub mod audit;
+pub mod audit_event;
 pub mod codes;
 pub mod documents;
 pub mod metering;
