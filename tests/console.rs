@@ -941,12 +941,7 @@ async fn trust_anchors_and_document_verification() {
 
     // Everything is in the audit log.
     let events = aud.get("/console/events").await.body;
-    for action in [
-        "console.trust_add",
-        "trust.remove",
-        "console.document_verify",
-        "denied",
-    ] {
+    for action in ["trust.add", "trust.remove", "document.verify", "denied"] {
         assert!(events.contains(action), "{action}");
     }
     srv.stop().await;
@@ -1057,7 +1052,7 @@ async fn operators_search_the_seal_registry() {
         aud.get("/console/events")
             .await
             .body
-            .contains("console.seal_search")
+            .contains("seal.search")
     );
     srv.stop().await;
 }
@@ -1576,5 +1571,153 @@ async fn security_reads_the_effective_settings_but_never_the_pin() {
         assert!(p.body.contains(shown), "{shown}");
     }
     assert!(!p.body.contains("pin-never-shown-4711"));
+    srv.stop().await;
+}
+
+/// The recorded events of `action`, newest first.
+fn events_of(
+    srv: &common::TestServer,
+    action: Act,
+) -> Vec<hutong::domain::audit_event::AuditEvent> {
+    let mut all = srv.state.store.recent_events(10_000).unwrap();
+    all.retain(|e| e.action == action);
+    all
+}
+
+fn control(
+    srv: &common::TestServer,
+    cmd: hutong::server::control::Command,
+) -> Result<hutong::server::control::Response, hutong::server::control::ControlError> {
+    hutong::server::control::execute(&srv.state.store, None, &srv.state.config, cmd)
+}
+
+#[tokio::test]
+async fn console_and_control_plane_record_the_same_single_event_per_act() {
+    use hutong::domain::audit_event::ActorKind;
+    use hutong::server::control::{Command, ErrorCode};
+    let srv = common::start().await;
+    admin(&srv, "op1", Role::Operator);
+    admin(&srv, "sec1", Role::Security);
+    let member = srv.add_member("online");
+    let mut op = Browser::new(&srv);
+    op.login("op1", PASSWORD).await;
+    let detail = format!("/console/systems/{}", member.app_id);
+    let csrf = op.get(&detail).await.csrf();
+
+    // quota.set: once from the console, once from the CLI, one event each, same name and detail.
+    let p = post_quota(
+        &mut op,
+        &format!("{detail}/quota"),
+        &csrf,
+        ["signatures", "10", "2026-01-01", "2026-12-31"],
+    )
+    .await;
+    assert_eq!(p.status, 303);
+    let sets = events_of(&srv, Act::QuotaSet);
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    assert_eq!(
+        (sets[0].actor.kind, sets[0].actor.role, sets[0].outcome),
+        (ActorKind::Admin, Some(Role::Operator), Outcome::Ok)
+    );
+    control(
+        &srv,
+        Command::QuotaSet {
+            app_id: member.app_id.clone(),
+            kind: hutong::domain::vocab::QuotaKind::Signatures,
+            limit: 10,
+            from: "2026-01-01".into(),
+            until: "2026-12-31".into(),
+        },
+    )
+    .unwrap();
+    let sets = events_of(&srv, Act::QuotaSet);
+    assert_eq!(sets.len(), 2, "{sets:?}");
+    assert_eq!(
+        (sets[0].actor.kind, sets[0].outcome),
+        (ActorKind::Cli, Outcome::Ok)
+    );
+    assert_eq!(sets[0].target, sets[1].target);
+    assert_eq!(sets[0].detail, sets[1].detail);
+
+    // quota.clear: each surface once; a second clear is the same not-found answer on both.
+    let clear = format!("{detail}/quota/clear");
+    assert_eq!(op.post(&clear, &[("csrf", &csrf)]).await.status, 303);
+    let p = op.post(&clear, &[("csrf", &csrf)]).await;
+    let missing = format!("系统 {} 没有配额", member.app_id);
+    assert_eq!(p.status, 404);
+    assert!(p.body.contains(&missing), "{}", p.body);
+    let e = control(
+        &srv,
+        Command::QuotaClear {
+            app_id: member.app_id.clone(),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (ErrorCode::NotFound, missing.as_str())
+    );
+    let clears = events_of(&srv, Act::QuotaClear);
+    let count = |o: Outcome| clears.iter().filter(|e| e.outcome == o).count();
+    assert_eq!(
+        (count(Outcome::Ok), count(Outcome::Failed)),
+        (1, 2),
+        "{clears:?}"
+    );
+
+    // trust.add: one event per addition, from either surface (it used to be two from the console).
+    let root = std::fs::read(ROOT_PEM).unwrap();
+    let mut sec = Browser::new(&srv);
+    sec.login("sec1", PASSWORD).await;
+    let sec_csrf = sec.session_csrf().await;
+    let p = sec
+        .post_multipart(
+            "/console/trust",
+            multipart(&sec_csrf).part("cert", file_part("root.pem", root.clone())),
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    let adds = events_of(&srv, Act::TrustAdd);
+    assert_eq!(adds.len(), 1, "{adds:?}");
+    let id = adds[0].target.clone();
+    assert_eq!(srv.state.store.trust_anchors().unwrap()[0].0, id);
+
+    // trust.remove: the console and the CLI call one domain function with one answer.
+    let p = sec
+        .post(
+            &format!("/console/trust/{id}/remove"),
+            &[("csrf", &sec_csrf)],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    let e = control(&srv, Command::TrustRemove { id: id.clone() }).unwrap_err();
+    assert_eq!(e.code, ErrorCode::NotFound);
+    assert_eq!(e.message, format!("信任锚 {id} 不存在"));
+    let removes = events_of(&srv, Act::TrustRemove);
+    assert_eq!(
+        removes
+            .iter()
+            .map(|e| (e.actor.kind, e.outcome))
+            .collect::<Vec<_>>(),
+        [
+            (ActorKind::Cli, Outcome::Failed),
+            (ActorKind::Admin, Outcome::Ok)
+        ]
+    );
+
+    // The report period has one limit: the CLI is refused as the console is.
+    let e = control(
+        &srv,
+        Command::UsageReport {
+            app_id: None,
+            from: "2025-01-01".into(),
+            to: "2026-01-02".into(),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Invalid);
+    assert!(e.message.contains("最多 366 天"), "{}", e.message);
+    let p = op.get("/console/usage?from=2025-01-01&to=2026-01-02").await;
+    assert!(p.body.contains(&e.message));
     srv.stop().await;
 }

@@ -563,15 +563,16 @@ async fn events(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, 
         .into_iter()
         .map(|e| EventRow {
             at: fmt_time(e.at_ms),
-            // The role the actor held, as the auditor reads it beside the name.
-            actor: match e.actor.role {
-                Some(r) => format!("{}（{}）", e.actor.id, r.as_str()),
-                None => e.actor.id,
+            // The role the actor acted as, where the auditor reads it beside the detail.
+            detail: match e.actor.role {
+                Some(r) if e.detail.as_str().is_empty() => format!("角色={}", r.as_str()),
+                Some(r) => format!("角色={}; {}", r.as_str(), e.detail.as_str()),
+                None => e.detail.as_str().to_string(),
             },
+            actor: e.actor.id,
             action: e.action.as_str().to_string(),
             target: e.target,
             result: e.outcome.as_str().to_string(),
-            detail: e.detail.as_str().to_string(),
         })
         .collect();
     html(&views::EventsPage {
