@@ -633,8 +633,8 @@ async fn settings(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
         yes_no(c.verify.unregistered_is_failure),
     )];
     // Never the PIN or its file: only where the keys are and which token holds them.
-    let mut keys = vec![("密钥提供者", "keys.provider", c.keys.provider.clone())];
-    if c.keys.provider == "pkcs11" {
+    let mut keys = vec![("密钥提供者", "keys.provider", c.keys.provider.to_string())];
+    if c.keys.provider == crate::config::KeyProviderKind::Pkcs11 {
         let p = &c.keys.pkcs11;
         keys.extend([
             ("PKCS#11 模块", "keys.pkcs11.module", path(&p.module)),

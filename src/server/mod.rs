@@ -53,7 +53,7 @@ pub fn prepare(config: Config) -> Result<Prepared, ServerError> {
     ensure_data_dir(&config)?;
     let store = Store::open(&config.data_dir)?;
     let (keys, keys_created) = Keyring::load_or_init(&config)?;
-    if config.keys.provider == "file" {
+    if config.keys.provider == crate::config::KeyProviderKind::File {
         tracing::warn!(
             "key provider \"file\" keeps the key-encryption key on disk: for evaluation only, use keys.provider = \"pkcs11\" in production"
         );
