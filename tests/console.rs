@@ -1333,8 +1333,7 @@ async fn usage_reports_count_real_calls_and_download_as_csv() {
         .post("/api/v1/seal/query", &member.request(json!({})))
         .await;
     assert_ne!((status, v["code"].as_str()), (200, Some("0")), "{v}");
-    let today =
-        hutong::domain::metering::fmt_day(hutong::domain::metering::day_of(hutong::time::now_ms()));
+    let today = hutong::time::Day::today().to_string();
     let (calls, failed) = (3, 0);
 
     let mut op = Browser::new(&srv);
@@ -1460,8 +1459,8 @@ async fn vendors_see_only_their_own_usage_and_quota() {
         &app_id,
         hutong::domain::vocab::QuotaKind::Signatures,
         50,
-        metering::add_days(metering::day_of(now), -1),
-        metering::add_days(metering::day_of(now), 30),
+        hutong::time::Day::of_ms(now).add_days(-1),
+        hutong::time::Day::of_ms(now).add_days(30),
         &Actor::account("op1", Role::Operator),
     )
     .unwrap();

@@ -643,7 +643,7 @@ async fn a_failing_member_trips_the_circuit_breaker() {
 }
 
 fn usage_of(srv: &TestServer, app_id: &str, interface: &str) -> hutong::store::usage::UsageCounts {
-    let today = hutong::domain::metering::day_of(hutong::time::now_ms());
+    let today = hutong::time::Day::today();
     let rows =
         hutong::domain::metering::report(&srv.state.store, Some(app_id), today, today).unwrap();
     let mut t = hutong::store::usage::UsageCounts::default();
@@ -674,8 +674,7 @@ async fn routed_calls_are_metered_on_both_sides_and_quotas_refuse_with_20007() {
     let srv = common::start().await;
     let a = srv.add_member("online");
     let b = home_system(&srv, Duration::from_millis(0)).await;
-    let today =
-        hutong::domain::metering::fmt_day(hutong::domain::metering::day_of(hutong::time::now_ms()));
+    let today = hutong::time::Day::today().to_string();
 
     // A signatures quota of one: the first signature passes, the second is refused with
     // 20007 before anything reaches B, and system/info tells A where it stands.
@@ -755,8 +754,14 @@ async fn routed_calls_are_metered_on_both_sides_and_quotas_refuse_with_20007() {
         "20007",
     )
     .await;
-    let day = hutong::domain::metering::day_of(hutong::time::now_ms());
-    assert_eq!(srv.state.store.usage_user_count(&a.app_id, day).unwrap(), 1);
+    let day = hutong::time::Day::today();
+    assert_eq!(
+        srv.state
+            .store
+            .usage_user_count(&a.app_id, day.yyyymmdd())
+            .unwrap(),
+        1
+    );
 
     // The CSV export carries the same numbers.
     let rows = hutong::domain::metering::report(&srv.state.store, Some(&b.member.app_id), day, day)

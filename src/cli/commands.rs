@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use hutong::config::Config;
 use hutong::domain::metering;
 use hutong::server::control::Command;
+use hutong::time::Day;
 use std::io::Read;
 use std::path::Path;
 
@@ -118,11 +119,11 @@ pub fn usage(
 ) -> Result<()> {
     let to = match to {
         Some(t) => t,
-        None => metering::fmt_day(metering::day_of(hutong::time::now_ms())),
+        None => Day::today().to_string(),
     };
     let from = match from {
         Some(f) => f,
-        None => metering::fmt_day(metering::add_days(metering::parse_day(&to)?, -29)),
+        None => Day::parse(&to)?.add_days(-29).to_string(),
     };
     let cmd = Command::UsageReport { app_id, from, to };
     let rows = expect_response!(manage(config, cmd)?, UsageReport);

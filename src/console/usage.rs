@@ -16,7 +16,7 @@ use crate::domain::onboarding::FieldErrors;
 use crate::domain::vocab::QuotaKind;
 use crate::domain::vocab::Role;
 use crate::store::usage::UsageCounts;
-use crate::time::now_ms;
+use crate::time::{Day, now_ms};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -67,8 +67,8 @@ fn query_value(s: &str) -> String {
 
 /// The report period `from..=to` (`YYYYMMDD`) of a query; an empty field takes its default
 /// (`to` today, `from` 29 days before `to`). The message of an error names the field.
-pub fn parse_range(from: &str, to: &str, today: u32) -> Result<(u32, u32), String> {
-    let day = |s: &str, label: &str| -> Result<Option<u32>, String> {
+pub fn parse_range(from: &str, to: &str, today: Day) -> Result<(Day, Day), String> {
+    let day = |s: &str, label: &str| -> Result<Option<Day>, String> {
         let s = s.trim();
         if s.is_empty() {
             return Ok(None);
@@ -76,12 +76,12 @@ pub fn parse_range(from: &str, to: &str, today: u32) -> Result<(u32, u32), Strin
         if s.len() > 16 {
             return Err(format!("{label}应为 YYYY-MM-DD 格式"));
         }
-        metering::parse_day(s)
+        Day::parse(s)
             .map(Some)
             .map_err(|_| format!("{label} {s} 应为 YYYY-MM-DD 格式"))
     };
     let to = day(to, "截止日期")?.unwrap_or(today);
-    let from = day(from, "起始日期")?.unwrap_or_else(|| metering::add_days(to, 1 - DEFAULT_DAYS));
+    let from = day(from, "起始日期")?.unwrap_or_else(|| to.add_days(1 - DEFAULT_DAYS));
     metering::check_report_range(from, to).map_err(|e| e.to_string())?;
     Ok((from, to))
 }
@@ -116,8 +116,8 @@ pub struct UsageQuery {
 async fn load_report(
     state: &AppState,
     app_id: Option<String>,
-    from: u32,
-    to: u32,
+    from: Day,
+    to: Day,
 ) -> Result<Vec<ReportRow>, ConsoleError> {
     let store = state.store.clone();
     web::block(move || metering::report(&store, app_id.as_deref(), from, to))
@@ -136,8 +136,8 @@ struct PageRows {
 async fn page_rows(
     state: &AppState,
     app_id: Option<String>,
-    from: u32,
-    to: u32,
+    from: Day,
+    to: Day,
 ) -> Result<PageRows, ConsoleError> {
     let mut rows = load_report(state, app_id, from, to).await?;
     let totals = metering::totals(&rows);
@@ -150,16 +150,12 @@ async fn page_rows(
     })
 }
 
-fn csv_response(rows: &[ReportRow], from: u32, to: u32) -> HttpResponse {
+fn csv_response(rows: &[ReportRow], from: Day, to: Day) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             header::CONTENT_DISPOSITION,
-            format!(
-                "attachment; filename=\"hutong-usage-{}-{}.csv\"",
-                metering::fmt_day(from),
-                metering::fmt_day(to)
-            ),
+            format!("attachment; filename=\"hutong-usage-{}-{}.csv\"", from, to),
         ))
         .body(metering::to_csv(rows))
 }
@@ -180,18 +176,18 @@ pub struct UsageSummary {
 }
 
 pub fn recent_usage(state: &AppState, app_id: &str) -> Result<UsageSummary, ConsoleError> {
-    let to = metering::day_of(now_ms());
-    let from = metering::add_days(to, 1 - DEFAULT_DAYS);
+    let to = Day::today();
+    let from = to.add_days(1 - DEFAULT_DAYS);
     let rows = metering::report(&state.store, Some(app_id), from, to)?;
     Ok(UsageSummary {
         totals: metering::totals(&rows),
-        from: metering::fmt_day(from),
-        to: metering::fmt_day(to),
+        from: from.to_string(),
+        to: to.to_string(),
         report_href: format!(
             "/console/usage?appId={}&from={}&to={}",
             query_value(app_id),
-            metering::fmt_day(from),
-            metering::fmt_day(to)
+            from,
+            to
         ),
     })
 }
@@ -237,7 +233,7 @@ async fn usage_page(
         csv_href: String::new(),
         error: String::new(),
     };
-    let today = metering::day_of(now_ms());
+    let today = Day::today();
     let parsed =
         parse_app_id(&q.app_id).and_then(|a| parse_range(&q.from, &q.to, today).map(|r| (a, r)));
     let (app_id, (from, to)) = match parsed {
@@ -249,8 +245,8 @@ async fn usage_page(
             return Ok(resp);
         }
     };
-    page.from = metering::fmt_day(from);
-    page.to = metering::fmt_day(to);
+    page.from = from.to_string();
+    page.to = to.to_string();
     page.csv_href = format!(
         "/console/usage.csv?appId={}&from={}&to={}",
         query_value(app_id.as_deref().unwrap_or("")),
@@ -269,8 +265,7 @@ async fn usage_csv(
 ) -> Result<HttpResponse, ConsoleError> {
     require_any(&auth, &[Role::Operator, Role::Auditor])?;
     let app_id = parse_app_id(&q.app_id).map_err(ConsoleError::Invalid)?;
-    let (from, to) =
-        parse_range(&q.from, &q.to, metering::day_of(now_ms())).map_err(ConsoleError::Invalid)?;
+    let (from, to) = parse_range(&q.from, &q.to, Day::today()).map_err(ConsoleError::Invalid)?;
     let rows = load_report(&state, app_id.clone(), from, to).await?;
     // Who took which figures out of the platform is for the auditor to see.
     audit(
@@ -279,12 +274,7 @@ async fn usage_csv(
         Action::UsageExport,
         app_id.as_deref().unwrap_or("*"),
         Outcome::Ok,
-        &format!(
-            "期间={}..{}; 行数={}",
-            metering::fmt_day(from),
-            metering::fmt_day(to),
-            rows.len()
-        ),
+        &format!("期间={}..{}; 行数={}", from, to, rows.len()),
     );
     state.store.commit().await?;
     Ok(csv_response(&rows, from, to))
@@ -308,18 +298,18 @@ pub struct QuotaForm {
 impl QuotaForm {
     /// The form as first shown: signatures, valid from today for a year.
     pub fn initial() -> Self {
-        let today = metering::day_of(now_ms());
+        let today = Day::today();
         QuotaForm {
             csrf: String::new(),
             kind: QuotaKind::Signatures.as_str().into(),
             limit: String::new(),
-            from: metering::fmt_day(today),
-            until: metering::fmt_day(metering::add_days(today, 364)),
+            from: today.to_string(),
+            until: today.add_days(364).to_string(),
         }
     }
 
     /// Field-level checks; the limit's range and the system's existence are the domain's.
-    fn parse(&self) -> Result<(QuotaKind, u64, u32, u32), FieldErrors> {
+    fn parse(&self) -> Result<(QuotaKind, u64, Day, Day), FieldErrors> {
         let mut errors = FieldErrors::default();
         let kind = QuotaKind::parse(self.kind.trim());
         if kind.is_none() {
@@ -342,7 +332,7 @@ impl QuotaForm {
             if s.len() > 16 {
                 return None;
             }
-            metering::parse_day(s).ok()
+            Day::parse(s).ok()
         };
         let from = day(&self.from);
         if from.is_none() {
@@ -495,7 +485,7 @@ async fn portal_usage(
         .unwrap_or_default();
     page.quota = quota_view(&state, &app_id)?;
     page.app_id = app_id.clone();
-    let (from, to) = match parse_range(&q.from, &q.to, metering::day_of(now_ms())) {
+    let (from, to) = match parse_range(&q.from, &q.to, Day::today()) {
         Ok(r) => r,
         Err(msg) => {
             page.error = msg;
@@ -504,8 +494,8 @@ async fn portal_usage(
             return Ok(resp);
         }
     };
-    page.from = metering::fmt_day(from);
-    page.to = metering::fmt_day(to);
+    page.from = from.to_string();
+    page.to = to.to_string();
     page.csv_href = format!("/portal/usage.csv?from={}&to={}", page.from, page.to);
     let r = page_rows(&state, Some(app_id), from, to).await?;
     (page.rows, page.total_rows, page.totals) = (r.rows, r.total_rows, r.totals);
@@ -520,8 +510,7 @@ async fn portal_usage_csv(
     auth.require(Role::Vendor)?;
     let app_id = own_app_id(&state, &auth)?
         .ok_or_else(|| ConsoleError::NotFound("入驻申请通过后才有用量数据".into()))?;
-    let (from, to) =
-        parse_range(&q.from, &q.to, metering::day_of(now_ms())).map_err(ConsoleError::Invalid)?;
+    let (from, to) = parse_range(&q.from, &q.to, Day::today()).map_err(ConsoleError::Invalid)?;
     let rows = load_report(&state, Some(app_id), from, to).await?;
     Ok(csv_response(&rows, from, to))
 }
@@ -672,15 +661,16 @@ mod tests {
 
     #[test]
     fn report_periods_default_to_thirty_days_and_stop_at_366() {
-        let today = 20261123;
-        assert_eq!(parse_range("", "", today), Ok((20261025, 20261123)));
+        let d = |n| Day::from_yyyymmdd(n).unwrap();
+        let today = d(20261123);
+        assert_eq!(parse_range("", "", today), Ok((d(20261025), d(20261123))));
         assert_eq!(
             parse_range("", "2026-03-01", today),
-            Ok((20260131, 20260301))
+            Ok((d(20260131), d(20260301)))
         );
         assert_eq!(
             parse_range("2024-01-01", "2024-12-31", today),
-            Ok((20240101, 20241231)),
+            Ok((d(20240101), d(20241231))),
             "a leap year is 366 days"
         );
         let e = parse_range("2025-01-01", "2026-01-02", today).unwrap_err();
@@ -723,7 +713,12 @@ mod tests {
         };
         assert_eq!(
             form.parse().ok(),
-            Some((QuotaKind::Users, 500, 20261201, 20261201))
+            Some((
+                QuotaKind::Users,
+                500,
+                Day::from_yyyymmdd(20261201).unwrap(),
+                Day::from_yyyymmdd(20261201).unwrap()
+            ))
         );
     }
 

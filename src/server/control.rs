@@ -17,6 +17,7 @@ use crate::domain::vocab::{QuotaKind, Role, SystemState};
 use crate::domain::{DomainError, accounts, documents, systems};
 use crate::keys::Keyring;
 use crate::store::Store;
+use crate::time::Day;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
@@ -458,8 +459,8 @@ pub fn execute(
     })
 }
 
-fn day(s: &str) -> Result<u32, ControlError> {
-    Ok(metering::parse_day(s)?)
+fn day(s: &str) -> Result<Day, ControlError> {
+    Day::parse(s).map_err(|e| ControlError::new(ErrorCode::Invalid, e.to_string()))
 }
 
 fn b64_decode(s: &str) -> Result<Vec<u8>, ControlError> {
