@@ -80,3 +80,65 @@ pub(crate) fn audited<T>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::audit_event::ActorKind;
+    use crate::domain::systems::{self, NewSystem};
+    use crate::domain::vocab::{Role, SystemState};
+
+    fn new_system() -> NewSystem {
+        let key = crate::crypto::sm::Sm2KeyPair::generate();
+        NewSystem {
+            name: "甲".into(),
+            plat_name: "甲平台".into(),
+            public_key_pem: crate::crypto::sm::sm2_public_key_to_pem(&key.public_key()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn each_act_is_one_event_with_its_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let op = Actor::account("op1", Role::Operator);
+        let rec = systems::add_system(&store, new_system(), &Actor::cli()).unwrap();
+        let bad = NewSystem {
+            name: String::new(),
+            ..new_system()
+        };
+        assert!(systems::add_system(&store, bad, &op).is_err());
+        systems::set_state(&store, &rec.app_id, SystemState::Online, "上线", &op).unwrap();
+        // Asking for the state a system is already in changes nothing and records nothing.
+        systems::set_state(&store, &rec.app_id, SystemState::Online, "再次", &op).unwrap();
+
+        let mut events = store.recent_events(10).unwrap();
+        events.reverse();
+        let seen: Vec<_> = events
+            .iter()
+            .map(|e| (e.action, e.outcome, e.actor.kind, e.target.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    Action::SystemAdd,
+                    Outcome::Ok,
+                    ActorKind::Cli,
+                    rec.app_id.as_str()
+                ),
+                (Action::SystemAdd, Outcome::Failed, ActorKind::Admin, ""),
+                (
+                    Action::SystemState,
+                    Outcome::Ok,
+                    ActorKind::Admin,
+                    rec.app_id.as_str()
+                ),
+            ]
+        );
+        assert_eq!(events[1].detail.as_str(), "name 不能为空且不超过 128 字");
+        assert_eq!(events[2].detail.as_str(), "testing -> online: 上线");
+        assert_eq!(events[2].actor.role, Some(Role::Operator));
+    }
+}

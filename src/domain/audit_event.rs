@@ -50,8 +50,6 @@ actions! {
     PasswordChange => "account.password_change",
     ConsoleLogin => "console.login",
     ConsoleLogout => "console.logout",
-    /// A console page or action refused to the signed-in role.
-    ConsoleAccess => "console.access",
     OnboardingSubmit => "onboarding.submit",
     OnboardingApprove => "onboarding.approve",
     OnboardingReject => "onboarding.reject",

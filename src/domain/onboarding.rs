@@ -632,6 +632,23 @@ mod tests {
         submit_application(&store, "vendor1", &with_ca).unwrap();
         let a = approve(&store, "vendor1", &Actor::cli()).unwrap();
         let app_id = a.app_id.unwrap();
+        // The approval is one act with one event naming the new system; no separate system.add.
+        let events = store.recent_events(100).unwrap();
+        let approvals: Vec<_> = events
+            .iter()
+            .filter(|e| e.action == Action::OnboardingApprove)
+            .collect();
+        assert_eq!(approvals.len(), 1);
+        assert_eq!(approvals[0].detail.as_str(), app_id);
+        assert!(!events.iter().any(|e| e.action == Action::SystemAdd));
+        // Two refused submissions, then two accepted, each one event.
+        let submits = |o: Outcome| {
+            events
+                .iter()
+                .filter(|e| e.action == Action::OnboardingSubmit && e.outcome == o)
+                .count()
+        };
+        assert_eq!((submits(Outcome::Failed), submits(Outcome::Ok)), (3, 2));
         let sys = store.get_system(&app_id).unwrap().unwrap();
         assert_eq!(sys.state, crate::domain::vocab::SystemState::Testing);
         // The callback CA given at onboarding is what the platform trusts for this member.
