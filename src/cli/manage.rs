@@ -37,11 +37,12 @@ pub fn manage(config: &Config, cmd: Command) -> Result<Response> {
         None
     };
     let writes = cmd.changes_state();
-    let r = control::execute(&store, keys.as_ref(), config, cmd)?;
+    let r = control::execute(&store, keys.as_ref(), config, cmd);
+    // A refused act is recorded too: its event is made durable like a change.
     if writes {
         store.flush_blocking()?;
     }
-    Ok(r)
+    Ok(r?)
 }
 
 /// The response a command must get; any other is a protocol mismatch between CLI and server.

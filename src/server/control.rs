@@ -571,12 +571,11 @@ pub async fn serve(
                         tokio::task::spawn_blocking(move || execute(&s, Some(&keys), &config, cmd))
                             .await
                             .unwrap_or_else(|e| Err(ControlError::internal("control task", e)));
-                    match res {
-                        Ok(_) if writes => match store.commit().await {
-                            Ok(()) => res.into(),
-                            Err(e) => Reply::Error(ControlError::internal("control commit", e)),
-                        },
-                        other => other.into(),
+                    // A refused act is recorded too, so its event is committed like a change.
+                    if writes && let Err(e) = store.commit().await {
+                        Reply::Error(ControlError::internal("control commit", e))
+                    } else {
+                        res.into()
                     }
                 }
             };
