@@ -1,7 +1,8 @@
 //! Human output of the typed responses (`--json` prints the response itself).
 
 use hutong::domain::metering::{self, ReportRow};
-use hutong::server::control::{KeysStatus, QuotaView, SystemSummary, TrustAnchor};
+use hutong::keys::ProviderStatus;
+use hutong::server::control::{QuotaView, SystemSummary, TrustAnchor};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -26,7 +27,7 @@ pub fn systems(list: &[SystemSummary]) {
     }
 }
 
-pub fn keys(k: &KeysStatus) {
+pub fn keys(k: &ProviderStatus) {
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     println!("provider: {}", k.provider);
     println!("module: {}", opt(&k.module));

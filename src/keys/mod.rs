@@ -24,7 +24,7 @@ pub enum KeyError {
 }
 
 /// What the console shows about a provider; never key material.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderStatus {
     pub provider: String,

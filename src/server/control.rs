@@ -15,7 +15,7 @@ use crate::domain::audit_event::Actor;
 use crate::domain::metering::{self, QuotaStatus, ReportRow};
 use crate::domain::vocab::{QuotaKind, Role, SystemState};
 use crate::domain::{DomainError, accounts, documents, systems};
-use crate::keys::Keyring;
+use crate::keys::{Keyring, ProviderStatus};
 use crate::store::Store;
 use crate::time::Day;
 use serde::{Deserialize, Serialize};
@@ -134,17 +134,6 @@ pub struct AdminCreated {
     pub role: Role,
 }
 
-/// `keys status`: the provider and key ids, never key material.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KeysStatus {
-    pub provider: String,
-    pub module: Option<String>,
-    pub slot: Option<String>,
-    pub kek_id: String,
-    pub created_ms: Option<i64>,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrustAdded {
@@ -211,7 +200,8 @@ pub enum Response {
     SystemList(Vec<SystemSummary>),
     SystemSetState(SystemStateChanged),
     AdminCreate(AdminCreated),
-    KeysStatus(KeysStatus),
+    /// `keys status`: the provider and key ids, never key material.
+    KeysStatus(ProviderStatus),
     TrustAdd(TrustAdded),
     TrustList(Vec<TrustAnchor>),
     TrustRemove(TrustRemoved),
@@ -386,14 +376,7 @@ pub fn execute(
         Command::KeysStatus => {
             let k =
                 keys.ok_or_else(|| ControlError::new(ErrorCode::KeysUnavailable, "密钥未加载"))?;
-            let st = k.status();
-            Response::KeysStatus(KeysStatus {
-                provider: st.provider,
-                module: st.module,
-                slot: st.slot,
-                kek_id: st.kek_id,
-                created_ms: st.created_ms,
-            })
+            Response::KeysStatus(k.status())
         }
         Command::TrustAdd { certificate_b64 } => {
             let bytes = b64_decode(&certificate_b64)?;
