@@ -213,29 +213,6 @@ pub enum Response {
     QuotaShow(Option<QuotaView>),
 }
 
-impl Response {
-    /// The response's body as JSON (what `--json` prints).
-    pub fn to_json(&self) -> Value {
-        let v = match self {
-            Response::SystemAdd(r) => serde_json::to_value(r),
-            Response::SystemList(r) => serde_json::to_value(r),
-            Response::SystemSetState(r) => serde_json::to_value(r),
-            Response::AdminCreate(r) => serde_json::to_value(r),
-            Response::KeysStatus(r) => serde_json::to_value(r),
-            Response::TrustAdd(r) => serde_json::to_value(r),
-            Response::TrustList(r) => serde_json::to_value(r),
-            Response::TrustRemove(r) => serde_json::to_value(r),
-            Response::VerifyDocument(r) => Ok(r.clone()),
-            Response::UsageReport(r) => serde_json::to_value(r),
-            Response::QuotaSet(r) => serde_json::to_value(r),
-            Response::QuotaClear(r) => serde_json::to_value(r),
-            Response::QuotaShow(r) => serde_json::to_value(r),
-        };
-        // Plain data structs always serialise.
-        v.unwrap_or(Value::Null)
-    }
-}
-
 /// What kind of refusal a [`ControlError`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -567,5 +544,54 @@ pub async fn serve(
                 let _ = write.write_all(&bytes).await;
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_and_replies_travel_as_typed_json() {
+        let cmd = Command::SystemSetState {
+            app_id: "HT1".into(),
+            state: SystemState::Suspended,
+            reason: "违规".into(),
+        };
+        let line = serde_json::to_value(&cmd).unwrap();
+        assert_eq!(line["cmd"], "system-set-state");
+        assert_eq!(line["state"], "suspended");
+        // A state outside the vocabulary is not a command.
+        let bad = r#"{"cmd":"system-set-state","app_id":"HT1","state":"gone","reason":"x"}"#;
+        assert!(serde_json::from_str::<Command>(bad).is_err());
+
+        let ok = Reply::Ok(Response::SystemAdd(SystemAdded {
+            app_id: "HT1".into(),
+        }));
+        let text = serde_json::to_string(&ok).unwrap();
+        assert_eq!(text, r#"{"ok":{"system-add":{"appId":"HT1"}}}"#);
+        let err = Reply::Error(ControlError::new(ErrorCode::NotFound, "系统 HT1 没有配额"));
+        let text = serde_json::to_string(&err).unwrap();
+        let Reply::Error(back) = serde_json::from_str(&text).unwrap() else {
+            panic!("{text}");
+        };
+        assert_eq!(
+            (back.code, back.message.as_str()),
+            (ErrorCode::NotFound, "系统 HT1 没有配额")
+        );
+    }
+
+    #[test]
+    fn storage_faults_reach_the_cli_without_their_text() {
+        let e = ControlError::from(DomainError::Store(crate::store::StoreError::Corrupt(
+            "tree events: bad key 0x00ff".into(),
+        )));
+        assert_eq!(e.code, ErrorCode::Internal);
+        assert!(!e.message.contains("0x00ff"), "{}", e.message);
+        let e = ControlError::from(DomainError::NotFound("系统 X 不存在".into()));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (ErrorCode::NotFound, "系统 X 不存在")
+        );
     }
 }
