@@ -267,7 +267,7 @@ pub fn check_report_range(from: Day, to: Day) -> Result<(), DomainError> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportRow {
-    pub date: String,
+    pub date: Day,
     pub app_id: String,
     pub system_name: String,
     pub interface: String,
@@ -311,9 +311,9 @@ pub fn report(
             }
         };
         out.push(ReportRow {
-            date: Day::from_yyyymmdd(row.day)
-                .map(|d| d.to_string())
-                .unwrap_or_default(),
+            date: Day::from_yyyymmdd(row.day).ok_or_else(|| {
+                StoreError::Corrupt(format!("usage day {} of {}", row.day, row.app_id))
+            })?,
             app_id: row.app_id,
             system_name: name,
             interface: row.interface,
