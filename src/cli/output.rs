@@ -50,7 +50,13 @@ pub fn quota(q: Option<&QuotaView>) {
         None => println!("no quota"),
         Some(q) => println!(
             "{} {}/{} used, {} remaining, valid {} .. {} ({})",
-            q.kind, q.used, q.limit, q.remaining, q.valid_from, q.valid_until, q.status
+            q.kind.as_str(),
+            q.used,
+            q.limit,
+            q.remaining,
+            q.valid_from,
+            q.valid_until,
+            q.status
         ),
     }
 }

@@ -108,7 +108,7 @@ fn refusal_message(why: QuotaRefusal, kind: QuotaKind) -> String {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QuotaStatus {
-    pub kind: &'static str,
+    pub kind: QuotaKind,
     pub limit: u64,
     pub used: u64,
     pub remaining: u64,
@@ -135,7 +135,7 @@ impl QuotaStatus {
             "active"
         };
         Self {
-            kind: q.kind.as_str(),
+            kind: q.kind,
             limit: q.limit,
             used: q.used,
             remaining: q.limit.saturating_sub(q.used),

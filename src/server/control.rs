@@ -160,7 +160,7 @@ pub struct TrustRemoved {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QuotaView {
-    pub kind: String,
+    pub kind: QuotaKind,
     pub limit: u64,
     pub used: u64,
     pub remaining: u64,
@@ -173,7 +173,7 @@ pub struct QuotaView {
 impl From<QuotaStatus> for QuotaView {
     fn from(q: QuotaStatus) -> Self {
         QuotaView {
-            kind: q.kind.into(),
+            kind: q.kind,
             limit: q.limit,
             used: q.used,
             remaining: q.remaining,
