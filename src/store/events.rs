@@ -17,15 +17,58 @@ impl Store {
     /// do not decode; they are skipped (and logged) rather than hiding every later event.
     pub fn recent_events(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
         let mut out = Vec::with_capacity(limit.min(1024));
+        let mut skipped = 0usize;
         for r in self.events.iter().rev() {
             if out.len() == limit {
                 break;
             }
             match decode::<AuditEvent>(&r?.1) {
                 Ok(ev) => out.push(ev),
-                Err(e) => tracing::warn!(error = %e, "untyped audit event skipped"),
+                Err(_) => skipped += 1,
             }
         }
+        if skipped > 0 {
+            tracing::warn!(skipped, "audit events in the untyped format were not shown");
+        }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::audit_event::{Action, Actor, Detail, Outcome};
+
+    fn event(at_ms: i64, action: Action) -> AuditEvent {
+        AuditEvent {
+            at_ms,
+            action,
+            actor: Actor::cli(),
+            target: "HT1".into(),
+            outcome: Outcome::Ok,
+            detail: Detail::new(""),
+        }
+    }
+
+    #[test]
+    fn recent_events_are_newest_first_and_skip_the_untyped_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.record_event(&event(1, Action::SystemAdd)).unwrap();
+        // A record as written before events were typed.
+        let legacy = br#"{"atMs":2,"actor":"cli","action":"quota.set","target":"HT1","result":"ok","detail":""}"#;
+        store
+            .events
+            .insert(2i64.to_be_bytes(), &legacy[..])
+            .unwrap();
+        store.record_event(&event(3, Action::QuotaSet)).unwrap();
+        let got: Vec<_> = store
+            .recent_events(10)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.at_ms, e.action))
+            .collect();
+        assert_eq!(got, [(3, Action::QuotaSet), (1, Action::SystemAdd)]);
+        assert_eq!(store.recent_events(1).unwrap().len(), 1);
     }
 }
