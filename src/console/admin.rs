@@ -75,14 +75,15 @@ pub(super) fn guard(
     checked
 }
 
-/// Commits a domain act (which recorded itself) before answering with a redirect.
+/// Commits a domain act (which recorded itself, refused or not) before answering with a
+/// redirect or the refusal.
 pub(super) async fn finish<T>(
     state: &AppState,
     res: Result<T, crate::domain::DomainError>,
     to: &str,
 ) -> Result<HttpResponse, ConsoleError> {
-    res?;
     state.store.commit().await?;
+    res?;
     Ok(redirect(to))
 }
 

@@ -255,6 +255,44 @@ pub fn reset_password(
     })
 }
 
+/// Changes one's own password: the current one is checked through [`login`] (so failures
+/// count toward the lockout), the new one against the policy; recorded as
+/// `account.password_change`. The caller ends the account's other sessions.
+pub fn change_password(
+    store: &Store,
+    actor: &Actor,
+    current: &str,
+    new: &str,
+) -> Result<AccountRecord, DomainError> {
+    let res = replace_password(store, &actor.id, current, new);
+    audit::audited(store, actor, Action::PasswordChange, &actor.id, res, |r| {
+        (r.username.clone(), String::new())
+    })
+}
+
+fn replace_password(
+    store: &Store,
+    username: &str,
+    current: &str,
+    new: &str,
+) -> Result<AccountRecord, DomainError> {
+    if new == current {
+        return Err(DomainError::Invalid("新密码不能与当前密码相同".into()));
+    }
+    check_password_policy(new)?;
+    let mut rec = match login(store, username, current)? {
+        LoginOutcome::Ok(rec) => rec,
+        LoginOutcome::Locked { .. } => {
+            return Err(DomainError::Invalid("账户已锁定，请稍后再试".into()));
+        }
+        LoginOutcome::Failed => return Err(DomainError::Invalid("当前密码不正确".into())),
+    };
+    rec.password_hash = hash_password(new)?;
+    rec.must_change_password = false;
+    store.put_account(&rec)?;
+    Ok(rec)
+}
+
 /// A console sign-in: [`login`], recorded as `console.login` with its outcome.
 pub fn sign_in(store: &Store, username: &str, password: &str) -> Result<LoginOutcome, DomainError> {
     let out = login(store, username, password)?;
