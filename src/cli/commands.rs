@@ -123,7 +123,7 @@ pub fn usage(
     };
     let from = match from {
         Some(f) => f,
-        None => Day::parse(&to)?.add_days(-29).to_string(),
+        None => metering::default_report_start(Day::parse(&to)?).to_string(),
     };
     let cmd = Command::UsageReport { app_id, from, to };
     let rows = expect_response!(manage(config, cmd)?, UsageReport);

@@ -22,8 +22,6 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-/// Default period of a report: the last 30 days, today included.
-pub const DEFAULT_DAYS: i64 = 30;
 /// Rows rendered on a page; the CSV always has all of them.
 pub const MAX_PAGE_ROWS: usize = 2000;
 /// Longest appId accepted in a query (they are 16–32 characters).
@@ -81,7 +79,7 @@ pub fn parse_range(from: &str, to: &str, today: Day) -> Result<(Day, Day), Strin
             .map_err(|_| format!("{label} {s} 应为 YYYY-MM-DD 格式"))
     };
     let to = day(to, "截止日期")?.unwrap_or(today);
-    let from = day(from, "起始日期")?.unwrap_or_else(|| to.add_days(1 - DEFAULT_DAYS));
+    let from = day(from, "起始日期")?.unwrap_or_else(|| metering::default_report_start(to));
     metering::check_report_range(from, to).map_err(|e| e.to_string())?;
     Ok((from, to))
 }
@@ -177,7 +175,7 @@ pub struct UsageSummary {
 
 pub fn recent_usage(state: &AppState, app_id: &str) -> Result<UsageSummary, ConsoleError> {
     let to = Day::today();
-    let from = to.add_days(1 - DEFAULT_DAYS);
+    let from = metering::default_report_start(to);
     let rows = metering::report(&state.store, Some(app_id), from, to)?;
     Ok(UsageSummary {
         totals: metering::totals(&rows),

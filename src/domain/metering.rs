@@ -246,6 +246,14 @@ pub fn clear_quota(store: &Store, app_id: &str, actor: &Actor) -> Result<Quota, 
     })
 }
 
+/// The period of a report when only its last day is given: 30 days, that day included.
+pub const DEFAULT_REPORT_DAYS: i64 = 30;
+
+/// The first day of a default report ending on `to`.
+pub fn default_report_start(to: Day) -> Day {
+    to.add_days(1 - DEFAULT_REPORT_DAYS)
+}
+
 /// The longest usage report, in days, on every surface.
 pub const MAX_REPORT_DAYS: i64 = 366;
 
