@@ -78,13 +78,16 @@ impl Member {
                 callback_url,
                 callback_ca_pem,
                 dest_host: None,
-                state: Some("online".into()),
+                state: Some(hutong::domain::vocab::SystemState::Online),
             },
         )
         .expect("control socket")
         .expect("no server is running on this data directory");
+        let hutong::server::control::Response::SystemAdd(added) = added else {
+            panic!("system add answered {added:?}");
+        };
         Member {
-            app_id: added["appId"].as_str().unwrap().to_string(),
+            app_id: added.app_id,
             key,
             nonce: AtomicU32::new(0),
         }

@@ -48,11 +48,49 @@ pub struct TlsConfig {
     pub key: Option<PathBuf>,
 }
 
+/// Where the key-encryption key lives (`keys.provider`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyProviderKind {
+    /// Evaluation: the KEK in a 0600 file in the data directory.
+    File,
+    /// The KEK in an HSM through a PKCS#11 module.
+    Pkcs11,
+}
+
+impl KeyProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyProviderKind::File => "file",
+            KeyProviderKind::Pkcs11 => "pkcs11",
+        }
+    }
+}
+
+impl std::fmt::Display for KeyProviderKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// By hand, so a wrong name says which key and which names are allowed.
+impl<'de> Deserialize<'de> for KeyProviderKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        match name.as_str() {
+            "file" => Ok(KeyProviderKind::File),
+            "pkcs11" => Ok(KeyProviderKind::Pkcs11),
+            other => Err(serde::de::Error::custom(format!(
+                "keys.provider must be \"file\" or \"pkcs11\", got {other:?}"
+            ))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KeysConfig {
-    /// `file` (evaluation: KEK in a 0600 file) or `pkcs11` (KEK in an HSM).
-    pub provider: String,
+    pub provider: KeyProviderKind,
     pub pkcs11: Pkcs11Section,
 }
 
@@ -146,7 +184,7 @@ impl Default for Config {
 impl Default for KeysConfig {
     fn default() -> Self {
         Self {
-            provider: "file".into(),
+            provider: KeyProviderKind::File,
             pkcs11: Pkcs11Section::default(),
         }
     }
@@ -218,12 +256,6 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "region_code must be a 6-digit administrative division code, got {:?}",
                 self.region_code
-            )));
-        }
-        if !matches!(self.keys.provider.as_str(), "file" | "pkcs11") {
-            return Err(ConfigError::Invalid(format!(
-                "keys.provider must be \"file\" or \"pkcs11\", got {:?}",
-                self.keys.provider
             )));
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
@@ -337,7 +369,7 @@ mod tests {
     fn defaults_need_no_file() {
         let c = Config::load(None, env(&[])).unwrap();
         assert_eq!(c.listen, "127.0.0.1:8443");
-        assert_eq!(c.keys.provider, "file");
+        assert_eq!(c.keys.provider, KeyProviderKind::File);
         assert_eq!(c.api.time_window_secs, 300);
     }
 
@@ -387,5 +419,25 @@ mod tests {
         assert!(e.to_string().contains("HUTONG_NO_SUCH"));
         let e = Config::load(None, env(&[("HUTONG_REGION_CODE", "34")])).unwrap_err();
         assert!(e.to_string().contains("region_code"));
+    }
+
+    #[test]
+    fn the_key_provider_is_one_of_two_names() {
+        let c = Config::load(None, env(&[("HUTONG_KEYS__PROVIDER", "pkcs11")])).unwrap();
+        assert_eq!(c.keys.provider, KeyProviderKind::Pkcs11);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.toml");
+        std::fs::write(&path, "[keys]\nprovider = \"pkcs11\"\n").unwrap();
+        let c = Config::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(c.keys.provider, KeyProviderKind::Pkcs11);
+        for bad in ["hsm", "FILE", ""] {
+            let e = Config::load(None, env(&[("HUTONG_KEYS__PROVIDER", bad)])).unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                msg.contains("keys.provider must be \"file\" or \"pkcs11\""),
+                "{msg}"
+            );
+            assert!(msg.contains(&format!("{bad:?}")), "{msg}");
+        }
     }
 }

@@ -179,7 +179,7 @@ async fn every_authentication_failure_has_its_documented_code() {
         &m.app_id,
         hutong::domain::vocab::SystemState::Suspended,
         "测试暂停",
-        "test",
+        &hutong::domain::audit_event::Actor::cli(),
     )
     .unwrap();
     expect(&srv, &m.request(json!({})), 401, "20002").await;

@@ -175,3 +175,48 @@ async fn nothing_acknowledged_is_lost_on_sigkill_and_sigterm_drains_cleanly() {
         "socket removed on shutdown"
     );
 }
+
+/// Runs `hutong` expecting a refusal; returns its standard error.
+fn refused(cmd: &mut std::process::Command) -> String {
+    let out = cmd.env("RUST_BACKTRACE", "0").output().unwrap();
+    assert!(!out.status.success(), "expected a refusal");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn the_cli_refuses_as_the_console_does_with_or_without_a_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    run_ok(hutong(&data).arg("init"));
+    let (key, key_file) = new_member_key(tmp.path());
+    let m = add_system(&data, &key_file, key, "testing");
+    let check = |how: &str| {
+        // Clearing a quota that is not there is the domain's not-found answer, as in the console.
+        let e = refused(hutong(&data).args(["quota", "clear", &m.app_id]));
+        assert!(
+            e.contains(&format!("系统 {} 没有配额", m.app_id)),
+            "{how}: {e}"
+        );
+        // One report limit: 366 days.
+        let e =
+            refused(hutong(&data).args(["usage", "--from", "2024-01-01", "--to", "2025-01-01"]));
+        assert!(e.contains("最多 366 天"), "{how}: {e}");
+        run_ok(hutong(&data).args(["usage", "--from", "2024-01-01", "--to", "2024-12-31"]));
+        let e = refused(hutong(&data).args(["trust", "remove", "no-such-anchor"]));
+        assert!(e.contains("信任锚 no-such-anchor 不存在"), "{how}: {e}");
+        let e = refused(hutong(&data).args([
+            "system",
+            "set-state",
+            "HTNOSUCH",
+            "online",
+            "--reason",
+            "x",
+        ]));
+        assert!(e.contains("系统 HTNOSUCH 不存在"), "{how}: {e}");
+    };
+    check("store opened by the CLI");
+    let mut d = serve(&data);
+    check("through the control socket");
+    d.signal(libc::SIGTERM);
+    assert!(d.child.wait().unwrap().success());
+}

@@ -5,6 +5,7 @@
 mod common;
 
 use hutong::domain::accounts::create_account;
+use hutong::domain::audit_event::{Action as Act, Actor, Outcome};
 use hutong::domain::vocab::ApplicationState;
 use hutong::domain::vocab::Role;
 use std::collections::HashMap;
@@ -183,7 +184,7 @@ fn urlencode(s: &str) -> String {
 type Action<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
 
 fn admin(srv: &common::TestServer, name: &str, role: Role) {
-    create_account(&srv.state.store, name, role, PASSWORD, false, "test").unwrap();
+    create_account(&srv.state.store, name, role, PASSWORD, false, &Actor::cli()).unwrap();
 }
 
 async fn register_vendor(b: &mut Browser, user: &str, uscc: &str, mobile: &str) -> Page {
@@ -349,13 +350,11 @@ async fn forged_posts_are_refused() {
     assert!(
         events
             .iter()
-            .any(|e| e.action == "onboarding.approve" && e.result == "denied")
+            .any(|e| e.action == Act::OnboardingApprove && e.outcome == Outcome::Denied)
     );
-    assert!(
-        events
-            .iter()
-            .any(|e| e.action == "console.approve" && e.result == "ok" && e.actor == "op1")
-    );
+    assert!(events.iter().any(|e| e.action == Act::OnboardingApprove
+        && e.outcome == Outcome::Ok
+        && e.actor.id == "op1"));
     srv.stop().await;
 }
 
@@ -942,12 +941,7 @@ async fn trust_anchors_and_document_verification() {
 
     // Everything is in the audit log.
     let events = aud.get("/console/events").await.body;
-    for action in [
-        "console.trust_add",
-        "trust.remove",
-        "console.document_verify",
-        "denied",
-    ] {
+    for action in ["trust.add", "trust.remove", "document.verify", "denied"] {
         assert!(events.contains(action), "{action}");
     }
     srv.stop().await;
@@ -1058,7 +1052,7 @@ async fn operators_search_the_seal_registry() {
         aud.get("/console/events")
             .await
             .body
-            .contains("console.seal_search")
+            .contains("seal.search")
     );
     srv.stop().await;
 }
@@ -1161,12 +1155,12 @@ async fn usage_quota_and_settings_pages_keep_to_their_roles() {
     assert!(srv.state.store.get_quota(&member.app_id).unwrap().is_none());
     // The refusals are recorded with the role that tried.
     let events = srv.state.store.recent_events(200).unwrap();
-    for role in ["security", "auditor", "vendor"] {
+    for role in [Role::Security, Role::Auditor, Role::Vendor] {
         assert!(
-            events.iter().any(|e| e.action == "console.quota_set"
-                && e.result == "denied"
-                && e.detail.contains(&format!("角色={role}"))),
-            "{role}"
+            events.iter().any(|e| e.action == Act::QuotaSet
+                && e.outcome == Outcome::Denied
+                && e.actor.role == Some(role)),
+            "{role:?}"
         );
     }
     srv.stop().await;
@@ -1284,27 +1278,28 @@ async fn operators_set_and_clear_quotas_on_the_system_page() {
     assert_eq!(p.status, 404);
 
     let events = srv.state.store.recent_events(200).unwrap();
-    let find = |action: &str, result: &str| {
+    let find = |action: Act, result: Outcome| {
         events
             .iter()
             .filter(|e| {
                 e.action == action
-                    && e.result == result
-                    && e.actor == "op1"
+                    && e.outcome == result
+                    && e.actor.id == "op1"
                     && e.target == member.app_id
             })
             .count()
     };
-    assert_eq!(find("console.quota_set", "denied"), 3);
-    assert_eq!(find("console.quota_clear", "denied"), 3);
-    assert_eq!(find("console.quota_set", "failed"), 2);
-    assert_eq!(find("console.quota_set", "ok"), 2);
-    assert_eq!(find("console.quota_clear", "ok"), 1);
+    assert_eq!(find(Act::QuotaSet, Outcome::Denied), 3);
+    assert_eq!(find(Act::QuotaClear, Outcome::Denied), 3);
+    assert_eq!(find(Act::QuotaSet, Outcome::Failed), 2);
+    assert_eq!(find(Act::QuotaSet, Outcome::Ok), 2);
+    assert_eq!(find(Act::QuotaClear, Outcome::Ok), 1);
     assert!(events.iter().any(|e| {
-        e.action == "console.quota_set"
-            && e.result == "ok"
-            && e.detail.contains("角色=operator")
+        e.action == Act::QuotaSet
+            && e.outcome == Outcome::Ok
+            && e.actor.role == Some(Role::Operator)
             && e.detail
+                .as_str()
                 .contains("类型=signatures; 数量=1000; 有效期=2026-01-01..2030-12-31")
     }));
     srv.stop().await;
@@ -1338,8 +1333,7 @@ async fn usage_reports_count_real_calls_and_download_as_csv() {
         .post("/api/v1/seal/query", &member.request(json!({})))
         .await;
     assert_ne!((status, v["code"].as_str()), (200, Some("0")), "{v}");
-    let today =
-        hutong::domain::metering::fmt_day(hutong::domain::metering::day_of(hutong::time::now_ms()));
+    let today = hutong::time::Day::today().to_string();
     let (calls, failed) = (3, 0);
 
     let mut op = Browser::new(&srv);
@@ -1392,8 +1386,8 @@ async fn usage_reports_count_real_calls_and_download_as_csv() {
     }
     // Exports are audited.
     let events = srv.state.store.recent_events(100).unwrap();
-    assert!(events.iter().any(|e| e.action == "console.usage_export"
-        && e.actor == "aud1"
+    assert!(events.iter().any(|e| e.action == Act::UsageExport
+        && e.actor.id == "aud1"
         && e.target == member.app_id));
 
     // The system page shows the last 30 days and links to the filtered report.
@@ -1465,9 +1459,9 @@ async fn vendors_see_only_their_own_usage_and_quota() {
         &app_id,
         hutong::domain::vocab::QuotaKind::Signatures,
         50,
-        metering::add_days(metering::day_of(now), -1),
-        metering::add_days(metering::day_of(now), 30),
-        "op1",
+        hutong::time::Day::of_ms(now).add_days(-1),
+        hutong::time::Day::of_ms(now).add_days(30),
+        &Actor::account("op1", Role::Operator),
     )
     .unwrap();
 
@@ -1576,5 +1570,153 @@ async fn security_reads_the_effective_settings_but_never_the_pin() {
         assert!(p.body.contains(shown), "{shown}");
     }
     assert!(!p.body.contains("pin-never-shown-4711"));
+    srv.stop().await;
+}
+
+/// The recorded events of `action`, newest first.
+fn events_of(
+    srv: &common::TestServer,
+    action: Act,
+) -> Vec<hutong::domain::audit_event::AuditEvent> {
+    let mut all = srv.state.store.recent_events(10_000).unwrap();
+    all.retain(|e| e.action == action);
+    all
+}
+
+fn control(
+    srv: &common::TestServer,
+    cmd: hutong::server::control::Command,
+) -> Result<hutong::server::control::Response, hutong::server::control::ControlError> {
+    hutong::server::control::execute(&srv.state.store, None, &srv.state.config, cmd)
+}
+
+#[tokio::test]
+async fn console_and_control_plane_record_the_same_single_event_per_act() {
+    use hutong::domain::audit_event::ActorKind;
+    use hutong::server::control::{Command, ErrorCode};
+    let srv = common::start().await;
+    admin(&srv, "op1", Role::Operator);
+    admin(&srv, "sec1", Role::Security);
+    let member = srv.add_member("online");
+    let mut op = Browser::new(&srv);
+    op.login("op1", PASSWORD).await;
+    let detail = format!("/console/systems/{}", member.app_id);
+    let csrf = op.get(&detail).await.csrf();
+
+    // quota.set: once from the console, once from the CLI, one event each, same name and detail.
+    let p = post_quota(
+        &mut op,
+        &format!("{detail}/quota"),
+        &csrf,
+        ["signatures", "10", "2026-01-01", "2026-12-31"],
+    )
+    .await;
+    assert_eq!(p.status, 303);
+    let sets = events_of(&srv, Act::QuotaSet);
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    assert_eq!(
+        (sets[0].actor.kind, sets[0].actor.role, sets[0].outcome),
+        (ActorKind::Admin, Some(Role::Operator), Outcome::Ok)
+    );
+    control(
+        &srv,
+        Command::QuotaSet {
+            app_id: member.app_id.clone(),
+            kind: hutong::domain::vocab::QuotaKind::Signatures,
+            limit: 10,
+            from: "2026-01-01".into(),
+            until: "2026-12-31".into(),
+        },
+    )
+    .unwrap();
+    let sets = events_of(&srv, Act::QuotaSet);
+    assert_eq!(sets.len(), 2, "{sets:?}");
+    assert_eq!(
+        (sets[0].actor.kind, sets[0].outcome),
+        (ActorKind::Cli, Outcome::Ok)
+    );
+    assert_eq!(sets[0].target, sets[1].target);
+    assert_eq!(sets[0].detail, sets[1].detail);
+
+    // quota.clear: each surface once; a second clear is the same not-found answer on both.
+    let clear = format!("{detail}/quota/clear");
+    assert_eq!(op.post(&clear, &[("csrf", &csrf)]).await.status, 303);
+    let p = op.post(&clear, &[("csrf", &csrf)]).await;
+    let missing = format!("系统 {} 没有配额", member.app_id);
+    assert_eq!(p.status, 404);
+    assert!(p.body.contains(&missing), "{}", p.body);
+    let e = control(
+        &srv,
+        Command::QuotaClear {
+            app_id: member.app_id.clone(),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (ErrorCode::NotFound, missing.as_str())
+    );
+    let clears = events_of(&srv, Act::QuotaClear);
+    let count = |o: Outcome| clears.iter().filter(|e| e.outcome == o).count();
+    assert_eq!(
+        (count(Outcome::Ok), count(Outcome::Failed)),
+        (1, 2),
+        "{clears:?}"
+    );
+
+    // trust.add: one event per addition, from either surface (it used to be two from the console).
+    let root = std::fs::read(ROOT_PEM).unwrap();
+    let mut sec = Browser::new(&srv);
+    sec.login("sec1", PASSWORD).await;
+    let sec_csrf = sec.session_csrf().await;
+    let p = sec
+        .post_multipart(
+            "/console/trust",
+            multipart(&sec_csrf).part("cert", file_part("root.pem", root.clone())),
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    let adds = events_of(&srv, Act::TrustAdd);
+    assert_eq!(adds.len(), 1, "{adds:?}");
+    let id = adds[0].target.clone();
+    assert_eq!(srv.state.store.trust_anchors().unwrap()[0].0, id);
+
+    // trust.remove: the console and the CLI call one domain function with one answer.
+    let p = sec
+        .post(
+            &format!("/console/trust/{id}/remove"),
+            &[("csrf", &sec_csrf)],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    let e = control(&srv, Command::TrustRemove { id: id.clone() }).unwrap_err();
+    assert_eq!(e.code, ErrorCode::NotFound);
+    assert_eq!(e.message, format!("信任锚 {id} 不存在"));
+    let removes = events_of(&srv, Act::TrustRemove);
+    assert_eq!(
+        removes
+            .iter()
+            .map(|e| (e.actor.kind, e.outcome))
+            .collect::<Vec<_>>(),
+        [
+            (ActorKind::Cli, Outcome::Failed),
+            (ActorKind::Admin, Outcome::Ok)
+        ]
+    );
+
+    // The report period has one limit: the CLI is refused as the console is.
+    let e = control(
+        &srv,
+        Command::UsageReport {
+            app_id: None,
+            from: "2025-01-01".into(),
+            to: "2026-01-02".into(),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Invalid);
+    assert!(e.message.contains("最多 366 天"), "{}", e.message);
+    let p = op.get("/console/usage?from=2025-01-01&to=2026-01-02").await;
+    assert!(p.body.contains(&e.message));
     srv.stop().await;
 }

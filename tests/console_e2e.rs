@@ -205,7 +205,7 @@ async fn vendor_onboards_in_the_browser_and_its_app_id_signs_api_calls() {
         hutong::domain::vocab::Role::Operator,
         "Operator-Pass-12",
         false,
-        "test",
+        &hutong::domain::audit_event::Actor::cli(),
     )
     .unwrap();
     login(&c, &base, "op1", "Operator-Pass-12").await;
@@ -277,7 +277,7 @@ async fn vendor_onboards_in_the_browser_and_its_app_id_signs_api_calls() {
                 role,
                 "Admin-Pass-1234",
                 false,
-                "test",
+                &hutong::domain::audit_event::Actor::cli(),
             )
             .unwrap();
         }
@@ -339,7 +339,7 @@ async fn trust_anchor_verification_and_seal_search_in_the_browser() {
             role,
             "Admin-Pass-1234",
             false,
-            "test",
+            &hutong::domain::audit_event::Actor::cli(),
         )
         .unwrap();
     }

@@ -86,7 +86,6 @@ async fn verification_uses_the_platforms_trust_anchors_and_matches_the_cli() {
         hutong::server::control::Command::TrustAdd {
             certificate_b64: base64::engine::general_purpose::STANDARD.encode(&root),
         },
-        "test",
     )
     .unwrap();
     let (_, v) = upload(&srv, &signed_parts(&m, &pdf), "contract.pdf", pdf.clone()).await;

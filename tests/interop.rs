@@ -7,6 +7,7 @@ mod common;
 
 use base64::Engine;
 use common::{Member, TestServer};
+use hutong::domain::vocab::SystemState;
 use hutong::interop::simulator::{
     self, Behaviour, MemberIdentity, RunningSimulator, SimulatorConfig,
 };
@@ -49,13 +50,13 @@ async fn home_system_with(
     confirm_delay: Duration,
     identity: MemberIdentity,
 ) -> Home {
-    home_system_as(srv, "online", confirm_delay, identity, 1).await
+    home_system_as(srv, SystemState::Online, confirm_delay, identity, 1).await
 }
 
 /// A home system in `state` with `seals` cloud seals (the first is `seal_code`).
 async fn home_system_as(
     srv: &TestServer,
-    state: &str,
+    state: SystemState,
     confirm_delay: Duration,
     identity: MemberIdentity,
     seals: usize,
@@ -101,13 +102,15 @@ async fn home_system_as(
             callback_url: Some(sim.base_url.clone()),
             callback_ca_pem: Some(sim.tls_cert_pem.clone()),
             dest_host: None,
-            state: Some(state.into()),
+            state: Some(state),
         },
-        "test",
     )
     .unwrap();
+    let control::Response::SystemAdd(added) = v else {
+        panic!("system add answered {v:?}");
+    };
     let member = Member {
-        app_id: v["appId"].as_str().unwrap().to_string(),
+        app_id: added.app_id,
         key,
         nonce: AtomicU32::new(1),
     };
@@ -415,10 +418,9 @@ async fn suspended_systems_revoked_seals_and_ukey_seals_are_refused_before_routi
         &srv.state.config,
         control::Command::SystemSetState {
             app_id: b.member.app_id.clone(),
-            state: "suspended".into(),
+            state: hutong::domain::vocab::SystemState::Suspended,
             reason: "测试".into(),
         },
-        "test",
     )
     .unwrap();
     fails(
@@ -439,10 +441,9 @@ async fn suspended_systems_revoked_seals_and_ukey_seals_are_refused_before_routi
         &srv.state.config,
         control::Command::SystemSetState {
             app_id: b.member.app_id.clone(),
-            state: "online".into(),
+            state: hutong::domain::vocab::SystemState::Online,
             reason: "恢复".into(),
         },
-        "test",
     )
     .unwrap();
     let (sign_id, _) = find_seal(&srv, &a, &b.seal_code).await;
@@ -662,7 +663,7 @@ async fn a_failing_member_trips_the_circuit_breaker() {
 }
 
 fn usage_of(srv: &TestServer, app_id: &str, interface: &str) -> hutong::store::usage::UsageCounts {
-    let today = hutong::domain::metering::day_of(hutong::time::now_ms());
+    let today = hutong::time::Day::today();
     let rows =
         hutong::domain::metering::report(&srv.state.store, Some(app_id), today, today).unwrap();
     let mut t = hutong::store::usage::UsageCounts::default();
@@ -679,12 +680,11 @@ fn set_quota(srv: &TestServer, app_id: &str, kind: &str, limit: u64, from: &str,
         &srv.state.config,
         control::Command::QuotaSet {
             app_id: app_id.into(),
-            kind: kind.into(),
+            kind: hutong::domain::vocab::QuotaKind::parse(kind).unwrap(),
             limit,
             from: from.into(),
             until: until.into(),
         },
-        "test",
     )
     .unwrap();
 }
@@ -694,8 +694,7 @@ async fn routed_calls_are_metered_on_both_sides_and_quotas_refuse_with_20007() {
     let srv = common::start().await;
     let a = srv.add_member("online");
     let b = home_system(&srv, Duration::from_millis(0)).await;
-    let today =
-        hutong::domain::metering::fmt_day(hutong::domain::metering::day_of(hutong::time::now_ms()));
+    let today = hutong::time::Day::today().to_string();
 
     // A signatures quota of one: the first signature passes, the second is refused with
     // 20007 before anything reaches B, and system/info tells A where it stands.
@@ -775,8 +774,14 @@ async fn routed_calls_are_metered_on_both_sides_and_quotas_refuse_with_20007() {
         "20007",
     )
     .await;
-    let day = hutong::domain::metering::day_of(hutong::time::now_ms());
-    assert_eq!(srv.state.store.usage_user_count(&a.app_id, day).unwrap(), 1);
+    let day = hutong::time::Day::today();
+    assert_eq!(
+        srv.state
+            .store
+            .usage_user_count(&a.app_id, day.yyyymmdd())
+            .unwrap(),
+        1
+    );
 
     // The CSV export carries the same numbers.
     let rows = hutong::domain::metering::report(&srv.state.store, Some(&b.member.app_id), day, day)
@@ -867,7 +872,7 @@ async fn a_testing_systems_seal_does_not_exist_for_an_online_system_on_any_inter
     let a = srv.add_member("online");
     let tester = srv.add_member("testing");
     let identity = MemberIdentity::generate("某某科技有限公司").unwrap();
-    let t = home_system_as(&srv, "testing", Duration::ZERO, identity, 1).await;
+    let t = home_system_as(&srv, SystemState::Testing, Duration::ZERO, identity, 1).await;
 
     // On every interface the hidden seal is answered as a seal that does not exist: the
     // same status, code and message, and the testing system's appId is never named.
@@ -939,7 +944,7 @@ async fn a_sign_id_misused_by_another_system_or_for_another_seal_stays_valid_for
     let a = srv.add_member("online");
     let c = srv.add_member("online");
     let identity = MemberIdentity::generate("某某科技有限公司").unwrap();
-    let b = home_system_as(&srv, "online", Duration::ZERO, identity, 2).await;
+    let b = home_system_as(&srv, SystemState::Online, Duration::ZERO, identity, 2).await;
     let (first, second) = (&b.seal_codes[0], &b.seal_codes[1]);
     let (sign_id, _) = find_seal(&srv, &a, first).await;
 

@@ -135,7 +135,10 @@ fn a_sign_id_is_taken_by_exactly_one_racer(open: Open) {
         // A racer that is not its requester never takes it, nor keeps the rightful one from it.
         let refused = s.take_sign_id_if(&format!("sid-{r}"), |t| t.requester == "OTHER");
         assert!(!matches!(refused, Ok(SignIdTake::Taken(_))));
-        match s.take_sign_id_if(&format!("sid-{r}"), |t| t.requester == "REQ").unwrap() {
+        match s
+            .take_sign_id_if(&format!("sid-{r}"), |t| t.requester == "REQ")
+            .unwrap()
+        {
             SignIdTake::Taken(t) => Some(t),
             _ => None,
         }

@@ -1,11 +1,13 @@
 //! Administrator pages. Each handler starts with the role it needs (`auth.require`), then the
-//! CSRF check for actions; every action, refused or not, becomes an event with actor, role,
-//! target and result.
+//! CSRF check for actions. Acts are recorded by the domain functions that perform them;
+//! refusals found here (role, CSRF, form) go through `domain::audit` too.
 
 use super::session::{self, Auth};
 use super::views::{self, AccountRow, AppRow, Ctx, EventRow, HistoryRow, SystemRow};
 use super::{ConsoleError, chart, fmt_time, html, redirect, role_label, usage};
 use crate::app::AppState;
+use crate::domain::audit;
+use crate::domain::audit_event::{Action, Actor, Outcome};
 use crate::domain::onboarding::FieldErrors;
 use crate::domain::vocab::ApplicationState;
 use crate::domain::vocab::Role;
@@ -37,22 +39,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/events", web::get().to(events));
 }
 
-/// Records a console action; the role is part of the detail so the auditor sees who acted as what.
+/// The signed-in account as an audit actor (its role is part of the event).
+pub(super) fn actor(auth: &Auth) -> Actor {
+    Actor::account(&auth.username, auth.role)
+}
+
+/// Records a refusal or failure found by the console before any domain act ran (role, CSRF,
+/// form fields); acts themselves are recorded by the domain function that performs them.
 pub(super) fn audit(
     state: &AppState,
     auth: &Auth,
-    action: &str,
+    action: Action,
     target: &str,
-    result: &str,
+    outcome: Outcome,
     detail: &str,
 ) {
-    let detail = format!("角色={}; {detail}", auth.role.as_str());
-    if let Err(e) = state
-        .store
-        .record_event(&auth.username, action, target, result, &detail)
-    {
-        tracing::error!(error = %e, action, "console event not recorded");
-    }
+    audit::note(&state.store, &actor(auth), action, outcome, target, detail);
 }
 
 /// Role and CSRF check for an action; a refusal is itself recorded.
@@ -61,39 +63,28 @@ pub(super) fn guard(
     auth: &Auth,
     role: Role,
     csrf: &str,
-    action: &str,
+    action: Action,
     target: &str,
 ) -> Result<(), ConsoleError> {
     let checked = auth.require(role).and_then(|()| auth.check_csrf(csrf));
     if let Err(e) = &checked
         && !matches!(e, ConsoleError::MustChangePassword)
     {
-        audit(state, auth, action, target, "denied", &e.to_string());
+        audit(state, auth, action, target, Outcome::Denied, &e.to_string());
     }
     checked
 }
 
-/// Runs the action's result through the audit log, then commits before answering.
+/// Commits a domain act (which recorded itself, refused or not) before answering with a
+/// redirect or the refusal.
 pub(super) async fn finish<T>(
     state: &AppState,
-    auth: &Auth,
-    action: &str,
-    target: &str,
     res: Result<T, crate::domain::DomainError>,
     to: &str,
 ) -> Result<HttpResponse, ConsoleError> {
-    match res {
-        Ok(_) => {
-            audit(state, auth, action, target, "ok", "");
-            state.store.commit().await?;
-            Ok(redirect(to))
-        }
-        Err(e) => {
-            let e = ConsoleError::from(e);
-            audit(state, auth, action, target, "failed", &e.to_string());
-            Err(e)
-        }
-    }
+    state.store.commit().await?;
+    res?;
+    Ok(redirect(to))
 }
 
 async fn dashboard(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ConsoleError> {
@@ -177,23 +168,15 @@ async fn approve(
         &auth,
         Role::Operator,
         &form.csrf,
-        "onboarding.approve",
+        Action::OnboardingApprove,
         &user,
     )?;
     let store = state.store.clone();
-    let (u, actor) = (user.clone(), auth.username.clone());
+    let (u, actor) = (user.clone(), actor(&auth));
     let res = web::block(move || onboarding::approve(&store, &u, &actor))
         .await
         .map_err(|e| ConsoleError::Internal(e.to_string()))?;
-    finish(
-        &state,
-        &auth,
-        "console.approve",
-        &user,
-        res,
-        "/console/applications",
-    )
-    .await
+    finish(&state, res, "/console/applications").await
 }
 
 async fn reject(
@@ -208,19 +191,11 @@ async fn reject(
         &auth,
         Role::Operator,
         &form.csrf,
-        "onboarding.reject",
+        Action::OnboardingReject,
         &user,
     )?;
-    let res = onboarding::reject(&state.store, &user, &form.reason, &auth.username);
-    finish(
-        &state,
-        &auth,
-        "console.reject",
-        &user,
-        res,
-        "/console/applications",
-    )
-    .await
+    let res = onboarding::reject(&state.store, &user, &form.reason, &actor(&auth));
+    finish(&state, res, "/console/applications").await
 }
 
 async fn approve_rotation(
@@ -235,19 +210,11 @@ async fn approve_rotation(
         &auth,
         Role::Operator,
         &form.csrf,
-        "key.rotation_approve",
+        Action::KeyRotationApprove,
         &user,
     )?;
-    let res = onboarding::approve_rotation(&state.store, &user, &auth.username);
-    finish(
-        &state,
-        &auth,
-        "console.rotation",
-        &user,
-        res,
-        "/console/applications",
-    )
-    .await
+    let res = onboarding::approve_rotation(&state.store, &user, &actor(&auth));
+    finish(&state, res, "/console/applications").await
 }
 
 fn state_label(s: SystemState) -> (&'static str, &'static str) {
@@ -381,14 +348,23 @@ async fn system_state(
         &auth,
         Role::Operator,
         &form.csrf,
-        "system.set_state",
+        Action::SystemState,
         &app_id,
     )?;
-    let to =
-        SystemState::parse(&form.to).ok_or_else(|| ConsoleError::Invalid("目标状态无效".into()))?;
-    let res = systems::set_state(&state.store, &app_id, to, &form.reason, &auth.username);
-    let back = format!("/console/systems/{app_id}");
-    finish(&state, &auth, "console.set_state", &app_id, res, &back).await
+    let Some(to) = SystemState::parse(&form.to) else {
+        let e = ConsoleError::Invalid("目标状态无效".into());
+        audit(
+            &state,
+            &auth,
+            Action::SystemState,
+            &app_id,
+            Outcome::Failed,
+            &e.to_string(),
+        );
+        return Err(e);
+    };
+    let res = systems::set_state(&state.store, &app_id, to, &form.reason, &actor(&auth));
+    finish(&state, res, &format!("/console/systems/{app_id}")).await
 }
 
 fn accounts_page(
@@ -453,30 +429,34 @@ async fn create_account(
         &auth,
         Role::Security,
         &form.csrf,
-        "account.create",
+        Action::AccountCreate,
         &username,
     )?;
     // Only the three administrator roles are created here; vendors register themselves.
     let role = match Role::parse(&form.role) {
         Some(r @ (Role::Operator | Role::Security | Role::Auditor)) => r,
-        _ => return Err(ConsoleError::Invalid("请选择管理员角色".into())),
+        _ => {
+            let e = ConsoleError::Invalid("请选择管理员角色".into());
+            let detail = e.to_string();
+            audit(
+                &state,
+                &auth,
+                Action::AccountCreate,
+                &username,
+                Outcome::Failed,
+                &detail,
+            );
+            return Err(e);
+        }
     };
     let password = acc::generate_password();
     let store = state.store.clone();
-    let (u, p, actor) = (username.clone(), password.clone(), auth.username.clone());
+    let (u, p, actor) = (username.clone(), password.clone(), actor(&auth));
     let res = web::block(move || acc::create_account(&store, &u, role, &p, true, &actor))
         .await
         .map_err(|e| ConsoleError::Internal(e.to_string()))?;
     match res {
         Ok(_) => {
-            audit(
-                &state,
-                &auth,
-                "console.account_create",
-                &username,
-                "ok",
-                role.as_str(),
-            );
             state.store.commit().await?;
             html(&accounts_page(
                 &state,
@@ -487,39 +467,11 @@ async fn create_account(
         }
         Err(e) => {
             let msg = ConsoleError::from(e).to_string();
-            audit(
-                &state,
-                &auth,
-                "console.account_create",
-                &username,
-                "failed",
-                &msg,
-            );
             let mut resp = html(&accounts_page(&state, &auth, None, msg)?)?;
             *resp.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
             Ok(resp)
         }
     }
-}
-
-fn update_admin(
-    state: &AppState,
-    auth: &Auth,
-    user: &str,
-    change: impl FnOnce(&mut crate::store::accounts::AccountRecord),
-) -> Result<(), ConsoleError> {
-    if user == auth.username {
-        return Err(ConsoleError::Invalid("不能对自己的账户执行此操作".into()));
-    }
-    let mut rec = state
-        .store
-        .get_account(user)?
-        .filter(|a| a.role != Role::Vendor)
-        .ok_or_else(|| ConsoleError::NotFound(format!("管理员账户 {user} 不存在")))?;
-    change(&mut rec);
-    state.store.put_account(&rec)?;
-    session::destroy_all_of(&state.store, user)?;
-    Ok(())
 }
 
 async fn set_disabled(
@@ -530,21 +482,13 @@ async fn set_disabled(
     disabled: bool,
 ) -> Result<HttpResponse, ConsoleError> {
     let action = if disabled {
-        "account.disable"
+        Action::AccountDisable
     } else {
-        "account.enable"
+        Action::AccountEnable
     };
     guard(&state, &auth, Role::Security, csrf, action, &user)?;
-    let res = update_admin(&state, &auth, &user, |a| {
-        a.disabled = disabled;
-        a.failed_logins = 0;
-        a.locked_until_ms = 0;
-    });
-    if let Err(e) = &res {
-        audit(&state, &auth, action, &user, "failed", &e.to_string());
-    }
-    res?;
-    audit(&state, &auth, action, &user, "ok", "");
+    acc::set_disabled(&state.store, &user, disabled, &actor(&auth))?;
+    session::destroy_all_of(&state.store, &user)?;
     state.store.commit().await?;
     Ok(redirect("/console/accounts"))
 }
@@ -579,7 +523,7 @@ async fn reset_password(
         &auth,
         Role::Security,
         &form.csrf,
-        "account.reset",
+        Action::AccountReset,
         &user,
     )?;
     let password = acc::generate_password();
@@ -587,24 +531,8 @@ async fn reset_password(
     let hash = web::block(move || acc::hash_password(&p))
         .await
         .map_err(|e| ConsoleError::Internal(e.to_string()))??;
-    let res = update_admin(&state, &auth, &user, |a| {
-        a.password_hash = hash;
-        a.must_change_password = true;
-        a.failed_logins = 0;
-        a.locked_until_ms = 0;
-    });
-    if let Err(e) = &res {
-        audit(
-            &state,
-            &auth,
-            "account.reset",
-            &user,
-            "failed",
-            &e.to_string(),
-        );
-    }
-    res?;
-    audit(&state, &auth, "account.reset", &user, "ok", "");
+    acc::reset_password(&state.store, &user, hash, &actor(&auth))?;
+    session::destroy_all_of(&state.store, &user)?;
     state.store.commit().await?;
     html(&accounts_page(
         &state,
@@ -636,11 +564,16 @@ async fn events(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, 
         .into_iter()
         .map(|e| EventRow {
             at: fmt_time(e.at_ms),
-            actor: e.actor,
-            action: e.action,
+            // The role the actor acted as, where the auditor reads it beside the detail.
+            detail: match e.actor.role {
+                Some(r) if e.detail.as_str().is_empty() => format!("角色={}", r.as_str()),
+                Some(r) => format!("角色={}; {}", r.as_str(), e.detail.as_str()),
+                None => e.detail.as_str().to_string(),
+            },
+            actor: e.actor.id,
+            action: e.action.as_str().to_string(),
             target: e.target,
-            result: e.result,
-            detail: e.detail,
+            result: e.outcome.as_str().to_string(),
         })
         .collect();
     html(&views::EventsPage {

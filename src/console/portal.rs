@@ -7,7 +7,10 @@ use super::session::{self, Auth, PRE_COOKIE};
 use super::views::{self, AppRow, ApplyForm, Ctx, RegisterForm};
 use super::{ConsoleError, html, redirect};
 use crate::app::AppState;
+use crate::domain::DomainError;
 use crate::domain::accounts::{self as acc, LoginOutcome};
+use crate::domain::audit;
+use crate::domain::audit_event::{Action, Outcome};
 use crate::domain::codes;
 use crate::domain::onboarding::{
     self, ApplicationForm, FieldErrors, OnboardingError, Registration,
@@ -113,17 +116,11 @@ pub async fn login(
     let store = state.store.clone();
     let username = form.username.trim().to_string();
     let outcome = blocking(move || {
-        let out = acc::login(&store, &username, &form.password)?;
-        let (result, token, detail) = match &out {
-            LoginOutcome::Ok(rec) => (
-                "ok",
-                Some(session::create(&store, &rec.username)?),
-                format!("角色={}", rec.role.as_str()),
-            ),
-            LoginOutcome::Locked { .. } => ("locked", None, String::new()),
-            LoginOutcome::Failed => ("failed", None, String::new()),
+        let out = acc::sign_in(&store, &username, &form.password)?;
+        let token = match &out {
+            LoginOutcome::Ok(rec) => Some(session::create(&store, &rec.username)?),
+            _ => None,
         };
-        store.record_event(&username, "console.login", &username, result, &detail)?;
         Ok((out, token))
     })
     .await?;
@@ -172,12 +169,13 @@ pub async fn logout(
 ) -> Result<HttpResponse, ConsoleError> {
     auth.check_csrf(&form.csrf)?;
     session::destroy(&state.store, &auth.token)?;
-    state.store.record_event(
+    audit::record(
+        &state.store,
+        &super::admin::actor(&auth),
+        Action::ConsoleLogout,
+        Outcome::Ok,
         &auth.username,
-        "console.logout",
-        &auth.username,
-        "ok",
-        &format!("角色={}", auth.role.as_str()),
+        "",
     )?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/console/login"))
@@ -217,29 +215,19 @@ pub async fn change_password(
     let form = form.into_inner();
     let store = state.store.clone();
     let user = auth.username.clone();
+    let actor = super::admin::actor(&auth);
     let result: Result<String, String> = blocking(move || {
         if form.new != form.confirm {
             return Ok(Err("两次输入的新密码不一致".into()));
         }
-        if form.new == form.current {
-            return Ok(Err("新密码不能与当前密码相同".into()));
+        match acc::change_password(&store, &actor, &form.current, &form.new) {
+            Ok(_) => {}
+            Err(DomainError::Invalid(m)) => return Ok(Err(m)),
+            Err(e) => return Err(e.into()),
         }
-        if let Err(e) = acc::check_password_policy(&form.new) {
-            return Ok(Err(e.to_string()));
-        }
-        // Checking the current password through login() counts failures toward the lockout.
-        let mut rec = match acc::login(&store, &user, &form.current)? {
-            LoginOutcome::Ok(rec) => rec,
-            LoginOutcome::Locked { .. } => return Ok(Err("账户已锁定，请稍后再试".into())),
-            LoginOutcome::Failed => return Ok(Err("当前密码不正确".into())),
-        };
-        rec.password_hash = acc::hash_password(&form.new)?;
-        rec.must_change_password = false;
-        store.put_account(&rec)?;
         // Every other session of this account ends; this one is replaced by a new token.
         session::destroy_all_of(&store, &user)?;
         let token = session::create(&store, &user)?;
-        store.record_event(&user, "account.password_change", &user, "ok", "")?;
         Ok(Ok(token))
     })
     .await?;
@@ -435,13 +423,6 @@ async fn apply(
                     (FieldErrors::default(), ConsoleError::from(d).to_string())
                 }
             };
-            let _ = state.store.record_event(
-                &auth.username,
-                "onboarding.submit",
-                &auth.username,
-                "invalid",
-                "角色=vendor",
-            );
             let mut resp = html(&portal_page(
                 &state,
                 &auth,

@@ -3,12 +3,13 @@
 //! form carries the session's CSRF token, every action becomes an event. Seal pictures are
 //! served from same-origin routes (the CSP allows `img-src 'self'` only, no `data:` URLs).
 
-use super::admin::{CsrfForm, audit, finish, guard};
+use super::admin::{CsrfForm, actor, audit, finish, guard};
 use super::session::Auth;
 use super::views::Ctx;
 use super::{ConsoleError, fmt_time, html};
 use crate::app::AppState;
 use crate::crypto::{sm, x509::CertInfo};
+use crate::domain::audit_event::{Action, Outcome};
 use crate::domain::vocab::Role;
 use crate::domain::vocab::SealState;
 use crate::domain::{codes, documents, seals as dseals};
@@ -270,9 +271,9 @@ async fn seals_page(
             audit(
                 &state,
                 &auth,
-                "console.seal_search",
+                Action::SealSearch,
                 &target,
-                "ok",
+                Outcome::Ok,
                 &format!("方式={by}; 结果={}", rows.len()),
             );
             page.rows = rows;
@@ -282,9 +283,9 @@ async fn seals_page(
             audit(
                 &state,
                 &auth,
-                "console.seal_search",
+                Action::SealSearch,
                 &target,
-                "failed",
+                Outcome::Failed,
                 &e.to_string(),
             );
             Err(e)
@@ -468,41 +469,59 @@ async fn trust_add(
 ) -> Result<HttpResponse, ConsoleError> {
     // The role is checked before the body is read; the CSRF token comes with the body.
     if auth.require(Role::Security).is_err() {
-        guard(&state, &auth, Role::Security, "", "trust.add", "")?;
+        guard(&state, &auth, Role::Security, "", Action::TrustAdd, "")?;
     }
     let form = match read_multipart(&req, payload, "cert", MAX_CERT_BYTES).await {
         Ok(f) => f,
         Err(e) => {
-            audit(&state, &auth, "trust.add", "", "failed", &e.to_string());
+            audit(
+                &state,
+                &auth,
+                Action::TrustAdd,
+                "",
+                Outcome::Failed,
+                &e.to_string(),
+            );
             return Err(e);
         }
     };
-    guard(&state, &auth, Role::Security, form.csrf(), "trust.add", "")?;
+    guard(
+        &state,
+        &auth,
+        Role::Security,
+        form.csrf(),
+        Action::TrustAdd,
+        "",
+    )?;
     let pem = form.texts.get("pem").map(|s| s.trim()).unwrap_or("");
     let bytes = match &form.file {
         Some((_, b)) if !b.is_empty() => b.clone(),
         _ if !pem.is_empty() => pem.as_bytes().to_vec(),
         _ => {
             let e = ConsoleError::Invalid("请选择证书文件或粘贴 PEM".into());
-            audit(&state, &auth, "trust.add", "", "failed", &e.to_string());
+            audit(
+                &state,
+                &auth,
+                Action::TrustAdd,
+                "",
+                Outcome::Failed,
+                &e.to_string(),
+            );
             return Err(e);
         }
     };
-    let target = sm::sm3_hex(&bytes);
     let store = state.store.clone();
-    let actor = auth.username.clone();
+    let actor = actor(&auth);
     let res = web::block(move || documents::add_trust_anchor(&store, &bytes, &actor))
         .await
         .map_err(blocking_err)?;
     match res {
-        Ok((id, subject)) => {
-            audit(&state, &auth, "console.trust_add", &id, "ok", &subject);
+        Ok(_) => {
             state.store.commit().await?;
             Ok(super::redirect("/console/trust"))
         }
         Err(e) => {
             let msg = ConsoleError::from(e).to_string();
-            audit(&state, &auth, "console.trust_add", &target, "failed", &msg);
             let mut resp = html(&TrustPage {
                 ctx: Ctx::new(&auth, "/console/trust"),
                 rows: trust_rows(&state)?,
@@ -526,17 +545,11 @@ async fn trust_remove(
         &auth,
         Role::Security,
         &form.csrf,
-        "trust.remove",
+        Action::TrustRemove,
         &id,
     )?;
-    let res = match state.store.remove_trust_anchor(&id) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(crate::domain::DomainError::NotFound(format!(
-            "信任锚 {id} 不存在"
-        ))),
-        Err(e) => Err(crate::domain::DomainError::Store(e)),
-    };
-    finish(&state, &auth, "trust.remove", &id, res, "/console/trust").await
+    let res = documents::remove_trust_anchor(&state.store, &id, &actor(&auth));
+    finish(&state, res, "/console/trust").await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -716,7 +729,14 @@ async fn verify_upload(
     payload: web::Payload,
 ) -> Result<HttpResponse, ConsoleError> {
     if auth.require(Role::Operator).is_err() {
-        guard(&state, &auth, Role::Operator, "", "document.verify", "")?;
+        guard(
+            &state,
+            &auth,
+            Role::Operator,
+            "",
+            Action::DocumentVerify,
+            "",
+        )?;
     }
     let max = state.config.api.max_file_bytes;
     let form = match read_multipart(&req, payload, "file", max).await {
@@ -725,9 +745,9 @@ async fn verify_upload(
             audit(
                 &state,
                 &auth,
-                "document.verify",
+                Action::DocumentVerify,
                 "",
-                "failed",
+                Outcome::Failed,
                 &e.to_string(),
             );
             return Err(e);
@@ -738,7 +758,7 @@ async fn verify_upload(
         &auth,
         Role::Operator,
         form.csrf(),
-        "document.verify",
+        Action::DocumentVerify,
         "",
     )?;
     let Some((name, bytes)) = form.file.filter(|(_, b)| !b.is_empty()) else {
@@ -746,9 +766,9 @@ async fn verify_upload(
         audit(
             &state,
             &auth,
-            "document.verify",
+            Action::DocumentVerify,
             "",
-            "failed",
+            Outcome::Failed,
             &e.to_string(),
         );
         return Err(e);
@@ -765,9 +785,9 @@ async fn verify_upload(
             audit(
                 &state,
                 &auth,
-                "console.document_verify",
+                Action::DocumentVerify,
                 &name,
-                "ok",
+                Outcome::Ok,
                 &format!(
                     "SM3={digest}; verifyResult={}; 签章数={}",
                     report.verify_result, report.sign_count
@@ -785,9 +805,9 @@ async fn verify_upload(
             audit(
                 &state,
                 &auth,
-                "console.document_verify",
+                Action::DocumentVerify,
                 &name,
-                "failed",
+                Outcome::Failed,
                 &format!("SM3={digest}; {msg}"),
             );
             let mut resp = html(&VerifyPage {

@@ -202,7 +202,7 @@ mod tests {
             Role::Operator,
             "Console-Pass-123",
             false,
-            "t",
+            &crate::domain::audit_event::Actor::cli(),
         )
         .unwrap();
         let token = create(&store, "op1").unwrap();

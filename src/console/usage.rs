@@ -5,26 +5,23 @@
 //! The counting and the quota rules live in `domain::metering`; this module parses the request,
 //! checks the role and renders.
 
-use super::admin::{CsrfForm, audit, guard};
+use super::admin::{CsrfForm, actor, audit, guard};
 use super::session::Auth;
 use super::views::Ctx;
 use super::{ConsoleError, html, redirect};
 use crate::app::AppState;
+use crate::domain::audit_event::{Action, Outcome};
 use crate::domain::metering::{self, QuotaStatus, ReportRow};
 use crate::domain::onboarding::FieldErrors;
 use crate::domain::vocab::QuotaKind;
 use crate::domain::vocab::Role;
 use crate::store::usage::UsageCounts;
-use crate::time::now_ms;
+use crate::time::{Day, now_ms};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-/// Longest period one report covers, in days (a year, leap day included).
-pub const MAX_RANGE_DAYS: i64 = 366;
-/// Default period of a report: the last 30 days, today included.
-pub const DEFAULT_DAYS: i64 = 30;
 /// Rows rendered on a page; the CSV always has all of them.
 pub const MAX_PAGE_ROWS: usize = 2000;
 /// Longest appId accepted in a query (they are 16–32 characters).
@@ -68,8 +65,8 @@ fn query_value(s: &str) -> String {
 
 /// The report period `from..=to` (`YYYYMMDD`) of a query; an empty field takes its default
 /// (`to` today, `from` 29 days before `to`). The message of an error names the field.
-pub fn parse_range(from: &str, to: &str, today: u32) -> Result<(u32, u32), String> {
-    let day = |s: &str, label: &str| -> Result<Option<u32>, String> {
+pub fn parse_range(from: &str, to: &str, today: Day) -> Result<(Day, Day), String> {
+    let day = |s: &str, label: &str| -> Result<Option<Day>, String> {
         let s = s.trim();
         if s.is_empty() {
             return Ok(None);
@@ -77,22 +74,13 @@ pub fn parse_range(from: &str, to: &str, today: u32) -> Result<(u32, u32), Strin
         if s.len() > 16 {
             return Err(format!("{label}应为 YYYY-MM-DD 格式"));
         }
-        metering::parse_day(s)
+        Day::parse(s)
             .map(Some)
             .map_err(|_| format!("{label} {s} 应为 YYYY-MM-DD 格式"))
     };
     let to = day(to, "截止日期")?.unwrap_or(today);
-    let from = day(from, "起始日期")?.unwrap_or_else(|| metering::add_days(to, 1 - DEFAULT_DAYS));
-    if from > to {
-        return Err("起始日期不能晚于截止日期".into());
-    }
-    let span =
-        (metering::day_start_ms(to) - metering::day_start_ms(from)).div_euclid(86_400_000) + 1;
-    if span > MAX_RANGE_DAYS {
-        return Err(format!(
-            "查询范围为 {span} 天，最多 {MAX_RANGE_DAYS} 天，请缩小日期范围"
-        ));
-    }
+    let from = day(from, "起始日期")?.unwrap_or_else(|| metering::default_report_start(to));
+    metering::check_report_range(from, to).map_err(|e| e.to_string())?;
     Ok((from, to))
 }
 
@@ -126,8 +114,8 @@ pub struct UsageQuery {
 async fn load_report(
     state: &AppState,
     app_id: Option<String>,
-    from: u32,
-    to: u32,
+    from: Day,
+    to: Day,
 ) -> Result<Vec<ReportRow>, ConsoleError> {
     let store = state.store.clone();
     web::block(move || metering::report(&store, app_id.as_deref(), from, to))
@@ -146,8 +134,8 @@ struct PageRows {
 async fn page_rows(
     state: &AppState,
     app_id: Option<String>,
-    from: u32,
-    to: u32,
+    from: Day,
+    to: Day,
 ) -> Result<PageRows, ConsoleError> {
     let mut rows = load_report(state, app_id, from, to).await?;
     let totals = metering::totals(&rows);
@@ -160,16 +148,12 @@ async fn page_rows(
     })
 }
 
-fn csv_response(rows: &[ReportRow], from: u32, to: u32) -> HttpResponse {
+fn csv_response(rows: &[ReportRow], from: Day, to: Day) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             header::CONTENT_DISPOSITION,
-            format!(
-                "attachment; filename=\"hutong-usage-{}-{}.csv\"",
-                metering::fmt_day(from),
-                metering::fmt_day(to)
-            ),
+            format!("attachment; filename=\"hutong-usage-{}-{}.csv\"", from, to),
         ))
         .body(metering::to_csv(rows))
 }
@@ -190,18 +174,18 @@ pub struct UsageSummary {
 }
 
 pub fn recent_usage(state: &AppState, app_id: &str) -> Result<UsageSummary, ConsoleError> {
-    let to = metering::day_of(now_ms());
-    let from = metering::add_days(to, 1 - DEFAULT_DAYS);
+    let to = Day::today();
+    let from = metering::default_report_start(to);
     let rows = metering::report(&state.store, Some(app_id), from, to)?;
     Ok(UsageSummary {
         totals: metering::totals(&rows),
-        from: metering::fmt_day(from),
-        to: metering::fmt_day(to),
+        from: from.to_string(),
+        to: to.to_string(),
         report_href: format!(
             "/console/usage?appId={}&from={}&to={}",
             query_value(app_id),
-            metering::fmt_day(from),
-            metering::fmt_day(to)
+            from,
+            to
         ),
     })
 }
@@ -247,7 +231,7 @@ async fn usage_page(
         csv_href: String::new(),
         error: String::new(),
     };
-    let today = metering::day_of(now_ms());
+    let today = Day::today();
     let parsed =
         parse_app_id(&q.app_id).and_then(|a| parse_range(&q.from, &q.to, today).map(|r| (a, r)));
     let (app_id, (from, to)) = match parsed {
@@ -259,8 +243,8 @@ async fn usage_page(
             return Ok(resp);
         }
     };
-    page.from = metering::fmt_day(from);
-    page.to = metering::fmt_day(to);
+    page.from = from.to_string();
+    page.to = to.to_string();
     page.csv_href = format!(
         "/console/usage.csv?appId={}&from={}&to={}",
         query_value(app_id.as_deref().unwrap_or("")),
@@ -279,22 +263,16 @@ async fn usage_csv(
 ) -> Result<HttpResponse, ConsoleError> {
     require_any(&auth, &[Role::Operator, Role::Auditor])?;
     let app_id = parse_app_id(&q.app_id).map_err(ConsoleError::Invalid)?;
-    let (from, to) =
-        parse_range(&q.from, &q.to, metering::day_of(now_ms())).map_err(ConsoleError::Invalid)?;
+    let (from, to) = parse_range(&q.from, &q.to, Day::today()).map_err(ConsoleError::Invalid)?;
     let rows = load_report(&state, app_id.clone(), from, to).await?;
     // Who took which figures out of the platform is for the auditor to see.
     audit(
         &state,
         &auth,
-        "console.usage_export",
+        Action::UsageExport,
         app_id.as_deref().unwrap_or("*"),
-        "ok",
-        &format!(
-            "期间={}..{}; 行数={}",
-            metering::fmt_day(from),
-            metering::fmt_day(to),
-            rows.len()
-        ),
+        Outcome::Ok,
+        &format!("期间={}..{}; 行数={}", from, to, rows.len()),
     );
     state.store.commit().await?;
     Ok(csv_response(&rows, from, to))
@@ -318,18 +296,18 @@ pub struct QuotaForm {
 impl QuotaForm {
     /// The form as first shown: signatures, valid from today for a year.
     pub fn initial() -> Self {
-        let today = metering::day_of(now_ms());
+        let today = Day::today();
         QuotaForm {
             csrf: String::new(),
             kind: QuotaKind::Signatures.as_str().into(),
             limit: String::new(),
-            from: metering::fmt_day(today),
-            until: metering::fmt_day(metering::add_days(today, 364)),
+            from: today.to_string(),
+            until: today.add_days(364).to_string(),
         }
     }
 
     /// Field-level checks; the limit's range and the system's existence are the domain's.
-    fn parse(&self) -> Result<(QuotaKind, u64, u32, u32), FieldErrors> {
+    fn parse(&self) -> Result<(QuotaKind, u64, Day, Day), FieldErrors> {
         let mut errors = FieldErrors::default();
         let kind = QuotaKind::parse(self.kind.trim());
         if kind.is_none() {
@@ -352,7 +330,7 @@ impl QuotaForm {
             if s.len() > 16 {
                 return None;
             }
-            metering::parse_day(s).ok()
+            Day::parse(s).ok()
         };
         let from = day(&self.from);
         if from.is_none() {
@@ -378,24 +356,6 @@ impl QuotaForm {
     }
 }
 
-/// An operator's quota action on an existing system, with a valid CSRF token; refusals are
-/// audited.
-fn operator_on_system(
-    state: &AppState,
-    auth: &Auth,
-    csrf: &str,
-    action: &str,
-    app_id: &str,
-) -> Result<(), ConsoleError> {
-    guard(state, auth, Role::Operator, csrf, action, app_id)?;
-    if state.store.get_system(app_id)?.is_none() {
-        let e = ConsoleError::NotFound(format!("系统 {app_id} 不存在"));
-        audit(state, auth, action, app_id, "failed", &e.to_string());
-        return Err(e);
-    }
-    Ok(())
-}
-
 async fn set_quota(
     auth: Auth,
     state: web::Data<AppState>,
@@ -403,8 +363,21 @@ async fn set_quota(
     form: web::Form<QuotaForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = path.into_inner();
-    let action = "console.quota_set";
-    operator_on_system(&state, &auth, &form.csrf, action, &app_id)?;
+    let action = Action::QuotaSet;
+    guard(&state, &auth, Role::Operator, &form.csrf, action, &app_id)?;
+    if state.store.get_system(&app_id)?.is_none() {
+        // An unknown system gets its 404 before its form is judged.
+        let e = ConsoleError::NotFound(format!("系统 {app_id} 不存在"));
+        audit(
+            &state,
+            &auth,
+            action,
+            &app_id,
+            Outcome::Failed,
+            &e.to_string(),
+        );
+        return Err(e);
+    }
     let form = form.into_inner();
     let (kind, limit, from, until) = match form.parse() {
         Ok(p) => p,
@@ -415,7 +388,7 @@ async fn set_quota(
                 .map(|(_, m)| m.as_str())
                 .collect::<Vec<_>>()
                 .join("; ");
-            audit(&state, &auth, action, &app_id, "failed", &detail);
+            audit(&state, &auth, action, &app_id, Outcome::Failed, &detail);
             let page = super::admin::system_page(
                 &state,
                 &auth,
@@ -429,32 +402,17 @@ async fn set_quota(
             return Ok(resp);
         }
     };
-    match metering::set_quota(
+    metering::set_quota(
         &state.store,
         &app_id,
         kind,
         limit,
         from,
         until,
-        &auth.username,
-    ) {
-        Ok(_) => {
-            let detail = format!(
-                "类型={}; 数量={limit}; 有效期={}..{}",
-                kind.as_str(),
-                metering::fmt_day(from),
-                metering::fmt_day(until)
-            );
-            audit(&state, &auth, action, &app_id, "ok", &detail);
-            state.store.commit().await?;
-            Ok(redirect(&format!("/console/systems/{app_id}#quota")))
-        }
-        Err(e) => {
-            let e = ConsoleError::from(e);
-            audit(&state, &auth, action, &app_id, "failed", &e.to_string());
-            Err(e)
-        }
-    }
+        &actor(&auth),
+    )?;
+    state.store.commit().await?;
+    Ok(redirect(&format!("/console/systems/{app_id}#quota")))
 }
 
 async fn clear_quota(
@@ -464,26 +422,9 @@ async fn clear_quota(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = path.into_inner();
-    let action = "console.quota_clear";
-    operator_on_system(&state, &auth, &form.csrf, action, &app_id)?;
-    let had = match metering::clear_quota(&state.store, &app_id) {
-        Ok(had) => had,
-        Err(e) => {
-            let e = ConsoleError::from(e);
-            audit(&state, &auth, action, &app_id, "failed", &e.to_string());
-            return Err(e);
-        }
-    };
-    let detail = match had {
-        Some(q) => format!(
-            "原配额: 类型={}; 数量={}; 已用={}",
-            q.kind.as_str(),
-            q.limit,
-            q.used
-        ),
-        None => "原本无配额".into(),
-    };
-    audit(&state, &auth, action, &app_id, "ok", &detail);
+    let action = Action::QuotaClear;
+    guard(&state, &auth, Role::Operator, &form.csrf, action, &app_id)?;
+    metering::clear_quota(&state.store, &app_id, &actor(&auth))?;
     state.store.commit().await?;
     Ok(redirect(&format!("/console/systems/{app_id}#quota")))
 }
@@ -542,7 +483,7 @@ async fn portal_usage(
         .unwrap_or_default();
     page.quota = quota_view(&state, &app_id)?;
     page.app_id = app_id.clone();
-    let (from, to) = match parse_range(&q.from, &q.to, metering::day_of(now_ms())) {
+    let (from, to) = match parse_range(&q.from, &q.to, Day::today()) {
         Ok(r) => r,
         Err(msg) => {
             page.error = msg;
@@ -551,8 +492,8 @@ async fn portal_usage(
             return Ok(resp);
         }
     };
-    page.from = metering::fmt_day(from);
-    page.to = metering::fmt_day(to);
+    page.from = from.to_string();
+    page.to = to.to_string();
     page.csv_href = format!("/portal/usage.csv?from={}&to={}", page.from, page.to);
     let r = page_rows(&state, Some(app_id), from, to).await?;
     (page.rows, page.total_rows, page.totals) = (r.rows, r.total_rows, r.totals);
@@ -567,8 +508,7 @@ async fn portal_usage_csv(
     auth.require(Role::Vendor)?;
     let app_id = own_app_id(&state, &auth)?
         .ok_or_else(|| ConsoleError::NotFound("入驻申请通过后才有用量数据".into()))?;
-    let (from, to) =
-        parse_range(&q.from, &q.to, metering::day_of(now_ms())).map_err(ConsoleError::Invalid)?;
+    let (from, to) = parse_range(&q.from, &q.to, Day::today()).map_err(ConsoleError::Invalid)?;
     let rows = load_report(&state, Some(app_id), from, to).await?;
     Ok(csv_response(&rows, from, to))
 }
@@ -680,8 +620,8 @@ async fn settings(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
         yes_no(c.verify.unregistered_is_failure),
     )];
     // Never the PIN or its file: only where the keys are and which token holds them.
-    let mut keys = vec![("密钥提供者", "keys.provider", c.keys.provider.clone())];
-    if c.keys.provider == "pkcs11" {
+    let mut keys = vec![("密钥提供者", "keys.provider", c.keys.provider.to_string())];
+    if c.keys.provider == crate::config::KeyProviderKind::Pkcs11 {
         let p = &c.keys.pkcs11;
         keys.extend([
             ("PKCS#11 模块", "keys.pkcs11.module", path(&p.module)),
@@ -719,15 +659,16 @@ mod tests {
 
     #[test]
     fn report_periods_default_to_thirty_days_and_stop_at_366() {
-        let today = 20261123;
-        assert_eq!(parse_range("", "", today), Ok((20261025, 20261123)));
+        let d = |n| Day::from_yyyymmdd(n).unwrap();
+        let today = d(20261123);
+        assert_eq!(parse_range("", "", today), Ok((d(20261025), d(20261123))));
         assert_eq!(
             parse_range("", "2026-03-01", today),
-            Ok((20260131, 20260301))
+            Ok((d(20260131), d(20260301)))
         );
         assert_eq!(
             parse_range("2024-01-01", "2024-12-31", today),
-            Ok((20240101, 20241231)),
+            Ok((d(20240101), d(20241231))),
             "a leap year is 366 days"
         );
         let e = parse_range("2025-01-01", "2026-01-02", today).unwrap_err();
@@ -770,7 +711,12 @@ mod tests {
         };
         assert_eq!(
             form.parse().ok(),
-            Some((QuotaKind::Users, 500, 20261201, 20261201))
+            Some((
+                QuotaKind::Users,
+                500,
+                Day::from_yyyymmdd(20261201).unwrap(),
+                Day::from_yyyymmdd(20261201).unwrap()
+            ))
         );
     }
 

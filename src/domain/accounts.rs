@@ -2,6 +2,8 @@
 //! bootstrap security administrator printed once at first start.
 
 use super::DomainError;
+use super::audit;
+use super::audit_event::{Action, Actor, ActorKind, Outcome};
 use crate::domain::vocab::Role;
 use crate::store::Store;
 use crate::store::accounts::AccountRecord;
@@ -74,7 +76,20 @@ pub fn create_account(
     role: Role,
     password: &str,
     must_change_password: bool,
-    actor: &str,
+    actor: &Actor,
+) -> Result<AccountRecord, DomainError> {
+    let res = insert_account(store, username, role, password, must_change_password);
+    audit::audited(store, actor, Action::AccountCreate, username, res, |r| {
+        (r.username.clone(), r.role.as_str().into())
+    })
+}
+
+fn insert_account(
+    store: &Store,
+    username: &str,
+    role: Role,
+    password: &str,
+    must_change_password: bool,
 ) -> Result<AccountRecord, DomainError> {
     check_username(username)?;
     check_password_policy(password)?;
@@ -94,7 +109,6 @@ pub fn create_account(
         }
         other => other.into(),
     })?;
-    store.record_event(actor, "account.create", username, "ok", role.as_str())?;
     Ok(rec)
 }
 
@@ -123,7 +137,7 @@ pub fn bootstrap(store: &Store) -> Result<Option<(String, String)>, DomainError>
         Role::Security,
         &password,
         true,
-        "system",
+        &Actor::system(),
     )?;
     Ok(Some((BOOTSTRAP_USERNAME.to_string(), password)))
 }
@@ -157,7 +171,15 @@ pub fn login(store: &Store, username: &str, password: &str) -> Result<LoginOutco
             rec.locked_until_ms = now + LOCKOUT_MS;
             rec.failed_logins = 0;
             store.put_account(&rec)?;
-            store.record_event(username, "account.lockout", username, "locked", "")?;
+            let actor = Actor::account(username, rec.role);
+            audit::record(
+                store,
+                &actor,
+                Action::AccountLockout,
+                Outcome::Locked,
+                username,
+                "",
+            )?;
             return Ok(LoginOutcome::Locked {
                 until_ms: rec.locked_until_ms,
             });
@@ -170,6 +192,128 @@ pub fn login(store: &Store, username: &str, password: &str) -> Result<LoginOutco
         store.put_account(&rec)?;
     }
     Ok(LoginOutcome::Ok(rec))
+}
+
+/// Changes another administrator's account (never one's own, never a vendor's).
+fn update_admin(
+    store: &Store,
+    user: &str,
+    actor: &Actor,
+    change: impl FnOnce(&mut AccountRecord),
+) -> Result<(), DomainError> {
+    if user == actor.id {
+        return Err(DomainError::Invalid("不能对自己的账户执行此操作".into()));
+    }
+    let mut rec = store
+        .get_account(user)?
+        .filter(|a| a.role != Role::Vendor)
+        .ok_or_else(|| DomainError::NotFound(format!("管理员账户 {user} 不存在")))?;
+    change(&mut rec);
+    store.put_account(&rec)?;
+    Ok(())
+}
+
+/// Disables or re-enables an administrator, clearing any lockout; recorded as
+/// `account.disable` / `account.enable`. The caller ends the account's sessions.
+pub fn set_disabled(
+    store: &Store,
+    user: &str,
+    disabled: bool,
+    actor: &Actor,
+) -> Result<(), DomainError> {
+    let res = update_admin(store, user, actor, |a| {
+        a.disabled = disabled;
+        a.failed_logins = 0;
+        a.locked_until_ms = 0;
+    });
+    let action = if disabled {
+        Action::AccountDisable
+    } else {
+        Action::AccountEnable
+    };
+    audit::audited(store, actor, action, user, res, |()| {
+        (user.to_string(), String::new())
+    })
+}
+
+/// Gives an administrator a new password (hashed by the caller off the async runtime) that
+/// must be changed at the next login; recorded as `account.reset`.
+pub fn reset_password(
+    store: &Store,
+    user: &str,
+    password_hash: String,
+    actor: &Actor,
+) -> Result<(), DomainError> {
+    let res = update_admin(store, user, actor, |a| {
+        a.password_hash = password_hash;
+        a.must_change_password = true;
+        a.failed_logins = 0;
+        a.locked_until_ms = 0;
+    });
+    audit::audited(store, actor, Action::AccountReset, user, res, |()| {
+        (user.to_string(), String::new())
+    })
+}
+
+/// Changes one's own password: the current one is checked through [`login`] (so failures
+/// count toward the lockout), the new one against the policy; recorded as
+/// `account.password_change`. The caller ends the account's other sessions.
+pub fn change_password(
+    store: &Store,
+    actor: &Actor,
+    current: &str,
+    new: &str,
+) -> Result<AccountRecord, DomainError> {
+    let res = replace_password(store, &actor.id, current, new);
+    audit::audited(store, actor, Action::PasswordChange, &actor.id, res, |r| {
+        (r.username.clone(), String::new())
+    })
+}
+
+fn replace_password(
+    store: &Store,
+    username: &str,
+    current: &str,
+    new: &str,
+) -> Result<AccountRecord, DomainError> {
+    if new == current {
+        return Err(DomainError::Invalid("新密码不能与当前密码相同".into()));
+    }
+    check_password_policy(new)?;
+    let mut rec = match login(store, username, current)? {
+        LoginOutcome::Ok(rec) => rec,
+        LoginOutcome::Locked { .. } => {
+            return Err(DomainError::Invalid("账户已锁定，请稍后再试".into()));
+        }
+        LoginOutcome::Failed => return Err(DomainError::Invalid("当前密码不正确".into())),
+    };
+    rec.password_hash = hash_password(new)?;
+    rec.must_change_password = false;
+    store.put_account(&rec)?;
+    Ok(rec)
+}
+
+/// A console sign-in: [`login`], recorded as `console.login` with its outcome.
+pub fn sign_in(store: &Store, username: &str, password: &str) -> Result<LoginOutcome, DomainError> {
+    let out = login(store, username, password)?;
+    let (actor, outcome) = match &out {
+        LoginOutcome::Ok(rec) => (Actor::account(&rec.username, rec.role), Outcome::Ok),
+        other => {
+            // The role of a refused sign-in is not revealed, not even to the log.
+            let actor = Actor {
+                kind: ActorKind::Admin,
+                id: username.to_string(),
+                role: None,
+            };
+            let outcome = match other {
+                LoginOutcome::Locked { .. } => Outcome::Locked,
+                _ => Outcome::Failed,
+            };
+            (actor, outcome)
+        }
+    };
+    audit::record(store, &actor, Action::ConsoleLogin, outcome, username, "")?;
+    Ok(out)
 }
 
 #[cfg(test)]

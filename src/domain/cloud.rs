@@ -735,7 +735,7 @@ mod tests {
     }
 
     fn usage(w: &World, app_id: &str, interface: &str) -> UsageCounts {
-        let today = metering::day_of(now_ms());
+        let today = crate::time::Day::of_ms(now_ms());
         let mut t = UsageCounts::default();
         for r in metering::report(&w.store, Some(app_id), today, today).unwrap() {
             if r.interface == interface {
@@ -888,9 +888,17 @@ mod tests {
         assert_eq!(rec.auth_code.as_deref(), Some("code-1"));
 
         // Both sides count the person; the home system counts its routed calls.
-        let day = metering::day_of(now_ms());
-        assert_eq!(w.store.usage_user_count(&a.app_id, day).unwrap(), 1);
-        assert_eq!(w.store.usage_user_count(&home.app_id, day).unwrap(), 1);
+        let day = crate::time::Day::of_ms(now_ms());
+        assert_eq!(
+            w.store.usage_user_count(&a.app_id, day.yyyymmdd()).unwrap(),
+            1
+        );
+        assert_eq!(
+            w.store
+                .usage_user_count(&home.app_id, day.yyyymmdd())
+                .unwrap(),
+            1
+        );
         let served = usage(&w, &home.app_id, "routed:cloud/auth/apply");
         assert_eq!((served.calls, served.succeeded), (1, 1));
 
@@ -1115,7 +1123,7 @@ mod tests {
         let home = w.system(SystemState::Online, true);
         let a = w.system(SystemState::Online, false);
         let seal = w.file(&home, CLOUD, "ES-1");
-        let today = metering::day_of(now_ms());
+        let today = crate::time::Day::of_ms(now_ms());
         metering::set_quota(
             &w.store,
             &a.app_id,
@@ -1123,7 +1131,7 @@ mod tests {
             1,
             today,
             today,
-            "op",
+            &crate::domain::audit_event::Actor::cli(),
         )
         .unwrap();
         let fake = Fake::new(honest(&w.kit));

@@ -3,6 +3,8 @@
 //! [`verify`], so they give the same report.
 
 use super::DomainError;
+use super::audit;
+use super::audit_event::{Action, Actor};
 use crate::config::Config;
 use crate::crypto::x509;
 use crate::domain::vocab::SealState;
@@ -75,11 +77,25 @@ pub fn verify(
 }
 
 /// Adds a CA certificate (PEM or DER) as a trust anchor; returns its id and subject.
+/// Recorded as `trust.add` (a refused certificate names the SM3 of what was offered).
 pub fn add_trust_anchor(
     store: &Store,
     bytes: &[u8],
-    actor: &str,
+    actor: &Actor,
 ) -> Result<(String, String), DomainError> {
+    let res = insert_trust_anchor(store, bytes);
+    let offered = crate::crypto::sm::sm3_hex(bytes);
+    audit::audited(
+        store,
+        actor,
+        Action::TrustAdd,
+        &offered,
+        res,
+        |(id, subject)| (id.clone(), subject.clone()),
+    )
+}
+
+fn insert_trust_anchor(store: &Store, bytes: &[u8]) -> Result<(String, String), DomainError> {
     let der = match std::str::from_utf8(bytes) {
         Ok(text) if text.contains("-----BEGIN") => {
             crate::crypto::sm::pem_decode(text)
@@ -91,6 +107,17 @@ pub fn add_trust_anchor(
     let info = x509::CertInfo::parse(&der)
         .map_err(|e| DomainError::Invalid(format!("不是有效的 X.509 证书: {e}")))?;
     let id = store.add_trust_anchor(&der)?;
-    store.record_event(actor, "trust.add", &id, "ok", &info.subject)?;
     Ok((id, info.subject))
+}
+
+/// Removes a trust anchor; an unknown id is an error. Recorded as `trust.remove`.
+pub fn remove_trust_anchor(store: &Store, id: &str, actor: &Actor) -> Result<(), DomainError> {
+    let res = match store.remove_trust_anchor(id) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(DomainError::NotFound(format!("信任锚 {id} 不存在"))),
+        Err(e) => Err(e.into()),
+    };
+    audit::audited(store, actor, Action::TrustRemove, id, res, |()| {
+        (id.to_string(), String::new())
+    })
 }

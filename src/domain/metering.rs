@@ -6,10 +6,12 @@
 //! so the counters hold no personal data.
 
 use super::DomainError;
+use super::audit;
+use super::audit_event::{Action, Actor};
 use crate::domain::vocab::QuotaKind;
 use crate::store::usage::{Quota, QuotaRefusal, UsageCounts};
 use crate::store::{Store, StoreError};
-use crate::time::platform_offset as offset;
+use crate::time::Day;
 use serde::{Deserialize, Serialize};
 
 /// Interface name under which a home system's routed calls are counted.
@@ -17,59 +19,9 @@ pub fn routed(interface: &str) -> String {
     format!("routed:{interface}")
 }
 
-/// `YYYYMMDD` of `ms` in the platform time zone.
-pub fn day_of(ms: i64) -> u32 {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .map(|t| {
-            let d = t.to_offset(offset()).date();
-            d.year().max(0) as u32 * 10_000 + u8::from(d.month()) as u32 * 100 + d.day() as u32
-        })
-        .unwrap_or(0)
-}
-
-/// Parses `YYYY-MM-DD` (or `YYYYMMDD`) into `YYYYMMDD`.
-pub fn parse_day(s: &str) -> Result<u32, DomainError> {
-    let digits: String = s.chars().filter(|c| *c != '-').collect();
-    let bad = || DomainError::Invalid(format!("日期 {s} 应为 YYYY-MM-DD 格式"));
-    if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let n: u32 = digits.parse().map_err(|_| bad())?;
-    let month = time::Month::try_from((n / 100 % 100) as u8).map_err(|_| bad())?;
-    time::Date::from_calendar_date((n / 10_000) as i32, month, (n % 100) as u8)
-        .map_err(|_| bad())?;
-    Ok(n)
-}
-
-/// Milliseconds at the start (00:00:00) of `day` in the platform time zone.
-pub fn day_start_ms(day: u32) -> i64 {
-    let date = time::Month::try_from((day / 100 % 100) as u8)
-        .ok()
-        .and_then(|m| {
-            time::Date::from_calendar_date((day / 10_000) as i32, m, (day % 100) as u8).ok()
-        });
-    date.map(|d| d.midnight().assume_offset(offset()).unix_timestamp() * 1000)
-        .unwrap_or(0)
-}
-
-/// `YYYY-MM-DD` of a `YYYYMMDD` day.
-pub fn fmt_day(day: u32) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        day / 10_000,
-        day / 100 % 100,
-        day % 100
-    )
-}
-
-/// `day` moved by `delta` days.
-pub fn add_days(day: u32, delta: i64) -> u32 {
-    day_of(day_start_ms(day) + delta * 86_400_000)
-}
-
 /// Adds to a counter; metering never fails the call it counts, so a storage error is logged.
 fn add(store: &Store, app_id: &str, interface: &str, delta: UsageCounts, now_ms: i64) {
-    if let Err(e) = store.add_usage(app_id, day_of(now_ms), interface, delta) {
+    if let Err(e) = store.add_usage(app_id, Day::of_ms(now_ms).yyyymmdd(), interface, delta) {
         tracing::warn!(app_id, interface, error = %e, "usage not counted");
     }
 }
@@ -116,7 +68,7 @@ pub fn user_hash(
 
 /// Counts `user` as a user of `app_id` today.
 pub fn record_user(store: &Store, app_id: &str, user: &[u8; 16], now_ms: i64) {
-    if let Err(e) = store.add_usage_user(app_id, day_of(now_ms), user) {
+    if let Err(e) = store.add_usage_user(app_id, Day::of_ms(now_ms).yyyymmdd(), user) {
         tracing::warn!(app_id, error = %e, "user not counted");
     }
 }
@@ -156,7 +108,7 @@ fn refusal_message(why: QuotaRefusal, kind: QuotaKind) -> String {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QuotaStatus {
-    pub kind: &'static str,
+    pub kind: QuotaKind,
     pub limit: u64,
     pub used: u64,
     pub remaining: u64,
@@ -183,7 +135,7 @@ impl QuotaStatus {
             "active"
         };
         Self {
-            kind: q.kind.as_str(),
+            kind: q.kind,
             limit: q.limit,
             used: q.used,
             remaining: q.limit.saturating_sub(q.used),
@@ -215,14 +167,37 @@ pub fn quota_status(
         .map(|q| QuotaStatus::of(&q, now_ms)))
 }
 
-/// Sets the quota of `app_id` valid from the start of `from` to the end of `until` (days).
+/// Sets the quota of `app_id` valid from the start of `from` to the end of `until` (days);
+/// recorded as `quota.set`.
 pub fn set_quota(
     store: &Store,
     app_id: &str,
     kind: QuotaKind,
     limit: u64,
-    from: u32,
-    until: u32,
+    from: Day,
+    until: Day,
+    actor: &Actor,
+) -> Result<Quota, DomainError> {
+    let res = put_quota(store, app_id, kind, limit, from, until, &actor.id);
+    audit::audited(store, actor, Action::QuotaSet, app_id, res, |q| {
+        let detail = format!(
+            "类型={}; 数量={}; 有效期={}..{}",
+            q.kind.as_str(),
+            q.limit,
+            from,
+            until
+        );
+        (app_id.to_string(), detail)
+    })
+}
+
+fn put_quota(
+    store: &Store,
+    app_id: &str,
+    kind: QuotaKind,
+    limit: u64,
+    from: Day,
+    until: Day,
     actor: &str,
 ) -> Result<Quota, DomainError> {
     if store.get_system(app_id)?.is_none() {
@@ -239,8 +214,8 @@ pub fn set_quota(
     let q = Quota {
         kind,
         limit,
-        valid_from_ms: day_start_ms(from),
-        valid_until_ms: day_start_ms(add_days(until, 1)) - 1,
+        valid_from_ms: from.start_ms(),
+        valid_until_ms: until.add_days(1).start_ms() - 1,
         used: 0,
         set_by: actor.to_string(),
         set_ms: crate::time::now_ms(),
@@ -249,20 +224,58 @@ pub fn set_quota(
     Ok(q)
 }
 
-/// Removes the quota of `app_id` and returns it; `None` when there was none.
-pub fn clear_quota(store: &Store, app_id: &str) -> Result<Option<Quota>, StoreError> {
-    let had = store.get_quota(app_id)?;
-    if had.is_some() {
-        store.set_quota(app_id, None)?;
+/// Removes the quota of `app_id` and returns it; a system without one is an error (the
+/// same answer on every surface). Recorded as `quota.clear` with what was removed.
+pub fn clear_quota(store: &Store, app_id: &str, actor: &Actor) -> Result<Quota, DomainError> {
+    let res = match store.get_quota(app_id) {
+        Ok(Some(q)) => store
+            .set_quota(app_id, None)
+            .map(|()| q)
+            .map_err(Into::into),
+        Ok(None) => Err(DomainError::NotFound(format!("系统 {app_id} 没有配额"))),
+        Err(e) => Err(e.into()),
+    };
+    audit::audited(store, actor, Action::QuotaClear, app_id, res, |q| {
+        let detail = format!(
+            "原配额: 类型={}; 数量={}; 已用={}",
+            q.kind.as_str(),
+            q.limit,
+            q.used
+        );
+        (app_id.to_string(), detail)
+    })
+}
+
+/// The period of a report when only its last day is given: 30 days, that day included.
+pub const DEFAULT_REPORT_DAYS: i64 = 30;
+
+/// The first day of a default report ending on `to`.
+pub fn default_report_start(to: Day) -> Day {
+    to.add_days(1 - DEFAULT_REPORT_DAYS)
+}
+
+/// The longest usage report, in days, on every surface.
+pub const MAX_REPORT_DAYS: i64 = 366;
+
+/// A report period `from..=to` is forwards and at most [`MAX_REPORT_DAYS`] long.
+pub fn check_report_range(from: Day, to: Day) -> Result<(), DomainError> {
+    if from > to {
+        return Err(DomainError::Invalid("起始日期不能晚于截止日期".into()));
     }
-    Ok(had)
+    let span = from.days_until(to) + 1;
+    if span > MAX_REPORT_DAYS {
+        return Err(DomainError::Invalid(format!(
+            "查询范围为 {span} 天，最多 {MAX_REPORT_DAYS} 天，请缩小日期范围"
+        )));
+    }
+    Ok(())
 }
 
 /// One line of the usage report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportRow {
-    pub date: String,
+    pub date: Day,
     pub app_id: String,
     pub system_name: String,
     pub interface: String,
@@ -272,17 +285,19 @@ pub struct ReportRow {
     pub distinct_users: u64,
 }
 
-/// Usage of one system (or all) for days `from..=to`, most recent day first.
+/// Usage of one system (or all) for days `from..=to`, most recent day first; the period is
+/// checked by [`check_report_range`].
 pub fn report(
     store: &Store,
     app_id: Option<&str>,
-    from: u32,
-    to: u32,
-) -> Result<Vec<ReportRow>, StoreError> {
+    from: Day,
+    to: Day,
+) -> Result<Vec<ReportRow>, DomainError> {
+    check_report_range(from, to)?;
     let mut names = std::collections::HashMap::new();
     let mut users = std::collections::HashMap::new();
     let mut out = Vec::new();
-    for row in store.usage_rows(app_id, from, to)? {
+    for row in store.usage_rows(app_id, from.yyyymmdd(), to.yyyymmdd())? {
         let name = match names.get(&row.app_id) {
             Some(n) => n,
             None => {
@@ -304,7 +319,9 @@ pub fn report(
             }
         };
         out.push(ReportRow {
-            date: fmt_day(row.day),
+            date: Day::from_yyyymmdd(row.day).ok_or_else(|| {
+                StoreError::Corrupt(format!("usage day {} of {}", row.day, row.app_id))
+            })?,
             app_id: row.app_id,
             system_name: name,
             interface: row.interface,
@@ -369,47 +386,13 @@ pub fn to_csv(rows: &[ReportRow]) -> String {
 
 /// Forgets counters older than `retention_days` (SPEC §6 keeps at least three years).
 pub fn prune(store: &Store, retention_days: u32, now_ms: i64) -> Result<usize, StoreError> {
-    store.prune_usage(add_days(day_of(now_ms), -i64::from(retention_days)))
+    let before = Day::of_ms(now_ms).add_days(-i64::from(retention_days));
+    store.prune_usage(before.yyyymmdd())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn days_are_in_the_platform_time_zone() {
-        // 2026-11-22 16:30 UTC is 2026-11-23 00:30 in Beijing.
-        let ms = 1_795_365_000_000;
-        assert_eq!(day_of(ms), 20261123);
-        assert_eq!(day_of(day_start_ms(20261123)), 20261123);
-        assert_eq!(day_of(day_start_ms(20261123) - 1), 20261122);
-        assert_eq!(add_days(20261231, 1), 20270101);
-        assert_eq!(add_days(20240301, -1), 20240229);
-        assert_eq!(parse_day("2026-02-28").unwrap(), 20260228);
-        assert!(parse_day("2026-02-30").is_err());
-        assert!(parse_day("20261").is_err());
-        assert_eq!(fmt_day(20260105), "2026-01-05");
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn any_date_text_parses_or_is_refused_without_panic(s in "\\PC{0,12}|[0-9-]{8,10}") {
-            if let Ok(day) = parse_day(&s) {
-                proptest::prop_assert_eq!(parse_day(&fmt_day(day)).ok(), Some(day));
-                proptest::prop_assert_eq!(day_of(day_start_ms(day)), day);
-            }
-        }
-
-        #[test]
-        fn days_move_by_whole_days(ms in 0i64..4_102_444_800_000, delta in -4000i64..4000) {
-            let day = day_of(ms);
-            let moved = add_days(day, delta);
-            proptest::prop_assert_eq!(
-                (day_start_ms(moved) - day_start_ms(day)) / 86_400_000,
-                delta
-            );
-        }
-    }
 
     #[test]
     fn csv_quotes_and_defuses_formulas() {

@@ -2,6 +2,8 @@
 //! issues) seal lifecycle, seal codes, signIds, quotas.
 
 pub mod accounts;
+pub mod audit;
+pub mod audit_event;
 pub mod cloud;
 pub mod codes;
 pub mod documents;

@@ -5,6 +5,8 @@
 
 use super::DomainError;
 use super::accounts;
+use super::audit;
+use super::audit_event::{Action, Actor, Outcome};
 use super::codes;
 use super::systems::{self, NewSystem};
 use crate::domain::vocab::ApplicationState;
@@ -119,7 +121,7 @@ pub fn register_vendor(
         Role::Vendor,
         &r.password,
         false,
-        "portal",
+        &Actor::account(r.username.trim(), Role::Vendor),
     ) {
         Ok(_) => {}
         Err(DomainError::Invalid(m)) => {
@@ -175,8 +177,60 @@ fn optional_https(
     Some(v.to_string())
 }
 
-/// Submits (or, after a rejection, resubmits) the vendor's application.
+/// Submits (or, after a rejection, resubmits) the vendor's application, recorded as
+/// `onboarding.submit` whether accepted or refused.
 pub fn submit_application(
+    store: &Store,
+    username: &str,
+    f: &ApplicationForm,
+) -> Result<Application, OnboardingError> {
+    let actor = Actor::account(username, Role::Vendor);
+    match submit(store, username, f) {
+        Ok(app) => {
+            audit::record(
+                store,
+                &actor,
+                Action::OnboardingSubmit,
+                Outcome::Ok,
+                username,
+                app.system_name.as_str(),
+            )?;
+            Ok(app)
+        }
+        Err(OnboardingError::Fields(errs)) => {
+            let detail = errs
+                .0
+                .iter()
+                .map(|(field, _)| *field)
+                .collect::<Vec<_>>()
+                .join(",");
+            let detail = format!("字段无效: {detail}");
+            audit::note(
+                store,
+                &actor,
+                Action::OnboardingSubmit,
+                Outcome::Failed,
+                username,
+                detail,
+            );
+            Err(OnboardingError::Fields(errs))
+        }
+        Err(OnboardingError::Domain(e)) => {
+            let res: Result<Application, DomainError> = Err(e);
+            audit::audited(
+                store,
+                &actor,
+                Action::OnboardingSubmit,
+                username,
+                res,
+                |_| (String::new(), String::new()),
+            )
+            .map_err(OnboardingError::Domain)
+        }
+    }
+}
+
+fn submit(
     store: &Store,
     username: &str,
     f: &ApplicationForm,
@@ -257,13 +311,6 @@ pub fn submit_application(
             StoreError::Conflict => DomainError::Conflict("申请已被修改，请刷新后重试".into()),
             other => other.into(),
         })?;
-    store.record_event(
-        username,
-        "onboarding.submit",
-        username,
-        "ok",
-        &app.system_name,
-    )?;
     Ok(app)
 }
 
@@ -280,8 +327,25 @@ fn submitted(store: &Store, username: &str) -> Result<Application, DomainError> 
     Ok(app)
 }
 
-/// Approves: creates the system in testing state and records its appId on the application.
-pub fn approve(store: &Store, username: &str, actor: &str) -> Result<Application, DomainError> {
+/// Approves: creates the system in testing state and records its appId on the application;
+/// recorded as `onboarding.approve` naming the new appId.
+pub fn approve(store: &Store, username: &str, actor: &Actor) -> Result<Application, DomainError> {
+    let res = approve_application(store, username, &actor.id);
+    audit::audited(
+        store,
+        actor,
+        Action::OnboardingApprove,
+        username,
+        res,
+        |a| (username.to_string(), a.app_id.clone().unwrap_or_default()),
+    )
+}
+
+fn approve_application(
+    store: &Store,
+    username: &str,
+    actor: &str,
+) -> Result<Application, DomainError> {
     let old = submitted(store, username)?;
     let mut new = old.clone();
     // Claim the application first so a concurrent approval cannot create a second system.
@@ -294,7 +358,7 @@ pub fn approve(store: &Store, username: &str, actor: &str) -> Result<Application
             StoreError::Conflict => DomainError::Conflict("申请已被他人处理，请刷新".into()),
             other => other.into(),
         })?;
-    let created = systems::add_system(
+    let created = systems::create_system(
         store,
         NewSystem {
             name: old.system_name.clone(),
@@ -319,12 +383,23 @@ pub fn approve(store: &Store, username: &str, actor: &str) -> Result<Application
     let claimed = new.clone();
     new.app_id = Some(sys.app_id.clone());
     store.swap_application(Some(&claimed), &new)?;
-    store.record_event(actor, "onboarding.approve", username, "ok", &sys.app_id)?;
     Ok(new)
 }
 
-/// Rejects with a reason the applicant sees.
+/// Rejects with a reason the applicant sees; recorded as `onboarding.reject`.
 pub fn reject(
+    store: &Store,
+    username: &str,
+    reason: &str,
+    actor: &Actor,
+) -> Result<Application, DomainError> {
+    let res = reject_application(store, username, reason, &actor.id);
+    audit::audited(store, actor, Action::OnboardingReject, username, res, |a| {
+        (username.to_string(), a.reason.clone())
+    })
+}
+
+fn reject_application(
     store: &Store,
     username: &str,
     reason: &str,
@@ -348,12 +423,25 @@ pub fn reject(
             StoreError::Conflict => DomainError::Conflict("申请已被他人处理，请刷新".into()),
             other => other.into(),
         })?;
-    store.record_event(actor, "onboarding.reject", username, "ok", reason)?;
     Ok(new)
 }
 
-/// A vendor with an approved system asks to rotate to a new SM2 key.
+/// A vendor with an approved system asks to rotate to a new SM2 key; recorded as
+/// `key.rotation_request`.
 pub fn request_rotation(store: &Store, username: &str, pem: &str) -> Result<(), DomainError> {
+    let res = store_rotation_request(store, username, pem);
+    let actor = Actor::account(username, Role::Vendor);
+    audit::audited(
+        store,
+        &actor,
+        Action::KeyRotationRequest,
+        username,
+        res,
+        |()| (username.to_string(), String::new()),
+    )
+}
+
+fn store_rotation_request(store: &Store, username: &str, pem: &str) -> Result<(), DomainError> {
     let key = systems::normalise_public_key(pem)
         .map_err(|_| DomainError::Invalid("新公钥无效：请粘贴 PEM 格式的 SM2 公钥或证书".into()))?;
     let old = store
@@ -370,13 +458,27 @@ pub fn request_rotation(store: &Store, username: &str, pem: &str) -> Result<(), 
             StoreError::Conflict => DomainError::Conflict("申请已被修改，请刷新后重试".into()),
             other => other.into(),
         })?;
-    store.record_event(username, "key.rotation_request", username, "ok", "")?;
     Ok(())
 }
 
 /// An operator accepts a rotation: the new key joins the system's keys, and only the newest
-/// previous key stays valid beside it (at most two at once, SPEC §1).
-pub fn approve_rotation(store: &Store, username: &str, actor: &str) -> Result<(), DomainError> {
+/// previous key stays valid beside it (at most two at once, SPEC §1). Recorded as
+/// `key.rotation_approve` on the system.
+pub fn approve_rotation(store: &Store, username: &str, actor: &Actor) -> Result<(), DomainError> {
+    let res = rotate_key(store, username);
+    audit::audited(
+        store,
+        actor,
+        Action::KeyRotationApprove,
+        username,
+        res,
+        |app_id| (app_id.clone(), username.to_string()),
+    )
+    .map(|_| ())
+}
+
+/// Puts the pending key in place; returns the system's appId.
+fn rotate_key(store: &Store, username: &str) -> Result<String, DomainError> {
     let app = store
         .get_application(username)?
         .ok_or_else(|| DomainError::NotFound(format!("申请 {username} 不存在")))?;
@@ -399,8 +501,7 @@ pub fn approve_rotation(store: &Store, username: &str, actor: &str) -> Result<()
     let mut done = app.clone();
     done.pending_key_pem = None;
     store.swap_application(Some(&app), &done)?;
-    store.record_event(actor, "key.rotation_approve", &app_id, "ok", username)?;
-    Ok(())
+    Ok(app_id)
 }
 
 #[cfg(test)]
@@ -522,25 +623,45 @@ mod tests {
         );
         submit_application(&store, "vendor1", &with_ca).unwrap();
         assert!(submit_application(&store, "vendor1", &form()).is_err());
-        assert!(reject(&store, "vendor1", "  ", "op").is_err());
-        let r = reject(&store, "vendor1", "公钥与证书不符", "op").unwrap();
+        assert!(reject(&store, "vendor1", "  ", &Actor::cli()).is_err());
+        let r = reject(&store, "vendor1", "公钥与证书不符", &Actor::cli()).unwrap();
         assert_eq!(r.state, ApplicationState::Rejected);
         submit_application(&store, "vendor1", &with_ca).unwrap();
-        let a = approve(&store, "vendor1", "op").unwrap();
+        let a = approve(&store, "vendor1", &Actor::cli()).unwrap();
         let app_id = a.app_id.unwrap();
+        // The approval is one act with one event naming the new system; no separate system.add.
+        let events = store.recent_events(100).unwrap();
+        let approvals: Vec<_> = events
+            .iter()
+            .filter(|e| e.action == Action::OnboardingApprove)
+            .collect();
+        assert_eq!(approvals.len(), 1);
+        assert_eq!(approvals[0].detail.as_str(), app_id);
+        assert!(!events.iter().any(|e| e.action == Action::SystemAdd));
+        // Two refused submissions, then two accepted, each one event.
+        let submits = |o: Outcome| {
+            events
+                .iter()
+                .filter(|e| e.action == Action::OnboardingSubmit && e.outcome == o)
+                .count()
+        };
+        assert_eq!((submits(Outcome::Failed), submits(Outcome::Ok)), (3, 2));
         let sys = store.get_system(&app_id).unwrap().unwrap();
         assert_eq!(sys.state, crate::domain::vocab::SystemState::Testing);
         // The callback CA given at onboarding is what the platform trusts for this member.
         let ca_pem = sys.callback_ca_pem.as_deref().expect("callback CA kept");
         assert_eq!(sm::pem_decode(ca_pem).unwrap().1, ca_der);
-        assert!(approve(&store, "vendor1", "op").is_err(), "approved twice");
+        assert!(
+            approve(&store, "vendor1", &Actor::cli()).is_err(),
+            "approved twice"
+        );
 
         let k2 = sm::sm2_public_key_to_pem(&Sm2KeyPair::generate().public_key());
         request_rotation(&store, "vendor1", &k2).unwrap();
-        approve_rotation(&store, "vendor1", "op").unwrap();
+        approve_rotation(&store, "vendor1", &Actor::cli()).unwrap();
         let k3 = sm::sm2_public_key_to_pem(&Sm2KeyPair::generate().public_key());
         request_rotation(&store, "vendor1", &k3).unwrap();
-        approve_rotation(&store, "vendor1", "op").unwrap();
+        approve_rotation(&store, "vendor1", &Actor::cli()).unwrap();
         let sys = store.get_system(&app_id).unwrap().unwrap();
         assert_eq!(
             sys.public_keys,

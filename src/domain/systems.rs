@@ -2,6 +2,8 @@
 //! `testing → online ⇄ suspended` (SPEC §1). Every change is recorded with who, when and why.
 
 use super::DomainError;
+use super::audit;
+use super::audit_event::{Action, Actor};
 use crate::crypto::sm;
 use crate::domain::vocab::SystemState;
 use crate::store::Store;
@@ -56,7 +58,26 @@ fn new_app_id() -> String {
     format!("HT{}", hex::encode_upper(sm::random_bytes::<8>()))
 }
 
-pub fn add_system(store: &Store, new: NewSystem, actor: &str) -> Result<SystemRecord, DomainError> {
+/// Registers a system, recorded as `system.add`.
+pub fn add_system(
+    store: &Store,
+    new: NewSystem,
+    actor: &Actor,
+) -> Result<SystemRecord, DomainError> {
+    let name = new.name.clone();
+    let res = create_system(store, new, &actor.id);
+    audit::audited(store, actor, Action::SystemAdd, &name, res, |r| {
+        (r.app_id.clone(), r.name.clone())
+    })
+}
+
+/// Registers a system without an event of its own: the act that calls it records itself
+/// (an approval is `onboarding.approve`, naming the new appId).
+pub(crate) fn create_system(
+    store: &Store,
+    new: NewSystem,
+    actor: &str,
+) -> Result<SystemRecord, DomainError> {
     for (field, v) in [("name", &new.name), ("platName", &new.plat_name)] {
         if v.trim().is_empty() || v.chars().count() > 128 {
             return Err(DomainError::Invalid(format!(
@@ -99,7 +120,6 @@ pub fn add_system(store: &Store, new: NewSystem, actor: &str) -> Result<SystemRe
         }],
     };
     store.insert_system(&rec)?;
-    store.record_event(actor, "system.add", &rec.app_id, "ok", &rec.name)?;
     Ok(rec)
 }
 
@@ -116,13 +136,40 @@ pub fn transition_allowed(from: SystemState, to: SystemState) -> bool {
     )
 }
 
+/// Changes a system's state with a reason, recorded as `system.state` (an unchanged state
+/// is an answer, not an act).
 pub fn set_state(
     store: &Store,
     app_id: &str,
     to: SystemState,
     reason: &str,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<SystemRecord, DomainError> {
+    let res = change_state(store, app_id, to, reason, &actor.id);
+    let (from, res) = match res {
+        Ok((from, rec)) => (Some(from), Ok(rec)),
+        Err(e) => (None, Err(e)),
+    };
+    if from == Some(to) {
+        return res;
+    }
+    audit::audited(store, actor, Action::SystemState, app_id, res, |r| {
+        let from = from.map(SystemState::as_str).unwrap_or("");
+        (
+            r.app_id.clone(),
+            format!("{from} -> {}: {}", to.as_str(), reason.trim()),
+        )
+    })
+}
+
+/// The transition itself; returns the state before it with the record after it.
+fn change_state(
+    store: &Store,
+    app_id: &str,
+    to: SystemState,
+    reason: &str,
+    actor: &str,
+) -> Result<(SystemState, SystemRecord), DomainError> {
     if reason.trim().is_empty() {
         return Err(DomainError::Invalid("必须填写状态变更原因".into()));
     }
@@ -131,7 +178,7 @@ pub fn set_state(
             .get_system(app_id)?
             .ok_or_else(|| DomainError::NotFound(format!("系统 {app_id} 不存在")))?;
         if old.state == to {
-            return Ok(old);
+            return Ok((to, old));
         }
         if !transition_allowed(old.state, to) {
             return Err(DomainError::Conflict(format!(
@@ -150,21 +197,7 @@ pub fn set_state(
             at_ms: now_ms(),
         });
         match store.update_system(&old, &new) {
-            Ok(()) => {
-                store.record_event(
-                    actor,
-                    "system.set_state",
-                    app_id,
-                    "ok",
-                    &format!(
-                        "{} -> {}: {}",
-                        old.state.as_str(),
-                        to.as_str(),
-                        reason.trim()
-                    ),
-                )?;
-                return Ok(new);
-            }
+            Ok(()) => return Ok((old.state, new)),
             Err(crate::store::StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -189,19 +222,46 @@ mod tests {
     fn lifecycle_follows_the_state_machine() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let rec = add_system(&store, new_system(), "cli").unwrap();
+        let rec = add_system(&store, new_system(), &Actor::cli()).unwrap();
         assert_eq!(rec.state, SystemState::Testing);
         assert!(rec.app_id.starts_with("HT") && rec.app_id.len() == 18);
-        let rec = set_state(&store, &rec.app_id, SystemState::Online, "上线", "op").unwrap();
-        let rec = set_state(&store, &rec.app_id, SystemState::Suspended, "违规", "op").unwrap();
+        let rec = set_state(
+            &store,
+            &rec.app_id,
+            SystemState::Online,
+            "上线",
+            &Actor::cli(),
+        )
+        .unwrap();
+        let rec = set_state(
+            &store,
+            &rec.app_id,
+            SystemState::Suspended,
+            "违规",
+            &Actor::cli(),
+        )
+        .unwrap();
         assert_eq!(rec.history.len(), 3);
         assert!(matches!(
-            set_state(&store, &rec.app_id, SystemState::Online, " ", "op"),
+            set_state(&store, &rec.app_id, SystemState::Online, " ", &Actor::cli()),
             Err(DomainError::Invalid(_))
         ));
-        let rec = set_state(&store, &rec.app_id, SystemState::Online, "恢复", "op").unwrap();
+        let rec = set_state(
+            &store,
+            &rec.app_id,
+            SystemState::Online,
+            "恢复",
+            &Actor::cli(),
+        )
+        .unwrap();
         assert!(matches!(
-            set_state(&store, &rec.app_id, SystemState::Testing, "回退", "op"),
+            set_state(
+                &store,
+                &rec.app_id,
+                SystemState::Testing,
+                "回退",
+                &Actor::cli()
+            ),
             Err(DomainError::Conflict(_))
         ));
     }
@@ -213,13 +273,13 @@ mod tests {
         let mut n = new_system();
         n.public_key_pem = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into();
         assert!(matches!(
-            add_system(&store, n, "cli"),
+            add_system(&store, n, &Actor::cli()),
             Err(DomainError::Invalid(_))
         ));
         let mut n = new_system();
         n.callback_url = Some("http://insecure".into());
         assert!(matches!(
-            add_system(&store, n, "cli"),
+            add_system(&store, n, &Actor::cli()),
             Err(DomainError::Invalid(_))
         ));
     }

@@ -52,14 +52,21 @@ impl World {
                 state: Some(first),
                 ..Default::default()
             },
-            "test",
+            &crate::domain::audit_event::Actor::cli(),
         )
         .unwrap();
         self.set_state(&rec, state)
     }
 
     pub fn set_state(&self, rec: &SystemRecord, state: SystemState) -> SystemRecord {
-        systems::set_state(&self.store, &rec.app_id, state, "测试", "test").unwrap()
+        systems::set_state(
+            &self.store,
+            &rec.app_id,
+            state,
+            "测试",
+            &crate::domain::audit_event::Actor::cli(),
+        )
+        .unwrap()
     }
 
     /// Files a seal of `home` made with the kit; its seal code.

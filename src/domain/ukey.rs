@@ -97,7 +97,7 @@ mod tests {
             Err(DomainError::SignId(_))
         ));
 
-        let today = metering::day_of(now_ms());
+        let today = crate::time::Day::of_ms(now_ms());
         let signatures = |app: &str, interface: &str| {
             metering::report(&w.store, Some(app), today, today)
                 .unwrap()

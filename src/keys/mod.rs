@@ -24,7 +24,7 @@ pub enum KeyError {
 }
 
 /// What the console shows about a provider; never key material.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderStatus {
     pub provider: String,
@@ -47,7 +47,7 @@ pub trait KeyProvider: Send + Sync {
 pub mod file;
 pub mod pkcs11;
 
-use crate::config::Config;
+use crate::config::{Config, KeyProviderKind};
 use crate::crypto::certgen::{self, CertSpec};
 use crate::crypto::sm::{self, Sm2KeyPair};
 use std::path::PathBuf;
@@ -204,18 +204,16 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), KeyError> {
 }
 
 fn create_provider(cfg: &Config, dir: &std::path::Path) -> Result<Arc<dyn KeyProvider>, KeyError> {
-    match cfg.keys.provider.as_str() {
-        "file" => Ok(Arc::new(file::FileProvider::create(&dir.join(FILE_KEK))?)),
-        "pkcs11" => Ok(Arc::new(pkcs11_glue::create(cfg)?)),
-        other => Err(KeyError::Config(format!("未知的密钥提供者 {other}"))),
+    match cfg.keys.provider {
+        KeyProviderKind::File => Ok(Arc::new(file::FileProvider::create(&dir.join(FILE_KEK))?)),
+        KeyProviderKind::Pkcs11 => Ok(Arc::new(pkcs11_glue::create(cfg)?)),
     }
 }
 
 fn open_provider(cfg: &Config, dir: &std::path::Path) -> Result<Arc<dyn KeyProvider>, KeyError> {
-    match cfg.keys.provider.as_str() {
-        "file" => Ok(Arc::new(file::FileProvider::open(&dir.join(FILE_KEK))?)),
-        "pkcs11" => Ok(Arc::new(pkcs11_glue::open(cfg)?)),
-        other => Err(KeyError::Config(format!("未知的密钥提供者 {other}"))),
+    match cfg.keys.provider {
+        KeyProviderKind::File => Ok(Arc::new(file::FileProvider::open(&dir.join(FILE_KEK))?)),
+        KeyProviderKind::Pkcs11 => Ok(Arc::new(pkcs11_glue::open(cfg)?)),
     }
 }
 

@@ -3,18 +3,23 @@
 //! The CLI's management commands run through [`execute`] either inside the running server
 //! (sent over `control.sock` in the data directory, mode 0600) or, when no server runs, in
 //! the CLI process against the store it opens itself. sled's file lock guarantees only one
-//! of the two ever writes.
+//! of the two ever writes. Each command calls the same domain function as the console for
+//! the same act, so both give the same answer and record the same audit event.
+//!
+//! The protocol is one JSON line each way: a [`Command`], then a [`Reply`] carrying either the
+//! command's typed [`Response`] or a [`ControlError`] with a code and a Chinese message.
+//! Internal faults are logged here and reach the CLI as `internal` without their text.
 
 use crate::config::Config;
-use crate::domain::vocab::QuotaKind;
-use crate::domain::vocab::Role;
-use crate::domain::vocab::SystemState;
-use crate::domain::{accounts, documents, metering, systems};
-use crate::keys::Keyring;
+use crate::domain::audit_event::Actor;
+use crate::domain::metering::{self, QuotaStatus, ReportRow};
+use crate::domain::vocab::{QuotaKind, Role, SystemState};
+use crate::domain::{DomainError, accounts, documents, systems};
+use crate::keys::{Keyring, ProviderStatus};
 use crate::store::Store;
-use crate::store::usage::Quota;
+use crate::time::Day;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
@@ -32,16 +37,16 @@ pub enum Command {
         callback_url: Option<String>,
         callback_ca_pem: Option<String>,
         dest_host: Option<String>,
-        state: Option<String>,
+        state: Option<SystemState>,
     },
     SystemList,
     SystemSetState {
         app_id: String,
-        state: String,
+        state: SystemState,
         reason: String,
     },
     AdminCreate {
-        role: String,
+        role: Role,
         username: String,
         password: String,
     },
@@ -65,10 +70,10 @@ pub enum Command {
         from: String,
         to: String,
     },
-    /// Sets a system's quota (kind `signatures` or `users`), valid on days `from..=until`.
+    /// Sets a system's quota, valid on days `from..=until` (`YYYY-MM-DD`).
     QuotaSet {
         app_id: String,
-        kind: String,
+        kind: QuotaKind,
         limit: u64,
         from: String,
         until: String,
@@ -95,23 +100,199 @@ impl Command {
     }
 }
 
+/// `system add`: the new system's appId.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SystemAdded {
+    pub app_id: String,
+}
+
+/// One row of `system list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SystemSummary {
+    pub app_id: String,
+    pub name: String,
+    pub plat_name: String,
+    pub state: SystemState,
+    pub callback_url: Option<String>,
+    pub created_ms: i64,
+}
+
+/// `system set-state`: the state the system is in now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SystemStateChanged {
+    pub app_id: String,
+    pub state: SystemState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminCreated {
+    pub username: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustAdded {
+    pub id: String,
+    pub subject: String,
+}
+
+/// One row of `trust list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustAnchor {
+    pub id: String,
+    pub subject: String,
+    pub not_after: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustRemoved {
+    pub removed: String,
+}
+
+/// A quota and its consumption (`quota set`, `quota show`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotaView {
+    pub kind: QuotaKind,
+    pub limit: u64,
+    pub used: u64,
+    pub remaining: u64,
+    pub valid_from: String,
+    pub valid_until: String,
+    /// `active`, `exhausted`, `expired` or `pending`.
+    pub status: String,
+}
+
+impl From<QuotaStatus> for QuotaView {
+    fn from(q: QuotaStatus) -> Self {
+        QuotaView {
+            kind: q.kind,
+            limit: q.limit,
+            used: q.used,
+            remaining: q.remaining,
+            valid_from: q.valid_from,
+            valid_until: q.valid_until,
+            status: q.status.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotaCleared {
+    pub app_id: String,
+    /// Always null: the system has no quota now.
+    pub quota: Option<QuotaView>,
+}
+
+/// One response type per command.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Response {
+    SystemAdd(SystemAdded),
+    SystemList(Vec<SystemSummary>),
+    SystemSetState(SystemStateChanged),
+    AdminCreate(AdminCreated),
+    /// `keys status`: the provider and key ids, never key material.
+    KeysStatus(ProviderStatus),
+    TrustAdd(TrustAdded),
+    TrustList(Vec<TrustAnchor>),
+    TrustRemove(TrustRemoved),
+    /// The API's `data` of `document/verify`, as the API renders it.
+    VerifyDocument(Value),
+    UsageReport(Vec<ReportRow>),
+    QuotaSet(QuotaView),
+    QuotaClear(QuotaCleared),
+    QuotaShow(Option<QuotaView>),
+}
+
+/// What kind of refusal a [`ControlError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    /// The command's arguments break a rule.
+    Invalid,
+    NotFound,
+    Conflict,
+    Forbidden,
+    /// The platform keys are not loaded.
+    KeysUnavailable,
+    /// The request line is not a command of this version.
+    BadCommand,
+    /// A fault inside the platform; its details are in the server's log.
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ControlError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ControlError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ControlError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn internal(what: &str, e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "{what}");
+        ControlError::new(ErrorCode::Internal, "内部错误，详见服务日志")
+    }
+}
+
+impl From<DomainError> for ControlError {
+    fn from(e: DomainError) -> Self {
+        let code = match &e {
+            DomainError::Invalid(_)
+            | DomainError::SealInvalid(_)
+            | DomainError::Quota(_)
+            | DomainError::SignId(_) => ErrorCode::Invalid,
+            DomainError::NotFound(_) => ErrorCode::NotFound,
+            DomainError::Conflict(_)
+            | DomainError::Duplicate(_)
+            | DomainError::AuthId(_)
+            | DomainError::NotConfirmed(_) => ErrorCode::Conflict,
+            DomainError::Forbidden(_) => ErrorCode::Forbidden,
+            // No management command routes to a member; should one, its failure is the platform's.
+            DomainError::HomeAnswer(_) | DomainError::Interop(_) => {
+                return ControlError::internal("member call", &e);
+            }
+            DomainError::Store(s) => return ControlError::internal("control command", s),
+        };
+        ControlError::new(code, e.to_string())
+    }
+}
+
+impl From<crate::store::StoreError> for ControlError {
+    fn from(e: crate::store::StoreError) -> Self {
+        DomainError::from(e).into()
+    }
+}
+
 pub fn socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join(SOCKET_NAME)
 }
 
-fn parse_state(s: &str) -> Result<SystemState, String> {
-    SystemState::parse(s).ok_or_else(|| format!("未知状态 {s}（可用 testing、online、suspended）"))
-}
-
-/// Runs a management command. `keys` is absent when the caller could not load them.
+/// Runs a management command as the CLI. `keys` is absent when the caller could not load them.
 pub fn execute(
     store: &Store,
     keys: Option<&Keyring>,
     config: &Config,
     cmd: Command,
-    actor: &str,
-) -> Result<Value, String> {
-    match cmd {
+) -> Result<Response, ControlError> {
+    let actor = Actor::cli();
+    Ok(match cmd {
         Command::SystemAdd {
             name,
             plat_name,
@@ -121,119 +302,105 @@ pub fn execute(
             dest_host,
             state,
         } => {
-            let state = state.as_deref().map(parse_state).transpose()?;
-            let rec = systems::add_system(
-                store,
-                systems::NewSystem {
-                    name,
-                    plat_name,
-                    vendor: None,
-                    public_key_pem,
-                    callback_url,
-                    callback_ca_pem,
-                    dest_host,
-                    state,
-                },
-                actor,
-            )
-            .map_err(|e| e.to_string())?;
-            Ok(json!({"appId": rec.app_id}))
+            let new = systems::NewSystem {
+                name,
+                plat_name,
+                vendor: None,
+                public_key_pem,
+                callback_url,
+                callback_ca_pem,
+                dest_host,
+                state,
+            };
+            let rec = systems::add_system(store, new, &actor)?;
+            Response::SystemAdd(SystemAdded { app_id: rec.app_id })
         }
-        Command::SystemList => {
-            let list = store.list_systems().map_err(|e| e.to_string())?;
-            Ok(Value::Array(
-                list.into_iter()
-                    .map(|s| {
-                        json!({
-                            "appId": s.app_id,
-                            "name": s.name,
-                            "platName": s.plat_name,
-                            "state": s.state.as_str(),
-                            "callbackUrl": s.callback_url,
-                            "createdMs": s.created_ms,
-                        })
-                    })
-                    .collect(),
-            ))
-        }
+        Command::SystemList => Response::SystemList(
+            store
+                .list_systems()?
+                .into_iter()
+                .map(|s| SystemSummary {
+                    app_id: s.app_id,
+                    name: s.name,
+                    plat_name: s.plat_name,
+                    state: s.state,
+                    callback_url: s.callback_url,
+                    created_ms: s.created_ms,
+                })
+                .collect(),
+        ),
         Command::SystemSetState {
             app_id,
             state,
             reason,
         } => {
-            let rec = systems::set_state(store, &app_id, parse_state(&state)?, &reason, actor)
-                .map_err(|e| e.to_string())?;
-            Ok(json!({"appId": rec.app_id, "state": rec.state.as_str()}))
+            let rec = systems::set_state(store, &app_id, state, &reason, &actor)?;
+            Response::SystemSetState(SystemStateChanged {
+                app_id: rec.app_id,
+                state: rec.state,
+            })
         }
         Command::AdminCreate {
             role,
             username,
             password,
         } => {
-            let role = match Role::parse(&role) {
-                Some(r @ (Role::Operator | Role::Security | Role::Auditor)) => r,
-                _ => {
-                    return Err(format!(
-                        "未知管理员角色 {role}（可用 operator、security、auditor）"
-                    ));
-                }
-            };
-            let rec = accounts::create_account(store, &username, role, &password, true, actor)
-                .map_err(|e| e.to_string())?;
-            Ok(json!({"username": rec.username, "role": rec.role.as_str()}))
+            if !matches!(role, Role::Operator | Role::Security | Role::Auditor) {
+                return Err(ControlError::new(
+                    ErrorCode::Invalid,
+                    "管理员角色只能是 operator、security 或 auditor",
+                ));
+            }
+            let rec = accounts::create_account(store, &username, role, &password, true, &actor)?;
+            Response::AdminCreate(AdminCreated {
+                username: rec.username,
+                role: rec.role,
+            })
         }
-        Command::KeysStatus => match keys {
-            Some(k) => serde_json::to_value(k.status()).map_err(|e| e.to_string()),
-            None => Err("密钥未加载".into()),
-        },
+        Command::KeysStatus => {
+            let k =
+                keys.ok_or_else(|| ControlError::new(ErrorCode::KeysUnavailable, "密钥未加载"))?;
+            Response::KeysStatus(k.status())
+        }
         Command::TrustAdd { certificate_b64 } => {
             let bytes = b64_decode(&certificate_b64)?;
-            let (id, subject) =
-                documents::add_trust_anchor(store, &bytes, actor).map_err(|e| e.to_string())?;
-            Ok(json!({"id": id, "subject": subject}))
+            let (id, subject) = documents::add_trust_anchor(store, &bytes, &actor)?;
+            Response::TrustAdd(TrustAdded { id, subject })
         }
-        Command::TrustList => {
-            let list = store.trust_anchors().map_err(|e| e.to_string())?;
-            Ok(Value::Array(
-                list.into_iter()
-                    .map(|(id, der)| {
-                        let info = crate::crypto::x509::CertInfo::parse(&der).ok();
-                        json!({
-                            "id": id,
-                            "subject": info.as_ref().map(|i| i.subject.clone()).unwrap_or_default(),
-                            "notAfter": info.map(|i| crate::time::format_time_ms(i.not_after_ms)).unwrap_or_default(),
-                        })
-                    })
-                    .collect(),
-            ))
-        }
+        Command::TrustList => Response::TrustList(
+            store
+                .trust_anchors()?
+                .into_iter()
+                .map(|(id, der)| {
+                    let info = crate::crypto::x509::CertInfo::parse(&der).ok();
+                    TrustAnchor {
+                        id,
+                        subject: info.as_ref().map(|i| i.subject.clone()).unwrap_or_default(),
+                        not_after: info
+                            .map(|i| crate::time::format_time_ms(i.not_after_ms))
+                            .unwrap_or_default(),
+                    }
+                })
+                .collect(),
+        ),
         Command::TrustRemove { id } => {
-            if store.remove_trust_anchor(&id).map_err(|e| e.to_string())? {
-                store
-                    .record_event(actor, "trust.remove", &id, "ok", "")
-                    .map_err(|e| e.to_string())?;
-                Ok(json!({"removed": id}))
-            } else {
-                Err(format!("信任锚 {id} 不存在"))
-            }
+            documents::remove_trust_anchor(store, &id, &actor)?;
+            Response::TrustRemove(TrustRemoved { removed: id })
         }
         Command::VerifyDocument {
             file_name,
             content_b64,
         } => {
             let bytes = b64_decode(&content_b64)?;
-            let report =
-                documents::verify(store, config, &bytes, &file_name).map_err(|e| e.to_string())?;
-            serde_json::to_value(report).map_err(|e| e.to_string())
+            let report = documents::verify(store, config, &bytes, &file_name)
+                .map_err(|e| ControlError::new(ErrorCode::Invalid, e.to_string()))?;
+            let v = serde_json::to_value(report)
+                .map_err(|e| ControlError::internal("verification report", e))?;
+            Response::VerifyDocument(v)
         }
         Command::UsageReport { app_id, from, to } => {
-            let (from, to) = (day(&from)?, day(&to)?);
-            if to < from || metering::add_days(from, 3660) < to {
-                return Err("日期范围无效（截止日期不早于起始日期，且不超过十年）".into());
-            }
-            let rows =
-                metering::report(store, app_id.as_deref(), from, to).map_err(|e| e.to_string())?;
-            serde_json::to_value(rows).map_err(|e| e.to_string())
+            let rows = metering::report(store, app_id.as_deref(), day(&from)?, day(&to)?)?;
+            Response::UsageReport(rows)
         }
         Command::QuotaSet {
             app_id,
@@ -242,72 +409,69 @@ pub fn execute(
             from,
             until,
         } => {
-            let kind = QuotaKind::parse(&kind)
-                .ok_or_else(|| format!("未知配额类型 {kind}（可用 signatures、users）"))?;
-            let q = metering::set_quota(
-                store,
-                &app_id,
-                kind,
-                limit,
-                day(&from)?,
-                day(&until)?,
-                actor,
-            )
-            .map_err(|e| e.to_string())?;
-            let detail = format!("{} {} {from}..{until}", kind.as_str(), q.limit);
-            store
-                .record_event(actor, "quota.set", &app_id, "ok", &detail)
-                .map_err(|e| e.to_string())?;
-            quota_value(&q)
+            let (from, until) = (day(&from)?, day(&until)?);
+            let q = metering::set_quota(store, &app_id, kind, limit, from, until, &actor)?;
+            Response::QuotaSet(QuotaStatus::of(&q, crate::time::now_ms()).into())
         }
         Command::QuotaClear { app_id } => {
-            if metering::clear_quota(store, &app_id)
-                .map_err(|e| e.to_string())?
-                .is_none()
-            {
-                return Err(format!("系统 {app_id} 没有配额"));
-            }
-            store
-                .record_event(actor, "quota.clear", &app_id, "ok", "")
-                .map_err(|e| e.to_string())?;
-            Ok(json!({"appId": app_id, "quota": null}))
+            metering::clear_quota(store, &app_id, &actor)?;
+            Response::QuotaClear(QuotaCleared {
+                app_id,
+                quota: None,
+            })
         }
-        Command::QuotaShow { app_id } => {
-            match store.get_quota(&app_id).map_err(|e| e.to_string())? {
-                Some(q) => quota_value(&q),
-                None => Ok(Value::Null),
-            }
+        Command::QuotaShow { app_id } => Response::QuotaShow(
+            metering::quota_status(store, &app_id, crate::time::now_ms())?.map(QuotaView::from),
+        ),
+    })
+}
+
+fn day(s: &str) -> Result<Day, ControlError> {
+    Day::parse(s).map_err(|e| ControlError::new(ErrorCode::Invalid, e.to_string()))
+}
+
+fn b64_decode(s: &str) -> Result<Vec<u8>, ControlError> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|_| ControlError::new(ErrorCode::Invalid, "内容不是有效的 Base64"))
+}
+
+/// One answer line: the command's response or why it was refused.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Reply {
+    Ok(Response),
+    Error(ControlError),
+}
+
+impl From<Result<Response, ControlError>> for Reply {
+    fn from(r: Result<Response, ControlError>) -> Self {
+        match r {
+            Ok(v) => Reply::Ok(v),
+            Err(e) => Reply::Error(e),
         }
     }
 }
 
-fn day(s: &str) -> Result<u32, String> {
-    metering::parse_day(s).map_err(|e| e.to_string())
-}
-
-fn quota_value(q: &Quota) -> Result<Value, String> {
-    serde_json::to_value(metering::QuotaStatus::of(q, crate::time::now_ms()))
-        .map_err(|e| e.to_string())
-}
-
-fn b64_decode(s: &str) -> Result<Vec<u8>, String> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .map_err(|_| "内容不是有效的 Base64".to_string())
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Reply {
-    ok: bool,
-    #[serde(default)]
-    result: Value,
-    #[serde(default)]
-    error: String,
+/// Why the CLI could not get an answer from the socket at all.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("控制套接字写入失败: {0}")]
+    Write(std::io::Error),
+    #[error("控制套接字读取失败: {0}")]
+    Read(std::io::Error),
+    #[error("控制套接字应答无效: {0}")]
+    BadReply(serde_json::Error),
+    #[error("控制命令无法编码: {0}")]
+    Encode(serde_json::Error),
+    /// The server answered with a refusal.
+    #[error(transparent)]
+    Refused(#[from] ControlError),
 }
 
 /// Sends `cmd` to a running server. `Ok(None)` when no server listens on the socket.
-pub fn call(data_dir: &Path, cmd: &Command) -> Result<Option<Value>, String> {
+pub fn call(data_dir: &Path, cmd: &Command) -> Result<Option<Response>, CallError> {
     let path = socket_path(data_dir);
     let mut stream = match std::os::unix::net::UnixStream::connect(&path) {
         Ok(s) => s,
@@ -315,21 +479,16 @@ pub fn call(data_dir: &Path, cmd: &Command) -> Result<Option<Value>, String> {
     };
     // Verifying a large document takes seconds; a server that says nothing for minutes is stuck.
     let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(300)));
-    let mut line = serde_json::to_vec(cmd).map_err(|e| e.to_string())?;
+    let mut line = serde_json::to_vec(cmd).map_err(CallError::Encode)?;
     line.push(b'\n');
-    stream
-        .write_all(&line)
-        .map_err(|e| format!("控制套接字写入失败: {e}"))?;
+    stream.write_all(&line).map_err(CallError::Write)?;
     let mut reply = String::new();
     BufReader::new(stream)
         .read_line(&mut reply)
-        .map_err(|e| format!("控制套接字读取失败: {e}"))?;
-    let reply: Reply =
-        serde_json::from_str(&reply).map_err(|e| format!("控制套接字应答无效: {e}"))?;
-    if reply.ok {
-        Ok(Some(reply.result))
-    } else {
-        Err(reply.error)
+        .map_err(CallError::Read)?;
+    match serde_json::from_str(&reply).map_err(CallError::BadReply)? {
+        Reply::Ok(r) => Ok(Some(r)),
+        Reply::Error(e) => Err(e.into()),
     }
 }
 
@@ -368,38 +527,22 @@ pub async fn serve(
                 return;
             }
             let reply = match serde_json::from_str::<Command>(&line) {
-                Err(e) => Reply {
-                    ok: false,
-                    result: Value::Null,
-                    error: format!("无效的控制命令: {e}"),
-                },
+                Err(e) => Reply::Error(ControlError::new(
+                    ErrorCode::BadCommand,
+                    format!("无效的控制命令: {e}"),
+                )),
                 Ok(cmd) => {
                     let writes = cmd.changes_state();
                     let s = store.clone();
-                    let res = tokio::task::spawn_blocking(move || {
-                        execute(&s, Some(&keys), &config, cmd, "cli")
-                    })
-                    .await
-                    .unwrap_or_else(|_| Err("命令执行失败".into()));
-                    if writes && res.is_ok() && store.commit().await.is_err() {
-                        Reply {
-                            ok: false,
-                            result: Value::Null,
-                            error: "写入磁盘失败".into(),
-                        }
+                    let res =
+                        tokio::task::spawn_blocking(move || execute(&s, Some(&keys), &config, cmd))
+                            .await
+                            .unwrap_or_else(|e| Err(ControlError::internal("control task", e)));
+                    // A refused act is recorded too, so its event is committed like a change.
+                    if writes && let Err(e) = store.commit().await {
+                        Reply::Error(ControlError::internal("control commit", e))
                     } else {
-                        match res {
-                            Ok(result) => Reply {
-                                ok: true,
-                                result,
-                                error: String::new(),
-                            },
-                            Err(error) => Reply {
-                                ok: false,
-                                result: Value::Null,
-                                error,
-                            },
-                        }
+                        res.into()
                     }
                 }
             };
@@ -408,5 +551,54 @@ pub async fn serve(
                 let _ = write.write_all(&bytes).await;
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_and_replies_travel_as_typed_json() {
+        let cmd = Command::SystemSetState {
+            app_id: "HT1".into(),
+            state: SystemState::Suspended,
+            reason: "违规".into(),
+        };
+        let line = serde_json::to_value(&cmd).unwrap();
+        assert_eq!(line["cmd"], "system-set-state");
+        assert_eq!(line["state"], "suspended");
+        // A state outside the vocabulary is not a command.
+        let bad = r#"{"cmd":"system-set-state","app_id":"HT1","state":"gone","reason":"x"}"#;
+        assert!(serde_json::from_str::<Command>(bad).is_err());
+
+        let ok = Reply::Ok(Response::SystemAdd(SystemAdded {
+            app_id: "HT1".into(),
+        }));
+        let text = serde_json::to_string(&ok).unwrap();
+        assert_eq!(text, r#"{"ok":{"system-add":{"appId":"HT1"}}}"#);
+        let err = Reply::Error(ControlError::new(ErrorCode::NotFound, "系统 HT1 没有配额"));
+        let text = serde_json::to_string(&err).unwrap();
+        let Reply::Error(back) = serde_json::from_str(&text).unwrap() else {
+            panic!("{text}");
+        };
+        assert_eq!(
+            (back.code, back.message.as_str()),
+            (ErrorCode::NotFound, "系统 HT1 没有配额")
+        );
+    }
+
+    #[test]
+    fn storage_faults_reach_the_cli_without_their_text() {
+        let e = ControlError::from(DomainError::Store(crate::store::StoreError::Corrupt(
+            "tree events: bad key 0x00ff".into(),
+        )));
+        assert_eq!(e.code, ErrorCode::Internal);
+        assert!(!e.message.contains("0x00ff"), "{}", e.message);
+        let e = ControlError::from(DomainError::NotFound("系统 X 不存在".into()));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (ErrorCode::NotFound, "系统 X 不存在")
+        );
     }
 }

@@ -53,7 +53,7 @@ pub fn prepare(config: Config) -> Result<Prepared, ServerError> {
     ensure_data_dir(&config)?;
     let store = Store::open(&config.data_dir)?;
     let (keys, keys_created) = Keyring::load_or_init(&config)?;
-    if config.keys.provider == "file" {
+    if config.keys.provider == crate::config::KeyProviderKind::File {
         tracing::warn!(
             "key provider \"file\" keeps the key-encryption key on disk: for evaluation only, use keys.provider = \"pkcs11\" in production"
         );
@@ -220,15 +220,15 @@ async fn maintenance(state: web::Data<AppState>) {
     let window_ms = state.config.api.time_window_secs as i64 * 1000;
     let retention = state.config.metering.retention_days;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-    let mut pruned_day = 0;
+    let mut pruned_day = None;
     loop {
         tick.tick().await;
         let store = state.store.clone();
         let now = crate::time::now_ms();
         let cutoff = now - 2 * window_ms;
-        let today = crate::domain::metering::day_of(now);
-        let prune_usage = today != pruned_day;
-        pruned_day = today;
+        let today = crate::time::Day::of_ms(now);
+        let prune_usage = pruned_day != Some(today);
+        pruned_day = Some(today);
         let _ = tokio::task::spawn_blocking(move || {
             let _ = store.prune_nonces(cutoff);
             let _ = store.prune_sign_ids(now);

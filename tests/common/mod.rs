@@ -98,13 +98,17 @@ impl TestServer {
                 callback_url: None,
                 callback_ca_pem: None,
                 dest_host: None,
-                state: Some(state.into()),
+                state: Some(
+                    hutong::domain::vocab::SystemState::parse(state).expect("system state"),
+                ),
             },
-            "test",
         )
         .expect("system add");
+        let server::control::Response::SystemAdd(added) = v else {
+            panic!("system add answered {v:?}");
+        };
         Member {
-            app_id: v["appId"].as_str().unwrap().to_string(),
+            app_id: added.app_id,
             key,
             nonce: AtomicU32::new(1),
         }

@@ -1,0 +1,317 @@
+//! The command line: what `hutong` accepts (clap), with the closed sets as value enums
+//! mapped onto the domain's vocabularies. Parsing only; the commands run in the sibling
+//! modules.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use hutong::domain::vocab::{QuotaKind, Role, SystemState};
+use hutong::interop::simulator::Behaviour;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "hutong",
+    version,
+    about = "互通 — 电子印章互通互认服务平台 (electronic seal interoperability platform)",
+    long_about = "Hutong runs the electronic seal interoperability and mutual-recognition platform: \
+an HTTPS API for member seal systems, the administration console, and document verification.\n\n\
+Management commands work whether or not the server is running: while it runs they go through \
+the control socket in the data directory, otherwise they open the store directly."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Args, Clone)]
+pub struct Global {
+    /// Configuration file (TOML); see packaging/hutong.toml. HUTONG_* variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (store, keys, certificates); default ./hutong-data.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Run the appliance (HTTPS API and console); creates keys and data on first start.
+    Serve {
+        /// Listen address, e.g. 0.0.0.0:8443 (default 127.0.0.1:8443).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Create the data directory, keys and platform certificate without serving.
+    Init,
+    /// Key provider and platform key status.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Manage member seal systems.
+    #[command(subcommand)]
+    System(SystemCmd),
+    /// Manage console administrator accounts.
+    #[command(subcommand)]
+    Admin(AdminCmd),
+    /// Manage the trust anchors (CA certificates) used by document verification.
+    #[command(subcommand)]
+    Trust(TrustCmd),
+    /// Verify every signature of a PDF or OFD document (same report as the API and console).
+    Verify {
+        /// The document.
+        file: PathBuf,
+        /// Print the report as JSON (the API's `data`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Usage per system, day and interface: calls, successes, failures, signatures, users.
+    Usage {
+        /// Only this system.
+        #[arg(long, value_name = "APPID")]
+        app_id: Option<String>,
+        /// First day, YYYY-MM-DD (default: 29 days before --to).
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Last day, YYYY-MM-DD (default: today in the platform time zone).
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// Print CSV (UTF-8 with BOM) for a spreadsheet.
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage a system's usage quota (signature count or user count with a validity period).
+    #[command(subcommand)]
+    Quota(QuotaCmd),
+    /// Run a simulated member seal system that answers the platform's callbacks (SPEC §4).
+    SimulateMember(SimulateArgs),
+}
+
+#[derive(Subcommand)]
+pub enum QuotaCmd {
+    /// Set the quota; consumption starts again at zero. Exhausted or expired → code 20007.
+    Set {
+        app_id: String,
+        #[arg(long, value_enum)]
+        kind: QuotaKindArg,
+        #[arg(long)]
+        limit: u64,
+        /// First valid day, YYYY-MM-DD.
+        #[arg(long, value_name = "DATE")]
+        from: String,
+        /// Last valid day, YYYY-MM-DD (inclusive).
+        #[arg(long, value_name = "DATE")]
+        until: String,
+    },
+    /// Remove the quota.
+    Clear { app_id: String },
+    /// Show the quota and its consumption.
+    Show {
+        app_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct SimulateArgs {
+    /// The member's appId at the platform (callbacks carry it). Without it any appId is
+    /// accepted, so the simulator can run before it is registered; the platform's signature is
+    /// checked either way.
+    #[arg(long, value_name = "APPID")]
+    pub app_id: Option<String>,
+    /// The platform certificate (PEM, from GET /api/v1/platform/certificate).
+    #[arg(long, value_name = "FILE")]
+    pub platform_cert: PathBuf,
+    /// Listen address (default 127.0.0.1:9443).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9443")]
+    pub listen: String,
+    /// Seconds after `cloud/auth/apply` at which the intention counts as confirmed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2)]
+    pub confirm_delay: u64,
+    /// How the simulated member answers.
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = BehaviourArg::Normal)]
+    pub behaviour: BehaviourArg,
+    /// Directory for the generated TLS certificate (register it as the callback CA) and a
+    /// seal (`seal.der`) carrying the simulator's signer certificate, ready for seal/filing.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Give the seal an RSA-2048 signer (P1 with hashType 3) instead of an SM2 one.
+    #[arg(long)]
+    pub rsa_signer: bool,
+    /// Organisation name written into the generated certificates and seal.
+    #[arg(long, default_value = "模拟印章系统")]
+    pub org_name: String,
+}
+
+#[derive(Subcommand)]
+pub enum TrustCmd {
+    /// Trust a CA certificate (PEM or DER).
+    Add { certificate: PathBuf },
+    /// List trust anchors.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a trust anchor by id.
+    Remove { id: String },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCmd {
+    /// Show the key provider, module, slot and key ids (never key material).
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SystemCmd {
+    /// Register an approved seal system and print its appId.
+    Add {
+        /// Seal system name.
+        #[arg(long)]
+        name: String,
+        /// Platform name shown to other systems (platName).
+        #[arg(long)]
+        plat_name: String,
+        /// The system's SM2 public key: PEM SubjectPublicKeyInfo or X.509 certificate.
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
+        /// HTTPS base URL of the system's callback API.
+        #[arg(long, value_name = "URL")]
+        callback_url: Option<String>,
+        /// PEM CA certificate the callback server's certificate chains to.
+        #[arg(long, value_name = "FILE")]
+        callback_ca: Option<PathBuf>,
+        /// Client request address for UKey seals (destHost).
+        #[arg(long, value_name = "URL")]
+        dest_host: Option<String>,
+        /// Initial state.
+        #[arg(long, value_enum, default_value_t = NewStateArg::Testing)]
+        state: NewStateArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List seal systems.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a system's state (testing, online, suspended), with the reason recorded.
+    SetState {
+        app_id: String,
+        #[arg(value_enum)]
+        state: StateArg,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AdminCmd {
+    /// Create an administrator; the password is read from standard input and must be changed
+    /// at first login.
+    Create {
+        #[arg(long, value_enum)]
+        role: AdminRoleArg,
+        #[arg(long)]
+        username: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+/// A system state (`system set-state`).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum StateArg {
+    Testing,
+    Online,
+    Suspended,
+}
+
+impl From<StateArg> for SystemState {
+    fn from(s: StateArg) -> Self {
+        match s {
+            StateArg::Testing => SystemState::Testing,
+            StateArg::Online => SystemState::Online,
+            StateArg::Suspended => SystemState::Suspended,
+        }
+    }
+}
+
+/// The state a new system starts in.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum NewStateArg {
+    Testing,
+    Online,
+}
+
+impl From<NewStateArg> for SystemState {
+    fn from(s: NewStateArg) -> Self {
+        match s {
+            NewStateArg::Testing => SystemState::Testing,
+            NewStateArg::Online => SystemState::Online,
+        }
+    }
+}
+
+/// The roles an administrator created here can have (vendors register in the portal).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum AdminRoleArg {
+    Operator,
+    Security,
+    Auditor,
+}
+
+impl From<AdminRoleArg> for Role {
+    fn from(r: AdminRoleArg) -> Self {
+        match r {
+            AdminRoleArg::Operator => Role::Operator,
+            AdminRoleArg::Security => Role::Security,
+            AdminRoleArg::Auditor => Role::Auditor,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum QuotaKindArg {
+    Signatures,
+    Users,
+}
+
+impl From<QuotaKindArg> for QuotaKind {
+    fn from(k: QuotaKindArg) -> Self {
+        match k {
+            QuotaKindArg::Signatures => QuotaKind::Signatures,
+            QuotaKindArg::Users => QuotaKind::Users,
+        }
+    }
+}
+
+/// How the simulated member answers.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BehaviourArg {
+    /// Answers correctly.
+    Normal,
+    /// Signs with a key that is not the seal's.
+    WrongKey,
+    /// Never answers in time.
+    Hang,
+    /// Answers bytes that are not JSON.
+    Garbage,
+}
+
+impl From<BehaviourArg> for Behaviour {
+    fn from(b: BehaviourArg) -> Self {
+        match b {
+            BehaviourArg::Normal => Behaviour::Normal,
+            BehaviourArg::WrongKey => Behaviour::WrongKey,
+            BehaviourArg::Hang => Behaviour::Hang,
+            BehaviourArg::Garbage => Behaviour::Garbage,
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The management command groups: each builds its control command, runs it where it must
+//! run (`manage`), and prints the typed response as text or `--json`.
+
+use super::args::{AdminCmd, KeysCmd, QuotaCmd, SystemCmd, TrustCmd};
+use super::manage::{expect_response, manage};
+use super::output;
+use anyhow::{Context, Result, bail};
+use hutong::config::Config;
+use hutong::domain::metering;
+use hutong::server::control::Command;
+use hutong::time::Day;
+use std::io::Read;
+use std::path::Path;
+
+fn read_text(path: &Path, what: &str) -> Result<String> {
+    let meta = std::fs::metadata(path).with_context(|| format!("{what} {}", path.display()))?;
+    if meta.len() > 64 * 1024 {
+        bail!("{what} {} is larger than 64 KiB", path.display());
+    }
+    std::fs::read_to_string(path).with_context(|| format!("{what} {}", path.display()))
+}
+
+pub fn keys(config: &Config, cmd: KeysCmd) -> Result<()> {
+    let KeysCmd::Status { json } = cmd;
+    let k = expect_response!(manage(config, Command::KeysStatus)?, KeysStatus);
+    if json {
+        output::json(&k);
+    } else {
+        output::keys(&k);
+    }
+    Ok(())
+}
+
+pub fn system(config: &Config, cmd: SystemCmd) -> Result<()> {
+    match cmd {
+        SystemCmd::Add {
+            name,
+            plat_name,
+            public_key,
+            callback_url,
+            callback_ca,
+            dest_host,
+            state,
+            json,
+        } => {
+            let public_key_pem = read_text(&public_key, "public key")?;
+            let callback_ca_pem = callback_ca
+                .map(|p| read_text(&p, "callback CA"))
+                .transpose()?;
+            let cmd = Command::SystemAdd {
+                name,
+                plat_name,
+                public_key_pem,
+                callback_url,
+                callback_ca_pem,
+                dest_host,
+                state: Some(state.into()),
+            };
+            let added = expect_response!(manage(config, cmd)?, SystemAdd);
+            if json {
+                output::json(&added);
+            } else {
+                println!("{}", added.app_id);
+            }
+        }
+        SystemCmd::List { json } => {
+            let list = expect_response!(manage(config, Command::SystemList)?, SystemList);
+            if json {
+                output::json(&list);
+            } else {
+                output::systems(&list);
+            }
+        }
+        SystemCmd::SetState {
+            app_id,
+            state,
+            reason,
+        } => {
+            let cmd = Command::SystemSetState {
+                app_id,
+                state: state.into(),
+                reason,
+            };
+            let r = expect_response!(manage(config, cmd)?, SystemSetState);
+            println!("{} {}", r.app_id, r.state.as_str());
+        }
+    }
+    Ok(())
+}
+
+pub fn admin(config: &Config, cmd: AdminCmd) -> Result<()> {
+    let AdminCmd::Create { role, username, .. } = cmd;
+    let mut line = String::new();
+    std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.lines().next().unwrap_or_default().to_string();
+    if password.is_empty() {
+        bail!("no password on standard input");
+    }
+    let cmd = Command::AdminCreate {
+        role: role.into(),
+        username,
+        password,
+    };
+    let r = expect_response!(manage(config, cmd)?, AdminCreate);
+    println!("created {} ({})", r.username, r.role.as_str());
+    Ok(())
+}
+
+pub fn usage(
+    config: &Config,
+    app_id: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    csv: bool,
+    json: bool,
+) -> Result<()> {
+    let to = match to {
+        Some(t) => t,
+        None => Day::today().to_string(),
+    };
+    let from = match from {
+        Some(f) => f,
+        None => metering::default_report_start(Day::parse(&to)?).to_string(),
+    };
+    let cmd = Command::UsageReport { app_id, from, to };
+    let rows = expect_response!(manage(config, cmd)?, UsageReport);
+    if json {
+        output::json(&rows);
+    } else if csv {
+        print!("{}", metering::to_csv(&rows));
+    } else {
+        output::usage(&rows);
+    }
+    Ok(())
+}
+
+pub fn quota(config: &Config, cmd: QuotaCmd) -> Result<()> {
+    match cmd {
+        QuotaCmd::Set {
+            app_id,
+            kind,
+            limit,
+            from,
+            until,
+        } => {
+            let cmd = Command::QuotaSet {
+                app_id,
+                kind: kind.into(),
+                limit,
+                from,
+                until,
+            };
+            let q = expect_response!(manage(config, cmd)?, QuotaSet);
+            output::quota(Some(&q));
+        }
+        QuotaCmd::Clear { app_id } => {
+            expect_response!(manage(config, Command::QuotaClear { app_id })?, QuotaClear);
+            println!("quota removed");
+        }
+        QuotaCmd::Show { app_id, json } => {
+            let q = expect_response!(manage(config, Command::QuotaShow { app_id })?, QuotaShow);
+            if json {
+                output::json(&q);
+            } else {
+                output::quota(q.as_ref());
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn trust(config: &Config, cmd: TrustCmd) -> Result<()> {
+    use base64::Engine;
+    match cmd {
+        TrustCmd::Add { certificate } => {
+            let bytes = std::fs::read(&certificate)
+                .with_context(|| format!("certificate {}", certificate.display()))?;
+            let cmd = Command::TrustAdd {
+                certificate_b64: base64::engine::general_purpose::STANDARD.encode(bytes),
+            };
+            let r = expect_response!(manage(config, cmd)?, TrustAdd);
+            println!("{} {}", r.id, r.subject);
+        }
+        TrustCmd::List { json } => {
+            let list = expect_response!(manage(config, Command::TrustList)?, TrustList);
+            if json {
+                output::json(&list);
+            } else {
+                output::trust_anchors(&list);
+            }
+        }
+        TrustCmd::Remove { id } => {
+            expect_response!(manage(config, Command::TrustRemove { id })?, TrustRemove);
+            println!("removed");
+        }
+    }
+    Ok(())
+}
+
+/// Verifies through the running server when there is one (its registry and trust anchors),
+/// else against the data directory directly, else with no anchors and no registry.
+pub fn verify(config: &Config, file: &Path, json: bool) -> Result<()> {
+    use base64::Engine;
+    let meta = std::fs::metadata(file).with_context(|| format!("document {}", file.display()))?;
+    if meta.len() > config.api.max_file_bytes as u64 {
+        bail!(
+            "{} is larger than the {} byte limit",
+            file.display(),
+            config.api.max_file_bytes
+        );
+    }
+    let bytes = std::fs::read(file).with_context(|| format!("document {}", file.display()))?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let report = if config.data_dir.exists() {
+        let cmd = Command::VerifyDocument {
+            file_name: name,
+            content_b64: base64::engine::general_purpose::STANDARD.encode(&bytes),
+        };
+        expect_response!(manage(config, cmd)?, VerifyDocument)
+    } else {
+        let opts = hutong::verify::VerifyOptions {
+            max_file_size: config.api.max_file_bytes,
+            ..Default::default()
+        };
+        let r = hutong::verify::verify_document(
+            &bytes,
+            &name,
+            &opts,
+            &hutong::verify::report::EmptyRegistry,
+        )?;
+        serde_json::to_value(r)?
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        output::report(&report)?;
+    }
+    if output::verified(&report) {
+        Ok(())
+    } else {
+        std::process::exit(2)
+    }
+}

@@ -1,0 +1,166 @@
+//! Human output of the typed responses (`--json` prints the response itself).
+
+use hutong::domain::metering::{self, ReportRow};
+use hutong::keys::ProviderStatus;
+use hutong::server::control::{QuotaView, SystemSummary, TrustAnchor};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Prints a response body as one JSON line.
+pub fn json(v: &impl serde::Serialize) {
+    match serde_json::to_string(v) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("cannot print JSON: {e}"),
+    }
+}
+
+pub fn systems(list: &[SystemSummary]) {
+    println!("{:<20} {:<10} {:<24} PLATFORM", "APPID", "STATE", "NAME");
+    for s in list {
+        println!(
+            "{:<20} {:<10} {:<24} {}",
+            s.app_id,
+            s.state.as_str(),
+            s.name,
+            s.plat_name
+        );
+    }
+}
+
+pub fn keys(k: &ProviderStatus) {
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    println!("provider: {}", k.provider);
+    println!("module: {}", opt(&k.module));
+    println!("slot: {}", opt(&k.slot));
+    println!("kekId: {}", k.kek_id);
+    match k.created_ms {
+        Some(ms) => println!("createdMs: {ms}"),
+        None => println!("createdMs: -"),
+    }
+}
+
+pub fn trust_anchors(list: &[TrustAnchor]) {
+    for a in list {
+        println!("{}  {}  (valid until {})", a.id, a.subject, a.not_after);
+    }
+}
+
+pub fn quota(q: Option<&QuotaView>) {
+    match q {
+        None => println!("no quota"),
+        Some(q) => println!(
+            "{} {}/{} used, {} remaining, valid {} .. {} ({})",
+            q.kind.as_str(),
+            q.used,
+            q.limit,
+            q.remaining,
+            q.valid_from,
+            q.valid_until,
+            q.status
+        ),
+    }
+}
+
+pub fn usage(rows: &[ReportRow]) {
+    println!(
+        "{:<10}  {:<20} {:<26} {:>8} {:>8} {:>8} {:>8} {:>6}",
+        "DATE", "APPID", "INTERFACE", "CALLS", "OK", "FAILED", "SIGNS", "USERS"
+    );
+    for r in rows {
+        let c = r.counts;
+        println!(
+            "{:<10}  {:<20} {:<26} {:>8} {:>8} {:>8} {:>8} {:>6}",
+            r.date,
+            r.app_id,
+            r.interface,
+            c.calls,
+            c.succeeded,
+            c.failed,
+            c.signatures,
+            r.distinct_users
+        );
+    }
+    let t = metering::totals(rows);
+    println!(
+        "{:<10}  {:<20} {:<26} {:>8} {:>8} {:>8} {:>8}",
+        "total", "", "", t.calls, t.succeeded, t.failed, t.signatures
+    );
+}
+
+/// The parts of a verification report (the API's `data`) that the summary prints.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ReportSummary {
+    format: String,
+    file_name: String,
+    file_size: u64,
+    sign_count: u64,
+    verify_result: bool,
+    error: Option<String>,
+    details: Vec<DetailSummary>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct DetailSummary {
+    signature_type: String,
+    location: String,
+    sign_time: String,
+    cert_owner: String,
+    seal_name: String,
+    seal_code: String,
+    flow_vo_list: Vec<StepSummary>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct StepSummary {
+    step: String,
+    status: i64,
+    hint: String,
+}
+
+/// Whether the report says the document verified.
+pub fn verified(report: &Value) -> bool {
+    report["verifyResult"].as_bool() == Some(true)
+}
+
+pub fn report(report: &Value) -> anyhow::Result<()> {
+    let r: ReportSummary = serde_json::from_value(report.clone())?;
+    println!(
+        "{}  {}  {} 字节  签名 {} 个  结论: {}",
+        r.format,
+        r.file_name,
+        r.file_size,
+        r.sign_count,
+        if r.verify_result {
+            "通过"
+        } else {
+            "未通过"
+        }
+    );
+    if let Some(e) = &r.error {
+        println!("  文档错误: {e}");
+    }
+    for (i, d) in r.details.iter().enumerate() {
+        println!(
+            "  #{} {} {} 签署时间 {} 签署者 {} 印章 {} {}",
+            i + 1,
+            d.signature_type,
+            d.location,
+            d.sign_time,
+            d.cert_owner,
+            d.seal_name,
+            d.seal_code
+        );
+        for f in &d.flow_vo_list {
+            println!(
+                "     [{}] {:<11} {}",
+                if f.status == 1 { "✓" } else { "✗" },
+                f.step,
+                f.hint
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! Recording audit events: the only writer of `AuditEvent`s. Each domain function that
+//! performs an act records it here, once, whichever surface called it; acts that exist only
+//! on a surface (login, logout, a refused page, a form refused before any rule ran) are
+//! recorded by that surface through [`record`] and [`note`], never by writing the store.
+
+use super::DomainError;
+use super::audit_event::{Action, Actor, AuditEvent, Detail, Outcome};
+use crate::store::Store;
+use crate::time::now_ms;
+
+/// Records one event now; an act whose event cannot be written fails.
+pub fn record(
+    store: &Store,
+    actor: &Actor,
+    action: Action,
+    outcome: Outcome,
+    target: &str,
+    detail: impl Into<String>,
+) -> Result<(), DomainError> {
+    store.record_event(&AuditEvent {
+        at_ms: now_ms(),
+        action,
+        actor: actor.clone(),
+        target: target.to_string(),
+        outcome,
+        detail: Detail::new(detail),
+    })?;
+    Ok(())
+}
+
+/// Records a refusal or failure that leaves nothing changed; a fault writing it is logged,
+/// because the caller is already answering with the refusal.
+pub fn note(
+    store: &Store,
+    actor: &Actor,
+    action: Action,
+    outcome: Outcome,
+    target: &str,
+    detail: impl Into<String>,
+) {
+    if let Err(e) = record(store, actor, action, outcome, target, detail) {
+        tracing::error!(error = %e, action = action.as_str(), "audit event not recorded");
+    }
+}
+
+/// What a failed act's event says: the rule's message, never a storage fault's text.
+fn failure_detail(e: &DomainError) -> String {
+    match e {
+        DomainError::Store(_) => "内部错误".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Records the outcome of an act: on success `ok(&value)` gives the target and detail; on
+/// failure the event names `target` and the rule's message.
+pub(crate) fn audited<T>(
+    store: &Store,
+    actor: &Actor,
+    action: Action,
+    target: &str,
+    res: Result<T, DomainError>,
+    ok: impl FnOnce(&T) -> (String, String),
+) -> Result<T, DomainError> {
+    match res {
+        Ok(v) => {
+            let (target, detail) = ok(&v);
+            record(store, actor, action, Outcome::Ok, &target, detail)?;
+            Ok(v)
+        }
+        Err(e) => {
+            note(
+                store,
+                actor,
+                action,
+                Outcome::Failed,
+                target,
+                failure_detail(&e),
+            );
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::audit_event::ActorKind;
+    use crate::domain::systems::{self, NewSystem};
+    use crate::domain::vocab::{Role, SystemState};
+
+    fn new_system() -> NewSystem {
+        let key = crate::crypto::sm::Sm2KeyPair::generate();
+        NewSystem {
+            name: "甲".into(),
+            plat_name: "甲平台".into(),
+            public_key_pem: crate::crypto::sm::sm2_public_key_to_pem(&key.public_key()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn each_act_is_one_event_with_its_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let op = Actor::account("op1", Role::Operator);
+        let rec = systems::add_system(&store, new_system(), &Actor::cli()).unwrap();
+        let bad = NewSystem {
+            name: String::new(),
+            ..new_system()
+        };
+        assert!(systems::add_system(&store, bad, &op).is_err());
+        systems::set_state(&store, &rec.app_id, SystemState::Online, "上线", &op).unwrap();
+        // Asking for the state a system is already in changes nothing and records nothing.
+        systems::set_state(&store, &rec.app_id, SystemState::Online, "再次", &op).unwrap();
+
+        let mut events = store.recent_events(10).unwrap();
+        events.reverse();
+        let seen: Vec<_> = events
+            .iter()
+            .map(|e| (e.action, e.outcome, e.actor.kind, e.target.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    Action::SystemAdd,
+                    Outcome::Ok,
+                    ActorKind::Cli,
+                    rec.app_id.as_str()
+                ),
+                (Action::SystemAdd, Outcome::Failed, ActorKind::Admin, ""),
+                (
+                    Action::SystemState,
+                    Outcome::Ok,
+                    ActorKind::Admin,
+                    rec.app_id.as_str()
+                ),
+            ]
+        );
+        assert_eq!(events[1].detail.as_str(), "name 不能为空且不超过 128 字");
+        assert_eq!(events[2].detail.as_str(), "testing -> online: 上线");
+        assert_eq!(events[2].actor.role, Some(Role::Operator));
+    }
+}

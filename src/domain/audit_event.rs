@@ -1,0 +1,232 @@
+//! The typed audit event: who (`Actor`) did what (`Action`) to which target, with which
+//! `Outcome`, and a short bounded detail. One `Action` per act, with one stable dotted wire
+//! name whichever entry point performed it (SPEC §6.1); the audit issue turns these events into
+//! the Merkle log, so the fields follow §6.1's entry (`action`, `actor {type, id, role}`,
+//! `target`, `result`, `detail`).
+//!
+//! A leaf of `domain`: it imports nothing of the crate but `domain::vocab`, so `store` may
+//! serialise it without depending on the rules. Recording happens in the domain only
+//! (`domain::audit`); no surface builds and writes events itself.
+
+use super::vocab::Role;
+use serde::{Deserialize, Serialize};
+
+/// Defines `Action` with its wire names, so the enum, `as_str` and serde agree by construction.
+macro_rules! actions {
+    ($($(#[$doc:meta])* $variant:ident => $wire:literal,)*) => {
+        /// Every audited act. The wire names are a closed list (`docs/audit.md` in the audit
+        /// issue); a new act gets a new variant, a name is never reused for another act.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum Action {
+            $($(#[$doc])* #[serde(rename = $wire)] $variant,)*
+        }
+
+        impl Action {
+            pub const ALL: &'static [Action] = &[$(Action::$variant,)*];
+
+            /// The stable dotted name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Action::$variant => $wire,)*
+                }
+            }
+        }
+    };
+}
+
+actions! {
+    /// A seal system registered (CLI, or an approved application).
+    SystemAdd => "system.add",
+    /// A system's state changed (testing, online, suspended).
+    SystemState => "system.state",
+    AccountCreate => "account.create",
+    AccountDisable => "account.disable",
+    AccountEnable => "account.enable",
+    /// An administrator's password reset by a security administrator.
+    AccountReset => "account.reset",
+    /// Too many failed logins locked the account.
+    AccountLockout => "account.lockout",
+    /// An account holder changed their own password.
+    PasswordChange => "account.password_change",
+    ConsoleLogin => "console.login",
+    ConsoleLogout => "console.logout",
+    OnboardingSubmit => "onboarding.submit",
+    OnboardingApprove => "onboarding.approve",
+    OnboardingReject => "onboarding.reject",
+    KeyRotationRequest => "key.rotation_request",
+    KeyRotationApprove => "key.rotation_approve",
+    TrustAdd => "trust.add",
+    TrustRemove => "trust.remove",
+    QuotaSet => "quota.set",
+    QuotaClear => "quota.clear",
+    DocumentVerify => "document.verify",
+    /// A registry search: it reveals who holds which seals.
+    SealSearch => "seal.search",
+    UsageExport => "usage.export",
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How an act ended. SPEC §6.1's `result` has `ok | denied | error`: `Failed` and `Locked`
+/// are both `error` there, kept apart here because the console shows the difference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Ok,
+    /// Refused before acting: wrong role, bad CSRF token.
+    Denied,
+    /// Attempted and refused by a rule or a fault.
+    Failed,
+    /// A login refused because the account is (now) locked.
+    Locked,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Denied => "denied",
+            Outcome::Failed => "failed",
+            Outcome::Locked => "locked",
+        }
+    }
+}
+
+/// Who acts: SPEC §6.1's `actor.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActorKind {
+    /// A console administrator.
+    Admin,
+    /// A seal system's operator in the vendor portal.
+    Vendor,
+    /// The management CLI (control socket or local store).
+    Cli,
+    /// The platform itself (bootstrap, background work).
+    System,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    #[serde(rename = "type")]
+    pub kind: ActorKind,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+impl Actor {
+    /// The management CLI; it has no account, its authority is the data directory's owner.
+    pub fn cli() -> Self {
+        Actor {
+            kind: ActorKind::Cli,
+            id: "cli".into(),
+            role: None,
+        }
+    }
+
+    pub fn system() -> Self {
+        Actor {
+            kind: ActorKind::System,
+            id: "system".into(),
+            role: None,
+        }
+    }
+
+    /// A signed-in account: a vendor in the portal, an administrator otherwise.
+    pub fn account(username: &str, role: Role) -> Self {
+        Actor {
+            kind: if role == Role::Vendor {
+                ActorKind::Vendor
+            } else {
+                ActorKind::Admin
+            },
+            id: username.into(),
+            role: Some(role),
+        }
+    }
+}
+
+/// Short free text beside the typed fields, at most [`Detail::MAX_CHARS`] characters; callers
+/// put no personal data in it (the search audit masks ID numbers before).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Detail(String);
+
+impl Detail {
+    pub const MAX_CHARS: usize = 256;
+
+    pub fn new(text: impl Into<String>) -> Self {
+        let text = text.into();
+        match text.char_indices().nth(Self::MAX_CHARS) {
+            Some((cut, _)) => Detail(format!("{}…", &text[..cut])),
+            None => Detail(text),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    /// UTC milliseconds.
+    #[serde(rename = "at")]
+    pub at_ms: i64,
+    pub action: Action,
+    pub actor: Actor,
+    pub target: String,
+    #[serde(rename = "result")]
+    pub outcome: Outcome,
+    #[serde(default)]
+    pub detail: Detail,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_are_unique_and_serde_agrees() {
+        let mut seen = std::collections::HashSet::new();
+        for a in Action::ALL {
+            assert!(seen.insert(a.as_str()), "{a} twice");
+            let json = serde_json::to_string(a).unwrap();
+            assert_eq!(json, format!("\"{}\"", a.as_str()));
+            assert_eq!(serde_json::from_str::<Action>(&json).unwrap(), *a);
+        }
+    }
+
+    #[test]
+    fn an_event_serialises_with_the_spec_field_names() {
+        let ev = AuditEvent {
+            at_ms: 5,
+            action: Action::QuotaSet,
+            actor: Actor::account("op1", Role::Operator),
+            target: "HT1".into(),
+            outcome: Outcome::Ok,
+            detail: Detail::new("signatures 10"),
+        };
+        let v = serde_json::to_value(&ev).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"at": 5, "action": "quota.set",
+                "actor": {"type": "admin", "id": "op1", "role": "operator"},
+                "target": "HT1", "result": "ok", "detail": "signatures 10"})
+        );
+        assert_eq!(serde_json::from_value::<AuditEvent>(v).unwrap(), ev);
+    }
+
+    #[test]
+    fn details_are_bounded() {
+        let d = Detail::new("长".repeat(1000));
+        assert_eq!(d.as_str().chars().count(), Detail::MAX_CHARS + 1);
+        assert_eq!(Detail::new("short").as_str(), "short");
+    }
+}
