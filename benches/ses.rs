@@ -1,6 +1,7 @@
 //! Seal throughput: `SesSeal::decode` + `verify_maker` on the corpus seals (one SM2 verification
 //! each, so this is bounded by SM2; decoding a 17 KB seal is a small share), and the same for a
 //! whole `SES_Signature` (two SM2 verifications).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a development harness, not shipped: a failed set-up step stops it
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hutong::ses::{SesSeal, SesSignature};

@@ -11,6 +11,7 @@ pub mod console;
 pub mod crypto;
 pub mod domain;
 pub mod gateway;
+pub mod hardening;
 pub mod interop;
 pub mod keys;
 pub mod protocol;

@@ -1,4 +1,5 @@
 //! SPEC §2 request authentication and envelope, against the real server over HTTPS.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed set-up step is a failed test
 
 mod common;
 

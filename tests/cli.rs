@@ -1,6 +1,7 @@
 //! The real `hutong` binary: management commands with and without a running server, crash
 //! durability (SIGKILL right after a 200), bootstrap credentials printed once, and graceful
 //! SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed set-up step is a failed test
 
 mod common;
 

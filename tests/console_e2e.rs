@@ -4,6 +4,7 @@
 //! the operator sets a quota; a security administrator uploads a trust anchor file, an
 //! operator verifies a PDF and finds a filed seal with its picture. With `HUTONG_SCREENSHOTS=1`
 //! the key pages are saved as PNG under `docs/screenshots/` (see docs/console.md).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed set-up step is a failed test
 
 mod common;
 

@@ -7,6 +7,7 @@
 //! Tests then run in parallel threads, each on its own token, and never share state.
 //!
 //! Without SoftHSM2 every test fails with a message saying to install it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed set-up step is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -97,7 +98,10 @@ fn set_up_softhsm() -> SoftHsm {
     // SAFETY: runs once, inside OnceLock initialisation, before any test thread has called
     // into PKCS#11 or spawned helpers; the other test threads are blocked on this OnceLock
     // and no code in this binary reads the environment concurrently.
-    unsafe { std::env::set_var("SOFTHSM2_CONF", &conf) };
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var("SOFTHSM2_CONF", &conf)
+    };
     for label in TOKENS {
         let out = Command::new("softhsm2-util")
             .args(["--init-token", "--free", "--label", label])

@@ -2,6 +2,7 @@
 //! members on loopback. A finds B's seal, applies for intention authentication, polls the
 //! result and has a digest signed by B; the platform routes every call to B's simulator and
 //! verifies what comes back.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed set-up step is a failed test
 
 mod common;
 

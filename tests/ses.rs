@@ -1,6 +1,7 @@
 //! GB/T 38540 v4 and GM/T 0031 v1 seals and signatures: real producers' files from the corpus
 //! (tests/data/ofd, see PROVENANCE.md) and round trips through the encoders with keys and
 //! certificates generated at test time.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed set-up step is a failed test
 
 use hutong::crypto::certgen::{CertSpec, issue_sm2, self_signed_sm2};
 use hutong::crypto::sm::{Sm2KeyPair, parse_sm2_signature, sm3};

@@ -7,9 +7,8 @@ use hutong::server;
 
 pub fn serve(config: Config) -> Result<()> {
     // Keys live unwrapped in this process: keep them out of core dumps.
-    // SAFETY: prctl(PR_SET_DUMPABLE) takes plain integers and affects only this process.
-    unsafe {
-        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if let Err(e) = hutong::hardening::disable_core_dumps() {
+        tracing::warn!(error = %e, "could not disable core dumps");
     }
     let started = std::time::Instant::now();
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -122,6 +122,8 @@ const fn hex_lit(s: &str) -> [u8; 32] {
     out
 }
 
+// Only evaluated in constant context, where a bad digit is a compile error, never a panic.
+#[allow(clippy::panic)]
 const fn nibble(c: u8) -> u8 {
     match c {
         b'0'..=b'9' => c - b'0',
@@ -247,8 +249,11 @@ pub fn pem_encode(label: &str, der: &[u8]) -> String {
 /// Fills a buffer from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
-    // The OS generator failing is unrecoverable for a security appliance.
-    getrandom::fill(&mut buf).expect("operating system random generator failed");
+    if let Err(e) = getrandom::fill(&mut buf) {
+        // Without randomness no key, nonce or token is safe: stop rather than go on weakly.
+        tracing::error!(error = %e, "operating system random generator failed");
+        std::process::abort();
+    }
     buf
 }
 
@@ -256,6 +261,9 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 #[derive(Clone)]
 pub struct Sm2KeyPair {
     signing: SigningKey,
+    public: sm2::PublicKey,
+    /// `Z` of the public key with the standard ID, computed once: every signature needs it.
+    z: [u8; 32],
 }
 
 impl std::fmt::Debug for Sm2KeyPair {
@@ -277,7 +285,10 @@ impl Sm2KeyPair {
     pub fn from_secret_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
         let signing = SigningKey::from_slice(SM2_ID, bytes)
             .map_err(|_| CryptoError::Malformed("SM2 私钥无效".into()))?;
-        Ok(Self { signing })
+        let public = sm2::PublicKey::from_affine(*signing.verifying_key().as_affine())
+            .map_err(|_| CryptoError::BadPublicKey)?;
+        let z = sm2_z(&public)?;
+        Ok(Self { signing, public, z })
     }
 
     pub fn secret_bytes(&self) -> Zeroizing<Vec<u8>> {
@@ -285,8 +296,7 @@ impl Sm2KeyPair {
     }
 
     pub fn public_key(&self) -> sm2::PublicKey {
-        sm2::PublicKey::from_affine(*self.signing.verifying_key().as_affine())
-            .expect("a signing key's public point is never the identity")
+        self.public
     }
 
     pub fn signing_key(&self) -> &SigningKey {
@@ -295,17 +305,25 @@ impl Sm2KeyPair {
 
     /// DER SM2/SM3 signature over `msg`.
     pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
-        let e = sm2_message_digest(&self.public_key(), msg).expect("own public key is valid");
-        self.sign_prehashed(&e)
+        let mut h = Sm3::new();
+        h.update(self.z);
+        h.update(msg);
+        self.sign_prehashed(&h.finalize().into())
     }
 
     /// DER SM2 signature over a 32-byte digest `e` (no further hashing).
     pub fn sign_prehashed(&self, e: &[u8; 32]) -> Vec<u8> {
-        let sig: Signature = self
-            .signing
-            .sign_prehash(e)
-            .expect("SM2 signing of a 32-byte digest cannot fail");
-        sig.to_der().to_bytes().to_vec()
+        use signature::hazmat::RandomizedPrehashSigner;
+        if let Ok(sig) = self.signing.sign_prehash(e) {
+            return sig.to_der().to_bytes().to_vec();
+        }
+        // The deterministic k was rejected (r = 0 or r + k = n, probability about 2^-256):
+        // pick k afresh, as GB/T 32918.2 A3 says, until a signature comes out.
+        loop {
+            if let Ok(sig) = self.signing.sign_prehash_with_rng(&mut rand::rng(), e) {
+                return sig.to_der().to_bytes().to_vec();
+            }
+        }
     }
 }
 

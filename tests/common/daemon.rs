@@ -124,6 +124,7 @@ impl Daemon {
 
     pub fn signal(&self, sig: i32) {
         // SAFETY: kill(2) on our own child's pid.
+        #[allow(unsafe_code)]
         unsafe {
             libc::kill(self.child.id() as i32, sig);
         }
