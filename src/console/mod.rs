@@ -9,6 +9,8 @@ mod admin;
 mod chart;
 mod portal;
 mod registry;
+
+pub use registry::ReportPictures;
 pub mod session;
 mod usage;
 mod views;

@@ -131,9 +131,12 @@ pub fn start(prepared: Prepared) -> Result<Running, ServerError> {
     let state = prepared.state.clone();
     let listen = state.config.listen.clone();
     let data = state.clone();
+    // One per server, not per worker: a report page and its pictures may reach different workers.
+    let pictures = web::Data::new(crate::console::ReportPictures::default());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(pictures.clone())
             .wrap(
                 middleware::DefaultHeaders::new()
                     .add(("Strict-Transport-Security", "max-age=31536000"))

@@ -1,0 +1,280 @@
+//! Document verification in the console (系统管理员): upload, the report as a page, and the
+//! seal pictures of the last report, kept per session in [`ReportPictures`].
+
+use super::multipart::read_multipart;
+use super::pictures::ReportPictures;
+use super::{blocking_err, picture_content_type, picture_response};
+use crate::app::AppState;
+use crate::console::admin::{audit, guard};
+use crate::console::session::Auth;
+use crate::console::views::Ctx;
+use crate::console::{ConsoleError, html};
+use crate::crypto::sm;
+use crate::domain::audit_event::{Action, Outcome};
+use crate::domain::documents;
+use crate::domain::vocab::Role;
+use crate::verify::DocumentReport;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use base64::Engine;
+
+/// Pictures larger than this are not kept for display.
+const MAX_CACHED_PICTURE: usize = 2 * 1024 * 1024;
+
+pub struct StepRow {
+    pub step: &'static str,
+    pub label: &'static str,
+    pub passed: bool,
+    pub hint: String,
+}
+
+pub struct SignatureView {
+    pub index: usize,
+    pub seal_type: String,
+    pub sign_time: String,
+    pub provider: String,
+    pub cert_issuer: String,
+    pub cert_owner: String,
+    pub cert_sn: String,
+    pub cert_valid_start: String,
+    pub cert_valid_end: String,
+    pub seal_code: String,
+    pub seal_name: String,
+    pub signature_type: String,
+    pub algorithm: String,
+    pub registry_state: String,
+    pub location: String,
+    /// Same-origin URL of the seal picture, when the browser can show it.
+    pub picture_url: String,
+    pub steps: Vec<StepRow>,
+}
+
+pub struct ReportView {
+    pub file_name: String,
+    pub file_size: u64,
+    pub format: String,
+    pub sign_count: usize,
+    pub verify_result: bool,
+    pub error: String,
+    pub signatures: Vec<SignatureView>,
+}
+
+#[derive(Template)]
+#[template(path = "verify.html")]
+pub struct VerifyPage {
+    pub ctx: Ctx,
+    pub max_mb: String,
+    pub report: Option<ReportView>,
+    pub error: String,
+}
+
+fn step_label(step: &str) -> &'static str {
+    match step {
+        "parse" => "文件解析",
+        "integrity" => "完整性",
+        "signature" => "签名值",
+        "certificate" => "证书",
+        "seal" => "印章",
+        "registry" => "备案状态",
+        "timestamp" => "时间戳",
+        "coverage" => "签后修改",
+        _ => "其他",
+    }
+}
+
+fn report_view(pictures_cache: &ReportPictures, auth: &Auth, r: &DocumentReport) -> ReportView {
+    let report_id = hex::encode(sm::random_bytes::<8>());
+    let mut pictures = Vec::new();
+    let signatures = r
+        .details
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let pic = base64::engine::general_purpose::STANDARD
+                .decode(&d.seal_pic_base64)
+                .ok()
+                .filter(|p| p.len() <= MAX_CACHED_PICTURE && picture_content_type(p).is_some());
+            let picture_url = if pic.is_some() {
+                format!("/console/verify/picture/{report_id}/{i}")
+            } else {
+                String::new()
+            };
+            pictures.push(pic);
+            let steps: Vec<StepRow> = d
+                .flow_vo_list
+                .iter()
+                .map(|f| StepRow {
+                    step: f.step,
+                    label: step_label(f.step),
+                    passed: f.status == 1,
+                    hint: f.hint.clone(),
+                })
+                .collect();
+            SignatureView {
+                index: i + 1,
+                seal_type: d.seal_type.clone(),
+                sign_time: d.sign_time.clone(),
+                provider: d.provider.clone(),
+                cert_issuer: d.cert_issuer.clone(),
+                cert_owner: d.cert_owner.clone(),
+                cert_sn: d.cert_sn.clone(),
+                cert_valid_start: d.cert_valid_start.clone(),
+                cert_valid_end: d.cert_valid_end.clone(),
+                seal_code: d.seal_code.clone(),
+                seal_name: d.seal_name.clone(),
+                signature_type: if d.signature_type == "seal" {
+                    "电子签章".into()
+                } else {
+                    "数字签名".into()
+                },
+                algorithm: d.algorithm.clone(),
+                registry_state: d.registry_state.clone(),
+                location: d.location.clone(),
+                picture_url,
+                steps,
+            }
+        })
+        .collect();
+    pictures_cache.keep(&auth.token, &report_id, pictures);
+    ReportView {
+        file_name: r.file_name.clone(),
+        file_size: r.file_size,
+        format: r.format.clone(),
+        sign_count: r.sign_count,
+        verify_result: r.verify_result,
+        error: r.error.clone().unwrap_or_default(),
+        signatures,
+    }
+}
+
+fn max_mb(state: &AppState) -> String {
+    let mb = state.config.api.max_file_bytes as f64 / (1024.0 * 1024.0);
+    format!("{mb:.0}")
+}
+
+pub(super) async fn verify_page(
+    auth: Auth,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    auth.require(Role::Operator)?;
+    html(&VerifyPage {
+        ctx: Ctx::new(&auth, "/console/verify"),
+        max_mb: max_mb(&state),
+        report: None,
+        error: String::new(),
+    })
+}
+
+pub(super) async fn verify_upload(
+    auth: Auth,
+    state: web::Data<AppState>,
+    pictures_cache: web::Data<ReportPictures>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ConsoleError> {
+    if auth.require(Role::Operator).is_err() {
+        guard(
+            &state,
+            &auth,
+            Role::Operator,
+            "",
+            Action::DocumentVerify,
+            "",
+        )?;
+    }
+    let max = state.config.api.max_file_bytes;
+    let form = match read_multipart(&req, payload, "file", max).await {
+        Ok(f) => f,
+        Err(e) => {
+            audit(
+                &state,
+                &auth,
+                Action::DocumentVerify,
+                "",
+                Outcome::Failed,
+                &e.to_string(),
+            );
+            return Err(e);
+        }
+    };
+    guard(
+        &state,
+        &auth,
+        Role::Operator,
+        form.csrf(),
+        Action::DocumentVerify,
+        "",
+    )?;
+    let Some((name, bytes)) = form.file.filter(|(_, b)| !b.is_empty()) else {
+        let e = ConsoleError::Invalid("请选择要验证的 PDF 或 OFD 文件".into());
+        audit(
+            &state,
+            &auth,
+            Action::DocumentVerify,
+            "",
+            Outcome::Failed,
+            &e.to_string(),
+        );
+        return Err(e);
+    };
+    let digest = sm::sm3_hex(&bytes);
+    let st = state.clone();
+    let n = name.clone();
+    let res = web::block(move || documents::verify(&st.store, &st.config, &bytes, &n))
+        .await
+        .map_err(blocking_err)?;
+    let ctx = Ctx::new(&auth, "/console/verify");
+    match res {
+        Ok(report) => {
+            audit(
+                &state,
+                &auth,
+                Action::DocumentVerify,
+                &name,
+                Outcome::Ok,
+                &format!(
+                    "SM3={digest}; verifyResult={}; 签章数={}",
+                    report.verify_result, report.sign_count
+                ),
+            );
+            html(&VerifyPage {
+                ctx,
+                max_mb: max_mb(&state),
+                report: Some(report_view(&pictures_cache, &auth, &report)),
+                error: String::new(),
+            })
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            audit(
+                &state,
+                &auth,
+                Action::DocumentVerify,
+                &name,
+                Outcome::Failed,
+                &format!("SM3={digest}; {msg}"),
+            );
+            let mut resp = html(&VerifyPage {
+                ctx,
+                max_mb: max_mb(&state),
+                report: None,
+                error: format!("{name}: {msg}"),
+            })?;
+            *resp.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
+            Ok(resp)
+        }
+    }
+}
+
+pub(super) async fn report_picture(
+    auth: Auth,
+    pictures_cache: web::Data<ReportPictures>,
+    path: web::Path<(String, usize)>,
+) -> Result<HttpResponse, ConsoleError> {
+    auth.require(Role::Operator)?;
+    let (report, index) = path.into_inner();
+    let pic = pictures_cache
+        .get(&auth.token, &report, index)
+        .ok_or_else(|| ConsoleError::NotFound("印章图片已失效，请重新上传文件".into()))?;
+    picture_response(pic)
+}
