@@ -1721,3 +1721,41 @@ async fn console_and_control_plane_record_the_same_single_event_per_act() {
     assert!(p.body.contains(&e.message));
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn a_reports_seal_pictures_are_served_to_its_own_session_only() {
+    let srv = common::start().await;
+    admin(&srv, "op1", Role::Operator);
+    admin(&srv, "op2", Role::Operator);
+    let mut op = Browser::new(&srv);
+    op.login("op1", PASSWORD).await;
+    // A real producer's OFD whose seal carries a PNG picture.
+    let p = verify_upload(&mut op, "tests/data/ofd/oesplugin-mixed-modified.ofd").await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let start = p
+        .body
+        .find("/console/verify/picture/")
+        .expect("the report links its seal picture");
+    let end = start + p.body[start..].find('"').unwrap();
+    let url = p.body[start..end].to_string();
+    // Several fetches, so more than one worker is likely to answer: the pictures are the
+    // server's, not one worker's.
+    for _ in 0..6 {
+        let pic = op.get(&url).await;
+        assert_eq!(pic.status, 200, "{url}");
+        assert_eq!(
+            pic.headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("image/png")
+        );
+    }
+    // Another operator's session does not see this session's report.
+    let mut other = Browser::new(&srv);
+    other.login("op2", PASSWORD).await;
+    assert_eq!(other.get(&url).await.status, 404);
+    // A new report replaces the session's previous pictures.
+    verify_upload(&mut op, PDF).await;
+    assert_eq!(op.get(&url).await.status, 404);
+    srv.stop().await;
+}
