@@ -17,6 +17,7 @@ use crate::domain::vocab::QuotaKind;
 use crate::domain::vocab::SealState;
 use crate::domain::vocab::SystemState;
 use crate::interop::InteropError;
+use crate::protocol::Code;
 use crate::ses::SesSeal;
 use crate::store::cloud_auths::CloudAuthRecord as AuthRecord;
 use crate::store::seals::SealRecord;
@@ -31,7 +32,7 @@ const MAX_TOKEN_LEN: usize = 128;
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "cloud signing failure");
-    ApiError::new("50000", "平台内部错误")
+    ApiError::internal_fault()
 }
 
 fn load_auth(state: &AppState, auth_id: &str) -> Result<Option<AuthRecord>, ApiError> {
@@ -55,8 +56,7 @@ fn meter_home<T>(state: &AppState, home: &str, interface: &str, outcome: &Result
 }
 
 fn interop_error(e: InteropError) -> ApiError {
-    tracing::info!(error = %e, "member callback failed");
-    ApiError::new(e.code(), e.to_string())
+    ApiError::from(e)
 }
 
 /// The seal and its home system, if the seal may be used for cloud signing now: enabled,
@@ -70,23 +70,23 @@ pub(crate) fn routable_seal(
     let rec = state
         .store
         .get_seal(seal_code)?
-        .ok_or_else(|| ApiError::new("30001", format!("印章 {seal_code} 不存在")))?;
+        .ok_or_else(|| ApiError::new(Code::SealNotFound, format!("印章 {seal_code} 不存在")))?;
     if rec.state != SealState::Enabled {
         return Err(ApiError::new(
-            "30002",
+            Code::SealState,
             format!("印章 {seal_code} 当前状态为{}，不能签章", rec.state.label()),
         ));
     }
     let valid = rec.current().is_some_and(|v| v.valid_end_ms > now_ms());
     if !valid {
         return Err(ApiError::new(
-            "30002",
+            Code::SealState,
             format!("印章 {seal_code} 已过有效期，不能签章"),
         ));
     }
     if cloud_only && rec.cert_type != 2 {
         return Err(ApiError::new(
-            "30002",
+            Code::SealState,
             format!("印章 {seal_code} 不是云证书印章（certType 应为 2）"),
         ));
     }
@@ -96,7 +96,7 @@ pub(crate) fn routable_seal(
         .ok_or_else(|| internal("seal without a home system"))?;
     if home.state == SystemState::Suspended {
         return Err(ApiError::new(
-            "30002",
+            Code::SealState,
             format!("印章 {seal_code} 所属系统已暂停服务，不能签章"),
         ));
     }
@@ -117,7 +117,7 @@ fn answer_str(data: &Value, name: &str, home: &str) -> Result<String, ApiError> 
         .map(str::to_string)
         .ok_or_else(|| {
             ApiError::new(
-                "40003",
+                Code::HomeBadAnswer,
                 format!("印章所属系统 {home} 的应答缺少有效的 {name}"),
             )
         })
@@ -229,7 +229,7 @@ fn owned_auth(
 ) -> Result<AuthRecord, ApiError> {
     let unknown = || {
         ApiError::new(
-            "30006",
+            Code::AuthId,
             format!(
                 "authId {} 不存在、已过期或不属于该印章",
                 auth_id.chars().take(40).collect::<String>()
@@ -250,7 +250,7 @@ fn home_of(state: &AppState, rec: &AuthRecord) -> Result<SystemRecord, ApiError>
     let (_, home) = routable_seal(state, &rec.seal_code, true)?;
     if home.app_id != rec.home_app_id {
         return Err(ApiError::new(
-            "30006",
+            Code::AuthId,
             "印章所属系统已变更，请重新发起意愿认证",
         ));
     }
@@ -283,7 +283,7 @@ pub async fn auth_result(
             {
                 Ok(data) => answer_str(&data, "authCode", &home.app_id),
                 Err(InteropError::Refused { code, .. }) if code == "30007" => Err(ApiError::new(
-                    "30007",
+                    Code::AuthIncomplete,
                     "签署人尚未完成意愿认证，请稍后再查询",
                 )),
                 Err(e) => Err(interop_error(e)),
@@ -395,7 +395,7 @@ async fn route_sign(
     let bad = |why: &'static str| {
         tracing::warn!(home = %home.app_id, seal_code, why, "home system signature refused");
         ApiError::new(
-            "40003",
+            Code::HomeBadAnswer,
             format!(
                 "印章所属系统 {} 返回的签名数据未通过验证：{why}",
                 home.app_id
@@ -496,7 +496,7 @@ pub async fn sign(
             let certs = seal_signer_certs(&state, &rec)?;
             if certs.is_empty() {
                 return Err(ApiError::new(
-                    "30003",
+                    Code::SealInvalid,
                     format!("印章 {seal_code} 未携带可用于验证的签名证书"),
                 ));
             }
@@ -521,12 +521,15 @@ pub async fn sign(
                 let arec = owned_auth(&state, &auth_id, &auth.system.app_id, &seal_code)?;
                 if arec.home_app_id != home.app_id {
                     return Err(ApiError::new(
-                        "30006",
+                        Code::AuthId,
                         "印章所属系统已变更，请重新发起意愿认证",
                     ));
                 }
                 if arec.auth_code.as_deref() != Some(auth_code.as_str()) {
-                    return Err(ApiError::new("30007", "意愿认证尚未完成或 authCode 无效"));
+                    return Err(ApiError::new(
+                        Code::AuthIncomplete,
+                        "意愿认证尚未完成或 authCode 无效",
+                    ));
                 }
                 let mut fields = Map::new();
                 fields.insert("sealCode".into(), Value::String(seal_code.clone()));

@@ -5,6 +5,7 @@ use super::envelope::json_call;
 use super::error::ApiError;
 use super::params::Params;
 use crate::app::AppState;
+use crate::protocol::Code;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
@@ -26,13 +27,12 @@ pub async fn sign_verify(
             let _ = p.opt_str("docHash")?;
             let _ = p.opt_int("hashType")?;
             let _ = p.opt_str("signFormat")?;
-            let rec = state
-                .store
-                .get_seal(&seal_code)?
-                .ok_or_else(|| ApiError::new("30001", format!("印章 {seal_code} 不存在")))?;
+            let rec = state.store.get_seal(&seal_code)?.ok_or_else(|| {
+                ApiError::new(Code::SealNotFound, format!("印章 {seal_code} 不存在"))
+            })?;
             if rec.app_id != auth.system.app_id {
                 return Err(ApiError::new(
-                    "20008",
+                    Code::Forbidden,
                     format!("印章 {seal_code} 不属于本系统，只有印章所属系统可以核验 signId"),
                 ));
             }

@@ -75,17 +75,34 @@ pub struct RegistryHit {
     pub state_label: String,
 }
 
+/// The hint of the `registry` step when the registry could not be read: the seal may well be
+/// on file, so the step fails rather than claiming it is not.
+pub const HINT_REGISTRY_UNAVAILABLE: &str = "登记库暂时不可用";
+
+/// The registry could not be read; the implementation logged why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistryUnavailable;
+
 /// The platform's seal registry as the verifier sees it.
 pub trait SealRegistry {
-    fn lookup(&self, seal: &SealIdentity, sign_time_ms: Option<i64>) -> Option<RegistryHit>;
+    /// `Ok(None)` only when the seal is certainly not on file.
+    fn lookup(
+        &self,
+        seal: &SealIdentity,
+        sign_time_ms: Option<i64>,
+    ) -> Result<Option<RegistryHit>, RegistryUnavailable>;
 }
 
 /// A registry with nothing on file (the CLI without a data directory, tests).
 pub struct EmptyRegistry;
 
 impl SealRegistry for EmptyRegistry {
-    fn lookup(&self, _: &SealIdentity, _: Option<i64>) -> Option<RegistryHit> {
-        None
+    fn lookup(
+        &self,
+        _: &SealIdentity,
+        _: Option<i64>,
+    ) -> Result<Option<RegistryHit>, RegistryUnavailable> {
+        Ok(None)
     }
 }
 
@@ -239,11 +256,15 @@ impl SignatureReport {
             return;
         }
         match registry.lookup(&self.seal_identity, self.sign_time_ms) {
-            None => {
+            Err(RegistryUnavailable) => {
+                self.fail(Step::Registry, HINT_REGISTRY_UNAVAILABLE);
+                self.registry_state = "未知".into();
+            }
+            Ok(None) => {
                 self.fail(Step::Registry, HINT_NOT_REGISTERED);
                 self.registry_state = "未备案".into();
             }
-            Some(hit) => {
+            Ok(Some(hit)) => {
                 self.seal_code = hit.seal_code.clone();
                 self.registry_state = hit.state_label.clone();
                 if hit.usable_at_signing {
@@ -341,6 +362,37 @@ mod tests {
         };
         doc.finalize(&EmptyRegistry, &strict);
         assert!(!doc.verify_result);
+    }
+
+    struct BrokenRegistry;
+
+    impl SealRegistry for BrokenRegistry {
+        fn lookup(
+            &self,
+            _: &SealIdentity,
+            _: Option<i64>,
+        ) -> Result<Option<RegistryHit>, RegistryUnavailable> {
+            Err(RegistryUnavailable)
+        }
+    }
+
+    #[test]
+    fn an_unreadable_registry_fails_the_step_instead_of_calling_the_seal_unregistered() {
+        let mut doc = DocumentReport {
+            details: vec![all_passed()],
+            ..Default::default()
+        };
+        doc.details[0]
+            .steps
+            .retain(|(s, _, _)| *s != Step::Registry);
+        doc.details[0].seal_identity.es_id = Some("x".into());
+        // Even where an unregistered seal would be tolerated, an unknown answer is not.
+        doc.finalize(&BrokenRegistry, &VerifyOptions::default());
+        assert!(!doc.verify_result);
+        assert_eq!(
+            doc.details[0].outcome(Step::Registry),
+            Some((false, HINT_REGISTRY_UNAVAILABLE))
+        );
     }
 
     #[test]
