@@ -659,8 +659,8 @@ fn report_view(auth: &Auth, r: &DocumentReport) -> ReportView {
                 .flow_vo_list
                 .iter()
                 .map(|f| StepRow {
-                    step: f.step,
-                    label: step_label(f.step),
+                    step: f.step.name(),
+                    label: step_label(f.step.name()),
                     passed: f.status == 1,
                     hint: f.hint.clone(),
                 })
@@ -677,12 +677,12 @@ fn report_view(auth: &Auth, r: &DocumentReport) -> ReportView {
                 cert_valid_end: d.cert_valid_end.clone(),
                 seal_code: d.seal_code.clone(),
                 seal_name: d.seal_name.clone(),
-                signature_type: if d.signature_type == "seal" {
+                signature_type: if d.signature_type == crate::verify::SignatureType::Seal {
                     "电子签章".into()
                 } else {
                     "数字签名".into()
                 },
-                algorithm: d.algorithm.clone(),
+                algorithm: d.algorithm.to_string(),
                 registry_state: d.registry_state.clone(),
                 location: d.location.clone(),
                 picture_url,
@@ -694,7 +694,7 @@ fn report_view(auth: &Auth, r: &DocumentReport) -> ReportView {
     ReportView {
         file_name: r.file_name.clone(),
         file_size: r.file_size,
-        format: r.format.clone(),
+        format: r.format.name().to_string(),
         sign_count: r.sign_count,
         verify_result: r.verify_result,
         error: r.error.clone().unwrap_or_default(),

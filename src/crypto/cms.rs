@@ -120,6 +120,8 @@ pub struct CmsVerified {
     pub digest_algorithm: String,
     /// "SM2", "RSA", "RSA-PSS", "ECDSA".
     pub signature_algorithm: String,
+    /// The signer's key family with the digest algorithm it signed (`digestAlgorithm`).
+    pub scheme: x509::SigScheme,
     /// RFC 3161 token from the unsigned attribute `id-aa-signatureTimeStampToken`.
     pub timestamp_token: Option<Vec<u8>>,
     pub encapsulated_content: Option<Vec<u8>>,
@@ -405,6 +407,10 @@ impl SignedData {
             signing_time_ms,
             digest_algorithm: hash.name().to_string(),
             signature_algorithm: scheme.family.name().to_string(),
+            scheme: x509::SigScheme {
+                family: scheme.family,
+                hash,
+            },
             timestamp_token,
             encapsulated_content: self.econtent.clone(),
             weak_hash: hash.is_weak() || scheme.hash.is_weak(),

@@ -28,6 +28,8 @@ pub struct TimestampInfo {
     pub tsa_cert_der: Vec<u8>,
     pub certs: Vec<Vec<u8>>,
     pub hash_algorithm: String,
+    /// How the TSA signed the token.
+    pub tsa_scheme: super::x509::SigScheme,
 }
 
 /// Verifies an RFC 3161 TimeStampToken over `imprint_input` (for a signature time-stamp:
@@ -65,6 +67,7 @@ pub fn verify_timestamp_token_parts(
     }
     Ok(TimestampInfo {
         gen_time_ms,
+        tsa_scheme: verified.scheme,
         tsa_cert_der: verified.signer_cert_der,
         certs: verified.certs,
         hash_algorithm: hash.name().to_string(),

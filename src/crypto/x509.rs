@@ -539,6 +539,18 @@ pub fn key_type_name(spki_der: &[u8]) -> String {
     }
 }
 
+/// The signature family of an SPKI's key, when the platform knows one.
+pub fn key_family(spki_der: &[u8]) -> Option<SigFamily> {
+    let k = parse_spki(spki_der).ok()?;
+    match (k.algorithm.as_str(), k.curve.as_deref()) {
+        ("1.2.840.113549.1.1.1", _) => Some(SigFamily::Rsa),
+        ("1.2.840.113549.1.1.10", _) => Some(SigFamily::RsaPss),
+        (_, Some("1.2.156.10197.1.301")) | ("1.2.156.10197.1.301", _) => Some(SigFamily::Sm2),
+        ("1.2.840.10045.2.1", _) => Some(SigFamily::Ecdsa),
+        _ => None,
+    }
+}
+
 /// Verifies `signature` over `message` with the key in `spki_der` under `scheme`.
 /// SM2 uses the signer ID `1234567812345678` (Z value) as GB/T 35276 requires.
 pub fn verify_signature(

@@ -3,9 +3,9 @@
 use super::ValueCheck;
 use crate::crypto::cms::{self, CmsError};
 use crate::crypto::sm::parse_sm2_signature;
-use crate::crypto::x509::CertInfo;
+use crate::crypto::x509::{CertInfo, HashAlg, SigFamily, SigScheme};
 use crate::verify::cert_step::{check_certificate, fill_cert_fields};
-use crate::verify::{SignatureReport, Step, VerifyOptions};
+use crate::verify::{Algorithm, SignatureReport, Step, VerifyOptions};
 
 /// Verifies a digital-signature value over `sig_xml` and records `signature`, `certificate`,
 /// `seal` and `timestamp`. `Err(hint)` when the value is neither CMS nor a bare signature.
@@ -32,7 +32,7 @@ pub(crate) fn check_sign_value(
     );
     match cms::verify_detached_parts(&sd, &[sig_xml], opts.allow_weak_hashes) {
         Ok(v) => {
-            report.algorithm = format!("{}with{}", v.digest_algorithm, v.signature_algorithm);
+            report.algorithm = Algorithm::Scheme(v.scheme);
             let bound = if v
                 .encapsulated_content
                 .as_deref()
@@ -134,7 +134,11 @@ fn describe(e: &CmsError) -> String {
 /// says whose key made it, so it cannot be verified — say so instead of guessing.
 fn bare_signature(report: &mut SignatureReport) -> ValueCheck {
     let why = "签名值是裸 SM2 签名值（DER SEQUENCE{r,s}），不是 GB/T 35275 SignedData，包内没有签名者证书，无法验证";
-    report.algorithm = "SM3withSM2".into();
+    // Only the value's shape says SM2; the platform signs and expects SM3 with it.
+    report.algorithm = Algorithm::Scheme(SigScheme {
+        family: SigFamily::Sm2,
+        hash: HashAlg::Sm3,
+    });
     report.fail(Step::Signature, why);
     report.fail(Step::Certificate, "签名值未携带签名者证书");
     report.pass(

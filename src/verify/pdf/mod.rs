@@ -14,7 +14,9 @@ use std::time::Duration;
 use lopdf::{Document, Object, ObjectId};
 
 use super::cert_step::{self, check_certificate};
-use super::{DocumentError, SignatureReport, Step, VerifyOptions};
+use super::{
+    Algorithm, DocumentError, Format, SignatureReport, SignatureType, Step, VerifyOptions,
+};
 use crate::crypto::cms::{self, CmsError};
 use crate::crypto::tsp;
 use crate::crypto::x509::{self, CertInfo};
@@ -486,7 +488,7 @@ fn verify_one(
     let d = &sig.sig_dict;
     let is_doc_ts = name_of(d, b"Type").as_deref() == Some("DocTimeStamp")
         || name_of(d, b"SubFilter").as_deref() == Some("ETSI.RFC3161");
-    let mut report = SignatureReport::new("PDF", "sign");
+    let mut report = SignatureReport::new(Format::Pdf, SignatureType::Sign);
     report.location = sig.field_name.clone();
     report.page = sig.page;
     report.position = sig
@@ -579,7 +581,7 @@ fn verify_cms(report: &mut SignatureReport, der: &[u8], parts: &[&[u8]], opts: &
     if let Some(c) = &signer {
         cert_step::fill_cert_fields(report, c);
         report.seal_identity.signer_cert_sn = Some(c.serial_hex.clone());
-        report.algorithm = c.key_type();
+        report.algorithm = Algorithm::from_key(&c.spki_der);
     }
     // Unsupported public-key algorithms are reported as such (indeterminate), never passed.
     let unsupported_alg = match x509::resolve_scheme(
@@ -626,7 +628,7 @@ fn verify_cms(report: &mut SignatureReport, der: &[u8], parts: &[&[u8]], opts: &
                 Step::Integrity,
                 format!("ByteRange 摘要（{}）与签名一致", v.digest_algorithm),
             );
-            report.algorithm = format!("{}/{}", v.signature_algorithm, v.digest_algorithm);
+            report.algorithm = Algorithm::Scheme(v.scheme);
             if v.weak_hash && !opts.allow_weak_hashes {
                 report.fail(
                     Step::Signature,
@@ -728,9 +730,7 @@ fn verify_doc_timestamp(
                 format!("ByteRange 摘要（{}）与时间戳一致", ts.hash_algorithm),
             );
             report.pass(Step::Signature, "时间戳服务器签名验证通过");
-            report.algorithm = CertInfo::parse(&ts.tsa_cert_der)
-                .map(|c| c.key_type())
-                .unwrap_or_default();
+            report.algorithm = Algorithm::Scheme(ts.tsa_scheme);
             report.sign_time_ms = Some(ts.gen_time_ms);
             report.sign_time = format_time_ms(ts.gen_time_ms);
             cert_step::check_tsa(report, &ts, opts);
@@ -758,7 +758,7 @@ fn verify_doc_timestamp(
 /// Profile D: a raw GB/T 38540 `SES_Signature`; the SES module checks signature, seal and
 /// time-stamp and compares its `dataHash` with the covered bytes.
 fn verify_ses(report: &mut SignatureReport, der: &[u8], parts: &[&[u8]], opts: &VerifyOptions) {
-    report.signature_type = "seal".into();
+    report.signature_type = SignatureType::Seal;
     report.seal_type = "电子签章".into();
     let signed: Vec<u8> = parts.concat();
     match super::ses_step::check_ses_signature(report, der, &signed, opts) {
@@ -767,9 +767,9 @@ fn verify_ses(report: &mut SignatureReport, der: &[u8], parts: &[&[u8]], opts: &
             report.record(Step::Integrity, hash.matches, hash.hint.clone());
             if !hash.signer_cert_der.is_empty() {
                 if let Ok(c) = CertInfo::parse(&hash.signer_cert_der)
-                    && report.algorithm.is_empty()
+                    && report.algorithm.is_unknown()
                 {
-                    report.algorithm = c.key_type();
+                    report.algorithm = Algorithm::from_key(&c.spki_der);
                 }
                 if report.outcome(Step::Certificate).is_none() {
                     check_certificate(
