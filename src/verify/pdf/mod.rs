@@ -399,7 +399,7 @@ pub(crate) fn parse_pdf_date(s: &[u8]) -> Option<i64> {
     {
         return None;
     }
-    let days = x509::days_from_civil(year, month, day);
+    let days = crate::crypto::der::days_from_civil(year, month, day);
     Some((days * 86_400 + hour * 3600 + minute * 60 + second - offset) * 1000)
 }
 
@@ -594,12 +594,8 @@ fn verify_cms(report: &mut SignatureReport, der: &[u8], parts: &[&[u8]], opts: &
     };
     if let Some(alg) = unsupported_alg {
         match sd.digest_alg() {
-            Some(h) => match sd
-                .attr(cms::OID_MESSAGE_DIGEST)
-                .and_then(|md| x509::read_tlv(md).ok())
-                .and_then(|(t, _)| x509::octet_string(&t).ok())
-            {
-                Some(md) if md == h.digest_parts(parts) => report.pass(
+            Some(h) => match sd.message_digest() {
+                Ok(md) if md == h.digest_parts(parts) => report.pass(
                     Step::Integrity,
                     format!("ByteRange 摘要（{}）与签名属性一致", h.name()),
                 ),
