@@ -6,6 +6,7 @@
 //! [`report::SealRegistry`], which keeps this module free of storage.
 
 pub mod cert_step;
+pub(crate) mod cms_step;
 pub mod ofd;
 pub mod pdf;
 pub mod report;

@@ -14,10 +14,11 @@ use std::time::Duration;
 use lopdf::{Document, Object, ObjectId};
 
 use super::cert_step::{self, check_certificate};
+use super::cms_step::{self, Coverage};
 use super::{
     Algorithm, DocumentError, Format, SignatureReport, SignatureType, Step, VerifyOptions,
 };
-use crate::crypto::cms::{self, CmsError};
+use crate::crypto::cms;
 use crate::crypto::tsp;
 use crate::crypto::x509::{self, CertInfo};
 use crate::time::format_time_ms;
@@ -577,136 +578,17 @@ fn verify_cms(report: &mut SignatureReport, der: &[u8], parts: &[&[u8]], opts: &
         }
     };
     report.pass(Step::Parse, "PDF 结构与 CMS SignedData 可解析");
-    let signer = sd.signer_cert().ok();
-    if let Some(c) = &signer {
-        cert_step::fill_cert_fields(report, c);
-        report.seal_identity.signer_cert_sn = Some(c.serial_hex.clone());
-        report.algorithm = Algorithm::from_key(&c.spki_der);
-    }
-    // Unsupported public-key algorithms are reported as such (indeterminate), never passed.
-    let unsupported_alg = match x509::resolve_scheme(
-        &sd.signer.sig_alg_oid,
-        sd.signer.sig_alg_params.as_deref(),
-        sd.digest_alg(),
-    ) {
-        Err(x509::X509Error::UnsupportedAlgorithm(a)) if !a.starts_with("1.2.156") => Some(a),
-        _ => None,
-    };
-    if let Some(alg) = unsupported_alg {
-        match sd.digest_alg() {
-            Some(h) => match sd.message_digest() {
-                Ok(md) if md == h.digest_parts(parts) => report.pass(
-                    Step::Integrity,
-                    format!("ByteRange 摘要（{}）与签名属性一致", h.name()),
-                ),
-                _ => report.fail(
-                    Step::Integrity,
-                    "ByteRange 摘要与签名属性 messageDigest 不一致",
-                ),
-            },
-            None => report.fail(
-                Step::Integrity,
-                format!(
-                    "不支持的摘要算法 {}，无法校验完整性",
-                    digest_name(&sd.signer.digest_oid)
-                ),
-            ),
-        }
-        report.fail(Step::Signature, format!("不支持的签名算法 {alg}"));
-        if let Some(c) = &signer {
-            check_certificate(report, &c.der, &sd.certs, report.sign_time_ms, opts);
-        }
-        return;
-    }
-    match cms::verify_detached_parts(&sd, parts, true) {
-        Ok(v) => {
-            report.pass(
-                Step::Integrity,
-                format!("ByteRange 摘要（{}）与签名一致", v.digest_algorithm),
-            );
-            report.algorithm = Algorithm::Scheme(v.scheme);
-            if v.weak_hash && !opts.allow_weak_hashes {
-                report.fail(
-                    Step::Signature,
-                    format!(
-                        "签名值正确，但摘要算法 {} 强度不足（策略不允许）",
-                        v.digest_algorithm
-                    ),
-                );
-            } else if v.weak_hash {
-                report.pass(
-                    Step::Signature,
-                    format!("签名值验证通过（弱摘要算法 {}）", v.digest_algorithm),
-                );
-            } else {
-                report.pass(
-                    Step::Signature,
-                    format!("{} 签名值验证通过", v.signature_algorithm),
-                );
-            }
-            report.pass(Step::Seal, "数字签名，不含电子印章");
-            cert_step::date_signature(
-                report,
-                v.signing_time_ms,
-                v.timestamp_token.as_deref(),
-                &v.signature_value,
-                opts,
-            );
-            check_certificate(
-                report,
-                &v.signer_cert_der,
-                &v.certs,
-                report.sign_time_ms,
-                opts,
-            );
-        }
-        Err(e) => {
-            record_cms_error(report, &e);
-            if let Some(c) = &signer {
-                check_certificate(report, &c.der, &sd.certs, report.sign_time_ms, opts);
-            }
-        }
-    }
-}
-
-fn digest_name(oid: &str) -> String {
-    match oid {
-        "2.16.840.1.101.3.4.2.12" => "SHAKE256".into(),
-        other => x509::HashAlg::from_oid(other)
-            .map(|h| h.name().to_string())
-            .unwrap_or_else(|| other.to_string()),
-    }
-}
-
-fn record_cms_error(report: &mut SignatureReport, e: &CmsError) {
-    match e {
-        CmsError::DigestMismatch => report.fail(
+    let check = cms_step::check_cms(report, &sd, parts, opts);
+    match check.coverage {
+        Coverage::Matches { digest, .. } => report.pass(
             Step::Integrity,
-            "文档摘要与签名属性 messageDigest 不一致，签名后文档被修改",
+            format!("ByteRange 摘要（{digest}）与签名一致"),
         ),
-        CmsError::UnexpectedContent => report.fail(
-            Step::Integrity,
-            "分离式签名不应携带封装内容（封装内容与文档摘要不符）",
-        ),
-        CmsError::UnsupportedDigest(d) => report.fail(
-            Step::Integrity,
-            format!("不支持的摘要算法 {d}，无法校验完整性"),
-        ),
-        CmsError::MissingMessageDigest | CmsError::ContentTypeMismatch => {
-            report.fail(Step::Integrity, e.to_string())
-        }
-        CmsError::Parse(_) | CmsError::NotSignedData(_) | CmsError::NoSigner => {
-            report.fail(Step::Parse, e.to_string())
-        }
-        CmsError::BadSignature
-        | CmsError::BadKey(_)
-        | CmsError::UnsupportedAlgorithm(_)
-        | CmsError::WeakHash(_)
-        | CmsError::SignerCertMissing
-        | CmsError::BadSignerCert(_) => {
-            report.pass(Step::Integrity, "ByteRange 摘要与签名属性一致");
-            report.fail(Step::Signature, e.to_string());
-        }
+        Coverage::Fails(hint) => report.fail(Step::Integrity, hint),
+        Coverage::NotExamined(_) => {}
+    }
+    if check.verified {
+        report.pass(Step::Seal, "数字签名，不含电子印章");
     }
 }
 
