@@ -1,6 +1,8 @@
 //! X.509 certificates (SM2, RSA, ECDSA): parsing (`cert`), signature schemes and keys
 //! (`scheme`), names for reports (`names`), path building (`chain`). This file holds the error
 //! type and the public names; callers use `crypto::x509::…` whatever file a piece lives in.
+//! It must not read DER itself (that is `crypto::der`) nor know documents or trust policy
+//! beyond a path to the anchors it is given.
 //!
 //! Certificates met in signed documents are often not strictly DER (negative serials, odd
 //! string types), so parsing uses [`super::der`]'s BER reader over the exact bytes: what is
