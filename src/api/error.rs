@@ -99,13 +99,8 @@ impl From<StoreError> for ApiError {
 impl From<InteropError> for ApiError {
     fn from(e: InteropError) -> Self {
         tracing::info!(error = %e, "member callback failed");
-        let code = match &e {
-            InteropError::Unreachable(..)
-            | InteropError::Refused { .. }
-            | InteropError::Degraded(_) => Code::HomeUnreachable,
-            InteropError::Timeout(_) => Code::HomeTimeout,
-            InteropError::BadAnswer(..) => Code::HomeBadAnswer,
-        };
+        // `interop` decides the code (40001–40003); it speaks wire strings until it takes `Code`.
+        let code = Code::from_wire(e.code()).unwrap_or(Code::HomeUnreachable);
         ApiError::new(code, e.to_string())
     }
 }
@@ -138,6 +133,16 @@ mod tests {
         assert!(!e.message.contains("/var/lib"), "{}", e.message);
         let e = ApiError::from(VerifyError::Store(StoreError::Corrupt("x".into())));
         assert_eq!(e.code, Code::Internal);
+    }
+
+    #[test]
+    fn member_failures_keep_their_codes() {
+        let e = ApiError::from(InteropError::Timeout("A1".into()));
+        assert_eq!((e.code, e.status().as_u16()), (Code::HomeTimeout, 504));
+        let e = ApiError::from(InteropError::BadAnswer("A1".into(), "签名无效".into()));
+        assert_eq!(e.code, Code::HomeBadAnswer);
+        let e = ApiError::from(InteropError::Degraded("A1".into()));
+        assert_eq!(e.code, Code::HomeUnreachable);
     }
 
     #[test]
