@@ -159,6 +159,15 @@ async fn every_authentication_failure_has_its_documented_code() {
     p.insert("version".into(), "2.0".into());
     m.resign(&mut p);
     expect(&srv, &p, 400, "10002").await;
+    // 10002: the version as the JSON number 1.0 is told to be the string "1.0", not that
+    // version 1.0 is unsupported.
+    let mut p = m.request(json!({}));
+    p.insert("version".into(), json!(1.0));
+    m.resign(&mut p);
+    let v = expect(&srv, &p, 400, "10002").await;
+    let msg = v["message"].as_str().unwrap();
+    assert!(msg.contains("字符串") && msg.contains("\"1.0\""), "{v}");
+    assert!(!msg.contains("不支持"), "{v}");
 
     // 10001: not JSON / not an object.
     let (s, _, body) = srv

@@ -149,7 +149,7 @@ fn corpus_v4_seal_parses_and_maker_signature_verifies() {
     assert_eq!(seal.digest(), sm3(&der));
     // v4: the maker signs SES_SealInfo, the first element of the seal.
     let (top, _) = asn1::read_tlv(&der).unwrap();
-    let info = top.children().required().unwrap();
+    let info = top.reader().required().unwrap();
     assert_eq!(seal.signed_bytes, info.raw);
     seal.verify_maker().unwrap();
 }
@@ -169,7 +169,7 @@ fn corpus_v1_seal_parses_and_maker_signature_verifies() {
     assert_eq!(seal.create_date_ms, 1_587_521_887_000);
     // v1: SEQUENCE{esealInfo, cert, signatureAlgorithm}, not esealInfo alone.
     let (top, _) = asn1::read_tlv(&der).unwrap();
-    let info = top.children().required().unwrap();
+    let info = top.reader().required().unwrap();
     assert_ne!(seal.signed_bytes, info.raw);
     assert_eq!(seal.signed_bytes.first(), Some(&0x30));
     seal.verify_maker().unwrap();
@@ -370,7 +370,7 @@ fn v1_signature_round_trip() {
     sig.seal.verify_maker().unwrap();
     // The v1 signer certificate and algorithm sit inside TBS_Sign, so they are signed too.
     let (top, _) = asn1::read_tlv(&der).unwrap();
-    assert_eq!(sig.signed_bytes, top.children().required().unwrap().raw);
+    assert_eq!(sig.signed_bytes, top.reader().required().unwrap().raw);
     let bad = SesSignature::decode(&flip(&der, der.len() - 2)).unwrap();
     assert_eq!(bad.verify_signature(), Err(SesError::SignerSignature));
 }
@@ -628,7 +628,7 @@ fn seal_with_cert_count(n: usize) -> Vec<u8> {
         &asn1::time(NOW + DAY, true).unwrap(),
     ]);
     let (info, _) = asn1::read_tlv(&seal.signed_bytes).unwrap();
-    let mut r = info.children();
+    let mut r = info.reader();
     let header = r.required().unwrap();
     let es_id = r.required().unwrap();
     let _old_property = r.required().unwrap();

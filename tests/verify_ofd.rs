@@ -11,7 +11,9 @@ use hutong::crypto::sm::{Sm2KeyPair, sm3};
 use hutong::ses::{SealParams, build_seal_v1, build_seal_v4, sign_v1, sign_v4};
 use hutong::verify::ofd::verify_ofd;
 use hutong::verify::report::EmptyRegistry;
-use hutong::verify::{DocumentReport, SignatureReport, Step, VerifyOptions, verify_document};
+use hutong::verify::{
+    DocumentReport, Format, SignatureReport, SignatureType, Step, VerifyOptions, verify_document,
+};
 
 use base64::Engine;
 use proptest::prelude::*;
@@ -116,8 +118,8 @@ fn corpus_single_seals_verify_except_the_untrusted_certificate() {
             "{file}: {}",
             sig.seal_name
         );
-        assert_eq!(sig.signature_type, "seal");
-        assert_eq!(sig.format, "OFD");
+        assert_eq!(sig.signature_type, SignatureType::Seal);
+        assert_eq!(sig.format, Format::Ofd);
         assert_eq!(sig.page, Some(1), "{file}");
         assert!(sig.position.is_some(), "{file}");
         assert!(!sig.sign_time.is_empty() && !sig.seal_pic_base64.is_empty());
@@ -164,9 +166,9 @@ fn corpus_mixed_seal_and_cms_signature_both_fail_integrity() {
         // The signatures themselves are sound: only the package changed.
         assert_passes(sig, &[Step::Parse, Step::Signature]);
     }
-    assert_eq!(doc.details[0].signature_type, "seal");
+    assert_eq!(doc.details[0].signature_type, SignatureType::Seal);
     assert_passes(&doc.details[0], &[Step::Seal]);
-    assert_eq!(doc.details[1].signature_type, "sign");
+    assert_eq!(doc.details[1].signature_type, SignatureType::Sign);
     assert!(!doc.verify_result);
 }
 
@@ -175,7 +177,7 @@ fn corpus_cms_signatures_verify_except_the_untrusted_certificate() {
     let doc = corpus("gomain-p7-two-signs.ofd");
     assert_eq!(doc.sign_count, 2);
     for sig in &doc.details {
-        assert_eq!(sig.signature_type, "sign");
+        assert_eq!(sig.signature_type, SignatureType::Sign);
         assert_valid_but_untrusted(sig, "YNCA_SM2");
         assert!(sig.sign_time_ms.is_some());
     }
@@ -212,7 +214,7 @@ fn cms_value_without_type_attribute_is_verified_as_a_digital_signature() {
     );
     let doc = verify(&bytes, &VerifyOptions::default());
     let first = &doc.details[0];
-    assert_eq!(first.signature_type, "sign");
+    assert_eq!(first.signature_type, SignatureType::Sign);
     assert_passes(first, &[Step::Parse, Step::Integrity, Step::Signature]);
     // The second signature protected Signatures.xml, which was just edited.
     assert_fails(
@@ -596,7 +598,8 @@ fn generated_single_seal_verifies() {
     assert_eq!(sig.seal_code, "340000010000000017");
     assert_eq!(sig.seal_type, "01");
     assert_eq!(sig.provider, "hutong-test");
-    assert_eq!(sig.algorithm, "SM3withSM2");
+    // The one vocabulary of docs/integration-guide.md, the same word PDF reports.
+    assert_eq!(sig.algorithm.to_string(), "SM2withSM3");
     assert_eq!(sig.sign_time, "2026-01-01 16:00:00");
     assert_eq!(sig.page, Some(1));
     assert_eq!(sig.position, Some([100.0, 200.0, 40.0, 40.0]));
@@ -878,7 +881,7 @@ fn broken_signature_xml_fails_parse_for_that_signature_only() {
     for f in first
         .flow_vo_list
         .iter()
-        .filter(|f| f.step != "parse" && f.step != "registry")
+        .filter(|f| f.step != Step::Parse && f.step != Step::Registry)
     {
         assert_eq!(f.status, 0, "{}", f.step);
         assert!(f.hint.contains("前序步骤失败"), "{}: {}", f.step, f.hint);

@@ -10,7 +10,7 @@ use hutong::crypto::certgen::{CertSpec, issue_sm2, self_signed_sm2};
 use hutong::crypto::cms::sign_detached_sm2;
 use hutong::crypto::sm::{Sm2KeyPair, pem_decode};
 use hutong::verify::report::{DocumentReport, EmptyRegistry, SignatureReport};
-use hutong::verify::{VerifyOptions, verify_document};
+use hutong::verify::{Format, SignatureType, Step, VerifyOptions, verify_document};
 use proptest::prelude::*;
 
 fn data(rel: &str) -> Vec<u8> {
@@ -52,15 +52,15 @@ fn verify_bytes(bytes: &[u8], opts: &VerifyOptions) -> DocumentReport {
 fn failed(sig: &SignatureReport) -> Vec<&'static str> {
     sig.flow_vo_list
         .iter()
-        .filter(|f| f.status == 0 && f.step != "registry")
-        .map(|f| f.step)
+        .filter(|f| f.status == 0 && f.step != Step::Registry)
+        .map(|f| f.step.name())
         .collect()
 }
 
 fn hint<'a>(sig: &'a SignatureReport, step: &str) -> &'a str {
     sig.flow_vo_list
         .iter()
-        .find(|f| f.step == step)
+        .find(|f| f.step.name() == step)
         .map(|f| f.hint.as_str())
         .unwrap_or("")
 }
@@ -182,7 +182,7 @@ fn every_corpus_pdf_gets_its_expected_outcome() {
                     row.file
                 );
             }
-            assert_eq!(sig.format, "PDF");
+            assert_eq!(sig.format, Format::Pdf);
         }
     }
 }
@@ -194,8 +194,18 @@ fn valid_corpus_signatures_report_their_signer_and_algorithm() {
         &opts_with(GENERATED_ROOTS),
     );
     let sig = &r.details[0];
-    assert_eq!(sig.signature_type, "sign");
-    assert_eq!(sig.algorithm, "SM2/SM3");
+    assert_eq!(sig.signature_type, SignatureType::Sign);
+    // The one vocabulary of docs/integration-guide.md, the same word OFD reports.
+    assert_eq!(sig.algorithm.to_string(), "SM2withSM3");
+    let wire = serde_json::to_value(sig).unwrap();
+    assert_eq!(
+        (
+            wire["algorithm"].as_str(),
+            wire["format"].as_str(),
+            wire["signatureType"].as_str()
+        ),
+        (Some("SM2withSM3"), Some("PDF"), Some("sign"))
+    );
     assert!(sig.cert_owner.contains("CN="), "{}", sig.cert_owner);
     assert!(
         !sig.cert_sn.is_empty()
@@ -213,13 +223,13 @@ fn valid_corpus_signatures_report_their_signer_and_algorithm() {
         &opts_with(GENERATED_ROOTS),
     );
     let seal = &r.details[0];
-    assert_eq!(seal.signature_type, "seal");
+    assert_eq!(seal.signature_type, SignatureType::Seal);
     assert!(
         !seal.seal_pic_base64.is_empty(),
         "the seal picture comes from the SES"
     );
     assert!(!seal.sign_time.is_empty());
-    assert!(seal.algorithm.contains("SM2"), "{}", seal.algorithm);
+    assert_eq!(seal.algorithm.to_string(), "SM2withSM3");
     assert_eq!(seal.provider, "Gomain.GMPkiLite");
 
     let r = verify_bytes(

@@ -4,7 +4,6 @@
 use super::envelope::{authenticate, durable, finish, meter, request_id};
 use super::error::ApiError;
 use crate::app::AppState;
-use crate::verify::DocumentError;
 use actix_multipart::Multipart;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
@@ -112,18 +111,10 @@ pub async fn verify(
             crate::domain::documents::verify(&st.store, &st.config, &upload.file, &upload.file_name)
         })
         .await
-        .map_err(|_| ApiError::new("50000", "平台内部错误"));
-        let outcome = match result? {
-            Ok(report) => {
-                serde_json::to_value(report).map_err(|_| ApiError::new("50000", "平台内部错误"))
-            }
-            Err(DocumentError::UnsupportedFormat) => Err(ApiError::new(
-                "10004",
-                DocumentError::UnsupportedFormat.to_string(),
-            )),
-            Err(DocumentError::TooLarge(n)) => Err(ApiError::too_large(n)),
-            Err(e @ DocumentError::Malformed(_)) => Err(ApiError::new("10004", e.to_string())),
-        };
+        .map_err(|_| ApiError::internal_fault());
+        let outcome = result?.map_err(ApiError::from).and_then(|report| {
+            serde_json::to_value(report).map_err(|_| ApiError::internal_fault())
+        });
         meter(
             &state,
             &auth.system.app_id,

@@ -6,6 +6,7 @@ use super::error::ApiError;
 use crate::app::AppState;
 use crate::gateway::Authenticated;
 use crate::interop::client::MEMBER_MS;
+use crate::protocol::Code;
 use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
@@ -50,10 +51,10 @@ pub fn respond(
     state: &AppState,
     request_id: &str,
     outcome: Result<Value, ApiError>,
-) -> (HttpResponse, &'static str) {
+) -> (HttpResponse, Code) {
     let (code, message, data, status) = match outcome {
         Ok(data) => (
-            "0",
+            Code::Ok,
             "成功".to_string(),
             data,
             actix_web::http::StatusCode::OK,
@@ -63,8 +64,9 @@ pub fn respond(
             (e.code, e.message, Value::String(String::new()), status)
         }
     };
-    let body = serde_json::to_vec(&json!({"code": code, "message": message, "data": data}))
-        .unwrap_or_else(|_| br#"{"code":"50000","message":"","data":""}"#.to_vec());
+    let body =
+        serde_json::to_vec(&json!({"code": code.as_str(), "message": message, "data": data}))
+            .unwrap_or_else(|_| br#"{"code":"50000","message":"","data":""}"#.to_vec());
     let signature = base64::engine::general_purpose::STANDARD.encode(state.keys.sign(&body));
     let mut resp = HttpResponse::build(status);
     resp.insert_header((
@@ -153,9 +155,9 @@ pub fn meter(state: &AppState, app_id: &str, interface: &str, ok: bool) {
 
 /// Group-committed flush of everything written so far.
 pub async fn durable(state: &AppState) -> Result<(), ApiError> {
-    state.store.commit().await.map_err(|e| {
+    state.durable().await.map_err(|e| {
         tracing::error!(error = %e, "flush failed");
-        ApiError::new("50000", "平台内部错误")
+        ApiError::internal_fault()
     })
 }
 
@@ -175,7 +177,7 @@ pub fn finish(
     outcome: Result<Value, ApiError>,
 ) -> HttpResponse {
     let outcome = outcome.map_err(|e| {
-        if e.code == "50000" {
+        if e.code == Code::Internal {
             ApiError::internal(rid)
         } else {
             e
@@ -183,12 +185,12 @@ pub fn finish(
     });
     let (resp, code) = respond(state, rid, outcome);
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    state.metrics.observe(interface, code, elapsed_ms);
-    if code != "0" {
+    state.metrics.observe(interface, code.as_str(), elapsed_ms);
+    if code != Code::Ok {
         tracing::info!(
             request_id = rid,
             interface,
-            code,
+            code = code.as_str(),
             elapsed_ms,
             "api call refused"
         );

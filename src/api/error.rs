@@ -1,39 +1,32 @@
-//! The error codes of SPEC §2 and their HTTP statuses. Every error any lower module raises is
-//! mapped here, in one place; messages are Chinese sentences that name the parameter or state
-//! and never carry internals.
+//! The one mapping from every lower module's error to the codes of SPEC §2
+//! ([`crate::protocol::Code`]). The API answers with it and the console renders through it, so
+//! the same fault gets the same verdict everywhere. Messages are Chinese sentences that name the
+//! parameter or state; internals (storage texts, paths) go to the log here and never into a
+//! message.
+//!
+//! Must not decide rules: it translates decisions already taken in `domain`, `gateway`,
+//! `interop` and `verify`.
 
 use crate::domain::DomainError;
+use crate::domain::documents::VerifyError;
 use crate::gateway::GatewayError;
+use crate::interop::InteropError;
+use crate::protocol::Code;
+use crate::store::StoreError;
+use crate::verify::DocumentError;
 use actix_web::http::StatusCode;
+
+/// The message of every internal failure before [`ApiError::internal`] adds the request id.
+const INTERNAL: &str = "平台内部错误";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
 }
 
-/// HTTP status of each code (SPEC §2).
-pub fn status_of(code: &str) -> StatusCode {
-    match code {
-        "0" => StatusCode::OK,
-        "10001" | "10002" => StatusCode::BAD_REQUEST,
-        "10003" => StatusCode::PAYLOAD_TOO_LARGE,
-        "10004" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "20001" | "20002" | "20003" | "20004" => StatusCode::UNAUTHORIZED,
-        "20005" => StatusCode::CONFLICT,
-        "20006" | "20007" => StatusCode::TOO_MANY_REQUESTS,
-        "20008" => StatusCode::FORBIDDEN,
-        "30001" => StatusCode::NOT_FOUND,
-        "30002" | "30004" | "30005" | "30006" | "30007" => StatusCode::CONFLICT,
-        "30003" => StatusCode::UNPROCESSABLE_ENTITY,
-        "40001" | "40003" => StatusCode::BAD_GATEWAY,
-        "40002" => StatusCode::GATEWAY_TIMEOUT,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
 impl ApiError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -41,40 +34,48 @@ impl ApiError {
     }
 
     pub fn status(&self) -> StatusCode {
-        status_of(self.code)
+        StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new("10001", message)
+        Self::new(Code::InvalidParameter, message)
     }
 
     pub fn too_large(limit: usize) -> Self {
-        Self::new("10003", format!("请求体或文件超过大小上限（{limit} 字节）"))
+        Self::new(
+            Code::TooLarge,
+            format!("请求体或文件超过大小上限（{limit} 字节）"),
+        )
+    }
+
+    /// An internal failure whose details were logged where it was caught; the answer gets the
+    /// request id from [`super::envelope::finish`].
+    pub fn internal_fault() -> Self {
+        Self::new(Code::Internal, INTERNAL)
     }
 
     /// An internal failure: the message carries the request id only; details go to the log.
     pub fn internal(request_id: &str) -> Self {
-        Self::new("50000", format!("平台内部错误，请求编号 {request_id}"))
+        Self::new(Code::Internal, format!("{INTERNAL}，请求编号 {request_id}"))
     }
 }
 
 impl From<GatewayError> for ApiError {
     fn from(e: GatewayError) -> Self {
         let code = match &e {
-            GatewayError::Missing(_) | GatewayError::Invalid { .. } => "10001",
-            GatewayError::Version(_) => "10002",
-            GatewayError::UnknownApp(_) => "20001",
-            GatewayError::NotActive(_) => "20002",
-            GatewayError::BadSignature => "20003",
-            GatewayError::StaleTime(_) => "20004",
-            GatewayError::Replay(_) => "20005",
-            GatewayError::RateLimited => "20006",
-            GatewayError::Store(_) => "50000",
+            GatewayError::Missing(_) | GatewayError::Invalid { .. } => Code::InvalidParameter,
+            GatewayError::Version(_) | GatewayError::VersionNotString => Code::UnsupportedVersion,
+            GatewayError::UnknownApp(_) => Code::UnknownApp,
+            GatewayError::NotActive(_) => Code::SystemNotActive,
+            GatewayError::BadSignature => Code::BadSignature,
+            GatewayError::StaleTime(_) => Code::StaleTime,
+            GatewayError::Replay(_) => Code::Replay,
+            GatewayError::RateLimited => Code::RateLimited,
+            GatewayError::Store(_) => {
+                tracing::error!(error = %e, "storage failure during authentication");
+                return ApiError::internal_fault();
+            }
         };
-        if code == "50000" {
-            tracing::error!(error = %e, "storage failure during authentication");
-            return ApiError::new(code, "平台内部错误");
-        }
         ApiError::new(code, e.to_string())
     }
 }
@@ -82,30 +83,41 @@ impl From<GatewayError> for ApiError {
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         match e {
-            DomainError::Invalid(m) => ApiError::new("10001", m),
-            DomainError::NotFound(m) => ApiError::new("30001", m),
-            DomainError::Conflict(m) => ApiError::new("30002", m),
-            DomainError::Forbidden(m) => ApiError::new("20008", m),
-            DomainError::SealInvalid(m) => ApiError::new("30003", m),
-            DomainError::Duplicate(m) => ApiError::new("30004", m),
-            DomainError::SignId(m) => ApiError::new("30005", m),
-            DomainError::Quota(m) => ApiError::new("20007", m),
-            DomainError::AuthId(m) => ApiError::new("30006", m),
-            DomainError::NotConfirmed(m) => ApiError::new("30007", m),
-            DomainError::HomeAnswer(m) => ApiError::new("40003", m),
-            DomainError::Interop(e) => {
-                tracing::info!(error = %e, "member callback failed");
-                ApiError::new(e.code(), e.to_string())
-            }
+            DomainError::Interop(e) => e.into(),
             DomainError::Store(s) => s.into(),
+            other => ApiError::new(other.code(), other.to_string()),
         }
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "storage failure");
-        ApiError::new("50000", "平台内部错误")
+        ApiError::internal_fault()
+    }
+}
+
+impl From<InteropError> for ApiError {
+    fn from(e: InteropError) -> Self {
+        tracing::info!(error = %e, "member callback failed");
+        // `interop` decides the code (40001–40003).
+        ApiError::new(e.code(), e.to_string())
+    }
+}
+
+impl From<DocumentError> for ApiError {
+    fn from(e: DocumentError) -> Self {
+        VerifyError::Document(e).into()
+    }
+}
+
+impl From<VerifyError> for ApiError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::Document(DocumentError::TooLarge(n)) => ApiError::too_large(n),
+            VerifyError::Store(s) => s.into(),
+            other => ApiError::new(other.code(), other.to_string()),
+        }
     }
 }
 
@@ -114,35 +126,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_code_has_the_documented_status() {
-        let table = [
-            ("0", 200),
-            ("10001", 400),
-            ("10002", 400),
-            ("10003", 413),
-            ("10004", 415),
-            ("20001", 401),
-            ("20002", 401),
-            ("20003", 401),
-            ("20004", 401),
-            ("20005", 409),
-            ("20006", 429),
-            ("20007", 429),
-            ("20008", 403),
-            ("30001", 404),
-            ("30002", 409),
-            ("30003", 422),
-            ("30004", 409),
-            ("30005", 409),
-            ("30006", 409),
-            ("30007", 409),
-            ("40001", 502),
-            ("40002", 504),
-            ("40003", 502),
-            ("50000", 500),
-        ];
-        for (code, status) in table {
-            assert_eq!(status_of(code).as_u16(), status, "code {code}");
-        }
+    fn a_storage_fault_is_internal_and_its_text_stays_in_the_log() {
+        let e = ApiError::from(StoreError::Corrupt("trust/0001: /var/lib/hutong".into()));
+        assert_eq!(e.code, Code::Internal);
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.message.contains("/var/lib"), "{}", e.message);
+        let e = ApiError::from(VerifyError::Store(StoreError::Corrupt("x".into())));
+        assert_eq!(e.code, Code::Internal);
+    }
+
+    #[test]
+    fn member_failures_keep_their_codes() {
+        let e = ApiError::from(InteropError::Timeout("A1".into()));
+        assert_eq!((e.code, e.status().as_u16()), (Code::HomeTimeout, 504));
+        let e = ApiError::from(InteropError::BadAnswer("A1".into(), "签名无效".into()));
+        assert_eq!(e.code, Code::HomeBadAnswer);
+        let e = ApiError::from(InteropError::Degraded("A1".into()));
+        assert_eq!(e.code, Code::HomeUnreachable);
+    }
+
+    #[test]
+    fn document_errors_keep_their_codes() {
+        assert_eq!(
+            ApiError::from(DocumentError::UnsupportedFormat).code,
+            Code::UnsupportedFormat
+        );
+        assert_eq!(
+            ApiError::from(DocumentError::TooLarge(5)).code,
+            Code::TooLarge
+        );
+    }
+
+    #[test]
+    fn a_version_of_the_wrong_type_is_told_the_expected_string() {
+        let e = ApiError::from(GatewayError::VersionNotString);
+        assert_eq!(e.code, Code::UnsupportedVersion);
+        assert_eq!(e.message, "参数 version 应为字符串 \"1.0\"");
     }
 }

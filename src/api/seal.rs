@@ -53,7 +53,7 @@ pub async fn filing(
                 )
             })
             .await
-            .map_err(|_| ApiError::new("50000", "平台内部错误"))??;
+            .map_err(|_| ApiError::internal_fault())??;
             Ok(Value::String(code))
         },
     )
@@ -119,7 +119,7 @@ pub async fn query(
             let list =
                 web::block(move || seals::query(&st.store, st.keys.provider(), &system, &q, ttl))
                     .await
-                    .map_err(|_| ApiError::new("50000", "平台内部错误"))??;
+                    .map_err(|_| ApiError::internal_fault())??;
             Ok(Value::Array(list))
         },
     )

@@ -21,3 +21,11 @@ pub struct AppState {
     /// Outbound client for member callbacks (SPEC §4).
     pub interop: Arc<crate::interop::MemberClient>,
 }
+
+impl AppState {
+    /// Makes every write of the acts done so far durable (group commit). The one storage call
+    /// the HTTP layers make themselves: an answer is sent only after it returns.
+    pub async fn durable(&self) -> Result<(), crate::store::StoreError> {
+        self.store.commit().await
+    }
+}

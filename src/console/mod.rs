@@ -16,7 +16,9 @@ mod usage;
 mod views;
 
 use crate::domain::DomainError;
+use crate::domain::documents::VerifyError;
 use crate::domain::vocab::Role;
+use crate::protocol::Code;
 use crate::store::StoreError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -49,8 +51,22 @@ pub enum ConsoleError {
     Internal(String),
 }
 
+impl ConsoleError {
+    /// A refusal as the console shows it, from the SPEC §2 code the same fault gets in the API
+    /// (`DomainError::code`, `VerifyError::code`): the decision is taken once, below both.
+    fn from_code(code: Code, message: String) -> Self {
+        match code {
+            Code::Internal => ConsoleError::Internal(message),
+            Code::Forbidden => ConsoleError::Forbidden,
+            Code::SealNotFound => ConsoleError::NotFound(message),
+            _ => ConsoleError::Invalid(message),
+        }
+    }
+}
+
 impl From<StoreError> for ConsoleError {
     fn from(e: StoreError) -> Self {
+        // The detail is logged when the page is rendered, never shown.
         ConsoleError::Internal(e.to_string())
     }
 }
@@ -58,19 +74,17 @@ impl From<StoreError> for ConsoleError {
 impl From<DomainError> for ConsoleError {
     fn from(e: DomainError) -> Self {
         match e {
-            DomainError::Invalid(m)
-            | DomainError::Conflict(m)
-            | DomainError::SealInvalid(m)
-            | DomainError::Duplicate(m)
-            | DomainError::SignId(m)
-            | DomainError::Quota(m)
-            | DomainError::AuthId(m)
-            | DomainError::NotConfirmed(m)
-            | DomainError::HomeAnswer(m) => ConsoleError::Invalid(m),
-            DomainError::Interop(e) => ConsoleError::Invalid(e.to_string()),
-            DomainError::Forbidden(_) => ConsoleError::Forbidden,
-            DomainError::NotFound(m) => ConsoleError::NotFound(m),
             DomainError::Store(s) => s.into(),
+            other => ConsoleError::from_code(other.code(), other.to_string()),
+        }
+    }
+}
+
+impl From<VerifyError> for ConsoleError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::Store(s) => s.into(),
+            other => ConsoleError::from_code(other.code(), other.to_string()),
         }
     }
 }
@@ -200,6 +214,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn domain_refusals_get_the_same_verdict_as_in_the_api() {
+        let e = ConsoleError::from(DomainError::Forbidden("x".into()));
+        assert_eq!(e.status_code(), StatusCode::FORBIDDEN);
+        let e = ConsoleError::from(DomainError::NotFound("印章 S 不存在".into()));
+        assert_eq!(e.status_code(), StatusCode::NOT_FOUND);
+        let e = ConsoleError::from(DomainError::Duplicate("重复备案".into()));
+        assert_eq!(e.to_string(), "重复备案");
+        let e = ConsoleError::from(VerifyError::Store(StoreError::Corrupt("trust/1".into())));
+        assert_eq!(e.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.to_string().contains("trust/1"));
+    }
 
     #[test]
     fn internal_details_stay_out_of_pages() {

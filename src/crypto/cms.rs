@@ -3,9 +3,8 @@
 //! Parsing keeps the exact bytes of the signed attributes: the signature covers their DER
 //! `SET` encoding as found, so nothing is re-encoded before verification.
 
-use super::x509::{
-    self, CertInfo, HashAlg, Tlv, X509Error, expect_oid, octet_string, parse_time, read_tlv,
-};
+use super::der::{self, DerError, Tlv};
+use super::x509::{self, CertInfo, HashAlg, X509Error};
 
 /// `signedData` of PKCS#7 / RFC 5652.
 pub const OID_SIGNED_DATA: &str = "1.2.840.113549.1.7.2";
@@ -56,6 +55,12 @@ impl CmsError {
     /// Whether the error concerns the signed bytes (integrity) rather than the signature.
     pub fn is_integrity(&self) -> bool {
         matches!(self, CmsError::DigestMismatch | CmsError::UnexpectedContent)
+    }
+}
+
+impl From<DerError> for CmsError {
+    fn from(e: DerError) -> Self {
+        CmsError::Parse(e.to_string())
     }
 }
 
@@ -120,6 +125,8 @@ pub struct CmsVerified {
     pub digest_algorithm: String,
     /// "SM2", "RSA", "RSA-PSS", "ECDSA".
     pub signature_algorithm: String,
+    /// The signer's key family with the digest algorithm it signed (`digestAlgorithm`).
+    pub scheme: x509::SigScheme,
     /// RFC 3161 token from the unsigned attribute `id-aa-signatureTimeStampToken`.
     pub timestamp_token: Option<Vec<u8>>,
     pub encapsulated_content: Option<Vec<u8>>,
@@ -135,7 +142,7 @@ fn perr(msg: impl Into<String>) -> CmsError {
 /// Parses a ContentInfo holding SignedData. Trailing bytes (PDF `/Contents` zero padding)
 /// after the outer element are ignored.
 pub fn parse_signed_data(cms_der: &[u8]) -> Result<SignedData, CmsError> {
-    let (ci, _) = read_tlv(cms_der).map_err(|e| perr(format!("ContentInfo: {e}")))?;
+    let (ci, _) = der::read_ber(cms_der).map_err(|e| perr(format!("ContentInfo: {e}")))?;
     if ci.tag != 0x30 {
         return Err(perr("ContentInfo 不是 SEQUENCE"));
     }
@@ -143,7 +150,7 @@ pub fn parse_signed_data(cms_der: &[u8]) -> Result<SignedData, CmsError> {
     let ct = parts
         .first()
         .ok_or_else(|| perr("ContentInfo 缺少 contentType"))?;
-    let content_type_oid = expect_oid(ct)?;
+    let content_type_oid = der::oid_string(ct)?;
     if content_type_oid != OID_SIGNED_DATA && content_type_oid != OID_GM_SIGNED_DATA {
         return Err(CmsError::NotSignedData(content_type_oid));
     }
@@ -151,7 +158,7 @@ pub fn parse_signed_data(cms_der: &[u8]) -> Result<SignedData, CmsError> {
         .get(1)
         .filter(|p| p.tag == 0xa0)
         .ok_or_else(|| perr("ContentInfo 缺少 [0] content"))?;
-    let (sd, _) = read_tlv(wrapped.content)?;
+    let (sd, _) = der::read_ber(wrapped.content)?;
     let fields = sd.children()?;
     let mut it = fields.iter().peekable();
     let _version = it
@@ -167,15 +174,15 @@ pub fn parse_signed_data(cms_der: &[u8]) -> Result<SignedData, CmsError> {
         .filter(|v| v.tag == 0x30)
         .ok_or_else(|| perr("SignedData 缺少 encapContentInfo"))?;
     let encap_parts = encap.children()?;
-    let econtent_type = expect_oid(
+    let econtent_type = der::oid_string(
         encap_parts
             .first()
             .ok_or_else(|| perr("encapContentInfo 缺少类型"))?,
     )?;
     let econtent = match encap_parts.get(1) {
         Some(e) if e.tag == 0xa0 => {
-            let (inner, _) = read_tlv(e.content)?;
-            Some(octet_string(&inner)?)
+            let (inner, _) = der::read_ber(e.content)?;
+            Some(der::octet_string(&inner)?)
         }
         _ => None,
     };
@@ -214,9 +221,9 @@ pub fn parse_signed_data(cms_der: &[u8]) -> Result<SignedData, CmsError> {
 
 fn parse_attributes(set_content: &[u8]) -> Result<Vec<Attribute>, CmsError> {
     let mut out = Vec::new();
-    for attr in x509::read_all(set_content)? {
+    for attr in der::read_all(set_content)? {
         let kids = attr.children()?;
-        let oid = expect_oid(kids.first().ok_or_else(|| perr("属性缺少类型"))?)?;
+        let oid = der::oid_string(kids.first().ok_or_else(|| perr("属性缺少类型"))?)?;
         let values = match kids.get(1) {
             Some(set) => set.children()?.iter().map(|v| v.raw.to_vec()).collect(),
             None => Vec::new(),
@@ -251,7 +258,7 @@ fn parse_signer_info(si: &Tlv<'_>) -> Result<SignerInfo, CmsError> {
     let digest_alg = it
         .next()
         .ok_or_else(|| perr("SignerInfo 缺少 digestAlgorithm"))?;
-    let digest_oid = expect_oid(
+    let digest_oid = der::oid_string(
         digest_alg
             .children()?
             .first()
@@ -273,7 +280,7 @@ fn parse_signer_info(si: &Tlv<'_>) -> Result<SignerInfo, CmsError> {
         .next()
         .ok_or_else(|| perr("SignerInfo 缺少 signatureAlgorithm"))?;
     let sig_alg_parts = sig_alg.children()?;
-    let sig_alg_oid = expect_oid(
+    let sig_alg_oid = der::oid_string(
         sig_alg_parts
             .first()
             .ok_or_else(|| perr("signatureAlgorithm 为空"))?,
@@ -283,7 +290,7 @@ fn parse_signer_info(si: &Tlv<'_>) -> Result<SignerInfo, CmsError> {
         .filter(|p| p.tag != 0x05)
         .map(|p| p.raw.to_vec());
     let sig_tlv = it.next().ok_or_else(|| perr("SignerInfo 缺少 signature"))?;
-    let signature = octet_string(sig_tlv)?;
+    let signature = der::octet_string(sig_tlv)?;
     let mut unsigned_attrs = Vec::new();
     if let Some(t) = it.next().filter(|t| t.tag == 0xa1) {
         unsigned_attrs = parse_attributes(t.content)?;
@@ -359,25 +366,20 @@ impl SignedData {
         let mut signing_time_ms = None;
         match &self.signer.signed_attrs_der {
             Some(attrs_der) => {
-                let md = self
-                    .attr(OID_MESSAGE_DIGEST)
-                    .ok_or(CmsError::MissingMessageDigest)?;
-                let (md_tlv, _) = read_tlv(md)?;
-                let expected = octet_string(&md_tlv)?;
-                if expected != hash.digest_parts(content) {
+                if self.message_digest()? != hash.digest_parts(content) {
                     return Err(CmsError::DigestMismatch);
                 }
                 if let Some(ct) = self.attr(OID_CONTENT_TYPE) {
-                    let (ct_tlv, _) = read_tlv(ct)?;
-                    let ct = expect_oid(&ct_tlv)?;
+                    let (ct_tlv, _) = der::read_ber(ct)?;
+                    let ct = der::oid_string(&ct_tlv)?;
                     if ct != self.econtent_type {
                         return Err(CmsError::ContentTypeMismatch);
                     }
                 }
                 if let Some(t) = self.attr(OID_SIGNING_TIME)
-                    && let Ok((t_tlv, _)) = read_tlv(t)
+                    && let Ok((t_tlv, _)) = der::read_ber(t)
                 {
-                    signing_time_ms = parse_time(&t_tlv).ok();
+                    signing_time_ms = der::time_ms(&t_tlv).ok();
                 }
                 x509::verify_signature(&cert.spki_der, scheme, attrs_der, &self.signer.signature)?;
             }
@@ -405,6 +407,10 @@ impl SignedData {
             signing_time_ms,
             digest_algorithm: hash.name().to_string(),
             signature_algorithm: scheme.family.name().to_string(),
+            scheme: x509::SigScheme {
+                family: scheme.family,
+                hash,
+            },
             timestamp_token,
             encapsulated_content: self.econtent.clone(),
             weak_hash: hash.is_weak() || scheme.hash.is_weak(),
@@ -420,6 +426,16 @@ impl SignedData {
             .find(|a| a.oid == oid)
             .and_then(|a| a.values.first())
             .map(Vec::as_slice)
+    }
+
+    /// The signed `messageDigest` attribute's octets: `MissingMessageDigest` when there is
+    /// none, a parse error when it is not an OCTET STRING.
+    pub fn message_digest(&self) -> Result<Vec<u8>, CmsError> {
+        let md = self
+            .attr(OID_MESSAGE_DIGEST)
+            .ok_or(CmsError::MissingMessageDigest)?;
+        let (md_tlv, _) = der::read_ber(md)?;
+        Ok(der::octet_string(&md_tlv)?)
     }
 
     /// The digest algorithm the signer declares.
@@ -444,7 +460,7 @@ fn strip_zero(b: &[u8]) -> &[u8] {
 }
 
 fn same_name(a: &[u8], b: &[u8]) -> bool {
-    match (read_tlv(a), read_tlv(b)) {
+    match (der::read_ber(a), der::read_ber(b)) {
         (Ok((a, _)), Ok((b, _))) => x509::name_to_string(&a) == x509::name_to_string(&b),
         _ => false,
     }
@@ -591,6 +607,22 @@ mod tests {
             assert_eq!(v.signing_time_ms, Some(1_763_800_000_000));
             assert_eq!(v.signer_cert_der, cert);
         }
+    }
+
+    #[test]
+    fn message_digest_is_the_signed_attribute() {
+        let (key, cert) = signer();
+        let cms =
+            sign_detached_sm2(&[b"hello world"], &key, &cert, 1_763_800_000_000, true).unwrap();
+        let mut sd = parse_signed_data(&cms).unwrap();
+        assert_eq!(
+            sd.message_digest().unwrap(),
+            HashAlg::Sm3.digest(b"hello world")
+        );
+        sd.signer
+            .signed_attrs
+            .retain(|a| a.oid != OID_MESSAGE_DIGEST);
+        assert_eq!(sd.message_digest(), Err(CmsError::MissingMessageDigest));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! signer. The caller checks the TSA certificate chain with [`crate::crypto::x509`].
 
 use super::cms::{self, CmsError};
-use super::x509::{HashAlg, expect_oid, octet_string, parse_time, read_tlv};
+use super::der::{self, DerError};
+use super::x509::HashAlg;
 
 /// `id-ct-TSTInfo`.
 pub const OID_TST_INFO: &str = "1.2.840.113549.1.9.16.1.4";
@@ -28,6 +29,8 @@ pub struct TimestampInfo {
     pub tsa_cert_der: Vec<u8>,
     pub certs: Vec<Vec<u8>>,
     pub hash_algorithm: String,
+    /// How the TSA signed the token.
+    pub tsa_scheme: super::x509::SigScheme,
 }
 
 /// Verifies an RFC 3161 TimeStampToken over `imprint_input` (for a signature time-stamp:
@@ -65,6 +68,7 @@ pub fn verify_timestamp_token_parts(
     }
     Ok(TimestampInfo {
         gen_time_ms,
+        tsa_scheme: verified.scheme,
         tsa_cert_der: verified.signer_cert_der,
         certs: verified.certs,
         hash_algorithm: hash.name().to_string(),
@@ -73,8 +77,8 @@ pub fn verify_timestamp_token_parts(
 
 /// (genTime ms, messageImprint hash OID, hashed message) of a DER TSTInfo.
 fn parse_tst_info(der: &[u8]) -> Result<(i64, String, Vec<u8>), TspError> {
-    let p = |e: super::x509::X509Error| TspError::Parse(e.to_string());
-    let (seq, _) = read_tlv(der).map_err(p)?;
+    let p = |e: DerError| TspError::Parse(e.to_string());
+    let (seq, _) = der::read_ber(der).map_err(p)?;
     let fields = seq.children().map_err(p)?;
     // version, policy, messageImprint, serialNumber, genTime, ...
     let imprint = fields
@@ -87,18 +91,18 @@ fn parse_tst_info(der: &[u8]) -> Result<(i64, String, Vec<u8>), TspError> {
     let alg = imp
         .first()
         .ok_or_else(|| TspError::Parse("messageImprint 缺少算法".into()))?;
-    let alg_oid = expect_oid(
+    let alg_oid = der::oid_string(
         alg.children()
             .map_err(p)?
             .first()
             .ok_or_else(|| TspError::Parse("messageImprint 算法为空".into()))?,
     )
     .map_err(p)?;
-    let hashed = octet_string(
+    let hashed = der::octet_string(
         imp.get(1)
             .ok_or_else(|| TspError::Parse("messageImprint 缺少摘要".into()))?,
     )
     .map_err(p)?;
-    let gen_time_ms = parse_time(gen_time).map_err(p)?;
+    let gen_time_ms = der::time_ms(gen_time).map_err(p)?;
     Ok((gen_time_ms, alg_oid, hashed))
 }

@@ -336,10 +336,8 @@ fn verify_p7(
         return Err("P7 签名的摘要算法与 hashType 不符");
     }
     let md = sd
-        .attr(cms::OID_MESSAGE_DIGEST)
-        .and_then(|v| x509::read_tlv(v).ok())
-        .and_then(|(t, _)| x509::octet_string(&t).ok())
-        .ok_or("P7 签名数据缺少 messageDigest")?;
+        .message_digest()
+        .map_err(|_| "P7 签名数据缺少 messageDigest")?;
     if md != digest {
         return Err("P7 签名的 messageDigest 与 docHash 不符");
     }
@@ -808,7 +806,9 @@ mod tests {
         let silent = w.system(SystemState::Online, false);
         let unreachable = w.file(&silent, CLOUD, "ES-S");
         match routable_seal(&w.store, &a, &unreachable) {
-            Err(DomainError::Interop(e)) => assert_eq!(e.code(), "40001"),
+            Err(DomainError::Interop(e)) => {
+                assert_eq!(e.code(), crate::protocol::Code::HomeUnreachable)
+            }
             other => panic!("expected 40001, got {other:?}"),
         }
     }
@@ -958,7 +958,9 @@ mod tests {
         ));
         let broken = refusing("50000");
         match cloud(&w, &broken).result(&a, &auth_id, &seal).await {
-            Err(DomainError::Interop(e)) => assert_eq!(e.code(), "40001"),
+            Err(DomainError::Interop(e)) => {
+                assert_eq!(e.code(), crate::protocol::Code::HomeUnreachable)
+            }
             other => panic!("expected 40001, got {other:?}"),
         }
         assert_eq!(
@@ -1111,7 +1113,9 @@ mod tests {
             .sign(&a, sign_req(&seal, &auth, &kept))
             .await
         {
-            Err(DomainError::Interop(e)) => assert_eq!(e.code(), "40001"),
+            Err(DomainError::Interop(e)) => {
+                assert_eq!(e.code(), crate::protocol::Code::HomeUnreachable)
+            }
             other => panic!("expected 40001, got {other:?}"),
         }
         assert!(w.sign_id_alive(&kept, &a, &seal));

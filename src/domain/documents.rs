@@ -10,8 +10,32 @@ use crate::crypto::x509;
 use crate::domain::vocab::SealState;
 use crate::store::seals as tree;
 use crate::store::{Store, StoreError};
-use crate::verify::report::{RegistryHit, SealIdentity, SealRegistry};
+use crate::verify::report::{RegistryHit, RegistryUnavailable, SealIdentity, SealRegistry};
 use crate::verify::{self, DocumentError, DocumentReport, VerifyOptions};
+
+/// Why a document could not be verified: the document itself, or the platform's own storage
+/// (an internal fault, never reported as a document format error).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Document(#[from] DocumentError),
+    /// The trust anchors could not be read; the detail is logged where it happened.
+    #[error("平台内部错误，详情已记入服务日志")]
+    Store(StoreError),
+}
+
+impl VerifyError {
+    /// The SPEC §2 code: a document that cannot be read is `10004` (or `10003` when too
+    /// large); a storage fault is internal, whatever document was being read.
+    pub fn code(&self) -> crate::protocol::Code {
+        use crate::protocol::Code;
+        match self {
+            VerifyError::Document(DocumentError::TooLarge(_)) => Code::TooLarge,
+            VerifyError::Document(_) => Code::UnsupportedFormat,
+            VerifyError::Store(_) => Code::Internal,
+        }
+    }
+}
 
 /// The registry as the verifier sees it: a seal found by `esID`, seal digest or signer
 /// certificate serial, with its state at the signing time.
@@ -31,21 +55,40 @@ impl StoreRegistry<'_> {
         }
         Ok(None)
     }
-}
 
-impl SealRegistry for StoreRegistry<'_> {
-    fn lookup(&self, seal: &SealIdentity, sign_time_ms: Option<i64>) -> Option<RegistryHit> {
-        let code = self.find(seal).ok().flatten()?;
-        let rec = self.0.get_seal(&code).ok().flatten()?;
+    fn hit(
+        &self,
+        seal: &SealIdentity,
+        sign_time_ms: Option<i64>,
+    ) -> Result<Option<RegistryHit>, StoreError> {
+        let Some(code) = self.find(seal)? else {
+            return Ok(None);
+        };
+        let Some(rec) = self.0.get_seal(&code)? else {
+            return Ok(None);
+        };
         // Without a trustworthy signing time, judge by the state now.
         let state = match sign_time_ms {
             Some(t) => rec.state_at(t).unwrap_or(rec.state),
             None => rec.state,
         };
-        Some(RegistryHit {
+        Ok(Some(RegistryHit {
             seal_code: rec.seal_code,
             usable_at_signing: state == SealState::Enabled,
             state_label: state.label().to_string(),
+        }))
+    }
+}
+
+impl SealRegistry for StoreRegistry<'_> {
+    fn lookup(
+        &self,
+        seal: &SealIdentity,
+        sign_time_ms: Option<i64>,
+    ) -> Result<Option<RegistryHit>, RegistryUnavailable> {
+        self.hit(seal, sign_time_ms).map_err(|e| {
+            tracing::error!(error = %e, "seal registry unreadable during verification");
+            RegistryUnavailable
         })
     }
 }
@@ -70,10 +113,20 @@ pub fn verify(
     config: &Config,
     bytes: &[u8],
     file_name: &str,
-) -> Result<DocumentReport, DocumentError> {
-    let opts = options(store, config)
-        .map_err(|e| DocumentError::Malformed(format!("信任锚读取失败: {e}")))?;
-    verify::verify_document(bytes, file_name, &opts, &StoreRegistry(store))
+) -> Result<DocumentReport, VerifyError> {
+    let opts = options(store, config).map_err(|e| {
+        tracing::error!(error = %e, "trust anchors unreadable during verification");
+        match e {
+            DomainError::Store(s) => VerifyError::Store(s),
+            other => VerifyError::Store(StoreError::Corrupt(other.to_string())),
+        }
+    })?;
+    Ok(verify::verify_document(
+        bytes,
+        file_name,
+        &opts,
+        &StoreRegistry(store),
+    )?)
 }
 
 /// Adds a CA certificate (PEM or DER) as a trust anchor; returns its id and subject.

@@ -58,3 +58,26 @@ pub enum DomainError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+impl DomainError {
+    /// The SPEC §2 code of this refusal: the one decision the API answers with and the console
+    /// renders through.
+    pub fn code(&self) -> crate::protocol::Code {
+        use crate::protocol::Code;
+        match self {
+            DomainError::Invalid(_) => Code::InvalidParameter,
+            DomainError::NotFound(_) => Code::SealNotFound,
+            DomainError::Conflict(_) => Code::SealState,
+            DomainError::Forbidden(_) => Code::Forbidden,
+            DomainError::SealInvalid(_) => Code::SealInvalid,
+            DomainError::Duplicate(_) => Code::DuplicateFiling,
+            DomainError::SignId(_) => Code::SignId,
+            DomainError::Quota(_) => Code::QuotaExhausted,
+            DomainError::AuthId(_) => Code::AuthId,
+            DomainError::NotConfirmed(_) => Code::AuthIncomplete,
+            DomainError::HomeAnswer(_) => Code::HomeBadAnswer,
+            DomainError::Interop(e) => e.code(),
+            DomainError::Store(_) => Code::Internal,
+        }
+    }
+}

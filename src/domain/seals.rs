@@ -567,7 +567,8 @@ pub fn query(
             .unwrap_or(2)
             .to_string();
         // 表7 sizes: millimetres from the seal, pixels from the picture when it says.
-        let (dpi_x, dpi_y) = picture_pixels(&seal.picture.kind, &seal.picture.data);
+        let (dpi_x, dpi_y) = crate::ses::picture::pixel_size(&seal.picture.data)
+            .map_or((0, 0), |(w, h)| (i64::from(w), i64::from(h)));
         out.push(json!({
             "signId": sign_id,
             "sealType": rec.seal_type,
@@ -592,48 +593,6 @@ pub fn query(
         }));
     }
     Ok(out)
-}
-
-/// Pixel width and height of a PNG, JPEG or GIF picture; 0 when the format does not say.
-pub fn picture_pixels(kind: &str, data: &[u8]) -> (i64, i64) {
-    let be16 = |i: usize| {
-        data.get(i..i + 2)
-            .map(|b| i64::from(u16::from_be_bytes([b[0], b[1]])))
-    };
-    let be32 = |i: usize| {
-        data.get(i..i + 4)
-            .map(|b| i64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
-    };
-    let le16 = |i: usize| {
-        data.get(i..i + 2)
-            .map(|b| i64::from(u16::from_le_bytes([b[0], b[1]])))
-    };
-    if data.starts_with(b"\x89PNG\r\n\x1a\n") {
-        return (be32(16).unwrap_or(0), be32(20).unwrap_or(0));
-    }
-    if data.starts_with(b"GIF8") {
-        return (le16(6).unwrap_or(0), le16(8).unwrap_or(0));
-    }
-    if data.starts_with(&[0xFF, 0xD8]) {
-        // Walk JPEG segments to the first start-of-frame.
-        let mut i = 2;
-        while i + 9 < data.len() {
-            if data[i] != 0xFF {
-                break;
-            }
-            let marker = data[i + 1];
-            let len = be16(i + 2).unwrap_or(0) as usize;
-            if matches!(marker, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF) {
-                return (be16(i + 7).unwrap_or(0), be16(i + 5).unwrap_or(0));
-            }
-            if len < 2 {
-                break;
-            }
-            i += 2 + len;
-        }
-    }
-    let _ = kind;
-    (0, 0)
 }
 
 /// Issues a signId (≥128 random bits) bound to the requester and the seal.

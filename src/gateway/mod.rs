@@ -29,6 +29,9 @@ pub enum GatewayError {
     },
     #[error("不支持的接口版本 {0}，当前版本为 1.0")]
     Version(String),
+    /// `version` present but not a JSON string, e.g. the number `1.0`.
+    #[error("参数 version 应为字符串 \"1.0\"")]
+    VersionNotString,
     #[error("appId {0} 未在本平台注册")]
     UnknownApp(String),
     #[error("系统 {0} 当前状态不允许调用接口")]
@@ -146,11 +149,7 @@ impl Gateway {
             Some(Value::String(v)) => {
                 return Err(GatewayError::Version(v.chars().take(16).collect()));
             }
-            Some(other) => {
-                return Err(GatewayError::Version(
-                    other.to_string().chars().take(16).collect(),
-                ));
-            }
+            Some(_) => return Err(GatewayError::VersionNotString),
         }
         let app_id = required_str(&params, "appId")?;
         let time = parse_time(&params)?;

@@ -57,13 +57,14 @@ pub enum InteropError {
 
 impl InteropError {
     /// The platform error code of SPEC §2 for this failure.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> crate::protocol::Code {
+        use crate::protocol::Code;
         match self {
             InteropError::Unreachable(..)
             | InteropError::Refused { .. }
-            | InteropError::Degraded(_) => "40001",
-            InteropError::Timeout(_) => "40002",
-            InteropError::BadAnswer(..) => "40003",
+            | InteropError::Degraded(_) => Code::HomeUnreachable,
+            InteropError::Timeout(_) => Code::HomeTimeout,
+            InteropError::BadAnswer(..) => Code::HomeBadAnswer,
         }
     }
 }

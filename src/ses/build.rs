@@ -236,7 +236,7 @@ pub fn sign_v1(
     let tbs = asn1::sequence(&[
         &asn1::integer(1),
         seal_der,
-        &asn1::bit_string(time_tlv.body),
+        &asn1::bit_string(time_tlv.content),
         &asn1::bit_string(data_hash),
         &ia5(property_info),
         &octets(signer_cert_der),

@@ -14,6 +14,7 @@
 pub mod asn1;
 mod build;
 pub mod kit;
+pub mod picture;
 mod seal;
 mod signature;
 
@@ -58,6 +59,18 @@ pub struct SealPicture {
     /// Display size in millimetres.
     pub width_mm: f64,
     pub height_mm: f64,
+}
+
+impl SealPicture {
+    /// The picture's format from its bytes (whatever `kind` claims).
+    pub fn format(&self) -> Option<picture::PictureFormat> {
+        picture::PictureFormat::sniff(&self.data)
+    }
+
+    /// Width and height in pixels, when the format says.
+    pub fn pixel_size(&self) -> Option<(u32, u32)> {
+        picture::pixel_size(&self.data)
+    }
 }
 
 /// One `ExtData` of `extDatas` (GB/T 38540 §A / GM/T 0031 `ExtensionDatas`).

@@ -41,7 +41,7 @@ pub(super) fn decode(der: &[u8]) -> Result<SesSeal, SesError> {
 /// Decodes a seal from an already limit-checked TLV (also the `eseal` inside `TBS_Sign`).
 pub(super) fn decode_tlv(top: &Tlv<'_>) -> Result<SesSeal, SesError> {
     let top = top.expect(tag::SEQUENCE).map_err(field("SES_Seal"))?;
-    let mut r = top.children();
+    let mut r = top.reader();
     let info = r.expect(tag::SEQUENCE).map_err(field("eSealInfo"))?;
     let after = r.required().map_err(field("cert"))?;
     let (version, maker_cert, alg_tlv, sig_tlv, signed_bytes) = match after.tag {
@@ -54,7 +54,7 @@ pub(super) fn decode_tlv(top: &Tlv<'_>) -> Result<SesSeal, SesError> {
         // v1: esealInfo, signInfo{cert, signatureAlgorithm, signData} — the maker signs
         // SEQUENCE{esealInfo, cert, signatureAlgorithm}.
         tag::SEQUENCE => {
-            let mut s = after.children();
+            let mut s = after.reader();
             let cert = s
                 .expect(tag::OCTET_STRING)
                 .map_err(field("signInfo.cert"))?;
@@ -76,12 +76,12 @@ pub(super) fn decode_tlv(top: &Tlv<'_>) -> Result<SesSeal, SesError> {
     };
     let signature_alg = algorithm_oid(&alg_tlv).map_err(field(alg_name))?;
     let signature_value = signature_bytes(&sig_tlv).map_err(field(sig_name))?;
-    if maker_cert.body.is_empty() {
+    if maker_cert.content.is_empty() {
         return Err(invalid("cert", "制章者证书为空"));
     }
 
     let mut seal = decode_seal_info(&info, version)?;
-    seal.maker_cert_der = maker_cert.body.to_vec();
+    seal.maker_cert_der = maker_cert.content.to_vec();
     seal.signature_alg = signature_alg;
     seal.signature_value = signature_value;
     seal.signed_bytes = signed_bytes;
@@ -93,7 +93,7 @@ pub(super) fn decode_tlv(top: &Tlv<'_>) -> Result<SesSeal, SesError> {
 /// accepted too (its parameters, if any, are not used by SM2).
 pub(super) fn algorithm_oid(t: &Tlv<'_>) -> Result<String, Asn1Error> {
     match t.tag {
-        tag::SEQUENCE => asn1::oid_string(&t.children().expect(tag::OID)?),
+        tag::SEQUENCE => asn1::oid_string(&t.reader().expect(tag::OID)?),
         _ => asn1::oid_string(t),
     }
 }
@@ -101,7 +101,7 @@ pub(super) fn algorithm_oid(t: &Tlv<'_>) -> Result<String, Asn1Error> {
 /// A signature value: BIT STRING as specified; some producers write an OCTET STRING.
 pub(super) fn signature_bytes(tlv: &Tlv<'_>) -> Result<Vec<u8>, Asn1Error> {
     let bytes = match tlv.tag {
-        tag::OCTET_STRING => tlv.body,
+        tag::OCTET_STRING => tlv.content,
         _ => asn1::bit_string_bytes(tlv)?,
     };
     if bytes.is_empty() {
@@ -111,10 +111,10 @@ pub(super) fn signature_bytes(tlv: &Tlv<'_>) -> Result<Vec<u8>, Asn1Error> {
 }
 
 fn decode_seal_info(info: &Tlv<'_>, version: SesVersion) -> Result<SesSeal, SesError> {
-    let mut r = info.children();
+    let mut r = info.reader();
 
     let header = r.expect(tag::SEQUENCE).map_err(field("header"))?;
-    let mut h = header.children();
+    let mut h = header.reader();
     let id =
         asn1::any_string(&h.required().map_err(field("header.ID"))?).map_err(field("header.ID"))?;
     if id != "ES" {
@@ -178,7 +178,7 @@ struct Property {
 }
 
 fn decode_property(property: &Tlv<'_>) -> Result<Property, SesError> {
-    let mut p = property.children();
+    let mut p = property.reader();
     let seal_type = asn1::integer_i64(&p.required().map_err(field("property.type"))?)
         .map_err(field("property.type"))?;
     let name = asn1::any_string(&p.required().map_err(field("property.name"))?)
@@ -226,7 +226,7 @@ fn decode_property(property: &Tlv<'_>) -> Result<Property, SesError> {
 
 fn decode_cert_list(list: &Tlv<'_>) -> Result<Vec<Vec<u8>>, SesError> {
     let mut out = Vec::new();
-    let mut r = list.children();
+    let mut r = list.reader();
     while let Some(item) = r.next_tlv().map_err(field("property.certList"))? {
         if out.len() >= MAX_CERTS {
             return Err(SesError::TooManyCerts(MAX_CERTS));
@@ -239,7 +239,7 @@ fn decode_cert_list(list: &Tlv<'_>) -> Result<Vec<Vec<u8>>, SesError> {
                 found: item.tag,
             }));
         }
-        out.push(item.body.to_vec());
+        out.push(item.content.to_vec());
     }
     Ok(out)
 }
@@ -247,7 +247,7 @@ fn decode_cert_list(list: &Tlv<'_>) -> Result<Vec<Vec<u8>>, SesError> {
 fn decode_digest_list(list: &Tlv<'_>) -> Result<(Vec<Vec<u8>>, Vec<String>), SesError> {
     let mut digests = Vec::new();
     let mut types = Vec::new();
-    let mut r = list.children();
+    let mut r = list.reader();
     while let Some(item) = r.next_tlv().map_err(field("property.certList"))? {
         if digests.len() >= MAX_CERTS {
             return Err(SesError::TooManyCerts(MAX_CERTS));
@@ -255,20 +255,20 @@ fn decode_digest_list(list: &Tlv<'_>) -> Result<(Vec<Vec<u8>>, Vec<String>), Ses
         let obj = item
             .expect(tag::SEQUENCE)
             .map_err(field("property.certList.CertDigestObj"))?;
-        let mut o = obj.children();
+        let mut o = obj.reader();
         let kind = asn1::any_string(&o.required().map_err(field("CertDigestObj.type"))?)
             .map_err(field("CertDigestObj.type"))?;
         let value = o
             .expect(tag::OCTET_STRING)
             .map_err(field("CertDigestObj.value"))?;
         types.push(kind);
-        digests.push(value.body.to_vec());
+        digests.push(value.content.to_vec());
     }
     Ok((digests, types))
 }
 
 fn decode_picture(picture: &Tlv<'_>) -> Result<SealPicture, SesError> {
-    let mut p = picture.children();
+    let mut p = picture.reader();
     let kind = asn1::any_string(&p.required().map_err(field("picture.type"))?)
         .map_err(field("picture.type"))?
         .trim()
@@ -276,7 +276,7 @@ fn decode_picture(picture: &Tlv<'_>) -> Result<SealPicture, SesError> {
     let data = p
         .expect(tag::OCTET_STRING)
         .map_err(field("picture.data"))?
-        .body
+        .content
         .to_vec();
     if data.is_empty() {
         return Err(invalid("picture.data", "印章图片为空"));
@@ -302,7 +302,7 @@ fn decode_picture(picture: &Tlv<'_>) -> Result<SealPicture, SesError> {
 /// `extDatas`: `[0] EXPLICIT ExtensionDatas` or the bare SEQUENCE OF `ExtData` (both occur).
 pub(super) fn decode_ext_datas(t: &Tlv<'_>) -> Result<Vec<ExtData>, Asn1Error> {
     let list = match t.tag {
-        tag::CONTEXT_0 => t.children().expect(tag::SEQUENCE)?,
+        tag::CONTEXT_0 => t.reader().expect(tag::SEQUENCE)?,
         tag::SEQUENCE => *t,
         found => {
             return Err(Asn1Error::UnexpectedTag {
@@ -312,19 +312,19 @@ pub(super) fn decode_ext_datas(t: &Tlv<'_>) -> Result<Vec<ExtData>, Asn1Error> {
         }
     };
     let mut out = Vec::new();
-    let mut r = list.children();
+    let mut r = list.reader();
     while let Some(item) = r.next_tlv()? {
         if out.len() >= MAX_CERTS {
             return Err(Asn1Error::Invalid("自定义数据项过多"));
         }
-        let mut e = item.expect(tag::SEQUENCE)?.children();
+        let mut e = item.expect(tag::SEQUENCE)?.reader();
         let oid = asn1::oid_string(&e.expect(tag::OID)?)?;
         let critical = if e.peek_tag() == Some(tag::BOOLEAN) {
-            e.required()?.body.first().is_some_and(|b| *b != 0)
+            e.required()?.content.first().is_some_and(|b| *b != 0)
         } else {
             false
         };
-        let value = e.expect(tag::OCTET_STRING)?.body.to_vec();
+        let value = e.expect(tag::OCTET_STRING)?.content.to_vec();
         out.push(ExtData {
             oid,
             critical,

@@ -21,7 +21,7 @@ fn field(field: &'static str) -> impl Fn(Asn1Error) -> SesError {
 pub(super) fn decode(der: &[u8]) -> Result<SesSignature, SesError> {
     let top = seal::check_limits(der)?;
     let top = top.expect(tag::SEQUENCE).map_err(field("SES_Signature"))?;
-    let mut r = top.children();
+    let mut r = top.reader();
     let to_sign = r.expect(tag::SEQUENCE).map_err(field("toSign"))?;
     let rest: Vec<Tlv<'_>> = {
         let mut v = Vec::new();
@@ -43,7 +43,7 @@ pub(super) fn decode(der: &[u8]) -> Result<SesSignature, SesError> {
         SesVersion::V4
     };
 
-    let mut t = to_sign.children();
+    let mut t = to_sign.reader();
     let tbs_version = asn1::integer_i64(&t.required().map_err(field("toSign.version"))?)
         .map_err(field("toSign.version"))?;
     let eseal = t.required().map_err(field("toSign.eseal"))?;
@@ -53,7 +53,7 @@ pub(super) fn decode(der: &[u8]) -> Result<SesSignature, SesError> {
     let data_hash_tlv = t.required().map_err(field("toSign.dataHash"))?;
     let data_hash = match data_hash_tlv.tag {
         // Some producers write OCTET STRING for the BIT STRING of the standards.
-        tag::OCTET_STRING => data_hash_tlv.body.to_vec(),
+        tag::OCTET_STRING => data_hash_tlv.content.to_vec(),
         _ => asn1::bit_string_bytes(&data_hash_tlv)
             .map_err(field("toSign.dataHash"))?
             .to_vec(),
@@ -75,7 +75,7 @@ pub(super) fn decode(der: &[u8]) -> Result<SesSignature, SesError> {
                 field: "signature",
                 detail: "缺少该字段".into(),
             })?;
-            (cert.body.to_vec(), alg, sig, None, Vec::new())
+            (cert.content.to_vec(), alg, sig, None, Vec::new())
         }
         SesVersion::V4 => {
             let ext_datas = match t.next_tlv().map_err(field("toSign.extDatas"))? {
@@ -98,7 +98,7 @@ pub(super) fn decode(der: &[u8]) -> Result<SesSignature, SesError> {
                 Some(ts) => Some(decode_timestamp(&ts).map_err(field("timeStamp"))?),
                 None => None,
             };
-            (cert.body.to_vec(), alg, sig, timestamp, ext_datas)
+            (cert.content.to_vec(), alg, sig, timestamp, ext_datas)
         }
     };
     let signature_alg = seal::algorithm_oid(&alg_tlv).map_err(field("signatureAlgID"))?;
@@ -133,14 +133,14 @@ fn decode_time_info(t: &Tlv<'_>) -> Result<(Option<i64>, String), SesError> {
     match t.tag {
         tag::GENERALIZED_TIME | tag::UTC_TIME => {
             let ms = asn1::time_ms(t).map_err(field("toSign.timeInfo"))?;
-            let text = String::from_utf8_lossy(t.body).into_owned();
+            let text = String::from_utf8_lossy(t.content).into_owned();
             Ok((Some(ms), text))
         }
         tag::BIT_STRING | tag::OCTET_STRING => {
             let bytes = if t.tag == tag::BIT_STRING {
                 asn1::bit_string_bytes(t).map_err(field("toSign.timeInfo"))?
             } else {
-                t.body
+                t.content
             };
             let printable = !bytes.is_empty() && bytes.iter().all(|b| (0x20..0x7f).contains(b));
             if printable {
@@ -165,10 +165,10 @@ fn decode_time_info(t: &Tlv<'_>) -> Result<(Option<i64>, String), SesError> {
 fn decode_timestamp(t: &Tlv<'_>) -> Result<Vec<u8>, Asn1Error> {
     match t.tag {
         tag::CONTEXT_0 => {
-            let inner = t.children().required()?;
+            let inner = t.reader().required()?;
             match inner.tag {
                 tag::BIT_STRING => Ok(asn1::bit_string_bytes(&inner)?.to_vec()),
-                tag::OCTET_STRING => Ok(inner.body.to_vec()),
+                tag::OCTET_STRING => Ok(inner.content.to_vec()),
                 tag::SEQUENCE => Ok(inner.raw.to_vec()),
                 found => Err(Asn1Error::UnexpectedTag {
                     expected: tag::BIT_STRING,
@@ -178,7 +178,7 @@ fn decode_timestamp(t: &Tlv<'_>) -> Result<Vec<u8>, Asn1Error> {
         }
         tag::CONTEXT_0_PRIM => {
             let (&unused, bytes) = t
-                .body
+                .content
                 .split_first()
                 .ok_or(Asn1Error::Invalid("时间戳为空"))?;
             if unused != 0 {
@@ -200,8 +200,8 @@ pub(super) fn cert_spki(cert_der: &[u8]) -> Result<&[u8], Asn1Error> {
     if !rest.is_empty() {
         return Err(Asn1Error::TrailingData);
     }
-    let mut c = cert.expect(tag::SEQUENCE)?.children();
-    let mut tbs = c.expect(tag::SEQUENCE)?.children();
+    let mut c = cert.expect(tag::SEQUENCE)?.reader();
+    let mut tbs = c.expect(tag::SEQUENCE)?.reader();
     if tbs.peek_tag() == Some(tag::CONTEXT_0) {
         tbs.required()?;
     }

@@ -173,6 +173,7 @@ mod tests {
     use super::*;
     use crate::crypto::certgen::{CertSpec, issue_sm2, self_signed_sm2};
     use crate::crypto::sm::Sm2KeyPair;
+    use crate::verify::{Format, SignatureType};
 
     fn spec(cn: &str, is_ca: bool, not_after_ms: i64) -> CertSpec {
         CertSpec {
@@ -218,7 +219,7 @@ mod tests {
     #[test]
     fn chain_through_an_intermediate_to_the_anchor() {
         let (root, mid, leaf) = chain(1_900_000_000_000);
-        let mut r = SignatureReport::new("PDF", "sign");
+        let mut r = SignatureReport::new(Format::Pdf, SignatureType::Sign);
         check_certificate(
             &mut r,
             &leaf,
@@ -234,7 +235,7 @@ mod tests {
         assert_eq!(r.cert_issuer, "CN=Mid");
 
         // Without the intermediate the path cannot be built.
-        let mut r = SignatureReport::new("PDF", "sign");
+        let mut r = SignatureReport::new(Format::Pdf, SignatureType::Sign);
         check_certificate(
             &mut r,
             &leaf,
@@ -253,7 +254,7 @@ mod tests {
         let root_pair = root(1_650_000_000_000);
         let (leaf, _) = issue(spec("Leaf", false, 1_900_000_000_000), &root_pair);
         let root = root_pair.0;
-        let mut r = SignatureReport::new("PDF", "sign");
+        let mut r = SignatureReport::new(Format::Pdf, SignatureType::Sign);
         check_certificate(
             &mut r,
             &leaf,
@@ -265,7 +266,7 @@ mod tests {
             r.outcome(Step::Certificate),
             Some((false, "受信任根证书 CN=Root 在签署时不在有效期内"))
         );
-        let mut r = SignatureReport::new("PDF", "sign");
+        let mut r = SignatureReport::new(Format::Pdf, SignatureType::Sign);
         check_certificate(
             &mut r,
             &leaf,
@@ -285,8 +286,12 @@ mod tests {
             tsa_cert_der: leaf,
             certs: vec![mid],
             hash_algorithm: "SM3".into(),
+            tsa_scheme: crate::crypto::x509::SigScheme {
+                family: crate::crypto::x509::SigFamily::Sm2,
+                hash: crate::crypto::x509::HashAlg::Sm3,
+            },
         };
-        let mut r = SignatureReport::new("OFD", "seal");
+        let mut r = SignatureReport::new(Format::Ofd, SignatureType::Seal);
         assert!(!check_tsa(&mut r, &ts, &opts(vec![root])));
         let (passed, hint) = r.outcome(Step::Timestamp).unwrap();
         assert!(!passed);
@@ -314,7 +319,7 @@ mod tests {
             &not_ca_key,
         )
         .unwrap();
-        let mut r = SignatureReport::new("PDF", "sign");
+        let mut r = SignatureReport::new(Format::Pdf, SignatureType::Sign);
         check_certificate(
             &mut r,
             &leaf,
@@ -331,7 +336,7 @@ mod tests {
     fn validity_is_judged_at_signing_time() {
         let (root, mid, leaf) = chain(1_700_000_000_000);
         let o = opts(vec![root]);
-        let mut r = SignatureReport::new("PDF", "sign");
+        let mut r = SignatureReport::new(Format::Pdf, SignatureType::Sign);
         check_certificate(
             &mut r,
             &leaf,
@@ -340,7 +345,7 @@ mod tests {
             &o,
         );
         assert!(r.passed(Step::Certificate));
-        let mut r = SignatureReport::new("PDF", "sign");
+        let mut r = SignatureReport::new(Format::Pdf, SignatureType::Sign);
         check_certificate(
             &mut r,
             &leaf,
@@ -354,7 +359,7 @@ mod tests {
                 .1
                 .starts_with("签署时证书已过期")
         );
-        let mut r = SignatureReport::new("PDF", "sign");
+        let mut r = SignatureReport::new(Format::Pdf, SignatureType::Sign);
         check_certificate(&mut r, &leaf, &[mid], Some(1_500_000_000_000), &o);
         assert!(
             r.outcome(Step::Certificate)
@@ -366,7 +371,7 @@ mod tests {
 
     #[test]
     fn garbage_certificate_fails_the_step() {
-        let mut r = SignatureReport::new("PDF", "sign");
+        let mut r = SignatureReport::new(Format::Pdf, SignatureType::Sign);
         check_certificate(&mut r, b"\x30\x01", &[], None, &VerifyOptions::default());
         assert!(
             r.outcome(Step::Certificate)

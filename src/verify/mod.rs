@@ -6,12 +6,15 @@
 //! [`report::SealRegistry`], which keeps this module free of storage.
 
 pub mod cert_step;
+pub(crate) mod cms_step;
 pub mod ofd;
 pub mod pdf;
 pub mod report;
 pub mod ses_step;
 
-pub use report::{DocumentReport, SealRegistry, SignatureReport, Step, VerifyOptions};
+pub use report::{
+    Algorithm, DocumentReport, SealRegistry, SignatureReport, SignatureType, Step, VerifyOptions,
+};
 
 /// Why a document as a whole could not be examined.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,9 +27,12 @@ pub enum DocumentError {
     Malformed(String),
 }
 
-/// The container formats the platform verifies, detected by content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The container formats the platform verifies, detected by content; the report's `format`.
+/// (`Default` only so reports can be assembled field by field; every report sets it.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum Format {
+    #[default]
     Pdf,
     Ofd,
 }
@@ -37,6 +43,12 @@ impl Format {
             Format::Pdf => "PDF",
             Format::Ofd => "OFD",
         }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -74,7 +86,7 @@ pub fn verify_document(
     let mut report = DocumentReport {
         file_name: file_name.to_string(),
         file_size: bytes.len() as u64,
-        format: format.name().to_string(),
+        format,
         ..Default::default()
     };
     match outcome {

@@ -1,6 +1,12 @@
 //! The verification report of SPEC §3.10 (表26–28) and the options every verifier takes.
+//!
+//! Owns the report's vocabulary (steps, format, signature type, algorithm names) so PDF and
+//! OFD speak it identically; must not parse documents or read storage.
 
-use serde::Serialize;
+pub use super::Format;
+use crate::crypto::x509::{HashAlg, SigFamily, SigScheme};
+use serde::{Serialize, Serializer};
+use std::fmt;
 
 /// The eight verification steps, in the order they are reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -42,13 +48,104 @@ impl Step {
     }
 }
 
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One row of `flowVoList` (表28).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FlowStep {
-    pub step: &'static str,
+    pub step: Step,
     pub hint: String,
     /// 1 passed, 0 failed.
     pub status: u8,
+}
+
+/// `signatureType`: an electronic seal (电子签章) or a digital signature (数字签名).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureType {
+    #[default]
+    Seal,
+    Sign,
+}
+
+/// `algorithm`: one vocabulary for every format, documented in `docs/integration-guide.md`.
+/// A verified (or at least resolved) scheme is `<key>with<digest>` (`SM2withSM3`,
+/// `RSAwithSHA256`, `ECDSAwithSHA256`); when only the signer's key is known, the key alone
+/// (`SM2`); what the platform does not implement is named as found (e.g. `Ed448`, an OID).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Algorithm {
+    /// Nothing could be read; serialised as the empty string.
+    #[default]
+    Unknown,
+    Scheme(SigScheme),
+    Key(SigFamily),
+    Other(String),
+}
+
+impl Algorithm {
+    /// The algorithm a signature AlgorithmIdentifier OID names on its own (SES `signatureAlg`,
+    /// OFD `SignatureMethod`).
+    pub fn from_signature_oid(oid: &str) -> Self {
+        let oid = oid.trim();
+        match crate::crypto::x509::resolve_scheme(oid, None, None) {
+            Ok(s) => Algorithm::Scheme(s),
+            Err(_) => Algorithm::Other(oid.to_string()),
+        }
+    }
+
+    /// The key of a certificate, when no scheme was resolved.
+    pub fn from_key(spki_der: &[u8]) -> Self {
+        match crate::crypto::x509::key_family(spki_der) {
+            Some(f) => Algorithm::Key(f),
+            None => Algorithm::Other(crate::crypto::x509::key_type_name(spki_der)),
+        }
+    }
+
+    pub fn is_unknown(&self) -> bool {
+        *self == Algorithm::Unknown
+    }
+}
+
+fn family_wire(f: SigFamily) -> &'static str {
+    match f {
+        SigFamily::Sm2 => "SM2",
+        SigFamily::Rsa => "RSA",
+        SigFamily::RsaPss => "RSAPSS",
+        SigFamily::Ecdsa => "ECDSA",
+    }
+}
+
+fn hash_wire(h: HashAlg) -> &'static str {
+    match h {
+        HashAlg::Md5 => "MD5",
+        HashAlg::Sha1 => "SHA1",
+        HashAlg::Sha224 => "SHA224",
+        HashAlg::Sha256 => "SHA256",
+        HashAlg::Sha384 => "SHA384",
+        HashAlg::Sha512 => "SHA512",
+        HashAlg::Sm3 => "SM3",
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Algorithm::Unknown => Ok(()),
+            Algorithm::Scheme(s) => write!(f, "{}with{}", family_wire(s.family), hash_wire(s.hash)),
+            Algorithm::Key(k) => f.write_str(family_wire(*k)),
+            Algorithm::Other(name) => f.write_str(name),
+        }
+    }
+}
+
+impl Serialize for Algorithm {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// The hint of the `registry` step for a seal that is not on file here.
@@ -75,17 +172,34 @@ pub struct RegistryHit {
     pub state_label: String,
 }
 
+/// The hint of the `registry` step when the registry could not be read: the seal may well be
+/// on file, so the step fails rather than claiming it is not.
+pub const HINT_REGISTRY_UNAVAILABLE: &str = "登记库暂时不可用";
+
+/// The registry could not be read; the implementation logged why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistryUnavailable;
+
 /// The platform's seal registry as the verifier sees it.
 pub trait SealRegistry {
-    fn lookup(&self, seal: &SealIdentity, sign_time_ms: Option<i64>) -> Option<RegistryHit>;
+    /// `Ok(None)` only when the seal is certainly not on file.
+    fn lookup(
+        &self,
+        seal: &SealIdentity,
+        sign_time_ms: Option<i64>,
+    ) -> Result<Option<RegistryHit>, RegistryUnavailable>;
 }
 
 /// A registry with nothing on file (the CLI without a data directory, tests).
 pub struct EmptyRegistry;
 
 impl SealRegistry for EmptyRegistry {
-    fn lookup(&self, _: &SealIdentity, _: Option<i64>) -> Option<RegistryHit> {
-        None
+    fn lookup(
+        &self,
+        _: &SealIdentity,
+        _: Option<i64>,
+    ) -> Result<Option<RegistryHit>, RegistryUnavailable> {
+        Ok(None)
     }
 }
 
@@ -141,11 +255,9 @@ pub struct SignatureReport {
     pub seal_pic_base64: String,
     pub seal_code: String,
     pub flow_vo_list: Vec<FlowStep>,
-    /// `PDF` or `OFD`.
-    pub format: String,
-    /// `seal` (电子签章) or `sign` (数字签名).
-    pub signature_type: String,
-    pub algorithm: String,
+    pub format: Format,
+    pub signature_type: SignatureType,
+    pub algorithm: Algorithm,
     pub seal_name: String,
     pub registry_state: String,
     /// Where the signature sits: OFD `Signature.xml` path or PDF field name.
@@ -165,10 +277,10 @@ pub struct SignatureReport {
 }
 
 impl SignatureReport {
-    pub fn new(format: &str, signature_type: &str) -> Self {
+    pub fn new(format: Format, signature_type: SignatureType) -> Self {
         Self {
-            format: format.to_string(),
-            signature_type: signature_type.to_string(),
+            format,
+            signature_type,
             ..Self::default()
         }
     }
@@ -212,7 +324,7 @@ impl SignatureReport {
                 None => (false, "前序步骤失败，本步骤未执行".to_string()),
             };
             flow.push(FlowStep {
-                step: step.name(),
+                step,
                 hint,
                 status: u8::from(passed),
             });
@@ -239,11 +351,15 @@ impl SignatureReport {
             return;
         }
         match registry.lookup(&self.seal_identity, self.sign_time_ms) {
-            None => {
+            Err(RegistryUnavailable) => {
+                self.fail(Step::Registry, HINT_REGISTRY_UNAVAILABLE);
+                self.registry_state = "未知".into();
+            }
+            Ok(None) => {
                 self.fail(Step::Registry, HINT_NOT_REGISTERED);
                 self.registry_state = "未备案".into();
             }
-            Some(hit) => {
+            Ok(Some(hit)) => {
                 self.seal_code = hit.seal_code.clone();
                 self.registry_state = hit.state_label.clone();
                 if hit.usable_at_signing {
@@ -274,8 +390,7 @@ pub struct DocumentReport {
     pub sign_count: usize,
     pub verify_result: bool,
     pub details: Vec<SignatureReport>,
-    /// `PDF` or `OFD`.
-    pub format: String,
+    pub format: Format,
     /// Set when the document as a whole could not be read; no signature was examined.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -302,7 +417,7 @@ mod tests {
     use super::*;
 
     fn all_passed() -> SignatureReport {
-        let mut r = SignatureReport::new("OFD", "seal");
+        let mut r = SignatureReport::new(Format::Ofd, SignatureType::Seal);
         for s in Step::ALL {
             r.pass(s, "ok");
         }
@@ -311,12 +426,21 @@ mod tests {
 
     #[test]
     fn flow_lists_every_step_in_order_and_missing_ones_fail() {
-        let mut r = SignatureReport::new("PDF", "sign");
+        let mut r = SignatureReport::new(Format::Pdf, SignatureType::Sign);
         r.pass(Step::Coverage, "ok");
         r.fail(Step::Parse, "bad");
         r.finish();
         let names: Vec<_> = r.flow_vo_list.iter().map(|f| f.step).collect();
-        assert_eq!(names, Step::ALL.map(Step::name).to_vec());
+        assert_eq!(names, Step::ALL.to_vec());
+        // On the wire the steps keep their lower-case names.
+        let wire = serde_json::to_value(&r.flow_vo_list).unwrap();
+        let wire: Vec<_> = wire
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["step"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(wire, Step::ALL.map(|s| s.name().to_string()).to_vec());
         assert_eq!(r.flow_vo_list[0].status, 0);
         assert_eq!(r.flow_vo_list[1].status, 0);
         assert_eq!(r.flow_vo_list[7].status, 1);
@@ -341,6 +465,75 @@ mod tests {
         };
         doc.finalize(&EmptyRegistry, &strict);
         assert!(!doc.verify_result);
+    }
+
+    struct BrokenRegistry;
+
+    impl SealRegistry for BrokenRegistry {
+        fn lookup(
+            &self,
+            _: &SealIdentity,
+            _: Option<i64>,
+        ) -> Result<Option<RegistryHit>, RegistryUnavailable> {
+            Err(RegistryUnavailable)
+        }
+    }
+
+    #[test]
+    fn an_unreadable_registry_fails_the_step_instead_of_calling_the_seal_unregistered() {
+        let mut doc = DocumentReport {
+            details: vec![all_passed()],
+            ..Default::default()
+        };
+        doc.details[0]
+            .steps
+            .retain(|(s, _, _)| *s != Step::Registry);
+        doc.details[0].seal_identity.es_id = Some("x".into());
+        // Even where an unregistered seal would be tolerated, an unknown answer is not.
+        doc.finalize(&BrokenRegistry, &VerifyOptions::default());
+        assert!(!doc.verify_result);
+        assert_eq!(
+            doc.details[0].outcome(Step::Registry),
+            Some((false, HINT_REGISTRY_UNAVAILABLE))
+        );
+    }
+
+    #[test]
+    fn one_algorithm_vocabulary_whatever_the_source() {
+        let name = |a: Algorithm| serde_json::to_value(a).unwrap();
+        // SES signatureAlg, OFD SignatureMethod: the same OID, the same word.
+        assert_eq!(
+            name(Algorithm::from_signature_oid("1.2.156.10197.1.501")),
+            "SM2withSM3"
+        );
+        assert_eq!(
+            name(Algorithm::from_signature_oid("1.2.840.113549.1.1.11")),
+            "RSAwithSHA256"
+        );
+        assert_eq!(
+            name(Algorithm::from_signature_oid(" 1.2.840.10045.4.3.2 ")),
+            "ECDSAwithSHA256"
+        );
+        // A CMS verification's scheme.
+        assert_eq!(
+            name(Algorithm::Scheme(SigScheme {
+                family: SigFamily::RsaPss,
+                hash: HashAlg::Sha384
+            })),
+            "RSAPSSwithSHA384"
+        );
+        assert_eq!(name(Algorithm::Key(SigFamily::Sm2)), "SM2");
+        assert_eq!(
+            name(Algorithm::from_signature_oid("1.3.101.113")),
+            "1.3.101.113"
+        );
+        assert_eq!(name(Algorithm::Unknown), "");
+        let r = SignatureReport::new(Format::Ofd, SignatureType::Sign);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            (v["format"].as_str(), v["signatureType"].as_str()),
+            (Some("OFD"), Some("sign"))
+        );
     }
 
     #[test]

@@ -7,10 +7,10 @@
 use base64::Engine;
 
 use super::cert_step::check_certificate;
-use super::{SignatureReport, Step, VerifyOptions};
+use super::{Algorithm, SignatureReport, Step, VerifyOptions};
 use crate::crypto::sm::{sm2_message_digest, sm2_public_key_from_cert_der, sm3};
 use crate::crypto::x509::CertInfo;
-use crate::ses::{OID_SHA256_WITH_RSA, OID_SM2_WITH_SM3, SesSeal, SesSignature};
+use crate::ses::{OID_SHA256_WITH_RSA, SesSeal, SesSignature};
 use crate::time::format_time_ms;
 
 /// Whether the `dataHash` of an `SES_Signature` matches the signed data; folded into the
@@ -53,7 +53,7 @@ pub fn check_ses_signature(
             Step::Signature,
             format!(
                 "签章者签名验证通过（{}，{}）",
-                algorithm_name(&sig.signature_alg),
+                Algorithm::from_signature_oid(&sig.signature_alg),
                 sig.version.label()
             ),
         ),
@@ -65,14 +65,6 @@ pub fn check_ses_signature(
     Ok(compare_data_hash(&sig, signed_data))
 }
 
-fn algorithm_name(oid: &str) -> String {
-    match oid {
-        OID_SM2_WITH_SM3 => "SM3withSM2".into(),
-        OID_SHA256_WITH_RSA => "SHA256withRSA".into(),
-        other => other.to_string(),
-    }
-}
-
 fn fill_fields(report: &mut SignatureReport, sig: &SesSignature) {
     let seal = &sig.seal;
     // The platform's seal type codes are two digits ("01"…"08"), as producers number them.
@@ -80,7 +72,7 @@ fn fill_fields(report: &mut SignatureReport, sig: &SesSignature) {
     report.seal_name = seal.name.clone();
     report.seal_code = seal.es_id.clone();
     report.seal_pic_base64 = base64::engine::general_purpose::STANDARD.encode(&seal.picture.data);
-    report.algorithm = algorithm_name(&sig.signature_alg);
+    report.algorithm = Algorithm::from_signature_oid(&sig.signature_alg);
     if report.provider.is_empty() && !seal.vid.is_empty() {
         report.provider = seal.vid.clone();
     }

@@ -13,6 +13,7 @@ mod trust;
 mod verify;
 
 use super::ConsoleError;
+use crate::ses::picture::PictureFormat;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 
@@ -38,26 +39,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// The browser content type of a seal picture, from its bytes; `None` when a browser cannot
 /// show it (OFD-packaged pictures, unknown formats).
 pub fn picture_content_type(data: &[u8]) -> Option<&'static str> {
-    if data.starts_with(b"\x89PNG\r\n\x1a\n") {
-        return Some("image/png");
-    }
-    if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        return Some("image/jpeg");
-    }
-    if data.starts_with(b"GIF8") {
-        return Some("image/gif");
-    }
-    if data.starts_with(b"BM") {
-        return Some("image/bmp");
-    }
-    let head = String::from_utf8_lossy(data.get(..1024).unwrap_or(data));
-    let head = head.trim_start_matches('\u{feff}').trim_start();
-    if (head.starts_with("<?xml") || head.starts_with("<svg") || head.starts_with("<!--"))
-        && head.contains("<svg")
-    {
-        return Some("image/svg+xml");
-    }
-    None
+    PictureFormat::sniff(data).map(PictureFormat::content_type)
 }
 
 /// Serves picture bytes; SVG stays inert (the scope's CSP forbids scripts, and it is offered as
@@ -78,27 +60,4 @@ fn picture_response(data: Vec<u8>) -> Result<HttpResponse, ConsoleError> {
 
 fn blocking_err(e: actix_web::error::BlockingError) -> ConsoleError {
     ConsoleError::Internal(e.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::picture_content_type;
-
-    #[test]
-    fn picture_types_come_from_the_bytes() {
-        assert_eq!(
-            picture_content_type(b"\x89PNG\r\n\x1a\nrest"),
-            Some("image/png")
-        );
-        assert_eq!(
-            picture_content_type(b"\xFF\xD8\xFF\xE0"),
-            Some("image/jpeg")
-        );
-        assert_eq!(
-            picture_content_type(b"<?xml version=\"1.0\"?><svg xmlns=\"x\"/>"),
-            Some("image/svg+xml")
-        );
-        assert_eq!(picture_content_type(b"PK\x03\x04ofd"), None);
-        assert_eq!(picture_content_type(b""), None);
-    }
 }

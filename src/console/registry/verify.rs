@@ -13,7 +13,7 @@ use crate::crypto::sm;
 use crate::domain::audit_event::{Action, Outcome};
 use crate::domain::documents;
 use crate::domain::vocab::Role;
-use crate::verify::DocumentReport;
+use crate::verify::{DocumentReport, SignatureType, Step};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use base64::Engine;
@@ -68,17 +68,16 @@ pub struct VerifyPage {
     pub error: String,
 }
 
-fn step_label(step: &str) -> &'static str {
+fn step_label(step: Step) -> &'static str {
     match step {
-        "parse" => "文件解析",
-        "integrity" => "完整性",
-        "signature" => "签名值",
-        "certificate" => "证书",
-        "seal" => "印章",
-        "registry" => "备案状态",
-        "timestamp" => "时间戳",
-        "coverage" => "签后修改",
-        _ => "其他",
+        Step::Parse => "文件解析",
+        Step::Integrity => "完整性",
+        Step::Signature => "签名值",
+        Step::Certificate => "证书",
+        Step::Seal => "印章",
+        Step::Registry => "备案状态",
+        Step::Timestamp => "时间戳",
+        Step::Coverage => "签后修改",
     }
 }
 
@@ -104,7 +103,7 @@ fn report_view(pictures_cache: &ReportPictures, auth: &Auth, r: &DocumentReport)
                 .flow_vo_list
                 .iter()
                 .map(|f| StepRow {
-                    step: f.step,
+                    step: f.step.name(),
                     label: step_label(f.step),
                     passed: f.status == 1,
                     hint: f.hint.clone(),
@@ -122,12 +121,12 @@ fn report_view(pictures_cache: &ReportPictures, auth: &Auth, r: &DocumentReport)
                 cert_valid_end: d.cert_valid_end.clone(),
                 seal_code: d.seal_code.clone(),
                 seal_name: d.seal_name.clone(),
-                signature_type: if d.signature_type == "seal" {
+                signature_type: if d.signature_type == SignatureType::Seal {
                     "电子签章".into()
                 } else {
                     "数字签名".into()
                 },
-                algorithm: d.algorithm.clone(),
+                algorithm: d.algorithm.to_string(),
                 registry_state: d.registry_state.clone(),
                 location: d.location.clone(),
                 picture_url,
@@ -139,7 +138,7 @@ fn report_view(pictures_cache: &ReportPictures, auth: &Auth, r: &DocumentReport)
     ReportView {
         file_name: r.file_name.clone(),
         file_size: r.file_size,
-        format: r.format.clone(),
+        format: r.format.name().to_string(),
         sign_count: r.sign_count,
         verify_result: r.verify_result,
         error: r.error.clone().unwrap_or_default(),
@@ -254,6 +253,10 @@ pub(super) async fn verify_upload(
                 Outcome::Failed,
                 &format!("SM3={digest}; {msg}"),
             );
+            // A platform fault is the console's error page (500), not the document's fault.
+            if matches!(e, documents::VerifyError::Store(_)) {
+                return Err(ConsoleError::from(e));
+            }
             let mut resp = html(&VerifyPage {
                 ctx,
                 max_mb: max_mb(&state),

@@ -15,7 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use base64::Engine;
 
 use super::ses_step::check_ses_signature;
-use super::{DocumentError, SignatureReport, Step, VerifyOptions};
+use super::{
+    Algorithm, DocumentError, Format, SignatureReport, SignatureType, Step, VerifyOptions,
+};
 use crate::time::format_time_ms;
 use digest::CheckMethod;
 use package::{Package, resolve};
@@ -229,7 +231,14 @@ fn examine(pkg: &Package, entry: &Entry, opts: &VerifyOptions) -> Examined {
         .kind
         .as_deref()
         .is_some_and(|k| k.eq_ignore_ascii_case("Sign"));
-    let mut report = SignatureReport::new("OFD", if is_sign { "sign" } else { "seal" });
+    let mut report = SignatureReport::new(
+        Format::Ofd,
+        if is_sign {
+            SignatureType::Sign
+        } else {
+            SignatureType::Seal
+        },
+    );
     let location = entry
         .base_loc
         .clone()
@@ -334,7 +343,7 @@ fn examine(pkg: &Package, entry: &Entry, opts: &VerifyOptions) -> Examined {
             Err(e) if entry.kind.is_none() => {
                 let cms = sign::check_sign_value(&mut ex.report, value, sig_bytes, opts);
                 if cms.is_ok() {
-                    ex.report.signature_type = "sign".into();
+                    ex.report.signature_type = SignatureType::Sign;
                 }
                 cms.map_err(|_| format!("不是有效的 SES_Signature: {e}"))
             }
@@ -396,7 +405,7 @@ fn fill_descriptive_fields(report: &mut SignatureReport, sx: &SignatureXml, entr
         report.provider = p.clone();
     }
     if let Some(m) = &sx.method {
-        report.algorithm = signature_method_name(m);
+        report.algorithm = Algorithm::from_signature_oid(m);
     }
     if let Some(ms) = sx.date_time.as_deref().and_then(parse_date_time) {
         report.sign_time_ms = Some(ms);
@@ -408,15 +417,6 @@ fn fill_descriptive_fields(report: &mut SignatureReport, sx: &SignatureXml, entr
             entry.pages.get(r).copied()
         });
         report.position = boundary.as_deref().and_then(parse_boundary);
-    }
-}
-
-fn signature_method_name(method: &str) -> String {
-    match method.trim() {
-        "1.2.156.10197.1.501" => "SM3withSM2".into(),
-        "1.2.840.113549.1.1.11" => "SHA256withRSA".into(),
-        "1.2.840.10045.4.3.2" => "SHA256withECDSA".into(),
-        other => other.to_string(),
     }
 }
 

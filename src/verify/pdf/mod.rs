@@ -4,56 +4,32 @@
 //! digest, the CMS SignedData or GB/T 38540 `SES_Signature` in `/Contents` (the container is
 //! told from the DER, never from `/Filter`), the signer certificate, the time-stamp, and what
 //! later incremental updates changed (`coverage`, see [`coverage`]).
+//!
+//! This file turns each signature into its report (the container told from the DER, CMS
+//! through [`crate::verify::cms_step`], document time-stamps, SES); loading and object access
+//! are in `parse`, the field walk in `fields`, `ByteRange` in `ranges`.
 
 mod coverage;
+mod fields;
+mod parse;
+mod ranges;
 
-use std::collections::HashSet;
-use std::sync::mpsc;
-use std::time::Duration;
+pub(crate) use fields::SigField;
+use fields::{find_signatures, name_of, provider};
+pub(crate) use parse::{deref_array, deref_dict, load_guarded, load_guarded_with, parse_pdf_date};
+pub(crate) use ranges::{byte_ranges, covered};
 
-use lopdf::{Document, Object, ObjectId};
+use lopdf::{Document, Object};
 
 use super::cert_step::{self, check_certificate};
-use super::{DocumentError, SignatureReport, Step, VerifyOptions};
-use crate::crypto::cms::{self, CmsError};
+use super::cms_step::{self, Coverage};
+use super::{
+    Algorithm, DocumentError, Format, SignatureReport, SignatureType, Step, VerifyOptions,
+};
+use crate::crypto::cms;
 use crate::crypto::tsp;
-use crate::crypto::x509::{self, CertInfo};
+use crate::crypto::x509::CertInfo;
 use crate::time::format_time_ms;
-
-/// Longest time a single PDF parse may take before the file is given up as hostile.
-const PARSE_TIMEOUT: Duration = Duration::from_secs(20);
-/// Parser threads alive at once. A parse that times out keeps its thread until lopdf returns;
-/// this bound keeps hostile files from piling up such threads.
-const MAX_PARSERS: usize = 16;
-static PARSERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// Holds one of the [`MAX_PARSERS`] slots; released when the worker thread ends.
-struct ParserSlot;
-
-impl ParserSlot {
-    fn take() -> Option<Self> {
-        use std::sync::atomic::Ordering;
-        PARSERS
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_PARSERS).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| ParserSlot)
-    }
-}
-
-impl Drop for ParserSlot {
-    fn drop(&mut self) {
-        PARSERS.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-    }
-}
-/// Most signature fields examined in one document.
-const MAX_SIGNATURES: usize = 64;
-/// Most fields walked in the AcroForm tree, and its deepest nesting.
-const MAX_FIELDS: usize = 10_000;
-const MAX_FIELD_DEPTH: usize = 32;
-/// Most byte ranges one signature may list.
-const MAX_RANGES: usize = 16;
 
 /// Verifies every signature field of a PDF.
 pub fn verify_pdf(
@@ -97,348 +73,6 @@ pub fn verify_pdf(
     Ok(reports)
 }
 
-/// Parses `bytes` with lopdf on a worker thread, bounded in time and object count, so that a
-/// hostile file cannot hang or exhaust the caller.
-pub(crate) fn load_guarded(bytes: &[u8], opts: &VerifyOptions) -> Result<Document, String> {
-    load_guarded_with(bytes, opts, false)
-}
-
-/// [`load_guarded`]; with `rescan` the cross-reference data is rebuilt by scanning the file
-/// for objects, the view of readers that repair files.
-pub(crate) fn load_guarded_with(
-    bytes: &[u8],
-    opts: &VerifyOptions,
-    rescan: bool,
-) -> Result<Document, String> {
-    let data = bytes.to_vec();
-    let max_objects = opts.max_pdf_objects;
-    let (tx, rx) = mpsc::channel();
-    let slot = ParserSlot::take().ok_or("PDF 解析任务过多，请稍后重试")?;
-    let spawned = std::thread::Builder::new()
-        .name("pdf-parse".into())
-        .spawn(move || {
-            let _slot = slot;
-            let options = lopdf::LoadOptions {
-                max_decompressed_size: Some(64 * 1024 * 1024),
-                force_reconstruct: rescan,
-                ..Default::default()
-            };
-            let result =
-                std::panic::catch_unwind(|| Document::load_mem_with_options(&data, options));
-            let _ = tx.send(result);
-        });
-    if spawned.is_err() {
-        return Err("无法启动 PDF 解析".into());
-    }
-    match rx.recv_timeout(PARSE_TIMEOUT) {
-        Ok(Ok(Ok(doc))) => {
-            if doc.objects.len() > max_objects {
-                Err(format!("PDF 对象过多（上限 {max_objects}）"))
-            } else {
-                Ok(doc)
-            }
-        }
-        Ok(Ok(Err(e))) => Err(format!("PDF 无法解析: {e}")),
-        Ok(Err(_)) => Err("PDF 解析器异常终止".into()),
-        Err(_) => Err("PDF 解析超时".into()),
-    }
-}
-
-/// A signature field with its signature dictionary.
-#[derive(Debug, Clone)]
-pub(crate) struct SigField {
-    pub field_name: String,
-    pub field_id: Option<ObjectId>,
-    pub sig_dict_id: Option<ObjectId>,
-    pub sig_dict: lopdf::Dictionary,
-    /// Widget rectangle and page (1-based), when the field has a widget on a page.
-    pub page: Option<u32>,
-    pub rect: Option<[f64; 4]>,
-}
-
-/// Walks AcroForm `/Fields` for `/FT /Sig` fields whose `/V` is a signature dictionary.
-/// An empty signature field is not a signature.
-pub(crate) fn find_signatures(doc: &Document) -> Vec<SigField> {
-    let mut out = Vec::new();
-    let Ok(catalog) = doc.catalog() else {
-        return out;
-    };
-    let Some(acroform) = catalog
-        .get(b"AcroForm")
-        .ok()
-        .and_then(|o| deref_dict(doc, o))
-    else {
-        return out;
-    };
-    let Some(fields) = acroform
-        .get(b"Fields")
-        .ok()
-        .and_then(|o| deref_array(doc, o))
-    else {
-        return out;
-    };
-    let pages: Vec<ObjectId> = doc.get_pages().values().copied().collect();
-    let mut seen = HashSet::new();
-    let mut budget = MAX_FIELDS;
-    for f in fields {
-        walk_field(
-            doc,
-            f,
-            "",
-            None,
-            0,
-            &mut seen,
-            &mut budget,
-            &pages,
-            &mut out,
-        );
-    }
-    out
-}
-
-#[allow(clippy::too_many_arguments)]
-fn walk_field(
-    doc: &Document,
-    obj: &Object,
-    parent_name: &str,
-    inherited_ft: Option<Vec<u8>>,
-    depth: usize,
-    seen: &mut HashSet<ObjectId>,
-    budget: &mut usize,
-    pages: &[ObjectId],
-    out: &mut Vec<SigField>,
-) {
-    if depth > MAX_FIELD_DEPTH || *budget == 0 || out.len() >= MAX_SIGNATURES {
-        return;
-    }
-    *budget -= 1;
-    let id = match obj {
-        Object::Reference(id) => {
-            if !seen.insert(*id) {
-                return;
-            }
-            Some(*id)
-        }
-        _ => None,
-    };
-    let Some(dict) = deref_dict(doc, obj) else {
-        return;
-    };
-    let partial = dict
-        .get(b"T")
-        .ok()
-        .and_then(|t| t.as_str().ok())
-        .map(decode_text)
-        .unwrap_or_default();
-    let name = match (parent_name.is_empty(), partial.is_empty()) {
-        (true, _) => partial.clone(),
-        (false, true) => parent_name.to_string(),
-        (false, false) => format!("{parent_name}.{partial}"),
-    };
-    let ft = dict
-        .get(b"FT")
-        .ok()
-        .and_then(|o| o.as_name().ok())
-        .map(<[u8]>::to_vec)
-        .or(inherited_ft);
-    if ft.as_deref() == Some(b"Sig".as_slice())
-        && let Ok(v) = dict.get(b"V")
-        && let Some(sig_dict) = deref_dict(doc, v)
-    {
-        let sig_dict_id = match v {
-            Object::Reference(r) => Some(*r),
-            _ => None,
-        };
-        let (page, rect) = widget_position(doc, dict, pages);
-        out.push(SigField {
-            field_name: name.clone(),
-            field_id: id,
-            sig_dict_id,
-            sig_dict: sig_dict.clone(),
-            page,
-            rect,
-        });
-    }
-    if let Some(kids) = dict.get(b"Kids").ok().and_then(|o| deref_array(doc, o)) {
-        for k in kids {
-            walk_field(
-                doc,
-                k,
-                &name,
-                ft.clone(),
-                depth + 1,
-                seen,
-                budget,
-                pages,
-                out,
-            );
-        }
-    }
-}
-
-/// Page number and `/Rect` of a field's widget (the field itself or its first kid).
-fn widget_position(
-    doc: &Document,
-    field: &lopdf::Dictionary,
-    pages: &[ObjectId],
-) -> (Option<u32>, Option<[f64; 4]>) {
-    let widget = if field.has(b"Rect") {
-        Some(field)
-    } else {
-        field
-            .get(b"Kids")
-            .ok()
-            .and_then(|o| deref_array(doc, o))
-            .and_then(|k| k.first())
-            .and_then(|o| deref_dict(doc, o))
-    };
-    let Some(w) = widget else {
-        return (None, None);
-    };
-    let rect = w
-        .get(b"Rect")
-        .ok()
-        .and_then(|o| deref_array(doc, o))
-        .and_then(|a| {
-            let n: Vec<f64> = a.iter().filter_map(number).collect();
-            match n.as_slice() {
-                [x1, y1, x2, y2] => {
-                    Some([x1.min(*x2), y1.min(*y2), (x2 - x1).abs(), (y2 - y1).abs()])
-                }
-                _ => None,
-            }
-        });
-    let page = w
-        .get(b"P")
-        .ok()
-        .and_then(|o| o.as_reference().ok())
-        .and_then(|id| pages.iter().position(|p| *p == id))
-        .and_then(|i| u32::try_from(i + 1).ok());
-    (page, rect)
-}
-
-pub(crate) fn number(o: &Object) -> Option<f64> {
-    match o {
-        Object::Integer(i) => Some(*i as f64),
-        Object::Real(r) => Some(f64::from(*r)),
-        _ => None,
-    }
-}
-
-pub(crate) fn deref<'a>(doc: &'a Document, o: &'a Object) -> Option<&'a Object> {
-    doc.dereference(o).ok().map(|(_, o)| o)
-}
-
-pub(crate) fn deref_dict<'a>(doc: &'a Document, o: &'a Object) -> Option<&'a lopdf::Dictionary> {
-    match deref(doc, o)? {
-        Object::Dictionary(d) => Some(d),
-        Object::Stream(s) => Some(&s.dict),
-        _ => None,
-    }
-}
-
-pub(crate) fn deref_array<'a>(doc: &'a Document, o: &'a Object) -> Option<&'a Vec<Object>> {
-    match deref(doc, o)? {
-        Object::Array(a) => Some(a),
-        _ => None,
-    }
-}
-
-/// PDF text string: UTF-16BE with BOM, else PDFDocEncoding (treated as Latin-1).
-pub(crate) fn decode_text(b: &[u8]) -> String {
-    if let Some(rest) = b.strip_prefix(&[0xfe, 0xff]) {
-        return x509::utf16be_lossy(rest);
-    }
-    match std::str::from_utf8(b) {
-        Ok(s) => s.to_string(),
-        Err(_) => b.iter().map(|c| char::from(*c)).collect(),
-    }
-}
-
-/// Parses a PDF date `D:YYYYMMDDHHmmSSOHH'mm'` into UTC milliseconds.
-pub(crate) fn parse_pdf_date(s: &[u8]) -> Option<i64> {
-    let s = std::str::from_utf8(s).ok()?;
-    let s = s.strip_prefix("D:").unwrap_or(s);
-    let num = |r: std::ops::Range<usize>, default: i64| -> Option<i64> {
-        match s.get(r) {
-            Some(d) if d.bytes().all(|b| b.is_ascii_digit()) && !d.is_empty() => d.parse().ok(),
-            Some(_) => None,
-            None => Some(default),
-        }
-    };
-    let year = num(0..4, 0)?;
-    if s.len() < 4 {
-        return None;
-    }
-    let month = num(4..6, 1)?;
-    let day = num(6..8, 1)?;
-    let hour = num(8..10, 0)?;
-    let minute = num(10..12, 0)?;
-    let second = num(12..14, 0)?;
-    let mut offset = 0i64;
-    if let Some(tz) = s.get(14..) {
-        let sign = match tz.as_bytes().first() {
-            Some(b'+') => 1,
-            Some(b'-') => -1,
-            _ => 0,
-        };
-        if sign != 0 {
-            let digits: String = tz.chars().filter(char::is_ascii_digit).collect();
-            let h: i64 = digits.get(0..2).and_then(|d| d.parse().ok()).unwrap_or(0);
-            let m: i64 = digits.get(2..4).and_then(|d| d.parse().ok()).unwrap_or(0);
-            offset = sign * (h * 3600 + m * 60);
-        }
-    }
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let days = x509::days_from_civil(year, month, day);
-    Some((days * 86_400 + hour * 3600 + minute * 60 + second - offset) * 1000)
-}
-
-/// The validated byte ranges of a signature, as (start, length) pairs inside the file.
-pub(crate) fn byte_ranges(
-    sig: &lopdf::Dictionary,
-    file_len: usize,
-) -> Result<Vec<(usize, usize)>, String> {
-    let arr = match sig.get(b"ByteRange") {
-        Ok(Object::Array(a)) => a,
-        _ => return Err("签名字典缺少 ByteRange".into()),
-    };
-    if arr.is_empty() || arr.len() % 2 != 0 || arr.len() > MAX_RANGES * 2 {
-        return Err("ByteRange 元素个数错误".into());
-    }
-    let mut out = Vec::new();
-    for pair in arr.chunks(2) {
-        let (Some(Object::Integer(start)), Some(Object::Integer(len))) =
-            (pair.first(), pair.get(1))
-        else {
-            return Err("ByteRange 含非整数".into());
-        };
-        let start = usize::try_from(*start).map_err(|_| "ByteRange 含负数".to_string())?;
-        let len = usize::try_from(*len).map_err(|_| "ByteRange 含负数".to_string())?;
-        let end = start.checked_add(len).ok_or("ByteRange 溢出")?;
-        if end > file_len {
-            return Err(format!("ByteRange 超出文件长度（{end} > {file_len}）"));
-        }
-        out.push((start, len));
-    }
-    Ok(out)
-}
-
-/// The covered bytes as slices.
-pub(crate) fn covered<'a>(bytes: &'a [u8], ranges: &[(usize, usize)]) -> Vec<&'a [u8]> {
-    ranges
-        .iter()
-        .filter_map(|(s, l)| bytes.get(*s..s.saturating_add(*l)))
-        .collect()
-}
-
 /// Which container `/Contents` holds, told from the DER.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Container {
@@ -448,7 +82,7 @@ enum Container {
 }
 
 fn detect_container(der: &[u8]) -> Container {
-    let Ok((outer, _)) = x509::read_tlv(der) else {
+    let Ok((outer, _)) = crate::crypto::der::read_ber(der) else {
         return Container::Unknown;
     };
     if outer.tag != 0x30 {
@@ -470,13 +104,6 @@ fn detect_container(der: &[u8]) -> Container {
     }
 }
 
-fn name_of(d: &lopdf::Dictionary, key: &[u8]) -> Option<String> {
-    d.get(key)
-        .ok()
-        .and_then(|o| o.as_name().ok())
-        .map(|n| String::from_utf8_lossy(n).into_owned())
-}
-
 fn verify_one(
     bytes: &[u8],
     doc: &Document,
@@ -486,7 +113,7 @@ fn verify_one(
     let d = &sig.sig_dict;
     let is_doc_ts = name_of(d, b"Type").as_deref() == Some("DocTimeStamp")
         || name_of(d, b"SubFilter").as_deref() == Some("ETSI.RFC3161");
-    let mut report = SignatureReport::new("PDF", "sign");
+    let mut report = SignatureReport::new(Format::Pdf, SignatureType::Sign);
     report.location = sig.field_name.clone();
     report.page = sig.page;
     report.position = sig
@@ -516,7 +143,7 @@ fn verify_one(
         }
     };
     // `/Contents` is zero-padded; the DER element's own length delimits it.
-    let der = match x509::read_tlv(&contents) {
+    let der = match crate::crypto::der::read_ber(&contents) {
         Ok((t, _)) => t.raw.to_vec(),
         Err(e) => {
             report.fail(Step::Parse, format!("签名值 /Contents 不是 DER 结构: {e}"));
@@ -546,26 +173,6 @@ fn verify_one(
     report
 }
 
-fn provider(doc: &Document, d: &lopdf::Dictionary) -> String {
-    let build = d
-        .get(b"Prop_Build")
-        .ok()
-        .and_then(|o| deref_dict(doc, o))
-        .and_then(|b| {
-            b.get(b"App")
-                .ok()
-                .and_then(|o| deref_dict(doc, o))
-                .or_else(|| b.get(b"Filter").ok().and_then(|o| deref_dict(doc, o)))
-        })
-        .and_then(|a| a.get(b"Name").ok())
-        .and_then(|n| match n {
-            Object::Name(n) => Some(String::from_utf8_lossy(n).into_owned()),
-            Object::String(s, _) => Some(decode_text(s)),
-            _ => None,
-        });
-    build.or_else(|| name_of(d, b"Filter")).unwrap_or_default()
-}
-
 fn verify_cms(report: &mut SignatureReport, der: &[u8], parts: &[&[u8]], opts: &VerifyOptions) {
     let sd = match cms::parse_signed_data(der) {
         Ok(sd) => sd,
@@ -575,140 +182,17 @@ fn verify_cms(report: &mut SignatureReport, der: &[u8], parts: &[&[u8]], opts: &
         }
     };
     report.pass(Step::Parse, "PDF 结构与 CMS SignedData 可解析");
-    let signer = sd.signer_cert().ok();
-    if let Some(c) = &signer {
-        cert_step::fill_cert_fields(report, c);
-        report.seal_identity.signer_cert_sn = Some(c.serial_hex.clone());
-        report.algorithm = c.key_type();
-    }
-    // Unsupported public-key algorithms are reported as such (indeterminate), never passed.
-    let unsupported_alg = match x509::resolve_scheme(
-        &sd.signer.sig_alg_oid,
-        sd.signer.sig_alg_params.as_deref(),
-        sd.digest_alg(),
-    ) {
-        Err(x509::X509Error::UnsupportedAlgorithm(a)) if !a.starts_with("1.2.156") => Some(a),
-        _ => None,
-    };
-    if let Some(alg) = unsupported_alg {
-        match sd.digest_alg() {
-            Some(h) => match sd
-                .attr(cms::OID_MESSAGE_DIGEST)
-                .and_then(|md| x509::read_tlv(md).ok())
-                .and_then(|(t, _)| x509::octet_string(&t).ok())
-            {
-                Some(md) if md == h.digest_parts(parts) => report.pass(
-                    Step::Integrity,
-                    format!("ByteRange 摘要（{}）与签名属性一致", h.name()),
-                ),
-                _ => report.fail(
-                    Step::Integrity,
-                    "ByteRange 摘要与签名属性 messageDigest 不一致",
-                ),
-            },
-            None => report.fail(
-                Step::Integrity,
-                format!(
-                    "不支持的摘要算法 {}，无法校验完整性",
-                    digest_name(&sd.signer.digest_oid)
-                ),
-            ),
-        }
-        report.fail(Step::Signature, format!("不支持的签名算法 {alg}"));
-        if let Some(c) = &signer {
-            check_certificate(report, &c.der, &sd.certs, report.sign_time_ms, opts);
-        }
-        return;
-    }
-    match cms::verify_detached_parts(&sd, parts, true) {
-        Ok(v) => {
-            report.pass(
-                Step::Integrity,
-                format!("ByteRange 摘要（{}）与签名一致", v.digest_algorithm),
-            );
-            report.algorithm = format!("{}/{}", v.signature_algorithm, v.digest_algorithm);
-            if v.weak_hash && !opts.allow_weak_hashes {
-                report.fail(
-                    Step::Signature,
-                    format!(
-                        "签名值正确，但摘要算法 {} 强度不足（策略不允许）",
-                        v.digest_algorithm
-                    ),
-                );
-            } else if v.weak_hash {
-                report.pass(
-                    Step::Signature,
-                    format!("签名值验证通过（弱摘要算法 {}）", v.digest_algorithm),
-                );
-            } else {
-                report.pass(
-                    Step::Signature,
-                    format!("{} 签名值验证通过", v.signature_algorithm),
-                );
-            }
-            report.pass(Step::Seal, "数字签名，不含电子印章");
-            cert_step::date_signature(
-                report,
-                v.signing_time_ms,
-                v.timestamp_token.as_deref(),
-                &v.signature_value,
-                opts,
-            );
-            check_certificate(
-                report,
-                &v.signer_cert_der,
-                &v.certs,
-                report.sign_time_ms,
-                opts,
-            );
-        }
-        Err(e) => {
-            record_cms_error(report, &e);
-            if let Some(c) = &signer {
-                check_certificate(report, &c.der, &sd.certs, report.sign_time_ms, opts);
-            }
-        }
-    }
-}
-
-fn digest_name(oid: &str) -> String {
-    match oid {
-        "2.16.840.1.101.3.4.2.12" => "SHAKE256".into(),
-        other => x509::HashAlg::from_oid(other)
-            .map(|h| h.name().to_string())
-            .unwrap_or_else(|| other.to_string()),
-    }
-}
-
-fn record_cms_error(report: &mut SignatureReport, e: &CmsError) {
-    match e {
-        CmsError::DigestMismatch => report.fail(
+    let check = cms_step::check_cms(report, &sd, parts, opts);
+    match check.coverage {
+        Coverage::Matches { digest, .. } => report.pass(
             Step::Integrity,
-            "文档摘要与签名属性 messageDigest 不一致，签名后文档被修改",
+            format!("ByteRange 摘要（{digest}）与签名一致"),
         ),
-        CmsError::UnexpectedContent => report.fail(
-            Step::Integrity,
-            "分离式签名不应携带封装内容（封装内容与文档摘要不符）",
-        ),
-        CmsError::UnsupportedDigest(d) => report.fail(
-            Step::Integrity,
-            format!("不支持的摘要算法 {d}，无法校验完整性"),
-        ),
-        CmsError::MissingMessageDigest | CmsError::ContentTypeMismatch => {
-            report.fail(Step::Integrity, e.to_string())
-        }
-        CmsError::Parse(_) | CmsError::NotSignedData(_) | CmsError::NoSigner => {
-            report.fail(Step::Parse, e.to_string())
-        }
-        CmsError::BadSignature
-        | CmsError::BadKey(_)
-        | CmsError::UnsupportedAlgorithm(_)
-        | CmsError::WeakHash(_)
-        | CmsError::SignerCertMissing
-        | CmsError::BadSignerCert(_) => {
-            report.pass(Step::Integrity, "ByteRange 摘要与签名属性一致");
-            report.fail(Step::Signature, e.to_string());
-        }
+        Coverage::Fails(hint) => report.fail(Step::Integrity, hint),
+        Coverage::NotExamined(_) => {}
+    }
+    if check.verified {
+        report.pass(Step::Seal, "数字签名，不含电子印章");
     }
 }
 
@@ -728,9 +212,7 @@ fn verify_doc_timestamp(
                 format!("ByteRange 摘要（{}）与时间戳一致", ts.hash_algorithm),
             );
             report.pass(Step::Signature, "时间戳服务器签名验证通过");
-            report.algorithm = CertInfo::parse(&ts.tsa_cert_der)
-                .map(|c| c.key_type())
-                .unwrap_or_default();
+            report.algorithm = Algorithm::Scheme(ts.tsa_scheme);
             report.sign_time_ms = Some(ts.gen_time_ms);
             report.sign_time = format_time_ms(ts.gen_time_ms);
             cert_step::check_tsa(report, &ts, opts);
@@ -758,7 +240,7 @@ fn verify_doc_timestamp(
 /// Profile D: a raw GB/T 38540 `SES_Signature`; the SES module checks signature, seal and
 /// time-stamp and compares its `dataHash` with the covered bytes.
 fn verify_ses(report: &mut SignatureReport, der: &[u8], parts: &[&[u8]], opts: &VerifyOptions) {
-    report.signature_type = "seal".into();
+    report.signature_type = SignatureType::Seal;
     report.seal_type = "电子签章".into();
     let signed: Vec<u8> = parts.concat();
     match super::ses_step::check_ses_signature(report, der, &signed, opts) {
@@ -767,9 +249,9 @@ fn verify_ses(report: &mut SignatureReport, der: &[u8], parts: &[&[u8]], opts: &
             report.record(Step::Integrity, hash.matches, hash.hint.clone());
             if !hash.signer_cert_der.is_empty() {
                 if let Ok(c) = CertInfo::parse(&hash.signer_cert_der)
-                    && report.algorithm.is_empty()
+                    && report.algorithm.is_unknown()
                 {
-                    report.algorithm = c.key_type();
+                    report.algorithm = Algorithm::from_key(&c.spki_der);
                 }
                 if report.outcome(Step::Certificate).is_none() {
                     check_certificate(
