@@ -4,9 +4,8 @@
 use super::envelope::{authenticate, durable, finish, meter, request_id};
 use super::error::ApiError;
 use crate::app::AppState;
-use actix_multipart::Multipart;
+use crate::app::multipart::{self, Form, FormError, Limits};
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
 use serde_json::{Map, Value};
 use std::time::Instant;
 
@@ -19,54 +18,25 @@ struct Upload {
     file_name: String,
 }
 
-async fn read_upload(mut mp: Multipart, max_file: usize) -> Result<Upload, ApiError> {
+/// The common parameters from the text parts, the file's SM3 as parameter `file`.
+fn upload(form: Form) -> Result<Upload, ApiError> {
     let mut params = Map::new();
-    let mut file = None;
-    let mut file_name = String::new();
-    let mut parts = 0;
-    while let Some(field) = mp.next().await {
-        let mut field = field.map_err(|_| ApiError::invalid("multipart 请求体格式错误"))?;
-        parts += 1;
-        if parts > MAX_PARTS {
-            return Err(ApiError::invalid("multipart 部分过多"));
-        }
-        let name = field.name().unwrap_or_default().to_string();
-        if name == "file" {
-            file_name = field
-                .content_disposition()
-                .and_then(|cd| cd.get_filename())
-                .unwrap_or("document")
-                .chars()
-                .take(255)
-                .collect();
-            let bytes = field
-                .bytes(max_file)
-                .await
-                .map_err(|_| ApiError::too_large(max_file))?
-                .map_err(|_| ApiError::invalid("文件读取失败"))?;
-            file = Some(bytes.to_vec());
+    for (name, text) in form.texts {
+        // Multipart carries text only; `nonce` is an Integer in the standard.
+        let value = if name == "nonce"
+            && !text.is_empty()
+            && text.len() <= 9
+            && text.bytes().all(|b| b.is_ascii_digit())
+        {
+            Value::Number(text.parse::<u64>().unwrap_or(u64::MAX).into())
         } else {
-            let bytes = field
-                .bytes(MAX_TEXT_PART)
-                .await
-                .map_err(|_| ApiError::invalid(format!("参数 {name} 过长")))?
-                .map_err(|_| ApiError::invalid("请求体读取失败"))?;
-            let text = String::from_utf8(bytes.to_vec())
-                .map_err(|_| ApiError::invalid(format!("参数 {name} 不是 UTF-8 文本")))?;
-            // Multipart carries text only; `nonce` is an Integer in the standard.
-            let value = if name == "nonce"
-                && !text.is_empty()
-                && text.len() <= 9
-                && text.bytes().all(|b| b.is_ascii_digit())
-            {
-                Value::Number(text.parse::<u64>().unwrap_or(u64::MAX).into())
-            } else {
-                Value::String(text)
-            };
-            params.insert(name, value);
-        }
+            Value::String(text)
+        };
+        params.insert(name, value);
     }
-    let file = file.ok_or_else(|| ApiError::invalid("参数 file 缺失"))?;
+    let (file_name, file) = form
+        .file
+        .ok_or_else(|| ApiError::invalid("参数 file 缺失"))?;
     params.insert(
         "file".into(),
         Value::String(crate::crypto::sm::sm3_hex(&file)),
@@ -78,6 +48,17 @@ async fn read_upload(mut mp: Multipart, max_file: usize) -> Result<Upload, ApiEr
     })
 }
 
+fn form_error(e: FormError) -> ApiError {
+    match e {
+        FormError::NotMultipart => ApiError::invalid("Content-Type 必须为 multipart/form-data"),
+        FormError::Malformed => ApiError::invalid("multipart 请求体格式错误"),
+        FormError::TooManyParts => ApiError::invalid("multipart 部分过多"),
+        FormError::FileTooLarge(n) => ApiError::too_large(n),
+        FormError::TextTooLong(name) => ApiError::invalid(format!("参数 {name} 过长")),
+        FormError::NotUtf8(name) => ApiError::invalid(format!("参数 {name} 不是 UTF-8 文本")),
+    }
+}
+
 pub async fn verify(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -86,25 +67,15 @@ pub async fn verify(
     let started = Instant::now();
     let rid = request_id(&req);
     let outcome = async {
-        let is_multipart = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
-        if !is_multipart {
-            return Err(ApiError::invalid("Content-Type 必须为 multipart/form-data"));
-        }
-        let max = state.config.api.max_file_bytes;
-        if let Some(len) = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok())
-            && len > max + MAX_PARTS * MAX_TEXT_PART
-        {
-            return Err(ApiError::too_large(max));
-        }
-        let upload = read_upload(Multipart::new(req.headers(), payload), max).await?;
+        let limits = Limits {
+            max_file: state.config.api.max_file_bytes,
+            max_text: MAX_TEXT_PART,
+            max_parts: MAX_PARTS,
+        };
+        let form = multipart::read(&req, payload, "file", limits)
+            .await
+            .map_err(form_error)?;
+        let upload = upload(form)?;
         let auth = authenticate(&state, upload.params)?;
         let st = state.clone();
         let result = web::block(move || {

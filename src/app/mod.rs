@@ -4,6 +4,7 @@
 //! It assembles nothing and holds no rules: `server` builds it, handlers read it.
 
 pub mod metrics;
+pub mod multipart;
 
 use crate::config::Config;
 use crate::gateway::Gateway;

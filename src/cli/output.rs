@@ -56,7 +56,7 @@ pub fn quota(q: Option<&QuotaView>) {
             q.remaining,
             q.valid_from,
             q.valid_until,
-            q.status
+            q.status.as_str()
         ),
     }
 }

@@ -104,8 +104,38 @@ fn refusal_message(why: QuotaRefusal, kind: QuotaKind) -> String {
     }
 }
 
-/// What a quota looks like to its system and in the console.
-#[derive(Debug, Clone, Serialize)]
+/// Where a quota stands now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuotaPhase {
+    Pending,
+    Active,
+    Exhausted,
+    Expired,
+}
+
+impl QuotaPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaPhase::Pending => "pending",
+            QuotaPhase::Active => "active",
+            QuotaPhase::Exhausted => "exhausted",
+            QuotaPhase::Expired => "expired",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            QuotaPhase::Pending => "未生效",
+            QuotaPhase::Expired => "已过期",
+            QuotaPhase::Exhausted => "已用尽",
+            QuotaPhase::Active => "有效",
+        }
+    }
+}
+
+/// What a quota looks like to its system, in the console and to the CLI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QuotaStatus {
     pub kind: QuotaKind,
@@ -114,11 +144,8 @@ pub struct QuotaStatus {
     pub remaining: u64,
     pub valid_from: String,
     pub valid_until: String,
-    /// `active`, `exhausted`, `expired` or `pending`.
-    pub status: &'static str,
-    /// For the console only: the kind in Chinese and who set the quota.
-    #[serde(skip)]
-    pub kind_label: &'static str,
+    pub status: QuotaPhase,
+    /// Who set the quota: for the console only, never in an answer to a member system.
     #[serde(skip)]
     pub set_by: String,
 }
@@ -126,13 +153,13 @@ pub struct QuotaStatus {
 impl QuotaStatus {
     pub fn of(q: &Quota, now_ms: i64) -> Self {
         let status = if now_ms < q.valid_from_ms {
-            "pending"
+            QuotaPhase::Pending
         } else if now_ms > q.valid_until_ms {
-            "expired"
+            QuotaPhase::Expired
         } else if q.used >= q.limit {
-            "exhausted"
+            QuotaPhase::Exhausted
         } else {
-            "active"
+            QuotaPhase::Active
         };
         Self {
             kind: q.kind,
@@ -142,18 +169,20 @@ impl QuotaStatus {
             valid_from: crate::time::format_time_ms(q.valid_from_ms),
             valid_until: crate::time::format_time_ms(q.valid_until_ms),
             status,
-            kind_label: q.kind.label(),
             set_by: q.set_by.clone(),
         }
     }
 
+    pub fn is_active(&self) -> bool {
+        self.status == QuotaPhase::Active
+    }
+
     pub fn status_label(&self) -> &'static str {
-        match self.status {
-            "pending" => "未生效",
-            "expired" => "已过期",
-            "exhausted" => "已用尽",
-            _ => "有效",
-        }
+        self.status.label()
+    }
+
+    pub fn kind_label(&self) -> &'static str {
+        self.kind.label()
     }
 }
 

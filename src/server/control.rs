@@ -156,33 +156,8 @@ pub struct TrustRemoved {
     pub removed: String,
 }
 
-/// A quota and its consumption (`quota set`, `quota show`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct QuotaView {
-    pub kind: QuotaKind,
-    pub limit: u64,
-    pub used: u64,
-    pub remaining: u64,
-    pub valid_from: String,
-    pub valid_until: String,
-    /// `active`, `exhausted`, `expired` or `pending`.
-    pub status: String,
-}
-
-impl From<QuotaStatus> for QuotaView {
-    fn from(q: QuotaStatus) -> Self {
-        QuotaView {
-            kind: q.kind,
-            limit: q.limit,
-            used: q.used,
-            remaining: q.remaining,
-            valid_from: q.valid_from,
-            valid_until: q.valid_until,
-            status: q.status.into(),
-        }
-    }
-}
+/// A quota and its consumption (`quota set`, `quota show`): the domain's own view.
+pub type QuotaView = QuotaStatus;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -411,7 +386,7 @@ pub fn execute(
         } => {
             let (from, until) = (day(&from)?, day(&until)?);
             let q = metering::set_quota(store, &app_id, kind, limit, from, until, &actor)?;
-            Response::QuotaSet(QuotaStatus::of(&q, crate::time::now_ms()).into())
+            Response::QuotaSet(QuotaStatus::of(&q, crate::time::now_ms()))
         }
         Command::QuotaClear { app_id } => {
             metering::clear_quota(store, &app_id, &actor)?;
@@ -420,9 +395,11 @@ pub fn execute(
                 quota: None,
             })
         }
-        Command::QuotaShow { app_id } => Response::QuotaShow(
-            metering::quota_status(store, &app_id, crate::time::now_ms())?.map(QuotaView::from),
-        ),
+        Command::QuotaShow { app_id } => Response::QuotaShow(metering::quota_status(
+            store,
+            &app_id,
+            crate::time::now_ms(),
+        )?),
     })
 }
 

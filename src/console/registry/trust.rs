@@ -2,7 +2,7 @@
 //! domain, which validates and records the act.
 
 use super::blocking_err;
-use super::multipart::read_multipart;
+use super::multipart::{csrf, read_multipart};
 use crate::app::AppState;
 use crate::console::admin::{CsrfForm, actor, audit, finish, guard};
 use crate::console::session::Auth;
@@ -116,11 +116,11 @@ pub(super) async fn trust_add(
         &state,
         &auth,
         Role::Security,
-        form.csrf(),
+        csrf(&form),
         Action::TrustAdd,
         "",
     )?;
-    let pem = form.texts.get("pem").map(|s| s.trim()).unwrap_or("");
+    let pem = form.text("pem").map(str::trim).unwrap_or("");
     let bytes = match &form.file {
         Some((_, b)) if !b.is_empty() => b.clone(),
         _ if !pem.is_empty() => pem.as_bytes().to_vec(),

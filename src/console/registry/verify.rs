@@ -1,7 +1,7 @@
 //! Document verification in the console (系统管理员): upload, the report as a page, and the
 //! seal pictures of the last report, kept per session in [`ReportPictures`].
 
-use super::multipart::read_multipart;
+use super::multipart::{csrf, read_multipart};
 use super::pictures::ReportPictures;
 use super::{blocking_err, picture_content_type, picture_response};
 use crate::app::AppState;
@@ -200,7 +200,7 @@ pub(super) async fn verify_upload(
         &state,
         &auth,
         Role::Operator,
-        form.csrf(),
+        csrf(&form),
         Action::DocumentVerify,
         "",
     )?;
