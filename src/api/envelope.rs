@@ -78,6 +78,20 @@ pub fn respond(
     (resp.body(body), code)
 }
 
+/// The route of one JSON interface: `handler` gets the authenticated request and returns its
+/// `data`; [`json_call`] does the rest of the envelope.
+pub fn json_route<F, Fut>(interface: &'static str, handler: F) -> actix_web::Route
+where
+    F: Fn(web::Data<AppState>, Authenticated) -> Fut + Clone + 'static,
+    Fut: Future<Output = Result<Value, ApiError>> + 'static,
+{
+    web::post().to(
+        move |state: web::Data<AppState>, req: HttpRequest, payload: web::Payload| {
+            json_call(state, req, payload, interface, handler.clone())
+        },
+    )
+}
+
 /// Runs one JSON interface: body → parameters → authentication → `handler` → signed response.
 pub async fn json_call<F, Fut>(
     state: web::Data<AppState>,

@@ -13,6 +13,7 @@ mod ukey;
 
 use crate::app::AppState;
 use actix_web::web;
+use envelope::json_route;
 
 /// Registers the `/api/v1` routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -22,14 +23,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/platform/certificate",
                 web::get().to(platform::certificate),
             )
-            .route("/system/info", web::post().to(system::info))
-            .route("/seal/filing", web::post().to(seal::filing))
-            .route("/seal/state", web::post().to(seal::set_state))
-            .route("/seal/query", web::post().to(seal::query))
-            .route("/cloud/auth/apply", web::post().to(cloud::auth_apply))
-            .route("/cloud/auth/result", web::post().to(cloud::auth_result))
-            .route("/cloud/sign", web::post().to(cloud::sign))
-            .route("/ukey/sign/verify", web::post().to(ukey::sign_verify))
+            .route("/system/info", json_route("system/info", system::info))
+            .route("/seal/filing", json_route("seal/filing", seal::filing))
+            .route("/seal/state", json_route("seal/state", seal::set_state))
+            .route("/seal/query", json_route("seal/query", seal::query))
+            .route(
+                "/cloud/auth/apply",
+                json_route("cloud/auth/apply", cloud::auth_apply),
+            )
+            .route(
+                "/cloud/auth/result",
+                json_route("cloud/auth/result", cloud::auth_result),
+            )
+            .route("/cloud/sign", json_route("cloud/sign", cloud::sign))
+            .route(
+                "/ukey/sign/verify",
+                json_route("ukey/sign/verify", ukey::sign_verify),
+            )
             .route("/document/verify", web::post().to(document::verify))
             .default_service(web::to(not_found)),
     );
