@@ -4,13 +4,13 @@
 //! underneath everything. The parsers (`ses`, `verify`) are pure functions from bytes to
 //! typed values; they never touch storage or the network.
 
-pub mod api;
+pub(crate) mod api;
 pub mod app;
 pub mod config;
-pub mod console;
+pub(crate) mod console;
 pub mod crypto;
 pub mod domain;
-pub mod gateway;
+pub(crate) mod gateway;
 pub mod hardening;
 pub mod interop;
 pub mod keys;

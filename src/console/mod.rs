@@ -25,8 +25,6 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError, middleware, web};
 use askama::Template;
 
-pub use session::Auth;
-
 /// No script at all, styles only from our own stylesheet, nothing external, no framing.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
