@@ -87,22 +87,23 @@ async fn start_browser(profile: &std::path::Path) -> (Chromedriver, Client) {
     (guard, client)
 }
 
-async fn fill(c: &Client, id: &str, value: &str) {
-    let e = c
-        .find(Locator::Id(id))
+/// The element `#id`, waiting for it: a click returns before the page it leads to has loaded.
+async fn element(c: &Client, id: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id(id))
         .await
-        .unwrap_or_else(|_| panic!("#{id}"));
+        .unwrap_or_else(|_| panic!("#{id}"))
+}
+
+async fn fill(c: &Client, id: &str, value: &str) {
+    let e = element(c, id).await;
     e.clear().await.unwrap();
     e.send_keys(value).await.unwrap();
 }
 
 async fn click(c: &Client, id: &str) {
-    c.find(Locator::Id(id))
-        .await
-        .unwrap_or_else(|_| panic!("#{id}"))
-        .click()
-        .await
-        .unwrap();
+    element(c, id).await.click().await.unwrap();
 }
 
 async fn text(c: &Client, id: &str) -> String {
@@ -136,6 +137,24 @@ async fn login(c: &Client, base: &str, user: &str, password: &str) {
     fill(c, "username", user).await;
     fill(c, "password", password).await;
     click(c, "login").await;
+    // The click returns before the signed-in page loads; a navigation issued now would race
+    // the session cookie. Every signed-in page has the logout button.
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("logout"))
+        .await
+        .unwrap_or_else(|_| panic!("{user} is not signed in"));
+}
+
+/// Signs out and waits for the login page: a sign-in started before the logout answer
+/// arrives could have its fresh cookie cleared by that answer.
+async fn logout(c: &Client) {
+    click(c, "logout").await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("username"))
+        .await
+        .unwrap_or_else(|_| panic!("the logout did not reach the login page"));
 }
 
 #[tokio::test]
@@ -197,7 +216,7 @@ async fn vendor_onboards_in_the_browser_and_its_app_id_signs_api_calls() {
     click(&c, "submit-application").await;
     assert!(text(&c, "notice").await.contains("已提交"));
     assert_eq!(text(&c, "app-state").await, "待审核");
-    click(&c, "logout").await;
+    logout(&c).await;
 
     // The operator approves.
     hutong::domain::accounts::create_account(
@@ -218,7 +237,7 @@ async fn vendor_onboards_in_the_browser_and_its_app_id_signs_api_calls() {
     click(&c, "approve-vendor1").await;
     c.goto(&format!("{base}/console/systems")).await.unwrap();
     shot(&c, "04-operator-systems").await;
-    click(&c, "logout").await;
+    logout(&c).await;
 
     // The vendor sees its appId.
     login(&c, &base, "vendor1", PASSWORD).await;
@@ -244,7 +263,7 @@ async fn vendor_onboards_in_the_browser_and_its_app_id_signs_api_calls() {
     c.goto(&format!("{base}/portal/usage")).await.unwrap();
     assert_eq!(text(&c, "row-count").await, "1 行");
     // The operator sees it in the report and gives the system a quota with the form's dates.
-    click(&c, "logout").await;
+    logout(&c).await;
     login(&c, &base, "op1", "Operator-Pass-12").await;
     shot(&c, "06-dashboard").await;
     c.goto(&format!("{base}/console/usage")).await.unwrap();
@@ -267,7 +286,7 @@ async fn vendor_onboards_in_the_browser_and_its_app_id_signs_api_calls() {
 
     if std::env::var_os("HUTONG_SCREENSHOTS").is_some() {
         // The other roles' pages for the docs.
-        click(&c, "logout").await;
+        logout(&c).await;
         for (user, role) in [
             ("sec1", hutong::domain::vocab::Role::Security),
             ("aud1", hutong::domain::vocab::Role::Auditor),
@@ -289,7 +308,7 @@ async fn vendor_onboards_in_the_browser_and_its_app_id_signs_api_calls() {
         shot(&c, "08-security-keys").await;
         c.goto(&format!("{base}/console/settings")).await.unwrap();
         shot(&c, "15-security-settings").await;
-        click(&c, "logout").await;
+        logout(&c).await;
         login(&c, &base, "aud1", "Admin-Pass-1234").await;
         c.goto(&format!("{base}/console/events")).await.unwrap();
         shot(&c, "09-auditor-events").await;
@@ -349,23 +368,21 @@ async fn trust_anchor_verification_and_seal_search_in_the_browser() {
     login(&c, &base, "sec1", "Admin-Pass-1234").await;
     c.goto(&format!("{base}/console/trust")).await.unwrap();
     text(&c, "no-anchor").await;
-    c.find(Locator::Id("cert-file"))
+    element(&c, "cert-file")
         .await
-        .unwrap()
         .send_keys(&root("tests/data/pdf/generated/pki-sm2/root.pem"))
         .await
         .unwrap();
     click(&c, "add-anchor").await;
     assert_eq!(text(&c, "anchor-count").await, "1 个");
     shot(&c, "10-security-trust").await;
-    click(&c, "logout").await;
+    logout(&c).await;
 
     // 系统管理员 verifies a document and sees the eight steps.
     login(&c, &base, "op1", "Admin-Pass-1234").await;
     c.goto(&format!("{base}/console/verify")).await.unwrap();
-    c.find(Locator::Id("doc-file"))
+    element(&c, "doc-file")
         .await
-        .unwrap()
         .send_keys(&root(
             "tests/data/pdf/generated/sm2-cms-pkcs7oid-detached.pdf",
         ))
@@ -376,9 +393,8 @@ async fn trust_anchor_verification_and_seal_search_in_the_browser() {
     assert_eq!(text(&c, "format").await, "PDF");
     assert!(text(&c, "sig-1").await.contains("未在本平台备案"));
     // A document stamped with a GB/T 38540 seal shows the 印模 beside the steps.
-    c.find(Locator::Id("doc-file"))
+    element(&c, "doc-file")
         .await
-        .unwrap()
         .send_keys(&root("tests/data/pdf/generated/sm2-ses-v4-seal.pdf"))
         .await
         .unwrap();
