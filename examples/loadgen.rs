@@ -11,10 +11,19 @@
 //!   query → auth/apply → auth/result → cloud/sign, `--requests` flows in all. It reports
 //!   routed `cloud/sign` round trips per second and, from the `Server-Timing` header, the
 //!   platform's own share of each routed call (server time minus time waiting for the member).
+//! - `crash`: starts its own `hutong serve` (the binary next to this example, or
+//!   `--hutong-bin`) on a temporary data directory, files seals and changes their states from
+//!   `--concurrency` clients, SIGKILLs the server `--kills` times at random moments over
+//!   `--duration-secs`, restarts it, then checks the store: acknowledged, found and lost
+//!   writes; exits non-zero on any loss (see `examples/support/crash.rs`).
+//!   `cargo build --bin hutong && cargo run --example loadgen -- --scenario crash --concurrency 8`
 //!
 //! cargo run --release --example loadgen -- --data-dir ./hutong-data --url https://localhost:8443 \
 //!     --scenario system-info --requests 20000 --concurrency 32
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a development harness, not shipped: a failed set-up step stops it
+
+#[path = "support/crash.rs"]
+mod crash;
 
 use base64::Engine;
 use hutong::crypto::sm::Sm2KeyPair;
@@ -34,7 +43,7 @@ struct Args {
     /// Base URL of the server.
     #[arg(long, default_value = "https://localhost:8443")]
     url: String,
-    #[arg(long, value_parser = ["system-info", "seal-query", "cloud-sign"], default_value = "system-info")]
+    #[arg(long, value_parser = ["system-info", "seal-query", "cloud-sign", "crash"], default_value = "system-info")]
     scenario: String,
     /// Requests (flows for cloud-sign) in all.
     #[arg(long, default_value_t = 20_000)]
@@ -45,6 +54,15 @@ struct Args {
     /// Seals filed before the seal-query scenario.
     #[arg(long, default_value_t = 1000)]
     seals: usize,
+    /// crash: the `hutong` binary (default: the one beside this example's directory).
+    #[arg(long)]
+    hutong_bin: Option<PathBuf>,
+    /// crash: how long the clients write.
+    #[arg(long, default_value_t = 60)]
+    duration_secs: u64,
+    /// crash: SIGKILLs during the run (one more ends it).
+    #[arg(long, default_value_t = 5)]
+    kills: usize,
 }
 
 fn parse_args() -> Args {
@@ -188,6 +206,9 @@ async fn file_seals(client: &reqwest::Client, url: &str, filer: &Member, n: usiz
 #[tokio::main]
 async fn main() {
     let args = parse_args();
+    if args.scenario == "crash" {
+        return crash_scenario(&args).await;
+    }
     let client = client(&args);
     let caller = Member::register(&args.data_dir, "压测系统");
     let (path, bodies): (&str, Vec<Vec<u8>>) = match args.scenario.as_str() {
@@ -416,4 +437,31 @@ async fn cloud_sign(args: &Args, client: &reqwest::Client, caller: &Member) {
         pct(&mut platform_ms, 0.99),
     );
     sim.stop().await;
+}
+
+async fn crash_scenario(args: &Args) {
+    let binary = args.hutong_bin.clone().unwrap_or_else(|| {
+        // target/<profile>/examples/loadgen → target/<profile>/hutong
+        let exe = std::env::current_exe().unwrap();
+        exe.parent()
+            .and_then(|p| p.parent())
+            .unwrap()
+            .join("hutong")
+    });
+    assert!(
+        binary.exists(),
+        "{} not found: build it first (cargo build --bin hutong) or pass --hutong-bin",
+        binary.display()
+    );
+    let report = crash::run(crash::CrashConfig {
+        binary,
+        clients: args.concurrency,
+        duration: std::time::Duration::from_secs(args.duration_secs),
+        kills: args.kills,
+    })
+    .await;
+    println!("{report}");
+    if !report.ok() {
+        std::process::exit(1);
+    }
 }
