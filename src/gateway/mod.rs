@@ -4,6 +4,12 @@
 //! The order of checks is fixed so a client can rely on it: envelope shape (`10001`/`10002`),
 //! unknown appId (`20001`), state (`20002`), time (`20004`), signature (`20003`), nonce
 //! (`20005`, only after the signature so nobody can burn another system's nonces), rate (`20006`).
+//!
+//! Parsed verifying keys are cached per appId ([`KeyCache`]); the system record itself (its
+//! state and key list) is read from the store on every request, and a cache entry is used
+//! only while the record's key list is exactly the one it was parsed from. So a rotation or a
+//! suspension made by any writer (console, control socket, onboarding, offline CLI) takes
+//! effect on the next request, without a hook each writer would have to remember.
 
 use crate::config::ApiConfig;
 use crate::crypto::sm;
@@ -14,9 +20,11 @@ use crate::store::{Store, StoreError};
 use base64::Engine;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 const NONCE_LIMIT: u64 = 100_000_000;
+/// Systems whose parsed keys are kept; beyond it the cache starts over (members are few).
+const KEY_CACHE_LIMIT: usize = 4096;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum GatewayError {
@@ -70,6 +78,47 @@ pub struct Gateway {
     store: Store,
     cfg: ApiConfig,
     buckets: Mutex<HashMap<String, Bucket>>,
+    keys: KeyCache,
+}
+
+/// The keys of one system as parsed from `pems` (unparseable PEMs are left out: they can
+/// verify nothing, as before the cache).
+struct ParsedKeys {
+    pems: Vec<String>,
+    keys: Vec<sm2::PublicKey>,
+}
+
+/// Parsed SM2 verifying keys per appId, so no PEM or certificate is parsed per request.
+#[derive(Default)]
+pub struct KeyCache {
+    entries: RwLock<HashMap<String, Arc<ParsedKeys>>>,
+}
+
+impl KeyCache {
+    /// The parsed keys of `system`, from the cache when its key list is unchanged.
+    fn keys_of(&self, system: &SystemRecord) -> Arc<ParsedKeys> {
+        if let Ok(entries) = self.entries.read()
+            && let Some(hit) = entries.get(&system.app_id)
+            && hit.pems == system.public_keys
+        {
+            return hit.clone();
+        }
+        let parsed = Arc::new(ParsedKeys {
+            pems: system.public_keys.clone(),
+            keys: system
+                .public_keys
+                .iter()
+                .filter_map(|pem| sm::sm2_public_key_from_pem(pem).ok())
+                .collect(),
+        });
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.len() >= KEY_CACHE_LIMIT && !entries.contains_key(&system.app_id) {
+                entries.clear();
+            }
+            entries.insert(system.app_id.clone(), parsed.clone());
+        }
+        parsed
+    }
 }
 
 fn required_str<'a>(
@@ -129,6 +178,7 @@ impl Gateway {
             store,
             cfg,
             buckets: Mutex::new(HashMap::new()),
+            keys: KeyCache::default(),
         }
     }
 
@@ -179,11 +229,12 @@ impl Gateway {
         }
 
         let canonical = canonical_string(&params);
-        let verified = system.public_keys.iter().any(|pem| {
-            sm::sm2_public_key_from_pem(pem)
-                .map(|k| sm::sm2_verify(&k, canonical.as_bytes(), &sig).is_ok())
-                .unwrap_or(false)
-        });
+        let verified = self
+            .keys
+            .keys_of(&system)
+            .keys
+            .iter()
+            .any(|k| sm::sm2_verify(k, canonical.as_bytes(), &sig).is_ok());
         if !verified {
             return Err(GatewayError::BadSignature);
         }
@@ -229,6 +280,129 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+
+    use crate::crypto::sm::Sm2KeyPair;
+    use crate::domain::audit_event::Actor;
+    use crate::domain::systems::{self, NewSystem};
+
+    struct Member {
+        _dir: tempfile::TempDir,
+        store: Store,
+        gateway: Gateway,
+        app_id: String,
+        nonce: std::cell::Cell<u32>,
+    }
+
+    fn member(key: &Sm2KeyPair) -> Member {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let rec = systems::add_system(
+            &store,
+            NewSystem {
+                name: "测试印章系统".into(),
+                plat_name: "测试平台".into(),
+                public_key_pem: sm::sm2_public_key_to_pem(&key.public_key()),
+                state: Some(SystemState::Online),
+                ..Default::default()
+            },
+            &Actor::cli(),
+        )
+        .unwrap();
+        Member {
+            gateway: Gateway::new(store.clone(), ApiConfig::default()),
+            _dir: dir,
+            store,
+            app_id: rec.app_id,
+            nonce: std::cell::Cell::new(0),
+        }
+    }
+
+    impl Member {
+        fn call(&self, key: &Sm2KeyPair) -> Result<Authenticated, GatewayError> {
+            let now = crate::time::now_ms();
+            self.nonce.set(self.nonce.get() + 1);
+            let mut p = json!({"version": "1.0", "appId": self.app_id, "time": now.to_string(), "nonce": self.nonce.get()})
+                .as_object()
+                .unwrap()
+                .clone();
+            let sig = key.sign(canonical_string(&p).as_bytes());
+            p.insert(
+                "sign".into(),
+                base64::engine::general_purpose::STANDARD.encode(sig).into(),
+            );
+            self.gateway.authenticate(p, now)
+        }
+
+        /// Replaces the key list as a rotation does (`onboarding::approve_rotation` writes the
+        /// record the same way), without telling the gateway.
+        fn set_keys(&self, keys: &[&Sm2KeyPair]) {
+            let old = self.store.get_system(&self.app_id).unwrap().unwrap();
+            let mut new = old.clone();
+            new.public_keys = keys
+                .iter()
+                .map(|k| sm::sm2_public_key_to_pem(&k.public_key()))
+                .collect();
+            self.store.update_system(&old, &new).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_rotated_key_is_used_at_once_and_the_dropped_one_refused() {
+        let (old, new) = (Sm2KeyPair::generate(), Sm2KeyPair::generate());
+        let m = member(&old);
+        // Cached now.
+        assert!(m.call(&old).is_ok());
+        assert!(m.call(&old).is_ok());
+        assert_eq!(m.call(&new).unwrap_err(), GatewayError::BadSignature);
+        m.set_keys(&[&old, &new]);
+        assert!(m.call(&new).is_ok());
+        assert!(m.call(&old).is_ok());
+        m.set_keys(&[&new]);
+        assert_eq!(m.call(&old).unwrap_err(), GatewayError::BadSignature);
+        assert!(m.call(&new).is_ok());
+    }
+
+    #[test]
+    fn a_suspended_system_is_refused_at_once_and_readmitted_when_online() {
+        let key = Sm2KeyPair::generate();
+        let m = member(&key);
+        assert!(m.call(&key).is_ok());
+        systems::set_state(
+            &m.store,
+            &m.app_id,
+            SystemState::Suspended,
+            "测试",
+            &Actor::cli(),
+        )
+        .unwrap();
+        assert_eq!(
+            m.call(&key).unwrap_err(),
+            GatewayError::NotActive(m.app_id.clone())
+        );
+        systems::set_state(
+            &m.store,
+            &m.app_id,
+            SystemState::Online,
+            "测试",
+            &Actor::cli(),
+        )
+        .unwrap();
+        assert!(m.call(&key).is_ok());
+    }
+
+    #[test]
+    fn a_key_that_does_not_parse_verifies_nothing_and_is_not_cached_as_good() {
+        let key = Sm2KeyPair::generate();
+        let m = member(&key);
+        let old = m.store.get_system(&m.app_id).unwrap().unwrap();
+        let mut new = old.clone();
+        new.public_keys =
+            vec!["-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into()];
+        m.store.update_system(&old, &new).unwrap();
+        assert_eq!(m.call(&key).unwrap_err(), GatewayError::BadSignature);
+        m.set_keys(&[&key]);
+        assert!(m.call(&key).is_ok());
+    }
 
     #[test]
     fn spec_example() {
