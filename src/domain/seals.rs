@@ -476,6 +476,108 @@ pub fn not_found(seal_code: &str) -> DomainError {
     DomainError::NotFound(format!("印章 {seal_code} 不存在"))
 }
 
+/// The parts of a query answer that depend only on one filed seal version's DER: its Base64,
+/// its picture's Base64 and sizes, its `certList`.
+#[derive(Debug)]
+struct SealView {
+    moulage_data: String,
+    seal_data: String,
+    width: i64,
+    height: i64,
+    dpi_x: i64,
+    dpi_y: i64,
+    algorithm: String,
+    cert_list: Vec<Value>,
+}
+
+impl SealView {
+    fn of(der: &[u8]) -> Result<Self, DomainError> {
+        let seal =
+            SesSeal::decode(der).map_err(|e| StoreError::Corrupt(format!("filed seal: {e}")))?;
+        let cert_list: Vec<Value> = if seal.cert_list_is_digest {
+            Vec::new()
+        } else {
+            seal.cert_list
+                .iter()
+                .filter_map(|c| cert_entry(c))
+                .collect()
+        };
+        let algorithm = cert_list
+            .first()
+            .and_then(|c| c["algorithm"].as_i64())
+            .unwrap_or(2)
+            .to_string();
+        // 表7 sizes: millimetres from the seal, pixels from the picture when it says.
+        let (dpi_x, dpi_y) = crate::ses::picture::pixel_size(&seal.picture.data)
+            .map_or((0, 0), |(w, h)| (i64::from(w), i64::from(h)));
+        let b64 = &base64::engine::general_purpose::STANDARD;
+        Ok(SealView {
+            moulage_data: b64.encode(&seal.picture.data),
+            seal_data: b64.encode(der),
+            width: seal.picture.width_mm.round() as i64,
+            height: seal.picture.height_mm.round() as i64,
+            dpi_x,
+            dpi_y,
+            algorithm,
+            cert_list,
+        })
+    }
+
+    /// Bytes it holds, for the cache's budget.
+    fn weight(&self) -> usize {
+        self.moulage_data.len() + self.seal_data.len() + 512 * (1 + self.cert_list.len())
+    }
+}
+
+/// Bytes of [`SealView`]s kept; the oldest entries go first beyond it.
+const SEAL_VIEW_BUDGET: usize = 64 * 1024 * 1024;
+
+/// [`SealView`]s by version digest (SM3 of the DER, so an entry can never be stale: a changed
+/// or extended seal has a new digest). Process-wide because the digest names the same bytes
+/// in every store; bounded by [`SEAL_VIEW_BUDGET`], FIFO.
+#[derive(Default)]
+struct SealViewCache {
+    views: std::collections::HashMap<String, std::sync::Arc<SealView>>,
+    order: std::collections::VecDeque<String>,
+    bytes: usize,
+}
+
+static SEAL_VIEWS: std::sync::LazyLock<std::sync::Mutex<SealViewCache>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// The view of the seal version `digest`, from the cache or built from the stored DER; `None`
+/// when the store has no such DER.
+fn seal_view(store: &Store, digest: &str) -> Result<Option<std::sync::Arc<SealView>>, DomainError> {
+    if let Ok(cache) = SEAL_VIEWS.lock()
+        && let Some(v) = cache.views.get(digest)
+    {
+        return Ok(Some(v.clone()));
+    }
+    let Some(der) = store.seal_der(digest)? else {
+        return Ok(None);
+    };
+    // Built outside the lock: decoding a large seal must not stall other queries.
+    let view = std::sync::Arc::new(SealView::of(&der)?);
+    let weight = view.weight();
+    if weight <= SEAL_VIEW_BUDGET
+        && let Ok(mut cache) = SEAL_VIEWS.lock()
+        && !cache.views.contains_key(digest)
+    {
+        while cache.bytes + weight > SEAL_VIEW_BUDGET {
+            let Some(old) = cache.order.pop_front() else {
+                break;
+            };
+            if let Some(v) = cache.views.remove(&old) {
+                cache.bytes -= v.weight();
+            }
+        }
+        cache.bytes += weight;
+        cache.order.push_back(digest.to_string());
+        cache.views.insert(digest.to_string(), view.clone());
+    }
+    Ok(Some(view))
+}
+
 /// Enabled, unexpired seals for `orgCode` that the caller may see ([`visible_to`]) and use
 /// ([`usable`]), each with a fresh signId bound to the caller (表7–9).
 pub fn query(
@@ -540,11 +642,9 @@ pub fn query(
         {
             continue;
         }
-        let Some(der) = store.seal_der(&version.digest)? else {
+        let Some(view) = seal_view(store, &version.digest)? else {
             continue;
         };
-        let seal =
-            SesSeal::decode(&der).map_err(|e| StoreError::Corrupt(format!("filed seal: {e}")))?;
         let sign_id = issue_sign_id(store, &caller.app_id, &rec.seal_code, now + sign_id_ttl_ms)?;
         let fetched_before = store.mark_fetched(&caller.app_id, &rec.seal_code)?;
         let users: Vec<User> = match &rec.user_list {
@@ -553,41 +653,25 @@ pub fn query(
             }
             None => Vec::new(),
         };
-        let certs: Vec<Value> = if seal.cert_list_is_digest {
-            Vec::new()
-        } else {
-            seal.cert_list
-                .iter()
-                .filter_map(|c| cert_entry(c))
-                .collect()
-        };
-        let algorithm = certs
-            .first()
-            .and_then(|c| c["algorithm"].as_i64())
-            .unwrap_or(2)
-            .to_string();
-        // 表7 sizes: millimetres from the seal, pixels from the picture when it says.
-        let (dpi_x, dpi_y) = crate::ses::picture::pixel_size(&seal.picture.data)
-            .map_or((0, 0), |(w, h)| (i64::from(w), i64::from(h)));
         out.push(json!({
             "signId": sign_id,
             "sealType": rec.seal_type,
             "sealRelateType": rec.possessor_type.code().to_string(),
             "sealCode": rec.seal_code,
             "sealName": rec.name,
-            "moulageData": base64::engine::general_purpose::STANDARD.encode(&seal.picture.data),
-            "width": seal.picture.width_mm.round() as i64,
-            "height": seal.picture.height_mm.round() as i64,
-            "dpiX": dpi_x,
-            "dpiY": dpi_y,
-            "sealData": base64::engine::general_purpose::STANDARD.encode(&der),
+            "moulageData": view.moulage_data,
+            "width": view.width,
+            "height": view.height,
+            "dpiX": view.dpi_x,
+            "dpiY": view.dpi_y,
+            "sealData": view.seal_data,
             "sealInvalidTime": crate::time::format_time_ms(version.valid_end_ms),
             "certType": rec.cert_type.code(),
             "destHost": if rec.cert_type == CertType::UKey { home.dest_host.clone().unwrap_or_default() } else { String::new() },
             "platName": home.plat_name,
             "UKeyId": rec.ukey_id.clone().unwrap_or_default(),
-            "algorithm": algorithm,
-            "certList": certs,
+            "algorithm": view.algorithm,
+            "certList": view.cert_list,
             "state": if fetched_before { 2 } else { 1 },
             "userList": users,
         }));
@@ -764,5 +848,65 @@ mod tests {
         ));
         let expired = issue_sign_id(&w.store, &a.app_id, &seal, now_ms() - 1).unwrap();
         assert!(consume_sign_id(&w.store, &expired, &seal, Some(&a.app_id)).is_err());
+    }
+
+    #[test]
+    fn an_extended_seal_answers_its_new_data_not_a_cached_old_one() {
+        use crate::ses::kit::png_header;
+        let w = World::new();
+        let home = w.system(SystemState::Online, true);
+        let caller = w.system(SystemState::Online, false);
+        let code = w.file(&home, CLOUD, "ES-1");
+        let q = Query {
+            org_code: crate::domain::testkit::ORG.into(),
+            seal_type: "0".into(),
+            ..Default::default()
+        };
+        let answer = || query(&w.store, &w.provider, &caller, &q, 60_000).unwrap();
+        let first = answer();
+        assert_eq!(first.len(), 1);
+        // Twice, so the old version's view is surely cached.
+        assert_eq!(answer()[0]["sealData"], first[0]["sealData"]);
+        assert_eq!(first[0]["dpiX"], 10);
+
+        let newer = w
+            .kit
+            .seal_v4(&w.kit.params("合同专用章", "ES-1", 730, png_header(20, 30)))
+            .unwrap();
+        file(
+            &w.store,
+            &w.provider,
+            "340000",
+            &home,
+            Filing {
+                seal_code: Some(code.clone()),
+                name: "合同专用章".into(),
+                seal_type: "01".into(),
+                possessor: "某某科技有限公司".into(),
+                possessor_cert_no: crate::domain::testkit::ORG.into(),
+                possessor_type: 1,
+                biz_type: 2,
+                cert_type: CLOUD,
+                seal_data: Some(base64::engine::general_purpose::STANDARD.encode(&newer)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let after = answer();
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0]["sealCode"], code);
+        assert_eq!(
+            after[0]["sealData"],
+            base64::engine::general_purpose::STANDARD.encode(&newer)
+        );
+        assert_eq!(
+            (after[0]["dpiX"].clone(), after[0]["dpiY"].clone()),
+            (20.into(), 30.into())
+        );
+        assert_ne!(after[0]["sealInvalidTime"], first[0]["sealInvalidTime"]);
+        // signIds stay fresh per answer, and the caller has fetched this seal before.
+        assert_ne!(after[0]["signId"], first[0]["signId"]);
+        assert_eq!(first[0]["state"], 1);
+        assert_eq!(after[0]["state"], 2);
     }
 }
