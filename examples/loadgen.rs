@@ -18,6 +18,11 @@
 //!   writes; exits non-zero on any loss (see `examples/support/crash.rs`).
 //!   `cargo build --bin hutong && cargo run --example loadgen -- --scenario crash --concurrency 8`
 //!
+//! Before a `system-info` or `seal-query` run it measures the machine's SM2 budget — calls per
+//! second when each call is one request verification plus one response signature, on all
+//! cores — and prints the scenario's throughput as a fraction of it, so figures compare
+//! across machines.
+//!
 //! cargo run --release --example loadgen -- --data-dir ./hutong-data --url https://localhost:8443 \
 //!     --scenario system-info --requests 20000 --concurrency 32
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a development harness, not shipped: a failed set-up step stops it
@@ -210,6 +215,7 @@ async fn main() {
         return crash_scenario(&args).await;
     }
     let client = client(&args);
+    let budget = (args.scenario != "cloud-sign").then(sm2_budget);
     let caller = Member::register(&args.data_dir, "压测系统");
     let (path, bodies): (&str, Vec<Vec<u8>>) = match args.scenario.as_str() {
         "system-info" => (
@@ -271,6 +277,14 @@ async fn main() {
         }
     }
     let secs = start.elapsed().as_secs_f64();
+    if let Some(budget) = budget {
+        println!(
+            "{}: {:.0} req/s is {:.1} % of the SM2 budget",
+            args.scenario,
+            lat.len() as f64 / secs,
+            100.0 * lat.len() as f64 / secs / budget
+        );
+    }
     lat.sort_by(|a, b| a.total_cmp(b));
     let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize];
     println!(
@@ -464,4 +478,41 @@ async fn crash_scenario(args: &Args) {
     if !report.ok() {
         std::process::exit(1);
     }
+}
+
+/// Calls per second this machine's SM2 allows when each call is one verification of a
+/// request-sized message and one signature of a response-sized body, on every core at once.
+fn sm2_budget() -> f64 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let run = std::time::Duration::from_secs(2);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..cores)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let member = Sm2KeyPair::generate();
+                let platform = Sm2KeyPair::generate();
+                let request = format!(
+                    "appId=HT3400000000000001&nonce=12345678&time={}&version=1.0",
+                    1_732_250_000_000u64
+                );
+                let sig = member.sign(request.as_bytes());
+                let key = member.public_key();
+                let response =
+                    br#"{"code":"0","message":"\u6210\u529f","data":{"platName":"hutong"}}"#;
+                let mut calls = 0u64;
+                while started.elapsed() < run {
+                    hutong::crypto::sm::sm2_verify(&key, request.as_bytes(), &sig).unwrap();
+                    std::hint::black_box(platform.sign(response));
+                    calls += 1;
+                }
+                calls
+            })
+        })
+        .collect();
+    let calls: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    let budget = calls as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "SM2 budget: {budget:.0} calls/s on {cores} cores (one request verification + one response signature per call)"
+    );
+    budget
 }
