@@ -83,6 +83,9 @@ fn spawn_server(binary: &Path, data_dir: &Path) -> (Child, u16) {
         .arg("--data-dir")
         .arg(data_dir)
         .env("RUST_LOG", "error")
+        // Clients write as fast as the server answers; the per-appId limit is not under test.
+        .env("HUTONG_API__RATE_LIMIT_PER_SEC", "1000000")
+        .env("HUTONG_API__RATE_LIMIT_BURST", "1000000")
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
