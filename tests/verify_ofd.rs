@@ -7,8 +7,11 @@ use std::io::{Cursor, Write};
 use std::time::{Duration, Instant};
 
 use hutong::crypto::certgen::{CertSpec, issue_sm2, self_signed_sm2};
+use hutong::crypto::sm::LENIENT_INTEGER_HINT;
 use hutong::crypto::sm::{Sm2KeyPair, sm3};
-use hutong::ses::{SealParams, build_seal_v1, build_seal_v4, sign_v1, sign_v4};
+use hutong::ses::{
+    SealParams, SesSeal, SesSignature, build_seal_v1, build_seal_v4, kit, sign_v1, sign_v4,
+};
 use hutong::verify::ofd::verify_ofd;
 use hutong::verify::report::EmptyRegistry;
 use hutong::verify::{
@@ -389,6 +392,8 @@ struct SignSpec {
     wrong_check_value: Option<&'static str>,
     /// Write BaseLoc/SignedValue/FileRef relative and elements without the `ofd:` prefix.
     relative_unprefixed: bool,
+    /// Re-encode the signer's SM2 value without the sign octet of r or s (issue 12 point 1).
+    quirky_value: bool,
 }
 
 impl Default for SignSpec {
@@ -400,6 +405,7 @@ impl Default for SignSpec {
             skip_ref: None,
             wrong_check_value: None,
             relative_unprefixed: false,
+            quirky_value: false,
         }
     }
 }
@@ -501,26 +507,38 @@ impl Ofd {
             spec.check_method
         );
         let hash = sm3(sig_xml.as_bytes());
-        let time = T0 + 8 * 3_600_000;
-        let value = match spec.kind {
-            SesKind::V4 => sign_v4(
-                &pki.seal_v4,
-                &pki.signer,
-                &pki.signer_cert,
-                &hash,
-                &format!("{abs}{dir}/Signature.xml"),
-                time,
-            ),
-            SesKind::V1 => sign_v1(
-                &pki.seal_v1,
-                &pki.signer,
-                &pki.signer_cert,
-                &hash,
-                &format!("{abs}{dir}/Signature.xml"),
-                time,
-            ),
-        }
-        .unwrap();
+        let mut time = T0 + 8 * 3_600_000;
+        let value = loop {
+            let value = match spec.kind {
+                SesKind::V4 => sign_v4(
+                    &pki.seal_v4,
+                    &pki.signer,
+                    &pki.signer_cert,
+                    &hash,
+                    &format!("{abs}{dir}/Signature.xml"),
+                    time,
+                ),
+                SesKind::V1 => sign_v1(
+                    &pki.seal_v1,
+                    &pki.signer,
+                    &pki.signer_cert,
+                    &hash,
+                    &format!("{abs}{dir}/Signature.xml"),
+                    time,
+                ),
+            }
+            .unwrap();
+            if !spec.quirky_value {
+                break value;
+            }
+            // Three signatures in four have r or s with the high bit set; another second of
+            // signing time gives another signature.
+            let sig = SesSignature::decode(&value).unwrap();
+            if let Some(q) = kit::without_sign_octets(&sig.signature_value) {
+                break kit::with_signature_value(&value, &q).unwrap();
+            }
+            time += 1000;
+        };
         self.put(&format!("{dir}/Signature.xml"), sig_xml.into_bytes());
         self.put(&format!("{dir}/SignedValue.dat"), value);
         let base_loc = if spec.relative_unprefixed {
@@ -1072,4 +1090,106 @@ fn mutated_entries_never_panic() {
             assert!(start.elapsed() < Duration::from_secs(10));
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 12 point 1: SM2 values whose 32-byte r or s lacks the sign octet (one vendor's quirk)
+
+/// A PKI whose v4 and v1 seals carry a maker signature re-encoded without the sign octet.
+fn pki_with_quirky_seals() -> Pki {
+    loop {
+        let mut pki = pki();
+        let v4 = SesSeal::decode(&pki.seal_v4).unwrap();
+        let v1 = SesSeal::decode(&pki.seal_v1).unwrap();
+        if let (Some(q4), Some(q1)) = (
+            kit::without_sign_octets(&v4.signature_value),
+            kit::without_sign_octets(&v1.signature_value),
+        ) {
+            pki.seal_v4 = kit::with_signature_value(&pki.seal_v4, &q4).unwrap();
+            pki.seal_v1 = kit::with_signature_value(&pki.seal_v1, &q1).unwrap();
+            return pki;
+        }
+    }
+}
+
+#[test]
+fn seal_maker_signature_without_sign_octet_verifies_with_a_note() {
+    let pki = pki_with_quirky_seals();
+    for kind in [SesKind::V4, SesKind::V1] {
+        let mut ofd = Ofd::new("厂商印章");
+        ofd.sign(
+            &pki,
+            &SignSpec {
+                kind,
+                ..Default::default()
+            },
+        );
+        let doc = verify(&ofd.zip(), &trusting(&pki));
+        let sig = &doc.details[0];
+        assert_passes(sig, &ALL_BUT_REGISTRY);
+        let (_, seal_hint) = step(sig, Step::Seal);
+        assert!(seal_hint.contains(LENIENT_INTEGER_HINT), "{seal_hint}");
+        let (_, sig_hint) = step(sig, Step::Signature);
+        assert!(!sig_hint.contains(LENIENT_INTEGER_HINT), "{sig_hint}");
+    }
+}
+
+#[test]
+fn signer_signature_without_sign_octet_verifies_with_a_note() {
+    let pki = pki();
+    for kind in [SesKind::V4, SesKind::V1] {
+        let mut ofd = Ofd::new("厂商签章");
+        ofd.sign(
+            &pki,
+            &SignSpec {
+                kind,
+                quirky_value: true,
+                ..Default::default()
+            },
+        );
+        let doc = verify(&ofd.zip(), &trusting(&pki));
+        let sig = &doc.details[0];
+        assert_passes(sig, &ALL_BUT_REGISTRY);
+        let (_, hint) = step(sig, Step::Signature);
+        assert!(hint.contains(LENIENT_INTEGER_HINT), "{hint}");
+        assert!(!step(sig, Step::Seal).1.contains(LENIENT_INTEGER_HINT));
+    }
+}
+
+#[test]
+fn a_changed_value_without_sign_octet_still_fails_the_cryptography() {
+    let pki = pki_with_quirky_seals();
+    let seal = SesSeal::decode(&pki.seal_v4).unwrap();
+    // Flip the last byte of s: still well-formed, no longer the maker's signature.
+    let mut value = seal.signature_value.clone();
+    *value.last_mut().unwrap() ^= 1;
+    let bad = Pki {
+        seal_v4: kit::with_signature_value(&pki.seal_v4, &value).unwrap(),
+        ..pki
+    };
+    let mut ofd = Ofd::new("篡改的印章");
+    ofd.sign(&bad, &SignSpec::default());
+    let doc = verify(&ofd.zip(), &trusting(&bad));
+    assert_fails(&doc.details[0], Step::Seal, "制章者签名");
+    assert!(!doc.verify_result);
+}
+
+#[test]
+fn a_signer_value_with_two_leading_zeros_stays_a_failure() {
+    let pki = pki();
+    let mut ofd = Ofd::new("不规范签名");
+    ofd.sign(&pki, &SignSpec::default());
+    let loc = "Doc_0/Signs/Sign_0/SignedValue.dat";
+    let der = ofd.get(loc).unwrap().clone();
+    let sig = SesSignature::decode(&der).unwrap();
+    let raw = hutong::crypto::sm::parse_sm2_signature(&sig.signature_value)
+        .unwrap()
+        .to_bytes();
+    let int = |v: &[u8]| [&[0x02, 34, 0, 0][..], v].concat();
+    let body = [int(&raw[..32]), int(&raw[32..])].concat();
+    let value = [&[0x30, body.len() as u8][..], &body].concat();
+    ofd.put(loc, kit::with_signature_value(&der, &value).unwrap());
+    let doc = verify(&ofd.zip(), &trusting(&pki));
+    assert_fails(&doc.details[0], Step::Signature, "签章者签名");
+    assert!(!doc.verify_result);
 }

@@ -7,8 +7,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hutong::crypto::certgen::{CertSpec, issue_sm2, self_signed_sm2};
-use hutong::crypto::cms::sign_detached_sm2;
+use hutong::crypto::cms::{parse_signed_data, sign_detached_sm2};
+use hutong::crypto::sm::LENIENT_INTEGER_HINT;
 use hutong::crypto::sm::{Sm2KeyPair, pem_decode};
+use hutong::ses::kit;
 use hutong::verify::report::{DocumentReport, EmptyRegistry, SignatureReport};
 use hutong::verify::{Format, SignatureType, Step, VerifyOptions, verify_document};
 use proptest::prelude::*;
@@ -388,6 +390,35 @@ fn sign_update_excluding(
     name: &str,
     tail: usize,
 ) -> Vec<u8> {
+    sign_update_cms(base, pki, first_obj, fields, annots, name, tail, false)
+}
+
+/// A CMS over `parts` whose SM2 SignerInfo signature lacks the sign octet of r or s (issue 12
+/// point 1: one vendor's encoding); the signing time moves by seconds until r or s has its high
+/// bit set.
+fn quirky_cms(parts: &[&[u8]], pki: &Pki) -> Vec<u8> {
+    for second in 0..64 {
+        let t = SIGN_TIME + second * 1000;
+        let cms = sign_detached_sm2(parts, &pki.leaf_key, &pki.leaf_cert, t, true).unwrap();
+        let value = parse_signed_data(&cms).unwrap().signer.signature;
+        if let Some(q) = kit::without_sign_octets(&value) {
+            return kit::replace_value(&cms, &value, &q).unwrap();
+        }
+    }
+    panic!("64 signatures without a high bit in r or s");
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sign_update_cms(
+    base: &[u8],
+    pki: &Pki,
+    first_obj: u32,
+    fields: &[u32],
+    annots: &[u32],
+    name: &str,
+    tail: usize,
+    quirky: bool,
+) -> Vec<u8> {
     let sig = first_obj;
     let widget = first_obj + 1;
     let placeholder = "0".repeat(CONTENTS_HEX_LEN);
@@ -431,14 +462,12 @@ fn sign_update_excluding(
     let br = format!("[0 {lt:010} {gt:010} {:010}]", covered_end - gt);
     let br_at = find(&pdf, b"[0 0000000000 0000000000 0000000000]");
     pdf[br_at..br_at + br.len()].copy_from_slice(br.as_bytes());
-    let cms = sign_detached_sm2(
-        &[&pdf[..lt], &pdf[gt..covered_end]],
-        &pki.leaf_key,
-        &pki.leaf_cert,
-        SIGN_TIME,
-        true,
-    )
-    .unwrap();
+    let parts = [&pdf[..lt], &pdf[gt..covered_end]];
+    let cms = if quirky {
+        quirky_cms(&parts, pki)
+    } else {
+        sign_detached_sm2(&parts, &pki.leaf_key, &pki.leaf_cert, SIGN_TIME, true).unwrap()
+    };
     let hexed = hex::encode(&cms);
     assert!(hexed.len() <= CONTENTS_HEX_LEN);
     pdf[lt + 1..lt + 1 + hexed.len()].copy_from_slice(hexed.as_bytes());
@@ -733,4 +762,26 @@ proptest! {
         }
         let _ = verify_document(&bytes, "m.pdf", &VerifyOptions::default(), &EmptyRegistry);
     }
+}
+
+// Issue 12 point 1: a CMS SignerInfo whose SM2 value lacks the sign octet of r or s.
+#[test]
+fn cms_signature_without_sign_octet_verifies_with_a_note_and_stays_cryptographic() {
+    let pki = pki(1_900_000_000_000);
+    let base = data("generated/sm2-base-unsigned.pdf");
+    let pdf = sign_update_cms(&base, &pki, 6, &[7], &[7], "Sig1", 0, true);
+    let r = verify_bytes(&pdf, &trusting(&pki));
+    assert!(r.verify_result, "{:?}", failed(&r.details[0]));
+    let sig = &r.details[0];
+    assert!(failed(sig).is_empty(), "{:?}", failed(sig));
+    assert!(hint(sig, "signature").contains(LENIENT_INTEGER_HINT));
+    // The same file with one signed byte changed fails: the lenient reading softens nothing.
+    let mut tampered = pdf.clone();
+    let at = tampered.windows(4).position(|w| w == b"/Pag").unwrap();
+    tampered[at + 1] = b'Q';
+    let r = verify_bytes(&tampered, &trusting(&pki));
+    assert!(!r.verify_result);
+    // A strict signature carries no such note.
+    let r = verify_bytes(&signed_sample(&pki), &trusting(&pki));
+    assert!(!hint(&r.details[0], "signature").contains(LENIENT_INTEGER_HINT));
 }
