@@ -535,7 +535,7 @@ impl Ofd {
             // signing time gives another signature.
             let sig = SesSignature::decode(&value).unwrap();
             if let Some(q) = kit::without_sign_octets(&sig.signature_value) {
-                break kit::with_signature_value(&value, &q).unwrap();
+                break kit::replace_value(&value, &sig.signature_value, &q).unwrap();
             }
             time += 1000;
         };
@@ -1105,8 +1105,8 @@ fn pki_with_quirky_seals() -> Pki {
             kit::without_sign_octets(&v4.signature_value),
             kit::without_sign_octets(&v1.signature_value),
         ) {
-            pki.seal_v4 = kit::with_signature_value(&pki.seal_v4, &q4).unwrap();
-            pki.seal_v1 = kit::with_signature_value(&pki.seal_v1, &q1).unwrap();
+            pki.seal_v4 = kit::replace_value(&pki.seal_v4, &v4.signature_value, &q4).unwrap();
+            pki.seal_v1 = kit::replace_value(&pki.seal_v1, &v1.signature_value, &q1).unwrap();
             return pki;
         }
     }
@@ -1164,7 +1164,7 @@ fn a_changed_value_without_sign_octet_still_fails_the_cryptography() {
     let mut value = seal.signature_value.clone();
     *value.last_mut().unwrap() ^= 1;
     let bad = Pki {
-        seal_v4: kit::with_signature_value(&pki.seal_v4, &value).unwrap(),
+        seal_v4: kit::replace_value(&pki.seal_v4, &seal.signature_value, &value).unwrap(),
         ..pki
     };
     let mut ofd = Ofd::new("篡改的印章");
@@ -1188,7 +1188,10 @@ fn a_signer_value_with_two_leading_zeros_stays_a_failure() {
     let int = |v: &[u8]| [&[0x02, 34, 0, 0][..], v].concat();
     let body = [int(&raw[..32]), int(&raw[32..])].concat();
     let value = [&[0x30, body.len() as u8][..], &body].concat();
-    ofd.put(loc, kit::with_signature_value(&der, &value).unwrap());
+    ofd.put(
+        loc,
+        kit::replace_value(&der, &sig.signature_value, &value).unwrap(),
+    );
     let doc = verify(&ofd.zip(), &trusting(&pki));
     assert_fails(&doc.details[0], Step::Signature, "签章者签名");
     assert!(!doc.verify_result);

@@ -122,21 +122,6 @@ pub fn without_sign_octets(sig: &[u8]) -> Option<Vec<u8>> {
     Some(der::tlv(0x30, &[int(r), int(s)].concat()))
 }
 
-/// `container` (a DER SEQUENCE whose BIT STRING element is a signature value: `SES_Seal`,
-/// `SES_Signature`, a certificate) with that value replaced by `value`; `None` if it has none.
-pub fn with_signature_value(container: &[u8], value: &[u8]) -> Option<Vec<u8>> {
-    let (seq, _) = der::read_der(container).ok()?;
-    let mut parts: Vec<Vec<u8>> = seq
-        .children()
-        .ok()?
-        .iter()
-        .map(|c| c.raw.to_vec())
-        .collect();
-    let at = parts.iter().rposition(|p| p.first() == Some(&0x03))?;
-    parts[at] = der::tlv(0x03, &[&[0u8][..], value].concat());
-    Some(der::tlv(seq.tag, &parts.concat()))
-}
-
 /// `der` with every OCTET STRING or BIT STRING holding exactly `old` rewritten to hold `new`,
 /// the enclosing lengths re-encoded (e.g. the SignerInfo signature of a CMS). For tests.
 pub fn replace_value(der: &[u8], old: &[u8], new: &[u8]) -> Option<Vec<u8>> {
