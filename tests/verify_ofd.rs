@@ -1196,3 +1196,138 @@ fn a_signer_value_with_two_leading_zeros_stays_a_failure() {
     assert_fails(&doc.details[0], Step::Signature, "签章者签名");
     assert!(!doc.verify_result);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 12 point 2: OFD.xml outside the references (most producers), judged by what it points to
+
+fn signed_without_entry_file(pki: &Pki) -> Ofd {
+    let mut ofd = Ofd::new("入口文件未签");
+    ofd.sign(
+        pki,
+        &SignSpec {
+            skip_ref: Some("OFD.xml"),
+            ..Default::default()
+        },
+    );
+    ofd
+}
+
+#[test]
+fn unreferenced_ofd_xml_passes_coverage_with_a_note() {
+    let pki = pki();
+    let ofd = signed_without_entry_file(&pki);
+    let doc = verify(&ofd.zip(), &trusting(&pki));
+    let sig = &doc.details[0];
+    assert_passes(sig, &ALL_BUT_REGISTRY);
+    let (_, hint) = step(sig, Step::Coverage);
+    assert!(hint.contains("OFD.xml 未列入签名引用"), "{hint}");
+    assert!(hint.contains("Doc_0/Document.xml"), "{hint}");
+    // A signature that does list OFD.xml gets no such note.
+    let mut full = Ofd::new("入口文件已签");
+    full.sign(&pki, &SignSpec::default());
+    let doc = verify(&full.zip(), &trusting(&pki));
+    assert!(
+        !step(&doc.details[0], Step::Coverage)
+            .1
+            .contains("未列入签名引用")
+    );
+}
+
+/// An unsigned second document: its own Document.xml and page.
+fn add_unsigned_document(ofd: &mut Ofd) {
+    let document = String::from_utf8(ofd.get("Doc_0/Document.xml").unwrap().clone()).unwrap();
+    let page = String::from_utf8(ofd.get("Doc_0/Pages/Page_0/Content.xml").unwrap().clone())
+        .unwrap()
+        .replace("入口文件未签", "伪造的正文");
+    ofd.put("Doc_1/Document.xml", document.into_bytes());
+    ofd.put("Doc_1/Pages/Page_0/Content.xml", page.into_bytes());
+    ofd.put(
+        "Doc_1/PublicRes.xml",
+        ofd.get("Doc_0/PublicRes.xml").unwrap().clone(),
+    );
+}
+
+fn edit_entry_file(ofd: &mut Ofd, f: impl FnOnce(String) -> String) {
+    ofd.edit("OFD.xml", |d| {
+        *d = f(String::from_utf8(d.clone()).unwrap()).into_bytes();
+    });
+}
+
+#[test]
+fn a_second_doc_body_fails_coverage() {
+    let pki = pki();
+    const BODY: &str = "<ofd:DocBody><ofd:DocInfo><ofd:DocID>0123456789abcdef</ofd:DocID></ofd:DocInfo><ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot><ofd:Signatures>Doc_0/Signs/Signatures.xml</ofd:Signatures></ofd:DocBody>";
+    // Before the signed body (viewers open the first) and after it; the same signed document
+    // or a new unsigned one.
+    let cases: [(bool, Option<&str>); 3] = [
+        (true, None),
+        (false, None),
+        (
+            true,
+            Some(
+                "<ofd:DocBody><ofd:DocInfo><ofd:DocID>ff</ofd:DocID></ofd:DocInfo><ofd:DocRoot>Doc_1/Document.xml</ofd:DocRoot></ofd:DocBody>",
+            ),
+        ),
+    ];
+    for (before, extra) in cases {
+        let mut ofd = signed_without_entry_file(&pki);
+        if extra.is_some() {
+            add_unsigned_document(&mut ofd);
+        }
+        let extra = extra.unwrap_or(BODY);
+        edit_entry_file(&mut ofd, |x| {
+            if before {
+                x.replacen("<ofd:DocBody>", &format!("{extra}<ofd:DocBody>"), 1)
+            } else {
+                x.replace("</ofd:OFD>", &format!("{extra}</ofd:OFD>"))
+            }
+        });
+        let doc = verify(&ofd.zip(), &trusting(&pki));
+        assert!(!doc.verify_result);
+        assert_fails(&doc.details[0], Step::Coverage, "2 个 DocBody");
+    }
+}
+
+#[test]
+fn doc_root_redirected_to_an_unsigned_document_fails_coverage() {
+    let pki = pki();
+    let mut ofd = signed_without_entry_file(&pki);
+    add_unsigned_document(&mut ofd);
+    edit_entry_file(&mut ofd, |x| {
+        x.replace("<ofd:DocRoot>Doc_0/", "<ofd:DocRoot>Doc_1/")
+    });
+    let doc = verify(&ofd.zip(), &trusting(&pki));
+    assert!(!doc.verify_result);
+    assert_fails(&doc.details[0], Step::Coverage, "Doc_1/Document.xml");
+    assert_fails(&doc.details[0], Step::Coverage, "未签名的文档");
+}
+
+#[test]
+fn files_a_page_shows_stay_a_failure_when_unsigned_even_with_the_entry_file_note() {
+    let pki = pki();
+    for (name, data) in [
+        ("Doc_0/Res/stamp.png", &b"\x89PNG\r\n\x1a\nnot signed"[..]),
+        (
+            "Doc_0/Annots/Page_0/Annotation.xml",
+            br#"<ofd:PageAnnot xmlns:ofd="http://www.ofdspec.org/2016"><ofd:Annot ID="20" Type="Stamp"/></ofd:PageAnnot>"#,
+        ),
+        (
+            "Doc_0/Tpls/Tpl_0/Content.xml",
+            br#"<ofd:Page xmlns:ofd="http://www.ofdspec.org/2016"><ofd:Content/></ofd:Page>"#,
+        ),
+        ("Doc_0/Attachs/invoice.xml", b"<Invoice/>"),
+    ] {
+        let mut ofd = signed_without_entry_file(&pki);
+        ofd.put(name, data.to_vec());
+        let doc = verify(&ofd.zip(), &trusting(&pki));
+        assert!(!doc.verify_result, "{name}");
+        assert_fails(&doc.details[0], Step::Coverage, name);
+    }
+    // A changed page is caught by its reference.
+    let mut ofd = signed_without_entry_file(&pki);
+    ofd.edit("Doc_0/Pages/Page_0/Content.xml", |d| {
+        d.extend_from_slice(b" ")
+    });
+    let doc = verify(&ofd.zip(), &trusting(&pki));
+    assert_fails(&doc.details[0], Step::Integrity, "Content.xml");
+}
