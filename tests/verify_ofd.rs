@@ -1331,3 +1331,92 @@ fn files_a_page_shows_stay_a_failure_when_unsigned_even_with_the_entry_file_note
     let doc = verify(&ofd.zip(), &trusting(&pki));
     assert_fails(&doc.details[0], Step::Integrity, "Content.xml");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 12 point 6: parser errors in a report are our Chinese sentences naming the file
+
+/// No library English in `text`: once the package's file names are taken out, no lower-case
+/// word of four letters or more is left (the zip and XML libraries write lower-case English).
+fn assert_ours(text: &str, names: &[&str]) {
+    let mut rest = text.to_string();
+    for n in names {
+        rest = rest.replace(n, "");
+    }
+    let word = rest
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .find(|w| w.len() >= 4 && w.chars().all(|c| c.is_ascii_lowercase()));
+    assert!(word.is_none(), "library text {word:?} in {text:?}");
+    assert!(!text.is_ascii(), "not a Chinese sentence: {text:?}");
+}
+
+/// `zip` with the declared uncompressed size of `entry` (local and central headers) set to
+/// `size`.
+fn declare_size(zip: &[u8], entry: &str, size: u32) -> Vec<u8> {
+    let mut out = zip.to_vec();
+    let name = entry.as_bytes();
+    let mut at = 0;
+    while let Some(i) = out[at..]
+        .windows(4)
+        .position(|w| w == b"PK\x03\x04" || w == b"PK\x01\x02")
+    {
+        let h = at + i;
+        let central = out[h + 2] == 1;
+        let (name_len_at, name_at, size_at) = if central {
+            (h + 28, h + 46, h + 24)
+        } else {
+            (h + 26, h + 30, h + 22)
+        };
+        let n = u16::from_le_bytes([out[name_len_at], out[name_len_at + 1]]) as usize;
+        if out.get(name_at..name_at + n) == Some(name) {
+            out[size_at..size_at + 4].copy_from_slice(&size.to_le_bytes());
+        }
+        at = h + 4;
+    }
+    out
+}
+
+#[test]
+fn a_zip_entry_larger_than_declared_is_reported_in_our_words_naming_it() {
+    let pki = pki();
+    let mut ofd = Ofd::new("声明大小不符");
+    ofd.sign(&pki, &SignSpec::default());
+    let entry = "Doc_0/Pages/Page_0/Content.xml";
+    let bad = declare_size(&ofd.zip(), entry, 10);
+    let doc = verify_document(&bad, "test.ofd", &trusting(&pki), &EmptyRegistry).unwrap();
+    let error = doc.error.clone().unwrap_or_default();
+    assert!(error.contains(entry), "{error}");
+    assert_ours(&error, &[entry]);
+    assert!(!doc.verify_result);
+}
+
+#[test]
+fn truncated_xml_is_reported_in_our_words_naming_the_file() {
+    let pki = pki();
+    let mut ofd = Ofd::new("截断的 XML");
+    ofd.sign(&pki, &SignSpec::default());
+    // A signature's own file: that signature fails `parse`, naming it.
+    let sig_xml = "Doc_0/Signs/Sign_0/Signature.xml";
+    let mut cut = ofd.clone();
+    cut.edit(sig_xml, |d| d.truncate(d.len() / 2));
+    let doc = verify(&cut.zip(), &trusting(&pki));
+    let (passed, hint) = step(&doc.details[0], Step::Parse);
+    assert!(!passed);
+    assert!(hint.contains(sig_xml), "{hint}");
+    assert_ours(&hint, &[sig_xml]);
+    // The entry file: the whole document fails, naming it.
+    let mut cut = ofd.clone();
+    cut.edit("OFD.xml", |d| d.truncate(d.len() - 20));
+    let doc = verify_document(&cut.zip(), "test.ofd", &trusting(&pki), &EmptyRegistry).unwrap();
+    let error = doc.error.clone().unwrap_or_default();
+    assert!(error.contains("OFD.xml"), "{error}");
+    assert_ours(&error, &["OFD.xml"]);
+    // Garbage that is not a ZIP at all.
+    let doc = verify_document(
+        b"PK\x03\x04garbage",
+        "x.ofd",
+        &trusting(&pki),
+        &EmptyRegistry,
+    )
+    .unwrap();
+    assert_ours(&doc.error.clone().unwrap_or_default(), &[]);
+}

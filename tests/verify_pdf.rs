@@ -785,3 +785,49 @@ fn cms_signature_without_sign_octet_verifies_with_a_note_and_stays_cryptographic
     let r = verify_bytes(&signed_sample(&pki), &trusting(&pki));
     assert!(!hint(&r.details[0], "signature").contains(LENIENT_INTEGER_HINT));
 }
+
+// Issue 12 point 6: a broken cross-reference table is reported in our words, not lopdf's.
+#[test]
+fn a_broken_xref_is_reported_in_our_words() {
+    let pki = pki(1_900_000_000_000);
+    let pdf = signed_sample(&pki);
+    let mut texts = Vec::new();
+    // Every cross-reference keyword and offset destroyed, and the file cut after the first
+    // revision's trailer keyword.
+    let broken: Vec<u8> = String::from_utf8_lossy(&pdf)
+        .replace("xref", "xXeX")
+        .replace("startxref", "startXXXX")
+        .into_bytes();
+    let cut = pdf[..pdf.len() / 3].to_vec();
+    for bytes in [
+        broken,
+        cut,
+        b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\nstartxref\n999999\n%%EOF".to_vec(),
+    ] {
+        let r = verify_document(&bytes, "broken.pdf", &trusting(&pki), &EmptyRegistry).unwrap();
+        if let Some(e) = &r.error {
+            texts.push(e.clone());
+        }
+        for sig in &r.details {
+            texts.extend(
+                sig.flow_vo_list
+                    .iter()
+                    .filter(|f| f.status == 0)
+                    .map(|f| f.hint.clone()),
+            );
+        }
+        assert!(!r.verify_result);
+    }
+    assert!(!texts.is_empty());
+    // The parser itself gave up on one of them: its error is ours.
+    assert!(
+        texts.iter().any(|t| t.contains("PDF 无法解析：文件结构")),
+        "{texts:?}"
+    );
+    for t in &texts {
+        let word = t
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .find(|w| w.len() >= 4 && w.chars().all(|c| c.is_ascii_lowercase()));
+        assert!(word.is_none(), "library text {word:?} in {t:?}");
+    }
+}
