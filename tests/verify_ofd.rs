@@ -1335,7 +1335,7 @@ fn files_a_page_shows_stay_a_failure_when_unsigned_even_with_the_entry_file_note
 // ---------------------------------------------------------------------------------------------
 // Issue 12 point 6: parser errors in a report are our Chinese sentences naming the file
 
-/// No library English in `text`: once the package's file names are taken out, no lower-case
+/// No library English in `text`: once the package's file names are taken out, no bare lower-case
 /// word of four letters or more is left (the zip and XML libraries write lower-case English).
 fn assert_ours(text: &str, names: &[&str]) {
     let mut rest = text.to_string();
@@ -1343,7 +1343,7 @@ fn assert_ours(text: &str, names: &[&str]) {
         rest = rest.replace(n, "");
     }
     let word = rest
-        .split(|c: char| !c.is_ascii_alphabetic())
+        .split(|c: char| !(c.is_ascii_alphanumeric() || "._/-".contains(c)))
         .find(|w| w.len() >= 4 && w.chars().all(|c| c.is_ascii_lowercase()));
     assert!(word.is_none(), "library text {word:?} in {text:?}");
     assert!(!text.is_ascii(), "not a Chinese sentence: {text:?}");
@@ -1419,4 +1419,49 @@ fn truncated_xml_is_reported_in_our_words_naming_the_file() {
     )
     .unwrap();
     assert_ours(&doc.error.clone().unwrap_or_default(), &[]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Bounded "fuzzing" of the OFD entry point below the ZIP layer: any entry of a signed
+    /// package with random bytes changed or cut never panics and gets our sentences.
+    #[test]
+    fn mutated_package_entries_get_our_errors(
+        entry in any::<prop::sample::Index>(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        cut in proptest::option::of(any::<prop::sample::Index>()),
+    ) {
+        static SIGNED: std::sync::OnceLock<(Ofd, Vec<u8>)> = std::sync::OnceLock::new();
+        let (ofd, root) = SIGNED.get_or_init(|| {
+            let pki = pki();
+            let mut ofd = Ofd::new("模糊测试");
+            ofd.sign(&pki, &SignSpec::default());
+            (ofd, pki.root_cert.clone())
+        });
+        let mut m = ofd.clone();
+        let data = &mut m.files[entry.index(ofd.files.len())].1;
+        for (at, b) in edits {
+            let at = at.index(data.len());
+            data[at] = b;
+        }
+        if let Some(c) = cut {
+            data.truncate(c.index(data.len()));
+        }
+        let opts = VerifyOptions { trust_anchors: vec![root.clone()], ..Default::default() };
+        let doc = verify_document(&m.zip(), "fuzz.ofd", &opts, &EmptyRegistry).unwrap();
+        let names: Vec<&str> = ofd.files.iter().map(|(n, _)| n.as_str()).collect();
+        for t in doc.error.iter().cloned().chain(doc.details.iter().flat_map(|s| {
+            s.flow_vo_list.iter().filter(|f| f.status == 0).map(|f| f.hint.clone())
+        })) {
+            let mut rest = t.clone();
+            for n in &names {
+                rest = rest.replace(n, "");
+            }
+            let word = rest
+                .split(|c: char| !(c.is_ascii_alphanumeric() || "._/-".contains(c)))
+                .find(|w| w.len() >= 4 && w.chars().all(|c| c.is_ascii_lowercase()));
+            prop_assert!(word.is_none(), "library text {:?} in {:?}", word, t);
+        }
+    }
 }

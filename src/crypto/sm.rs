@@ -235,11 +235,18 @@ pub fn sm2_public_key_from_sec1(bytes: &[u8]) -> Result<sm2::PublicKey, CryptoEr
     sm2::PublicKey::from_sec1_bytes(bytes).map_err(|_| CryptoError::BadPublicKey)
 }
 
+/// `what` in our words for a report; the DER library's English text goes to the debug log
+/// (issue 12 point 6).
+fn der_error(what: &str, e: &dyn std::fmt::Display) -> CryptoError {
+    tracing::debug!(error = %e, "{what}");
+    CryptoError::Malformed(what.to_string())
+}
+
 /// An SM2 public key from a DER `SubjectPublicKeyInfo`; accepts both the `id-ecPublicKey` +
 /// SM2-curve form and the bare SM2 algorithm OID some producers write.
 pub fn sm2_public_key_from_spki_der(der: &[u8]) -> Result<sm2::PublicKey, CryptoError> {
     let spki = SubjectPublicKeyInfoRef::from_der(der)
-        .map_err(|e| CryptoError::Malformed(format!("SubjectPublicKeyInfo: {e}")))?;
+        .map_err(|e| der_error("公钥结构 SubjectPublicKeyInfo 不是有效的 DER", &e))?;
     sm2_public_key_from_spki(&spki)
 }
 
@@ -278,12 +285,12 @@ pub fn sm2_public_key_from_pem(text: &str) -> Result<sm2::PublicKey, CryptoError
 /// The SM2 public key of a DER X.509 certificate.
 pub fn sm2_public_key_from_cert_der(der: &[u8]) -> Result<sm2::PublicKey, CryptoError> {
     let cert = x509_cert::Certificate::from_der(der)
-        .map_err(|e| CryptoError::Malformed(format!("X.509 证书: {e}")))?;
+        .map_err(|e| der_error("X.509 证书不是有效的 DER 结构", &e))?;
     let spki_der = cert
         .tbs_certificate()
         .subject_public_key_info()
         .to_der()
-        .map_err(|e| CryptoError::Malformed(e.to_string()))?;
+        .map_err(|e| der_error("证书公钥无法重新编码", &e))?;
     sm2_public_key_from_spki_der(&spki_der)
 }
 
