@@ -233,3 +233,27 @@ async fn probes_metrics_and_unknown_routes() {
     assert!(String::from_utf8_lossy(&body).contains("不存在"));
     srv.stop().await;
 }
+
+/// Issue 12 point 1: a member whose SM2 library drops the sign octet of a 32-byte r or s.
+#[tokio::test]
+async fn request_sign_without_sign_octet_is_accepted_and_still_verified() {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let srv = common::start().await;
+    let m = srv.add_member("online");
+    // Each request has a fresh nonce, hence a fresh signature: 3 in 4 have a high bit set.
+    let (mut params, quirky) = (0..64)
+        .find_map(|_| {
+            let p = m.request(json!({}));
+            let der = b64.decode(p["sign"].as_str().unwrap()).unwrap();
+            hutong::ses::kit::without_sign_octets(&der).map(|q| (p, q))
+        })
+        .unwrap();
+    let mut tampered = quirky.clone();
+    *tampered.last_mut().unwrap() ^= 1;
+    params.insert("sign".into(), b64.encode(&tampered).into());
+    expect(&srv, &params, 401, "20003").await;
+    params.insert("sign".into(), b64.encode(&quirky).into());
+    let v = expect(&srv, &params, 200, "0").await;
+    assert_eq!(v["data"]["state"], "online");
+    srv.stop().await;
+}

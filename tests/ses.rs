@@ -793,3 +793,53 @@ fn seeded_signature(i: u64, v1: bool) -> Vec<u8> {
     let (v4, v1s) = &all[i as usize % all.len()];
     if v1 { v1s.clone() } else { v4.clone() }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Bounded "fuzzing" of the SES DER entry point: a v4 or v1 `SES_Signature` with random
+    /// bytes changed, inserted or cut decodes or fails with our Chinese error, never panics,
+    /// and whatever decodes can be verified without panicking.
+    #[test]
+    fn mutated_ses_signatures_decode_or_fail_in_our_words(
+        v1 in any::<bool>(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..8),
+    ) {
+        static DERS: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
+        let (d4, d1) = DERS.get_or_init(|| {
+            let k = pki();
+            let hash = sm3(b"fuzz");
+            let s4 = build_seal_v4(&params(), &k.maker, &k.maker_cert).unwrap();
+            let s1 = build_seal_v1(&params(), &k.maker, &k.maker_cert).unwrap();
+            (
+                sign_v4(&s4, &k.signer, &k.signer_cert, &hash, "x", NOW).unwrap(),
+                sign_v1(&s1, &k.signer, &k.signer_cert, &hash, "x", NOW).unwrap(),
+            )
+        });
+        let mut der = if v1 { d1.clone() } else { d4.clone() };
+        for (at, b, op) in edits {
+            let at = at.index(der.len() + 1);
+            match op {
+                0 if at < der.len() => der[at] = b,
+                1 => der.insert(at, b),
+                _ => der.truncate(at),
+            }
+        }
+        match SesSignature::decode(&der) {
+            Ok(sig) => {
+                let _ = sig.verify_signature();
+                let _ = sig.seal.verify_maker();
+            }
+            Err(e) => {
+                let text = e.to_string();
+                prop_assert!(!text.is_ascii(), "{}", text);
+                // Field paths such as `property.createDate` are ours; a bare lower-case
+                // English word is a library's.
+                let word = text
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || "._/-".contains(c)))
+                    .find(|w| w.len() >= 4 && w.chars().all(|c| c.is_ascii_lowercase()));
+                prop_assert!(word.is_none(), "library text {:?} in {:?}", word, text);
+            }
+        }
+    }
+}

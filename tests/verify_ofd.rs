@@ -7,8 +7,11 @@ use std::io::{Cursor, Write};
 use std::time::{Duration, Instant};
 
 use hutong::crypto::certgen::{CertSpec, issue_sm2, self_signed_sm2};
+use hutong::crypto::sm::LENIENT_INTEGER_HINT;
 use hutong::crypto::sm::{Sm2KeyPair, sm3};
-use hutong::ses::{SealParams, build_seal_v1, build_seal_v4, sign_v1, sign_v4};
+use hutong::ses::{
+    SealParams, SesSeal, SesSignature, build_seal_v1, build_seal_v4, kit, sign_v1, sign_v4,
+};
 use hutong::verify::ofd::verify_ofd;
 use hutong::verify::report::EmptyRegistry;
 use hutong::verify::{
@@ -389,6 +392,8 @@ struct SignSpec {
     wrong_check_value: Option<&'static str>,
     /// Write BaseLoc/SignedValue/FileRef relative and elements without the `ofd:` prefix.
     relative_unprefixed: bool,
+    /// Re-encode the signer's SM2 value without the sign octet of r or s (issue 12 point 1).
+    quirky_value: bool,
 }
 
 impl Default for SignSpec {
@@ -400,6 +405,7 @@ impl Default for SignSpec {
             skip_ref: None,
             wrong_check_value: None,
             relative_unprefixed: false,
+            quirky_value: false,
         }
     }
 }
@@ -501,26 +507,38 @@ impl Ofd {
             spec.check_method
         );
         let hash = sm3(sig_xml.as_bytes());
-        let time = T0 + 8 * 3_600_000;
-        let value = match spec.kind {
-            SesKind::V4 => sign_v4(
-                &pki.seal_v4,
-                &pki.signer,
-                &pki.signer_cert,
-                &hash,
-                &format!("{abs}{dir}/Signature.xml"),
-                time,
-            ),
-            SesKind::V1 => sign_v1(
-                &pki.seal_v1,
-                &pki.signer,
-                &pki.signer_cert,
-                &hash,
-                &format!("{abs}{dir}/Signature.xml"),
-                time,
-            ),
-        }
-        .unwrap();
+        let mut time = T0 + 8 * 3_600_000;
+        let value = loop {
+            let value = match spec.kind {
+                SesKind::V4 => sign_v4(
+                    &pki.seal_v4,
+                    &pki.signer,
+                    &pki.signer_cert,
+                    &hash,
+                    &format!("{abs}{dir}/Signature.xml"),
+                    time,
+                ),
+                SesKind::V1 => sign_v1(
+                    &pki.seal_v1,
+                    &pki.signer,
+                    &pki.signer_cert,
+                    &hash,
+                    &format!("{abs}{dir}/Signature.xml"),
+                    time,
+                ),
+            }
+            .unwrap();
+            if !spec.quirky_value {
+                break value;
+            }
+            // Three signatures in four have r or s with the high bit set; another second of
+            // signing time gives another signature.
+            let sig = SesSignature::decode(&value).unwrap();
+            if let Some(q) = kit::without_sign_octets(&sig.signature_value) {
+                break kit::replace_value(&value, &sig.signature_value, &q).unwrap();
+            }
+            time += 1000;
+        };
         self.put(&format!("{dir}/Signature.xml"), sig_xml.into_bytes());
         self.put(&format!("{dir}/SignedValue.dat"), value);
         let base_loc = if spec.relative_unprefixed {
@@ -1070,6 +1088,380 @@ fn mutated_entries_never_panic() {
             let start = Instant::now();
             let _ = verify_ofd(&m.zip(), &trusting(&pki));
             assert!(start.elapsed() < Duration::from_secs(10));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 12 point 1: SM2 values whose 32-byte r or s lacks the sign octet (one vendor's quirk)
+
+/// A PKI whose v4 and v1 seals carry a maker signature re-encoded without the sign octet.
+fn pki_with_quirky_seals() -> Pki {
+    loop {
+        let mut pki = pki();
+        let v4 = SesSeal::decode(&pki.seal_v4).unwrap();
+        let v1 = SesSeal::decode(&pki.seal_v1).unwrap();
+        if let (Some(q4), Some(q1)) = (
+            kit::without_sign_octets(&v4.signature_value),
+            kit::without_sign_octets(&v1.signature_value),
+        ) {
+            pki.seal_v4 = kit::replace_value(&pki.seal_v4, &v4.signature_value, &q4).unwrap();
+            pki.seal_v1 = kit::replace_value(&pki.seal_v1, &v1.signature_value, &q1).unwrap();
+            return pki;
+        }
+    }
+}
+
+#[test]
+fn seal_maker_signature_without_sign_octet_verifies_with_a_note() {
+    let pki = pki_with_quirky_seals();
+    for kind in [SesKind::V4, SesKind::V1] {
+        let mut ofd = Ofd::new("厂商印章");
+        ofd.sign(
+            &pki,
+            &SignSpec {
+                kind,
+                ..Default::default()
+            },
+        );
+        let doc = verify(&ofd.zip(), &trusting(&pki));
+        let sig = &doc.details[0];
+        assert_passes(sig, &ALL_BUT_REGISTRY);
+        let (_, seal_hint) = step(sig, Step::Seal);
+        assert!(seal_hint.contains(LENIENT_INTEGER_HINT), "{seal_hint}");
+        let (_, sig_hint) = step(sig, Step::Signature);
+        assert!(!sig_hint.contains(LENIENT_INTEGER_HINT), "{sig_hint}");
+    }
+}
+
+#[test]
+fn signer_signature_without_sign_octet_verifies_with_a_note() {
+    let pki = pki();
+    for kind in [SesKind::V4, SesKind::V1] {
+        let mut ofd = Ofd::new("厂商签章");
+        ofd.sign(
+            &pki,
+            &SignSpec {
+                kind,
+                quirky_value: true,
+                ..Default::default()
+            },
+        );
+        let doc = verify(&ofd.zip(), &trusting(&pki));
+        let sig = &doc.details[0];
+        assert_passes(sig, &ALL_BUT_REGISTRY);
+        let (_, hint) = step(sig, Step::Signature);
+        assert!(hint.contains(LENIENT_INTEGER_HINT), "{hint}");
+        assert!(!step(sig, Step::Seal).1.contains(LENIENT_INTEGER_HINT));
+    }
+}
+
+#[test]
+fn a_changed_value_without_sign_octet_still_fails_the_cryptography() {
+    let pki = pki_with_quirky_seals();
+    let seal = SesSeal::decode(&pki.seal_v4).unwrap();
+    // Flip the last byte of s: still well-formed, no longer the maker's signature.
+    let mut value = seal.signature_value.clone();
+    *value.last_mut().unwrap() ^= 1;
+    let bad = Pki {
+        seal_v4: kit::replace_value(&pki.seal_v4, &seal.signature_value, &value).unwrap(),
+        ..pki
+    };
+    let mut ofd = Ofd::new("篡改的印章");
+    ofd.sign(&bad, &SignSpec::default());
+    let doc = verify(&ofd.zip(), &trusting(&bad));
+    assert_fails(&doc.details[0], Step::Seal, "制章者签名");
+    assert!(!doc.verify_result);
+}
+
+#[test]
+fn a_signer_value_with_two_leading_zeros_stays_a_failure() {
+    let pki = pki();
+    let mut ofd = Ofd::new("不规范签名");
+    ofd.sign(&pki, &SignSpec::default());
+    let loc = "Doc_0/Signs/Sign_0/SignedValue.dat";
+    let der = ofd.get(loc).unwrap().clone();
+    let sig = SesSignature::decode(&der).unwrap();
+    let raw = hutong::crypto::sm::parse_sm2_signature(&sig.signature_value)
+        .unwrap()
+        .to_bytes();
+    let int = |v: &[u8]| [&[0x02, 34, 0, 0][..], v].concat();
+    let body = [int(&raw[..32]), int(&raw[32..])].concat();
+    let value = [&[0x30, body.len() as u8][..], &body].concat();
+    ofd.put(
+        loc,
+        kit::replace_value(&der, &sig.signature_value, &value).unwrap(),
+    );
+    let doc = verify(&ofd.zip(), &trusting(&pki));
+    assert_fails(&doc.details[0], Step::Signature, "签章者签名");
+    assert!(!doc.verify_result);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 12 point 2: OFD.xml outside the references (most producers), judged by what it points to
+
+fn signed_without_entry_file(pki: &Pki) -> Ofd {
+    let mut ofd = Ofd::new("入口文件未签");
+    ofd.sign(
+        pki,
+        &SignSpec {
+            skip_ref: Some("OFD.xml"),
+            ..Default::default()
+        },
+    );
+    ofd
+}
+
+#[test]
+fn unreferenced_ofd_xml_passes_coverage_with_a_note() {
+    let pki = pki();
+    let ofd = signed_without_entry_file(&pki);
+    let doc = verify(&ofd.zip(), &trusting(&pki));
+    let sig = &doc.details[0];
+    assert_passes(sig, &ALL_BUT_REGISTRY);
+    let (_, hint) = step(sig, Step::Coverage);
+    assert!(hint.contains("OFD.xml 未列入签名引用"), "{hint}");
+    assert!(hint.contains("Doc_0/Document.xml"), "{hint}");
+    // A signature that does list OFD.xml gets no such note.
+    let mut full = Ofd::new("入口文件已签");
+    full.sign(&pki, &SignSpec::default());
+    let doc = verify(&full.zip(), &trusting(&pki));
+    assert!(
+        !step(&doc.details[0], Step::Coverage)
+            .1
+            .contains("未列入签名引用")
+    );
+}
+
+/// An unsigned second document: its own Document.xml and page.
+fn add_unsigned_document(ofd: &mut Ofd) {
+    let document = String::from_utf8(ofd.get("Doc_0/Document.xml").unwrap().clone()).unwrap();
+    let page = String::from_utf8(ofd.get("Doc_0/Pages/Page_0/Content.xml").unwrap().clone())
+        .unwrap()
+        .replace("入口文件未签", "伪造的正文");
+    ofd.put("Doc_1/Document.xml", document.into_bytes());
+    ofd.put("Doc_1/Pages/Page_0/Content.xml", page.into_bytes());
+    ofd.put(
+        "Doc_1/PublicRes.xml",
+        ofd.get("Doc_0/PublicRes.xml").unwrap().clone(),
+    );
+}
+
+fn edit_entry_file(ofd: &mut Ofd, f: impl FnOnce(String) -> String) {
+    ofd.edit("OFD.xml", |d| {
+        *d = f(String::from_utf8(d.clone()).unwrap()).into_bytes();
+    });
+}
+
+#[test]
+fn a_second_doc_body_fails_coverage() {
+    let pki = pki();
+    const BODY: &str = "<ofd:DocBody><ofd:DocInfo><ofd:DocID>0123456789abcdef</ofd:DocID></ofd:DocInfo><ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot><ofd:Signatures>Doc_0/Signs/Signatures.xml</ofd:Signatures></ofd:DocBody>";
+    // Before the signed body (viewers open the first) and after it; the same signed document
+    // or a new unsigned one.
+    let cases: [(bool, Option<&str>); 3] = [
+        (true, None),
+        (false, None),
+        (
+            true,
+            Some(
+                "<ofd:DocBody><ofd:DocInfo><ofd:DocID>ff</ofd:DocID></ofd:DocInfo><ofd:DocRoot>Doc_1/Document.xml</ofd:DocRoot></ofd:DocBody>",
+            ),
+        ),
+    ];
+    for (before, extra) in cases {
+        let mut ofd = signed_without_entry_file(&pki);
+        if extra.is_some() {
+            add_unsigned_document(&mut ofd);
+        }
+        let extra = extra.unwrap_or(BODY);
+        edit_entry_file(&mut ofd, |x| {
+            if before {
+                x.replacen("<ofd:DocBody>", &format!("{extra}<ofd:DocBody>"), 1)
+            } else {
+                x.replace("</ofd:OFD>", &format!("{extra}</ofd:OFD>"))
+            }
+        });
+        let doc = verify(&ofd.zip(), &trusting(&pki));
+        assert!(!doc.verify_result);
+        assert_fails(&doc.details[0], Step::Coverage, "2 个 DocBody");
+    }
+}
+
+#[test]
+fn doc_root_redirected_to_an_unsigned_document_fails_coverage() {
+    let pki = pki();
+    let mut ofd = signed_without_entry_file(&pki);
+    add_unsigned_document(&mut ofd);
+    edit_entry_file(&mut ofd, |x| {
+        x.replace("<ofd:DocRoot>Doc_0/", "<ofd:DocRoot>Doc_1/")
+    });
+    let doc = verify(&ofd.zip(), &trusting(&pki));
+    assert!(!doc.verify_result);
+    assert_fails(&doc.details[0], Step::Coverage, "Doc_1/Document.xml");
+    assert_fails(&doc.details[0], Step::Coverage, "未签名的文档");
+}
+
+#[test]
+fn files_a_page_shows_stay_a_failure_when_unsigned_even_with_the_entry_file_note() {
+    let pki = pki();
+    for (name, data) in [
+        ("Doc_0/Res/stamp.png", &b"\x89PNG\r\n\x1a\nnot signed"[..]),
+        (
+            "Doc_0/Annots/Page_0/Annotation.xml",
+            br#"<ofd:PageAnnot xmlns:ofd="http://www.ofdspec.org/2016"><ofd:Annot ID="20" Type="Stamp"/></ofd:PageAnnot>"#,
+        ),
+        (
+            "Doc_0/Tpls/Tpl_0/Content.xml",
+            br#"<ofd:Page xmlns:ofd="http://www.ofdspec.org/2016"><ofd:Content/></ofd:Page>"#,
+        ),
+        ("Doc_0/Attachs/invoice.xml", b"<Invoice/>"),
+    ] {
+        let mut ofd = signed_without_entry_file(&pki);
+        ofd.put(name, data.to_vec());
+        let doc = verify(&ofd.zip(), &trusting(&pki));
+        assert!(!doc.verify_result, "{name}");
+        assert_fails(&doc.details[0], Step::Coverage, name);
+    }
+    // A changed page is caught by its reference.
+    let mut ofd = signed_without_entry_file(&pki);
+    ofd.edit("Doc_0/Pages/Page_0/Content.xml", |d| {
+        d.extend_from_slice(b" ")
+    });
+    let doc = verify(&ofd.zip(), &trusting(&pki));
+    assert_fails(&doc.details[0], Step::Integrity, "Content.xml");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 12 point 6: parser errors in a report are our Chinese sentences naming the file
+
+/// No library English in `text`: once the package's file names are taken out, no bare lower-case
+/// word of four letters or more is left (the zip and XML libraries write lower-case English).
+fn assert_ours(text: &str, names: &[&str]) {
+    let mut rest = text.to_string();
+    for n in names {
+        rest = rest.replace(n, "");
+    }
+    let word = rest
+        .split(|c: char| !(c.is_ascii_alphanumeric() || "._/-".contains(c)))
+        .find(|w| w.len() >= 4 && w.chars().all(|c| c.is_ascii_lowercase()));
+    assert!(word.is_none(), "library text {word:?} in {text:?}");
+    assert!(!text.is_ascii(), "not a Chinese sentence: {text:?}");
+}
+
+/// `zip` with the declared uncompressed size of `entry` (local and central headers) set to
+/// `size`.
+fn declare_size(zip: &[u8], entry: &str, size: u32) -> Vec<u8> {
+    let mut out = zip.to_vec();
+    let name = entry.as_bytes();
+    let mut at = 0;
+    while let Some(i) = out[at..]
+        .windows(4)
+        .position(|w| w == b"PK\x03\x04" || w == b"PK\x01\x02")
+    {
+        let h = at + i;
+        let central = out[h + 2] == 1;
+        let (name_len_at, name_at, size_at) = if central {
+            (h + 28, h + 46, h + 24)
+        } else {
+            (h + 26, h + 30, h + 22)
+        };
+        let n = u16::from_le_bytes([out[name_len_at], out[name_len_at + 1]]) as usize;
+        if out.get(name_at..name_at + n) == Some(name) {
+            out[size_at..size_at + 4].copy_from_slice(&size.to_le_bytes());
+        }
+        at = h + 4;
+    }
+    out
+}
+
+#[test]
+fn a_zip_entry_larger_than_declared_is_reported_in_our_words_naming_it() {
+    let pki = pki();
+    let mut ofd = Ofd::new("声明大小不符");
+    ofd.sign(&pki, &SignSpec::default());
+    let entry = "Doc_0/Pages/Page_0/Content.xml";
+    let bad = declare_size(&ofd.zip(), entry, 10);
+    let doc = verify_document(&bad, "test.ofd", &trusting(&pki), &EmptyRegistry).unwrap();
+    let error = doc.error.clone().unwrap_or_default();
+    assert!(error.contains(entry), "{error}");
+    assert_ours(&error, &[entry]);
+    assert!(!doc.verify_result);
+}
+
+#[test]
+fn truncated_xml_is_reported_in_our_words_naming_the_file() {
+    let pki = pki();
+    let mut ofd = Ofd::new("截断的 XML");
+    ofd.sign(&pki, &SignSpec::default());
+    // A signature's own file: that signature fails `parse`, naming it.
+    let sig_xml = "Doc_0/Signs/Sign_0/Signature.xml";
+    let mut cut = ofd.clone();
+    cut.edit(sig_xml, |d| d.truncate(d.len() / 2));
+    let doc = verify(&cut.zip(), &trusting(&pki));
+    let (passed, hint) = step(&doc.details[0], Step::Parse);
+    assert!(!passed);
+    assert!(hint.contains(sig_xml), "{hint}");
+    assert_ours(&hint, &[sig_xml]);
+    // The entry file: the whole document fails, naming it.
+    let mut cut = ofd.clone();
+    cut.edit("OFD.xml", |d| d.truncate(d.len() - 20));
+    let doc = verify_document(&cut.zip(), "test.ofd", &trusting(&pki), &EmptyRegistry).unwrap();
+    let error = doc.error.clone().unwrap_or_default();
+    assert!(error.contains("OFD.xml"), "{error}");
+    assert_ours(&error, &["OFD.xml"]);
+    // Garbage that is not a ZIP at all.
+    let doc = verify_document(
+        b"PK\x03\x04garbage",
+        "x.ofd",
+        &trusting(&pki),
+        &EmptyRegistry,
+    )
+    .unwrap();
+    assert_ours(&doc.error.clone().unwrap_or_default(), &[]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Bounded "fuzzing" of the OFD entry point below the ZIP layer: any entry of a signed
+    /// package with random bytes changed or cut never panics and gets our sentences.
+    #[test]
+    fn mutated_package_entries_get_our_errors(
+        entry in any::<prop::sample::Index>(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        cut in proptest::option::of(any::<prop::sample::Index>()),
+    ) {
+        static SIGNED: std::sync::OnceLock<(Ofd, Vec<u8>)> = std::sync::OnceLock::new();
+        let (ofd, root) = SIGNED.get_or_init(|| {
+            let pki = pki();
+            let mut ofd = Ofd::new("模糊测试");
+            ofd.sign(&pki, &SignSpec::default());
+            (ofd, pki.root_cert.clone())
+        });
+        let mut m = ofd.clone();
+        let data = &mut m.files[entry.index(ofd.files.len())].1;
+        for (at, b) in edits {
+            let at = at.index(data.len());
+            data[at] = b;
+        }
+        if let Some(c) = cut {
+            data.truncate(c.index(data.len()));
+        }
+        let opts = VerifyOptions { trust_anchors: vec![root.clone()], ..Default::default() };
+        let doc = verify_document(&m.zip(), "fuzz.ofd", &opts, &EmptyRegistry).unwrap();
+        let names: Vec<&str> = ofd.files.iter().map(|(n, _)| n.as_str()).collect();
+        for t in doc.error.iter().cloned().chain(doc.details.iter().flat_map(|s| {
+            s.flow_vo_list.iter().filter(|f| f.status == 0).map(|f| f.hint.clone())
+        })) {
+            let mut rest = t.clone();
+            for n in &names {
+                rest = rest.replace(n, "");
+            }
+            let word = rest
+                .split(|c: char| !(c.is_ascii_alphanumeric() || "._/-".contains(c)))
+                .find(|w| w.len() >= 4 && w.chars().all(|c| c.is_ascii_lowercase()));
+            prop_assert!(word.is_none(), "library text {:?} in {:?}", word, t);
         }
     }
 }

@@ -7,8 +7,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hutong::crypto::certgen::{CertSpec, issue_sm2, self_signed_sm2};
-use hutong::crypto::cms::sign_detached_sm2;
+use hutong::crypto::cms::{parse_signed_data, sign_detached_sm2};
+use hutong::crypto::sm::LENIENT_INTEGER_HINT;
 use hutong::crypto::sm::{Sm2KeyPair, pem_decode};
+use hutong::ses::kit;
 use hutong::verify::report::{DocumentReport, EmptyRegistry, SignatureReport};
 use hutong::verify::{Format, SignatureType, Step, VerifyOptions, verify_document};
 use proptest::prelude::*;
@@ -388,6 +390,35 @@ fn sign_update_excluding(
     name: &str,
     tail: usize,
 ) -> Vec<u8> {
+    sign_update_cms(base, pki, first_obj, fields, annots, name, tail, false)
+}
+
+/// A CMS over `parts` whose SM2 SignerInfo signature lacks the sign octet of r or s (issue 12
+/// point 1: one vendor's encoding); the signing time moves by seconds until r or s has its high
+/// bit set.
+fn quirky_cms(parts: &[&[u8]], pki: &Pki) -> Vec<u8> {
+    for second in 0..64 {
+        let t = SIGN_TIME + second * 1000;
+        let cms = sign_detached_sm2(parts, &pki.leaf_key, &pki.leaf_cert, t, true).unwrap();
+        let value = parse_signed_data(&cms).unwrap().signer.signature;
+        if let Some(q) = kit::without_sign_octets(&value) {
+            return kit::replace_value(&cms, &value, &q).unwrap();
+        }
+    }
+    panic!("64 signatures without a high bit in r or s");
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sign_update_cms(
+    base: &[u8],
+    pki: &Pki,
+    first_obj: u32,
+    fields: &[u32],
+    annots: &[u32],
+    name: &str,
+    tail: usize,
+    quirky: bool,
+) -> Vec<u8> {
     let sig = first_obj;
     let widget = first_obj + 1;
     let placeholder = "0".repeat(CONTENTS_HEX_LEN);
@@ -431,14 +462,12 @@ fn sign_update_excluding(
     let br = format!("[0 {lt:010} {gt:010} {:010}]", covered_end - gt);
     let br_at = find(&pdf, b"[0 0000000000 0000000000 0000000000]");
     pdf[br_at..br_at + br.len()].copy_from_slice(br.as_bytes());
-    let cms = sign_detached_sm2(
-        &[&pdf[..lt], &pdf[gt..covered_end]],
-        &pki.leaf_key,
-        &pki.leaf_cert,
-        SIGN_TIME,
-        true,
-    )
-    .unwrap();
+    let parts = [&pdf[..lt], &pdf[gt..covered_end]];
+    let cms = if quirky {
+        quirky_cms(&parts, pki)
+    } else {
+        sign_detached_sm2(&parts, &pki.leaf_key, &pki.leaf_cert, SIGN_TIME, true).unwrap()
+    };
     let hexed = hex::encode(&cms);
     assert!(hexed.len() <= CONTENTS_HEX_LEN);
     pdf[lt + 1..lt + 1 + hexed.len()].copy_from_slice(hexed.as_bytes());
@@ -732,5 +761,118 @@ proptest! {
             bytes.truncate(c as usize % len);
         }
         let _ = verify_document(&bytes, "m.pdf", &VerifyOptions::default(), &EmptyRegistry);
+    }
+}
+
+// Issue 12 point 1: a CMS SignerInfo whose SM2 value lacks the sign octet of r or s.
+#[test]
+fn cms_signature_without_sign_octet_verifies_with_a_note_and_stays_cryptographic() {
+    let pki = pki(1_900_000_000_000);
+    let base = data("generated/sm2-base-unsigned.pdf");
+    let pdf = sign_update_cms(&base, &pki, 6, &[7], &[7], "Sig1", 0, true);
+    let r = verify_bytes(&pdf, &trusting(&pki));
+    assert!(r.verify_result, "{:?}", failed(&r.details[0]));
+    let sig = &r.details[0];
+    assert!(failed(sig).is_empty(), "{:?}", failed(sig));
+    assert!(hint(sig, "signature").contains(LENIENT_INTEGER_HINT));
+    // The same file with one signed byte changed fails: the lenient reading softens nothing.
+    let mut tampered = pdf.clone();
+    let at = tampered.windows(4).position(|w| w == b"/Pag").unwrap();
+    tampered[at + 1] = b'Q';
+    let r = verify_bytes(&tampered, &trusting(&pki));
+    assert!(!r.verify_result);
+    // A strict signature carries no such note.
+    let r = verify_bytes(&signed_sample(&pki), &trusting(&pki));
+    assert!(!hint(&r.details[0], "signature").contains(LENIENT_INTEGER_HINT));
+}
+
+// Issue 12 point 6: a broken cross-reference table is reported in our words, not lopdf's.
+#[test]
+fn a_broken_xref_is_reported_in_our_words() {
+    let pki = pki(1_900_000_000_000);
+    let pdf = signed_sample(&pki);
+    let mut texts = Vec::new();
+    // Every cross-reference keyword and offset destroyed, and the file cut after the first
+    // revision's trailer keyword.
+    let broken: Vec<u8> = String::from_utf8_lossy(&pdf)
+        .replace("xref", "xXeX")
+        .replace("startxref", "startXXXX")
+        .into_bytes();
+    let cut = pdf[..pdf.len() / 3].to_vec();
+    for bytes in [
+        broken,
+        cut,
+        b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\nstartxref\n999999\n%%EOF".to_vec(),
+    ] {
+        let r = verify_document(&bytes, "broken.pdf", &trusting(&pki), &EmptyRegistry).unwrap();
+        if let Some(e) = &r.error {
+            texts.push(e.clone());
+        }
+        for sig in &r.details {
+            texts.extend(
+                sig.flow_vo_list
+                    .iter()
+                    .filter(|f| f.status == 0)
+                    .map(|f| f.hint.clone()),
+            );
+        }
+        assert!(!r.verify_result);
+    }
+    assert!(!texts.is_empty());
+    // The parser itself gave up on one of them: its error is ours.
+    assert!(
+        texts.iter().any(|t| t.contains("PDF 无法解析：文件结构")),
+        "{texts:?}"
+    );
+    for t in &texts {
+        let word = t
+            .split(|c: char| !(c.is_ascii_alphanumeric() || "._/-".contains(c)))
+            .find(|w| w.len() >= 4 && w.chars().all(|c| c.is_ascii_lowercase()));
+        assert!(word.is_none(), "library text {word:?} in {t:?}");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+    /// Bounded "fuzzing" of the PDF entry point (cargo-fuzz is not available offline): a signed
+    /// file with random bytes changed or cut never panics, and whatever the report says about
+    /// a failure is our sentence, not a parser's English.
+    #[test]
+    fn mutated_signed_pdfs_get_our_errors(
+        edits in proptest::collection::vec((0usize..1 << 20, proptest::num::u8::ANY), 1..12),
+        cut in proptest::option::of(0usize..1 << 20),
+    ) {
+        static PDF: std::sync::OnceLock<(Vec<u8>, Vec<u8>)> = std::sync::OnceLock::new();
+        let (pdf, root) = PDF.get_or_init(|| {
+            let pki = pki(1_900_000_000_000);
+            (signed_sample(&pki), pki.root_cert.clone())
+        });
+        let mut bytes = pdf.clone();
+        for (at, b) in edits {
+            let at = at % bytes.len();
+            bytes[at] = b;
+        }
+        if let Some(c) = cut {
+            bytes.truncate(c % bytes.len());
+        }
+        let opts = VerifyOptions { trust_anchors: vec![root.clone()], ..Default::default() };
+        let r = match verify_document(&bytes, "fuzz.pdf", &opts, &EmptyRegistry) {
+            Ok(r) => r,
+            // A damaged header: not recognised as a PDF at all, said in Chinese.
+            Err(e) => {
+                proptest::prop_assert!(!e.to_string().is_ascii(), "{}", e);
+                return Ok(());
+            }
+        };
+        let texts = r.error.iter().cloned().chain(
+            r.details.iter().flat_map(|s| s.flow_vo_list.iter().filter(|f| f.status == 0).map(|f| f.hint.clone())),
+        );
+        for t in texts {
+            let word = t
+                .split(|c: char| !(c.is_ascii_alphanumeric() || "._/-".contains(c)))
+                .find(|w| w.len() >= 4 && w.chars().all(|c| c.is_ascii_lowercase()));
+            proptest::prop_assert!(word.is_none(), "library text {:?} in {:?}", word, t);
+        }
     }
 }

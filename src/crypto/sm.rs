@@ -48,12 +48,109 @@ pub fn sm3_hex(data: &[u8]) -> String {
     hex::encode(sm3(data))
 }
 
-/// Parses an SM2 signature value given as DER `SEQUENCE{r,s}` or as raw 64-byte `r‖s`.
-pub fn parse_sm2_signature(bytes: &[u8]) -> Result<Signature, CryptoError> {
-    if bytes.len() == 64 {
-        return Signature::from_slice(bytes).map_err(|_| CryptoError::MalformedSignature);
+/// The hint a verification step adds when [`read_sm2_signature`] needed its lenient reading.
+pub const LENIENT_INTEGER_HINT: &str = "签名值 INTEGER 编码不规范（缺少前导 0），已按无符号数验证";
+
+/// The order n of the SM2 curve (GB/T 32918.5 §A.1 recommended parameters), big-endian.
+const SM2_N: [u8; 32] = hex_lit("FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123");
+
+/// An SM2 signature value as read, with whether its encoding needed the lenient reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sm2SignatureValue {
+    pub signature: Signature,
+    /// `r` or `s` was a 32-byte INTEGER with the high bit set and no leading zero.
+    pub lenient: bool,
+}
+
+/// Reads an SM2 signature value, DER `SEQUENCE { INTEGER r, INTEGER s }` (GB/T 35276 §7.3) or
+/// raw 64-byte `r‖s` — the one reader of every SM2 signature value in the crate (seal maker,
+/// SES signer, CMS SignerInfo, request `sign`).
+///
+/// One producer quirk is accepted because it is unambiguous: a 32-byte `r` or `s` whose high bit
+/// is set and that lacks the leading 0x00 DER requires (strictly a negative number; X.690
+/// §8.3.2) is read as the unsigned big-endian value its producer meant, and flagged. Everything
+/// else is strict DER: definite minimal lengths, exact tags, no trailing bytes, no redundant
+/// leading zero, at most 33 content bytes, and `r`, `s` in `[1, n−1]` (GB/T 32918.2 §7.1 B1–B2).
+pub fn read_sm2_signature(bytes: &[u8]) -> Result<Sm2SignatureValue, CryptoError> {
+    match read_der_signature(bytes) {
+        // 64 bytes that are not a DER signature are r‖s (a DER one of 64 bytes exists: short
+        // r and s).
+        Err(_) if bytes.len() == 64 => Ok(Sm2SignatureValue {
+            signature: Signature::from_slice(bytes).map_err(|_| CryptoError::MalformedSignature)?,
+            lenient: false,
+        }),
+        other => other,
     }
-    Signature::from_der(bytes).map_err(|_| CryptoError::MalformedSignature)
+}
+
+fn read_der_signature(bytes: &[u8]) -> Result<Sm2SignatureValue, CryptoError> {
+    let bad = || CryptoError::MalformedSignature;
+    let (seq, rest) = crate::crypto::der::read_der(bytes).map_err(|_| bad())?;
+    if seq.tag != 0x30 || !rest.is_empty() || !minimal_header(&seq) {
+        return Err(bad());
+    }
+    let mut body = seq.reader();
+    let mut read_int = || -> Result<([u8; 32], bool), CryptoError> {
+        let int = body.expect(0x02).map_err(|_| bad())?;
+        if !minimal_header(&int) {
+            return Err(bad());
+        }
+        unsigned_integer(int.content).ok_or_else(bad)
+    };
+    let (r, r_lenient) = read_int()?;
+    let (s, s_lenient) = read_int()?;
+    if !body.is_empty() {
+        return Err(bad());
+    }
+    let mut raw = [0u8; 64];
+    raw[..32].copy_from_slice(&r);
+    raw[32..].copy_from_slice(&s);
+    let signature = Signature::from_slice(&raw).map_err(|_| bad())?;
+    Ok(Sm2SignatureValue {
+        signature,
+        lenient: r_lenient || s_lenient,
+    })
+}
+
+/// The content of a DER INTEGER as a 32-byte unsigned value in `[1, n−1]`, and whether the
+/// missing-leading-zero quirk was needed; `None` for anything else.
+fn unsigned_integer(content: &[u8]) -> Option<([u8; 32], bool)> {
+    let (digits, lenient) = match content {
+        // Minimal positive with the sign octet: the next octet must need it.
+        [0, rest @ ..] if rest.len() <= 32 && rest.first().is_some_and(|b| b & 0x80 != 0) => {
+            (rest, false)
+        }
+        // A bare zero is out of range; any other leading zero is redundant.
+        [0, ..] => return None,
+        // The quirk: exactly 32 octets, high bit set, no sign octet.
+        [first, ..] if first & 0x80 != 0 && content.len() == 32 => (content, true),
+        // Any other negative number is not a signature value.
+        [first, ..] if first & 0x80 != 0 => return None,
+        [_, ..] if content.len() <= 32 => (content, false),
+        _ => return None,
+    };
+    let mut out = [0u8; 32];
+    out[32 - digits.len()..].copy_from_slice(digits);
+    (out != [0u8; 32] && out < SM2_N).then_some((out, lenient))
+}
+
+/// Whether the element's length octets are the shortest form (X.690 §10.1).
+fn minimal_header(tlv: &crate::crypto::der::Tlv<'_>) -> bool {
+    crate::crypto::der::tlv(tlv.tag, tlv.content).len() == tlv.raw.len()
+}
+
+/// Parses an SM2 signature value (see [`read_sm2_signature`]).
+pub fn parse_sm2_signature(bytes: &[u8]) -> Result<Signature, CryptoError> {
+    read_sm2_signature(bytes).map(|v| v.signature)
+}
+
+/// [`LENIENT_INTEGER_HINT`] when `bytes` is an SM2 signature value that needed the lenient
+/// reading, for the step that verified it to report.
+pub fn lenient_encoding_hint(bytes: &[u8]) -> Option<&'static str> {
+    read_sm2_signature(bytes)
+        .ok()
+        .filter(|v| v.lenient)
+        .map(|_| LENIENT_INTEGER_HINT)
 }
 
 fn verifying_key(key: &sm2::PublicKey) -> Result<VerifyingKey, CryptoError> {
@@ -138,11 +235,18 @@ pub fn sm2_public_key_from_sec1(bytes: &[u8]) -> Result<sm2::PublicKey, CryptoEr
     sm2::PublicKey::from_sec1_bytes(bytes).map_err(|_| CryptoError::BadPublicKey)
 }
 
+/// `what` in our words for a report; the DER library's English text goes to the debug log
+/// (issue 12 point 6).
+fn der_error(what: &str, e: &dyn std::fmt::Display) -> CryptoError {
+    tracing::debug!(error = %e, "{what}");
+    CryptoError::Malformed(what.to_string())
+}
+
 /// An SM2 public key from a DER `SubjectPublicKeyInfo`; accepts both the `id-ecPublicKey` +
 /// SM2-curve form and the bare SM2 algorithm OID some producers write.
 pub fn sm2_public_key_from_spki_der(der: &[u8]) -> Result<sm2::PublicKey, CryptoError> {
     let spki = SubjectPublicKeyInfoRef::from_der(der)
-        .map_err(|e| CryptoError::Malformed(format!("SubjectPublicKeyInfo: {e}")))?;
+        .map_err(|e| der_error("公钥结构 SubjectPublicKeyInfo 不是有效的 DER", &e))?;
     sm2_public_key_from_spki(&spki)
 }
 
@@ -181,12 +285,12 @@ pub fn sm2_public_key_from_pem(text: &str) -> Result<sm2::PublicKey, CryptoError
 /// The SM2 public key of a DER X.509 certificate.
 pub fn sm2_public_key_from_cert_der(der: &[u8]) -> Result<sm2::PublicKey, CryptoError> {
     let cert = x509_cert::Certificate::from_der(der)
-        .map_err(|e| CryptoError::Malformed(format!("X.509 证书: {e}")))?;
+        .map_err(|e| der_error("X.509 证书不是有效的 DER 结构", &e))?;
     let spki_der = cert
         .tbs_certificate()
         .subject_public_key_info()
         .to_der()
-        .map_err(|e| CryptoError::Malformed(e.to_string()))?;
+        .map_err(|e| der_error("证书公钥无法重新编码", &e))?;
     sm2_public_key_from_spki_der(&spki_der)
 }
 
@@ -379,6 +483,170 @@ mod tests {
         let kp = Sm2KeyPair::generate();
         for bad in [&b""[..], &[0x30, 0x00], &[0u8; 64], &[0xff; 70]] {
             assert!(sm2_verify(&kp.public_key(), b"x", bad).is_err());
+        }
+    }
+
+    /// Reference DER encoder of GB/T 35276 `SEQUENCE { INTEGER r, INTEGER s }`; `minimal`
+    /// false drops the sign octet of a value with its high bit set (the producer quirk).
+    fn encode_rs(r: &[u8; 32], s: &[u8; 32], minimal: (bool, bool)) -> Vec<u8> {
+        fn int(v: &[u8; 32], minimal: bool) -> Vec<u8> {
+            let start = v.iter().position(|&b| b != 0).unwrap_or(31);
+            let mut body = v[start..].to_vec();
+            // The quirk exists for full 32-byte values only.
+            if body[0] & 0x80 != 0 && (minimal || body.len() < 32) {
+                body.insert(0, 0);
+            }
+            crate::crypto::der::tlv(0x02, &body)
+        }
+        crate::crypto::der::tlv(0x30, &[int(r, minimal.0), int(s, minimal.1)].concat())
+    }
+
+    fn in_range() -> impl proptest::strategy::Strategy<Value = [u8; 32]> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<[u8; 32]>(),
+            // Short values (leading zero octets) and high-bit values are the edge cases.
+            any::<[u8; 32]>().prop_map(|mut v| {
+                v[..3].fill(0);
+                v
+            }),
+            any::<[u8; 32]>().prop_map(|mut v| {
+                v[0] |= 0x80;
+                v
+            }),
+        ]
+        .prop_filter("in [1, n-1]", |v| *v != [0u8; 32] && *v < SM2_N)
+    }
+
+    fn values(v: &Sm2SignatureValue) -> ([u8; 32], [u8; 32]) {
+        let raw = v.signature.to_bytes();
+        (raw[..32].try_into().unwrap(), raw[32..].try_into().unwrap())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn strict_encodings_read_back_unflagged(r in in_range(), s in in_range()) {
+            let v = read_sm2_signature(&encode_rs(&r, &s, (true, true))).unwrap();
+            proptest::prop_assert_eq!(values(&v), (r, s));
+            proptest::prop_assert!(!v.lenient);
+        }
+
+        #[test]
+        fn missing_sign_octet_reads_the_same_values_flagged(
+            r in in_range(), s in in_range(), which in 0u8..3,
+        ) {
+            let minimal = (which == 1, which == 0);
+            let high = (r[0] & 0x80 != 0 && !minimal.0) || (s[0] & 0x80 != 0 && !minimal.1);
+            let v = read_sm2_signature(&encode_rs(&r, &s, minimal)).unwrap();
+            proptest::prop_assert_eq!(values(&v), (r, s));
+            proptest::prop_assert_eq!(v.lenient, high);
+        }
+
+        #[test]
+        fn mutated_encodings_never_panic(
+            r in in_range(), s in in_range(),
+            edits in proptest::collection::vec((0usize..80, proptest::num::u8::ANY, 0u8..3), 1..6),
+        ) {
+            let mut der = encode_rs(&r, &s, (r[0] & 1 == 0, s[0] & 1 == 0));
+            for (at, byte, op) in edits {
+                let at = at % (der.len() + 1);
+                match op {
+                    0 if at < der.len() => der[at] = byte,
+                    1 => der.insert(at, byte),
+                    _ => der.truncate(at),
+                }
+            }
+            if let Ok(v) = read_sm2_signature(&der) {
+                // Whatever is accepted is a value in range that the reference re-encodes.
+                let (r, s) = values(&v);
+                proptest::prop_assert!(r != [0u8; 32] && r < SM2_N && s != [0u8; 32] && s < SM2_N);
+            }
+        }
+    }
+
+    #[test]
+    fn a_real_signature_re_encoded_without_sign_octets_verifies_flagged() {
+        let kp = Sm2KeyPair::generate();
+        // Signatures are deterministic: vary the message until r has its high bit set (half
+        // of them do).
+        let (msg, sig, r, s) = (0u32..)
+            .find_map(|i| {
+                let msg = format!("quirk {i}");
+                let sig = kp.sign(msg.as_bytes());
+                let (r, s) = values(&read_sm2_signature(&sig).unwrap());
+                (r[0] & 0x80 != 0).then_some((msg, sig, r, s))
+            })
+            .unwrap();
+        let quirky = encode_rs(&r, &s, (false, false));
+        assert_ne!(quirky, sig);
+        sm2_verify(&kp.public_key(), msg.as_bytes(), &quirky).unwrap();
+        assert_eq!(lenient_encoding_hint(&quirky), Some(LENIENT_INTEGER_HINT));
+        assert_eq!(lenient_encoding_hint(&sig), None);
+        assert_eq!(
+            sm2_verify(&kp.public_key(), b"other", &quirky),
+            Err(CryptoError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn every_other_malformation_is_rejected() {
+        let mut high = [0x11u8; 32];
+        high[0] = 0x90;
+        let one = {
+            let mut v = [0u8; 32];
+            v[31] = 1;
+            v
+        };
+        let good = encode_rs(&high, &one, (true, true));
+        let int = |body: &[u8]| crate::crypto::der::tlv(0x02, body);
+        let seq = |parts: &[Vec<u8>]| crate::crypto::der::tlv(0x30, &parts.concat());
+        let mut n_plus = SM2_N;
+        n_plus[31] += 1;
+        let mut neg31 = vec![0x90u8];
+        neg31.extend([0x22; 30]);
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("trailing bytes", [good.clone(), vec![0]].concat()),
+            ("extra element", seq(&[int(&[1]), int(&[1]), int(&[1])])),
+            ("one element", seq(&[int(&[1])])),
+            (
+                "indefinite length",
+                [&[0x30, 0x80][..], &good[2..], &[0, 0]].concat(),
+            ),
+            ("long-form length", [&[0x30, 0x81][..], &good[1..]].concat()),
+            (
+                "34 content bytes",
+                seq(&[int(&[&[0, 0][..], &high].concat()), int(&[1])]),
+            ),
+            ("two leading zeros", seq(&[int(&[0, 0, 0x90]), int(&[1])])),
+            ("redundant leading zero", seq(&[int(&[0, 0x10]), int(&[1])])),
+            ("zero", seq(&[int(&[0]), int(&[1])])),
+            ("empty integer", seq(&[int(&[]), int(&[1])])),
+            (
+                "r = n",
+                seq(&[int(&[&[0][..], &SM2_N].concat()), int(&[1])]),
+            ),
+            (
+                "r = n + 1",
+                seq(&[int(&[&[0][..], &n_plus].concat()), int(&[1])]),
+            ),
+            ("s = n unsigned", seq(&[int(&[1]), int(&SM2_N)])),
+            ("31-byte negative", seq(&[int(&neg31), int(&[1])])),
+            (
+                "SET instead of SEQUENCE",
+                [&[0x31][..], &good[1..]].concat(),
+            ),
+            (
+                "BIT STRING instead of INTEGER",
+                seq(&[crate::crypto::der::tlv(0x03, &[1]), int(&[1])]),
+            ),
+        ];
+        assert!(read_sm2_signature(&good).is_ok());
+        for (what, bytes) in cases {
+            assert_eq!(
+                read_sm2_signature(&bytes),
+                Err(CryptoError::MalformedSignature),
+                "{what} must be rejected"
+            );
         }
     }
 }

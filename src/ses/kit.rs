@@ -4,6 +4,7 @@
 
 use super::{SealParams, SesError, build_seal_v1, build_seal_v4};
 use crate::crypto::certgen::{CertSpec, issue_sm2, self_signed_sm2};
+use crate::crypto::der;
 use crate::crypto::sm::{CryptoError, Sm2KeyPair};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
@@ -102,6 +103,44 @@ pub fn png_header(width: u32, height: u32) -> Vec<u8> {
     p.extend_from_slice(&height.to_be_bytes());
     p.extend_from_slice(b"\x08\x06\x00\x00\x00");
     p
+}
+
+/// `sig` (an SM2 DER `SEQUENCE{r,s}`) re-encoded the way one large vendor's seal software writes
+/// it: a 32-byte `r` or `s` with its high bit set loses the leading 0x00 DER requires. `None`
+/// when neither value has its high bit set (nothing to re-encode) or `sig` is not SM2 DER. For
+/// tests of the producer quirk (issue 12 point 1); never used to produce anything real.
+pub fn without_sign_octets(sig: &[u8]) -> Option<Vec<u8>> {
+    let raw = crate::crypto::sm::parse_sm2_signature(sig).ok()?.to_bytes();
+    let (r, s) = raw.split_at(32);
+    if r[0] & 0x80 == 0 && s[0] & 0x80 == 0 {
+        return None;
+    }
+    let int = |v: &[u8]| {
+        let start = v.iter().position(|&b| b != 0).unwrap_or(v.len() - 1);
+        der::tlv(0x02, &v[start..])
+    };
+    Some(der::tlv(0x30, &[int(r), int(s)].concat()))
+}
+
+/// `der` with every OCTET STRING or BIT STRING holding exactly `old` rewritten to hold `new`,
+/// the enclosing lengths re-encoded (e.g. the SignerInfo signature of a CMS). For tests.
+pub fn replace_value(der: &[u8], old: &[u8], new: &[u8]) -> Option<Vec<u8>> {
+    fn walk(tlv: der::Tlv<'_>, old: &[u8], new: &[u8]) -> Option<Vec<u8>> {
+        if tlv.is_constructed() {
+            let mut body = Vec::new();
+            for child in tlv.children().ok()? {
+                body.extend(walk(child, old, new)?);
+            }
+            return Some(der::tlv(tlv.tag, &body));
+        }
+        Some(match (tlv.tag, tlv.content) {
+            (0x04, c) if c == old => der::tlv(0x04, new),
+            (0x03, [0, c @ ..]) if c == old => der::tlv(0x03, &[&[0u8][..], new].concat()),
+            _ => tlv.raw.to_vec(),
+        })
+    }
+    let (top, _) = der::read_der(der).ok()?;
+    walk(top, old, new)
 }
 
 #[cfg(test)]

@@ -106,9 +106,10 @@ pub(crate) fn check_cms(
                     format!("签名值验证通过（弱摘要算法 {}）", v.digest_algorithm),
                 );
             } else {
+                let hint = format!("{} 签名值验证通过", report.algorithm);
                 report.pass(
                     Step::Signature,
-                    format!("{} 签名值验证通过", report.algorithm),
+                    super::ses_step::with_encoding_note(hint, &v.signature_value),
                 );
             }
             date_signature(

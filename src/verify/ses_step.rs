@@ -51,10 +51,13 @@ pub fn check_ses_signature(
     match sig.verify_signature() {
         Ok(()) => report.pass(
             Step::Signature,
-            format!(
-                "签章者签名验证通过（{}，{}）",
-                Algorithm::from_signature_oid(&sig.signature_alg),
-                sig.version.label()
+            with_encoding_note(
+                format!(
+                    "签章者签名验证通过（{}，{}）",
+                    Algorithm::from_signature_oid(&sig.signature_alg),
+                    sig.version.label()
+                ),
+                &sig.signature_value,
             ),
         ),
         Err(e) => report.fail(Step::Signature, e.to_string()),
@@ -63,6 +66,15 @@ pub fn check_ses_signature(
     check_seal(report, &sig);
 
     Ok(compare_data_hash(&sig, signed_data))
+}
+
+/// Appends the note of [`crate::crypto::sm::read_sm2_signature`]'s lenient reading to the hint
+/// of a step whose signature value needed it (issue 12 point 1: say so, never silently).
+pub(crate) fn with_encoding_note(hint: String, signature_value: &[u8]) -> String {
+    match crate::crypto::sm::lenient_encoding_hint(signature_value) {
+        Some(note) => format!("{hint}；{note}"),
+        None => hint,
+    }
 }
 
 fn fill_fields(report: &mut SignatureReport, sig: &SesSignature) {
@@ -103,13 +115,16 @@ fn check_seal(report: &mut SignatureReport, sig: &SesSignature) {
     }
     report.pass(
         Step::Seal,
-        format!(
-            "印章“{}”（{}，{}）制章者签名有效，有效期 {} 至 {} 覆盖签署时间",
-            seal.name,
-            seal.es_id,
-            seal.version.label(),
-            format_time_ms(seal.valid_start_ms),
-            format_time_ms(seal.valid_end_ms)
+        with_encoding_note(
+            format!(
+                "印章“{}”（{}，{}）制章者签名有效，有效期 {} 至 {} 覆盖签署时间",
+                seal.name,
+                seal.es_id,
+                seal.version.label(),
+                format_time_ms(seal.valid_start_ms),
+                format_time_ms(seal.valid_end_ms)
+            ),
+            &seal.signature_value,
         ),
     );
 }

@@ -70,12 +70,12 @@ pub fn verify_ofd(
 ) -> Result<Vec<SignatureReport>, DocumentError> {
     let pkg =
         Package::open(bytes, opts).map_err(|e| DocumentError::Malformed(format!("OFD 包: {e}")))?;
-    let entries = list_signatures(&pkg, opts)?;
+    let (entries, bodies) = list_signatures(&pkg, opts)?;
     let mut examined: Vec<Examined> = entries
         .iter()
         .map(|entry| examine(&pkg, entry, opts))
         .collect();
-    judge_coverage(&pkg, &mut examined, &entries);
+    judge_coverage(&pkg, &mut examined, &entries, &bodies);
     Ok(examined.into_iter().map(|e| e.report).collect())
 }
 
@@ -101,7 +101,16 @@ fn locate(pkg: &Package, base: &str, path: &str) -> Option<String> {
     }
 }
 
-fn list_signatures(pkg: &Package, opts: &VerifyOptions) -> Result<Vec<Entry>, DocumentError> {
+/// One `DocBody` of `OFD.xml` (GB/T 33190 §7.4): the document it shows and its signature list.
+struct DocBody {
+    doc_root: Option<String>,
+    signatures_xml: Option<String>,
+}
+
+fn list_signatures(
+    pkg: &Package,
+    opts: &VerifyOptions,
+) -> Result<(Vec<Entry>, Vec<DocBody>), DocumentError> {
     let root = parse_file(pkg, "OFD.xml", opts).map_err(malformed)?;
     if root.name != "OFD" {
         return Err(malformed(format!(
@@ -110,8 +119,16 @@ fn list_signatures(pkg: &Package, opts: &VerifyOptions) -> Result<Vec<Entry>, Do
         )));
     }
     let mut entries = Vec::new();
+    let mut bodies = Vec::new();
     for body in root.children_named("DocBody") {
+        let doc_root = body
+            .child_text("DocRoot")
+            .and_then(|p| locate(pkg, "OFD.xml", p));
         let Some(list_path) = body.child_text("Signatures") else {
+            bodies.push(DocBody {
+                doc_root,
+                signatures_xml: None,
+            });
             continue;
         };
         let list_name = locate(pkg, "OFD.xml", list_path)
@@ -123,11 +140,14 @@ fn list_signatures(pkg: &Package, opts: &VerifyOptions) -> Result<Vec<Entry>, Do
                 list.name
             )));
         }
-        let pages = body
-            .child_text("DocRoot")
-            .and_then(|p| locate(pkg, "OFD.xml", p))
-            .map(|doc| page_numbers(pkg, &doc, opts))
+        let pages = doc_root
+            .as_deref()
+            .map(|doc| page_numbers(pkg, doc, opts))
             .unwrap_or_default();
+        bodies.push(DocBody {
+            doc_root,
+            signatures_xml: Some(list_name.clone()),
+        });
         for sig in list.children_named("Signature") {
             if entries.len() >= MAX_SIGNATURES {
                 return Err(malformed(format!("签名数量超过上限 {MAX_SIGNATURES}")));
@@ -143,7 +163,7 @@ fn list_signatures(pkg: &Package, opts: &VerifyOptions) -> Result<Vec<Entry>, Do
             });
         }
     }
-    Ok(entries)
+    Ok((entries, bodies))
 }
 
 /// Page object IDs of a `Document.xml` in page order. Best effort: only used to report the
@@ -582,8 +602,52 @@ fn amend_integrity(report: &mut SignatureReport, file: &str, note: &str) {
     }
 }
 
+/// Why `OFD.xml` may stay outside the signatures' references, or why not.
+///
+/// Producers sign the document, not the package entry: GB/T 38540 §7 (and GB/T 33190 §18.1)
+/// puts a signature's `References` over the files of the document its `DocBody` names, and
+/// `OFD.xml` only says which document (`DocRoot`) a viewer opens and where its signatures are
+/// (GB/T 33190 §7.4, `DocBody`: `DocRoot`, `Signatures`). An unprotected `OFD.xml` is therefore
+/// harmless exactly when it cannot make a viewer show anything the signatures do not vouch for:
+/// one `DocBody` only (a second one is a document the viewer may show instead), and its
+/// `DocRoot` is a `Document.xml` that a verified signature of that body's own list protects.
+/// `Err` names what breaks that.
+fn entry_file_is_harmless(
+    bodies: &[DocBody],
+    examined: &[Examined],
+    entries: &[Entry],
+) -> Result<String, String> {
+    let [body] = bodies else {
+        return Err(format!(
+            "OFD.xml 含 {} 个 DocBody，阅读器可能显示签名未覆盖的文档（GB/T 33190 §7.4）",
+            bodies.len()
+        ));
+    };
+    let root = body
+        .doc_root
+        .as_deref()
+        .ok_or("OFD.xml 的 DocBody 缺少有效的 DocRoot")?;
+    let list = body
+        .signatures_xml
+        .as_deref()
+        .ok_or_else(|| format!("OFD.xml 指向的文档 {root} 没有签名列表（未签名的文档）"))?;
+    let vouched = examined.iter().zip(entries).any(|(ex, entry)| {
+        ex.parsed
+            && entry.signatures_xml == list
+            && ex.refs.iter().any(|r| r.path == root && r.matches)
+    });
+    if !vouched {
+        return Err(format!(
+            "OFD.xml 的 DocRoot 指向 {root}，它不受签名列表 {list} 中任何有效签名保护（未签名的文档）"
+        ));
+    }
+    Ok(format!(
+        "OFD.xml 未列入签名引用：它只指明唯一的文档 {root}，该文档受签名保护（GB/T 33190 §7.4）"
+    ))
+}
+
 /// The `coverage` step for every parsed signature.
-fn judge_coverage(pkg: &Package, examined: &mut [Examined], entries: &[Entry]) {
+fn judge_coverage(pkg: &Package, examined: &mut [Examined], entries: &[Entry], bodies: &[DocBody]) {
     let lists: BTreeSet<&str> = entries.iter().map(|e| e.signatures_xml.as_str()).collect();
     let signature_files: BTreeSet<String> = examined
         .iter()
@@ -594,10 +658,21 @@ fn judge_coverage(pkg: &Package, examined: &mut [Examined], entries: &[Entry]) {
         .filter(|e| e.parsed)
         .flat_map(|e| e.refs.iter().filter(|r| r.exists).map(|r| r.path.clone()))
         .collect();
-    let uncovered: Vec<&str> = pkg
+    let mut uncovered: Vec<&str> = pkg
         .names()
         .filter(|n| !covered.contains(*n) && !signature_files.contains(*n) && !lists.contains(n))
         .collect();
+    // The entry file: a note when it is harmless, a failure naming why when it is not
+    // (whether or not a signature lists it, since a second DocBody is never vouched for).
+    let entry_file = entry_file_is_harmless(bodies, examined, entries);
+    let mut entry_note = None;
+    if let Ok(note) = &entry_file
+        && uncovered.contains(&"OFD.xml")
+    {
+        uncovered.retain(|n| *n != "OFD.xml");
+        entry_note = Some(note.clone());
+    }
+    let entry_problem = entry_file.err();
     let protected = pkg.names().filter(|n| covered.contains(*n)).count();
 
     // Later signatures that vouch for a file's current content explain when it changed.
@@ -653,13 +728,19 @@ fn judge_coverage(pkg: &Package, examined: &mut [Examined], entries: &[Entry]) {
         if later_sigs > 0 {
             exempt.push_str(&format!("，以及其后 {later_sigs} 个签名的文件"));
         }
-        if uncovered.is_empty() && changed.is_empty() {
+        if let Some(note) = &entry_note {
+            exempt.push_str(&format!("；{note}"));
+        }
+        if uncovered.is_empty() && changed.is_empty() && entry_problem.is_none() {
             ex.report.pass(
                 Step::Coverage,
                 format!("包内 {protected} 个文件均受签名保护（{exempt}）"),
             );
         } else {
             let mut parts = Vec::new();
+            if let Some(problem) = &entry_problem {
+                parts.push(problem.clone());
+            }
             if !changed.is_empty() {
                 parts.push(format!("签署后被修改的文件: {}", changed.join("、")));
             }

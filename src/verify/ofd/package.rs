@@ -16,7 +16,8 @@ const MAX_RATIO: u64 = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PackageError {
-    #[error("不是有效的 ZIP 包: {0}")]
+    /// What could not be read, in our words (the ZIP library's text goes to the log only).
+    #[error("不是有效的 ZIP 包：{0}")]
     Zip(String),
     #[error("ZIP 条目数超过上限 {0}")]
     TooManyEntries(usize),
@@ -32,6 +33,13 @@ pub enum PackageError {
     TotalTooLarge,
     #[error("ZIP 条目 {0} 压缩比超过 100:1，疑似压缩炸弹")]
     RatioTooHigh(String),
+}
+
+/// A ZIP failure described by `what` (naming the entry); the library's English text is for
+/// the log, never for a report (issue 12 point 6).
+fn zip_error(what: &str, e: &dyn std::fmt::Display) -> PackageError {
+    tracing::debug!(error = %e, "{what}");
+    PackageError::Zip(what.to_string())
 }
 
 /// The files of an OFD package by normalised name (no leading `/`), directories dropped.
@@ -53,7 +61,7 @@ fn unsafe_name(name: &str) -> bool {
 impl Package {
     pub fn open(bytes: &[u8], opts: &VerifyOptions) -> Result<Self, PackageError> {
         let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
-            .map_err(|e| PackageError::Zip(e.to_string()))?;
+            .map_err(|e| zip_error("ZIP 中央目录缺失或损坏", &e))?;
         if zip.len() > opts.max_zip_entries {
             return Err(PackageError::TooManyEntries(opts.max_zip_entries));
         }
@@ -65,10 +73,10 @@ impl Package {
         for i in 0..zip.len() {
             let mut entry = zip
                 .by_index(i)
-                .map_err(|e| PackageError::Zip(e.to_string()))?;
+                .map_err(|e| zip_error(&format!("第 {} 个 ZIP 条目的头部损坏", i + 1), &e))?;
             let name = entry
                 .name()
-                .map_err(|e| PackageError::Zip(e.to_string()))?
+                .map_err(|e| zip_error(&format!("第 {} 个 ZIP 条目的名称编码无效", i + 1), &e))?
                 .into_owned();
             if entry.is_dir() || name.ends_with('/') {
                 if unsafe_name(name.trim_end_matches('/')) {
@@ -92,7 +100,14 @@ impl Package {
             (&mut entry)
                 .take(limit.saturating_add(1))
                 .read_to_end(&mut data)
-                .map_err(|e| PackageError::Zip(format!("{name}: {e}")))?;
+                .map_err(|e| {
+                    zip_error(
+                        &format!(
+                            "ZIP 条目 {name} 的数据损坏（无法解压，或与声明的大小、CRC 校验值不符）"
+                        ),
+                        &e,
+                    )
+                })?;
             let len = data.len() as u64;
             if len > limit {
                 return Err(if len > opts.max_inflated_entry {

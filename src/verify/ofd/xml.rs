@@ -12,7 +12,8 @@ const MAX_ELEMENTS: usize = 200_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum XmlError {
-    #[error("XML 格式错误（第 {pos} 字节附近）: {msg}")]
+    /// `msg` is ours; the XML library's text goes to the log only.
+    #[error("XML 格式错误（第 {pos} 字节附近）：{msg}")]
     Syntax { pos: u64, msg: String },
     #[error("XML 嵌套层数超过上限 {0}")]
     TooDeep(usize),
@@ -64,11 +65,18 @@ fn local(name: &str) -> String {
         .to_string()
 }
 
-fn syntax(pos: u64, msg: impl ToString) -> XmlError {
+fn syntax(pos: u64, msg: impl Into<String>) -> XmlError {
     XmlError::Syntax {
         pos,
-        msg: msg.to_string(),
+        msg: msg.into(),
     }
+}
+
+/// A syntax error the XML library found at `pos`, described in our words (issue 12 point 6:
+/// no library English in a report); the library's text is logged.
+fn library_syntax(pos: u64, e: impl std::fmt::Display) -> XmlError {
+    tracing::debug!(error = %e, pos, "XML 语法错误");
+    syntax(pos, "标签未闭合或不匹配、属性或字符引用无效，或文件被截断")
 }
 
 fn open(start: &BytesStart<'_>, pos: u64) -> Result<Element, XmlError> {
@@ -77,7 +85,7 @@ fn open(start: &BytesStart<'_>, pos: u64) -> Result<Element, XmlError> {
         ..Element::default()
     };
     for attr in start.attributes() {
-        let attr = attr.map_err(|e| syntax(pos, e))?;
+        let attr = attr.map_err(|e| library_syntax(pos, e))?;
         let key = local(attr.key.as_ref());
         // Namespace declarations carry no OFD data.
         if attr.key.as_ref().starts_with("xmlns") {
@@ -85,7 +93,7 @@ fn open(start: &BytesStart<'_>, pos: u64) -> Result<Element, XmlError> {
         }
         let value = attr
             .normalized_value(XmlVersion::Implicit1_0)
-            .map_err(|e| syntax(pos, e))?;
+            .map_err(|e| library_syntax(pos, e))?;
         el.attrs.push((key, value.into_owned()));
     }
     Ok(el)
@@ -101,7 +109,7 @@ pub fn parse(bytes: &[u8], max_depth: usize) -> Result<Element, XmlError> {
     let mut count = 0usize;
     loop {
         let pos = reader.buffer_position();
-        let event = reader.read_event().map_err(|e| syntax(pos, e))?;
+        let event = reader.read_event().map_err(|e| library_syntax(pos, e))?;
         match event {
             Event::Start(_) | Event::Empty(_) if root.is_some() => {
                 return Err(XmlError::Unbalanced);
@@ -150,7 +158,7 @@ pub fn parse(bytes: &[u8], max_depth: usize) -> Result<Element, XmlError> {
                 }
             }
             Event::GeneralRef(r) => {
-                let resolved = match r.resolve_char_ref().map_err(|e| syntax(pos, e))? {
+                let resolved = match r.resolve_char_ref().map_err(|e| library_syntax(pos, e))? {
                     Some(ch) => ch.to_string(),
                     None => {
                         let name = r.xml10_content().into_owned();

@@ -80,7 +80,12 @@ pub(crate) fn load_guarded_with(
                 Ok(doc)
             }
         }
-        Ok(Ok(Err(e))) => Err(format!("PDF 无法解析: {e}")),
+        // The parser's English text is for the log; the report gets our sentence (issue 12
+        // point 6).
+        Ok(Ok(Err(e))) => {
+            tracing::debug!(error = %e, "PDF 无法解析");
+            Err("PDF 无法解析：文件结构（交叉引用表、文件尾或对象）损坏".into())
+        }
         Ok(Err(_)) => Err("PDF 解析器异常终止".into()),
         Err(_) => Err("PDF 解析超时".into()),
     }
