@@ -1458,6 +1458,11 @@ proptest! {
             for n in &names {
                 rest = rest.replace(n, "");
             }
+            // The GB/T 38540 field a message names ("印章 property 字段格式错误") is ours.
+            while let Some(i) = rest.find(" 字段格式错误") {
+                let start = rest[..i].rfind(' ').map_or(0, |j| j + 1);
+                rest.replace_range(start..i + " 字段格式错误".len(), "");
+            }
             let word = rest
                 .split(|c: char| !(c.is_ascii_alphanumeric() || "._/-".contains(c)))
                 .find(|w| w.len() >= 4 && w.chars().all(|c| c.is_ascii_lowercase()));
