@@ -1,9 +1,10 @@
 //! The tamper-evident audit log (SPEC §6.1): the entry format and its RFC 8785 leaf bytes
 //! ([`entry`], [`jcs`]), the SM3 Merkle tree ([`merkle`]), and the mapping from the domain's
 //! typed events to entries. The store keeps the leaves, the frontier and the checkpoints
-//! (`store::audit_log`); recording stays in `domain::audit`. This module never writes the store
-//! itself and never decides what is audited.
+//! (`store::audit_log`); recording stays in `domain::audit`. This module decides no act's
+//! audit and reaches the store only through its typed audit functions.
 
+pub mod checkpoint;
 pub mod entry;
 pub mod jcs;
 pub mod merkle;

@@ -211,6 +211,19 @@ pub fn file(
     caller: &SystemRecord,
     f: Filing,
 ) -> Result<String, DomainError> {
+    file_audited(store, provider, region, caller, f, None)
+}
+
+/// [`file`] with the calling interface's audit entry written in the seal's own transaction
+/// (SPEC §6.1 must-succeed: no entry, no seal).
+pub fn file_audited(
+    store: &Store,
+    provider: &dyn KeyProvider,
+    region: &str,
+    caller: &SystemRecord,
+    f: Filing,
+    audit: Option<&crate::audit::entry::Draft>,
+) -> Result<String, DomainError> {
     let kinds = validate(&f)?;
     let now = now_ms();
     let existing = match &f.seal_code {
@@ -340,12 +353,18 @@ pub fn file(
         index.extend(c.version.cert_serials.iter().map(|s| tree::key_cert_sn(s)));
         rec.versions.push(c.version.clone());
     }
+    // The entry names the seal the call filed.
+    let audit = audit.map(|d| crate::audit::entry::Draft {
+        target: rec.seal_code.clone(),
+        ..d.clone()
+    });
     store
-        .put_seal(
+        .put_seal_audited(
             existing.as_ref(),
             &rec,
             checked.as_ref().map(|c| c.der.as_slice()),
             &index,
+            audit.as_ref(),
         )
         .map_err(|e| match e {
             StoreError::Conflict => DomainError::Duplicate("印章同时被另一请求修改，请重试".into()),
