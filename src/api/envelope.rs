@@ -64,7 +64,7 @@ impl Call {
             .unwrap_or_default();
         let masked: Map<String, Value> = params
             .iter()
-            .map(|(k, v)| (k.clone(), mask_value(v)))
+            .map(|(k, v)| (k.clone(), mask_field(k, v)))
             .collect();
         self.params_digest = Some(crate::crypto::sm::sm3_hex(
             crate::protocol::canonical_string(&masked).as_bytes(),
@@ -104,15 +104,27 @@ pub fn action_name(interface: &str) -> String {
     interface.replace('/', ".")
 }
 
-/// Masks ID and mobile numbers in every string of a parameter value.
+/// Masks the personal fields of SPEC's interfaces (possessor, possessorCertNo, userName,
+/// mobilePhone, at any depth) as SPEC §6 shows them; other values are kept.
 fn mask_value(v: &Value) -> Value {
     match v {
-        Value::String(s) => Value::String(entry::mask_personal(s)),
         Value::Array(a) => Value::Array(a.iter().map(mask_value).collect()),
-        Value::Object(o) => {
-            Value::Object(o.iter().map(|(k, v)| (k.clone(), mask_value(v))).collect())
-        }
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), mask_field(k, v)))
+                .collect(),
+        ),
         other => other.clone(),
+    }
+}
+
+fn mask_field(key: &str, v: &Value) -> Value {
+    use crate::domain::codes::{mask_id, mask_mobile, mask_name};
+    match (key, v) {
+        ("possessor" | "userName", Value::String(s)) => Value::String(mask_name(s)),
+        ("possessorCertNo", Value::String(s)) => Value::String(mask_id(s)),
+        ("mobilePhone", Value::String(s)) => Value::String(mask_mobile(s)),
+        (_, other) => mask_value(other),
     }
 }
 

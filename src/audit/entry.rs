@@ -1,7 +1,8 @@
 //! The audit entry of SPEC §6.1 and its leaf bytes. Every entry carries all thirteen fields;
 //! a field that does not apply to the entry's kind is `null` (never omitted), so every leaf
-//! has the same shape and a verifier needs no per-kind rules. Personal data is masked here,
-//! before the leaf exists and so before it is hashed.
+//! has the same shape and a verifier needs no per-kind rules. Personal data is masked before
+//! the leaf exists and so before it is hashed: `actor.id` and `target` are identifiers of
+//! accounts, systems and seals (never persons), and the free-text `detail` is masked here.
 
 use super::jcs::{self, Value};
 use serde::Deserialize;
@@ -101,7 +102,7 @@ impl Draft {
     pub fn leaf(&self, seq: u64) -> Vec<u8> {
         let actor = Value::Obj(vec![
             ("type".into(), Value::str(&self.actor.kind)),
-            ("id".into(), Value::str(mask_personal(&self.actor.id))),
+            ("id".into(), Value::str(&self.actor.id)),
             ("role".into(), Value::opt_str(self.actor.role.clone())),
         ]);
         let v = Value::Obj(vec![
@@ -110,7 +111,7 @@ impl Draft {
             ("kind".into(), Value::str(self.kind.as_str())),
             ("action".into(), Value::str(&self.action)),
             ("actor".into(), actor),
-            ("target".into(), Value::str(mask_personal(&self.target))),
+            ("target".into(), Value::str(&self.target)),
             ("result".into(), Value::str(self.result.as_str())),
             ("code".into(), Value::opt_int(self.code)),
             ("requestId".into(), Value::opt_str(self.request_id.clone())),

@@ -677,6 +677,70 @@ mod tests {
     use crate::domain::testkit::{CLOUD, World};
 
     #[test]
+    fn a_filing_whose_audit_entry_cannot_be_written_is_refused_and_not_stored() {
+        use crate::audit::entry::{Actor, Draft, Kind, Result as R};
+        use std::sync::atomic::Ordering;
+        let (w, engine) = World::with_refusing_audit();
+        let home = w.system(SystemState::Online, false);
+        let draft = Draft {
+            at_ms: 1,
+            kind: Kind::Api,
+            action: "seal.filing".into(),
+            actor: Actor {
+                kind: "system".into(),
+                id: home.app_id.clone(),
+                role: None,
+            },
+            target: String::new(),
+            result: R::Ok,
+            code: Some(0),
+            request_id: Some("r1".into()),
+            client: Some("127.0.0.1".into()),
+            latency_ms: Some(3),
+            params_digest: None,
+            detail: String::new(),
+        };
+        let size = w.store.audit_frontier().unwrap().size;
+        engine.refuse.store(true, Ordering::SeqCst);
+        let f = w.filing(CLOUD, "ES-A");
+        let digest_key = {
+            let der = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                f.seal_data.as_deref().unwrap(),
+            )
+            .unwrap();
+            tree::key_digest(&crate::crypto::sm::sm3_hex(&der))
+        };
+        let err = file_audited(
+            &w.store,
+            &w.provider,
+            "340000",
+            &home,
+            f.clone(),
+            Some(&draft),
+        );
+        assert!(matches!(err, Err(DomainError::Store(_))), "{err:?}");
+        assert_eq!(err.unwrap_err().code(), crate::protocol::Code::Internal);
+        // Nothing changed: no seal under its digest, no entry.
+        assert_eq!(w.store.seal_by_index(&digest_key).unwrap(), None);
+        assert_eq!(w.store.audit_frontier().unwrap().size, size);
+
+        // With the audit device back, the same filing lands with its entry naming the seal.
+        engine.refuse.store(false, Ordering::SeqCst);
+        let code = file_audited(&w.store, &w.provider, "340000", &home, f, Some(&draft)).unwrap();
+        assert_eq!(
+            w.store.seal_by_index(&digest_key).unwrap(),
+            Some(code.clone())
+        );
+        let (seq, leaf) = w.store.recent_audit_leaves(1).unwrap().remove(0);
+        let e = crate::audit::entry::parse(&leaf).unwrap();
+        assert_eq!(
+            (seq, e.action.as_str(), e.target),
+            (size, "seal.filing", code)
+        );
+    }
+
+    #[test]
     fn test_isolation_one_rule_for_every_interface() {
         use SystemState::{Online, Suspended, Testing};
         let w = World::new();
