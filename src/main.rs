@@ -48,5 +48,6 @@ fn main() -> Result<()> {
         } => commands::usage(&config, app_id, from, to, csv, json),
         Cmd::Quota(cmd) => commands::quota(&config, cmd),
         Cmd::SimulateMember(args) => serve::simulate_member(args),
+        Cmd::Audit(cmd) => commands::audit(&config, cmd),
     }
 }

@@ -1,7 +1,7 @@
 //! `POST /api/v1/document/verify` (SPEC §3.10): multipart upload of a PDF or OFD; the common
 //! parameters are text parts and the `file` part enters the canonical string as its SM3.
 
-use super::envelope::{authenticate, durable, finish, meter, request_id};
+use super::envelope::{authenticate, finish, meter, request_id};
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::app::multipart::{self, Form, FormError, Limits};
@@ -66,35 +66,44 @@ pub async fn verify(
 ) -> HttpResponse {
     let started = Instant::now();
     let rid = request_id(&req);
-    let outcome = async {
-        let limits = Limits {
-            max_file: state.config.api.max_file_bytes,
-            max_text: MAX_TEXT_PART,
-            max_parts: MAX_PARTS,
-        };
-        let form = multipart::read(&req, payload, "file", limits)
+    let call = super::envelope::Call::new(&req, "document/verify", &rid, started);
+    super::envelope::with_call(call, async {
+        let outcome = async {
+            let limits = Limits {
+                max_file: state.config.api.max_file_bytes,
+                max_text: MAX_TEXT_PART,
+                max_parts: MAX_PARTS,
+            };
+            let form = multipart::read(&req, payload, "file", limits)
+                .await
+                .map_err(form_error)?;
+            let upload = upload(form)?;
+            super::envelope::note_params(&upload.params);
+            let auth = authenticate(&state, upload.params)?;
+            let st = state.clone();
+            let result = web::block(move || {
+                crate::domain::documents::verify(
+                    &st.store,
+                    &st.config,
+                    &upload.file,
+                    &upload.file_name,
+                )
+            })
             .await
-            .map_err(form_error)?;
-        let upload = upload(form)?;
-        let auth = authenticate(&state, upload.params)?;
-        let st = state.clone();
-        let result = web::block(move || {
-            crate::domain::documents::verify(&st.store, &st.config, &upload.file, &upload.file_name)
-        })
-        .await
-        .map_err(|_| ApiError::internal_fault());
-        let outcome = result?.map_err(ApiError::from).and_then(|report| {
-            serde_json::to_value(report).map_err(|_| ApiError::internal_fault())
-        });
-        meter(
-            &state,
-            &auth.system.app_id,
-            "document/verify",
-            outcome.is_ok(),
-        );
-        durable(&state).await?;
-        outcome
-    }
-    .await;
-    finish(&state, &rid, "document/verify", started, outcome)
+            .map_err(|_| ApiError::internal_fault());
+            let outcome = result?.map_err(ApiError::from).and_then(|report| {
+                serde_json::to_value(report).map_err(|_| ApiError::internal_fault())
+            });
+            meter(
+                &state,
+                &auth.system.app_id,
+                "document/verify",
+                outcome.is_ok(),
+            );
+            outcome
+        }
+        .await;
+        finish(&state, &rid, "document/verify", started, outcome).await
+    })
+    .await
 }

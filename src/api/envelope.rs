@@ -1,9 +1,13 @@
 //! The request/response envelope of SPEC §2 around every platform interface: bounded body
 //! read, JSON parse, authentication, the `{code, message, data}` body, `X-Request-Id`,
-//! `X-Hutong-Signature` over the exact body bytes, and metrics.
+//! `X-Hutong-Signature` over the exact body bytes, metrics, and the call's one audit entry
+//! (SPEC §6.1, kind `api`): written before the answer, durable with the call's writes; if it
+//! cannot be written the call is answered `50000`. An act that can carry the entry in its own
+//! transaction takes it with [`audit_in_act`] (no entry, no act).
 
 use super::error::ApiError;
 use crate::app::AppState;
+use crate::audit::entry::{self, Draft};
 use crate::gateway::Authenticated;
 use crate::interop::client::MEMBER_MS;
 use crate::protocol::Code;
@@ -12,10 +16,152 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
+use std::cell::RefCell;
 use std::future::Future;
 use std::time::Instant;
 
 pub const REQUEST_ID: &str = "X-Request-Id";
+
+tokio::task_local! {
+    /// The audit facts of the call being served.
+    static CALL: RefCell<Call>;
+}
+
+/// What the audit entry of one API call says, gathered while the call runs.
+#[derive(Clone)]
+pub struct Call {
+    interface: &'static str,
+    request_id: String,
+    client: Option<String>,
+    started: Instant,
+    /// The appId the request claims (also for refused calls).
+    app_id: String,
+    params_digest: Option<String>,
+    /// The act wrote the entry in its own transaction.
+    in_act: bool,
+}
+
+impl Call {
+    pub fn new(req: &HttpRequest, interface: &'static str, rid: &str, started: Instant) -> Self {
+        Call {
+            interface,
+            request_id: rid.to_string(),
+            client: req.peer_addr().map(|a| a.ip().to_string()),
+            started,
+            app_id: String::new(),
+            params_digest: None,
+            in_act: false,
+        }
+    }
+
+    /// Notes the parsed parameters: the claimed appId and the digest of the canonical string
+    /// with personal data masked.
+    pub fn saw_params(&mut self, params: &Map<String, Value>) {
+        self.app_id = params
+            .get("appId")
+            .and_then(Value::as_str)
+            .map(|s| s.chars().take(64).collect())
+            .unwrap_or_default();
+        let masked: Map<String, Value> = params
+            .iter()
+            .map(|(k, v)| (k.clone(), mask_field(k, v)))
+            .collect();
+        self.params_digest = Some(crate::crypto::sm::sm3_hex(
+            crate::protocol::canonical_string(&masked).as_bytes(),
+        ));
+    }
+
+    fn draft(&self, code: Code) -> Draft {
+        let result = match code {
+            Code::Ok => entry::Result::Ok,
+            Code::Internal => entry::Result::Error,
+            // Every other code is the platform refusing the request.
+            _ => entry::Result::Denied,
+        };
+        Draft {
+            at_ms: crate::time::now_ms(),
+            kind: entry::Kind::Api,
+            action: action_name(self.interface),
+            actor: entry::Actor {
+                kind: "system".into(),
+                id: self.app_id.clone(),
+                role: None,
+            },
+            target: String::new(),
+            result,
+            code: code.as_str().parse().ok(),
+            request_id: Some(self.request_id.clone()),
+            client: self.client.clone(),
+            latency_ms: Some(self.started.elapsed().as_millis() as i64),
+            params_digest: self.params_digest.clone(),
+            detail: String::new(),
+        }
+    }
+}
+
+/// `seal/filing` → `seal.filing`.
+pub fn action_name(interface: &str) -> String {
+    interface.replace('/', ".")
+}
+
+/// Masks the personal fields of SPEC's interfaces (possessor, possessorCertNo, userName,
+/// mobilePhone, at any depth) as SPEC §6 shows them; other values are kept.
+fn mask_value(v: &Value) -> Value {
+    match v {
+        Value::Array(a) => Value::Array(a.iter().map(mask_value).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), mask_field(k, v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn mask_field(key: &str, v: &Value) -> Value {
+    use crate::domain::codes::{mask_id, mask_mobile, mask_name};
+    match (key, v) {
+        ("possessor" | "userName", Value::String(s)) => Value::String(mask_name(s)),
+        ("possessorCertNo", Value::String(s)) => Value::String(mask_id(s)),
+        ("mobilePhone", Value::String(s)) => Value::String(mask_mobile(s)),
+        (_, other) => mask_value(other),
+    }
+}
+
+/// Runs `fut` as the call `call`, so its act can take the audit entry.
+pub async fn with_call<T>(call: Call, fut: impl Future<Output = T>) -> T {
+    CALL.scope(RefCell::new(call), fut).await
+}
+
+pub fn note_params(params: &Map<String, Value>) {
+    let _ = CALL.try_with(|c| c.borrow_mut().saw_params(params));
+}
+
+/// The successful call's audit entry, for an act that writes it in its own transaction; the
+/// envelope then writes none (unless the act fails, when it records the failure).
+pub fn audit_in_act() -> Option<Draft> {
+    CALL.try_with(|c| {
+        let mut c = c.borrow_mut();
+        c.in_act = true;
+        c.draft(Code::Ok)
+    })
+    .ok()
+}
+
+/// Writes the call's entry (unless its act did) and makes it and the call's writes durable;
+/// `false` when that failed and the call must be answered `50000`.
+async fn audit_call(state: &AppState, code: Code) -> bool {
+    let Ok(call) = CALL.try_with(|c| c.borrow().clone()) else {
+        return durable(state).await.is_ok();
+    };
+    if !(call.in_act && code == Code::Ok)
+        && let Err(e) = state.store.append_audit(&call.draft(code))
+    {
+        tracing::error!(error = %e, request_id = call.request_id, "audit entry not written");
+        return false;
+    }
+    durable(state).await.is_ok()
+}
 pub const SIGNATURE: &str = "X-Hutong-Signature";
 
 /// The client's `X-Request-Id` when it is a sane token, else a fresh one.
@@ -118,21 +264,29 @@ where
         }
         let body = read_body(payload, state.config.api.max_json_bytes).await?;
         let params = parse_params(&body)?;
+        note_params(&params);
         let auth = authenticate(&state, params)?;
         let app_id = auth.system.app_id.clone();
         let result = handler(state.clone(), auth).await;
         meter(&state, &app_id, interface, result.is_ok());
-        // The nonce claim (and whatever the handler wrote) is durable before we answer.
-        durable(&state).await?;
+        // The nonce claim and whatever the handler wrote become durable in `finish`, with the
+        // audit entry, before we answer.
         result
     };
-    let (outcome, member_ms) = MEMBER_MS
-        .scope(std::cell::Cell::new(0.0), async {
+    let call = Call::new(&req, interface, &rid, started);
+    let (resp, member_ms) = with_call(
+        call,
+        MEMBER_MS.scope(std::cell::Cell::new(0.0), async {
             let outcome = work.await;
-            (outcome, MEMBER_MS.with(|ms| ms.get()))
-        })
-        .await;
-    let mut resp = finish(&state, &rid, interface, started, outcome);
+            let member_ms = MEMBER_MS.with(|ms| ms.get());
+            (
+                finish(&state, &rid, interface, started, outcome).await,
+                member_ms,
+            )
+        }),
+    )
+    .await;
+    let mut resp = resp;
     if member_ms > 0.0 {
         let total = started.elapsed().as_secs_f64() * 1000.0;
         if let Ok(v) =
@@ -182,14 +336,24 @@ pub fn authenticate(
     Ok(state.gateway.authenticate(params, crate::time::now_ms())?)
 }
 
-/// Signs the response, records metrics and logs failures.
-pub fn finish(
+/// Audits the call, makes its writes durable, signs the response, records metrics and logs
+/// failures. Runs inside [`with_call`].
+pub async fn finish(
     state: &AppState,
     rid: &str,
     interface: &'static str,
     started: Instant,
     outcome: Result<Value, ApiError>,
 ) -> HttpResponse {
+    let code = match &outcome {
+        Ok(_) => Code::Ok,
+        Err(e) => e.code,
+    };
+    let outcome = if audit_call(state, code).await {
+        outcome
+    } else {
+        Err(ApiError::internal_fault())
+    };
     let outcome = outcome.map_err(|e| {
         if e.code == Code::Internal {
             ApiError::internal(rid)

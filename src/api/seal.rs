@@ -34,13 +34,16 @@ pub async fn filing(state: web::Data<AppState>, auth: Authenticated) -> Result<V
     };
     let system = auth.system;
     let st = state.clone();
+    // The call's audit entry is written with the seal, in one transaction.
+    let audit = super::envelope::audit_in_act();
     let code = web::block(move || {
-        seals::file(
+        seals::file_audited(
             &st.store,
             st.keys.provider(),
             &st.config.region_code,
             &system,
             f,
+            audit.as_ref(),
         )
     })
     .await

@@ -86,6 +86,43 @@ pub enum Cmd {
     Quota(QuotaCmd),
     /// Run a simulated member seal system that answers the platform's callbacks (SPEC §4).
     SimulateMember(SimulateArgs),
+    /// The tamper-evident audit log (SPEC §6.1): verify, export, proofs.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Subcommand)]
+pub enum AuditCmd {
+    /// Recompute every root and check every checkpoint signature; exits non-zero and names
+    /// the first entry or checkpoint that does not match.
+    Verify {
+        /// Verify this export instead of the store (needs only the platform certificate).
+        #[arg(long, value_name = "FILE")]
+        from_export: Option<PathBuf>,
+        /// The platform certificate (PEM); default: the one in the data directory.
+        #[arg(long, value_name = "FILE")]
+        cert: Option<PathBuf>,
+    },
+    /// Export entries as JSON Lines (SPEC §6.1), with an anchor when starting after entry 0.
+    Export {
+        /// First entry time, UTC milliseconds.
+        #[arg(long, value_name = "MS")]
+        from: Option<i64>,
+        /// Last entry time, UTC milliseconds.
+        #[arg(long, value_name = "MS")]
+        to: Option<i64>,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// An RFC 9162 inclusion proof (--seq N --size M) or consistency proof (--consistency A B).
+    Proof {
+        #[arg(long, requires = "size", conflicts_with = "consistency")]
+        seq: Option<u64>,
+        #[arg(long)]
+        size: Option<u64>,
+        #[arg(long, num_args = 2, value_names = ["A", "B"])]
+        consistency: Option<Vec<u64>>,
+    },
 }
 
 #[derive(Subcommand)]

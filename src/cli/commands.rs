@@ -1,7 +1,7 @@
 //! The management command groups: each builds its control command, runs it where it must
 //! run (`manage`), and prints the typed response as text or `--json`.
 
-use super::args::{AdminCmd, KeysCmd, QuotaCmd, SystemCmd, TrustCmd};
+use super::args::{AdminCmd, AuditCmd, KeysCmd, QuotaCmd, SystemCmd, TrustCmd};
 use super::manage::{expect_response, manage};
 use super::output;
 use anyhow::{Context, Result, bail};
@@ -245,5 +245,68 @@ pub fn verify(config: &Config, file: &Path, json: bool) -> Result<()> {
         Ok(())
     } else {
         std::process::exit(2)
+    }
+}
+
+pub fn audit(config: &Config, cmd: AuditCmd) -> Result<()> {
+    match cmd {
+        AuditCmd::Verify { from_export, cert } => {
+            let report = match from_export {
+                Some(file) => {
+                    let cert = match cert {
+                        Some(p) => {
+                            let pem = std::fs::read_to_string(&p)
+                                .with_context(|| format!("读取证书 {} 失败", p.display()))?;
+                            hutong::crypto::sm::pem_decode(&pem)?.1
+                        }
+                        None => hutong::keys::platform_cert_der(config)?,
+                    };
+                    let f = std::fs::File::open(&file)
+                        .with_context(|| format!("读取导出文件 {} 失败", file.display()))?;
+                    let lines = std::io::BufRead::lines(std::io::BufReader::new(f))
+                        .map_while(std::result::Result::ok);
+                    hutong::audit::export::verify(lines, &cert)
+                }
+                None => expect_response!(manage(config, Command::AuditVerify)?, AuditVerify),
+            };
+            println!(
+                "条目 {}，检查点 {}，树大小 {}，最后检查点之后未签名的条目 {}",
+                report.entries, report.checkpoints, report.tree_size, report.unsigned_tail
+            );
+            match report.problem {
+                None => {
+                    println!("审计日志完整");
+                    Ok(())
+                }
+                Some(p) => bail!("审计日志校验失败: {p}"),
+            }
+        }
+        AuditCmd::Export { from, to, out } => {
+            let cmd = Command::AuditExport {
+                from_ms: from,
+                to_ms: to,
+            };
+            let text = expect_response!(manage(config, cmd)?, AuditExport);
+            std::fs::write(&out, text.as_bytes())
+                .with_context(|| format!("写入 {} 失败", out.display()))?;
+            Ok(())
+        }
+        AuditCmd::Proof {
+            seq,
+            size,
+            consistency,
+        } => {
+            let cmd = match (seq, size, consistency.as_deref()) {
+                (Some(seq), Some(size), None) => Command::AuditInclusion { seq, size },
+                (None, _, Some([a, b])) => Command::AuditConsistency {
+                    from_size: *a,
+                    to_size: *b,
+                },
+                _ => bail!("需要 --seq N --size M 或 --consistency A B"),
+            };
+            let proof = expect_response!(manage(config, cmd)?, AuditProof);
+            output::json(&proof);
+            Ok(())
+        }
     }
 }

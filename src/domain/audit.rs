@@ -2,6 +2,7 @@
 //! performs an act records it here, once, whichever surface called it; acts that exist only
 //! on a surface (login, logout, a refused page, a form refused before any rule ran) are
 //! recorded by that surface through [`record`] and [`note`], never by writing the store.
+//! Each event becomes one entry of the audit log (`crate::audit`).
 
 use super::DomainError;
 use super::audit_event::{Action, Actor, AuditEvent, Detail, Outcome};
@@ -17,14 +18,14 @@ pub fn record(
     target: &str,
     detail: impl Into<String>,
 ) -> Result<(), DomainError> {
-    store.record_event(&AuditEvent {
+    store.append_audit(&crate::audit::draft_of(&AuditEvent {
         at_ms: now_ms(),
         action,
         actor: actor.clone(),
         target: target.to_string(),
         outcome,
         detail: Detail::new(detail),
-    })?;
+    }))?;
     Ok(())
 }
 

@@ -63,6 +63,12 @@ actions! {
     /// A registry search: it reveals who holds which seals.
     SealSearch => "seal.search",
     UsageExport => "usage.export",
+    /// The server started serving (after the platform key was unwrapped).
+    PlatformStart => "platform.start",
+    /// The server stopped after draining requests.
+    PlatformStop => "platform.stop",
+    /// A signed checkpoint of the audit log was made.
+    AuditCheckpoint => "audit.checkpoint",
 }
 
 impl std::fmt::Display for Action {

@@ -211,6 +211,19 @@ pub fn file(
     caller: &SystemRecord,
     f: Filing,
 ) -> Result<String, DomainError> {
+    file_audited(store, provider, region, caller, f, None)
+}
+
+/// [`file`] with the calling interface's audit entry written in the seal's own transaction
+/// (SPEC §6.1 must-succeed: no entry, no seal).
+pub fn file_audited(
+    store: &Store,
+    provider: &dyn KeyProvider,
+    region: &str,
+    caller: &SystemRecord,
+    f: Filing,
+    audit: Option<&crate::audit::entry::Draft>,
+) -> Result<String, DomainError> {
     let kinds = validate(&f)?;
     let now = now_ms();
     let existing = match &f.seal_code {
@@ -340,12 +353,18 @@ pub fn file(
         index.extend(c.version.cert_serials.iter().map(|s| tree::key_cert_sn(s)));
         rec.versions.push(c.version.clone());
     }
+    // The entry names the seal the call filed.
+    let audit = audit.map(|d| crate::audit::entry::Draft {
+        target: rec.seal_code.clone(),
+        ..d.clone()
+    });
     store
-        .put_seal(
+        .put_seal_audited(
             existing.as_ref(),
             &rec,
             checked.as_ref().map(|c| c.der.as_slice()),
             &index,
+            audit.as_ref(),
         )
         .map_err(|e| match e {
             StoreError::Conflict => DomainError::Duplicate("印章同时被另一请求修改，请重试".into()),
@@ -740,6 +759,70 @@ pub fn restore_sign_id(store: &Store, token: &str, rec: &SignIdRecord) -> Result
 mod tests {
     use super::*;
     use crate::domain::testkit::{CLOUD, World};
+
+    #[test]
+    fn a_filing_whose_audit_entry_cannot_be_written_is_refused_and_not_stored() {
+        use crate::audit::entry::{Actor, Draft, Kind, Result as R};
+        use std::sync::atomic::Ordering;
+        let (w, engine) = World::with_refusing_audit();
+        let home = w.system(SystemState::Online, false);
+        let draft = Draft {
+            at_ms: 1,
+            kind: Kind::Api,
+            action: "seal.filing".into(),
+            actor: Actor {
+                kind: "system".into(),
+                id: home.app_id.clone(),
+                role: None,
+            },
+            target: String::new(),
+            result: R::Ok,
+            code: Some(0),
+            request_id: Some("r1".into()),
+            client: Some("127.0.0.1".into()),
+            latency_ms: Some(3),
+            params_digest: None,
+            detail: String::new(),
+        };
+        let size = w.store.audit_frontier().unwrap().size;
+        engine.refuse.store(true, Ordering::SeqCst);
+        let f = w.filing(CLOUD, "ES-A");
+        let digest_key = {
+            let der = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                f.seal_data.as_deref().unwrap(),
+            )
+            .unwrap();
+            tree::key_digest(&crate::crypto::sm::sm3_hex(&der))
+        };
+        let err = file_audited(
+            &w.store,
+            &w.provider,
+            "340000",
+            &home,
+            f.clone(),
+            Some(&draft),
+        );
+        assert!(matches!(err, Err(DomainError::Store(_))), "{err:?}");
+        assert_eq!(err.unwrap_err().code(), crate::protocol::Code::Internal);
+        // Nothing changed: no seal under its digest, no entry.
+        assert_eq!(w.store.seal_by_index(&digest_key).unwrap(), None);
+        assert_eq!(w.store.audit_frontier().unwrap().size, size);
+
+        // With the audit device back, the same filing lands with its entry naming the seal.
+        engine.refuse.store(false, Ordering::SeqCst);
+        let code = file_audited(&w.store, &w.provider, "340000", &home, f, Some(&draft)).unwrap();
+        assert_eq!(
+            w.store.seal_by_index(&digest_key).unwrap(),
+            Some(code.clone())
+        );
+        let (seq, leaf) = w.store.recent_audit_leaves(1).unwrap().remove(0);
+        let e = crate::audit::entry::parse(&leaf).unwrap();
+        assert_eq!(
+            (seq, e.action.as_str(), e.target),
+            (size, "seal.filing", code)
+        );
+    }
 
     #[test]
     fn test_isolation_one_rule_for_every_interface() {

@@ -21,6 +21,7 @@ pub struct World {
     /// The home system's seal keys: its seals carry `kit.signer_cert`.
     pub kit: SealKit,
     _dir: tempfile::TempDir,
+    _engine_dir: Option<tempfile::TempDir>,
 }
 
 impl World {
@@ -33,6 +34,7 @@ impl World {
             provider,
             kit: SealKit::generate("某某科技有限公司").unwrap(),
             _dir: dir,
+            _engine_dir: None,
         }
     }
 
@@ -113,5 +115,113 @@ impl World {
     /// Whether `token` is still there for `requester` (consumes it if so).
     pub fn sign_id_alive(&self, token: &str, requester: &SystemRecord, seal_code: &str) -> bool {
         seals::consume_sign_id(&self.store, token, seal_code, Some(&requester.app_id)).is_ok()
+    }
+}
+
+/// An engine whose audit leaves refuse writes while `refuse` is set (a full or failing audit
+/// device, as far as the store can tell); everything else is the real sled engine.
+pub struct RefusingAudit {
+    pub inner: std::sync::Arc<dyn crate::store::engine::Engine>,
+    pub refuse: std::sync::atomic::AtomicBool,
+}
+
+struct RefusingTxn<'a> {
+    inner: &'a dyn crate::store::engine::Txn,
+    refuse: bool,
+}
+
+impl crate::store::engine::Txn for RefusingTxn<'_> {
+    fn get(&self, s: &str, k: &[u8]) -> Result<Option<Vec<u8>>, crate::store::engine::TxError> {
+        self.inner.get(s, k)
+    }
+    fn insert(
+        &self,
+        s: &str,
+        k: &[u8],
+        v: &[u8],
+    ) -> Result<Option<Vec<u8>>, crate::store::engine::TxError> {
+        if self.refuse && s == crate::store::keyspace::AUDIT_LEAVES {
+            return Err(
+                crate::store::engine::EngineError::Io("no space left on device".into()).into(),
+            );
+        }
+        self.inner.insert(s, k, v)
+    }
+    fn remove(&self, s: &str, k: &[u8]) -> Result<Option<Vec<u8>>, crate::store::engine::TxError> {
+        self.inner.remove(s, k)
+    }
+}
+
+impl crate::store::engine::Engine for RefusingAudit {
+    fn keyspace(
+        &self,
+        name: &str,
+    ) -> Result<std::sync::Arc<dyn crate::store::engine::Keyspace>, crate::store::engine::EngineError>
+    {
+        self.inner.keyspace(name)
+    }
+    fn keyspace_names(&self) -> Result<Vec<String>, crate::store::engine::EngineError> {
+        self.inner.keyspace_names()
+    }
+    fn transaction(
+        &self,
+        spaces: &[&str],
+        body: &crate::store::engine::TxBody<'_>,
+    ) -> Result<(), crate::store::engine::TxError> {
+        let refuse = self.refuse.load(std::sync::atomic::Ordering::SeqCst);
+        self.inner
+            .transaction(spaces, &|tx| body(&RefusingTxn { inner: tx, refuse }))
+    }
+    fn generate_id(&self) -> Result<u64, crate::store::engine::EngineError> {
+        self.inner.generate_id()
+    }
+    fn flush(&self) -> Result<(), crate::store::engine::EngineError> {
+        self.inner.flush()
+    }
+    fn snapshot(
+        &self,
+        visit: &mut crate::store::engine::Visitor<'_>,
+    ) -> Result<(), crate::store::engine::EngineError> {
+        self.inner.snapshot(visit)
+    }
+}
+
+impl World {
+    /// A world whose store runs on [`RefusingAudit`]; the returned handle flips it.
+    pub fn with_refusing_audit() -> (Self, std::sync::Arc<RefusingAudit>) {
+        let mut w = World::new();
+        let dir = tempfile::tempdir().unwrap();
+        let engine = std::sync::Arc::new(RefusingAudit {
+            inner: std::sync::Arc::new(
+                crate::store::sled_engine::SledEngine::open(&dir.path().join("db")).unwrap(),
+            ),
+            refuse: std::sync::atomic::AtomicBool::new(false),
+        });
+        w.store = Store::with_engine(engine.clone()).unwrap();
+        w._engine_dir = Some(dir);
+        (w, engine)
+    }
+
+    /// The filing the kit makes for `home`, with a fresh seal.
+    pub fn filing(&self, cert_type: i64, es_id: &str) -> Filing {
+        let der = self
+            .kit
+            .seal_v4(
+                &self
+                    .kit
+                    .params("合同专用章", es_id, 365, png_header(10, 10)),
+            )
+            .unwrap();
+        Filing {
+            name: "合同专用章".into(),
+            seal_type: "01".into(),
+            possessor: "某某科技有限公司".into(),
+            possessor_cert_no: ORG.into(),
+            possessor_type: 1,
+            biz_type: 1,
+            cert_type,
+            seal_data: Some(base64::engine::general_purpose::STANDARD.encode(der)),
+            ..Default::default()
+        }
     }
 }

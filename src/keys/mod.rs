@@ -73,6 +73,15 @@ fn keys_dir(cfg: &Config) -> PathBuf {
 
 const PLATFORM_KEY_FILE: &str = "platform.key.wrapped";
 const PLATFORM_CERT_FILE: &str = "platform.crt";
+
+/// The platform certificate (DER) as stored beside the keys; readable without the KEK, for
+/// checks that need only the public half (audit verification).
+pub fn platform_cert_der(cfg: &Config) -> Result<Vec<u8>, KeyError> {
+    let path = keys_dir(cfg).join(PLATFORM_CERT_FILE);
+    let pem = std::fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
+    let (_, der) = sm::pem_decode(&pem).map_err(|e| KeyError::Config(e.to_string()))?;
+    Ok(der)
+}
 const FILE_KEK: &str = "kek.key";
 
 fn io_err(path: &std::path::Path, e: std::io::Error) -> KeyError {

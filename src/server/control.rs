@@ -84,6 +84,23 @@ pub enum Command {
     QuotaShow {
         app_id: String,
     },
+    /// `audit export`: the JSON Lines of SPEC §6.1 for entries in the time range (UTC ms).
+    AuditExport {
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+    },
+    /// `audit verify`: the whole log recomputed and every checkpoint checked.
+    AuditVerify,
+    /// `audit proof --seq N --size M`.
+    AuditInclusion {
+        seq: u64,
+        size: u64,
+    },
+    /// `audit proof --consistency A B`.
+    AuditConsistency {
+        from_size: u64,
+        to_size: u64,
+    },
 }
 
 impl Command {
@@ -96,6 +113,10 @@ impl Command {
                 | Command::VerifyDocument { .. }
                 | Command::UsageReport { .. }
                 | Command::QuotaShow { .. }
+                | Command::AuditExport { .. }
+                | Command::AuditVerify
+                | Command::AuditInclusion { .. }
+                | Command::AuditConsistency { .. }
         )
     }
 }
@@ -186,6 +207,10 @@ pub enum Response {
     QuotaSet(QuotaView),
     QuotaClear(QuotaCleared),
     QuotaShow(Option<QuotaView>),
+    AuditExport(String),
+    AuditVerify(crate::audit::export::Report),
+    /// An RFC 9162 proof as JSON.
+    AuditProof(Value),
 }
 
 /// What kind of refusal a [`ControlError`] is.
@@ -400,6 +425,35 @@ pub fn execute(
             &app_id,
             crate::time::now_ms(),
         )?),
+        Command::AuditExport { from_ms, to_ms } => {
+            let mut out = Vec::new();
+            crate::audit::export::export(store, from_ms, to_ms, &mut out)?;
+            Response::AuditExport(String::from_utf8_lossy(&out).into_owned())
+        }
+        Command::AuditVerify => {
+            let cert = match keys {
+                Some(k) => k.platform_cert_der().to_vec(),
+                None => crate::keys::platform_cert_der(config)
+                    .map_err(|e| ControlError::new(ErrorCode::KeysUnavailable, e.to_string()))?,
+            };
+            let mut out = Vec::new();
+            crate::audit::export::export(store, None, None, &mut out)?;
+            let text = String::from_utf8_lossy(&out);
+            Response::AuditVerify(crate::audit::export::verify(
+                text.lines().map(String::from),
+                &cert,
+            ))
+        }
+        Command::AuditInclusion { seq, size } => Response::AuditProof(
+            crate::audit::export::inclusion(store, seq, size)?.ok_or_else(|| {
+                ControlError::new(ErrorCode::Invalid, "需要 seq < size ≤ 当前日志大小")
+            })?,
+        ),
+        Command::AuditConsistency { from_size, to_size } => Response::AuditProof(
+            crate::audit::export::consistency(store, from_size, to_size)?.ok_or_else(|| {
+                ControlError::new(ErrorCode::Invalid, "需要 0 < A ≤ B ≤ 当前日志大小")
+            })?,
+        ),
     })
 }
 

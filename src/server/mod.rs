@@ -62,6 +62,12 @@ pub fn prepare(config: Config) -> Result<Prepared, ServerError> {
         crate::domain::DomainError::Store(s) => ServerError::Store(s),
         other => ServerError::Store(StoreError::Corrupt(other.to_string())),
     })?;
+    audit_system_event(
+        &store,
+        &keys,
+        &config,
+        crate::domain::audit_event::Action::PlatformStart,
+    )?;
     store.flush_blocking()?;
     let (cert, key) = match (&config.tls.cert, &config.tls.key) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
@@ -204,16 +210,75 @@ impl Running {
             ))
         });
         let maintenance = tokio::spawn(maintenance(state.clone()));
+        let checkpoints = tokio::spawn(audit_checkpoints(state.clone()));
         let res = self.server.await;
+        checkpoints.abort();
         if let Some(c) = control {
             c.abort();
         }
         maintenance.abort();
         let _ = std::fs::remove_file(control::socket_path(&state.config.data_dir));
+        if let Err(e) = audit_system_event(
+            &state.store,
+            &state.keys,
+            &state.config,
+            crate::domain::audit_event::Action::PlatformStop,
+        ) {
+            tracing::error!(error = %e, "audit of the shutdown failed");
+        }
         if let Err(e) = state.store.flush_blocking() {
             tracing::error!(error = %e, "final flush failed");
         }
         res
+    }
+}
+
+/// Records a start or stop of the platform and signs a checkpoint covering it (SPEC §6.1).
+fn audit_system_event(
+    store: &Store,
+    keys: &Keyring,
+    config: &Config,
+    action: crate::domain::audit_event::Action,
+) -> Result<(), ServerError> {
+    use crate::domain::audit_event::{Actor, Outcome};
+    let to_store = |e: crate::domain::DomainError| match e {
+        crate::domain::DomainError::Store(s) => ServerError::Store(s),
+        other => ServerError::Store(StoreError::Corrupt(other.to_string())),
+    };
+    crate::domain::audit::record(store, &Actor::system(), action, Outcome::Ok, "", "")
+        .map_err(to_store)?;
+    crate::audit::checkpoint::make(store, keys, &config.region_code).map_err(to_store)?;
+    Ok(())
+}
+
+/// How often the audit log is checkpointed while entries arrive (SPEC §6.1: at least every
+/// minute).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Signs a checkpoint every [`CHECKPOINT_EVERY`] when entries arrived since the last one.
+async fn audit_checkpoints(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.tick().await; // the first tick is immediate; start-up already made one
+    loop {
+        tick.tick().await;
+        let (store, keys, region) = (
+            state.store.clone(),
+            state.keys.clone(),
+            state.config.region_code.clone(),
+        );
+        let res = tokio::task::spawn_blocking(move || {
+            crate::audit::checkpoint::make_if_due(&store, &keys, &region)
+        })
+        .await;
+        match res {
+            Ok(Ok(_)) => {
+                if let Err(e) = state.store.commit().await {
+                    tracing::error!(error = %e, "audit checkpoint not flushed");
+                }
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "audit checkpoint failed"),
+            Err(e) => tracing::error!(error = %e, "audit checkpoint task failed"),
+        }
     }
 }
 

@@ -1,24 +1,33 @@
-//! Audit events, in time order. The domain records them (`domain::audit`); the audit issue
-//! turns this into the hash-linked log; until then it is the record of who changed what.
+//! The console's view of audit events: the newest entries of the audit log that record domain
+//! acts, then the untyped `events` list written before the log existed (kept readable, not
+//! migrated: its records were never hash-linked). Writing goes through the log only
+//! (`domain::audit` → [`Store::append_audit`]).
 
 use super::engine::Direction;
-use super::{Store, StoreError, decode, encode};
+use super::{Store, StoreError, decode};
+use crate::audit::{entry, event_of};
 use crate::domain::audit_event::AuditEvent;
 
 impl Store {
-    pub fn record_event(&self, ev: &AuditEvent) -> Result<(), StoreError> {
-        // Key: time then a monotonic id, so iteration is chronological and keys never collide.
-        let mut key = ev.at_ms.to_be_bytes().to_vec();
-        key.extend_from_slice(&self.generate_id()?.to_be_bytes());
-        self.events.insert(&key, &encode(ev)?)?;
-        Ok(())
-    }
-
-    /// The most recent `limit` events, newest first. Records written before events were typed
-    /// do not decode; they are skipped (and logged) rather than hiding every later event.
+    /// The most recent `limit` domain events, newest first: the log's, then the legacy list's.
+    /// Records that do not decode are skipped (and logged) rather than hiding later events.
     pub fn recent_events(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
         let mut out = Vec::with_capacity(limit.min(1024));
         let mut skipped = 0usize;
+        for r in self.audit_leaves.iter(Direction::Reverse) {
+            if out.len() == limit {
+                return Ok(out);
+            }
+            let (_, leaf) = r?;
+            match entry::parse(&leaf) {
+                Some(e) => {
+                    if let Some(ev) = event_of(&e) {
+                        out.push(ev);
+                    }
+                }
+                None => skipped += 1,
+            }
+        }
         for r in self.events.iter(Direction::Reverse) {
             if out.len() == limit {
                 break;
@@ -29,7 +38,7 @@ impl Store {
             }
         }
         if skipped > 0 {
-            tracing::warn!(skipped, "audit events in the untyped format were not shown");
+            tracing::warn!(skipped, "audit records that do not decode were not shown");
         }
         Ok(out)
     }
@@ -38,7 +47,9 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::draft_of;
     use crate::domain::audit_event::{Action, Actor, Detail, Outcome};
+    use crate::store::encode;
 
     fn event(at_ms: i64, action: Action) -> AuditEvent {
         AuditEvent {
@@ -52,24 +63,42 @@ mod tests {
     }
 
     #[test]
-    fn recent_events_are_newest_first_and_skip_the_untyped_format() {
+    fn recent_events_come_from_the_log_then_the_legacy_list() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.record_event(&event(1, Action::SystemAdd)).unwrap();
-        // A record as written before events were typed.
-        let legacy = br#"{"atMs":2,"actor":"cli","action":"quota.set","target":"HT1","result":"ok","detail":""}"#;
+        // Legacy records: one typed, one in the untyped format before events were typed.
         store
             .events
-            .insert(&2i64.to_be_bytes(), &legacy[..])
+            .insert(
+                &1i64.to_be_bytes(),
+                &encode(&event(1, Action::SystemAdd)).unwrap(),
+            )
             .unwrap();
-        store.record_event(&event(3, Action::QuotaSet)).unwrap();
+        let untyped = br#"{"atMs":2,"actor":"cli","action":"quota.set","target":"HT1","result":"ok","detail":""}"#;
+        store
+            .events
+            .insert(&2i64.to_be_bytes(), &untyped[..])
+            .unwrap();
+        store
+            .append_audit(&draft_of(&event(3, Action::QuotaSet)))
+            .unwrap();
+        store
+            .append_audit(&draft_of(&event(4, Action::QuotaClear)))
+            .unwrap();
         let got: Vec<_> = store
             .recent_events(10)
             .unwrap()
             .into_iter()
             .map(|e| (e.at_ms, e.action))
             .collect();
-        assert_eq!(got, [(3, Action::QuotaSet), (1, Action::SystemAdd)]);
+        assert_eq!(
+            got,
+            [
+                (4, Action::QuotaClear),
+                (3, Action::QuotaSet),
+                (1, Action::SystemAdd)
+            ]
+        );
         assert_eq!(store.recent_events(1).unwrap().len(), 1);
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod applications;
+pub mod audit_log;
 pub mod cloud_auths;
 pub mod engine;
 pub mod events;
@@ -56,9 +57,12 @@ pub mod keyspace {
     pub const VENDOR_PROFILES: &str = "vendor_profiles";
     pub const APPLICATIONS: &str = "applications";
     pub const SESSIONS: &str = "console_sessions";
+    pub const AUDIT_LEAVES: &str = "audit_leaves";
+    pub const AUDIT_STATE: &str = "audit_state";
+    pub const AUDIT_CHECKPOINTS: &str = "audit_checkpoints";
 
     /// All of them, for opening and for checks that a snapshot covers the schema.
-    pub const ALL: [&str; 20] = [
+    pub const ALL: [&str; 23] = [
         META,
         SYSTEMS,
         NONCES,
@@ -79,6 +83,9 @@ pub mod keyspace {
         VENDOR_PROFILES,
         APPLICATIONS,
         SESSIONS,
+        AUDIT_LEAVES,
+        AUDIT_STATE,
+        AUDIT_CHECKPOINTS,
     ];
 }
 
@@ -122,6 +129,9 @@ pub struct Store {
     vendor_profiles: Space,
     applications: Space,
     sessions: Space,
+    audit_leaves: Space,
+    audit_state: Space,
+    audit_checkpoints: Space,
     data_key_cache: Arc<std::sync::Mutex<HashMap<String, Zeroizing<[u8; 16]>>>>,
     commit: Arc<GroupCommit>,
 }
@@ -208,6 +218,9 @@ impl Store {
             vendor_profiles: open(ks::VENDOR_PROFILES)?,
             applications: open(ks::APPLICATIONS)?,
             sessions: open(ks::SESSIONS)?,
+            audit_leaves: open(ks::AUDIT_LEAVES)?,
+            audit_state: open(ks::AUDIT_STATE)?,
+            audit_checkpoints: open(ks::AUDIT_CHECKPOINTS)?,
             data_key_cache: Arc::new(std::sync::Mutex::new(HashMap::new())),
             meta,
             engine,
@@ -281,11 +294,6 @@ impl Store {
             Some(e) => Err(e),
             None => Ok(res?),
         }
-    }
-
-    /// A fresh id of the engine's increasing sequence.
-    pub(crate) fn generate_id(&self) -> Result<u64, StoreError> {
-        Ok(self.engine.generate_id()?)
     }
 
     /// Runs `body` as one serializable transaction over `spaces` (retried on conflict, so it

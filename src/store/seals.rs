@@ -217,10 +217,33 @@ impl Store {
         new_der: Option<&[u8]>,
         index_keys: &[Vec<u8>],
     ) -> Result<(), StoreError> {
+        self.put_seal_audited(expected, rec, new_der, index_keys, None)
+    }
+
+    /// [`Store::put_seal`] with the act's audit entry appended in the same transaction: if
+    /// the entry cannot be written, the seal is not either.
+    pub fn put_seal_audited(
+        &self,
+        expected: Option<&SealRecord>,
+        rec: &SealRecord,
+        new_der: Option<&[u8]>,
+        index_keys: &[Vec<u8>],
+        audit: Option<&crate::audit::entry::Draft>,
+    ) -> Result<(), StoreError> {
         let value = encode(rec)?;
         let expected = expected.map(encode).transpose()?;
         let code = rec.seal_code.as_bytes();
-        self.transaction(&[ks::SEALS, ks::SEAL_DERS, ks::SEAL_INDEX], |tx| {
+        let spaces = [
+            ks::SEALS,
+            ks::SEAL_DERS,
+            ks::SEAL_INDEX,
+            ks::AUDIT_LEAVES,
+            ks::AUDIT_STATE,
+        ];
+        self.transaction(&spaces, |tx| {
+            if let Some(d) = audit {
+                self.append_audit_tx(tx, d)?;
+            }
             let current = tx.get(ks::SEALS, code)?;
             if current != expected {
                 return Err(TxAbort::Store(StoreError::Conflict));

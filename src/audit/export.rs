@@ -1,0 +1,526 @@
+//! Export (SPEC §6.1 JSON Lines) and verification. The store's own check builds the full
+//! export and verifies it, so `hutong audit verify` with and without `--from-export` run the
+//! same code. Verification needs only the lines and the platform certificate.
+
+use super::checkpoint;
+use super::merkle::{self, Frontier, Hash, leaf_hash};
+use crate::store::audit_log::SignedCheckpoint;
+use crate::store::{Store, StoreError};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// Bounds on an export read for verification (untrusted input).
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// One export line.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+enum Line {
+    Entry {
+        seq: u64,
+        leaf: String,
+    },
+    Checkpoint {
+        text: String,
+        signature: String,
+    },
+    Anchor {
+        #[serde(rename = "treeSize")]
+        tree_size: u64,
+        frontier: Vec<String>,
+        checkpoint: SignedCheckpoint,
+    },
+}
+
+/// The outcome of a verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// Entries read (after the anchor, if any).
+    pub entries: u64,
+    /// Checkpoints whose signature and root matched (the anchor's included).
+    pub checkpoints: u64,
+    /// The tree size the export ends at.
+    pub tree_size: u64,
+    /// Entries after the last checkpoint: recomputed, but no signature covers them yet.
+    pub unsigned_tail: u64,
+    /// The first line that does not match, in words; `None`: everything matched.
+    pub problem: Option<String>,
+}
+
+/// Writes the export of entries `seq ∈ [start, end)` where `start` is the largest checkpointed
+/// size at or before the first entry at or after `from_ms`, and `end` is just after the last
+/// entry at or before `to_ms`.
+pub fn export(
+    store: &Store,
+    from_ms: Option<i64>,
+    to_ms: Option<i64>,
+    out: &mut dyn std::io::Write,
+) -> Result<(), StoreError> {
+    let size = store.audit_frontier()?.size;
+    let cps = store.audit_checkpoints()?;
+    // The range of seqs by time.
+    let mut first = None;
+    let mut end = 0;
+    for r in store.audit_leaves(0, size) {
+        let (seq, leaf) = r?;
+        let at = super::entry::parse(&leaf).map_or(i64::MIN, |e| e.at);
+        if to_ms.is_some_and(|t| at > t) {
+            break;
+        }
+        if first.is_none() && from_ms.is_none_or(|f| at >= f) {
+            first = Some(seq);
+        }
+        end = seq + 1;
+    }
+    let first = first.unwrap_or(end);
+    let start = if first == 0 {
+        0
+    } else {
+        cps.iter()
+            .map(|(s, _)| *s)
+            .filter(|s| *s <= first)
+            .max()
+            .unwrap_or(0)
+    };
+    let io = |e: std::io::Error| StoreError::Corrupt(format!("导出写入失败: {e}"));
+    if start > 0 {
+        let mut f = Frontier::default();
+        for r in store.audit_leaves(0, start) {
+            f.push(leaf_hash(&r?.1));
+        }
+        let cp = cps
+            .iter()
+            .find(|(s, _)| *s == start)
+            .map(|(_, c)| c.clone())
+            .ok_or_else(|| StoreError::Corrupt("anchor checkpoint".into()))?;
+        let line = json!({"type": "anchor", "treeSize": start,
+            "frontier": f.hashes.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
+            "checkpoint": cp});
+        writeln!(out, "{line}").map_err(io)?;
+    }
+    let mut cp_iter = cps
+        .iter()
+        .filter(|(s, _)| *s > start && *s <= end)
+        .peekable();
+    for r in store.audit_leaves(start, end) {
+        let (seq, leaf) = r?;
+        let line = json!({"type": "entry", "seq": seq, "leaf": B64.encode(&leaf)});
+        writeln!(out, "{line}").map_err(io)?;
+        while let Some((_, cp)) = cp_iter.next_if(|(s, _)| *s == seq + 1) {
+            let line = json!({"type": "checkpoint", "text": cp.text, "signature": cp.signature});
+            writeln!(out, "{line}").map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+/// Verifies an export with the platform certificate (DER): every line in order, every root
+/// recomputed, every signature checked; stops at the first line that does not match.
+pub fn verify(lines: impl Iterator<Item = String>, cert_der: &[u8]) -> Report {
+    let mut r = Report {
+        entries: 0,
+        checkpoints: 0,
+        tree_size: 0,
+        unsigned_tail: 0,
+        problem: None,
+    };
+    let key = match crate::crypto::sm::sm2_public_key_from_cert_der(cert_der) {
+        Ok(k) => k,
+        Err(e) => {
+            r.problem = Some(format!("平台证书无效: {e}"));
+            return r;
+        }
+    };
+    let fingerprint = &crate::crypto::sm::sm3_hex(cert_der)[..16];
+    let mut f = Frontier::default();
+    // The last signed size: entries beyond it are the unsigned tail.
+    let mut signed = 0u64;
+    let mut origin: Option<String> = None;
+    let check_cp = |cp: &SignedCheckpoint,
+                    f: &Frontier,
+                    since: u64,
+                    origin: &mut Option<String>|
+     -> Result<(), String> {
+        let p = checkpoint::verify(cp, &key).ok_or("签名无效或文本格式不符（伪造或被改动）")?;
+        if !p.origin.ends_with(&format!("/{fingerprint}")) || !p.origin.starts_with("hutong/") {
+            return Err(format!("origin {} 不属于此平台证书", p.origin));
+        }
+        if origin.as_ref().is_some_and(|o| *o != p.origin) {
+            return Err(format!("origin {} 与前面的检查点不同", p.origin));
+        }
+        *origin = Some(p.origin.clone());
+        if p.size != f.size {
+            return Err(format!(
+                "树大小 {} 与其位置（{} 条之后）不符",
+                p.size, f.size
+            ));
+        }
+        if p.root != f.root() {
+            return Err(format!(
+                "根哈希不符：seq {since} 至 {} 中有条目被改动、插入或删除",
+                f.size.saturating_sub(1)
+            ));
+        }
+        Ok(())
+    };
+    for (i, text) in lines.enumerate() {
+        let lineno = i + 1;
+        if text.trim().is_empty() {
+            continue;
+        }
+        if text.len() > MAX_LINE_BYTES {
+            r.problem = Some(format!("第 {lineno} 行过长"));
+            break;
+        }
+        let line: Line = match serde_json::from_str(&text) {
+            Ok(l) => l,
+            Err(_) => {
+                r.problem = Some(format!("第 {lineno} 行不是导出格式"));
+                break;
+            }
+        };
+        match line {
+            Line::Anchor {
+                tree_size,
+                frontier,
+                checkpoint,
+            } => {
+                if lineno != 1 {
+                    r.problem = Some(format!("第 {lineno} 行：锚点只能在第一行"));
+                    break;
+                }
+                let hashes: Option<Vec<Hash>> = frontier
+                    .iter()
+                    .map(|h| B64.decode(h).ok()?.try_into().ok())
+                    .collect();
+                let Some(anchor) = hashes.and_then(|h| Frontier::new(tree_size, h)) else {
+                    r.problem = Some("锚点的 frontier 与 treeSize 不符".into());
+                    break;
+                };
+                f = anchor;
+                if let Err(e) = check_cp(&checkpoint, &f, 0, &mut origin) {
+                    r.problem = Some(format!("锚点检查点（树大小 {tree_size}）：{e}"));
+                    break;
+                }
+                signed = f.size;
+                r.checkpoints += 1;
+            }
+            Line::Entry { seq, leaf } => {
+                if seq != f.size {
+                    r.problem = Some(format!(
+                        "第 {lineno} 行：条目 seq {seq}，应为 {}（条目缺失、插入或顺序被调换）",
+                        f.size
+                    ));
+                    break;
+                }
+                let Ok(bytes) = B64.decode(&leaf) else {
+                    r.problem = Some(format!("条目 seq {seq}：leaf 不是 Base64"));
+                    break;
+                };
+                match super::entry::parse(&bytes) {
+                    Some(e) if e.seq == seq => {}
+                    _ => {
+                        r.problem = Some(format!(
+                            "条目 seq {seq}：leaf 不是 seq {seq} 的条目（被改动）"
+                        ));
+                        break;
+                    }
+                }
+                f.push(leaf_hash(&bytes));
+                r.entries += 1;
+            }
+            Line::Checkpoint { text, signature } => {
+                let cp = SignedCheckpoint { text, signature };
+                if let Err(e) = check_cp(&cp, &f, signed, &mut origin) {
+                    r.problem = Some(format!("第 {lineno} 行，检查点（{} 条之后）：{e}", f.size));
+                    break;
+                }
+                signed = f.size;
+                r.checkpoints += 1;
+            }
+        }
+    }
+    r.tree_size = f.size;
+    r.unsigned_tail = f.size - signed;
+    r
+}
+
+/// Leaf hashes `[0, size)` from the store, for proofs; `None` when the log is shorter.
+fn leaf_hashes(store: &Store, size: u64) -> Result<Option<Vec<Hash>>, StoreError> {
+    if size > store.audit_frontier()?.size {
+        return Ok(None);
+    }
+    let hashes = store
+        .audit_leaves(0, size)
+        .map(|r| r.map(|(_, l)| leaf_hash(&l)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(hashes))
+}
+
+/// RFC 9162 §2.1.3 inclusion proof of `seq` in the tree of `size`, as JSON.
+pub fn inclusion(
+    store: &Store,
+    seq: u64,
+    size: u64,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    let Some(d) = leaf_hashes(store, size)? else {
+        return Ok(None);
+    };
+    let Some(path) = merkle::inclusion_proof(&d, seq as usize) else {
+        return Ok(None);
+    };
+    Ok(Some(json!({"leafIndex": seq, "treeSize": size,
+        "leafHash": B64.encode(d[seq as usize]), "rootHash": B64.encode(merkle::root(&d)),
+        "inclusionPath": path.iter().map(|h| B64.encode(h)).collect::<Vec<_>>()})))
+}
+
+/// RFC 9162 §2.1.4 consistency proof from size `a` to size `b`, as JSON.
+pub fn consistency(store: &Store, a: u64, b: u64) -> Result<Option<serde_json::Value>, StoreError> {
+    let Some(d) = leaf_hashes(store, b)? else {
+        return Ok(None);
+    };
+    let Some(path) = merkle::consistency_proof(&d, a as usize) else {
+        return Ok(None);
+    };
+    Ok(Some(json!({"treeSize1": a, "treeSize2": b,
+        "rootHash1": B64.encode(merkle::root(&d[..a as usize])), "rootHash2": B64.encode(merkle::root(&d)),
+        "consistencyPath": path.iter().map(|h| B64.encode(h)).collect::<Vec<_>>()})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::entry::{Actor, Draft, Kind, Result as R};
+    use crate::keys::Keyring;
+
+    struct Log {
+        store: Store,
+        keys: Keyring,
+        _dir: tempfile::TempDir,
+    }
+
+    /// Later than the checkpoint entries' real time, so time ranges select by `i`.
+    const BASE: i64 = 4_000_000_000_000;
+
+    fn draft(i: u64) -> Draft {
+        Draft {
+            at_ms: BASE + i as i64,
+            kind: Kind::Cli,
+            action: "quota.set".into(),
+            actor: Actor {
+                kind: "platform".into(),
+                id: "cli".into(),
+                role: None,
+            },
+            target: format!("HT{i}"),
+            result: R::Ok,
+            code: None,
+            request_id: None,
+            client: None,
+            latency_ms: None,
+            params_digest: None,
+            detail: format!("第 {i} 条"),
+        }
+    }
+
+    /// A log of 3 entries, a checkpoint, 4 more, a checkpoint, 2 unsigned (the checkpoint
+    /// entries themselves count: 3+1, +4+1, +2 = 11 entries).
+    fn log() -> Log {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("d")).unwrap();
+        let cfg = crate::config::Config {
+            data_dir: dir.path().join("d"),
+            ..Default::default()
+        };
+        let keys = Keyring::init(&cfg).unwrap();
+        for i in 0..3 {
+            store.append_audit(&draft(i)).unwrap();
+        }
+        checkpoint::make(&store, &keys, "340000").unwrap();
+        for i in 3..7 {
+            store.append_audit(&draft(i)).unwrap();
+        }
+        checkpoint::make(&store, &keys, "340000").unwrap();
+        for i in 7..9 {
+            store.append_audit(&draft(i)).unwrap();
+        }
+        Log {
+            store,
+            keys,
+            _dir: dir,
+        }
+    }
+
+    fn lines(l: &Log, from: Option<i64>) -> Vec<String> {
+        let mut out = Vec::new();
+        export(&l.store, from, None, &mut out).unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    fn check(l: &Log, lines: &[String]) -> Report {
+        verify(lines.iter().cloned(), l.keys.platform_cert_der())
+    }
+
+    #[test]
+    fn an_untouched_export_verifies_whole_and_from_an_anchor() {
+        let l = log();
+        let all = lines(&l, None);
+        assert_eq!(all.len(), 11 + 2);
+        let r = check(&l, &all);
+        assert_eq!(r.problem, None);
+        assert_eq!(
+            (r.entries, r.checkpoints, r.tree_size, r.unsigned_tail),
+            (11, 2, 11, 2)
+        );
+        // From the time of entry 5: the anchor is the checkpoint at size 4.
+        let part = lines(&l, Some(BASE + 5));
+        assert!(part[0].contains("\"anchor\"") && part[0].contains("\"treeSize\":4"));
+        let r = check(&l, &part);
+        assert_eq!(r.problem, None);
+        assert_eq!((r.entries, r.checkpoints, r.tree_size), (7, 2, 11));
+    }
+
+    #[test]
+    fn tampering_is_caught_and_named() {
+        let l = log();
+        let all = lines(&l, None);
+        let problem = |ls: &[String]| check(&l, ls).problem.unwrap_or_default();
+
+        // One byte of a leaf (its detail), re-encoded: the next checkpoint's root fails.
+        let mut v: serde_json::Value = serde_json::from_str(&all[5]).unwrap();
+        let mut leaf = B64.decode(v["leaf"].as_str().unwrap()).unwrap();
+        let pos = leaf.windows(2).position(|w| w == b"HT").unwrap();
+        leaf[pos + 2] ^= 1;
+        v["leaf"] = B64.encode(&leaf).into();
+        let mut t = all.clone();
+        t[5] = v.to_string();
+        let p = problem(&t);
+        assert!(
+            p.contains("检查点") && p.contains("根哈希不符") && p.contains("seq 4 至 8"),
+            "{p}"
+        );
+
+        // A dropped line.
+        let mut t = all.clone();
+        t.remove(6);
+        let p = problem(&t);
+        assert!(p.contains("seq 6，应为 5"), "{p}");
+
+        // Two lines swapped.
+        let mut t = all.clone();
+        t.swap(1, 2);
+        let p = problem(&t);
+        assert!(p.contains("seq 2，应为 1"), "{p}");
+
+        // A forged checkpoint: same signature, another size; and another root.
+        let cp_line = all
+            .iter()
+            .position(|s| s.contains("\"checkpoint\""))
+            .unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&all[cp_line]).unwrap();
+        let text = v["text"].as_str().unwrap().replace("\n4\n", "\n5\n");
+        v["text"] = text.into();
+        let mut t = all.clone();
+        t[cp_line] = v.to_string();
+        let p = problem(&t);
+        assert!(
+            p.contains(&format!("第 {} 行", cp_line + 1)) && p.contains("签名无效"),
+            "{p}"
+        );
+
+        // An export checked with another platform's certificate.
+        let other = tempfile::tempdir().unwrap();
+        let cfg = crate::config::Config {
+            data_dir: other.path().to_path_buf(),
+            ..Default::default()
+        };
+        let stranger = Keyring::init(&cfg).unwrap();
+        let r = verify(all.iter().cloned(), stranger.platform_cert_der());
+        assert!(r.problem.unwrap().contains("签名无效"));
+    }
+
+    /// RFC 9162 §2.1.3.2, written from the RFC: verifies an inclusion proof.
+    fn rfc9162_verify_inclusion(
+        leaf_index: u64,
+        tree_size: u64,
+        leaf_hash: &[u8; 32],
+        path: &[[u8; 32]],
+        root: &[u8; 32],
+    ) -> bool {
+        use sm3::{Digest, Sm3};
+        let node = |l: &[u8; 32], r: &[u8; 32]| -> [u8; 32] {
+            let mut h = Sm3::new();
+            h.update([1u8]);
+            h.update(l);
+            h.update(r);
+            h.finalize().into()
+        };
+        if leaf_index >= tree_size {
+            return false;
+        }
+        let (mut fn_, mut sn) = (leaf_index, tree_size - 1);
+        let mut r = *leaf_hash;
+        for p in path {
+            if sn == 0 {
+                return false;
+            }
+            if fn_ & 1 == 1 || fn_ == sn {
+                r = node(p, &r);
+                if fn_ & 1 == 0 {
+                    while fn_ & 1 == 0 && fn_ != 0 {
+                        fn_ >>= 1;
+                        sn >>= 1;
+                    }
+                }
+            } else {
+                r = node(&r, p);
+            }
+            fn_ >>= 1;
+            sn >>= 1;
+        }
+        sn == 0 && r == *root
+    }
+
+    #[test]
+    fn inclusion_proofs_verify_with_an_rfc9162_verifier_against_the_signed_root() {
+        let l = log();
+        let (size, cp) = l.store.audit_checkpoints().unwrap().pop().unwrap();
+        let signed = checkpoint::verify(&cp, &l.keys.platform_public_key()).unwrap();
+        let dec = |v: &serde_json::Value| -> [u8; 32] {
+            B64.decode(v.as_str().unwrap()).unwrap().try_into().unwrap()
+        };
+        for seq in 0..size {
+            let p = inclusion(&l.store, seq, size).unwrap().unwrap();
+            let path: Vec<[u8; 32]> = p["inclusionPath"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(dec)
+                .collect();
+            let leaf = dec(&p["leafHash"]);
+            assert!(
+                rfc9162_verify_inclusion(seq, size, &leaf, &path, &signed.root),
+                "seq {seq}"
+            );
+            assert!(!rfc9162_verify_inclusion(
+                seq,
+                size,
+                &[0; 32],
+                &path,
+                &signed.root
+            ));
+        }
+        assert!(inclusion(&l.store, size, size).unwrap().is_none());
+        assert!(inclusion(&l.store, 0, 1000).unwrap().is_none());
+        let c = consistency(&l.store, 4, size).unwrap().unwrap();
+        assert_eq!(c["treeSize1"], 4);
+        assert!(!c["consistencyPath"].as_array().unwrap().is_empty());
+    }
+}
