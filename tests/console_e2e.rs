@@ -107,19 +107,26 @@ async fn click(c: &Client, id: &str) {
 }
 
 async fn text(c: &Client, id: &str) -> String {
-    match c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id(id))
-        .await
-    {
-        Ok(e) => e.text().await.unwrap(),
-        Err(_) => panic!(
-            "#{id} not found on {:?}:\n{}",
-            c.current_url().await,
-            c.source().await.unwrap_or_default()
-        ),
+    // The element may belong to the page being replaced (a stale reference): look again.
+    for _ in 0..20 {
+        match c
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Id(id))
+            .await
+        {
+            Ok(e) => match e.text().await {
+                Ok(t) => return t,
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            },
+            Err(_) => panic!(
+                "#{id} not found on {:?}:\n{}",
+                c.current_url().await,
+                c.source().await.unwrap_or_default()
+            ),
+        }
     }
+    panic!("#{id} kept going stale");
 }
 
 async fn shot(c: &Client, name: &str) {

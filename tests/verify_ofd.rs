@@ -3,6 +3,9 @@
 //! and tampered in every way a user cares about), ZIP limits, and robustness on garbage.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed set-up step is a failed test
 
+#[path = "support/words.rs"]
+mod words;
+
 use std::io::{Cursor, Write};
 use std::time::{Duration, Instant};
 
@@ -1338,13 +1341,7 @@ fn files_a_page_shows_stay_a_failure_when_unsigned_even_with_the_entry_file_note
 /// No library English in `text`: once the package's file names are taken out, no bare lower-case
 /// word of four letters or more is left (the zip and XML libraries write lower-case English).
 fn assert_ours(text: &str, names: &[&str]) {
-    let mut rest = text.to_string();
-    for n in names {
-        rest = rest.replace(n, "");
-    }
-    let word = rest
-        .split(|c: char| !(c.is_ascii_alphanumeric() || "._/-".contains(c)))
-        .find(|w| w.len() >= 4 && w.chars().all(|c| c.is_ascii_lowercase()));
+    let word = words::library_word(text, names);
     assert!(word.is_none(), "library text {word:?} in {text:?}");
     assert!(!text.is_ascii(), "not a Chinese sentence: {text:?}");
 }
@@ -1454,18 +1451,7 @@ proptest! {
         for t in doc.error.iter().cloned().chain(doc.details.iter().flat_map(|s| {
             s.flow_vo_list.iter().filter(|f| f.status == 0).map(|f| f.hint.clone())
         })) {
-            let mut rest = t.clone();
-            for n in &names {
-                rest = rest.replace(n, "");
-            }
-            // The GB/T 38540 field a message names ("印章 property 字段格式错误") is ours.
-            while let Some(i) = rest.find(" 字段格式错误") {
-                let start = rest[..i].rfind(' ').map_or(0, |j| j + 1);
-                rest.replace_range(start..i + " 字段格式错误".len(), "");
-            }
-            let word = rest
-                .split(|c: char| !(c.is_ascii_alphanumeric() || "._/-".contains(c)))
-                .find(|w| w.len() >= 4 && w.chars().all(|c| c.is_ascii_lowercase()));
+            let word = words::library_word(&t, &names);
             prop_assert!(word.is_none(), "library text {:?} in {:?}", word, t);
         }
     }

@@ -3,6 +3,9 @@
 //! rewritten signature dictionaries, and random or mutated input.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed set-up step is a failed test
 
+#[path = "support/words.rs"]
+mod words;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -825,9 +828,7 @@ fn a_broken_xref_is_reported_in_our_words() {
         "{texts:?}"
     );
     for t in &texts {
-        let word = t
-            .split(|c: char| !(c.is_ascii_alphanumeric() || "._/-".contains(c)))
-            .find(|w| w.len() >= 4 && w.chars().all(|c| c.is_ascii_lowercase()));
+        let word = words::library_word(t, &[]);
         assert!(word.is_none(), "library text {word:?} in {t:?}");
     }
 }
@@ -869,9 +870,7 @@ proptest::proptest! {
             r.details.iter().flat_map(|s| s.flow_vo_list.iter().filter(|f| f.status == 0).map(|f| f.hint.clone())),
         );
         for t in texts {
-            let word = t
-                .split(|c: char| !(c.is_ascii_alphanumeric() || "._/-".contains(c)))
-                .find(|w| w.len() >= 4 && w.chars().all(|c| c.is_ascii_lowercase()));
+            let word = words::library_word(&t, &[]);
             proptest::prop_assert!(word.is_none(), "library text {:?} in {:?}", word, t);
         }
     }

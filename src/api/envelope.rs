@@ -155,7 +155,7 @@ async fn audit_call(state: &AppState, code: Code) -> bool {
         return durable(state).await.is_ok();
     };
     if !(call.in_act && code == Code::Ok)
-        && let Err(e) = state.store.append_audit(&call.draft(code))
+        && let Err(e) = crate::domain::audit::api_call(&state.store, &call.draft(code))
     {
         tracing::error!(error = %e, request_id = call.request_id, "audit entry not written");
         return false;

@@ -82,6 +82,15 @@ pub(crate) fn audited<T>(
     }
 }
 
+/// Appends the entry of one API call (the envelope drafts it; the act's own entry, when it
+/// wrote one in its transaction, is not repeated).
+pub fn api_call(
+    store: &Store,
+    draft: &crate::audit::entry::Draft,
+) -> Result<u64, crate::store::StoreError> {
+    store.append_audit(draft)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
