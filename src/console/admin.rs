@@ -57,6 +57,17 @@ pub(super) fn audit(
     audit::note(&state.store, &actor(auth), action, outcome, target, detail);
 }
 
+/// Records a form that failed before its act ran, and hands the error back to be shown.
+pub(super) fn failed(
+    state: &AppState,
+    auth: &Auth,
+    action: Action,
+    e: ConsoleError,
+) -> ConsoleError {
+    audit(state, auth, action, "", Outcome::Failed, &e.to_string());
+    e
+}
+
 /// Role and CSRF check for an action; a refusal is itself recorded.
 pub(super) fn guard(
     state: &AppState,

@@ -4,12 +4,12 @@
 use super::blocking_err;
 use super::multipart::{csrf, read_multipart};
 use crate::app::AppState;
-use crate::console::admin::{CsrfForm, actor, audit, finish, guard};
+use crate::console::admin::{CsrfForm, actor, failed, finish, guard};
 use crate::console::session::Auth;
 use crate::console::views::Ctx;
 use crate::console::{ConsoleError, fmt_time, html};
 use crate::crypto::x509::CertInfo;
-use crate::domain::audit_event::{Action, Outcome};
+use crate::domain::audit_event::Action;
 use crate::domain::documents;
 use crate::domain::vocab::Role;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -101,15 +101,7 @@ pub(super) async fn trust_add(
     let form = match read_multipart(&req, payload, "cert", MAX_CERT_BYTES).await {
         Ok(f) => f,
         Err(e) => {
-            audit(
-                &state,
-                &auth,
-                Action::TrustAdd,
-                "",
-                Outcome::Failed,
-                &e.to_string(),
-            );
-            return Err(e);
+            return Err(failed(&state, &auth, Action::TrustAdd, e));
         }
     };
     guard(
@@ -126,15 +118,7 @@ pub(super) async fn trust_add(
         _ if !pem.is_empty() => pem.as_bytes().to_vec(),
         _ => {
             let e = ConsoleError::Invalid("请选择证书文件或粘贴 PEM".into());
-            audit(
-                &state,
-                &auth,
-                Action::TrustAdd,
-                "",
-                Outcome::Failed,
-                &e.to_string(),
-            );
-            return Err(e);
+            return Err(failed(&state, &auth, Action::TrustAdd, e));
         }
     };
     let store = state.store.clone();

@@ -5,7 +5,7 @@ use super::multipart::{csrf, read_multipart};
 use super::pictures::ReportPictures;
 use super::{blocking_err, picture_content_type, picture_response};
 use crate::app::AppState;
-use crate::console::admin::{audit, guard};
+use crate::console::admin::{audit, failed, guard};
 use crate::console::session::Auth;
 use crate::console::views::Ctx;
 use crate::console::{ConsoleError, html};
@@ -185,15 +185,7 @@ pub(super) async fn verify_upload(
     let form = match read_multipart(&req, payload, "file", max).await {
         Ok(f) => f,
         Err(e) => {
-            audit(
-                &state,
-                &auth,
-                Action::DocumentVerify,
-                "",
-                Outcome::Failed,
-                &e.to_string(),
-            );
-            return Err(e);
+            return Err(failed(&state, &auth, Action::DocumentVerify, e));
         }
     };
     guard(
@@ -206,15 +198,7 @@ pub(super) async fn verify_upload(
     )?;
     let Some((name, bytes)) = form.file.filter(|(_, b)| !b.is_empty()) else {
         let e = ConsoleError::Invalid("请选择要验证的 PDF 或 OFD 文件".into());
-        audit(
-            &state,
-            &auth,
-            Action::DocumentVerify,
-            "",
-            Outcome::Failed,
-            &e.to_string(),
-        );
-        return Err(e);
+        return Err(failed(&state, &auth, Action::DocumentVerify, e));
     };
     let digest = sm::sm3_hex(&bytes);
     let st = state.clone();
