@@ -113,4 +113,25 @@ async fn platform_keys_live_wrapped_under_an_hsm_kek() {
         .err()
         .expect("must not start without its KEK");
     assert!(err.contains("no-such-kek"), "{err}");
+
+    // Both refused unwraps are in the audit log as failed key operations, with the reason.
+    let out = data.join("audit.jsonl");
+    run_ok(hutong(&data).args(["audit", "export", "--out"]).arg(&out));
+    let refused: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            use base64::Engine;
+            let v: Value = serde_json::from_str(l).ok()?;
+            let leaf = base64::engine::general_purpose::STANDARD
+                .decode(v["leaf"].as_str()?)
+                .ok()?;
+            let e: Value = serde_json::from_slice(&leaf).ok()?;
+            (e["kind"] == "key" && e["action"] == "key.unwrap" && e["result"] == "error")
+                .then(|| e["detail"].as_str().unwrap_or_default().to_string())
+        })
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(refused[0].contains("provider=pkcs11"), "{refused:?}");
+    assert!(refused[1].contains("no-such-kek"), "{refused:?}");
 }

@@ -166,7 +166,7 @@ fn racing_quota_takes_never_exceed_the_limit(open: Open) {
         set_by: "op".into(),
         set_ms: 1,
     };
-    s.set_quota("APP", Some(&quota(QuotaKind::Signatures)))
+    s.set_quota("APP", Some(&quota(QuotaKind::Signatures)), &quota_entry())
         .unwrap();
     let taken: usize = race(|_, _| {
         s.take_quota("APP", QuotaKind::Signatures, None, 5)
@@ -179,7 +179,8 @@ fn racing_quota_takes_never_exceed_the_limit(open: Open) {
     assert_eq!(taken, 300);
     assert_eq!(s.get_quota("APP").unwrap().unwrap().used, 300);
 
-    s.set_quota("APP", Some(&quota(QuotaKind::Users))).unwrap();
+    s.set_quota("APP", Some(&quota(QuotaKind::Users)), &quota_entry())
+        .unwrap();
     // Every thread acts for the same person of the round.
     let rounds = race(|_, r| {
         s.take_quota("APP", QuotaKind::Users, Some(format!("u{r}").as_bytes()), 5)
@@ -685,3 +686,15 @@ macro_rules! contract {
 }
 
 contract!(sled_engine, sled);
+
+/// The audit entry a quota change is written with.
+fn quota_entry() -> hutong::audit::entry::Draft {
+    hutong::audit::draft_of(&hutong::domain::audit_event::AuditEvent {
+        at_ms: 1,
+        action: hutong::domain::audit_event::Action::QuotaSet,
+        actor: hutong::domain::audit_event::Actor::cli(),
+        target: "APP".into(),
+        outcome: hutong::domain::audit_event::Outcome::Ok,
+        detail: hutong::domain::audit_event::Detail::new(""),
+    })
+}

@@ -25,6 +25,11 @@ pub fn draft_of(ev: &AuditEvent) -> Draft {
         ActorKind::Cli => (Kind::Cli, "platform"),
         ActorKind::System => (Kind::System, "platform"),
     };
+    let kind = if ev.action.is_key_operation() {
+        Kind::Key
+    } else {
+        kind
+    };
     let (result, detail) = match ev.outcome {
         Outcome::Ok => (R::Ok, ev.detail.as_str().to_string()),
         Outcome::Denied => (R::Denied, ev.detail.as_str().to_string()),
@@ -63,7 +68,8 @@ pub fn event_of(e: &Entry) -> Option<AuditEvent> {
         (Kind::Console, "admin") => ActorKind::Admin,
         (Kind::Portal, "vendor") => ActorKind::Vendor,
         (Kind::Cli, _) => ActorKind::Cli,
-        (Kind::System, _) => ActorKind::System,
+        (Kind::Key, _) if e.actor.id == "cli" => ActorKind::Cli,
+        (Kind::System | Kind::Key, _) => ActorKind::System,
         _ => return None,
     };
     let role = match &e.actor.role {

@@ -9,6 +9,43 @@ use super::audit_event::{Action, Actor, AuditEvent, Detail, Outcome};
 use crate::store::Store;
 use crate::time::now_ms;
 
+/// The entry of an act that is about to succeed, for the store to write in the act's own
+/// transaction (SPEC §6.1: if the entry cannot be written, nothing changes).
+pub(crate) fn entry(
+    actor: &Actor,
+    action: Action,
+    target: &str,
+    detail: impl Into<String>,
+) -> crate::audit::entry::Draft {
+    crate::audit::draft_of(&AuditEvent {
+        at_ms: now_ms(),
+        action,
+        actor: actor.clone(),
+        target: target.to_string(),
+        outcome: Outcome::Ok,
+        detail: Detail::new(detail),
+    })
+}
+
+/// Records that an act failed (it changed nothing) and hands its error back.
+pub(crate) fn failed(
+    store: &Store,
+    actor: &Actor,
+    action: Action,
+    target: &str,
+    e: DomainError,
+) -> DomainError {
+    note(
+        store,
+        actor,
+        action,
+        Outcome::Failed,
+        target,
+        failure_detail(&e),
+    );
+    e
+}
+
 /// Records one event now; an act whose event cannot be written fails.
 pub fn record(
     store: &Store,
@@ -68,17 +105,7 @@ pub(crate) fn audited<T>(
             record(store, actor, action, Outcome::Ok, &target, detail)?;
             Ok(v)
         }
-        Err(e) => {
-            note(
-                store,
-                actor,
-                action,
-                Outcome::Failed,
-                target,
-                failure_detail(&e),
-            );
-            Err(e)
-        }
+        Err(e) => Err(failed(store, actor, action, target, e)),
     }
 }
 
@@ -150,5 +177,105 @@ mod tests {
         assert_eq!(events[1].detail.as_str(), "name 不能为空且不超过 128 字");
         assert_eq!(events[2].detail.as_str(), "testing -> online: 上线");
         assert_eq!(events[2].actor.role, Some(Role::Operator));
+    }
+
+    /// SPEC §6.1 must-succeed for the acts that write one record: with the audit keyspace
+    /// refusing writes (a full disk), each act fails with 50000 and leaves nothing changed.
+    #[test]
+    fn acts_whose_entry_cannot_be_written_fail_and_change_nothing() {
+        use crate::domain::testkit::World;
+        use crate::domain::{documents, metering};
+        use crate::time::Day;
+        use std::sync::atomic::Ordering;
+        let (w, engine) = World::with_refusing_audit();
+        let cli = Actor::cli();
+        let sys = w.system(SystemState::Testing, false);
+        let key = crate::crypto::sm::Sm2KeyPair::generate();
+        let spec = crate::crypto::certgen::CertSpec {
+            common_name: "Trust CA".into(),
+            organization: None,
+            not_before_ms: now_ms() - 1000,
+            not_after_ms: now_ms() + 86_400_000,
+            is_ca: true,
+            serial: None,
+        };
+        let ca = crate::crypto::certgen::self_signed_sm2(&spec, &key).unwrap();
+        let (anchor, _) = documents::add_trust_anchor(&w.store, &ca, &cli).unwrap();
+        let today = Day::of_ms(now_ms());
+        metering::set_quota(
+            &w.store,
+            &sys.app_id,
+            crate::domain::vocab::QuotaKind::Signatures,
+            5,
+            today,
+            today,
+            &cli,
+        )
+        .unwrap();
+        let systems_before = w.store.list_systems().unwrap();
+        let size = w.store.audit_frontier().unwrap().size;
+
+        engine.refuse.store(true, Ordering::SeqCst);
+        let internal = |r: Result<(), DomainError>, what: &str| {
+            let e = r.expect_err(what);
+            assert_eq!(e.code(), crate::protocol::Code::Internal, "{what}: {e}");
+        };
+        internal(
+            systems::add_system(&w.store, new_system(), &cli).map(drop),
+            "system.add",
+        );
+        internal(
+            systems::set_state(&w.store, &sys.app_id, SystemState::Online, "上线", &cli).map(drop),
+            "system.state",
+        );
+        internal(
+            documents::remove_trust_anchor(&w.store, &anchor, &cli),
+            "trust.remove",
+        );
+        let other = crate::crypto::certgen::self_signed_sm2(
+            &crate::crypto::certgen::CertSpec {
+                common_name: "Other CA".into(),
+                ..spec
+            },
+            &key,
+        )
+        .unwrap();
+        internal(
+            documents::add_trust_anchor(&w.store, &other, &cli).map(drop),
+            "trust.add",
+        );
+        internal(
+            metering::clear_quota(&w.store, &sys.app_id, &cli).map(drop),
+            "quota.clear",
+        );
+        internal(
+            metering::set_quota(
+                &w.store,
+                &sys.app_id,
+                crate::domain::vocab::QuotaKind::Users,
+                9,
+                today,
+                today,
+                &cli,
+            )
+            .map(drop),
+            "quota.set",
+        );
+
+        assert_eq!(w.store.list_systems().unwrap(), systems_before);
+        let anchors: Vec<String> = w
+            .store
+            .trust_anchors()
+            .unwrap()
+            .into_iter()
+            .map(|a| a.0)
+            .collect();
+        assert_eq!(anchors, [anchor]);
+        let q = w.store.get_quota(&sys.app_id).unwrap().unwrap();
+        assert_eq!(
+            (q.kind, q.limit),
+            (crate::domain::vocab::QuotaKind::Signatures, 5)
+        );
+        assert_eq!(w.store.audit_frontier().unwrap().size, size);
     }
 }

@@ -69,6 +69,25 @@ actions! {
     PlatformStop => "platform.stop",
     /// A signed checkpoint of the audit log was made.
     AuditCheckpoint => "audit.checkpoint",
+    /// The platform key and certificate were generated and wrapped by the KEK (first start).
+    KeyCreate => "key.create",
+    /// The platform key was unwrapped by the key provider at start-up.
+    KeyUnwrap => "key.unwrap",
+    /// Read-only management commands (CLI / control socket).
+    SystemList => "system.list",
+    KeyStatus => "key.status",
+    TrustList => "trust.list",
+    QuotaShow => "quota.show",
+    AuditExport => "audit.export",
+    AuditVerify => "audit.verify",
+    AuditProof => "audit.proof",
+}
+
+impl Action {
+    /// Key operations are their own entry kind (`key`) whoever performs them.
+    pub fn is_key_operation(self) -> bool {
+        matches!(self, Action::KeyCreate | Action::KeyUnwrap)
+    }
 }
 
 impl std::fmt::Display for Action {
@@ -207,6 +226,38 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", a.as_str()));
             assert_eq!(serde_json::from_str::<Action>(&json).unwrap(), *a);
         }
+    }
+
+    /// `docs/audit.md` is the closed list an auditor reads: it must name exactly the actions
+    /// the code can write (domain acts here, API interfaces in `api::envelope`).
+    #[test]
+    fn the_documented_action_list_is_the_closed_list() {
+        let doc = include_str!("../../docs/audit.md");
+        let section = doc
+            .split("## Action names")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .unwrap();
+        let documented: std::collections::BTreeSet<&str> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .collect();
+        let mut expected: std::collections::BTreeSet<&str> =
+            Action::ALL.iter().map(|a| a.as_str()).collect();
+        let api = [
+            "system.info",
+            "seal.filing",
+            "seal.state",
+            "seal.query",
+            "cloud.auth.apply",
+            "cloud.auth.result",
+            "cloud.sign",
+            "ukey.sign.verify",
+            "document.verify",
+        ];
+        expected.extend(api);
+        assert_eq!(documented, expected);
     }
 
     #[test]

@@ -136,19 +136,16 @@ pub fn add_trust_anchor(
     bytes: &[u8],
     actor: &Actor,
 ) -> Result<(String, String), DomainError> {
-    let res = insert_trust_anchor(store, bytes);
     let offered = crate::crypto::sm::sm3_hex(bytes);
-    audit::audited(
-        store,
-        actor,
-        Action::TrustAdd,
-        &offered,
-        res,
-        |(id, subject)| (id.clone(), subject.clone()),
-    )
+    insert_trust_anchor(store, bytes, actor)
+        .map_err(|e| audit::failed(store, actor, Action::TrustAdd, &offered, e))
 }
 
-fn insert_trust_anchor(store: &Store, bytes: &[u8]) -> Result<(String, String), DomainError> {
+fn insert_trust_anchor(
+    store: &Store,
+    bytes: &[u8],
+    actor: &Actor,
+) -> Result<(String, String), DomainError> {
     let der = match std::str::from_utf8(bytes) {
         Ok(text) if text.contains("-----BEGIN") => {
             crate::crypto::sm::pem_decode(text)
@@ -159,18 +156,19 @@ fn insert_trust_anchor(store: &Store, bytes: &[u8]) -> Result<(String, String), 
     };
     let info = x509::CertInfo::parse(&der)
         .map_err(|e| DomainError::Invalid(format!("不是有效的 X.509 证书: {e}")))?;
-    let id = store.add_trust_anchor(&der)?;
+    let id = crate::crypto::sm::sm3_hex(&der);
+    let entry = audit::entry(actor, Action::TrustAdd, &id, info.subject.clone());
+    store.add_trust_anchor(&der, &entry)?;
     Ok((id, info.subject))
 }
 
 /// Removes a trust anchor; an unknown id is an error. Recorded as `trust.remove`.
 pub fn remove_trust_anchor(store: &Store, id: &str, actor: &Actor) -> Result<(), DomainError> {
-    let res = match store.remove_trust_anchor(id) {
+    let entry = audit::entry(actor, Action::TrustRemove, id, "");
+    let res = match store.remove_trust_anchor(id, &entry) {
         Ok(true) => Ok(()),
         Ok(false) => Err(DomainError::NotFound(format!("信任锚 {id} 不存在"))),
         Err(e) => Err(e.into()),
     };
-    audit::audited(store, actor, Action::TrustRemove, id, res, |()| {
-        (id.to_string(), String::new())
-    })
+    res.map_err(|e| audit::failed(store, actor, Action::TrustRemove, id, e))
 }

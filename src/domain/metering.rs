@@ -207,17 +207,8 @@ pub fn set_quota(
     until: Day,
     actor: &Actor,
 ) -> Result<Quota, DomainError> {
-    let res = put_quota(store, app_id, kind, limit, from, until, &actor.id);
-    audit::audited(store, actor, Action::QuotaSet, app_id, res, |q| {
-        let detail = format!(
-            "类型={}; 数量={}; 有效期={}..{}",
-            q.kind.as_str(),
-            q.limit,
-            from,
-            until
-        );
-        (app_id.to_string(), detail)
-    })
+    put_quota(store, app_id, kind, limit, from, until, actor)
+        .map_err(|e| audit::failed(store, actor, Action::QuotaSet, app_id, e))
 }
 
 fn put_quota(
@@ -227,7 +218,7 @@ fn put_quota(
     limit: u64,
     from: Day,
     until: Day,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<Quota, DomainError> {
     if store.get_system(app_id)?.is_none() {
         return Err(DomainError::NotFound(format!("系统 {app_id} 不存在")));
@@ -246,33 +237,39 @@ fn put_quota(
         valid_from_ms: from.start_ms(),
         valid_until_ms: until.add_days(1).start_ms() - 1,
         used: 0,
-        set_by: actor.to_string(),
+        set_by: actor.id.clone(),
         set_ms: crate::time::now_ms(),
     };
-    store.set_quota(app_id, Some(&q))?;
+    let detail = format!(
+        "类型={}; 数量={}; 有效期={}..{}",
+        kind.as_str(),
+        limit,
+        from,
+        until
+    );
+    let entry = audit::entry(actor, Action::QuotaSet, app_id, detail);
+    store.set_quota(app_id, Some(&q), &entry)?;
     Ok(q)
 }
 
 /// Removes the quota of `app_id` and returns it; a system without one is an error (the
 /// same answer on every surface). Recorded as `quota.clear` with what was removed.
 pub fn clear_quota(store: &Store, app_id: &str, actor: &Actor) -> Result<Quota, DomainError> {
-    let res = match store.get_quota(app_id) {
-        Ok(Some(q)) => store
-            .set_quota(app_id, None)
-            .map(|()| q)
-            .map_err(Into::into),
-        Ok(None) => Err(DomainError::NotFound(format!("系统 {app_id} 没有配额"))),
-        Err(e) => Err(e.into()),
-    };
-    audit::audited(store, actor, Action::QuotaClear, app_id, res, |q| {
+    let clear = || -> Result<Quota, DomainError> {
+        let q = store
+            .get_quota(app_id)?
+            .ok_or_else(|| DomainError::NotFound(format!("系统 {app_id} 没有配额")))?;
         let detail = format!(
             "原配额: 类型={}; 数量={}; 已用={}",
             q.kind.as_str(),
             q.limit,
             q.used
         );
-        (app_id.to_string(), detail)
-    })
+        let entry = audit::entry(actor, Action::QuotaClear, app_id, detail);
+        store.set_quota(app_id, None, &entry)?;
+        Ok(q)
+    };
+    clear().map_err(|e| audit::failed(store, actor, Action::QuotaClear, app_id, e))
 }
 
 /// The period of a report when only its last day is given: 30 days, that day included.

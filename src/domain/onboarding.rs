@@ -330,22 +330,18 @@ fn submitted(store: &Store, username: &str) -> Result<Application, DomainError> 
 /// Approves: creates the system in testing state and records its appId on the application;
 /// recorded as `onboarding.approve` naming the new appId.
 pub fn approve(store: &Store, username: &str, actor: &Actor) -> Result<Application, DomainError> {
-    let res = approve_application(store, username, &actor.id);
-    audit::audited(
-        store,
-        actor,
-        Action::OnboardingApprove,
-        username,
-        res,
-        |a| (username.to_string(), a.app_id.clone().unwrap_or_default()),
-    )
+    approve_application(store, username, actor)
+        .map_err(|e| audit::failed(store, actor, Action::OnboardingApprove, username, e))
 }
 
+/// The approval's entry is written with the new system: if it cannot be, no system exists
+/// and the application goes back to the queue.
 fn approve_application(
     store: &Store,
     username: &str,
-    actor: &str,
+    by: &Actor,
 ) -> Result<Application, DomainError> {
+    let actor = by.id.as_str();
     let old = submitted(store, username)?;
     let mut new = old.clone();
     // Claim the application first so a concurrent approval cannot create a second system.
@@ -371,6 +367,7 @@ fn approve_application(
             state: None,
         },
         actor,
+        &|r| audit::entry(by, Action::OnboardingApprove, username, r.app_id.clone()),
     );
     let sys = match created {
         Ok(s) => s,
@@ -465,20 +462,12 @@ fn store_rotation_request(store: &Store, username: &str, pem: &str) -> Result<()
 /// previous key stays valid beside it (at most two at once, SPEC §1). Recorded as
 /// `key.rotation_approve` on the system.
 pub fn approve_rotation(store: &Store, username: &str, actor: &Actor) -> Result<(), DomainError> {
-    let res = rotate_key(store, username);
-    audit::audited(
-        store,
-        actor,
-        Action::KeyRotationApprove,
-        username,
-        res,
-        |app_id| (app_id.clone(), username.to_string()),
-    )
-    .map(|_| ())
+    rotate_key(store, username, actor)
+        .map_err(|e| audit::failed(store, actor, Action::KeyRotationApprove, username, e))
 }
 
-/// Puts the pending key in place; returns the system's appId.
-fn rotate_key(store: &Store, username: &str) -> Result<String, DomainError> {
+/// Puts the pending key in place, written with the act's entry.
+fn rotate_key(store: &Store, username: &str, actor: &Actor) -> Result<(), DomainError> {
     let app = store
         .get_application(username)?
         .ok_or_else(|| DomainError::NotFound(format!("申请 {username} 不存在")))?;
@@ -492,7 +481,8 @@ fn rotate_key(store: &Store, username: &str) -> Result<String, DomainError> {
         let mut new = old.clone();
         let previous = old.public_keys.last().cloned();
         new.public_keys = previous.into_iter().chain([key.clone()]).collect();
-        match store.update_system(&old, &new) {
+        let entry = audit::entry(actor, Action::KeyRotationApprove, &app_id, username);
+        match store.update_system(&old, &new, Some(&entry)) {
             Ok(()) => break,
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
@@ -501,7 +491,7 @@ fn rotate_key(store: &Store, username: &str) -> Result<String, DomainError> {
     let mut done = app.clone();
     done.pending_key_pem = None;
     store.swap_application(Some(&app), &done)?;
-    Ok(app_id)
+    Ok(())
 }
 
 #[cfg(test)]

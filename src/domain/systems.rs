@@ -65,18 +65,19 @@ pub fn add_system(
     actor: &Actor,
 ) -> Result<SystemRecord, DomainError> {
     let name = new.name.clone();
-    let res = create_system(store, new, &actor.id);
-    audit::audited(store, actor, Action::SystemAdd, &name, res, |r| {
-        (r.app_id.clone(), r.name.clone())
+    create_system(store, new, &actor.id, &|r| {
+        audit::entry(actor, Action::SystemAdd, &r.app_id, r.name.clone())
     })
+    .map_err(|e| audit::failed(store, actor, Action::SystemAdd, &name, e))
 }
 
-/// Registers a system without an event of its own: the act that calls it records itself
-/// (an approval is `onboarding.approve`, naming the new appId).
+/// Registers a system; `entry` is the audit entry of the act that creates it (`system.add`,
+/// or an approval's `onboarding.approve` naming the new appId), written with the record.
 pub(crate) fn create_system(
     store: &Store,
     new: NewSystem,
     actor: &str,
+    entry: &dyn Fn(&SystemRecord) -> crate::audit::entry::Draft,
 ) -> Result<SystemRecord, DomainError> {
     for (field, v) in [("name", &new.name), ("platName", &new.plat_name)] {
         if v.trim().is_empty() || v.chars().count() > 128 {
@@ -119,7 +120,7 @@ pub(crate) fn create_system(
             at_ms: now,
         }],
     };
-    store.insert_system(&rec)?;
+    store.insert_system(&rec, &entry(&rec))?;
     Ok(rec)
 }
 
@@ -145,31 +146,19 @@ pub fn set_state(
     reason: &str,
     actor: &Actor,
 ) -> Result<SystemRecord, DomainError> {
-    let res = change_state(store, app_id, to, reason, &actor.id);
-    let (from, res) = match res {
-        Ok((from, rec)) => (Some(from), Ok(rec)),
-        Err(e) => (None, Err(e)),
-    };
-    if from == Some(to) {
-        return res;
-    }
-    audit::audited(store, actor, Action::SystemState, app_id, res, |r| {
-        let from = from.map(SystemState::as_str).unwrap_or("");
-        (
-            r.app_id.clone(),
-            format!("{from} -> {}: {}", to.as_str(), reason.trim()),
-        )
-    })
+    change_state(store, app_id, to, reason, actor)
+        .map_err(|e| audit::failed(store, actor, Action::SystemState, app_id, e))
 }
 
-/// The transition itself; returns the state before it with the record after it.
+/// The transition itself, written with its `system.state` entry; an unchanged state is an
+/// answer, not an act, and records nothing.
 fn change_state(
     store: &Store,
     app_id: &str,
     to: SystemState,
     reason: &str,
-    actor: &str,
-) -> Result<(SystemState, SystemRecord), DomainError> {
+    actor: &Actor,
+) -> Result<SystemRecord, DomainError> {
     if reason.trim().is_empty() {
         return Err(DomainError::Invalid("必须填写状态变更原因".into()));
     }
@@ -178,7 +167,7 @@ fn change_state(
             .get_system(app_id)?
             .ok_or_else(|| DomainError::NotFound(format!("系统 {app_id} 不存在")))?;
         if old.state == to {
-            return Ok((to, old));
+            return Ok(old);
         }
         if !transition_allowed(old.state, to) {
             return Err(DomainError::Conflict(format!(
@@ -193,11 +182,18 @@ fn change_state(
             from: Some(old.state),
             to,
             reason: reason.trim().to_string(),
-            actor: actor.into(),
+            actor: actor.id.clone(),
             at_ms: now_ms(),
         });
-        match store.update_system(&old, &new) {
-            Ok(()) => return Ok((old.state, new)),
+        let detail = format!(
+            "{} -> {}: {}",
+            old.state.as_str(),
+            to.as_str(),
+            reason.trim()
+        );
+        let entry = audit::entry(actor, Action::SystemState, app_id, detail);
+        match store.update_system(&old, &new, Some(&entry)) {
+            Ok(()) => return Ok(new),
             Err(crate::store::StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
         }

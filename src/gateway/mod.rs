@@ -342,7 +342,7 @@ mod tests {
                 .iter()
                 .map(|k| sm::sm2_public_key_to_pem(&k.public_key()))
                 .collect();
-            self.store.update_system(&old, &new).unwrap();
+            self.store.update_system(&old, &new, None).unwrap();
         }
     }
 
@@ -398,7 +398,7 @@ mod tests {
         let mut new = old.clone();
         new.public_keys =
             vec!["-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into()];
-        m.store.update_system(&old, &new).unwrap();
+        m.store.update_system(&old, &new, None).unwrap();
         assert_eq!(m.call(&key).unwrap_err(), GatewayError::BadSignature);
         m.set_keys(&[&key]);
         assert!(m.call(&key).is_ok());

@@ -11,7 +11,8 @@
 //! Internal faults are logged here and reach the CLI as `internal` without their text.
 
 use crate::config::Config;
-use crate::domain::audit_event::Actor;
+use crate::domain::audit;
+use crate::domain::audit_event::{Action, Actor, Outcome};
 use crate::domain::metering::{self, QuotaStatus, ReportRow};
 use crate::domain::vocab::{QuotaKind, Role, SystemState};
 use crate::domain::{DomainError, accounts, documents, systems};
@@ -104,6 +105,30 @@ pub enum Command {
 }
 
 impl Command {
+    /// The action and target of a read-only command's audit entry (`None` for commands whose
+    /// domain act records itself).
+    fn read_audit(&self) -> Option<(Action, String)> {
+        Some(match self {
+            Command::SystemList => (Action::SystemList, String::new()),
+            Command::KeysStatus => (Action::KeyStatus, "platform".into()),
+            Command::TrustList => (Action::TrustList, String::new()),
+            Command::VerifyDocument { file_name, .. } => {
+                (Action::DocumentVerify, file_name.clone())
+            }
+            Command::UsageReport { app_id, .. } => {
+                (Action::UsageExport, app_id.clone().unwrap_or_default())
+            }
+            Command::QuotaShow { app_id } => (Action::QuotaShow, app_id.clone()),
+            Command::AuditExport { .. } => (Action::AuditExport, String::new()),
+            Command::AuditVerify => (Action::AuditVerify, String::new()),
+            Command::AuditInclusion { seq, .. } => (Action::AuditProof, seq.to_string()),
+            Command::AuditConsistency { from_size, to_size } => {
+                (Action::AuditProof, format!("{from_size}..{to_size}"))
+            }
+            _ => return None,
+        })
+    }
+
     pub fn changes_state(&self) -> bool {
         !matches!(
             self,
@@ -286,6 +311,26 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 
 /// Runs a management command as the CLI. `keys` is absent when the caller could not load them.
 pub fn execute(
+    store: &Store,
+    keys: Option<&Keyring>,
+    config: &Config,
+    cmd: Command,
+) -> Result<Response, ControlError> {
+    // Commands that change state are audited by the domain act they perform; the read-only
+    // ones are audited here, so every management command leaves an entry.
+    let Some((action, target)) = cmd.read_audit() else {
+        return run(store, keys, config, cmd);
+    };
+    let res = run(store, keys, config, cmd);
+    let actor = Actor::cli();
+    match &res {
+        Ok(_) => audit::record(store, &actor, action, Outcome::Ok, &target, "")?,
+        Err(e) => audit::note(store, &actor, action, Outcome::Failed, &target, &e.message),
+    }
+    res
+}
+
+fn run(
     store: &Store,
     keys: Option<&Keyring>,
     config: &Config,

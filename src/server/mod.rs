@@ -52,16 +52,13 @@ pub fn ensure_data_dir(config: &Config) -> Result<(), ServerError> {
 pub fn prepare(config: Config) -> Result<Prepared, ServerError> {
     ensure_data_dir(&config)?;
     let store = Store::open(&config.data_dir)?;
-    let (keys, keys_created) = Keyring::load_or_init(&config)?;
+    let (keys, keys_created) = load_keys(&store, &config)?;
     if config.keys.provider == crate::config::KeyProviderKind::File {
         tracing::warn!(
             "key provider \"file\" keeps the key-encryption key on disk: for evaluation only, use keys.provider = \"pkcs11\" in production"
         );
     }
-    let bootstrap = crate::domain::accounts::bootstrap(&store).map_err(|e| match e {
-        crate::domain::DomainError::Store(s) => ServerError::Store(s),
-        other => ServerError::Store(StoreError::Corrupt(other.to_string())),
-    })?;
+    let bootstrap = crate::domain::accounts::bootstrap(&store).map_err(startup_fault)?;
     audit_system_event(
         &store,
         &keys,
@@ -130,6 +127,23 @@ pub struct Running {
     pub state: web::Data<AppState>,
     control: Option<tokio::net::UnixListener>,
     server: actix_web::dev::Server,
+    stop_signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+/// SIGTERM and SIGINT, registered before the server announces itself so a stop sent right
+/// after the "listening" line drains and audits the shutdown instead of killing the process.
+fn stop_signals() -> Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)> {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => Some((t, i)),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "cannot handle SIGTERM/SIGINT");
+            None
+        }
+    }
 }
 
 /// Binds the listeners (port 0 allowed) without serving yet.
@@ -154,6 +168,7 @@ pub fn start(prepared: Prepared) -> Result<Running, ServerError> {
             .configure(crate::console::configure)
     })
     .shutdown_timeout(30)
+    .disable_signals()
     .bind_rustls_0_23(&listen, prepared.tls)
     .map_err(|e| ServerError::Bind(listen.clone(), e))?;
     let addr = *server
@@ -190,6 +205,7 @@ pub fn start(prepared: Prepared) -> Result<Running, ServerError> {
         addr,
         metrics_addr,
         control,
+        stop_signals: stop_signals(),
         handle: server.handle(),
         state,
         server,
@@ -211,7 +227,21 @@ impl Running {
         });
         let maintenance = tokio::spawn(maintenance(state.clone()));
         let checkpoints = tokio::spawn(audit_checkpoints(state.clone()));
+        let stopper = self.stop_signals.map(|(mut term, mut int)| {
+            let handle = self.handle.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                tracing::info!("stop signal received: draining requests");
+                handle.stop(true).await;
+            })
+        });
         let res = self.server.await;
+        if let Some(s) = stopper {
+            s.abort();
+        }
         checkpoints.abort();
         if let Some(c) = control {
             c.abort();
@@ -233,6 +263,29 @@ impl Running {
     }
 }
 
+/// Loads (or on first start creates) the platform key and records the key operation; a
+/// refused unwrap is recorded too, so a wrong PIN or a foreign KEK leaves a trace.
+fn load_keys(store: &Store, config: &Config) -> Result<(Keyring, bool), ServerError> {
+    use crate::domain::audit_event::{Action, Actor, Outcome};
+    let provider = format!("provider={}", config.keys.provider.as_str());
+    let res = Keyring::load_or_init(config);
+    let (action, outcome, detail) = match &res {
+        Ok((_, true)) => (Action::KeyCreate, Outcome::Ok, provider),
+        Ok((_, false)) => (Action::KeyUnwrap, Outcome::Ok, provider),
+        Err(e) => (
+            Action::KeyUnwrap,
+            Outcome::Failed,
+            format!("{provider}; {e}"),
+        ),
+    };
+    crate::domain::audit::record(store, &Actor::system(), action, outcome, "platform", detail)
+        .map_err(startup_fault)?;
+    if res.is_err() {
+        store.flush_blocking()?;
+    }
+    Ok(res?)
+}
+
 /// Records a start or stop of the platform and signs a checkpoint covering it (SPEC §6.1).
 fn audit_system_event(
     store: &Store,
@@ -241,14 +294,19 @@ fn audit_system_event(
     action: crate::domain::audit_event::Action,
 ) -> Result<(), ServerError> {
     use crate::domain::audit_event::{Actor, Outcome};
-    let to_store = |e: crate::domain::DomainError| match e {
+    crate::domain::audit::record(store, &Actor::system(), action, Outcome::Ok, "", "")
+        .map_err(startup_fault)?;
+    crate::audit::checkpoint::make(store, keys, &config.region_code).map_err(startup_fault)?;
+    Ok(())
+}
+
+/// A domain step of start-up that failed (bootstrap, an audit write): the platform does not
+/// start without its log.
+fn startup_fault(e: crate::domain::DomainError) -> ServerError {
+    match e {
         crate::domain::DomainError::Store(s) => ServerError::Store(s),
         other => ServerError::Store(StoreError::Corrupt(other.to_string())),
-    };
-    crate::domain::audit::record(store, &Actor::system(), action, Outcome::Ok, "", "")
-        .map_err(to_store)?;
-    crate::audit::checkpoint::make(store, keys, &config.region_code).map_err(to_store)?;
-    Ok(())
+    }
 }
 
 /// How often the audit log is checkpointed while entries arrive (SPEC §6.1: at least every

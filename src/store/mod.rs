@@ -329,6 +329,46 @@ impl Store {
     }
 }
 
+/// What a single-record write expects to find under its key.
+pub(crate) enum Expect<'a> {
+    Anything,
+    Absent,
+    Exactly(&'a [u8]),
+}
+
+impl Store {
+    /// Writes one record (`None` removes it) and appends the act's audit entry in the same
+    /// transaction (SPEC §6.1 must-succeed: the record changes with its entry or not at all).
+    /// `Conflict` when the record is not as `expect` says; returns the value it replaced.
+    pub(crate) fn write_record(
+        &self,
+        space: &'static str,
+        key: &[u8],
+        expect: Expect<'_>,
+        new: Option<&[u8]>,
+        entry: &crate::audit::entry::Draft,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let spaces = [space, keyspace::AUDIT_LEAVES, keyspace::AUDIT_STATE];
+        self.transaction(&spaces, |tx| {
+            let current = tx.get(space, key)?;
+            let as_expected = match expect {
+                Expect::Anything => true,
+                Expect::Absent => current.is_none(),
+                Expect::Exactly(v) => current.as_deref() == Some(v),
+            };
+            if !as_expected {
+                return Err(TxAbort::Store(StoreError::Conflict));
+            }
+            match new {
+                Some(v) => tx.insert(space, key, v)?,
+                None => tx.remove(space, key)?,
+            };
+            self.append_audit_tx(tx, entry)?;
+            Ok(current)
+        })
+    }
+}
+
 /// JSON encoding of a record; records are small and readable in a debugger.
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))

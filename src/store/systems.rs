@@ -1,7 +1,8 @@
 //! Seal systems (members) that passed onboarding: `appId` → [`SystemRecord`].
 
 use super::engine::Direction;
-use super::{Store, StoreError, decode, encode};
+use super::{Expect, Store, StoreError, decode, encode, keyspace as ks};
+use crate::audit::entry::Draft;
 use crate::domain::vocab::SystemState;
 use serde::{Deserialize, Serialize};
 
@@ -45,22 +46,32 @@ impl Store {
             .transpose()
     }
 
-    /// Inserts a new system; fails with `Conflict` if the appId exists.
-    pub fn insert_system(&self, rec: &SystemRecord) -> Result<(), StoreError> {
-        self.systems
-            .compare_and_swap(rec.app_id.as_bytes(), None, Some(&encode(rec)?))?
-            .map_err(|_| StoreError::Conflict)
+    /// Inserts a new system with the entry of the act that adds it; `Conflict` if the appId
+    /// exists.
+    pub fn insert_system(&self, rec: &SystemRecord, entry: &Draft) -> Result<(), StoreError> {
+        let key = rec.app_id.as_bytes();
+        self.write_record(ks::SYSTEMS, key, Expect::Absent, Some(&encode(rec)?), entry)?;
+        Ok(())
     }
 
-    /// Replaces `old` with `new` atomically; `Conflict` if the record changed meanwhile.
-    pub fn update_system(&self, old: &SystemRecord, new: &SystemRecord) -> Result<(), StoreError> {
-        self.systems
-            .compare_and_swap(
-                new.app_id.as_bytes(),
-                Some(&encode(old)?),
-                Some(&encode(new)?),
-            )?
-            .map_err(|_| StoreError::Conflict)
+    /// Replaces `old` with `new` atomically, with the entry of the act when it has one of its
+    /// own; `Conflict` if the record changed meanwhile.
+    pub fn update_system(
+        &self,
+        old: &SystemRecord,
+        new: &SystemRecord,
+        entry: Option<&Draft>,
+    ) -> Result<(), StoreError> {
+        let (key, old, new) = (new.app_id.as_bytes(), encode(old)?, encode(new)?);
+        match entry {
+            Some(e) => self
+                .write_record(ks::SYSTEMS, key, Expect::Exactly(&old), Some(&new), e)
+                .map(drop),
+            None => self
+                .systems
+                .compare_and_swap(key, Some(&old), Some(&new))?
+                .map_err(|_| StoreError::Conflict),
+        }
     }
 
     pub fn list_systems(&self) -> Result<Vec<SystemRecord>, StoreError> {

@@ -1,13 +1,16 @@
 //! Trust anchors for document verification: CA certificates (DER) keyed by their SM3.
 
 use super::engine::Direction;
-use super::{Store, StoreError};
+use super::{Expect, Store, StoreError, keyspace as ks};
+use crate::audit::entry::Draft;
 
 impl Store {
-    /// Adds a DER certificate; returns its id (hex SM3). Adding the same one again is a no-op.
-    pub fn add_trust_anchor(&self, der: &[u8]) -> Result<String, StoreError> {
+    /// Adds a DER certificate with the entry of the act; returns its id (hex SM3). Adding the
+    /// same one again changes nothing but is recorded again.
+    pub fn add_trust_anchor(&self, der: &[u8], entry: &Draft) -> Result<String, StoreError> {
         let id = crate::crypto::sm::sm3_hex(der);
-        self.trust_anchors.insert(id.as_bytes(), der)?;
+        let key = id.as_bytes();
+        self.write_record(ks::TRUST_ANCHORS, key, Expect::Anything, Some(der), entry)?;
         Ok(id)
     }
 
@@ -21,8 +24,24 @@ impl Store {
             .collect()
     }
 
-    /// Removes an anchor; returns whether it existed.
-    pub fn remove_trust_anchor(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.trust_anchors.remove(id.as_bytes())?.is_some())
+    /// Removes an anchor with the entry of the act; `false` (and nothing recorded) when it
+    /// did not exist.
+    pub fn remove_trust_anchor(&self, id: &str, entry: &Draft) -> Result<bool, StoreError> {
+        let key = id.as_bytes();
+        let Some(current) = self.trust_anchors.get(key)? else {
+            return Ok(false);
+        };
+        match self.write_record(
+            ks::TRUST_ANCHORS,
+            key,
+            Expect::Exactly(&current),
+            None,
+            entry,
+        ) {
+            Ok(_) => Ok(true),
+            // Removed meanwhile by someone else.
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }

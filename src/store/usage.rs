@@ -223,24 +223,37 @@ impl Store {
             .transpose()
     }
 
-    /// Sets (or with `None` removes) the quota of `app_id`; consumption starts again at zero.
-    pub fn set_quota(&self, app_id: &str, quota: Option<&Quota>) -> Result<(), StoreError> {
-        for item in self
+    /// Sets (or with `None` removes) the quota of `app_id` with the entry of the act, in one
+    /// transaction; consumption starts again at zero.
+    pub fn set_quota(
+        &self,
+        app_id: &str,
+        quota: Option<&Quota>,
+        entry: &crate::audit::entry::Draft,
+    ) -> Result<(), StoreError> {
+        let counted = self
             .quota_users
             .scan_prefix(&usage_prefix(app_id), Direction::Forward)
-        {
-            let (k, _) = item?;
-            self.quota_users.remove(&k)?;
-        }
-        match quota {
-            Some(q) => {
-                self.quotas.insert(app_id.as_bytes(), &encode(q)?)?;
+            .map(|r| r.map(|(k, _)| k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let value = quota.map(encode).transpose()?;
+        let spaces = [
+            ks::QUOTAS,
+            ks::QUOTA_USERS,
+            ks::AUDIT_LEAVES,
+            ks::AUDIT_STATE,
+        ];
+        self.transaction(&spaces, |tx| {
+            for k in &counted {
+                tx.remove(ks::QUOTA_USERS, k)?;
             }
-            None => {
-                self.quotas.remove(app_id.as_bytes())?;
-            }
-        }
-        Ok(())
+            match &value {
+                Some(v) => tx.insert(ks::QUOTAS, app_id.as_bytes(), v)?,
+                None => tx.remove(ks::QUOTAS, app_id.as_bytes())?,
+            };
+            self.append_audit_tx(tx, entry)?;
+            Ok(())
+        })
     }
 
     /// Takes one unit of `app_id`'s quota at `now_ms` when the quota is of `kind`. For a users
@@ -333,7 +346,7 @@ mod tests {
     fn register(s: &Store, app_id: &str) {
         use crate::domain::vocab::SystemState;
         use crate::store::systems::SystemRecord;
-        s.insert_system(&SystemRecord {
+        let rec = SystemRecord {
             app_id: app_id.into(),
             name: app_id.into(),
             plat_name: app_id.into(),
@@ -345,8 +358,17 @@ mod tests {
             state: SystemState::Online,
             created_ms: 0,
             history: vec![],
-        })
-        .unwrap();
+        };
+        s.insert_system(&rec, &entry()).unwrap();
+    }
+
+    fn entry() -> crate::audit::entry::Draft {
+        crate::domain::audit::entry(
+            &crate::domain::audit_event::Actor::cli(),
+            crate::domain::audit_event::Action::QuotaSet,
+            "A",
+            "",
+        )
     }
 
     #[test]
@@ -392,7 +414,7 @@ mod tests {
         let s = Store::open(dir.path()).unwrap();
         let sig = QuotaKind::Signatures;
         assert_eq!(s.take_quota("A", sig, None, 5_000).unwrap(), Ok(None));
-        s.set_quota("A", Some(&quota(sig, 2))).unwrap();
+        s.set_quota("A", Some(&quota(sig, 2)), &entry()).unwrap();
         assert_eq!(
             s.take_quota("A", sig, None, 500).unwrap(),
             Err(QuotaRefusal::NotYetValid)
@@ -410,7 +432,8 @@ mod tests {
             Err(QuotaRefusal::Expired)
         );
         // A users quota is not consumed by signatures, and a known user costs nothing.
-        s.set_quota("A", Some(&quota(QuotaKind::Users, 1))).unwrap();
+        s.set_quota("A", Some(&quota(QuotaKind::Users, 1)), &entry())
+            .unwrap();
         assert_eq!(s.take_quota("A", sig, None, 5_000).unwrap(), Ok(None));
         let users = QuotaKind::Users;
         assert_eq!(
@@ -426,7 +449,7 @@ mod tests {
             Err(QuotaRefusal::Exhausted)
         );
         // A new quota starts from zero, including its users.
-        s.set_quota("A", Some(&quota(users, 1))).unwrap();
+        s.set_quota("A", Some(&quota(users, 1)), &entry()).unwrap();
         assert_eq!(
             s.take_quota("A", users, Some(b"u2"), 5_000).unwrap(),
             Ok(Some(7))
@@ -437,7 +460,7 @@ mod tests {
     fn concurrent_takes_never_exceed_the_limit() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
-        s.set_quota("A", Some(&quota(QuotaKind::Signatures, 50)))
+        s.set_quota("A", Some(&quota(QuotaKind::Signatures, 50)), &entry())
             .unwrap();
         let taken: usize = std::thread::scope(|sc| {
             let hs: Vec<_> = (0..8)

@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Verify a Hutong audit-log export (SPEC §6.1) with the platform certificate alone.
+
+Written from the specification, independently of the appliance's code. Needs Python 3.9+
+and the public `gmssl` package (pure Python SM2/SM3):
+
+    python3 -m pip install gmssl
+    python3 verify_audit.py --cert platform.crt audit.jsonl
+
+Exit status 0 when every line verifies, 1 at the first line that does not (named on stderr),
+2 for a usage error.
+"""
+
+import argparse
+import base64
+import binascii
+import json
+import sys
+
+from gmssl import func, sm2, sm3
+
+SM2_N = int(sm2.default_ecc_table["n"], 16)
+SM2_OID = bytes.fromhex("06082a811ccf5501822d")  # 1.2.156.10197.1.301 (SM2 curve)
+
+
+def sm3_digest(data: bytes) -> bytes:
+    return bytes.fromhex(sm3.sm3_hash(func.bytes_to_list(data)))
+
+
+def leaf_hash(leaf: bytes) -> bytes:
+    return sm3_digest(b"\x00" + leaf)
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return sm3_digest(b"\x01" + left + right)
+
+
+# --- a minimal DER reader: enough for a certificate's public key and an SM2 signature ---
+
+
+def der_read(buf: bytes, pos: int):
+    """Returns (tag, content, next position) of the element at pos."""
+    if pos + 2 > len(buf):
+        raise ValueError("DER truncated")
+    tag = buf[pos]
+    length = buf[pos + 1]
+    pos += 2
+    if length & 0x80:
+        n = length & 0x7F
+        if n == 0 or n > 4 or pos + n > len(buf):
+            raise ValueError("DER length")
+        length = int.from_bytes(buf[pos : pos + n], "big")
+        pos += n
+    if pos + length > len(buf):
+        raise ValueError("DER truncated")
+    return tag, buf[pos : pos + length], pos + length
+
+
+def der_children(content: bytes):
+    out, pos = [], 0
+    while pos < len(content):
+        tag, body, pos = der_read(content, pos)
+        out.append((tag, body))
+    return out
+
+
+def certificate_public_key(cert_der: bytes) -> str:
+    """The SM2 public key X||Y (hex) of an X.509 certificate."""
+    tag, cert, _ = der_read(cert_der, 0)
+    if tag != 0x30:
+        raise ValueError("not a certificate")
+    tbs_tag, tbs = der_children(cert)[0]
+    fields = der_children(tbs)
+    if fields and fields[0][0] == 0xA0:  # [0] version
+        fields = fields[1:]
+    # serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo
+    spki_tag, spki = fields[5]
+    alg, key = der_children(spki)
+    if SM2_OID not in alg[1]:
+        raise ValueError("the certificate's key is not an SM2 key")
+    if key[0] != 0x03 or len(key[1]) != 66 or key[1][0:2] != b"\x00\x04":
+        raise ValueError("unexpected SM2 public key encoding")
+    return key[1][2:].hex()
+
+
+def certificate_der(path: str) -> bytes:
+    raw = open(path, "rb").read()
+    if b"-----BEGIN" in raw:
+        text = raw.decode("ascii")
+        body = text.split("-----BEGIN CERTIFICATE-----")[1].split("-----END CERTIFICATE-----")[0]
+        return base64.b64decode("".join(body.split()))
+    return raw
+
+
+def sm2_signature_hex(der_sig: bytes) -> str:
+    tag, seq, end = der_read(der_sig, 0)
+    if tag != 0x30 or end != len(der_sig):
+        raise ValueError("signature is not a DER SEQUENCE")
+    parts = der_children(seq)
+    if len(parts) != 2 or any(t != 0x02 for t, _ in parts):
+        raise ValueError("signature is not SEQUENCE { r INTEGER, s INTEGER }")
+    r, s = (int.from_bytes(v, "big") for _, v in parts)
+    if not (0 < r < SM2_N and 0 < s < SM2_N):
+        raise ValueError("signature value out of range")
+    return "%064x%064x" % (r, s)
+
+
+def sm2_verify(public_key_hex: str, message: bytes, signature_b64: str) -> bool:
+    try:
+        sig = sm2_signature_hex(base64.b64decode(signature_b64, validate=True))
+    except (ValueError, binascii.Error):
+        return False
+    verifier = sm2.CryptSM2(private_key=None, public_key=public_key_hex)
+    verifier.public_key = public_key_hex  # the constructor strips leading '0'/'4' digits
+    return bool(verifier.verify_with_sm3(sig, message))  # ID 1234567812345678
+
+
+# --- the tree: RFC 9162 compact range ---
+
+
+class Frontier:
+    def __init__(self, size=0, hashes=None):
+        self.size = size
+        self.hashes = list(hashes or [])
+
+    def push(self, h: bytes):
+        s = self.size
+        while s & 1:
+            h = node_hash(self.hashes.pop(), h)
+            s >>= 1
+        self.hashes.append(h)
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self.hashes:
+            return sm3_digest(b"")
+        acc = self.hashes[-1]
+        for h in reversed(self.hashes[:-1]):
+            acc = node_hash(h, acc)
+        return acc
+
+
+def jcs(value) -> str:
+    """RFC 8785 for the values a leaf holds (objects, strings, integers, null)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def parse_checkpoint(text: str):
+    if not text.endswith("\n"):
+        return None
+    lines = text[:-1].split("\n")
+    if len(lines) != 4:
+        return None
+    origin, size, root, at = lines
+    if not (size.isdigit() and at.isdigit()) or str(int(size)) != size:
+        return None
+    try:
+        root = base64.b64decode(root, validate=True)
+    except binascii.Error:
+        return None
+    if len(root) != 32:
+        return None
+    return origin, int(size), root, int(at)
+
+
+class Failure(Exception):
+    pass
+
+
+def verify(lines, cert_der: bytes):
+    key = certificate_public_key(cert_der)
+    fingerprint = sm3_digest(cert_der).hex()[:16]
+    state = {"origin": None}
+    tree = Frontier()
+    entries = checkpoints = 0
+    since_checkpoint = 0
+
+    def check_checkpoint(cp, where):
+        if not isinstance(cp, dict) or not isinstance(cp.get("text"), str):
+            raise Failure(f"{where}: malformed checkpoint")
+        if not sm2_verify(key, cp["text"].encode("utf-8"), cp.get("signature", "")):
+            raise Failure(f"{where}: the signature does not verify with this certificate")
+        parsed = parse_checkpoint(cp["text"])
+        if parsed is None:
+            raise Failure(f"{where}: the checkpoint text is not four canonical lines")
+        origin = parsed[0]
+        if not origin.endswith("/" + fingerprint):
+            raise Failure(f"{where}: origin {origin!r} is not this certificate's")
+        if state["origin"] not in (None, origin):
+            raise Failure(f"{where}: origin changed from {state['origin']!r}")
+        state["origin"] = origin
+        return parsed
+
+    for number, line in enumerate(lines, 1):
+        where = f"line {number}"
+        line = line.rstrip("\n")
+        if not line:
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            raise Failure(f"{where}: not JSON")
+        kind = obj.get("type") if isinstance(obj, dict) else None
+        if kind == "anchor":
+            if number != 1:
+                raise Failure(f"{where}: an anchor may only be the first line")
+            size = obj.get("treeSize")
+            try:
+                hashes = [base64.b64decode(h, validate=True) for h in obj.get("frontier", [])]
+            except (binascii.Error, TypeError):
+                raise Failure(f"{where}: anchor frontier is not Base64")
+            if not isinstance(size, int) or size < 1 or len(hashes) != bin(size).count("1"):
+                raise Failure(f"{where}: anchor frontier does not match treeSize")
+            if any(len(h) != 32 for h in hashes):
+                raise Failure(f"{where}: anchor hash is not 32 bytes")
+            anchor = Frontier(size, hashes)
+            _, cp_size, cp_root, _ = check_checkpoint(obj.get("checkpoint"), where + " (anchor)")
+            if cp_size != size or cp_root != anchor.root():
+                raise Failure(f"{where}: anchor frontier does not give its checkpoint's root")
+            tree = anchor
+            checkpoints += 1
+        elif kind == "entry":
+            seq = obj.get("seq")
+            if seq != tree.size:
+                raise Failure(f"{where}: entry seq {seq} where {tree.size} was expected")
+            try:
+                leaf = base64.b64decode(obj.get("leaf", ""), validate=True)
+                fields = json.loads(leaf.decode("utf-8"))
+            except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, TypeError):
+                raise Failure(f"{where}: entry {seq}: leaf is not Base64 JSON")
+            if not isinstance(fields, dict) or fields.get("seq") != seq:
+                raise Failure(f"{where}: entry {seq}: the leaf's own seq differs")
+            if jcs(fields).encode("utf-8") != leaf:
+                raise Failure(f"{where}: entry {seq}: the leaf is not RFC 8785 canonical JSON")
+            tree.push(leaf_hash(leaf))
+            entries += 1
+            since_checkpoint += 1
+        elif kind == "checkpoint":
+            _, size, root, _ = check_checkpoint(obj, where)
+            if size != tree.size:
+                raise Failure(f"{where}: checkpoint of size {size} after {tree.size} entries")
+            if root != tree.root():
+                raise Failure(
+                    f"{where}: checkpoint at size {size}: the recomputed root differs "
+                    f"(an entry before it was altered)"
+                )
+            checkpoints += 1
+            since_checkpoint = 0
+        else:
+            raise Failure(f"{where}: unknown line type {kind!r}")
+    return entries, checkpoints, since_checkpoint
+
+
+def main():
+    p = argparse.ArgumentParser(description="Verify a Hutong audit-log export (SPEC §6.1).")
+    p.add_argument("--cert", required=True, help="platform certificate, PEM or DER")
+    p.add_argument("export", help="the export file (JSON Lines)")
+    args = p.parse_args()
+    try:
+        cert = certificate_der(args.cert)
+        with open(args.export, encoding="utf-8") as f:
+            entries, checkpoints, unsigned = verify(f, cert)
+    except (OSError, ValueError, IndexError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except Failure as e:
+        print(f"FAILED: {e}", file=sys.stderr)
+        sys.exit(1)
+    print(f"OK: {entries} entries, {checkpoints} checkpoints verified", end="")
+    print(f"; {unsigned} entries after the last checkpoint are not yet signed" if unsigned else "")
+
+
+if __name__ == "__main__":
+    main()
