@@ -48,7 +48,7 @@ struct Args {
     /// Base URL of the server.
     #[arg(long, default_value = "https://localhost:8443")]
     url: String,
-    #[arg(long, value_parser = ["system-info", "seal-query", "cloud-sign", "crash"], default_value = "system-info")]
+    #[arg(long, value_parser = ["system-info", "seal-query", "cloud-sign", "crash", "audit-append"], default_value = "system-info")]
     scenario: String,
     /// Requests (flows for cloud-sign) in all.
     #[arg(long, default_value_t = 20_000)]
@@ -213,6 +213,9 @@ async fn main() {
     let args = parse_args();
     if args.scenario == "crash" {
         return crash_scenario(&args).await;
+    }
+    if args.scenario == "audit-append" {
+        return audit_append(&args);
     }
     let client = client(&args);
     let budget = (args.scenario != "cloud-sign").then(sm2_budget);
@@ -451,6 +454,45 @@ async fn cloud_sign(args: &Args, client: &reqwest::Client, caller: &Member) {
         pct(&mut platform_ms, 0.99),
     );
     sim.stop().await;
+}
+
+/// Appends `--requests` API-call entries to a fresh store's audit log on one thread (the
+/// frontier update, JCS leaf and index writes of each append), then one flush.
+fn audit_append(args: &Args) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = hutong::store::Store::open(dir.path()).unwrap();
+    let draft = |i: usize| hutong::audit::entry::Draft {
+        at_ms: hutong::time::now_ms(),
+        kind: hutong::audit::entry::Kind::Api,
+        action: "system.info".into(),
+        actor: hutong::audit::entry::Actor {
+            kind: "system".into(),
+            id: format!("HT{:014X}", i % 32),
+            role: None,
+        },
+        target: String::new(),
+        result: hutong::audit::entry::Result::Ok,
+        code: Some(0),
+        request_id: Some(format!("{i:032x}")),
+        client: Some("127.0.0.1".into()),
+        latency_ms: Some(3),
+        params_digest: Some(hutong::crypto::sm::sm3_hex(i.to_string().as_bytes())),
+        detail: String::new(),
+    };
+    let start = Instant::now();
+    for i in 0..args.requests {
+        store.append_audit(&draft(i)).unwrap();
+    }
+    let appended = start.elapsed().as_secs_f64();
+    store.flush_blocking().unwrap();
+    let total = start.elapsed().as_secs_f64();
+    println!(
+        "audit-append: {} entries on one thread: {:.0} appends/s ({:.1} µs each); with the final flush {:.0}/s",
+        args.requests,
+        args.requests as f64 / appended,
+        appended * 1e6 / args.requests as f64,
+        args.requests as f64 / total
+    );
 }
 
 async fn crash_scenario(args: &Args) {

@@ -58,6 +58,11 @@ pub fn prepare(config: Config) -> Result<Prepared, ServerError> {
             "key provider \"file\" keeps the key-encryption key on disk: for evaluation only, use keys.provider = \"pkcs11\" in production"
         );
     }
+    if crate::api::envelope::unaudited_bench() {
+        tracing::warn!(
+            "MEASUREMENT BUILD: API calls are not audited (HUTONG_BENCH_UNAUDITED); never use it in production"
+        );
+    }
     let bootstrap = crate::domain::accounts::bootstrap(&store).map_err(startup_fault)?;
     audit_system_event(
         &store,
