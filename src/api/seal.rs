@@ -55,7 +55,15 @@ pub async fn set_state(state: web::Data<AppState>, auth: Authenticated) -> Resul
     let p = Params(&auth.params);
     let seal_code = p.str("sealCode")?;
     let new_state = p.int("state")?;
-    seals::set_state(&state.store, &auth.system, &seal_code, new_state)?;
+    // The call's audit entry is written with the state change, in one transaction.
+    let audit = super::envelope::audit_in_act();
+    seals::set_state(
+        &state.store,
+        &auth.system,
+        &seal_code,
+        new_state,
+        audit.as_ref(),
+    )?;
     Ok(Value::String(String::new()))
 }
 

@@ -774,12 +774,12 @@ mod tests {
         assert!(routable_seal(&w.store, &other_tester, &test_seal).is_ok());
 
         // Disabled, of a suspended home, a UKey seal, expired: 30002.
-        seals::set_state(&w.store, &home, &seal, 4).unwrap();
+        seals::set_state(&w.store, &home, &seal, 4, None).unwrap();
         assert!(matches!(
             routable_seal(&w.store, &a, &seal),
             Err(DomainError::Conflict(_))
         ));
-        seals::set_state(&w.store, &home, &seal, 1).unwrap();
+        seals::set_state(&w.store, &home, &seal, 1, None).unwrap();
         let home = w.set_state(&home, SystemState::Suspended);
         assert!(matches!(
             routable_seal(&w.store, &a, &seal),

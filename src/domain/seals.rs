@@ -374,11 +374,13 @@ pub fn file_audited(
 }
 
 /// Changes a seal's state (SPEC §3.2): 1↔4, 1→3, 4→3; revoked is final; same state succeeds.
+/// `audit`, the call's entry, is written with the change (or alone when nothing changes).
 pub fn set_state(
     store: &Store,
     caller: &SystemRecord,
     seal_code: &str,
     state: i64,
+    audit: Option<&crate::audit::entry::Draft>,
 ) -> Result<(), DomainError> {
     let to = SealState::from_code(state).ok_or_else(|| {
         DomainError::Invalid("state 应为 1（启用）、3（注销）或 4（停用）".into())
@@ -394,6 +396,9 @@ pub fn set_state(
             )));
         }
         if old.state == to {
+            if let Some(d) = audit {
+                store.append_audit(d)?;
+            }
             return Ok(());
         }
         if old.state == SealState::Revoked {
@@ -404,7 +409,7 @@ pub fn set_state(
         let mut new = old.clone();
         new.state = to;
         new.state_history.push((to, now_ms()));
-        match store.put_seal(Some(&old), &new, None, &[]) {
+        match store.put_seal_audited(Some(&old), &new, None, &[], audit) {
             Ok(()) => return Ok(()),
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
@@ -820,8 +825,29 @@ mod tests {
         let e = crate::audit::entry::parse(&leaf).unwrap();
         assert_eq!(
             (seq, e.action.as_str(), e.target),
-            (size, "seal.filing", code)
+            (size, "seal.filing", code.clone())
         );
+
+        // A state change whose entry cannot be written is refused and the seal keeps its state.
+        let state_entry = Draft {
+            action: "seal.state".into(),
+            ..draft.clone()
+        };
+        engine.refuse.store(true, Ordering::SeqCst);
+        let err = set_state(&w.store, &home, &code, 4, Some(&state_entry)).unwrap_err();
+        assert_eq!(err.code(), crate::protocol::Code::Internal);
+        let seal = w.store.get_seal(&code).unwrap().unwrap();
+        assert_eq!(seal.state, SealState::Enabled);
+        engine.refuse.store(false, Ordering::SeqCst);
+        set_state(&w.store, &home, &code, 4, Some(&state_entry)).unwrap();
+        assert_eq!(
+            w.store.get_seal(&code).unwrap().unwrap().state,
+            SealState::Disabled
+        );
+        // Asking again for the state it has changes nothing but is still one entry.
+        let before = w.store.audit_frontier().unwrap().size;
+        set_state(&w.store, &home, &code, 4, Some(&state_entry)).unwrap();
+        assert_eq!(w.store.audit_frontier().unwrap().size, before + 1);
     }
 
     #[test]
