@@ -138,9 +138,9 @@ pub fn note_params(params: &Map<String, Value>) {
 }
 
 /// Whether API-call entries are skipped for a measurement (feature `bench-unaudited` and
-/// `HUTONG_BENCH_UNAUDITED=1`); always `false` in a default build.
+/// `UNAUDITED_BENCH=1`); always `false` in a default build.
 pub(crate) fn unaudited_bench() -> bool {
-    cfg!(feature = "bench-unaudited") && std::env::var_os("HUTONG_BENCH_UNAUDITED").is_some()
+    cfg!(feature = "bench-unaudited") && std::env::var_os("UNAUDITED_BENCH").is_some()
 }
 
 /// The successful call's audit entry, for an act that writes it in its own transaction; the

@@ -60,7 +60,7 @@ pub fn prepare(config: Config) -> Result<Prepared, ServerError> {
     }
     if crate::api::envelope::unaudited_bench() {
         tracing::warn!(
-            "MEASUREMENT BUILD: API calls are not audited (HUTONG_BENCH_UNAUDITED); never use it in production"
+            "MEASUREMENT BUILD: API calls are not audited (UNAUDITED_BENCH); never use it in production"
         );
     }
     let bootstrap = crate::domain::accounts::bootstrap(&store).map_err(startup_fault)?;
