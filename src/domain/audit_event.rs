@@ -69,6 +69,14 @@ actions! {
     PlatformStop => "platform.stop",
     /// A signed checkpoint of the audit log was made.
     AuditCheckpoint => "audit.checkpoint",
+    /// Entries past the retention period were pruned (detail: how many, the new first seq).
+    AuditPrune => "audit.prune",
+    /// An integrity check of the whole log (console; detail: the result).
+    AuditVerify => "audit.verify",
+    /// An export of the log downloaded (console; detail: the time range).
+    AuditExport => "audit.export",
+    /// The auditor's search or entry pages (recorded when refused).
+    AuditSearch => "audit.search",
 }
 
 impl std::fmt::Display for Action {

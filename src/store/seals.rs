@@ -239,6 +239,7 @@ impl Store {
             ks::SEAL_INDEX,
             ks::AUDIT_LEAVES,
             ks::AUDIT_STATE,
+            ks::AUDIT_INDEX,
         ];
         self.transaction(&spaces, |tx| {
             if let Some(d) = audit {
