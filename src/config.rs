@@ -37,6 +37,7 @@ pub struct Config {
     pub verify: VerifyConfig,
     pub interop: InteropConfig,
     pub metering: MeteringConfig,
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -164,6 +165,24 @@ impl Default for MeteringConfig {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Days audit entries are kept before pruning (STD §8.1: at least six months).
+    pub retention_days: u32,
+}
+
+/// The shortest retention the standard allows: six months.
+pub const MIN_AUDIT_RETENTION_DAYS: u32 = 183;
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: 190,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -177,6 +196,7 @@ impl Default for Config {
             verify: VerifyConfig::default(),
             interop: InteropConfig::default(),
             metering: MeteringConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -277,6 +297,12 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "metering.retention_days must be at least 1096 (three years, SPEC §6)".into(),
             ));
+        }
+        if self.audit.retention_days < MIN_AUDIT_RETENTION_DAYS {
+            return Err(ConfigError::Invalid(format!(
+                "audit.retention_days 不能少于 {MIN_AUDIT_RETENTION_DAYS} 天（审计日志至少保存六个月，STD §8.1），当前为 {}",
+                self.audit.retention_days
+            )));
         }
         Ok(())
     }
@@ -439,5 +465,27 @@ mod tests {
             );
             assert!(msg.contains(&format!("{bad:?}")), "{msg}");
         }
+    }
+
+    #[test]
+    fn audit_retention_defaults_to_190_days_and_refuses_less_than_six_months() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.audit.retention_days, 190);
+        let c = Config::load(None, env(&[("HUTONG_AUDIT__RETENTION_DAYS", "183")])).unwrap();
+        assert_eq!(c.audit.retention_days, 183);
+        let e = Config::load(None, env(&[("HUTONG_AUDIT__RETENTION_DAYS", "182")])).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("audit.retention_days") && msg.contains("183") && msg.contains("182"),
+            "{msg}"
+        );
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/hutong.toml");
+        assert_eq!(
+            Config::load(Some(&path), env(&[]))
+                .unwrap()
+                .audit
+                .retention_days,
+            190
+        );
     }
 }

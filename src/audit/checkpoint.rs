@@ -76,17 +76,25 @@ pub fn make(
         "",
     )?;
     let f = store.audit_frontier()?;
+    let cp = sign(store, keys, region, f.size, &f.root())?;
+    Ok((f.size, cp))
+}
+
+/// Signs and stores the checkpoint of the tree of `size` whose root is `root` (the caller
+/// computed it from the log), dated now. Pruning uses it for a size no checkpoint covers yet.
+pub fn sign(
+    store: &Store,
+    keys: &Keyring,
+    region: &str,
+    size: u64,
+    root: &Hash,
+) -> Result<SignedCheckpoint, crate::store::StoreError> {
     let at_ms = crate::time::now_ms();
-    let text = text(
-        &origin(region, keys.platform_cert_der()),
-        f.size,
-        &f.root(),
-        at_ms,
-    );
+    let text = text(&origin(region, keys.platform_cert_der()), size, root, at_ms);
     let signature = B64.encode(keys.sign(text.as_bytes()));
     let cp = SignedCheckpoint { text, signature };
-    store.put_audit_checkpoint(f.size, at_ms, &cp)?;
-    Ok((f.size, cp))
+    store.put_audit_checkpoint(size, at_ms, &cp)?;
+    Ok(cp)
 }
 
 /// Makes a checkpoint when entries arrived since the last one.

@@ -61,10 +61,13 @@ pub fn export(
 ) -> Result<(), StoreError> {
     let size = store.audit_frontier()?.size;
     let cps = store.audit_checkpoints()?;
+    let anchor = store.audit_anchor()?;
+    // After a prune the log starts at the anchor.
+    let base = anchor.as_ref().map_or(0, |a| a.tree_size);
     // The range of seqs by time.
     let mut first = None;
-    let mut end = 0;
-    for r in store.audit_leaves(0, size) {
+    let mut end = base;
+    for r in store.audit_leaves(base, size) {
         let (seq, leaf) = r?;
         let at = super::entry::parse(&leaf).map_or(i64::MIN, |e| e.at);
         if to_ms.is_some_and(|t| at > t) {
@@ -76,26 +79,33 @@ pub fn export(
         end = seq + 1;
     }
     let first = first.unwrap_or(end);
-    let start = if first == 0 {
-        0
-    } else {
-        cps.iter()
-            .map(|(s, _)| *s)
-            .filter(|s| *s <= first)
-            .max()
-            .unwrap_or(0)
-    };
+    let start = cps
+        .iter()
+        .map(|(s, _)| *s)
+        .filter(|s| *s >= base && *s <= first)
+        .max()
+        .unwrap_or(base);
     let io = |e: std::io::Error| StoreError::Corrupt(format!("导出写入失败: {e}"));
     if start > 0 {
-        let mut f = Frontier::default();
-        for r in store.audit_leaves(0, start) {
+        let (mut f, anchor_cp) = match &anchor {
+            Some(a) => (
+                a.hashes()
+                    .ok_or_else(|| StoreError::Corrupt("audit anchor frontier".into()))?,
+                Some(a.checkpoint.clone()),
+            ),
+            None => (Frontier::default(), None),
+        };
+        for r in store.audit_leaves(base, start) {
             f.push(leaf_hash(&r?.1));
         }
-        let cp = cps
-            .iter()
-            .find(|(s, _)| *s == start)
-            .map(|(_, c)| c.clone())
-            .ok_or_else(|| StoreError::Corrupt("anchor checkpoint".into()))?;
+        let cp = match anchor_cp {
+            Some(cp) if start == base => cp,
+            _ => cps
+                .iter()
+                .find(|(s, _)| *s == start)
+                .map(|(_, c)| c.clone())
+                .ok_or_else(|| StoreError::Corrupt("anchor checkpoint".into()))?,
+        };
         let line = json!({"type": "anchor", "treeSize": start,
             "frontier": f.hashes.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
             "checkpoint": cp});
@@ -115,6 +125,15 @@ pub fn export(
         }
     }
     Ok(())
+}
+
+/// `hutong audit verify` on the store: the whole remaining log exported (from the anchor
+/// after a prune) and verified, so the store and an export are checked by the same code.
+pub fn verify_store(store: &Store, cert_der: &[u8]) -> Result<Report, StoreError> {
+    let mut out = Vec::new();
+    export(store, None, None, &mut out)?;
+    let text = String::from_utf8_lossy(&out);
+    Ok(verify(text.lines().map(String::from), cert_der))
 }
 
 /// Verifies an export with the platform certificate (DER): every line in order, every root
@@ -248,45 +267,113 @@ pub fn verify(lines: impl Iterator<Item = String>, cert_der: &[u8]) -> Report {
     r
 }
 
-/// Leaf hashes `[0, size)` from the store, for proofs; `None` when the log is shorter.
-fn leaf_hashes(store: &Store, size: u64) -> Result<Option<Vec<Hash>>, StoreError> {
-    if size > store.audit_frontier()?.size {
-        return Ok(None);
+/// The anchor's size, its frontier, and the leaf hashes after it.
+type Kept = (u64, Vec<Hash>, Vec<Hash>);
+
+/// The kept part of the tree of `size` for proofs: the anchor's size and frontier and the
+/// leaf hashes `[base, size)`; the text of the refusal when `size` is beyond the log.
+fn kept(store: &Store, size: u64) -> Result<Result<Kept, String>, StoreError> {
+    let current = store.audit_frontier()?.size;
+    if size > current {
+        return Ok(Err(format!("树大小 {size} 超过当前日志大小 {current}")));
     }
-    let hashes = store
-        .audit_leaves(0, size)
+    let (base, frontier) = match store.audit_anchor()? {
+        Some(a) => (
+            a.tree_size,
+            a.hashes()
+                .ok_or_else(|| StoreError::Corrupt("audit anchor frontier".into()))?
+                .hashes,
+        ),
+        None => (0, Vec::new()),
+    };
+    let leaves = store
+        .audit_leaves(base, size.max(base))
         .map(|r| r.map(|(_, l)| leaf_hash(&l)))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(hashes))
+    Ok(Ok((base, frontier, leaves)))
 }
 
-/// RFC 9162 §2.1.3 inclusion proof of `seq` in the tree of `size`, as JSON.
+/// An inclusion proof: the leaf's hash, the root it proves against, the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proof {
+    pub leaf_hash: Hash,
+    pub root: Hash,
+    pub path: Vec<Hash>,
+}
+
+/// RFC 9162 §2.1.3 inclusion proof of `seq` in the tree of `size`; the refusal's text when
+/// there is none (out of range, or the entry was pruned).
+pub fn inclusion_proof(
+    store: &Store,
+    seq: u64,
+    size: u64,
+) -> Result<Result<Proof, String>, StoreError> {
+    if seq >= size {
+        return Ok(Err(format!("需要 seq < size（seq {seq}，size {size}）")));
+    }
+    let (base, frontier, leaves) = match kept(store, size)? {
+        Ok(k) => k,
+        Err(e) => return Ok(Err(e)),
+    };
+    if seq < base {
+        return Ok(Err(format!(
+            "seq {seq} 已按保留期限清理（现存最早的条目为 seq {base}），无法给出包含证明"
+        )));
+    }
+    let p = merkle::Partial {
+        base,
+        frontier: &frontier,
+        leaves: &leaves,
+    };
+    let (Some(path), Some(root)) = (p.inclusion(seq, size), p.root(0, size)) else {
+        return Ok(Err(format!("seq {seq} 的包含证明需要已清理的条目")));
+    };
+    Ok(Ok(Proof {
+        leaf_hash: leaves[(seq - base) as usize],
+        root,
+        path,
+    }))
+}
+
+/// [`inclusion_proof`] as SPEC §6.1's JSON (Base64 hashes).
 pub fn inclusion(
     store: &Store,
     seq: u64,
     size: u64,
-) -> Result<Option<serde_json::Value>, StoreError> {
-    let Some(d) = leaf_hashes(store, size)? else {
-        return Ok(None);
-    };
-    let Some(path) = merkle::inclusion_proof(&d, seq as usize) else {
-        return Ok(None);
-    };
-    Ok(Some(json!({"leafIndex": seq, "treeSize": size,
-        "leafHash": B64.encode(d[seq as usize]), "rootHash": B64.encode(merkle::root(&d)),
-        "inclusionPath": path.iter().map(|h| B64.encode(h)).collect::<Vec<_>>()})))
+) -> Result<Result<serde_json::Value, String>, StoreError> {
+    Ok(inclusion_proof(store, seq, size)?.map(|p| {
+        json!({"leafIndex": seq, "treeSize": size,
+        "leafHash": B64.encode(p.leaf_hash), "rootHash": B64.encode(p.root),
+        "inclusionPath": p.path.iter().map(|h| B64.encode(h)).collect::<Vec<_>>()})
+    }))
 }
 
-/// RFC 9162 §2.1.4 consistency proof from size `a` to size `b`, as JSON.
-pub fn consistency(store: &Store, a: u64, b: u64) -> Result<Option<serde_json::Value>, StoreError> {
-    let Some(d) = leaf_hashes(store, b)? else {
-        return Ok(None);
+/// RFC 9162 §2.1.4 consistency proof from size `a` to size `b`, as JSON; the refusal's text
+/// when there is none.
+pub fn consistency(
+    store: &Store,
+    a: u64,
+    b: u64,
+) -> Result<Result<serde_json::Value, String>, StoreError> {
+    if a == 0 || a > b {
+        return Ok(Err(format!("需要 0 < A ≤ B（A {a}，B {b}）")));
+    }
+    let (base, frontier, leaves) = match kept(store, b)? {
+        Ok(k) => k,
+        Err(e) => return Ok(Err(e)),
     };
-    let Some(path) = merkle::consistency_proof(&d, a as usize) else {
-        return Ok(None);
+    let p = merkle::Partial {
+        base,
+        frontier: &frontier,
+        leaves: &leaves,
     };
-    Ok(Some(json!({"treeSize1": a, "treeSize2": b,
-        "rootHash1": B64.encode(merkle::root(&d[..a as usize])), "rootHash2": B64.encode(merkle::root(&d)),
+    let (Some(path), Some(r1), Some(r2)) = (p.consistency(a, b), p.root(0, a), p.root(0, b)) else {
+        return Ok(Err(format!(
+            "树大小 {a} 早于保留锚点（seq {base} 之前的条目已清理），无法给出一致性证明"
+        )));
+    };
+    Ok(Ok(json!({"treeSize1": a, "treeSize2": b,
+        "rootHash1": B64.encode(r1), "rootHash2": B64.encode(r2),
         "consistencyPath": path.iter().map(|h| B64.encode(h)).collect::<Vec<_>>()})))
 }
 
@@ -517,8 +604,8 @@ mod tests {
                 &signed.root
             ));
         }
-        assert!(inclusion(&l.store, size, size).unwrap().is_none());
-        assert!(inclusion(&l.store, 0, 1000).unwrap().is_none());
+        assert!(inclusion(&l.store, size, size).unwrap().is_err());
+        assert!(inclusion(&l.store, 0, 1000).unwrap().is_err());
         let c = consistency(&l.store, 4, size).unwrap().unwrap();
         assert_eq!(c["treeSize1"], 4);
         assert!(!c["consistencyPath"].as_array().unwrap().is_empty());

@@ -133,6 +133,108 @@ fn subproof(m: usize, d: &[Hash], complete: bool) -> Vec<Hash> {
     }
 }
 
+/// A tree whose leaves `[0, base)` are known only by their compact range (after pruning):
+/// subtree roots, inclusion and consistency proofs over `[0, n)` as far as they need no
+/// pruned leaf. Every range a proof of a leaf at or after `base` needs is either inside the
+/// kept leaves or one of the frontier's subtrees, so those proofs always exist.
+pub struct Partial<'a> {
+    pub base: u64,
+    /// The compact range of `[0, base)`, largest (leftmost) first.
+    pub frontier: &'a [Hash],
+    /// Leaf hashes from `base` on.
+    pub leaves: &'a [Hash],
+}
+
+impl Partial<'_> {
+    fn frontier_node(&self, lo: u64, hi: u64) -> Option<Hash> {
+        let mut pos = 0u64;
+        let mut i = 0;
+        for bit in (0..64).rev() {
+            if (self.base >> bit) & 1 == 1 {
+                let end = pos + (1u64 << bit);
+                if pos == lo && end == hi {
+                    return self.frontier.get(i).copied();
+                }
+                pos = end;
+                i += 1;
+            }
+        }
+        None
+    }
+
+    /// MTH of leaves `[lo, hi)`; `None` when it needs a pruned leaf.
+    pub fn root(&self, lo: u64, hi: u64) -> Option<Hash> {
+        if let Some(h) = self.frontier_node(lo, hi) {
+            return Some(h);
+        }
+        match hi.checked_sub(lo)? {
+            0 => Some(empty_root()),
+            1 if lo >= self.base => self
+                .leaves
+                .get(usize::try_from(lo - self.base).ok()?)
+                .copied(),
+            1 => None,
+            n => {
+                let k = split(usize::try_from(n).ok()?) as u64;
+                Some(node_hash(&self.root(lo, lo + k)?, &self.root(lo + k, hi)?))
+            }
+        }
+    }
+
+    /// PATH(m, D[n]); `None` when `m ≥ n` or a needed subtree was pruned.
+    pub fn inclusion(&self, m: u64, n: u64) -> Option<Vec<Hash>> {
+        if m >= n {
+            return None;
+        }
+        self.path(m, 0, n)
+    }
+
+    fn path(&self, m: u64, lo: u64, hi: u64) -> Option<Vec<Hash>> {
+        if hi - lo <= 1 {
+            return Some(Vec::new());
+        }
+        let k = split(usize::try_from(hi - lo).ok()?) as u64;
+        if m < lo + k {
+            let mut p = self.path(m, lo, lo + k)?;
+            p.push(self.root(lo + k, hi)?);
+            Some(p)
+        } else {
+            let mut p = self.path(m, lo + k, hi)?;
+            p.push(self.root(lo, lo + k)?);
+            Some(p)
+        }
+    }
+
+    /// PROOF(m, D[n]); `None` unless `0 < m ≤ n` and every needed subtree is kept.
+    pub fn consistency(&self, m: u64, n: u64) -> Option<Vec<Hash>> {
+        if m == 0 || m > n {
+            return None;
+        }
+        self.subproof(m, 0, n, true)
+    }
+
+    fn subproof(&self, m: u64, lo: u64, hi: u64, complete: bool) -> Option<Vec<Hash>> {
+        let n = hi - lo;
+        if m == n {
+            return Some(if complete {
+                Vec::new()
+            } else {
+                vec![self.root(lo, hi)?]
+            });
+        }
+        let k = split(usize::try_from(n).ok()?) as u64;
+        if m <= k {
+            let mut p = self.subproof(m, lo, lo + k, complete)?;
+            p.push(self.root(lo + k, hi)?);
+            Some(p)
+        } else {
+            let mut p = self.subproof(m - k, lo + k, hi, false)?;
+            p.push(self.root(lo, lo + k)?);
+            Some(p)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +269,41 @@ mod tests {
         cat.extend_from_slice(&b);
         assert_eq!(node_hash(&a, &b), sm3(&cat));
         assert_eq!(root(&[a, b]), node_hash(&a, &b));
+    }
+
+    #[test]
+    fn proofs_from_a_frontier_equal_the_full_trees_proofs_for_kept_leaves() {
+        let d = leaves(23);
+        for base in [0usize, 1, 3, 4, 7, 8, 13] {
+            let mut f = Frontier::default();
+            for h in &d[..base] {
+                f.push(*h);
+            }
+            let p = Partial {
+                base: base as u64,
+                frontier: &f.hashes,
+                leaves: &d[base..],
+            };
+            for n in base.max(1)..=d.len() {
+                assert_eq!(p.root(0, n as u64), Some(root(&d[..n])), "root {base} {n}");
+                for m in base..n {
+                    assert_eq!(
+                        p.inclusion(m as u64, n as u64),
+                        inclusion_proof(&d[..n], m),
+                        "inclusion {base} {m} {n}"
+                    );
+                }
+                for m in base.max(1)..=n {
+                    assert_eq!(
+                        p.consistency(m as u64, n as u64),
+                        consistency_proof(&d[..n], m),
+                        "consistency {base} {m} {n}"
+                    );
+                }
+            }
+            if base > 1 {
+                assert_eq!(p.inclusion(0, d.len() as u64), None);
+            }
+        }
     }
 }

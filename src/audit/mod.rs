@@ -9,6 +9,7 @@ pub mod entry;
 pub mod export;
 pub mod jcs;
 pub mod merkle;
+pub mod prune;
 
 use crate::domain::audit_event::{
     Action, Actor as EvActor, ActorKind, AuditEvent, Detail, Outcome,

@@ -117,8 +117,15 @@ async fn dashboard(auth: Auth, state: web::Data<AppState>) -> Result<HttpRespons
         ("管理员与接入账户", state.store.account_count()?),
     ];
     let hours = state.metrics.last_24_hours(now_ms());
+    // The audit log's recent events belong to the auditor (separation of duties).
+    let recent = if auth.role == Role::Auditor {
+        event_rows(&state, RECENT_ON_DASHBOARD)?
+    } else {
+        Vec::new()
+    };
     html(&views::DashboardPage {
         ctx: Ctx::new(&auth, "/console/"),
+        recent,
         counts,
         calls_24h: hours.iter().map(|h| h.1).sum(),
         errors_24h: hours.iter().map(|h| h.2).sum(),
@@ -316,18 +323,7 @@ pub(super) fn system_page(
             .iter()
             .map(|k| views::key_fingerprint(k))
             .collect(),
-        history: s
-            .history
-            .iter()
-            .rev()
-            .map(|h| HistoryRow {
-                at: fmt_time(h.at_ms),
-                from: h.from.map(|f| state_label(f).0).unwrap_or("—"),
-                to: state_label(h.to).0,
-                actor: h.actor.clone(),
-                reason: h.reason.clone(),
-            })
-            .collect(),
+        history: system_history(state, &s)?,
         transitions,
         quota: usage::quota_view(state, app_id)?,
         quota_form,
@@ -567,11 +563,16 @@ async fn keys(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, Co
     })
 }
 
-async fn events(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ConsoleError> {
-    auth.require(Role::Auditor)?;
-    let rows = state
+/// Events on the auditor's dashboard.
+const RECENT_ON_DASHBOARD: usize = 10;
+/// Entries of a system's history shown on its page.
+const HISTORY_ROWS: usize = 50;
+
+/// The newest domain events (the audit log's, then the legacy list's), as rows.
+fn event_rows(state: &AppState, limit: usize) -> Result<Vec<EventRow>, ConsoleError> {
+    Ok(state
         .store
-        .recent_events(500)?
+        .recent_events(limit)?
         .into_iter()
         .map(|e| EventRow {
             at: fmt_time(e.at_ms),
@@ -586,9 +587,62 @@ async fn events(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, 
             target: e.target,
             result: e.outcome.as_str().to_string(),
         })
+        .collect())
+}
+
+/// A system's history: the audit log's entries whose target is the system, newest first;
+/// when they are all shown, the record's own state changes from before the log begins.
+fn system_history(state: &AppState, s: &SystemRecord) -> Result<Vec<HistoryRow>, ConsoleError> {
+    use crate::store::audit_log::{AuditQuery, Field};
+    let page = state.store.search_audit(&AuditQuery {
+        fields: vec![(Field::Target, s.app_id.clone())],
+        limit: HISTORY_ROWS,
+        ..Default::default()
+    })?;
+    let mut rows: Vec<HistoryRow> = page
+        .entries
+        .iter()
+        .map(|(_, e)| HistoryRow {
+            at: fmt_time(e.at),
+            action: e.action.clone(),
+            actor: match &e.actor.role {
+                Some(r) => format!("{}（{r}）", e.actor.id),
+                None => e.actor.id.clone(),
+            },
+            result: e.result.as_str().to_string(),
+            detail: e.detail.clone(),
+        })
         .collect();
+    if page.next_before.is_none() {
+        // Only what happened before the (kept) log begins: later changes are in the log.
+        let first = state.store.audit_first_seq()?;
+        let oldest = state.store.audit_entry(first)?.map_or(i64::MAX, |e| e.at);
+        rows.extend(
+            s.history
+                .iter()
+                .rev()
+                .filter(|h| h.at_ms < oldest)
+                .map(|h| HistoryRow {
+                    at: fmt_time(h.at_ms),
+                    action: Action::SystemState.as_str().to_string(),
+                    actor: h.actor.clone(),
+                    result: "ok".into(),
+                    detail: format!(
+                        "{} -> {}: {}",
+                        h.from.map(|f| state_label(f).0).unwrap_or("—"),
+                        state_label(h.to).0,
+                        h.reason
+                    ),
+                }),
+        );
+    }
+    Ok(rows)
+}
+
+async fn events(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ConsoleError> {
+    auth.require(Role::Auditor)?;
     html(&views::EventsPage {
         ctx: Ctx::new(&auth, "/console/events"),
-        rows,
+        rows: event_rows(&state, 500)?,
     })
 }

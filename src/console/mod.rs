@@ -6,6 +6,7 @@
 //! This module renders and checks; the rules live in `domain` (accounts, onboarding, systems).
 
 mod admin;
+mod audit;
 mod chart;
 mod portal;
 mod registry;
@@ -193,6 +194,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/password", web::get().to(portal::password_page))
             .route("/password", web::post().to(portal::change_password))
             .configure(admin::routes)
+            .configure(audit::routes)
             .configure(registry::routes)
             .configure(usage::routes)
             .default_service(web::to(not_found)),

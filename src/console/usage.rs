@@ -575,6 +575,11 @@ async fn settings(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
         format!("{} 天", c.metering.retention_days),
     ));
     platform.push((
+        "审计日志保留期",
+        "audit.retention_days",
+        format!("{} 天", c.audit.retention_days),
+    ));
+    platform.push((
         "成员系统回调超时",
         "interop.member_timeout_ms",
         format!("{} 毫秒", c.interop.member_timeout_ms),

@@ -44,7 +44,9 @@ impl Ctx {
             ],
             Role::Auditor => &[
                 ("/console/", "概览"),
-                ("/console/events", "审计日志"),
+                ("/console/audit", "审计日志"),
+                ("/console/audit/verify", "完整性校验"),
+                ("/console/events", "最近事件"),
                 ("/console/usage", "用量统计"),
             ],
             Role::Vendor => &[("/portal/", "我的接入"), ("/portal/usage", "用量统计")],
@@ -130,6 +132,8 @@ pub struct PasswordPage {
 #[template(path = "dashboard.html")]
 pub struct DashboardPage {
     pub ctx: Ctx,
+    /// The newest domain events from the audit log (shown to the auditor).
+    pub recent: Vec<EventRow>,
     pub counts: Vec<(&'static str, usize)>,
     pub chart_svg: String,
     pub calls_24h: u64,
@@ -241,12 +245,14 @@ pub struct SystemsPage {
     pub rows: Vec<SystemRow>,
 }
 
+/// One event of a system's history: from the audit log (acts whose target is the system),
+/// then the system record's own older state changes.
 pub struct HistoryRow {
     pub at: String,
-    pub from: &'static str,
-    pub to: &'static str,
+    pub action: String,
     pub actor: String,
-    pub reason: String,
+    pub result: String,
+    pub detail: String,
 }
 
 #[derive(Template)]
@@ -350,4 +356,68 @@ pub struct PortalPage {
     pub errors: FieldErrors,
     pub error: String,
     pub notice: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit_search.html")]
+pub struct AuditSearchPage {
+    pub ctx: Ctx,
+    pub form: super::audit::SearchForm,
+    pub rows: Vec<super::audit::AuditRow>,
+    /// The next page's link; empty on the last page.
+    pub next_href: String,
+    /// Why the page stopped early (too many entries examined).
+    pub notice: String,
+    pub error: String,
+    /// The first seq kept (after pruning) and the log's size.
+    pub first_seq: u64,
+    pub size: u64,
+}
+
+/// Every SPEC §6.1 field of one entry (`null` shown as such), its leaf and proof in hex.
+pub struct EntryView {
+    pub seq: u64,
+    pub at_ms: i64,
+    pub at: String,
+    pub kind: &'static str,
+    pub action: String,
+    pub actor_type: String,
+    pub actor_id: String,
+    pub actor_role: String,
+    pub target: String,
+    pub result: &'static str,
+    pub code: String,
+    pub request_id: String,
+    pub client: String,
+    pub latency_ms: String,
+    pub params_digest: String,
+    pub detail: String,
+    pub leaf: String,
+    pub leaf_hash: String,
+    /// The latest checkpoint's tree size the proof is against (0: no proof).
+    pub proof_size: u64,
+    pub proof_root: String,
+    pub signed_root: String,
+    pub root_matches: bool,
+    pub path: Vec<String>,
+    pub checkpoint_text: String,
+    pub checkpoint_signature: String,
+    /// Why there is no proof.
+    pub proof_note: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit_entry.html")]
+pub struct AuditEntryPage {
+    pub ctx: Ctx,
+    pub e: EntryView,
+}
+
+#[derive(Template)]
+#[template(path = "audit_verify.html")]
+pub struct AuditVerifyPage {
+    pub ctx: Ctx,
+    pub ran: bool,
+    pub report: Option<crate::audit::export::Report>,
+    pub first_seq: u64,
 }

@@ -78,9 +78,15 @@ actions! {
     KeyStatus => "key.status",
     TrustList => "trust.list",
     QuotaShow => "quota.show",
+    /// An export of the log (CLI, auditor console; detail: the time range).
     AuditExport => "audit.export",
+    /// An integrity check of the whole log (CLI, auditor console; detail: the result).
     AuditVerify => "audit.verify",
     AuditProof => "audit.proof",
+    /// Entries past the retention period were pruned (detail: how many, the new first seq).
+    AuditPrune => "audit.prune",
+    /// The auditor's search or entry pages (recorded when refused).
+    AuditSearch => "audit.search",
 }
 
 impl Action {

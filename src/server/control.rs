@@ -490,14 +490,12 @@ fn run(
             ))
         }
         Command::AuditInclusion { seq, size } => Response::AuditProof(
-            crate::audit::export::inclusion(store, seq, size)?.ok_or_else(|| {
-                ControlError::new(ErrorCode::Invalid, "需要 seq < size ≤ 当前日志大小")
-            })?,
+            crate::audit::export::inclusion(store, seq, size)?
+                .map_err(|m| ControlError::new(ErrorCode::Invalid, m))?,
         ),
         Command::AuditConsistency { from_size, to_size } => Response::AuditProof(
-            crate::audit::export::consistency(store, from_size, to_size)?.ok_or_else(|| {
-                ControlError::new(ErrorCode::Invalid, "需要 0 < A ≤ B ≤ 当前日志大小")
-            })?,
+            crate::audit::export::consistency(store, from_size, to_size)?
+                .map_err(|m| ControlError::new(ErrorCode::Invalid, m))?,
         ),
     })
 }

@@ -360,14 +360,41 @@ async fn maintenance(state: web::Data<AppState>) {
         let today = crate::time::Day::of_ms(now);
         let prune_usage = pruned_day != Some(today);
         pruned_day = Some(today);
-        let _ = tokio::task::spawn_blocking(move || {
+        let (keys, region) = (state.keys.clone(), state.config.region_code.clone());
+        let audit_days = state.config.audit.retention_days;
+        let audit_pruned = tokio::task::spawn_blocking(move || {
             let _ = store.prune_nonces(cutoff);
             let _ = store.prune_sign_ids(now);
             let _ = store.prune_cloud_auths(now);
             if prune_usage && let Err(e) = crate::domain::metering::prune(&store, retention, now) {
                 tracing::warn!(error = %e, "usage pruning failed");
             }
+            prune_usage && prune_audit(&store, &keys, &region, audit_days, now)
         })
         .await;
+        if matches!(audit_pruned, Ok(true))
+            && let Err(e) = state.store.commit().await
+        {
+            tracing::error!(error = %e, "audit prune not flushed");
+        }
+    }
+}
+
+/// The daily audit retention prune (SPEC §6.1); whether it pruned anything.
+fn prune_audit(store: &Store, keys: &Keyring, region: &str, days: u32, now: i64) -> bool {
+    match crate::audit::prune::prune(store, keys, region, days, now) {
+        Ok(Some(p)) => {
+            tracing::info!(
+                removed = p.removed,
+                first_seq = p.first_seq,
+                "audit log pruned"
+            );
+            true
+        }
+        Ok(None) => false,
+        Err(e) => {
+            tracing::error!(error = %e, "audit pruning failed");
+            false
+        }
     }
 }

@@ -14,7 +14,12 @@ impl Store {
     pub fn recent_events(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
         let mut out = Vec::with_capacity(limit.min(1024));
         let mut skipped = 0usize;
-        for r in self.audit_leaves.iter(Direction::Reverse) {
+        // Bounded: API calls between domain acts are skipped, but never more than this.
+        for r in self
+            .audit_leaves
+            .iter(Direction::Reverse)
+            .take(super::audit_log::MAX_EXAMINED.max(limit))
+        {
             if out.len() == limit {
                 return Ok(out);
             }

@@ -60,9 +60,10 @@ pub mod keyspace {
     pub const AUDIT_LEAVES: &str = "audit_leaves";
     pub const AUDIT_STATE: &str = "audit_state";
     pub const AUDIT_CHECKPOINTS: &str = "audit_checkpoints";
+    pub const AUDIT_INDEX: &str = "audit_index";
 
     /// All of them, for opening and for checks that a snapshot covers the schema.
-    pub const ALL: [&str; 23] = [
+    pub const ALL: [&str; 24] = [
         META,
         SYSTEMS,
         NONCES,
@@ -86,6 +87,7 @@ pub mod keyspace {
         AUDIT_LEAVES,
         AUDIT_STATE,
         AUDIT_CHECKPOINTS,
+        AUDIT_INDEX,
     ];
 }
 
@@ -132,6 +134,7 @@ pub struct Store {
     audit_leaves: Space,
     audit_state: Space,
     audit_checkpoints: Space,
+    audit_index: Space,
     data_key_cache: Arc<std::sync::Mutex<HashMap<String, Zeroizing<[u8; 16]>>>>,
     commit: Arc<GroupCommit>,
 }
@@ -198,7 +201,7 @@ impl Store {
         }
         let open = |name: &str| engine.keyspace(name);
         let (done, _) = watch::channel(0);
-        Ok(Self {
+        let store = Self {
             systems: open(ks::SYSTEMS)?,
             nonces: open(ks::NONCES)?,
             accounts: open(ks::ACCOUNTS)?,
@@ -221,6 +224,7 @@ impl Store {
             audit_leaves: open(ks::AUDIT_LEAVES)?,
             audit_state: open(ks::AUDIT_STATE)?,
             audit_checkpoints: open(ks::AUDIT_CHECKPOINTS)?,
+            audit_index: open(ks::AUDIT_INDEX)?,
             data_key_cache: Arc::new(std::sync::Mutex::new(HashMap::new())),
             meta,
             engine,
@@ -228,7 +232,10 @@ impl Store {
                 lock: Mutex::new(()),
                 done,
             }),
-        })
+        };
+        // Entries written before the search index existed are indexed once, here.
+        store.catch_up_audit_index()?;
+        Ok(store)
     }
 
     /// Makes every write issued before this call durable. Concurrent callers share flushes:
@@ -348,7 +355,7 @@ impl Store {
         new: Option<&[u8]>,
         entry: &crate::audit::entry::Draft,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let spaces = [space, keyspace::AUDIT_LEAVES, keyspace::AUDIT_STATE];
+        let spaces = audit_log::with_audit_spaces(&[space]);
         self.transaction(&spaces, |tx| {
             let current = tx.get(space, key)?;
             let as_expected = match expect {

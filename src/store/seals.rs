@@ -233,13 +233,8 @@ impl Store {
         let value = encode(rec)?;
         let expected = expected.map(encode).transpose()?;
         let code = rec.seal_code.as_bytes();
-        let spaces = [
-            ks::SEALS,
-            ks::SEAL_DERS,
-            ks::SEAL_INDEX,
-            ks::AUDIT_LEAVES,
-            ks::AUDIT_STATE,
-        ];
+        let spaces =
+            super::audit_log::with_audit_spaces(&[ks::SEALS, ks::SEAL_DERS, ks::SEAL_INDEX]);
         self.transaction(&spaces, |tx| {
             if let Some(d) = audit {
                 self.append_audit_tx(tx, d)?;

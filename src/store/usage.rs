@@ -237,12 +237,7 @@ impl Store {
             .map(|r| r.map(|(k, _)| k))
             .collect::<Result<Vec<_>, _>>()?;
         let value = quota.map(encode).transpose()?;
-        let spaces = [
-            ks::QUOTAS,
-            ks::QUOTA_USERS,
-            ks::AUDIT_LEAVES,
-            ks::AUDIT_STATE,
-        ];
+        let spaces = super::audit_log::with_audit_spaces(&[ks::QUOTAS, ks::QUOTA_USERS]);
         self.transaction(&spaces, |tx| {
             for k in &counted {
                 tx.remove(ks::QUOTA_USERS, k)?;
