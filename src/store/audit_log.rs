@@ -318,19 +318,21 @@ impl Store {
             }
             None => [&prefix[..], &at_key(to), &[0xFF; 8]].concat(),
         };
-        let mut examined = 0;
         let mut last = None;
-        for r in self.audit_index.range(
-            Bound::Included(&lo[..]),
-            Bound::Excluded(&hi[..]),
-            Direction::Reverse,
-        ) {
+        for (examined, r) in self
+            .audit_index
+            .range(
+                Bound::Included(&lo[..]),
+                Bound::Excluded(&hi[..]),
+                Direction::Reverse,
+            )
+            .enumerate()
+        {
             if examined == MAX_EXAMINED {
                 page.truncated = true;
                 page.next_before = last;
                 return Ok(page);
             }
-            examined += 1;
             let (k, _) = r?;
             // A key of a longer value that shares this prefix: not ours.
             if k.len() != prefix.len() + 16 {
