@@ -37,6 +37,7 @@ pub struct Config {
     pub verify: VerifyConfig,
     pub interop: InteropConfig,
     pub metering: MeteringConfig,
+    pub portal: PortalConfig,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -164,6 +165,14 @@ impl Default for MeteringConfig {
     }
 }
 
+/// The vendor portal (`[portal]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortalConfig {
+    /// Every vendor account must enrol a TOTP second factor (otherwise it is optional).
+    pub require_totp: bool,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -177,6 +186,7 @@ impl Default for Config {
             verify: VerifyConfig::default(),
             interop: InteropConfig::default(),
             metering: MeteringConfig::default(),
+            portal: PortalConfig::default(),
         }
     }
 }
