@@ -141,9 +141,9 @@ async fn shot(c: &Client, name: &str) {
 
 /// The tests' own authenticator app: per server and account, the TOTP secret read off the
 /// enrolment page and the last time step used (the server accepts each step once).
-static AUTHENTICATORS: std::sync::LazyLock<
-    std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, u64)>>,
-> = std::sync::LazyLock::new(Default::default);
+type Authenticators = std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, u64)>>;
+static AUTHENTICATORS: std::sync::LazyLock<Authenticators> =
+    std::sync::LazyLock::new(Default::default);
 
 /// RFC 4648 Base32, written here from the RFC.
 fn base32(text: &str) -> Vec<u8> {
@@ -185,14 +185,18 @@ async fn next_code(base: &str, user: &str) -> String {
             .as_secs();
         let now = secs / 30;
         let lowest = if secs % 30 < 20 { now - 1 } else { now };
-        let mut map = AUTHENTICATORS.lock().unwrap();
-        let entry = map.get_mut(&key).expect("account enrolled by this test");
-        let step = (entry.1 + 1).max(lowest);
-        if step <= now + 1 {
-            entry.1 = step;
-            return totp(&entry.0, step);
+        let code = {
+            let mut map = AUTHENTICATORS.lock().unwrap();
+            let entry = map.get_mut(&key).expect("account enrolled by this test");
+            let step = (entry.1 + 1).max(lowest);
+            (step <= now + 1).then(|| {
+                entry.1 = step;
+                totp(&entry.0, step)
+            })
+        };
+        if let Some(code) = code {
+            return code;
         }
-        drop(map);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
