@@ -38,6 +38,7 @@ pub struct Config {
     pub interop: InteropConfig,
     pub metering: MeteringConfig,
     pub audit: AuditConfig,
+    pub portal: PortalConfig,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -183,6 +184,14 @@ impl Default for AuditConfig {
     }
 }
 
+/// The vendor portal (`[portal]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortalConfig {
+    /// Every vendor account must enrol a TOTP second factor (otherwise it is optional).
+    pub require_totp: bool,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -197,6 +206,7 @@ impl Default for Config {
             interop: InteropConfig::default(),
             metering: MeteringConfig::default(),
             audit: AuditConfig::default(),
+            portal: PortalConfig::default(),
         }
     }
 }

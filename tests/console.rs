@@ -4,6 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed set-up step is a failed test
 
 mod common;
+#[path = "support/totp.rs"]
+mod totp;
+use totp::*;
 
 use hutong::domain::accounts::create_account;
 use hutong::domain::audit_event::{Action as Act, Actor, Outcome};
@@ -153,13 +156,69 @@ impl Browser {
         self.send(req).await
     }
 
-    async fn login(&mut self, user: &str, password: &str) -> Page {
+    /// The first step only: the password form.
+    async fn password_step(&mut self, user: &str, password: &str) -> Page {
         let csrf = self.get("/console/login").await.csrf();
         self.post(
             "/console/login",
             &[("csrf", &csrf), ("username", user), ("password", password)],
         )
         .await
+    }
+
+    /// The second step with the next TOTP code of `user`'s authenticator.
+    async fn second_step(&mut self, user: &str) -> Page {
+        let csrf = self.get("/console/login/verify").await.csrf();
+        let code = next_code(&self.base, user).await;
+        self.post(
+            "/console/login/verify",
+            &[("csrf", &csrf), ("code", &code), ("signature", "")],
+        )
+        .await
+    }
+
+    /// Signs in through both steps, enrolling TOTP first if the account is sent to enrolment
+    /// (then signing out and in again, so the answer is always the one that opens the
+    /// session). Stops at the first answer that is not a step of this flow (wrong password,
+    /// lockout, forced password change).
+    async fn login(&mut self, user: &str, password: &str) -> Page {
+        let p = self.password_step(user, password).await;
+        match p.location.as_str() {
+            "/console/login/verify" => self.second_step(user).await,
+            "/console/second-factor" => {
+                let enrolled = self.enrol(user).await;
+                assert_eq!(enrolled.status, 200, "{}", enrolled.body);
+                self.logout().await;
+                let p = self.password_step(user, password).await;
+                assert_eq!(p.location, "/console/login/verify");
+                self.second_step(user).await
+            }
+            _ => p,
+        }
+    }
+
+    /// Enrols TOTP on the enrolment page: reads the Base32 secret off the page (as a person
+    /// types it into an authenticator) and confirms with its first code; returns the page
+    /// with the recovery codes.
+    async fn enrol(&mut self, user: &str) -> Page {
+        let page = self.get("/console/second-factor").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let secret = between(&page.body, "id=\"secret\">", "<");
+        AUTHENTICATORS
+            .lock()
+            .unwrap()
+            .insert(format!("{}/{user}", self.base), (base32(&secret), 0));
+        let code = next_code(&self.base, user).await;
+        self.post(
+            "/console/second-factor/totp",
+            &[("csrf", &page.csrf()), ("code", &code)],
+        )
+        .await
+    }
+
+    async fn logout(&mut self) -> Page {
+        let csrf = self.session_csrf().await;
+        self.post("/console/logout", &[("csrf", &csrf)]).await
     }
 
     /// Signs in and returns the session's CSRF token from a page every role can open.
@@ -520,7 +579,16 @@ async fn new_administrators_must_change_their_password_first() {
             ],
         )
         .await;
-    assert_eq!((p.status, p.location.as_str()), (303, "/console/"));
+    // Then the second factor: every page sends the account to enrolment until it is done.
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/console/second-factor")
+    );
+    assert_eq!(
+        op.get("/console/applications").await.location,
+        "/console/second-factor"
+    );
+    assert_eq!(op.enrol("op2").await.status, 200);
     assert_eq!(op.get("/console/applications").await.status, 200);
 
     // Disabling the account ends its session at once.
@@ -1757,5 +1825,386 @@ async fn a_reports_seal_pictures_are_served_to_its_own_session_only() {
     // A new report replaces the session's previous pictures.
     verify_upload(&mut op, PDF).await;
     assert_eq!(op.get(&url).await.status, 404);
+    srv.stop().await;
+}
+
+/// The recovery codes listed on the page shown after an enrolment.
+fn recovery_codes(page: &Page) -> Vec<String> {
+    let list = between(&page.body, "id=\"recovery-codes\">", "</ul>");
+    list.split("<li>")
+        .filter_map(|s| s.split("</li>").next())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// A code of `user`'s authenticator that is certainly wrong now.
+fn wrong_code(base: &str, user: &str) -> String {
+    let map = AUTHENTICATORS.lock().unwrap();
+    let (secret, _) = &map[&format!("{base}/{user}")];
+    let now = unix_secs() / 30;
+    let valid: Vec<String> = (now - 1..=now + 1).map(|s| totp(secret, s)).collect();
+    (0..)
+        .map(|i| format!("{:06}", (123_456 + i * 7_919) % 1_000_000))
+        .find(|c| !valid.contains(c))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn password_alone_opens_no_session_and_second_step_codes_are_checked() {
+    let srv = common::start().await;
+    admin(&srv, "op1", Role::Operator);
+
+    // First login: password, then enrolment (QR code and Base32 secret), recovery codes once.
+    let mut b = Browser::new(&srv);
+    let p = b.password_step("op1", PASSWORD).await;
+    assert_eq!(p.location, "/console/second-factor");
+    assert_eq!(b.get("/console/").await.location, "/console/second-factor");
+    let page = b.get("/console/second-factor").await;
+    assert!(page.body.contains("src=\"data:image/svg+xml;base64,"));
+    let enrolled = b.enrol("op1").await;
+    assert_eq!(enrolled.status, 200, "{}", enrolled.body);
+    let codes = recovery_codes(&enrolled);
+    assert_eq!(codes.len(), 10, "{}", enrolled.body);
+    assert_eq!(b.get("/console/").await.status, 200);
+    let rec = srv.state.store.get_account("op1").unwrap().unwrap();
+    let raw = serde_json::to_string(&rec).unwrap();
+    let secret = between(&page.body, "id=\"secret\">", "<");
+    assert!(!raw.contains(&secret), "the TOTP secret is stored sealed");
+    assert!(!raw.contains(&codes[0].replace('-', "")));
+    assert_eq!(events_of(&srv, Act::SecondFactorEnrol).len(), 1);
+
+    // The password alone: a pending login, no session; every page sends back to login.
+    let mut c = Browser::new(&srv);
+    let p = c.password_step("op1", PASSWORD).await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/console/login/verify")
+    );
+    assert!(!c.cookies.contains_key("__Host-hutong_session"));
+    let pending = c.cookies["__Host-hutong_login"].clone();
+    for page in ["/console/", "/console/applications", "/console/password"] {
+        assert_eq!(c.get(page).await.location, "/console/login", "{page}");
+    }
+    // The pending cookie is no session cookie either.
+    let mut forged = Browser::new(&srv);
+    forged
+        .cookies
+        .insert("__Host-hutong_session".into(), pending.clone());
+    assert_eq!(forged.get("/console/").await.location, "/console/login");
+
+    // A second-step post with another CSRF token is refused and changes nothing.
+    let code = next_code(&srv.base, "op1").await;
+    let p = c
+        .post(
+            "/console/login/verify",
+            &[("csrf", &"0".repeat(64)), ("code", &code)],
+        )
+        .await;
+    assert_eq!(p.status, 403);
+    // A wrong code is refused and counts towards the lockout.
+    let csrf = c.get("/console/login/verify").await.csrf();
+    let bad = wrong_code(&srv.base, "op1");
+    let p = c
+        .post("/console/login/verify", &[("csrf", &csrf), ("code", &bad)])
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("动态口令错误"), "{}", p.body);
+    let rec = srv.state.store.get_account("op1").unwrap().unwrap();
+    assert_eq!(rec.failed_logins, 1);
+    let denied = events_of(&srv, Act::ConsoleLogin);
+    assert!(
+        denied
+            .iter()
+            .any(|e| e.outcome == Outcome::Denied && e.detail.as_str() == "动态口令错误")
+    );
+    // The right code opens a session (and clears the count).
+    let p = c
+        .post("/console/login/verify", &[("csrf", &csrf), ("code", &code)])
+        .await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/console/"),
+        "{}",
+        p.body
+    );
+    assert_eq!(c.get("/console/").await.status, 200);
+    assert_eq!(
+        srv.state
+            .store
+            .get_account("op1")
+            .unwrap()
+            .unwrap()
+            .failed_logins,
+        0
+    );
+    // The same code again (another browser, same time step): replay refused.
+    let mut d = Browser::new(&srv);
+    d.password_step("op1", PASSWORD).await;
+    let csrf = d.get("/console/login/verify").await.csrf();
+    let p = d
+        .post("/console/login/verify", &[("csrf", &csrf), ("code", &code)])
+        .await;
+    assert_eq!(p.status, 400, "a used code is refused");
+
+    // A recovery code works once.
+    let p = d
+        .post(
+            "/console/login/verify",
+            &[("csrf", &csrf), ("code", &codes[0])],
+        )
+        .await;
+    assert_eq!((p.status, p.location.as_str()), (303, "/console/"));
+    assert_eq!(events_of(&srv, Act::RecoveryCodeUse).len(), 1);
+    let mut e = Browser::new(&srv);
+    e.password_step("op1", PASSWORD).await;
+    let csrf = e.get("/console/login/verify").await.csrf();
+    let p = e
+        .post(
+            "/console/login/verify",
+            &[("csrf", &csrf), ("code", &codes[0])],
+        )
+        .await;
+    assert_eq!(p.status, 400, "a recovery code is single use");
+    assert!(p.body.contains("恢复码错误"));
+
+    // A pending login expires after five minutes.
+    let token = e.cookies["__Host-hutong_login"].clone();
+    let mut rec = srv.state.store.get_session(&token).unwrap().unwrap();
+    rec.created_ms -= 6 * 60 * 1000;
+    srv.state.store.put_session(&token, &rec).unwrap();
+    assert_eq!(
+        e.get("/console/login/verify").await.location,
+        "/console/login"
+    );
+    let p = e
+        .post(
+            "/console/login/verify",
+            &[("csrf", &rec.csrf), ("code", &codes[1])],
+        )
+        .await;
+    assert!(p.body.contains("已超时"), "{}", p.body);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_second_steps_end_the_pending_login_and_lock_the_account() {
+    let srv = common::start().await;
+    admin(&srv, "op1", Role::Operator);
+    let mut b = Browser::new(&srv);
+    b.login("op1", PASSWORD).await;
+    let mut c = Browser::new(&srv);
+    c.password_step("op1", PASSWORD).await;
+    let csrf = c.get("/console/login/verify").await.csrf();
+    let bad = wrong_code(&srv.base, "op1");
+    for left in (1..=4).rev() {
+        let p = c
+            .post("/console/login/verify", &[("csrf", &csrf), ("code", &bad)])
+            .await;
+        assert!(
+            p.body.contains(&format!("还可尝试 {left} 次")),
+            "{}",
+            p.body
+        );
+    }
+    // The fifth failure: the pending login is dropped and the account locked like after five
+    // wrong passwords.
+    let p = c
+        .post("/console/login/verify", &[("csrf", &csrf), ("code", &bad)])
+        .await;
+    assert!(p.body.contains("已锁定"), "{}", p.body);
+    assert!(!c.cookies.contains_key("__Host-hutong_login"));
+    assert_eq!(events_of(&srv, Act::AccountLockout).len(), 1);
+    let p = c.password_step("op1", PASSWORD).await;
+    assert!(
+        p.body.contains("已锁定"),
+        "locked even with the right password"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn an_sm2_certificate_signs_the_login_challenge() {
+    use base64::Engine;
+    use hutong::crypto::certgen::{CertSpec, self_signed_sm2};
+    use hutong::crypto::sm::{Sm2KeyPair, pem_encode};
+    let srv = common::start().await;
+    admin(&srv, "sec1", Role::Security);
+    let mut b = Browser::new(&srv);
+    assert_eq!(b.login("sec1", PASSWORD).await.location, "/console/");
+
+    let key = Sm2KeyPair::generate();
+    let now = hutong::time::now_ms();
+    let spec = CertSpec {
+        common_name: "sec1".into(),
+        organization: None,
+        not_before_ms: now - 60_000,
+        not_after_ms: now + 86_400_000,
+        is_ca: false,
+        serial: None,
+    };
+    let pem = pem_encode("CERTIFICATE", &self_signed_sm2(&spec, &key).unwrap());
+    let csrf = b.session_csrf().await;
+    let p = b
+        .post(
+            "/console/second-factor/certificate",
+            &[("csrf", &csrf), ("cert_pem", "not a certificate")],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    let p = b
+        .post(
+            "/console/second-factor/certificate",
+            &[("csrf", &csrf), ("cert_pem", &pem)],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert!(
+        b.get("/console/second-factor")
+            .await
+            .body
+            .contains("CN=sec1")
+    );
+
+    let mut c = Browser::new(&srv);
+    c.password_step("sec1", PASSWORD).await;
+    let page = c.get("/console/login/verify").await;
+    let challenge = between(&page.body, "id=\"challenge\">", "<");
+    let b64 = |sig: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(sig);
+    // A signature of something else, or by another key, is refused.
+    let p = c
+        .post(
+            "/console/login/verify",
+            &[
+                ("csrf", &page.csrf()),
+                ("signature", &b64(key.sign(b"hutong-login:other"))),
+            ],
+        )
+        .await;
+    assert!(p.body.contains("SM2 签名验证失败"), "{}", p.body);
+    let p = c
+        .post(
+            "/console/login/verify",
+            &[
+                ("csrf", &page.csrf()),
+                (
+                    "signature",
+                    &b64(Sm2KeyPair::generate().sign(challenge.as_bytes())),
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    let p = c
+        .post(
+            "/console/login/verify",
+            &[
+                ("csrf", &page.csrf()),
+                ("signature", &b64(key.sign(challenge.as_bytes()))),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/console/"),
+        "{}",
+        p.body
+    );
+    assert_eq!(c.get("/console/accounts").await.status, 200);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_reset_second_factor_must_be_enrolled_again() {
+    use hutong::server::control::Command;
+    let srv = common::start().await;
+    admin(&srv, "sec1", Role::Security);
+    admin(&srv, "op1", Role::Operator);
+    let mut sec = Browser::new(&srv);
+    sec.login("sec1", PASSWORD).await;
+    let mut op = Browser::new(&srv);
+    op.login("op1", PASSWORD).await;
+    assert_eq!(op.get("/console/").await.status, 200);
+
+    // Operators cannot reset anyone's second factor.
+    let csrf = op.session_csrf().await;
+    let p = op
+        .post(
+            "/console/accounts/sec1/second-factor/reset",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(p.status, 403);
+
+    let csrf = sec.session_csrf().await;
+    let p = sec
+        .post(
+            "/console/accounts/op1/second-factor/reset",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!((p.status, p.location.as_str()), (303, "/console/accounts"));
+    // The account's sessions end, and the next login goes to enrolment again.
+    assert_eq!(op.get("/console/").await.location, "/console/login");
+    let p = op.password_step("op1", PASSWORD).await;
+    assert_eq!(p.location, "/console/second-factor");
+    assert_eq!(op.get("/console/").await.location, "/console/second-factor");
+    assert_eq!(op.enrol("op1").await.status, 200);
+    assert_eq!(op.get("/console/").await.status, 200);
+
+    // The CLI (control socket) resets too, audited as a CLI act.
+    control(
+        &srv,
+        Command::AdminResetSecondFactor {
+            username: "op1".into(),
+        },
+    )
+    .unwrap();
+    let mut resets = events_of(&srv, Act::SecondFactorReset);
+    // The operator's refused attempt is recorded too.
+    assert_eq!(
+        resets
+            .iter()
+            .filter(|e| e.outcome == Outcome::Denied)
+            .count(),
+        1
+    );
+    resets.retain(|e| e.outcome == Outcome::Ok);
+    assert_eq!(resets.len(), 2);
+    assert!(
+        resets
+            .iter()
+            .any(|e| e.actor.kind == hutong::domain::audit_event::ActorKind::Cli)
+    );
+    assert_eq!(op.get("/console/").await.location, "/console/login");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn vendors_may_enable_totp_and_must_when_configured() {
+    let srv = common::start().await;
+    let mut v = Browser::new(&srv);
+    register_vendor(&mut v, "vendor1", USCC, "13800000001").await;
+    let p = v.login("vendor1", PASSWORD).await;
+    assert_eq!(p.location, "/portal/", "optional by default");
+    assert_eq!(v.get("/portal/").await.status, 200);
+    let page = v.get("/console/second-factor").await;
+    assert!(!page.body.contains("登记 SM2 证书"));
+    assert_eq!(v.enrol("vendor1").await.status, 200);
+    v.logout().await;
+    let p = v.password_step("vendor1", PASSWORD).await;
+    assert_eq!(p.location, "/console/login/verify", "enabled: asked for");
+    let p = v.second_step("vendor1").await;
+    assert_eq!(p.location, "/portal/");
+    srv.stop().await;
+
+    let srv = common::start_with(|c| c.portal.require_totp = true).await;
+    let mut v = Browser::new(&srv);
+    register_vendor(&mut v, "vendor2", USCC, "13800000002").await;
+    let p = v.password_step("vendor2", PASSWORD).await;
+    assert_eq!(p.location, "/console/second-factor");
+    assert_eq!(v.get("/portal/").await.location, "/console/second-factor");
+    assert_eq!(v.enrol("vendor2").await.status, 200);
+    assert_eq!(v.get("/portal/").await.status, 200);
     srv.stop().await;
 }

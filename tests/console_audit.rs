@@ -6,6 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed set-up step is a failed test
 
 mod common;
+#[path = "support/totp.rs"]
+mod totp;
+use totp::*;
 
 use hutong::domain::accounts::create_account;
 use hutong::domain::audit_event::Actor;
@@ -117,14 +120,61 @@ impl Browser {
         self.send(req).await
     }
 
-    /// Password login. When two-step login is merged this helper must do the second step too.
-    async fn login(&mut self, user: &str, password: &str) -> Page {
+    fn location(p: &Page) -> &str {
+        p.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    async fn password_step(&mut self, user: &str, password: &str) -> Page {
         let csrf = self.get("/console/login").await.csrf();
         self.post(
             "/console/login",
             &[("csrf", &csrf), ("username", user), ("password", password)],
         )
         .await
+    }
+
+    async fn second_step(&mut self, user: &str) -> Page {
+        let csrf = self.get("/console/login/verify").await.csrf();
+        let code = next_code(&self.base, user).await;
+        self.post(
+            "/console/login/verify",
+            &[("csrf", &csrf), ("code", &code), ("signature", "")],
+        )
+        .await
+    }
+
+    /// Signs in through both steps, enrolling TOTP first when the account is sent to
+    /// enrolment (as tests/console.rs does).
+    async fn login(&mut self, user: &str, password: &str) -> Page {
+        let p = self.password_step(user, password).await;
+        match Self::location(&p) {
+            "/console/login/verify" => self.second_step(user).await,
+            "/console/second-factor" => {
+                let page = self.get("/console/second-factor").await;
+                let secret = between(&page.body, "id=\"secret\">", "<");
+                AUTHENTICATORS
+                    .lock()
+                    .unwrap()
+                    .insert(format!("{}/{user}", self.base), (base32(&secret), 0));
+                let code = next_code(&self.base, user).await;
+                let done = self
+                    .post(
+                        "/console/second-factor/totp",
+                        &[("csrf", &page.csrf()), ("code", &code)],
+                    )
+                    .await;
+                assert_eq!(done.status, 200, "{}", done.body);
+                let csrf = self.get("/console/password").await.csrf();
+                self.post("/console/logout", &[("csrf", &csrf)]).await;
+                let p = self.password_step(user, password).await;
+                assert_eq!(Self::location(&p), "/console/login/verify");
+                self.second_step(user).await
+            }
+            _ => p,
+        }
     }
 }
 

@@ -139,18 +139,123 @@ async fn shot(c: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
+/// The tests' own authenticator app: per server and account, the TOTP secret read off the
+/// enrolment page and the last time step used (the server accepts each step once).
+type Authenticators = std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, u64)>>;
+static AUTHENTICATORS: std::sync::LazyLock<Authenticators> =
+    std::sync::LazyLock::new(Default::default);
+
+/// RFC 4648 Base32, written here from the RFC.
+fn base32(text: &str) -> Vec<u8> {
+    let (mut out, mut buf, mut bits) = (Vec::new(), 0u64, 0);
+    for c in text.trim().bytes().filter(|c| *c != b'=') {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => panic!("not Base32: {text}"),
+        };
+        buf = (buf << 5) | u64::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// RFC 6238 TOTP (HMAC-SHA1, 6 digits) of one 30-second step, written here from the RFC.
+fn totp(secret: &[u8], step: u64) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(secret).unwrap();
+    mac.update(&step.to_be_bytes());
+    let h = mac.finalize().into_bytes();
+    let o = (h[19] & 0xf) as usize;
+    let n = u32::from_be_bytes([h[o] & 0x7f, h[o + 1], h[o + 2], h[o + 3]]);
+    format!("{:06}", n % 1_000_000)
+}
+
+/// The next code a person would type: a step not used yet, within the server's tolerance.
+async fn next_code(base: &str, user: &str) -> String {
+    let key = format!("{base}/{user}");
+    loop {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let now = secs / 30;
+        let lowest = if secs % 30 < 20 { now - 1 } else { now };
+        let code = {
+            let mut map = AUTHENTICATORS.lock().unwrap();
+            let entry = map.get_mut(&key).expect("account enrolled by this test");
+            let step = (entry.1 + 1).max(lowest);
+            (step <= now + 1).then(|| {
+                entry.1 = step;
+                totp(&entry.0, step)
+            })
+        };
+        if let Some(code) = code {
+            return code;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Waits for the page after a submit: a signed-in page (logout button) or the second step.
+async fn landed(c: &Client, user: &str) -> String {
+    for _ in 0..100 {
+        let url = c.current_url().await.unwrap();
+        let path = url.path().to_string();
+        let ready = match path.as_str() {
+            "/console/login/verify" => c.find(Locator::Id("verify")).await.is_ok(),
+            "/console/login" => false,
+            _ => c.find(Locator::Id("logout")).await.is_ok(),
+        };
+        if ready {
+            return path;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{user} is not signed in")
+}
+
+/// Enrols TOTP on the enrolment page the browser shows: reads the secret as a person would,
+/// confirms with the first code, and continues past the recovery codes.
+async fn enrol(c: &Client, base: &str, user: &str) {
+    let secret = text(c, "secret").await;
+    AUTHENTICATORS
+        .lock()
+        .unwrap()
+        .insert(format!("{base}/{user}"), (base32(&secret), 0));
+    fill(c, "code", &next_code(base, user).await).await;
+    click(c, "enrol").await;
+    assert_eq!(
+        text(c, "recovery-codes").await.lines().count(),
+        10,
+        "ten recovery codes"
+    );
+    click(c, "continue").await;
+    landed(c, user).await;
+}
+
+/// Signs in through both steps (enrolling first when the account is sent to enrolment).
 async fn login(c: &Client, base: &str, user: &str, password: &str) {
     c.goto(&format!("{base}/console/login")).await.unwrap();
     fill(c, "username", user).await;
     fill(c, "password", password).await;
     click(c, "login").await;
-    // The click returns before the signed-in page loads; a navigation issued now would race
-    // the session cookie. Every signed-in page has the logout button.
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("logout"))
-        .await
-        .unwrap_or_else(|_| panic!("{user} is not signed in"));
+    // The click returns before the next page loads; a navigation issued now would race the
+    // cookies. Every signed-in page has the logout button.
+    match landed(c, user).await.as_str() {
+        "/console/login/verify" => {
+            fill(c, "code", &next_code(base, user).await).await;
+            click(c, "verify").await;
+            let to = landed(c, user).await;
+            assert_ne!(to, "/console/login/verify", "{user}: code refused");
+        }
+        "/console/second-factor" => enrol(c, base, user).await,
+        _ => {}
+    }
 }
 
 /// Signs out and waits for the login page: a sign-in started before the logout answer
@@ -448,6 +553,72 @@ async fn trust_anchor_verification_and_seal_search_in_the_browser() {
     let src = img.attr("src").await.unwrap().unwrap_or_default();
     assert!(src.starts_with("/console/seals/"), "{src}");
     shot(&c, "12-operator-seals").await;
+    c.close().await.unwrap();
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn administrators_enrol_totp_with_the_qr_code_and_sign_in_with_it() {
+    let srv = common::start().await;
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, c) = start_browser(profile.path()).await;
+    let base = srv.base.clone();
+    hutong::domain::accounts::create_account(
+        &srv.state.store,
+        "sec1",
+        hutong::domain::vocab::Role::Security,
+        "Admin-Pass-1234",
+        false,
+        &hutong::domain::audit_event::Actor::cli(),
+    )
+    .unwrap();
+
+    c.goto(&format!("{base}/console/login")).await.unwrap();
+    fill(&c, "username", "sec1").await;
+    fill(&c, "password", "Admin-Pass-1234").await;
+    click(&c, "login").await;
+    // The password alone leads to the enrolment page, with the QR code drawn by the browser
+    // from the inline image (allowed by the CSP).
+    text(&c, "required").await;
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        "/console/second-factor"
+    );
+    let qr = element(&c, "qr").await;
+    let width = c
+        .execute(
+            "return arguments[0].complete ? arguments[0].naturalWidth : 0;",
+            vec![serde_json::to_value(&qr).unwrap()],
+        )
+        .await
+        .unwrap();
+    assert!(
+        width.as_u64().unwrap_or(0) > 100,
+        "QR image rendered: {width}"
+    );
+    shot(&c, "16-second-factor-enrol").await;
+    c.goto(&format!("{base}/console/keys")).await.unwrap();
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        "/console/second-factor",
+        "nothing opens before enrolment"
+    );
+    enrol(&c, &base, "sec1").await;
+    c.goto(&format!("{base}/console/keys")).await.unwrap();
+    text(&c, "logout").await;
+    assert_eq!(c.current_url().await.unwrap().path(), "/console/keys");
+    logout(&c).await;
+
+    // Password and code.
+    c.goto(&format!("{base}/console/login")).await.unwrap();
+    fill(&c, "username", "sec1").await;
+    fill(&c, "password", "Admin-Pass-1234").await;
+    click(&c, "login").await;
+    assert_eq!(landed(&c, "sec1").await, "/console/login/verify");
+    shot(&c, "17-second-step").await;
+    fill(&c, "code", &next_code(&base, "sec1").await).await;
+    click(&c, "verify").await;
+    assert_eq!(landed(&c, "sec1").await, "/console/");
     c.close().await.unwrap();
     srv.stop().await;
 }

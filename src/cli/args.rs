@@ -260,6 +260,12 @@ pub enum AdminCmd {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Remove an account's second factors (TOTP, SM2 certificate, recovery codes) and end its
+    /// sessions; the account enrols again at its next login.
+    ResetSecondFactor {
+        /// The account's username.
+        username: String,
+    },
 }
 
 /// A system state (`system set-state`).

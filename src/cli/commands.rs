@@ -89,7 +89,15 @@ pub fn system(config: &Config, cmd: SystemCmd) -> Result<()> {
 }
 
 pub fn admin(config: &Config, cmd: AdminCmd) -> Result<()> {
-    let AdminCmd::Create { role, username, .. } = cmd;
+    let (role, username) = match cmd {
+        AdminCmd::Create { role, username, .. } => (role, username),
+        AdminCmd::ResetSecondFactor { username } => {
+            let cmd = Command::AdminResetSecondFactor { username };
+            let r = expect_response!(manage(config, cmd)?, AdminResetSecondFactor);
+            println!("second factor of {r} reset; it enrols again at its next login");
+            return Ok(());
+        }
+    };
     let mut line = String::new();
     std::io::stdin()
         .take(4096)

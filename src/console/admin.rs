@@ -35,6 +35,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/accounts/{user}/disable", web::post().to(disable_account))
         .route("/accounts/{user}/enable", web::post().to(enable_account))
         .route("/accounts/{user}/reset", web::post().to(reset_password))
+        .route(
+            "/accounts/{user}/second-factor/reset",
+            web::post().to(reset_second_factor),
+        )
         .route("/keys", web::get().to(keys))
         .route("/events", web::get().to(events));
 }
@@ -79,7 +83,10 @@ pub(super) fn guard(
 ) -> Result<(), ConsoleError> {
     let checked = auth.require(role).and_then(|()| auth.check_csrf(csrf));
     if let Err(e) = &checked
-        && !matches!(e, ConsoleError::MustChangePassword)
+        && !matches!(
+            e,
+            ConsoleError::MustChangePassword | ConsoleError::MustEnrol
+        )
     {
         audit(state, auth, action, target, Outcome::Denied, &e.to_string());
     }
@@ -397,6 +404,8 @@ fn accounts_page(
                     "已锁定"
                 } else if a.must_change_password {
                     "待修改初始密码"
+                } else if !a.second_factor.is_enrolled() {
+                    "待启用两步验证"
                 } else {
                     "正常"
                 },
@@ -547,6 +556,26 @@ async fn reset_password(
         Some((user, password)),
         String::new(),
     )?)
+}
+
+/// Removes an administrator's second factors; they enrol again at their next login.
+async fn reset_second_factor(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let user = path.into_inner();
+    guard(
+        &state,
+        &auth,
+        Role::Security,
+        &form.csrf,
+        Action::SecondFactorReset,
+        &user,
+    )?;
+    let res = crate::domain::second_factor::reset(&state.store, &user, &actor(&auth));
+    finish(&state, res, "/console/accounts").await
 }
 
 async fn keys(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ConsoleError> {

@@ -10,6 +10,7 @@ mod audit;
 mod chart;
 mod portal;
 mod registry;
+mod second_factor;
 
 pub use registry::ReportPictures;
 pub mod session;
@@ -26,8 +27,9 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError, middleware, web};
 use askama::Template;
 
-/// No script at all, styles only from our own stylesheet, nothing external, no framing.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// No script at all, styles only from our own stylesheet, nothing external, no framing. Images
+/// may also be `data:` URIs: the enrolment QR code is rendered on the server and inlined.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 const STYLE_CSS: &str = include_str!("../../static/console.css");
 
@@ -37,6 +39,8 @@ pub enum ConsoleError {
     Unauthenticated,
     #[error("请先修改初始密码")]
     MustChangePassword,
+    #[error("请先启用两步验证")]
+    MustEnrol,
     #[error("当前角色无权访问此页面或执行此操作")]
     Forbidden,
     #[error("表单已失效或来源不明（CSRF 校验失败），请返回页面刷新后重试")]
@@ -97,9 +101,9 @@ impl From<askama::Error> for ConsoleError {
 impl ResponseError for ConsoleError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ConsoleError::Unauthenticated | ConsoleError::MustChangePassword => {
-                StatusCode::SEE_OTHER
-            }
+            ConsoleError::Unauthenticated
+            | ConsoleError::MustChangePassword
+            | ConsoleError::MustEnrol => StatusCode::SEE_OTHER,
             ConsoleError::Forbidden | ConsoleError::Csrf => StatusCode::FORBIDDEN,
             ConsoleError::NotFound(_) => StatusCode::NOT_FOUND,
             ConsoleError::Invalid(_) => StatusCode::BAD_REQUEST,
@@ -111,6 +115,7 @@ impl ResponseError for ConsoleError {
         match self {
             ConsoleError::Unauthenticated => redirect("/console/login"),
             ConsoleError::MustChangePassword => redirect("/console/password"),
+            ConsoleError::MustEnrol => redirect("/console/second-factor"),
             other => {
                 if let ConsoleError::Internal(m) = other {
                     tracing::error!(error = %m, "console error");
@@ -193,6 +198,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/logout", web::post().to(portal::logout))
             .route("/password", web::get().to(portal::password_page))
             .route("/password", web::post().to(portal::change_password))
+            .configure(second_factor::routes)
             .configure(admin::routes)
             .configure(audit::routes)
             .configure(registry::routes)

@@ -31,7 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Runs a store-touching closure off the async workers (argon2 and sled flushes block).
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ConsoleError> + Send + 'static,
 ) -> Result<T, ConsoleError> {
     web::block(f)
@@ -68,7 +68,11 @@ fn check_form_token(req: &HttpRequest, field: &str) -> Result<(), ConsoleError> 
     }
 }
 
-fn login_html(req: &HttpRequest, error: &str, notice: &str) -> Result<HttpResponse, ConsoleError> {
+pub(super) fn login_html(
+    req: &HttpRequest,
+    error: &str,
+    notice: &str,
+) -> Result<HttpResponse, ConsoleError> {
     let (token, fresh) = form_token(req);
     let resp = html(&views::LoginPage {
         csrf: token.clone(),
@@ -117,43 +121,84 @@ pub async fn login(
     let username = form.username.trim().to_string();
     let outcome = blocking(move || {
         let out = acc::sign_in(&store, &username, &form.password)?;
-        let token = match &out {
-            LoginOutcome::Ok(rec) => Some(session::create(&store, &rec.username)?),
+        let next = match &out {
+            // Password alone opens no session when a second factor exists.
+            LoginOutcome::Ok(rec) if rec.second_factor.is_enrolled() => Some(Next::Pending(
+                session::create_pending(&store, &rec.username)?,
+            )),
+            LoginOutcome::Ok(rec) => Some(Next::Session(session::create(&store, &rec.username)?)),
             _ => None,
         };
-        Ok((out, token))
+        Ok((out, next))
     })
     .await?;
     state.store.commit().await?;
     match outcome {
-        (LoginOutcome::Ok(rec), Some(token)) => {
+        (LoginOutcome::Ok(rec), Some(next)) => {
             // A new session token on every login (rotation): a token planted before sign-in is useless.
             if let Some(old) = session::cookie(&req, session::SESSION_COOKIE) {
                 let _ = session::destroy(&state.store, &old);
             }
-            let to = if rec.must_change_password {
-                "/console/password"
-            } else if rec.role == Role::Vendor {
-                "/portal/"
-            } else {
-                "/console/"
-            };
-            Ok(HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, to))
-                .append_header((header::SET_COOKIE, session::session_cookie(&token)))
-                .append_header((header::SET_COOKIE, session::expired_cookie(PRE_COOKIE)))
-                .finish())
+            match next {
+                Next::Pending(token) => Ok(HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, "/console/login/verify"))
+                    .append_header((header::SET_COOKIE, session::pending_cookie(&token)))
+                    .append_header((
+                        header::SET_COOKIE,
+                        session::expired_cookie(session::SESSION_COOKIE),
+                    ))
+                    .finish()),
+                Next::Session(token) => {
+                    let must_enrol = crate::domain::second_factor::must_enrol(
+                        &rec,
+                        state.config.portal.require_totp,
+                    );
+                    signed_in(&rec, must_enrol, &token)
+                }
+            }
         }
-        (LoginOutcome::Locked { until_ms }, _) => login_html(
-            &req,
-            &format!(
-                "登录失败次数过多，账户已锁定至 {}，请稍后再试",
-                super::fmt_time(until_ms)
-            ),
-            "",
-        ),
+        (LoginOutcome::Locked { until_ms }, _) => login_html(&req, &locked_message(until_ms), ""),
         _ => login_html(&req, "用户名或密码错误", ""),
     }
+}
+
+enum Next {
+    Pending(String),
+    Session(String),
+}
+
+pub(super) fn locked_message(until_ms: i64) -> String {
+    format!(
+        "登录失败次数过多，账户已锁定至 {}，请稍后再试",
+        super::fmt_time(until_ms)
+    )
+}
+
+/// The answer that hands over a new session: where the account goes first, the cookie, and the
+/// end of the anonymous form and pending-login cookies.
+pub(super) fn signed_in(
+    rec: &crate::store::accounts::AccountRecord,
+    must_enrol: bool,
+    token: &str,
+) -> Result<HttpResponse, ConsoleError> {
+    let to = if rec.must_change_password {
+        "/console/password"
+    } else if must_enrol {
+        "/console/second-factor"
+    } else if rec.role == Role::Vendor {
+        "/portal/"
+    } else {
+        "/console/"
+    };
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .append_header((header::SET_COOKIE, session::session_cookie(token)))
+        .append_header((header::SET_COOKIE, session::expired_cookie(PRE_COOKIE)))
+        .append_header((
+            header::SET_COOKIE,
+            session::expired_cookie(session::PENDING_COOKIE),
+        ))
+        .finish())
 }
 
 #[derive(Deserialize)]
@@ -234,7 +279,9 @@ pub async fn change_password(
     state.store.commit().await?;
     match result {
         Ok(token) => {
-            let to = if auth.role == Role::Vendor {
+            let to = if auth.must_enrol {
+                "/console/second-factor"
+            } else if auth.role == Role::Vendor {
                 "/portal/"
             } else {
                 "/console/"

@@ -5,12 +5,17 @@
 //! owns the policy (idle and age limits, rotation, cookies); it never touches storage itself.
 //! Each session carries its own CSRF token. Anonymous forms (login, registration) use a
 //! double-submit token in a separate short-lived cookie.
+//!
+//! A correct password alone opens no session: an account with a second factor gets a pending
+//! login (its own random id in its own 5-minute cookie, its own CSRF token, at most
+//! [`PENDING_ATTEMPTS`] tries) and the session is created only after the second step. A
+//! pending login is stored beside the sessions but is never accepted as one.
 
 use super::ConsoleError;
 use crate::app::AppState;
 use crate::crypto::sm;
 use crate::domain::vocab::Role;
-use crate::store::sessions::SessionRecord;
+use crate::store::sessions::{PendingLogin, SessionRecord};
 use crate::store::{Store, StoreError};
 use crate::time::now_ms;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -22,8 +27,16 @@ pub const PRE_COOKIE: &str = "__Host-hutong_form";
 pub const IDLE_MS: i64 = 15 * 60 * 1000;
 /// Hard cap on a session's life whatever the activity.
 const MAX_AGE_MS: i64 = 12 * 60 * 60 * 1000;
+pub const PENDING_COOKIE: &str = "__Host-hutong_login";
+/// A pending login (password proven, second step not yet) lives five minutes.
+pub const PENDING_MS: i64 = 5 * 60 * 1000;
+/// Second-step attempts per pending login; then it is dropped and the password is asked again.
+pub const PENDING_ATTEMPTS: u32 = 5;
 
 fn expired(rec: &SessionRecord, now: i64) -> bool {
+    if rec.pending.is_some() {
+        return now - rec.created_ms > PENDING_MS;
+    }
     now - rec.last_seen_ms > IDLE_MS || now - rec.created_ms > MAX_AGE_MS
 }
 
@@ -50,9 +63,76 @@ pub fn create(store: &Store, username: &str) -> Result<String, StoreError> {
         csrf: random_token(),
         created_ms: now,
         last_seen_ms: now,
+        pending: None,
     };
     store.put_session(&token, &rec)?;
     Ok(token)
+}
+
+/// Starts the pending login of `username` after a correct password; returns its cookie value.
+pub fn create_pending(store: &Store, username: &str) -> Result<String, StoreError> {
+    let token = random_token();
+    let now = now_ms();
+    prune(store, now)?;
+    let rec = SessionRecord {
+        username: username.to_string(),
+        csrf: random_token(),
+        created_ms: now,
+        last_seen_ms: now,
+        pending: Some(PendingLogin {
+            attempts: 0,
+            challenge: format!("hutong-login:{}", hex::encode(sm::random_bytes::<16>())),
+        }),
+    };
+    store.put_session(&token, &rec)?;
+    Ok(token)
+}
+
+/// The live pending login of a request's cookie; an expired one is deleted.
+pub fn pending(
+    store: &Store,
+    req: &HttpRequest,
+) -> Result<Option<(String, SessionRecord)>, StoreError> {
+    let Some(token) = cookie(req, PENDING_COOKIE).filter(|t| t.len() == 64) else {
+        return Ok(None);
+    };
+    let Some(rec) = store.get_session(&token)? else {
+        return Ok(None);
+    };
+    if rec.pending.is_none() {
+        return Ok(None);
+    }
+    if expired(&rec, now_ms()) {
+        store.remove_session(&token)?;
+        return Ok(None);
+    }
+    Ok(Some((token, rec)))
+}
+
+/// Counts a failed second-step attempt; `false` (and the pending login is gone) once
+/// [`PENDING_ATTEMPTS`] have been used.
+pub fn pending_failed(
+    store: &Store,
+    token: &str,
+    mut rec: SessionRecord,
+) -> Result<bool, StoreError> {
+    let Some(p) = rec.pending.as_mut() else {
+        return Ok(false);
+    };
+    p.attempts += 1;
+    if p.attempts >= PENDING_ATTEMPTS {
+        store.remove_session(token)?;
+        return Ok(false);
+    }
+    store.put_session(token, &rec)?;
+    Ok(true)
+}
+
+pub fn pending_cookie(token: &str) -> String {
+    format!(
+        "{PENDING_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
+        PENDING_MS / 1000
+    )
 }
 
 /// Drops sessions nobody came back to; done at each sign-in so the keyspace stays small.
@@ -102,6 +182,8 @@ pub struct Auth {
     pub role: Role,
     pub csrf: String,
     pub must_change_password: bool,
+    /// The account has yet to enrol its required second factor.
+    pub must_enrol: bool,
     pub token: String,
 }
 
@@ -109,20 +191,27 @@ impl Auth {
     /// The role check every page and action makes; also sends accounts that must change their
     /// password to do that first.
     pub fn require(&self, role: Role) -> Result<(), ConsoleError> {
-        if self.must_change_password {
-            return Err(ConsoleError::MustChangePassword);
-        }
+        self.require_enrolled()?;
         if self.role != role {
             return Err(ConsoleError::Forbidden);
         }
         Ok(())
     }
 
-    /// Any administrator role (not a vendor).
-    pub fn require_admin(&self) -> Result<(), ConsoleError> {
+    /// First the forced password change, then the second-factor enrolment.
+    pub fn require_enrolled(&self) -> Result<(), ConsoleError> {
         if self.must_change_password {
             return Err(ConsoleError::MustChangePassword);
         }
+        if self.must_enrol {
+            return Err(ConsoleError::MustEnrol);
+        }
+        Ok(())
+    }
+
+    /// Any administrator role (not a vendor).
+    pub fn require_admin(&self) -> Result<(), ConsoleError> {
+        self.require_enrolled()?;
         if self.role == Role::Vendor {
             return Err(ConsoleError::Forbidden);
         }
@@ -143,12 +232,17 @@ fn load(req: &HttpRequest) -> Result<Auth, ConsoleError> {
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ConsoleError::Internal("应用状态缺失".into()))?;
     let token = cookie(req, SESSION_COOKIE).ok_or(ConsoleError::Unauthenticated)?;
-    authenticate(&state.store, token)
+    authenticate(&state.store, token, state.config.portal.require_totp)
 }
 
 /// Resolves a session token: unknown, idle-expired, over-age or disabled-account sessions end.
-fn authenticate(store: &Store, token: String) -> Result<Auth, ConsoleError> {
-    let Some(rec) = store.get_session(&token)? else {
+/// A pending login is no session.
+fn authenticate(
+    store: &Store,
+    token: String,
+    vendors_require_totp: bool,
+) -> Result<Auth, ConsoleError> {
+    let Some(rec) = store.get_session(&token)?.filter(|r| r.pending.is_none()) else {
         return Err(ConsoleError::Unauthenticated);
     };
     let now = now_ms();
@@ -169,11 +263,13 @@ fn authenticate(store: &Store, token: String) -> Result<Auth, ConsoleError> {
         ..rec.clone()
     };
     store.put_session(&token, &touched)?;
+    let must_enrol = crate::domain::second_factor::must_enrol(&account, vendors_require_totp);
     Ok(Auth {
         username: account.username,
         role: account.role,
         csrf: rec.csrf,
         must_change_password: account.must_change_password,
+        must_enrol,
         token,
     })
 }
@@ -206,10 +302,10 @@ mod tests {
         )
         .unwrap();
         let token = create(&store, "op1").unwrap();
-        let auth = authenticate(&store, token.clone()).unwrap();
+        let auth = authenticate(&store, token.clone(), false).unwrap();
         assert_eq!((auth.username.as_str(), auth.role), ("op1", Role::Operator));
         assert!(matches!(
-            authenticate(&store, random_token()),
+            authenticate(&store, random_token(), false),
             Err(ConsoleError::Unauthenticated)
         ));
 
@@ -220,10 +316,10 @@ mod tests {
             store.put_session(&token, &rec).unwrap();
         };
         age(14);
-        assert!(authenticate(&store, token.clone()).is_ok());
+        assert!(authenticate(&store, token.clone(), false).is_ok());
         age(16);
         assert!(matches!(
-            authenticate(&store, token.clone()),
+            authenticate(&store, token.clone(), false),
             Err(ConsoleError::Unauthenticated)
         ));
         assert!(

@@ -42,9 +42,7 @@ pub fn portal_routes(cfg: &mut web::ServiceConfig) {
 
 /// The page check for pages more than one role may read.
 fn require_any(auth: &Auth, roles: &[Role]) -> Result<(), ConsoleError> {
-    if auth.must_change_password {
-        return Err(ConsoleError::MustChangePassword);
-    }
+    auth.require_enrolled()?;
     if !roles.contains(&auth.role) {
         return Err(ConsoleError::Forbidden);
     }

@@ -64,6 +64,11 @@ impl Ctx {
             label: "修改密码",
             active: active == "/console/password",
         });
+        nav.push(NavItem {
+            href: "/console/second-factor",
+            label: "两步验证",
+            active: active == "/console/second-factor",
+        });
         Ctx {
             user: auth.username.clone(),
             role: role_label(auth.role),
@@ -86,6 +91,45 @@ pub struct LoginPage {
     pub csrf: String,
     pub error: String,
     pub notice: String,
+}
+
+/// The second step of a login.
+#[derive(Template)]
+#[template(path = "login_verify.html")]
+pub struct LoginVerifyPage {
+    pub csrf: String,
+    pub challenge: String,
+    pub has_totp: bool,
+    pub has_cert: bool,
+    pub error: String,
+}
+
+/// The account holder's own second factors: TOTP enrolment, SM2 certificate.
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactorPage {
+    pub ctx: Ctx,
+    pub required: bool,
+    pub totp_enabled: bool,
+    pub recovery_left: usize,
+    /// Administrators may register an SM2 certificate; vendors use TOTP.
+    pub cert_allowed: bool,
+    pub cert_subject: String,
+    pub cert_not_after: String,
+    /// `data:` URI of the QR code, and the Base32 secret (only while not enrolled).
+    pub qr: String,
+    pub secret: String,
+    pub notice: String,
+    pub error: String,
+}
+
+/// Recovery codes, shown once after an enrolment.
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodesPage {
+    pub ctx: Ctx,
+    pub codes: Vec<String>,
+    pub next: &'static str,
 }
 
 /// What the user typed, echoed back after a validation error (never the password).

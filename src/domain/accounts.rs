@@ -102,6 +102,7 @@ fn insert_account(
         failed_logins: 0,
         locked_until_ms: 0,
         created_ms: now_ms(),
+        second_factor: Default::default(),
     };
     store.insert_account(&rec).map_err(|e| match e {
         crate::store::StoreError::Conflict => {
@@ -166,32 +167,44 @@ pub fn login(store: &Store, username: &str, password: &str) -> Result<LoginOutco
         });
     }
     if rec.disabled || !password_matches(&rec.password_hash, password) {
-        rec.failed_logins += 1;
-        if rec.failed_logins >= LOCKOUT_FAILURES {
-            rec.locked_until_ms = now + LOCKOUT_MS;
-            rec.failed_logins = 0;
-            store.put_account(&rec)?;
-            let actor = Actor::account(username, rec.role);
-            audit::record(
-                store,
-                &actor,
-                Action::AccountLockout,
-                Outcome::Locked,
-                username,
-                "",
-            )?;
-            return Ok(LoginOutcome::Locked {
-                until_ms: rec.locked_until_ms,
-            });
-        }
-        store.put_account(&rec)?;
-        return Ok(LoginOutcome::Failed);
+        return count_failure(store, rec, now);
     }
-    if rec.failed_logins != 0 {
+    // With a second factor the count starts again only after the second step: a known password
+    // must not wipe out failed codes.
+    if rec.failed_logins != 0 && !rec.second_factor.is_enrolled() {
         rec.failed_logins = 0;
         store.put_account(&rec)?;
     }
     Ok(LoginOutcome::Ok(rec))
+}
+
+/// Counts one failed login (wrong password or wrong second factor) and locks the account after
+/// [`LOCKOUT_FAILURES`] for [`LOCKOUT_MS`]; recorded as `account.lockout` when it locks.
+pub(crate) fn count_failure(
+    store: &Store,
+    mut rec: AccountRecord,
+    now: i64,
+) -> Result<LoginOutcome, DomainError> {
+    rec.failed_logins += 1;
+    if rec.failed_logins >= LOCKOUT_FAILURES {
+        rec.locked_until_ms = now + LOCKOUT_MS;
+        rec.failed_logins = 0;
+        store.put_account(&rec)?;
+        let actor = Actor::account(&rec.username, rec.role);
+        audit::record(
+            store,
+            &actor,
+            Action::AccountLockout,
+            Outcome::Locked,
+            &rec.username,
+            "",
+        )?;
+        return Ok(LoginOutcome::Locked {
+            until_ms: rec.locked_until_ms,
+        });
+    }
+    store.put_account(&rec)?;
+    Ok(LoginOutcome::Failed)
 }
 
 /// Changes another administrator's account (never one's own, never a vendor's).
@@ -293,11 +306,19 @@ fn replace_password(
     Ok(rec)
 }
 
-/// A console sign-in: [`login`], recorded as `console.login` with its outcome.
+/// A console sign-in's first step: [`login`], recorded as `console.login` with its outcome.
+/// An account with a second factor is not signed in yet: `domain::second_factor::second_step`
+/// follows.
 pub fn sign_in(store: &Store, username: &str, password: &str) -> Result<LoginOutcome, DomainError> {
     let out = login(store, username, password)?;
+    let mut detail = "";
     let (actor, outcome) = match &out {
-        LoginOutcome::Ok(rec) => (Actor::account(&rec.username, rec.role), Outcome::Ok),
+        LoginOutcome::Ok(rec) => {
+            if rec.second_factor.is_enrolled() {
+                detail = "密码正确，待第二步验证";
+            }
+            (Actor::account(&rec.username, rec.role), Outcome::Ok)
+        }
         other => {
             // The role of a refused sign-in is not revealed, not even to the log.
             let actor = Actor {
@@ -312,7 +333,14 @@ pub fn sign_in(store: &Store, username: &str, password: &str) -> Result<LoginOut
             (actor, outcome)
         }
     };
-    audit::record(store, &actor, Action::ConsoleLogin, outcome, username, "")?;
+    audit::record(
+        store,
+        &actor,
+        Action::ConsoleLogin,
+        outcome,
+        username,
+        detail,
+    )?;
     Ok(out)
 }
 

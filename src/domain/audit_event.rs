@@ -48,6 +48,13 @@ actions! {
     AccountLockout => "account.lockout",
     /// An account holder changed their own password.
     PasswordChange => "account.password_change",
+    /// A second factor (TOTP or an SM2 certificate) enrolled by its account holder.
+    SecondFactorEnrol => "account.second_factor_enrol",
+    /// An account's second factors removed by a security administrator or the CLI; the account
+    /// enrols again at its next login.
+    SecondFactorReset => "account.second_factor_reset",
+    /// A single-use recovery code spent in place of the second factor.
+    RecoveryCodeUse => "account.recovery_code_use",
     ConsoleLogin => "console.login",
     ConsoleLogout => "console.logout",
     OnboardingSubmit => "onboarding.submit",

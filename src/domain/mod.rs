@@ -10,6 +10,7 @@ pub mod documents;
 pub mod metering;
 pub mod onboarding;
 pub mod seals;
+pub mod second_factor;
 pub mod systems;
 #[cfg(test)]
 mod testkit;

@@ -51,6 +51,10 @@ pub enum Command {
         username: String,
         password: String,
     },
+    /// Removes an account's second factors; answered with the username.
+    AdminResetSecondFactor {
+        username: String,
+    },
     KeysStatus,
     /// A CA certificate (Base64 of PEM or DER) to trust for document verification.
     TrustAdd {
@@ -221,6 +225,7 @@ pub enum Response {
     SystemList(Vec<SystemSummary>),
     SystemSetState(SystemStateChanged),
     AdminCreate(AdminCreated),
+    AdminResetSecondFactor(String),
     /// `keys status`: the provider and key ids, never key material.
     KeysStatus(ProviderStatus),
     TrustAdd(TrustAdded),
@@ -401,6 +406,10 @@ fn run(
                 username: rec.username,
                 role: rec.role,
             })
+        }
+        Command::AdminResetSecondFactor { username } => {
+            crate::domain::second_factor::reset(store, &username, &actor)?;
+            Response::AdminResetSecondFactor(username)
         }
         Command::KeysStatus => {
             let k =

@@ -1,6 +1,7 @@
 //! Console accounts: the three separated administrator roles and vendor accounts.
 
 use super::engine::Direction;
+use super::seals::Field;
 use super::{Store, StoreError, decode, encode};
 use crate::domain::vocab::Role;
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,44 @@ pub struct AccountRecord {
     pub failed_logins: u32,
     pub locked_until_ms: i64,
     pub created_ms: i64,
+    /// What the second step of a login checks (empty until enrolment).
+    #[serde(default)]
+    pub second_factor: SecondFactor,
+}
+
+/// An account's second factors. The TOTP secret is sealed (SM4-GCM under the platform's
+/// second-factor data key); recovery codes are kept only as salted SM3 digests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecondFactor {
+    #[serde(default)]
+    pub totp: Option<TotpFactor>,
+    /// A secret shown on the enrolment page, not yet confirmed with a code.
+    #[serde(default)]
+    pub totp_pending: Option<Field>,
+    /// `salt-hex$sm3-hex` per unused recovery code.
+    #[serde(default)]
+    pub recovery_codes: Vec<String>,
+    /// An SM2 certificate (PEM) whose key signs the login challenge.
+    #[serde(default)]
+    pub cert_pem: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TotpFactor {
+    pub secret: Field,
+    /// The RFC 6238 time step of the last accepted code: no code of it or before is accepted
+    /// again (no replay).
+    pub last_step: u64,
+    pub enrolled_ms: i64,
+}
+
+impl SecondFactor {
+    /// Whether a second step can be asked for at all.
+    pub fn is_enrolled(&self) -> bool {
+        self.totp.is_some() || self.cert_pem.is_some()
+    }
 }
 
 impl Store {

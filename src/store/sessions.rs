@@ -15,6 +15,19 @@ pub struct SessionRecord {
     pub csrf: String,
     pub created_ms: i64,
     pub last_seen_ms: i64,
+    /// Set while only the password is proven: a pending login, never a session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingLogin>,
+}
+
+/// The state of the second step of a login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingLogin {
+    /// Second-step attempts made so far.
+    pub attempts: u32,
+    /// The random text an SM2 certificate holder signs.
+    pub challenge: String,
 }
 
 fn key(token: &str) -> [u8; 32] {
@@ -67,6 +80,7 @@ mod tests {
             csrf: "c".into(),
             created_ms: 0,
             last_seen_ms,
+            pending: None,
         }
     }
 

@@ -304,6 +304,7 @@ mod tests {
                 csrf: "c".into(),
                 created_ms: 1,
                 last_seen_ms: 2,
+                pending: None,
             })
         );
         assert!(!s.claim_nonce("APP1", 7, 10_000, 0).unwrap(), "seen nonce");
