@@ -7,12 +7,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed set-up step is a failed test
 
 mod common;
+#[path = "support/totp.rs"]
+mod totp;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use totp::{AUTHENTICATORS, base32, next_code};
 
 const USCC: &str = "91350100M000100Y43";
 const PASSWORD: &str = "Vendor-Pass-1234";
@@ -137,68 +140,6 @@ async fn shot(c: &Client, name: &str) {
     std::fs::create_dir_all(&dir).unwrap();
     let png = c.screenshot().await.unwrap();
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-}
-
-/// The tests' own authenticator app: per server and account, the TOTP secret read off the
-/// enrolment page and the last time step used (the server accepts each step once).
-type Authenticators = std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, u64)>>;
-static AUTHENTICATORS: std::sync::LazyLock<Authenticators> =
-    std::sync::LazyLock::new(Default::default);
-
-/// RFC 4648 Base32, written here from the RFC.
-fn base32(text: &str) -> Vec<u8> {
-    let (mut out, mut buf, mut bits) = (Vec::new(), 0u64, 0);
-    for c in text.trim().bytes().filter(|c| *c != b'=') {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not Base32: {text}"),
-        };
-        buf = (buf << 5) | u64::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-        }
-    }
-    out
-}
-
-/// RFC 6238 TOTP (HMAC-SHA1, 6 digits) of one 30-second step, written here from the RFC.
-fn totp(secret: &[u8], step: u64) -> String {
-    use hmac::{KeyInit, Mac};
-    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(secret).unwrap();
-    mac.update(&step.to_be_bytes());
-    let h = mac.finalize().into_bytes();
-    let o = (h[19] & 0xf) as usize;
-    let n = u32::from_be_bytes([h[o] & 0x7f, h[o + 1], h[o + 2], h[o + 3]]);
-    format!("{:06}", n % 1_000_000)
-}
-
-/// The next code a person would type: a step not used yet, within the server's tolerance.
-async fn next_code(base: &str, user: &str) -> String {
-    let key = format!("{base}/{user}");
-    loop {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let now = secs / 30;
-        let lowest = if secs % 30 < 20 { now - 1 } else { now };
-        let code = {
-            let mut map = AUTHENTICATORS.lock().unwrap();
-            let entry = map.get_mut(&key).expect("account enrolled by this test");
-            let step = (entry.1 + 1).max(lowest);
-            (step <= now + 1).then(|| {
-                entry.1 = step;
-                totp(&entry.0, step)
-            })
-        };
-        if let Some(code) = code {
-            return code;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 /// Waits for the page after a submit: a signed-in page (logout button) or the second step.

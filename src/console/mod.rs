@@ -140,6 +140,13 @@ pub(crate) fn redirect(to: &str) -> HttpResponse {
         .finish()
 }
 
+/// `?done=…`: which act a redirect came back from, for the page's result message.
+#[derive(serde::Deserialize)]
+pub(crate) struct DoneQuery {
+    #[serde(default)]
+    pub done: Option<String>,
+}
+
 pub(crate) fn html<T: Template>(page: &T) -> Result<HttpResponse, ConsoleError> {
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")

@@ -5,7 +5,7 @@
 
 use super::session::{self, Auth, PRE_COOKIE};
 use super::views::{self, AppRow, ApplyForm, Ctx, RegisterForm};
-use super::{ConsoleError, html, redirect};
+use super::{ConsoleError, DoneQuery, html, redirect};
 use crate::app::AppState;
 use crate::domain::DomainError;
 use crate::domain::accounts::{self as acc, LoginOutcome};
@@ -411,16 +411,10 @@ fn portal_page(
     })
 }
 
-#[derive(Deserialize)]
-pub struct HomeQuery {
-    #[serde(default)]
-    done: Option<String>,
-}
-
 async fn home(
     auth: Auth,
     state: web::Data<AppState>,
-    q: web::Query<HomeQuery>,
+    q: web::Query<DoneQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     auth.require(Role::Vendor)?;
     let notice = match q.done.as_deref() {

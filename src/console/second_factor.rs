@@ -6,7 +6,7 @@
 use super::portal::{blocking, locked_message, login_html, signed_in};
 use super::session::{self, Auth};
 use super::views::{self, Ctx};
-use super::{ConsoleError, html, redirect};
+use super::{ConsoleError, DoneQuery, html, redirect};
 use crate::app::AppState;
 use crate::domain::DomainError;
 use crate::domain::second_factor::{self as sf, Proof, StepOutcome};
@@ -214,12 +214,6 @@ async fn own_html(
         *resp.status_mut() = StatusCode::BAD_REQUEST;
     }
     Ok(resp)
-}
-
-#[derive(Deserialize)]
-pub struct DoneQuery {
-    #[serde(default)]
-    done: Option<String>,
 }
 
 async fn own_page(

@@ -55,22 +55,23 @@ pub fn tokens_equal(a: &str, b: &str) -> bool {
 
 /// Starts a fresh session (a new token every login: session rotation); returns the cookie value.
 pub fn create(store: &Store, username: &str) -> Result<String, StoreError> {
-    let token = random_token();
-    let now = now_ms();
-    prune(store, now)?;
-    let rec = SessionRecord {
-        username: username.to_string(),
-        csrf: random_token(),
-        created_ms: now,
-        last_seen_ms: now,
-        pending: None,
-    };
-    store.put_session(&token, &rec)?;
-    Ok(token)
+    start(store, username, None)
 }
 
 /// Starts the pending login of `username` after a correct password; returns its cookie value.
 pub fn create_pending(store: &Store, username: &str) -> Result<String, StoreError> {
+    let pending = PendingLogin {
+        attempts: 0,
+        challenge: format!("hutong-login:{}", hex::encode(sm::random_bytes::<16>())),
+    };
+    start(store, username, Some(pending))
+}
+
+fn start(
+    store: &Store,
+    username: &str,
+    pending: Option<PendingLogin>,
+) -> Result<String, StoreError> {
     let token = random_token();
     let now = now_ms();
     prune(store, now)?;
@@ -79,10 +80,7 @@ pub fn create_pending(store: &Store, username: &str) -> Result<String, StoreErro
         csrf: random_token(),
         created_ms: now,
         last_seen_ms: now,
-        pending: Some(PendingLogin {
-            attempts: 0,
-            challenge: format!("hutong-login:{}", hex::encode(sm::random_bytes::<16>())),
-        }),
+        pending,
     };
     store.put_session(&token, &rec)?;
     Ok(token)

@@ -23,7 +23,7 @@ pub static AUTHENTICATORS: std::sync::LazyLock<Authenticators> =
 /// RFC 4648 Base32, written here from the RFC.
 pub fn base32(text: &str) -> Vec<u8> {
     let (mut out, mut buf, mut bits) = (Vec::new(), 0u64, 0);
-    for c in text.bytes().filter(|c| *c != b'=') {
+    for c in text.trim().bytes().filter(|c| *c != b'=') {
         let v = match c {
             b'A'..=b'Z' => c - b'A',
             b'2'..=b'7' => c - b'2' + 26,
