@@ -119,10 +119,67 @@ impl World {
 }
 
 /// An engine whose audit leaves refuse writes while `refuse` is set (a full or failing audit
-/// device, as far as the store can tell); everything else is the real sled engine.
+/// device, as far as the store can tell), in transactions and plain writes alike; everything
+/// else is the real sled engine.
 pub struct RefusingAudit {
     pub inner: std::sync::Arc<dyn crate::store::engine::Engine>,
-    pub refuse: std::sync::atomic::AtomicBool,
+    pub refuse: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn no_space() -> crate::store::engine::EngineError {
+    crate::store::engine::EngineError::Io("no space left on device".into())
+}
+
+/// The audit leaves keyspace of [`RefusingAudit`].
+struct RefusingLeaves {
+    inner: std::sync::Arc<dyn crate::store::engine::Keyspace>,
+    refuse: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl RefusingLeaves {
+    fn check(&self) -> Result<(), crate::store::engine::EngineError> {
+        match self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+            true => Err(no_space()),
+            false => Ok(()),
+        }
+    }
+}
+
+impl crate::store::engine::Keyspace for RefusingLeaves {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, crate::store::engine::EngineError> {
+        self.inner.get(key)
+    }
+    fn insert(
+        &self,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<Option<Vec<u8>>, crate::store::engine::EngineError> {
+        self.check()?;
+        self.inner.insert(key, value)
+    }
+    fn remove(&self, key: &[u8]) -> Result<Option<Vec<u8>>, crate::store::engine::EngineError> {
+        self.inner.remove(key)
+    }
+    fn compare_and_swap(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<crate::store::engine::Swap, crate::store::engine::EngineError> {
+        self.check()?;
+        self.inner.compare_and_swap(key, expected, new)
+    }
+    fn range(
+        &self,
+        lo: std::ops::Bound<&[u8]>,
+        hi: std::ops::Bound<&[u8]>,
+        dir: crate::store::engine::Direction,
+    ) -> crate::store::engine::Entries<'_> {
+        self.inner.range(lo, hi, dir)
+    }
 }
 
 struct RefusingTxn<'a> {
@@ -141,9 +198,7 @@ impl crate::store::engine::Txn for RefusingTxn<'_> {
         v: &[u8],
     ) -> Result<Option<Vec<u8>>, crate::store::engine::TxError> {
         if self.refuse && s == crate::store::keyspace::AUDIT_LEAVES {
-            return Err(
-                crate::store::engine::EngineError::Io("no space left on device".into()).into(),
-            );
+            return Err(no_space().into());
         }
         self.inner.insert(s, k, v)
     }
@@ -158,7 +213,14 @@ impl crate::store::engine::Engine for RefusingAudit {
         name: &str,
     ) -> Result<std::sync::Arc<dyn crate::store::engine::Keyspace>, crate::store::engine::EngineError>
     {
-        self.inner.keyspace(name)
+        let inner = self.inner.keyspace(name)?;
+        if name != crate::store::keyspace::AUDIT_LEAVES {
+            return Ok(inner);
+        }
+        Ok(std::sync::Arc::new(RefusingLeaves {
+            inner,
+            refuse: self.refuse.clone(),
+        }))
     }
     fn keyspace_names(&self) -> Result<Vec<String>, crate::store::engine::EngineError> {
         self.inner.keyspace_names()
@@ -195,7 +257,7 @@ impl World {
             inner: std::sync::Arc::new(
                 crate::store::sled_engine::SledEngine::open(&dir.path().join("db")).unwrap(),
             ),
-            refuse: std::sync::atomic::AtomicBool::new(false),
+            refuse: Default::default(),
         });
         w.store = Store::with_engine(engine.clone()).unwrap();
         w._engine_dir = Some(dir);

@@ -232,6 +232,7 @@ impl Running {
         });
         let maintenance = tokio::spawn(maintenance(state.clone()));
         let checkpoints = tokio::spawn(audit_checkpoints(state.clone()));
+        let indexer = tokio::spawn(audit_indexer(state.clone()));
         let stopper = self.stop_signals.map(|(mut term, mut int)| {
             let handle = self.handle.clone();
             tokio::spawn(async move {
@@ -248,6 +249,7 @@ impl Running {
             s.abort();
         }
         checkpoints.abort();
+        indexer.abort();
         if let Some(c) = control {
             c.abort();
         }
@@ -341,6 +343,24 @@ async fn audit_checkpoints(state: web::Data<AppState>) {
             }
             Ok(Err(e)) => tracing::error!(error = %e, "audit checkpoint failed"),
             Err(e) => tracing::error!(error = %e, "audit checkpoint task failed"),
+        }
+    }
+}
+
+/// How often the search index catches up with the log in the background (a search also
+/// catches up first, so this only keeps that step short).
+const INDEX_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Keeps the audit search index close to the log, off the request path.
+async fn audit_indexer(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(INDEX_EVERY);
+    loop {
+        tick.tick().await;
+        let store = state.store.clone();
+        match tokio::task::spawn_blocking(move || store.catch_up_audit_index()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "audit index catch-up failed"),
+            Err(e) => tracing::error!(error = %e, "audit index task failed"),
         }
     }
 }

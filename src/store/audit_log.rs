@@ -11,9 +11,17 @@
 //! then its `seq` (8 bytes), so every scan is newest first in (time, seq) order:
 //! `t` for the time index; `f` + a field byte + the value's length (2 bytes) + the value for
 //! appId (`a`, the calling system of an API entry), actor id (`u`), action (`c`), target
-//! (`g`), kind (`k`) and result (`r`). The index is written in the transaction of the append,
-//! so it never disagrees with the log; entries from before it existed are indexed once when
-//! the store opens, from the `indexed` high-water mark.
+//! (`g`), kind (`k`) and result (`r`). The index is kept off the append path: it is caught up
+//! from the `indexed` high-water mark in batches (when the store opens, in the background and
+//! before every search), so a search always sees every entry appended before it began.
+//!
+//! Appends are serialised by the lock of the in-memory frontier (the tip), not by an engine
+//! transaction: sled's multi-tree transactions take a global lock that waits for every flush
+//! in progress, which would put each API call behind the previous call's fsync. An API call's
+//! entry is one plain write of its leaf; an act that writes its entry with its own data uses a
+//! transaction, under the same lock. The stored `frontier` lags behind: it is rewritten when
+//! the index catches up and before pruning, and opening the store extends it with the leaves
+//! written after it, so an open hashes at most the entries of the last half second or so.
 //!
 //! The old `events` keyspace (untyped list, before the log) is kept and read as history
 //! older than the log; its records were never hash-linked, so they are not put into the tree.
@@ -174,15 +182,35 @@ fn seq_of_key(k: &[u8]) -> Result<u64, StoreError> {
         .ok_or_else(|| StoreError::Corrupt("audit index key".into()))
 }
 
-fn get_u64(tx: &dyn Txn, key: &[u8]) -> Result<Option<u64>, TxAbort> {
-    match tx.get(ks::AUDIT_STATE, key)? {
-        None => Ok(None),
-        Some(b) => Ok(Some(u64::from_be_bytes(
-            b.as_slice()
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("audit state".into()))?,
-        ))),
-    }
+fn u64_of(b: &[u8]) -> Result<u64, StoreError> {
+    b.try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt("audit state".into()))
+}
+
+/// A panic while holding an audit lock happens before the guarded value is changed (appends
+/// write the leaf first), so the value is still right.
+pub(super) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+thread_local! {
+    /// The frontier an audit transaction's attempt builds on (see [`Store::transaction`]).
+    static TX_TIP: std::cell::RefCell<Option<Frontier>> = const { std::cell::RefCell::new(None) };
+    /// Whether the attempt appended.
+    static TX_APPENDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Starts an attempt of a transaction: from `tip` when it appends to the log.
+pub(super) fn begin_tx_append(tip: Option<&Frontier>) {
+    TX_TIP.with_borrow_mut(|t| *t = tip.cloned());
+    TX_APPENDED.set(false);
+}
+
+/// Ends a transaction: the frontier after its last attempt's appends, if it appended.
+pub(super) fn end_tx_append() -> Option<Frontier> {
+    let f = TX_TIP.with_borrow_mut(Option::take);
+    TX_APPENDED.replace(false).then_some(f).flatten()
 }
 
 fn matches(e: &Entry, q: &AuditQuery) -> bool {
@@ -227,10 +255,9 @@ impl Store {
     /// Appends one entry inside a transaction that names [`AUDIT_SPACES`] (and whatever the
     /// act writes): the entry lands with the act or not at all. Returns its `seq`.
     pub(crate) fn append_audit_tx(&self, tx: &dyn Txn, draft: &Draft) -> Result<u64, TxAbort> {
-        let mut f = match tx.get(ks::AUDIT_STATE, FRONTIER)? {
-            Some(b) => decode_frontier(&b)?,
-            None => Frontier::default(),
-        };
+        let mut f = TX_TIP.with_borrow(|t| t.clone()).ok_or_else(|| {
+            StoreError::Corrupt("audit append outside an audit transaction".into())
+        })?;
         let seq = f.size;
         let leaf = draft.leaf(seq);
         f.push(leaf_hash(&leaf));
@@ -238,56 +265,91 @@ impl Store {
             .insert(ks::AUDIT_LEAVES, &seq.to_be_bytes(), &leaf)?
             .is_some()
         {
-            // A leaf beyond the frontier's size: the state was rolled back under us.
             return Err(StoreError::Corrupt(format!("audit leaf {seq} exists")).into());
         }
-        tx.insert(ks::AUDIT_STATE, FRONTIER, &encode_frontier(&f))?;
-        // Indexed with its append, unless older entries still wait for the catch-up.
-        if get_u64(tx, INDEXED)?.unwrap_or(0) == seq {
-            if let Some(e) = entry::parse(&leaf) {
-                for k in index_keys(&e) {
-                    tx.insert(ks::AUDIT_INDEX, &k, &[])?;
-                }
-            }
-            tx.insert(ks::AUDIT_STATE, INDEXED, &(seq + 1).to_be_bytes())?;
-        }
+        TX_TIP.with_borrow_mut(|t| *t = Some(f));
+        TX_APPENDED.set(true);
         Ok(seq)
     }
 
-    /// Indexes the leaves the index does not cover yet (a log written before the index
-    /// existed), in batches from the high-water mark; returns how many were indexed.
+    /// Appends one entry on its own (an API call's): durable once a later [`Store::commit`]
+    /// returns. Returns its `seq`.
+    pub fn append_audit(&self, draft: &Draft) -> Result<u64, StoreError> {
+        let mut tip = lock(&self.audit_tip);
+        let seq = tip.size;
+        let leaf = draft.leaf(seq);
+        if self
+            .audit_leaves
+            .insert(&seq.to_be_bytes(), &leaf)?
+            .is_some()
+        {
+            return Err(StoreError::Corrupt(format!("audit leaf {seq} exists")));
+        }
+        tip.push(leaf_hash(&leaf));
+        Ok(seq)
+    }
+
+    /// Sets the tip from the stored frontier extended by the leaves written after it; a gap
+    /// in those leaves is corruption.
+    pub(super) fn load_audit_tip(&self) -> Result<(), StoreError> {
+        let mut f = match self.audit_state.get(FRONTIER)? {
+            Some(b) => decode_frontier(&b)?,
+            None => Frontier::default(),
+        };
+        for r in self.audit_leaves(f.size, u64::MAX) {
+            let (seq, leaf) = r?;
+            if seq != f.size {
+                return Err(StoreError::Corrupt(format!(
+                    "audit leaf {} missing before leaf {seq}",
+                    f.size
+                )));
+            }
+            f.push(leaf_hash(&leaf));
+        }
+        *lock(&self.audit_tip) = f;
+        self.persist_audit_frontier()
+    }
+
+    /// Stores the current frontier, so the next open extends it by few leaves.
+    fn persist_audit_frontier(&self) -> Result<(), StoreError> {
+        let tip = lock(&self.audit_tip);
+        self.audit_state.insert(FRONTIER, &encode_frontier(&tip))?;
+        Ok(())
+    }
+
+    /// Indexes the leaves the index does not cover yet, in batches from the high-water mark;
+    /// returns how many were indexed. Index keys are written before the mark moves, so a crash
+    /// in between only rewrites the same keys.
     pub fn catch_up_audit_index(&self) -> Result<u64, StoreError> {
+        let _indexing = lock(&self.audit_index_lock);
+        self.persist_audit_frontier()?;
         let mut total = 0;
         loop {
             let first = self.audit_first_seq()?;
-            let done = self.transaction(&AUDIT_SPACES, |tx| {
-                let size = match tx.get(ks::AUDIT_STATE, FRONTIER)? {
-                    Some(b) => decode_frontier(&b)?.size,
-                    None => 0,
-                };
-                let from = get_u64(tx, INDEXED)?.unwrap_or(0).max(first);
-                if from >= size {
-                    if from != get_u64(tx, INDEXED)?.unwrap_or(0) {
-                        tx.insert(ks::AUDIT_STATE, INDEXED, &from.to_be_bytes())?;
-                    }
-                    return Ok(None);
+            let size = self.audit_frontier()?.size;
+            let marked = self
+                .audit_state
+                .get(INDEXED)?
+                .map(|b| u64_of(&b))
+                .transpose()?;
+            let from = marked.unwrap_or(0).max(first);
+            if from >= size {
+                if marked != Some(from) {
+                    self.audit_state.insert(INDEXED, &from.to_be_bytes())?;
                 }
-                let to = size.min(from + BATCH);
-                for seq in from..to {
-                    let leaf = tx.get(ks::AUDIT_LEAVES, &seq.to_be_bytes())?;
-                    if let Some(e) = leaf.as_deref().and_then(entry::parse) {
-                        for k in index_keys(&e) {
-                            tx.insert(ks::AUDIT_INDEX, &k, &[])?;
-                        }
-                    }
-                }
-                tx.insert(ks::AUDIT_STATE, INDEXED, &to.to_be_bytes())?;
-                Ok(Some(to - from))
-            })?;
-            match done {
-                Some(n) => total += n,
-                None => return Ok(total),
+                return Ok(total);
             }
+            let to = size.min(from + BATCH);
+            for r in self.audit_leaves(from, to) {
+                let (_, leaf) = r?;
+                if let Some(e) = entry::parse(&leaf) {
+                    for k in index_keys(&e) {
+                        self.audit_index.insert(&k, &[])?;
+                    }
+                }
+            }
+            self.audit_state.insert(INDEXED, &to.to_be_bytes())?;
+            total += to - from;
         }
     }
 
@@ -295,6 +357,7 @@ impl Store {
     /// scan (appId, actor, action, target, kind, result; else the time index); the other
     /// filters are checked on each entry. At most [`MAX_EXAMINED`] index entries are read.
     pub fn search_audit(&self, q: &AuditQuery) -> Result<AuditPage, StoreError> {
+        self.catch_up_audit_index()?;
         let mut page = AuditPage::default();
         let (from, to) = (q.from_ms.unwrap_or(i64::MIN), q.to_ms.unwrap_or(i64::MAX));
         if from > to || q.limit == 0 {
@@ -392,6 +455,9 @@ impl Store {
                 anchor.tree_size
             )));
         }
+        let _indexing = lock(&self.audit_index_lock);
+        // The stored frontier must not lag behind leaves about to go.
+        self.persist_audit_frontier()?;
         self.audit_state.insert(ANCHOR, &super::encode(anchor)?)?;
         let mut removed = 0;
         loop {
@@ -417,17 +483,9 @@ impl Store {
         }
     }
 
-    /// Appends one entry on its own. Durable once a later [`Store::commit`] returns.
-    pub fn append_audit(&self, draft: &Draft) -> Result<u64, StoreError> {
-        self.transaction(&AUDIT_SPACES, |tx| self.append_audit_tx(tx, draft))
-    }
-
     /// The current tree size and frontier.
     pub fn audit_frontier(&self) -> Result<Frontier, StoreError> {
-        match self.audit_state.get(FRONTIER)? {
-            Some(b) => decode_frontier(&b),
-            None => Ok(Frontier::default()),
-        }
+        Ok(lock(&self.audit_tip).clone())
     }
 
     /// Leaves with `seq` in `[from, to)`, in order.
@@ -454,10 +512,16 @@ impl Store {
             })
     }
 
-    /// The newest `limit` leaves, newest first.
+    /// The newest `limit` leaves the frontier covers, newest first.
     pub fn recent_audit_leaves(&self, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let size = self.audit_frontier()?.size;
+        let end = size.to_be_bytes();
         let mut out = Vec::with_capacity(limit.min(1024));
-        for r in self.audit_leaves.iter(Direction::Reverse) {
+        for r in self.audit_leaves.range(
+            Bound::Unbounded,
+            Bound::Excluded(&end[..]),
+            Direction::Reverse,
+        ) {
             if out.len() == limit {
                 break;
             }
@@ -516,8 +580,9 @@ impl Store {
     }
 }
 
-/// The keyspaces an append writes; a transaction that appends names them all.
-pub const AUDIT_SPACES: [&str; 3] = [ks::AUDIT_LEAVES, ks::AUDIT_STATE, ks::AUDIT_INDEX];
+/// The keyspaces an append writes; a transaction that appends names them all (and so runs
+/// under the audit lock, see [`Store::transaction`]).
+pub const AUDIT_SPACES: [&str; 2] = [ks::AUDIT_LEAVES, ks::AUDIT_STATE];
 
 /// The keyspaces of an act's transaction that also appends its audit entry.
 pub(crate) fn with_audit_spaces(act: &[&'static str]) -> Vec<&'static str> {
@@ -757,35 +822,73 @@ mod tests {
     }
 
     #[test]
-    fn a_log_written_before_the_index_is_indexed_when_the_store_opens() {
+    fn the_index_catches_up_when_the_store_opens_and_before_a_search() {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path()).unwrap();
             for i in 0..7 {
                 store.append_audit(&api(100 + i, "A1", R::Ok, 0)).unwrap();
             }
-            // As an older version left it: leaves and frontier, no index.
-            let keys: Vec<_> = store
-                .audit_index
-                .iter(Direction::Forward)
-                .map(|r| r.unwrap().0)
-                .collect();
-            for k in keys {
-                store.audit_index.remove(&k).unwrap();
-            }
-            store.audit_state.remove(INDEXED).unwrap();
-            // Appends before the catch-up are not indexed out of order.
-            store.append_audit(&api(200, "A1", R::Ok, 0)).unwrap();
-            assert!(store.search_audit(&q(&[])).unwrap().entries.is_empty());
+            // Appends never write the index themselves.
+            assert_eq!(store.audit_index.iter(Direction::Forward).count(), 0);
             store.flush_blocking().unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
+        assert!(store.audit_index.iter(Direction::Forward).count() > 0);
+        assert_eq!(store.catch_up_audit_index().unwrap(), 0);
+        store.append_audit(&api(200, "A1", R::Ok, 0)).unwrap();
         assert_eq!(
             seqs(&store.search_audit(&q(&[(Field::AppId, "A1")])).unwrap()),
             [7, 6, 5, 4, 3, 2, 1, 0]
         );
-        assert_eq!(store.catch_up_audit_index().unwrap(), 0);
-        store.append_audit(&api(300, "A1", R::Ok, 0)).unwrap();
-        assert_eq!(store.search_audit(&q(&[])).unwrap().entries[0].0, 8);
+        // As an older version left it: leaves and frontier, no index.
+        let keys: Vec<_> = store
+            .audit_index
+            .iter(Direction::Forward)
+            .map(|r| r.unwrap().0)
+            .collect();
+        for k in keys {
+            store.audit_index.remove(&k).unwrap();
+        }
+        store.audit_state.remove(INDEXED).unwrap();
+        assert_eq!(store.search_audit(&q(&[])).unwrap().entries.len(), 8);
+    }
+
+    #[test]
+    fn leaves_written_after_the_stored_frontier_extend_it_when_the_store_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = {
+            let store = Store::open(dir.path()).unwrap();
+            store.append_audit(&api(100, "A1", R::Ok, 0)).unwrap();
+            store.catch_up_audit_index().unwrap(); // stores the frontier at size 1
+            for i in 1..5 {
+                store.append_audit(&api(100 + i, "A1", R::Ok, 0)).unwrap();
+            }
+            store.flush_blocking().unwrap();
+            store.audit_frontier().unwrap().root()
+        };
+        let stored = |s: &Store| decode_frontier(&s.audit_state.get(FRONTIER).unwrap().unwrap());
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.audit_frontier().unwrap().size, 5);
+        assert_eq!(store.audit_frontier().unwrap().root(), before);
+        assert_eq!(stored(&store).unwrap().size, 5);
+        assert_eq!(store.append_audit(&api(105, "A1", R::Ok, 0)).unwrap(), 5);
+        let hashes: Vec<_> = store
+            .audit_leaves(0, u64::MAX)
+            .map(|r| leaf_hash(&r.unwrap().1))
+            .collect();
+        assert_eq!(root(&hashes), store.audit_frontier().unwrap().root());
+        // A hole in the leaves after the stored frontier is not papered over.
+        store.audit_leaves.remove(&3u64.to_be_bytes()).unwrap();
+        store
+            .audit_state
+            .insert(FRONTIER, &encode_frontier(&Frontier::default()))
+            .unwrap();
+        store.flush_blocking().unwrap();
+        drop(store);
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 }

@@ -136,6 +136,11 @@ pub struct Store {
     audit_checkpoints: Space,
     audit_index: Space,
     data_key_cache: Arc<std::sync::Mutex<HashMap<String, Zeroizing<[u8; 16]>>>>,
+    /// The audit tree's frontier; its lock serialises appends (see `audit_log`). Never held
+    /// across an await.
+    audit_tip: Arc<std::sync::Mutex<crate::audit::merkle::Frontier>>,
+    /// Serialises index catch-up and pruning.
+    audit_index_lock: Arc<std::sync::Mutex<()>>,
     commit: Arc<GroupCommit>,
 }
 
@@ -226,6 +231,8 @@ impl Store {
             audit_checkpoints: open(ks::AUDIT_CHECKPOINTS)?,
             audit_index: open(ks::AUDIT_INDEX)?,
             data_key_cache: Arc::new(std::sync::Mutex::new(HashMap::new())),
+            audit_tip: Arc::default(),
+            audit_index_lock: Arc::default(),
             meta,
             engine,
             commit: Arc::new(GroupCommit {
@@ -233,7 +240,7 @@ impl Store {
                 done,
             }),
         };
-        // Entries written before the search index existed are indexed once, here.
+        store.load_audit_tip()?;
         store.catch_up_audit_index()?;
         Ok(store)
     }
@@ -310,19 +317,31 @@ impl Store {
         spaces: &[&str],
         body: impl Fn(&dyn Txn) -> Result<T, TxAbort>,
     ) -> Result<T, StoreError> {
+        // A transaction that appends to the audit log is one of its serialised appends: it
+        // starts each attempt from the frontier and publishes the new one once committed.
+        let mut tip = spaces
+            .contains(&keyspace::AUDIT_STATE)
+            .then(|| audit_log::lock(&self.audit_tip));
         let out = RefCell::new(None);
         let reason = RefCell::new(None);
-        let res = self.engine.transaction(spaces, &|tx| match body(tx) {
-            Ok(v) => {
-                *out.borrow_mut() = Some(v);
-                Ok(())
-            }
-            Err(TxAbort::Engine(e)) => Err(e),
-            Err(TxAbort::Store(e)) => {
-                *reason.borrow_mut() = Some(e);
-                Err(TxError::Abort)
+        let res = self.engine.transaction(spaces, &|tx| {
+            audit_log::begin_tx_append(tip.as_deref());
+            match body(tx) {
+                Ok(v) => {
+                    *out.borrow_mut() = Some(v);
+                    Ok(())
+                }
+                Err(TxAbort::Engine(e)) => Err(e),
+                Err(TxAbort::Store(e)) => {
+                    *reason.borrow_mut() = Some(e);
+                    Err(TxError::Abort)
+                }
             }
         });
+        let appended = audit_log::end_tx_append();
+        if let (Ok(()), Some(tip), Some(f)) = (&res, tip.as_mut(), appended) {
+            **tip = f;
+        }
         match res {
             Ok(()) => out
                 .into_inner()
