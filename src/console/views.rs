@@ -207,10 +207,10 @@ pub struct AppRow {
     pub pending_rotation: bool,
 }
 
-/// SM3 of the key's PEM, shortened: enough for a person to compare two keys.
+/// The key's SM3 fingerprint over its SubjectPublicKeyInfo DER, in full, so a vendor can
+/// compare it with `openssl dgst -sm3` of their own key (docs/console.md).
 pub fn key_fingerprint(pem: &str) -> String {
-    let hex = crate::crypto::sm::sm3_hex(pem.trim().as_bytes());
-    hex.get(..16).unwrap_or(&hex).to_string()
+    crate::crypto::sm::sm2_pem_fingerprint(pem).unwrap_or_else(|_| "（公钥无法解析）".into())
 }
 
 /// The contact person and mobile, masked as everywhere personal data is shown.

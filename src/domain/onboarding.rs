@@ -247,11 +247,8 @@ fn submit(
     required(&mut errs, "vendor", "厂商", &f.vendor, 128);
     let key = match systems::normalise_public_key(&f.public_key_pem) {
         Ok(k) => k,
-        Err(_) => {
-            errs.add(
-                "public_key_pem",
-                "SM2 公钥无效：请粘贴 PEM 格式的 SM2 公钥（PUBLIC KEY）或 X.509 证书（CERTIFICATE）",
-            );
+        Err(e) => {
+            errs.add("public_key_pem", e.to_string());
             String::new()
         }
     };
@@ -440,7 +437,7 @@ pub fn request_rotation(store: &Store, username: &str, pem: &str) -> Result<(), 
 
 fn store_rotation_request(store: &Store, username: &str, pem: &str) -> Result<(), DomainError> {
     let key = systems::normalise_public_key(pem)
-        .map_err(|_| DomainError::Invalid("新公钥无效：请粘贴 PEM 格式的 SM2 公钥或证书".into()))?;
+        .map_err(|e| DomainError::Invalid(format!("新公钥：{e}")))?;
     let old = store
         .get_application(username)?
         .ok_or_else(|| DomainError::NotFound("尚未提交入驻申请".into()))?;

@@ -25,10 +25,17 @@ pub struct NewSystem {
 
 /// Validates and normalises a member's SM2 public key to PEM SubjectPublicKeyInfo.
 pub fn normalise_public_key(pem: &str) -> Result<String, DomainError> {
-    let key = sm::sm2_public_key_from_pem(pem)
-        .map_err(|e| DomainError::Invalid(format!("公钥无效: {e}")))?;
+    let key = sm::sm2_public_key_from_pem(pem).map_err(|e| match e {
+        // Well-formed but another algorithm: say which, so the vendor fixes the right thing.
+        sm::CryptoError::NotSm2(_) => DomainError::Invalid(e.to_string()),
+        _ => DomainError::Invalid(UNPARSABLE_KEY.into()),
+    })?;
     Ok(sm::sm2_public_key_to_pem(&key))
 }
+
+/// What an SM2 public key that cannot be read at all is told.
+pub const UNPARSABLE_KEY: &str =
+    "公钥无法解析：请粘贴 PEM 格式的 SM2 公钥（PUBLIC KEY）或 X.509 证书（CERTIFICATE）";
 
 /// Validates the CA certificate a member's callback TLS certificate chains to: one PEM
 /// `CERTIFICATE` that parses as X.509; returned re-encoded without surrounding text.
