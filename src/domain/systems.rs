@@ -3,7 +3,7 @@
 
 use super::DomainError;
 use super::audit;
-use super::audit_event::{Action, Actor};
+use super::audit_event::{Action, Actor, Outcome};
 use crate::crypto::sm;
 use crate::domain::vocab::SystemState;
 use crate::store::Store;
@@ -129,6 +129,34 @@ pub(crate) fn create_system(
     };
     store.insert_system(&rec, &entry(&rec))?;
     Ok(rec)
+}
+
+/// Checks `app_id`'s callback stage by stage (`interop::check`), recorded as
+/// `system.check_callback` with the summary; a failing check is a result, not an error.
+/// Blocking: it talks to the member.
+pub fn check_callback(
+    store: &Store,
+    keys: &crate::keys::Keyring,
+    app_id: &str,
+    actor: &Actor,
+    timeout: std::time::Duration,
+) -> Result<crate::interop::check::CheckReport, DomainError> {
+    let action = Action::SystemCheckCallback;
+    let rec = match store.get_system(app_id)? {
+        Some(r) => r,
+        None => {
+            let e = DomainError::NotFound(format!("系统 {app_id} 不存在"));
+            return Err(audit::failed(store, actor, action, app_id, e));
+        }
+    };
+    let report = crate::interop::check::check_callback(keys, &rec, timeout);
+    let outcome = if report.passed() {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    };
+    audit::record(store, actor, action, outcome, app_id, report.summary())?;
+    Ok(report)
 }
 
 /// Whether `from → to` is a transition an operator may make.
