@@ -107,6 +107,9 @@ pub enum Cause {
     Unparsable { status: u16, why: &'static str },
     #[error("应答的签名未通过验证：{0}")]
     SignatureMismatch(String),
+    /// The member answered that it could not authenticate the platform's call.
+    #[error("成员系统未接受平台的调用：{0}")]
+    PlatformRefused(&'static str),
 }
 
 impl Cause {

@@ -222,7 +222,7 @@ fn run_stages(run: &mut Run, keys: &Keyring, member: &SystemRecord, url: &str) -
     let body = client::envelope(keys, app_id, fields);
     let answer = run.stage(Stage::Http, |r| {
         timeouts(tls.get_ref(), r.left()?);
-        let answer = exchange(&mut tls, &host, &target, &request_path, &body)?;
+        let answer = exchange(&mut tls, (&host, &target), &request_path, &body, r)?;
         let note = format!("HTTP {}，应答 {} 字节", answer.status, answer.body.len());
         Ok((answer, note))
     })?;
@@ -241,7 +241,7 @@ fn run_stages(run: &mut Run, keys: &Keyring, member: &SystemRecord, url: &str) -
             "成员对随机 authId 答复成功：请检查其 authId 校验".into(),
         )),
         Some(code) => match platform_not_accepted(code) {
-            Some(why) => Err(Cause::Http(why)),
+            Some(why) => Err(Cause::PlatformRefused(why)),
             None => Ok(((), format!("成员验证了平台签名并以 {code} 拒绝随机 authId"))),
         },
     })?;
@@ -308,10 +308,10 @@ struct HttpAnswer {
 /// the end of the stream), bounded in size.
 fn exchange(
     stream: &mut (impl Read + Write),
-    host: &str,
-    target: &str,
+    (host, target): (&str, &str),
     path: &str,
     body: &[u8],
+    run: &Run,
 ) -> Result<HttpAnswer, Cause> {
     let io = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
@@ -334,6 +334,8 @@ fn exchange(
         if let Some(done) = parse_answer(&buf)? {
             return Ok(done);
         }
+        // A member trickling bytes does not stretch the budget.
+        run.left()?;
         let n = match stream.read(&mut chunk) {
             Ok(n) => n,
             // A peer that closes without close_notify ends the answer like EOF.

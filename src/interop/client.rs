@@ -365,7 +365,7 @@ fn build_http_client(
 pub fn member_tls_config(member: &SystemRecord) -> Result<rustls::ClientConfig, InteropError> {
     let unreachable = |c: Cause| InteropError::Unreachable(member.app_id.clone(), c);
     MemberVerifier::new(member.callback_ca_pem.as_deref())
-        .map_err(|()| unreachable(Cause::BadCallbackCa))?
+        .map_err(unreachable)?
         .client_config()
         .map_err(|_| unreachable(Cause::Tls("TLS 配置失败")))
 }

@@ -13,7 +13,7 @@
 //! that certificate. Handshake signatures are always checked with the provider's algorithms.
 //! Refusals carry a [`CertCause`], so the failure says why in Chinese.
 
-use super::cause::{CertCause, UNKNOWN_ISSUER};
+use super::cause::{Cause, CertCause, UNKNOWN_ISSUER};
 use crate::crypto::x509::CertInfo;
 use rustls::DigitallySignedStruct;
 use rustls::client::WebPkiServerVerifier;
@@ -66,8 +66,9 @@ fn self_signed(c: &CertInfo) -> bool {
 
 impl MemberVerifier {
     /// The verifier for a member whose registered callback certificate is `registered_pem`
-    /// (none, or PEM `CERTIFICATE` blocks). `Err` when a registered block cannot be used.
-    pub fn new(registered_pem: Option<&str>) -> Result<Self, ()> {
+    /// (none, or PEM `CERTIFICATE` blocks); [`Cause::BadCallbackCa`] when a registered block
+    /// cannot be used.
+    pub fn new(registered_pem: Option<&str>) -> Result<Self, Cause> {
         use rustls::pki_types::pem::PemObject;
         let provider = provider();
         let mut roots = rustls::RootCertStore::empty();
@@ -75,8 +76,8 @@ impl MemberVerifier {
         roots.add_parsable_certificates(system_roots().iter().cloned());
         let mut pin = None;
         for c in CertificateDer::pem_slice_iter(registered_pem.unwrap_or("").as_bytes()) {
-            let c = c.map_err(|_| ())?;
-            let info = CertInfo::parse(c.as_ref()).map_err(|_| ())?;
+            let c = c.map_err(|_| Cause::BadCallbackCa)?;
+            let info = CertInfo::parse(c.as_ref()).map_err(|_| Cause::BadCallbackCa)?;
             if pin.is_none() && self_signed(&info) {
                 pin = Some(Pin {
                     der: info.der.clone(),
@@ -85,7 +86,7 @@ impl MemberVerifier {
                     not_after_ms: info.not_after_ms,
                 });
             }
-            roots.add(c).map_err(|_| ())?;
+            roots.add(c).map_err(|_| Cause::BadCallbackCa)?;
         }
         let webpki = if roots.is_empty() {
             None
