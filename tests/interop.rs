@@ -1007,3 +1007,78 @@ async fn a_sign_id_misused_by_another_system_or_for_another_seal_stays_valid_for
     b.sim.stop().await;
     srv.stop().await;
 }
+
+/// The callback check (issue 13 point 3) against the simulator member: every stage passes and
+/// the member refuses the random authId after verifying the platform's signature; once the
+/// member is gone the check stops at the connect stage, and a routed call tells the requester
+/// the kind of fault while the console and the audit entry get the full cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callback_check_passes_against_the_simulator_and_names_the_failing_stage() {
+    use hutong::interop::check::Stage;
+    let srv = common::start().await;
+    let a = srv.add_member("online");
+    let b = home_system(&srv, Duration::ZERO).await;
+    let check = |app_id: String| {
+        let state = srv.state.clone();
+        tokio::task::spawn_blocking(move || {
+            let cmd = control::Command::SystemCheckCallback { app_id };
+            match control::execute(&state.store, Some(&state.keys), &state.config, cmd) {
+                Ok(control::Response::SystemCheckCallback(r)) => r,
+                other => panic!("check answered {other:?}"),
+            }
+        })
+    };
+    let r = check(b.member.app_id.clone()).await.unwrap();
+    assert!(r.passed(), "{r:#?}");
+    assert_eq!(r.stages.len(), 7);
+    assert!(r.stages[5].note.contains("30006"), "{r:#?}");
+
+    let port = b.sim.base_url.rsplit(':').next().unwrap().to_string();
+    b.sim.stop().await;
+    let r = check(b.member.app_id.clone()).await.unwrap();
+    let failed = r.first_failure().unwrap();
+    assert_eq!(failed.stage, Stage::Connect, "{r:#?}");
+    assert!(failed.note.contains("被拒绝"), "{r:#?}");
+
+    let apply = json!({"sealCode": b.seal_code, "mobile": "13812345678"});
+    let (status, v) = call(&srv, &a, "/api/v1/cloud/auth/apply", apply).await;
+    assert_eq!((status, v["code"].as_str().unwrap()), (502, "40001"), "{v}");
+    let message = v["message"].as_str().unwrap();
+    assert!(message.ends_with("无法访问：连接被拒绝"), "{message}");
+    assert!(
+        !message.contains(&port),
+        "no address for the requester: {message}"
+    );
+    let last = srv.state.interop.last_failure(&b.member.app_id).unwrap();
+    assert!(
+        last.detail.contains(&format!(":{port} 被拒绝")),
+        "{}",
+        last.detail
+    );
+    let leaves: Vec<Value> = srv
+        .state
+        .store
+        .recent_audit_leaves(20)
+        .unwrap()
+        .into_iter()
+        .map(|(_, leaf)| serde_json::from_slice(&leaf).unwrap())
+        .collect();
+    let routed = leaves
+        .iter()
+        .find(|e| e["action"] == "cloud.auth.apply" && e["code"] == 40001)
+        .expect("the routed call's entry");
+    assert!(
+        routed["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!(":{port} 被拒绝")),
+        "{routed}"
+    );
+    let checks: Vec<&str> = leaves
+        .iter()
+        .filter(|e| e["action"] == "system.check_callback")
+        .map(|e| e["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(checks.len(), 2, "{leaves:#?}");
+    srv.stop().await;
+}

@@ -71,7 +71,7 @@ impl Call {
         ));
     }
 
-    fn draft(&self, code: Code) -> Draft {
+    fn draft(&self, code: Code, detail: &str) -> Draft {
         let result = match code {
             Code::Ok => entry::Result::Ok,
             Code::Internal => entry::Result::Error,
@@ -94,7 +94,9 @@ impl Call {
             client: self.client.clone(),
             latency_ms: Some(self.started.elapsed().as_millis() as i64),
             params_digest: self.params_digest.clone(),
-            detail: String::new(),
+            detail: crate::domain::audit_event::Detail::new(detail)
+                .as_str()
+                .to_string(),
         }
     }
 }
@@ -149,14 +151,14 @@ pub fn audit_in_act() -> Option<Draft> {
     CALL.try_with(|c| {
         let mut c = c.borrow_mut();
         c.in_act = true;
-        c.draft(Code::Ok)
+        c.draft(Code::Ok, "")
     })
     .ok()
 }
 
 /// Writes the call's entry (unless its act did) and makes it and the call's writes durable;
 /// `false` when that failed and the call must be answered `50000`.
-async fn audit_call(state: &AppState, code: Code) -> bool {
+async fn audit_call(state: &AppState, code: Code, detail: &str) -> bool {
     let Ok(call) = CALL.try_with(|c| c.borrow().clone()) else {
         return durable(state).await.is_ok();
     };
@@ -164,7 +166,7 @@ async fn audit_call(state: &AppState, code: Code) -> bool {
         return durable(state).await.is_ok();
     }
     if !(call.in_act && code == Code::Ok)
-        && let Err(e) = crate::domain::audit::api_call(&state.store, &call.draft(code))
+        && let Err(e) = crate::domain::audit::api_call(&state.store, &call.draft(code, detail))
     {
         tracing::error!(error = %e, request_id = call.request_id, "audit entry not written");
         return false;
@@ -354,11 +356,11 @@ pub async fn finish(
     started: Instant,
     outcome: Result<Value, ApiError>,
 ) -> HttpResponse {
-    let code = match &outcome {
-        Ok(_) => Code::Ok,
-        Err(e) => e.code,
+    let (code, detail) = match &outcome {
+        Ok(_) => (Code::Ok, ""),
+        Err(e) => (e.code, e.audit_detail.as_str()),
     };
-    let outcome = if audit_call(state, code).await {
+    let outcome = if audit_call(state, code, detail).await {
         outcome
     } else {
         Err(ApiError::internal_fault())

@@ -23,6 +23,9 @@ const INTERNAL: &str = "平台内部错误";
 pub struct ApiError {
     pub code: Code,
     pub message: String,
+    /// The full reason for the call's audit entry, when it says more than `message` (a failed
+    /// member callback's cause, naming the member's host); never sent to the caller.
+    pub audit_detail: String,
 }
 
 impl ApiError {
@@ -30,6 +33,7 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            audit_detail: String::new(),
         }
     }
 
@@ -84,6 +88,10 @@ impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         match e {
             DomainError::Interop(e) => e.into(),
+            DomainError::HomeAnswer(m) => ApiError {
+                audit_detail: m.clone(),
+                ..ApiError::new(Code::HomeBadAnswer, m)
+            },
             DomainError::Store(s) => s.into(),
             other => ApiError::new(other.code(), other.to_string()),
         }
@@ -99,9 +107,12 @@ impl From<StoreError> for ApiError {
 
 impl From<InteropError> for ApiError {
     fn from(e: InteropError) -> Self {
-        tracing::info!(error = %e, "member callback failed");
-        // `interop` decides the code (40001–40003).
-        ApiError::new(e.code(), e.to_string())
+        // `interop` decides the code (40001–40003) and logged the full cause; the requester
+        // gets the public form, the audit entry the full one.
+        ApiError {
+            audit_detail: e.detail(),
+            ..ApiError::new(e.code(), e.to_string())
+        }
     }
 }
 
@@ -124,6 +135,7 @@ impl From<VerifyError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::interop::Cause;
 
     #[test]
     fn a_storage_fault_is_internal_and_its_text_stays_in_the_log() {
@@ -136,10 +148,31 @@ mod tests {
     }
 
     #[test]
+    fn a_member_failure_tells_the_requester_the_kind_and_the_audit_the_host() {
+        use crate::interop::CertCause;
+        let e = ApiError::from(InteropError::Unreachable(
+            "HT1".into(),
+            Cause::Certificate(CertCause::NotForHost("10.0.0.7".into())),
+        ));
+        assert_eq!(e.code, Code::HomeUnreachable);
+        assert_eq!(
+            e.message,
+            "印章所属系统 HT1 无法访问：TLS 握手失败：证书不包含回调主机名"
+        );
+        assert_eq!(
+            e.audit_detail,
+            "回调失败：TLS 握手失败：证书不包含回调主机名 10.0.0.7"
+        );
+    }
+
+    #[test]
     fn member_failures_keep_their_codes() {
-        let e = ApiError::from(InteropError::Timeout("A1".into()));
+        let e = ApiError::from(InteropError::Timeout("A1".into(), Cause::Timeout(3000)));
         assert_eq!((e.code, e.status().as_u16()), (Code::HomeTimeout, 504));
-        let e = ApiError::from(InteropError::BadAnswer("A1".into(), "签名无效".into()));
+        let e = ApiError::from(InteropError::BadAnswer(
+            "A1".into(),
+            Cause::SignatureMismatch("签名无效".into()),
+        ));
         assert_eq!(e.code, Code::HomeBadAnswer);
         let e = ApiError::from(InteropError::Degraded("A1".into()));
         assert_eq!(e.code, Code::HomeUnreachable);

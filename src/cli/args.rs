@@ -245,6 +245,14 @@ pub enum SystemCmd {
         #[arg(long)]
         reason: String,
     },
+    /// Check a system's callback: resolve, TCP connect, TLS handshake, then a platform-signed
+    /// cloud/auth/result for a random authId, expecting the member's own error answer. Prints
+    /// each stage with its time; exits non-zero at the first failing stage.
+    CheckCallback {
+        app_id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]

@@ -84,6 +84,18 @@ pub fn system(config: &Config, cmd: SystemCmd) -> Result<()> {
             let r = expect_response!(manage(config, cmd)?, SystemSetState);
             println!("{} {}", r.app_id, r.state.as_str());
         }
+        SystemCmd::CheckCallback { app_id, json } => {
+            let cmd = Command::SystemCheckCallback { app_id };
+            let r = expect_response!(manage(config, cmd)?, SystemCheckCallback);
+            if json {
+                output::json(&r);
+            } else {
+                output::callback_check(&r);
+            }
+            if !r.passed() {
+                bail!("{}", r.summary());
+            }
+        }
     }
     Ok(())
 }

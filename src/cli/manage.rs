@@ -31,7 +31,10 @@ pub fn manage(config: &Config, cmd: Command) -> Result<Response> {
         }
         Err(e) => return Err(e.into()),
     };
-    let keys = if matches!(cmd, Command::KeysStatus) {
+    let keys = if matches!(
+        cmd,
+        Command::KeysStatus | Command::SystemCheckCallback { .. }
+    ) {
         Some(hutong::keys::Keyring::load(config)?)
     } else {
         None

@@ -27,6 +27,15 @@ pub fn systems(list: &[SystemSummary]) {
     }
 }
 
+/// The callback check: one line per stage run, with its time and what it found.
+pub fn callback_check(r: &hutong::interop::check::CheckReport) {
+    println!("{} {}", r.app_id, r.url);
+    for s in &r.stages {
+        let mark = if s.ok { "ok  " } else { "FAIL" };
+        println!("{mark} {:<10} {:>5} ms  {}", s.stage.label(), s.ms, s.note);
+    }
+}
+
 pub fn keys(k: &ProviderStatus) {
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     println!("provider: {}", k.provider);

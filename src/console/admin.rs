@@ -30,6 +30,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/systems", web::get().to(systems_list))
         .route("/systems/{app_id}", web::get().to(system_detail))
         .route("/systems/{app_id}/state", web::post().to(system_state))
+        .route(
+            "/systems/{app_id}/check-callback",
+            web::post().to(check_callback),
+        )
         .route("/accounts", web::get().to(accounts))
         .route("/accounts", web::post().to(create_account))
         .route("/accounts/{user}/disable", web::post().to(disable_account))
@@ -337,7 +341,38 @@ pub(super) fn system_page(
         quota_errors,
         quota_error,
         usage: usage::recent_usage(state, app_id)?,
+        last_failure: views::last_failure(state, app_id),
+        check: None,
     })
+}
+
+/// 测试回调: checks the system's callback stage by stage and shows the result on its page.
+async fn check_callback(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let app_id = path.into_inner();
+    let action = Action::SystemCheckCallback;
+    guard(&state, &auth, Role::Operator, &form.csrf, action, &app_id)?;
+    let (s, id, who) = (state.clone(), app_id.clone(), actor(&auth));
+    let timeout = std::time::Duration::from_millis(state.config.interop.member_timeout_ms);
+    let res = web::block(move || systems::check_callback(&s.store, &s.keys, &id, &who, timeout))
+        .await
+        .map_err(|e| ConsoleError::Internal(e.to_string()))?;
+    state.store.commit().await?;
+    let report = res?;
+    let mut page = system_page(
+        &state,
+        &auth,
+        &app_id,
+        usage::QuotaForm::initial(),
+        FieldErrors::default(),
+        String::new(),
+    )?;
+    page.check = Some(views::CheckView::new(&report));
+    html(&page)
 }
 
 #[derive(Deserialize)]

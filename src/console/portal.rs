@@ -27,6 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/register", web::post().to(register))
         .route("/apply", web::post().to(apply))
         .route("/rotate", web::post().to(rotate))
+        .route("/check-callback", web::post().to(check_callback))
         .route("/platform.pem", web::get().to(platform_cert));
 }
 
@@ -377,6 +378,14 @@ fn portal_page(
         .store
         .get_vendor_profile(state.keys.provider(), &auth.username)?;
     let app = state.store.get_application(&auth.username)?;
+    let app_id = app.as_ref().and_then(|a| a.app_id.clone());
+    let testing = match &app_id {
+        Some(id) => state
+            .store
+            .get_system(id)?
+            .is_some_and(|s| s.state == crate::domain::vocab::SystemState::Testing),
+        None => false,
+    };
     let can_apply = app.as_ref().is_none_or(|a| {
         matches!(
             a.state,
@@ -408,7 +417,43 @@ fn portal_page(
         errors,
         error,
         notice,
+        can_check_callback: testing,
+        last_failure: app_id.and_then(|id| views::last_failure(state, &id)),
+        check: None,
     })
+}
+
+/// 测试回调 for the vendor's own system while it is in testing.
+async fn check_callback(
+    auth: Auth,
+    state: web::Data<AppState>,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, ConsoleError> {
+    auth.require(Role::Vendor)?;
+    auth.check_csrf(&form.csrf)?;
+    let (s, user) = (state.clone(), auth.username.clone());
+    let timeout = std::time::Duration::from_millis(state.config.interop.member_timeout_ms);
+    let res = blocking(move || {
+        Ok(onboarding::vendor_check_callback(
+            &s.store, &s.keys, &user, timeout,
+        ))
+    })
+    .await?;
+    state.store.commit().await?;
+    let (check, error) = match res {
+        Ok(r) => (Some(views::CheckView::new(&r)), String::new()),
+        Err(e) => (None, ConsoleError::from(e).to_string()),
+    };
+    let mut page = portal_page(
+        &state,
+        &auth,
+        ApplyForm::default(),
+        FieldErrors::default(),
+        error,
+        String::new(),
+    )?;
+    page.check = check;
+    html(&page)
 }
 
 async fn home(

@@ -207,10 +207,10 @@ pub struct AppRow {
     pub pending_rotation: bool,
 }
 
-/// SM3 of the key's PEM, shortened: enough for a person to compare two keys.
+/// The key's SM3 fingerprint over its SubjectPublicKeyInfo DER, in full, so a vendor can
+/// compare it with `openssl dgst -sm3` of their own key (docs/console.md).
 pub fn key_fingerprint(pem: &str) -> String {
-    let hex = crate::crypto::sm::sm3_hex(pem.trim().as_bytes());
-    hex.get(..16).unwrap_or(&hex).to_string()
+    crate::crypto::sm::sm2_pem_fingerprint(pem).unwrap_or_else(|_| "（公钥无法解析）".into())
 }
 
 /// The contact person and mobile, masked as everywhere personal data is shown.
@@ -316,6 +316,40 @@ pub struct SystemPage {
     pub quota_error: String,
     /// Usage over the last 30 days.
     pub usage: super::usage::UsageSummary,
+    /// The last failed callback in this process: (time, full reason).
+    pub last_failure: Option<(String, String)>,
+    /// The result of 测试回调, on the page that answers the button.
+    pub check: Option<CheckView>,
+}
+
+/// A callback check as the system page and the portal show it.
+pub struct CheckView {
+    pub passed: bool,
+    pub summary: String,
+    /// (stage, passed, milliseconds, what was found or why it failed).
+    pub rows: Vec<(&'static str, bool, u64, String)>,
+}
+
+impl CheckView {
+    pub fn new(r: &crate::interop::check::CheckReport) -> Self {
+        CheckView {
+            passed: r.passed(),
+            summary: r.summary(),
+            rows: r
+                .stages
+                .iter()
+                .map(|s| (s.stage.label(), s.ok, s.ms, s.note.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// The member's last failed callback as a page line: (time, reason).
+pub fn last_failure(state: &crate::app::AppState, app_id: &str) -> Option<(String, String)> {
+    state
+        .interop
+        .last_failure(app_id)
+        .map(|f| (super::fmt_time(f.at_ms), f.detail))
 }
 
 pub struct AccountRow {
@@ -400,6 +434,10 @@ pub struct PortalPage {
     pub errors: FieldErrors,
     pub error: String,
     pub notice: String,
+    /// The vendor's system is in testing: the portal offers 测试回调.
+    pub can_check_callback: bool,
+    pub last_failure: Option<(String, String)>,
+    pub check: Option<CheckView>,
 }
 
 #[derive(Template)]

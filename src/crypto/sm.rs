@@ -36,6 +36,10 @@ pub enum CryptoError {
     Malformed(String),
     #[error("不支持的算法: {0}")]
     Unsupported(String),
+    /// A well-formed public key of another algorithm, named so the submitter knows what they
+    /// sent (issue 13 point 8), unlike [`CryptoError::Malformed`] input.
+    #[error("这是 {0} 公钥，须为 SM2 公钥")]
+    NotSm2(String),
 }
 
 /// SM3 digest of `data`.
@@ -253,23 +257,90 @@ pub fn sm2_public_key_from_spki_der(der: &[u8]) -> Result<sm2::PublicKey, Crypto
 pub fn sm2_public_key_from_spki(
     spki: &SubjectPublicKeyInfoRef<'_>,
 ) -> Result<sm2::PublicKey, CryptoError> {
-    let alg = spki.algorithm.oid;
-    let curve_ok = alg == OID_SM2
-        || (alg == OID_EC_PUBLIC_KEY
-            && spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
-                == Some(OID_SM2));
-    if !curve_ok {
-        return Err(CryptoError::Unsupported(format!("公钥算法 {alg} 不是 SM2")));
+    match key_algorithm(spki) {
+        KeyAlgorithm::Sm2 => {}
+        other => return Err(CryptoError::NotSm2(other.name())),
     }
     let bits = spki
         .subject_public_key
         .as_bytes()
         .ok_or(CryptoError::BadPublicKey)?;
     sm2_public_key_from_sec1(bits)
+}
+
+/// `rsaEncryption` (RFC 8017).
+const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+/// The NIST curves of RFC 5480.
+const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+const OID_P521: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
+const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+
+/// The algorithm of a SubjectPublicKeyInfo, read from its OIDs alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    /// `id-ecPublicKey` with the SM2 curve, or the bare SM2 OID some producers write.
+    Sm2,
+    Rsa,
+    /// `id-ecPublicKey` with a NIST curve (`P-256`, `P-384`, `P-521`).
+    Nist(&'static str),
+    /// `id-ecPublicKey` with another curve (its OID, if any).
+    OtherCurve(String),
+    Ed25519,
+    Other(String),
+}
+
+impl KeyAlgorithm {
+    /// How a person calls it.
+    pub fn name(&self) -> String {
+        match self {
+            KeyAlgorithm::Sm2 => "SM2".into(),
+            KeyAlgorithm::Rsa => "RSA".into(),
+            KeyAlgorithm::Nist(c) => format!("NIST {c}"),
+            KeyAlgorithm::OtherCurve(c) => format!("椭圆曲线（{c}）"),
+            KeyAlgorithm::Ed25519 => "Ed25519".into(),
+            KeyAlgorithm::Other(o) => format!("算法 {o} 的"),
+        }
+    }
+}
+
+pub fn key_algorithm(spki: &SubjectPublicKeyInfoRef<'_>) -> KeyAlgorithm {
+    let alg = spki.algorithm.oid;
+    let curve = || {
+        spki.algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
+    };
+    match alg {
+        OID_SM2 => KeyAlgorithm::Sm2,
+        OID_RSA => KeyAlgorithm::Rsa,
+        OID_ED25519 => KeyAlgorithm::Ed25519,
+        OID_EC_PUBLIC_KEY => match curve() {
+            Some(OID_SM2) => KeyAlgorithm::Sm2,
+            Some(OID_P256) => KeyAlgorithm::Nist("P-256"),
+            Some(OID_P384) => KeyAlgorithm::Nist("P-384"),
+            Some(OID_P521) => KeyAlgorithm::Nist("P-521"),
+            Some(c) => KeyAlgorithm::OtherCurve(c.to_string()),
+            None => KeyAlgorithm::OtherCurve("未指明".into()),
+        },
+        other => KeyAlgorithm::Other(other.to_string()),
+    }
+}
+
+/// The fingerprint shown for a public key: lower-case hex SM3 of its DER SubjectPublicKeyInfo,
+/// what `openssl pkey -pubin -outform DER | openssl dgst -sm3` prints, so a vendor can check
+/// the key on file against their own without our tools.
+pub fn spki_fingerprint(spki_der: &[u8]) -> String {
+    sm3_hex(spki_der)
+}
+
+/// The fingerprint of the SM2 key in PEM text (`PUBLIC KEY` or `CERTIFICATE`), over its
+/// canonical SubjectPublicKeyInfo (id-ecPublicKey, SM2 curve, uncompressed point: the form
+/// OpenSSL writes), so a key and a certificate carrying it have the same fingerprint.
+pub fn sm2_pem_fingerprint(text: &str) -> Result<String, CryptoError> {
+    let key = sm2_public_key_from_pem(text)?;
+    Ok(spki_fingerprint(&sm2_public_key_to_spki_der(&key)))
 }
 
 /// An SM2 public key from PEM text holding a `PUBLIC KEY` or a `CERTIFICATE`.
@@ -434,6 +505,106 @@ impl Sm2KeyPair {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs the openssl CLI in `dir`; the keys of these tests are made at test time.
+    fn openssl(dir: &std::path::Path, args: &[&str]) -> Vec<u8> {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl CLI");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+        out.stdout
+    }
+
+    fn read(dir: &std::path::Path, name: &str) -> String {
+        std::fs::read_to_string(dir.join(name)).unwrap()
+    }
+
+    #[test]
+    fn the_fingerprint_is_what_openssl_prints_for_the_key_and_its_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        openssl(d, &["genpkey", "-algorithm", "SM2", "-out", "k.pem"]);
+        openssl(d, &["pkey", "-in", "k.pem", "-pubout", "-out", "pub.pem"]);
+        openssl(
+            d,
+            &[
+                "pkey", "-pubin", "-in", "pub.pem", "-outform", "DER", "-out", "pub.der",
+            ],
+        );
+        let printed = String::from_utf8(openssl(d, &["dgst", "-sm3", "pub.der"])).unwrap();
+        let expected = printed.trim().rsplit(' ').next().unwrap().to_string();
+        assert_eq!(expected.len(), 64, "{printed}");
+        openssl(
+            d,
+            &[
+                "req", "-x509", "-new", "-key", "k.pem", "-subj", "/CN=t", "-days", "1", "-out",
+                "c.pem",
+            ],
+        );
+        assert_eq!(sm2_pem_fingerprint(&read(d, "pub.pem")).unwrap(), expected);
+        assert_eq!(sm2_pem_fingerprint(&read(d, "c.pem")).unwrap(), expected);
+        assert_eq!(
+            spki_fingerprint(&std::fs::read(d.join("pub.der")).unwrap()),
+            expected
+        );
+    }
+
+    #[test]
+    fn rsa_and_nist_keys_are_named_and_garbage_is_malformed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        openssl(
+            d,
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:1024",
+                "-out",
+                "rsa.pem",
+            ],
+        );
+        openssl(d, &["pkey", "-in", "rsa.pem", "-pubout", "-out", "rsa.pub"]);
+        openssl(
+            d,
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                "p256.pem",
+            ],
+        );
+        openssl(
+            d,
+            &["pkey", "-in", "p256.pem", "-pubout", "-out", "p256.pub"],
+        );
+        openssl(
+            d,
+            &[
+                "req", "-x509", "-new", "-key", "p256.pem", "-subj", "/CN=t", "-days", "1", "-out",
+                "p256.crt",
+            ],
+        );
+        let said = |name: &str| sm2_pem_fingerprint(&read(d, name)).unwrap_err().to_string();
+        assert_eq!(said("rsa.pub"), "这是 RSA 公钥，须为 SM2 公钥");
+        assert_eq!(said("p256.pub"), "这是 NIST P-256 公钥，须为 SM2 公钥");
+        assert_eq!(said("p256.crt"), "这是 NIST P-256 公钥，须为 SM2 公钥");
+        let garbage = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+        assert!(matches!(
+            sm2_public_key_from_pem(garbage),
+            Err(CryptoError::Malformed(_))
+        ));
+        assert!(!matches!(
+            sm2_public_key_from_pem("nonsense"),
+            Err(CryptoError::NotSm2(_))
+        ));
+    }
 
     #[test]
     fn sign_verify_round_trip_in_both_encodings() {

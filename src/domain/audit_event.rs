@@ -39,6 +39,8 @@ actions! {
     SystemAdd => "system.add",
     /// A system's state changed (testing, online, suspended).
     SystemState => "system.state",
+    /// A member's callback checked stage by stage (console, portal or CLI).
+    SystemCheckCallback => "system.check_callback",
     AccountCreate => "account.create",
     AccountDisable => "account.disable",
     AccountEnable => "account.enable",

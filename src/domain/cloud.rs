@@ -41,6 +41,10 @@ pub trait Members {
         path: &'static str,
         fields: Map<String, Value>,
     ) -> impl Future<Output = Result<Value, InteropError>>;
+
+    /// Notes that `home`'s answer to `path` failed the platform's checks (`why`), for the log
+    /// and the console's last callback failure; nothing by default.
+    fn answer_refused(&self, _home: &SystemRecord, _path: &str, _why: &str) {}
 }
 
 /// The real transport: the process's member client signing with the platform key.
@@ -57,6 +61,11 @@ impl Members for Routed<'_> {
         fields: Map<String, Value>,
     ) -> impl Future<Output = Result<Value, InteropError>> {
         self.client.call(self.keys, home, path, fields)
+    }
+
+    fn answer_refused(&self, home: &SystemRecord, path: &str, why: &str) {
+        self.client
+            .note_failure(&home.app_id, path, why.to_string());
     }
 }
 
@@ -415,6 +424,9 @@ impl<M: Members> Cloud<'_, M> {
         check: impl FnOnce(Result<Value, InteropError>) -> Result<T, DomainError>,
     ) -> Result<T, DomainError> {
         let outcome = check(self.members.call(home, path, fields).await);
+        if let Err(DomainError::HomeAnswer(why)) = &outcome {
+            self.members.answer_refused(home, path, why);
+        }
         let interface = metering::routed(path.trim_start_matches('/'));
         metering::record_call(
             self.store,

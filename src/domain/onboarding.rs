@@ -9,8 +9,8 @@ use super::audit;
 use super::audit_event::{Action, Actor, Outcome};
 use super::codes;
 use super::systems::{self, NewSystem};
-use crate::domain::vocab::ApplicationState;
 use crate::domain::vocab::Role;
+use crate::domain::vocab::{ApplicationState, SystemState};
 use crate::store::applications::{Application, VendorProfile};
 use crate::store::{Store, StoreError};
 use crate::time::now_ms;
@@ -247,11 +247,8 @@ fn submit(
     required(&mut errs, "vendor", "厂商", &f.vendor, 128);
     let key = match systems::normalise_public_key(&f.public_key_pem) {
         Ok(k) => k,
-        Err(_) => {
-            errs.add(
-                "public_key_pem",
-                "SM2 公钥无效：请粘贴 PEM 格式的 SM2 公钥（PUBLIC KEY）或 X.509 证书（CERTIFICATE）",
-            );
+        Err(e) => {
+            errs.add("public_key_pem", e.to_string());
             String::new()
         }
     };
@@ -423,6 +420,38 @@ fn reject_application(
     Ok(new)
 }
 
+/// A vendor checks its own system's callback, which the portal offers while the system is in
+/// `testing` (online systems are checked by the operator); recorded as
+/// `system.check_callback` like the operator's check. Blocking: it talks to the member.
+pub fn vendor_check_callback(
+    store: &Store,
+    keys: &crate::keys::Keyring,
+    username: &str,
+    timeout: std::time::Duration,
+) -> Result<crate::interop::check::CheckReport, DomainError> {
+    let actor = Actor::account(username, Role::Vendor);
+    let app_id = store
+        .get_application(username)?
+        .and_then(|a| a.app_id)
+        .ok_or_else(|| DomainError::NotFound("申请通过后才能测试回调".into()));
+    let testing = app_id.and_then(|id| match store.get_system(&id)? {
+        Some(s) if s.state == SystemState::Testing => Ok(id),
+        _ => Err(DomainError::Conflict(
+            "只有测试状态的系统可以在门户中测试回调；已上线的系统请联系平台运营方".into(),
+        )),
+    });
+    match testing {
+        Ok(id) => systems::check_callback(store, keys, &id, &actor, timeout),
+        Err(e) => Err(audit::failed(
+            store,
+            &actor,
+            Action::SystemCheckCallback,
+            username,
+            e,
+        )),
+    }
+}
+
 /// A vendor with an approved system asks to rotate to a new SM2 key; recorded as
 /// `key.rotation_request`.
 pub fn request_rotation(store: &Store, username: &str, pem: &str) -> Result<(), DomainError> {
@@ -440,7 +469,7 @@ pub fn request_rotation(store: &Store, username: &str, pem: &str) -> Result<(), 
 
 fn store_rotation_request(store: &Store, username: &str, pem: &str) -> Result<(), DomainError> {
     let key = systems::normalise_public_key(pem)
-        .map_err(|_| DomainError::Invalid("新公钥无效：请粘贴 PEM 格式的 SM2 公钥或证书".into()))?;
+        .map_err(|e| DomainError::Invalid(format!("新公钥：{e}")))?;
     let old = store
         .get_application(username)?
         .ok_or_else(|| DomainError::NotFound("尚未提交入驻申请".into()))?;

@@ -3,7 +3,7 @@
 
 use super::DomainError;
 use super::audit;
-use super::audit_event::{Action, Actor};
+use super::audit_event::{Action, Actor, Outcome};
 use crate::crypto::sm;
 use crate::domain::vocab::SystemState;
 use crate::store::Store;
@@ -25,10 +25,17 @@ pub struct NewSystem {
 
 /// Validates and normalises a member's SM2 public key to PEM SubjectPublicKeyInfo.
 pub fn normalise_public_key(pem: &str) -> Result<String, DomainError> {
-    let key = sm::sm2_public_key_from_pem(pem)
-        .map_err(|e| DomainError::Invalid(format!("公钥无效: {e}")))?;
+    let key = sm::sm2_public_key_from_pem(pem).map_err(|e| match e {
+        // Well-formed but another algorithm: say which, so the vendor fixes the right thing.
+        sm::CryptoError::NotSm2(_) => DomainError::Invalid(e.to_string()),
+        _ => DomainError::Invalid(UNPARSABLE_KEY.into()),
+    })?;
     Ok(sm::sm2_public_key_to_pem(&key))
 }
+
+/// What an SM2 public key that cannot be read at all is told.
+pub const UNPARSABLE_KEY: &str =
+    "公钥无法解析：请粘贴 PEM 格式的 SM2 公钥（PUBLIC KEY）或 X.509 证书（CERTIFICATE）";
 
 /// Validates the CA certificate a member's callback TLS certificate chains to: one PEM
 /// `CERTIFICATE` that parses as X.509; returned re-encoded without surrounding text.
@@ -122,6 +129,34 @@ pub(crate) fn create_system(
     };
     store.insert_system(&rec, &entry(&rec))?;
     Ok(rec)
+}
+
+/// Checks `app_id`'s callback stage by stage (`interop::check`), recorded as
+/// `system.check_callback` with the summary; a failing check is a result, not an error.
+/// Blocking: it talks to the member.
+pub fn check_callback(
+    store: &Store,
+    keys: &crate::keys::Keyring,
+    app_id: &str,
+    actor: &Actor,
+    timeout: std::time::Duration,
+) -> Result<crate::interop::check::CheckReport, DomainError> {
+    let action = Action::SystemCheckCallback;
+    let rec = match store.get_system(app_id)? {
+        Some(r) => r,
+        None => {
+            let e = DomainError::NotFound(format!("系统 {app_id} 不存在"));
+            return Err(audit::failed(store, actor, action, app_id, e));
+        }
+    };
+    let report = crate::interop::check::check_callback(keys, &rec, timeout);
+    let outcome = if report.passed() {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    };
+    audit::record(store, actor, action, outcome, app_id, report.summary())?;
+    Ok(report)
 }
 
 /// Whether `from → to` is a transition an operator may make.

@@ -1,20 +1,24 @@
 //! Outbound HTTPS client to a member's callback base URL (SPEC §4).
 //!
 //! Every request uses the §2 envelope with the **callee's** `appId` and the **platform's**
-//! signature. TLS uses rustls with the ring provider; the roots are the member's own CA
-//! certificate recorded at onboarding plus the operating system's roots (`rustls-native-certs`),
-//! so a self-signed test member works without weakening the check for anyone else.
+//! signature. TLS uses rustls with the ring provider and the member's own verifier
+//! ([`super::tls::MemberVerifier`]: its registered certificate as a pin or CA, plus the
+//! operating system's roots), so a self-signed test member works without weakening the check
+//! for anyone else. Every failure carries a typed [`Cause`]; the last one per member is kept
+//! for the console.
 //! One call is bounded by a total timeout (3 s by default) and never retried. A member that
 //! fails [`BREAKER_THRESHOLD`] times in a row is answered `40001` at once for
 //! [`BREAKER_OPEN`].
 
+use super::cause::{Cause, DnsFailure};
+use super::tls::MemberVerifier;
 use crate::keys::Keyring;
 use crate::protocol::canonical_string;
 use crate::store::systems::SystemRecord;
 use base64::Engine;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Consecutive failures after which calls to a member are refused without trying.
@@ -30,13 +34,16 @@ tokio::task_local! {
 /// Default total timeout of one callback.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Largest answer body read from a member.
-const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
+/// A failed callback. `Display` is what the requester is told (no host, address or library
+/// text); [`InteropError::detail`] is the full reason for the log, the audit entry and the
+/// console.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InteropError {
     /// The member could not be reached, or its TLS or HTTP answer was unusable (`40001`).
-    #[error("印章所属系统 {0} 无法访问：{1}")]
-    Unreachable(String, String),
+    #[error("印章所属系统 {0} 无法访问：{public}", public = .1.public())]
+    Unreachable(String, Cause),
     /// The member answered with an error code of its own (`40001`, or passed on by the caller).
     #[error("印章所属系统 {app_id} 返回错误 {code}：{message}")]
     Refused {
@@ -46,10 +53,10 @@ pub enum InteropError {
     },
     /// The member did not answer within the total timeout (`40002`).
     #[error("印章所属系统 {0} 未在规定时间内应答")]
-    Timeout(String),
+    Timeout(String, Cause),
     /// The member's answer is not the §2 response shape (`40003`).
-    #[error("印章所属系统 {0} 的应答未通过校验：{1}")]
-    BadAnswer(String, String),
+    #[error("印章所属系统 {0} 的应答未通过校验：{public}", public = .1.public())]
+    BadAnswer(String, Cause),
     /// The breaker is open for this member (`40001`).
     #[error("印章所属系统 {0} 连续调用失败，已暂时熔断，请稍后再试")]
     Degraded(String),
@@ -63,10 +70,35 @@ impl InteropError {
             InteropError::Unreachable(..)
             | InteropError::Refused { .. }
             | InteropError::Degraded(_) => Code::HomeUnreachable,
-            InteropError::Timeout(_) => Code::HomeTimeout,
+            InteropError::Timeout(..) => Code::HomeTimeout,
             InteropError::BadAnswer(..) => Code::HomeBadAnswer,
         }
     }
+
+    /// The typed cause, when the failure has one (not a member's own refusal or the breaker).
+    pub fn cause(&self) -> Option<&Cause> {
+        match self {
+            InteropError::Unreachable(_, c)
+            | InteropError::Timeout(_, c)
+            | InteropError::BadAnswer(_, c) => Some(c),
+            InteropError::Refused { .. } | InteropError::Degraded(_) => None,
+        }
+    }
+
+    /// The full reason, naming the member's host or address where that is the point.
+    pub fn detail(&self) -> String {
+        match self.cause() {
+            Some(c) => format!("回调失败：{c}"),
+            None => self.to_string(),
+        }
+    }
+}
+
+/// The last failed callback of a member: when, and the full reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastFailure {
+    pub at_ms: i64,
+    pub detail: String,
 }
 
 #[derive(Default)]
@@ -79,8 +111,10 @@ struct BreakerState {
 pub struct MemberClient {
     timeout: Duration,
     breakers: Mutex<HashMap<String, BreakerState>>,
-    /// HTTP clients per (appId, CA PEM): the TLS roots differ per member.
+    /// HTTP clients per (appId, CA PEM): the TLS trust differs per member.
     clients: Mutex<HashMap<(String, String), reqwest::Client>>,
+    /// Live state of this process, like the breaker: shown on the console's system page.
+    last_failures: Mutex<HashMap<String, LastFailure>>,
 }
 
 impl Default for MemberClient {
@@ -89,18 +123,24 @@ impl Default for MemberClient {
     }
 }
 
-fn system_roots() -> &'static [rustls::pki_types::CertificateDer<'static>] {
-    static ROOTS: OnceLock<Vec<rustls::pki_types::CertificateDer<'static>>> = OnceLock::new();
-    ROOTS.get_or_init(|| {
-        let loaded = rustls_native_certs::load_native_certs();
-        if !loaded.errors.is_empty() {
-            tracing::warn!(
-                errors = loaded.errors.len(),
-                "some operating-system root certificates could not be loaded"
-            );
-        }
-        loaded.certs
-    })
+/// Resolves callback hosts with the system resolver and says so when that fails, so a DNS
+/// failure is told apart from other connect failures.
+struct Resolver;
+
+impl reqwest::dns::Resolve for Resolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let found: Vec<_> = match tokio::net::lookup_host((host.as_str(), 0)).await {
+                Ok(addrs) => addrs.collect(),
+                Err(_) => Vec::new(),
+            };
+            if found.is_empty() {
+                return Err(Box::new(DnsFailure(host)) as _);
+            }
+            Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 impl MemberClient {
@@ -109,6 +149,7 @@ impl MemberClient {
             timeout,
             breakers: Mutex::new(HashMap::new()),
             clients: Mutex::new(HashMap::new()),
+            last_failures: Mutex::new(HashMap::new()),
         }
     }
 
@@ -146,6 +187,25 @@ impl MemberClient {
         }
     }
 
+    /// The member's last failed callback in this process, if any.
+    pub fn last_failure(&self, app_id: &str) -> Option<LastFailure> {
+        self.last_failures.lock().ok()?.get(app_id).cloned()
+    }
+
+    /// Records a failed callback: in the log with its full reason, and for the console.
+    pub fn note_failure(&self, app_id: &str, path: &str, detail: String) {
+        tracing::warn!(app_id, path, cause = %detail, "member callback failed");
+        if let Ok(mut map) = self.last_failures.lock() {
+            map.insert(
+                app_id.to_string(),
+                LastFailure {
+                    at_ms: crate::time::now_ms(),
+                    detail,
+                },
+            );
+        }
+    }
+
     fn http_client(&self, member: &SystemRecord) -> Result<reqwest::Client, InteropError> {
         let ca = member.callback_ca_pem.clone().unwrap_or_default();
         let key = (member.app_id.clone(), ca.clone());
@@ -154,33 +214,7 @@ impl MemberClient {
         {
             return Ok(c.clone());
         }
-        let unreachable = |why: &str| InteropError::Unreachable(member.app_id.clone(), why.into());
-        let mut roots = rustls::RootCertStore::empty();
-        // Unparsable system roots are skipped; the member's own CA below is mandatory-valid.
-        roots.add_parsable_certificates(system_roots().iter().cloned());
-        if !ca.is_empty() {
-            use rustls::pki_types::{CertificateDer, pem::PemObject};
-            for c in CertificateDer::pem_slice_iter(ca.as_bytes()) {
-                let c = c.map_err(|_| unreachable("登记的回调 CA 证书无法解析"))?;
-                roots
-                    .add(c)
-                    .map_err(|_| unreachable("登记的回调 CA 证书无法使用"))?;
-            }
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|_| unreachable("TLS 配置失败"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .timeout(self.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .https_only(true)
-            .build()
-            .map_err(|_| unreachable("HTTP 客户端创建失败"))?;
+        let client = build_http_client(member, self.timeout)?;
         if let Ok(mut map) = self.clients.lock() {
             map.insert(key, client.clone());
         }
@@ -207,6 +241,11 @@ impl MemberClient {
         // A member's own business answer (e.g. "not confirmed yet") is not a failure of it.
         let ok = matches!(outcome, Ok(_) | Err(InteropError::Refused { .. }));
         self.record(&app_id, ok);
+        if let Err(e) = &outcome
+            && !ok
+        {
+            self.note_failure(&app_id, path, e.detail());
+        }
         outcome
     }
 
@@ -220,6 +259,9 @@ impl MemberClient {
         let app_id = member.app_id.clone();
         let base = callback_base(member)?;
         let url = format!("{}{}", base.trim_end_matches('/'), path);
+        let (host, target) = host_and_target(&url).ok_or_else(|| {
+            InteropError::Unreachable(app_id.clone(), Cause::BadCallbackUrl(url.clone()))
+        })?;
         let body = envelope(keys, &app_id, fields);
         let client = self.http_client(member)?;
         let started = Instant::now();
@@ -234,18 +276,20 @@ impl MemberClient {
             let bytes = resp.bytes().await?;
             Ok::<_, reqwest::Error>((status, bytes))
         };
+        let timed_out = || {
+            InteropError::Timeout(
+                app_id.clone(),
+                Cause::Timeout(self.timeout.as_millis() as u64),
+            )
+        };
         // The client's own timeout bounds the whole call too; this one makes the budget exact.
         let (status, bytes) = match tokio::time::timeout(self.timeout, send).await {
-            Err(_) => return Err(InteropError::Timeout(app_id)),
-            Ok(Err(e)) if e.is_timeout() => return Err(InteropError::Timeout(app_id)),
+            Err(_) => return Err(timed_out()),
+            Ok(Err(e)) if e.is_timeout() => return Err(timed_out()),
             Ok(Err(e)) => {
-                tracing::info!(app_id, error = %e, "member callback failed");
-                let why = if e.is_connect() {
-                    "连接失败"
-                } else {
-                    "请求失败（网络或 TLS 错误）"
-                };
-                return Err(InteropError::Unreachable(app_id, why.into()));
+                tracing::debug!(app_id, error = ?e, "member callback transport error");
+                let cause = Cause::from_request_error(&e, &host, &target);
+                return Err(InteropError::Unreachable(app_id, cause));
             }
             Ok(Ok(r)) => r,
         };
@@ -256,33 +300,83 @@ impl MemberClient {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "member callback answered"
         );
-        if bytes.len() > MAX_ANSWER_BYTES {
-            return Err(InteropError::BadAnswer(app_id, "应答过大".into()));
-        }
-        let answer: Value = serde_json::from_slice(&bytes)
-            .map_err(|_| InteropError::BadAnswer(app_id.clone(), "应答不是有效的 JSON".into()))?;
-        let code = match &answer["code"] {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            _ => {
-                return Err(InteropError::BadAnswer(app_id, "应答缺少 code 字段".into()));
-            }
-        };
-        if code != "0" {
-            let message: String = answer["message"]
-                .as_str()
-                .unwrap_or("")
-                .chars()
-                .take(200)
-                .collect();
-            return Err(InteropError::Refused {
-                app_id,
-                code: code.chars().take(16).collect(),
-                message,
-            });
-        }
-        Ok(answer.get("data").cloned().unwrap_or(Value::Null))
+        read_answer(&app_id, status.as_u16(), &bytes).map(|a| a.data)
     }
+}
+
+/// A member's §2 answer as read: its code (checked to be "0" by [`read_answer`]) and `data`.
+pub struct Answer {
+    pub data: Value,
+}
+
+/// What a member's answer tells: the `data` of a `code` "0" answer, its own refusal, or why
+/// the body is not a §2 answer. Shared by routed calls and the callback check.
+pub fn read_answer(app_id: &str, status: u16, bytes: &[u8]) -> Result<Answer, InteropError> {
+    let app_id = app_id.to_string();
+    let unparsable =
+        |why| InteropError::BadAnswer(app_id.clone(), Cause::Unparsable { status, why });
+    if bytes.len() > MAX_ANSWER_BYTES {
+        return Err(unparsable("应答过大"));
+    }
+    let answer: Value =
+        serde_json::from_slice(bytes).map_err(|_| unparsable("应答不是有效的 JSON"))?;
+    let code = match &answer["code"] {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err(unparsable("应答缺少 code 字段")),
+    };
+    if code != "0" {
+        let message: String = answer["message"]
+            .as_str()
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect();
+        return Err(InteropError::Refused {
+            app_id,
+            code: code.chars().take(16).collect(),
+            message,
+        });
+    }
+    Ok(Answer {
+        data: answer.get("data").cloned().unwrap_or(Value::Null),
+    })
+}
+
+/// The HTTP client of one member: its own TLS trust, the total timeout, no redirects, https
+/// only.
+fn build_http_client(
+    member: &SystemRecord,
+    timeout: Duration,
+) -> Result<reqwest::Client, InteropError> {
+    let unreachable = |c: Cause| InteropError::Unreachable(member.app_id.clone(), c);
+    let tls = member_tls_config(member)?;
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .dns_resolver(Arc::new(Resolver))
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .https_only(true)
+        .build()
+        .map_err(|_| unreachable(Cause::Tls("TLS 配置失败")))
+}
+
+/// The TLS client configuration trusting `member`'s callback server.
+pub fn member_tls_config(member: &SystemRecord) -> Result<rustls::ClientConfig, InteropError> {
+    let unreachable = |c: Cause| InteropError::Unreachable(member.app_id.clone(), c);
+    MemberVerifier::new(member.callback_ca_pem.as_deref())
+        .map_err(unreachable)?
+        .client_config()
+        .map_err(|_| unreachable(Cause::Tls("TLS 配置失败")))
+}
+
+/// The host (for certificate names) and `host:port` (for connect failures) of an https URL.
+pub fn host_and_target(url: &str) -> Option<(String, String)> {
+    let u = reqwest::Url::parse(url).ok()?;
+    let bracketed = u.host_str()?;
+    let port = u.port_or_known_default()?;
+    let host = bracketed.trim_start_matches('[').trim_end_matches(']');
+    Some((host.to_string(), format!("{bracketed}:{port}")))
 }
 
 /// The member's registered https callback base URL; without one nothing can be routed to it.
@@ -291,9 +385,7 @@ pub fn callback_base(member: &SystemRecord) -> Result<&str, InteropError> {
         .callback_url
         .as_deref()
         .filter(|u| u.starts_with("https://"))
-        .ok_or_else(|| {
-            InteropError::Unreachable(member.app_id.clone(), "未登记 https 回调地址".into())
-        })
+        .ok_or_else(|| InteropError::Unreachable(member.app_id.clone(), Cause::NoCallbackUrl))
 }
 
 /// The §2 envelope around `fields`: `version`, the callee's `appId`, `time`, a random `nonce`

@@ -46,6 +46,10 @@ pub enum Command {
         state: SystemState,
         reason: String,
     },
+    /// Checks a system's callback stage by stage (issue 13 point 3).
+    SystemCheckCallback {
+        app_id: String,
+    },
     AdminCreate {
         role: Role,
         username: String,
@@ -224,6 +228,7 @@ pub enum Response {
     SystemAdd(SystemAdded),
     SystemList(Vec<SystemSummary>),
     SystemSetState(SystemStateChanged),
+    SystemCheckCallback(crate::interop::check::CheckReport),
     AdminCreate(AdminCreated),
     AdminResetSecondFactor(String),
     /// `keys status`: the provider and key ids, never key material.
@@ -410,6 +415,15 @@ fn run(
         Command::AdminResetSecondFactor { username } => {
             crate::domain::second_factor::reset(store, &username, &actor)?;
             Response::AdminResetSecondFactor(username)
+        }
+        Command::SystemCheckCallback { app_id } => {
+            let k = keys.ok_or_else(|| {
+                ControlError::new(ErrorCode::KeysUnavailable, "平台密钥未加载，无法签名回调")
+            })?;
+            let timeout = std::time::Duration::from_millis(config.interop.member_timeout_ms);
+            Response::SystemCheckCallback(systems::check_callback(
+                store, k, &app_id, &actor, timeout,
+            )?)
         }
         Command::KeysStatus => {
             let k =
