@@ -1,6 +1,7 @@
 //! Console and vendor portal over real HTTPS: role boundaries on every page and action, CSRF
 //! refusal, session cookies and rotation, forced password change, tenant isolation; trust
-//! anchors, document verification and seal registry search.
+//! anchors, document verification and seal registry search; 测试回调 against a simulator member
+//! on the system page and in the testing vendor's portal.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed set-up step is a failed test
 
 mod common;
@@ -2206,5 +2207,338 @@ async fn vendors_may_enable_totp_and_must_when_configured() {
     assert_eq!(v.get("/portal/").await.location, "/console/second-factor");
     assert_eq!(v.enrol("vendor2").await.status, 200);
     assert_eq!(v.get("/portal/").await.status, 200);
+    srv.stop().await;
+}
+
+/// A member whose callback is a running simulator (its address and TLS certificate
+/// registered), in `state`.
+async fn simulator_member(
+    srv: &common::TestServer,
+    state: hutong::domain::vocab::SystemState,
+) -> (hutong::interop::simulator::RunningSimulator, String) {
+    use hutong::interop::simulator::{self, MemberIdentity, SimulatorConfig};
+    use hutong::server::control::{Command, Response};
+    let sim = simulator::start(SimulatorConfig {
+        app_id: String::new(),
+        platform_key: srv.state.keys.platform_public_key(),
+        identity: MemberIdentity::generate("某某科技有限公司").unwrap(),
+        confirm_delay: std::time::Duration::ZERO,
+        time_window: std::time::Duration::from_secs(300),
+        listen: "127.0.0.1:0".into(),
+    })
+    .unwrap();
+    let added = control(
+        srv,
+        Command::SystemAdd {
+            name: "乙方印章系统".into(),
+            plat_name: "乙方平台".into(),
+            public_key_pem: public_key_pem(),
+            callback_url: Some(sim.base_url.clone()),
+            callback_ca_pem: Some(sim.tls_cert_pem.clone()),
+            dest_host: None,
+            state: Some(state),
+        },
+    )
+    .unwrap();
+    let Response::SystemAdd(added) = added else {
+        panic!("system add answered {added:?}");
+    };
+    sim.set_app_id(&added.app_id);
+    (sim, added.app_id)
+}
+
+/// The text of the element with `id` up to its closing `tag`.
+fn element(body: &str, id: &str, tag: &str) -> String {
+    between(body, &format!("id=\"{id}\""), &format!("</{tag}>"))
+}
+
+const CHECK_STAGES: [&str; 7] = [
+    "域名解析",
+    "TCP 连接",
+    "TLS 握手",
+    "HTTP 请求",
+    "JSON 应答",
+    "成员应答码",
+    "应答签名",
+];
+
+/// 测试回调 on the system page: against the simulator every stage is listed as passed and the
+/// act is audited ok; with the member gone the page names the connect stage and its cause,
+/// the act is audited failed, and the system page's last callback failure shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_check_a_members_callback_from_the_system_page() {
+    let srv = common::start().await;
+    admin(&srv, "op1", Role::Operator);
+    let (sim, app_id) = simulator_member(&srv, hutong::domain::vocab::SystemState::Online).await;
+    let mut op = Browser::new(&srv);
+    op.login("op1", PASSWORD).await;
+    let page_path = format!("/console/systems/{app_id}");
+    let check_path = format!("{page_path}/check-callback");
+
+    let page = op.get(&page_path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body
+            .contains("<button type=\"submit\" id=\"check-callback\">测试回调</button>")
+    );
+    assert!(element(&page.body, "last-failure", "dd").contains("本次启动以来没有失败的回调"));
+    assert!(!page.body.contains("id=\"check-summary\""));
+
+    let p = op.post(&check_path, &[("csrf", &page.csrf())]).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let summary = element(&p.body, "check-summary", "p");
+    assert!(
+        p.body.contains("class=\"ok\" id=\"check-summary\""),
+        "{}",
+        p.body
+    );
+    assert!(summary.contains("回调检查通过"), "{summary}");
+    assert!(summary.contains(&sim.base_url), "{summary}");
+    let table = element(&p.body, "check-stages", "table");
+    let rows: Vec<&str> = table.split("<tr>").skip(2).collect();
+    assert_eq!(rows.len(), CHECK_STAGES.len(), "{table}");
+    for (row, stage) in rows.iter().zip(CHECK_STAGES) {
+        assert!(
+            row.starts_with(&format!("<td>{stage}</td><td>通过</td>")),
+            "{row}"
+        );
+        assert!(row.contains(" 毫秒</td>"), "{row}");
+    }
+    assert!(table.contains("30006"), "the member's own refusal: {table}");
+    assert!(!table.contains("失败</td>"), "{table}");
+    // Still the system page, with its button, for another try.
+    assert!(p.body.contains("id=\"check-callback\""));
+    assert_eq!(sim.calls(), 1);
+
+    let checks = events_of(&srv, Act::SystemCheckCallback);
+    assert_eq!(checks.len(), 1, "{checks:?}");
+    assert_eq!(checks[0].outcome, Outcome::Ok);
+    assert_eq!(
+        (checks[0].target.as_str(), checks[0].actor.id.as_str()),
+        (app_id.as_str(), "op1")
+    );
+    assert!(checks[0].detail.as_str().contains("回调检查通过"));
+    let history = element(&op.get(&page_path).await.body, "history", "table");
+    assert!(history.contains("system.check_callback"), "{history}");
+
+    // The member is gone: its port is closed.
+    let port = sim.base_url.rsplit(':').next().unwrap().to_string();
+    sim.stop().await;
+    let csrf = op.session_csrf().await;
+    let p = op.post(&check_path, &[("csrf", &csrf)]).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(
+        p.body.contains("class=\"error\" id=\"check-summary\""),
+        "{}",
+        p.body
+    );
+    let summary = element(&p.body, "check-summary", "p");
+    assert!(summary.contains("回调检查失败于TCP 连接"), "{summary}");
+    assert!(summary.contains(&format!(":{port} 被拒绝")), "{summary}");
+    let table = element(&p.body, "check-stages", "table");
+    let rows: Vec<&str> = table.split("<tr>").skip(2).collect();
+    assert_eq!(rows.len(), 2, "stops at the failing stage: {table}");
+    assert!(
+        rows[0].starts_with("<td>域名解析</td><td>通过</td>"),
+        "{table}"
+    );
+    assert!(
+        rows[1].starts_with("<td>TCP 连接</td><td>失败</td>"),
+        "{table}"
+    );
+    assert!(rows[1].contains(&format!(":{port} 被拒绝")), "{table}");
+
+    let checks = events_of(&srv, Act::SystemCheckCallback);
+    assert_eq!(checks.len(), 2, "{checks:?}");
+    let failed = checks
+        .iter()
+        .find(|e| e.outcome == Outcome::Failed)
+        .unwrap();
+    assert!(failed.detail.as_str().contains("TCP 连接"), "{failed:?}");
+
+    let page = op.get(&page_path).await.body;
+    assert!(!page.contains("id=\"check-summary\""));
+    let last = element(&page, "last-failure", "dd");
+    assert!(last.contains("回调检查失败于TCP 连接"), "{last}");
+    assert!(last.contains(&format!(":{port} 被拒绝")), "{last}");
+    srv.stop().await;
+}
+
+/// 测试回调 without the session's CSRF token is refused: no call reaches the member, no check
+/// is recorded as run, the page keeps no failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_check_without_the_csrf_token_is_refused() {
+    let srv = common::start().await;
+    admin(&srv, "op1", Role::Operator);
+    let (sim, app_id) = simulator_member(&srv, hutong::domain::vocab::SystemState::Online).await;
+    let mut op = Browser::new(&srv);
+    op.login("op1", PASSWORD).await;
+    let csrf = op.session_csrf().await;
+    let check_path = format!("/console/systems/{app_id}/check-callback");
+    let wrong = format!("{}x", &csrf[..csrf.len() - 1]);
+    for form in [vec![], vec![("csrf", "")], vec![("csrf", wrong.as_str())]] {
+        let p = op.post(&check_path, &form).await;
+        assert_eq!(p.status, 403, "{form:?}: {}", p.body);
+        assert!(!p.body.contains("id=\"check-summary\""), "{}", p.body);
+    }
+    assert_eq!(sim.calls(), 0, "no call reached the member");
+    let checks = events_of(&srv, Act::SystemCheckCallback);
+    assert_eq!(checks.len(), 3, "{checks:?}");
+    assert!(
+        checks.iter().all(|e| e.outcome == Outcome::Denied),
+        "{checks:?}"
+    );
+    let page = op.get(&format!("/console/systems/{app_id}")).await.body;
+    assert!(element(&page, "last-failure", "dd").contains("本次启动以来没有失败的回调"));
+    sim.stop().await;
+    srv.stop().await;
+}
+
+/// The vendor portal offers 测试回调 while the vendor's system is in testing and runs the
+/// check against its registered callback; once the operator puts the system online the button
+/// is gone and a posted check is refused without calling the member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vendors_check_their_callback_only_while_testing() {
+    use hutong::interop::simulator::{self, MemberIdentity, SimulatorConfig};
+    let srv = common::start().await;
+    admin(&srv, "op1", Role::Operator);
+    let sim = simulator::start(SimulatorConfig {
+        app_id: String::new(),
+        platform_key: srv.state.keys.platform_public_key(),
+        identity: MemberIdentity::generate("某某科技有限公司").unwrap(),
+        confirm_delay: std::time::Duration::ZERO,
+        time_window: std::time::Duration::from_secs(300),
+        listen: "127.0.0.1:0".into(),
+    })
+    .unwrap();
+    let mut vendor = Browser::new(&srv);
+    assert_eq!(
+        register_vendor(&mut vendor, "vendor1", USCC, "13812345678")
+            .await
+            .status,
+        303
+    );
+    vendor.login("vendor1", PASSWORD).await;
+    let csrf = vendor.get("/portal/").await.csrf();
+    let key = public_key_pem();
+    let p = vendor
+        .post(
+            "/portal/apply",
+            &[
+                ("csrf", &csrf),
+                ("system_name", "甲印章系统"),
+                ("plat_name", "某某平台"),
+                ("vendor", "某某科技"),
+                ("public_key_pem", &key),
+                ("callback_url", &sim.base_url),
+                ("callback_ca_pem", &sim.tls_cert_pem),
+                ("dest_host", ""),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    // Before approval there is no system to check.
+    assert!(
+        !vendor
+            .get("/portal/")
+            .await
+            .body
+            .contains("id=\"check-callback\"")
+    );
+    let mut op = Browser::new(&srv);
+    op.login("op1", PASSWORD).await;
+    let ocsrf = op.session_csrf().await;
+    let p = op
+        .post("/console/applications/vendor1/approve", &[("csrf", &ocsrf)])
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let app_id = srv
+        .state
+        .store
+        .get_application("vendor1")
+        .unwrap()
+        .unwrap()
+        .app_id
+        .unwrap();
+    sim.set_app_id(&app_id);
+
+    let portal = vendor.get("/portal/").await;
+    assert!(
+        portal
+            .body
+            .contains("<button type=\"submit\" id=\"check-callback\">测试回调</button>"),
+        "{}",
+        portal.body
+    );
+    let p = vendor
+        .post("/portal/check-callback", &[("csrf", &portal.csrf())])
+        .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(
+        p.body.contains("class=\"ok\" id=\"check-summary\""),
+        "{}",
+        p.body
+    );
+    assert!(element(&p.body, "check-summary", "p").contains("回调检查通过"));
+    let table = element(&p.body, "check-stages", "table");
+    for stage in CHECK_STAGES {
+        assert!(
+            table.contains(&format!("<td>{stage}</td><td>通过</td>")),
+            "{table}"
+        );
+    }
+    assert!(!p.body.contains("id=\"error\""), "{}", p.body);
+    assert_eq!(sim.calls(), 1);
+    let checks = events_of(&srv, Act::SystemCheckCallback);
+    assert_eq!(checks.len(), 1, "{checks:?}");
+    assert_eq!(checks[0].outcome, Outcome::Ok);
+    assert_eq!(
+        (checks[0].target.as_str(), checks[0].actor.id.as_str()),
+        (app_id.as_str(), "vendor1")
+    );
+
+    // A wrong token is refused here too.
+    let p = vendor
+        .post("/portal/check-callback", &[("csrf", "forged")])
+        .await;
+    assert_eq!(p.status, 403, "{}", p.body);
+    assert_eq!(sim.calls(), 1);
+
+    let p = op
+        .post(
+            &format!("/console/systems/{app_id}/state"),
+            &[
+                ("csrf", &ocsrf),
+                ("to", "online"),
+                ("reason", "联调测试通过"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let portal = vendor.get("/portal/").await;
+    assert!(
+        !portal.body.contains("id=\"check-callback\""),
+        "{}",
+        portal.body
+    );
+    assert!(!portal.body.contains("/portal/check-callback"));
+    // The callback section (and its last failure line) stays.
+    assert!(portal.body.contains("id=\"last-failure\""));
+    let p = vendor
+        .post("/portal/check-callback", &[("csrf", &portal.csrf())])
+        .await;
+    assert_eq!(p.status, 400, "{}", p.body);
+    assert!(!p.body.contains("id=\"check-summary\""), "{}", p.body);
+    let error = element(&p.body, "error", "p");
+    assert!(
+        error.contains("只有测试状态的系统可以在门户中测试回调"),
+        "{error}"
+    );
+    assert_eq!(sim.calls(), 1, "the online member was not called");
+    let checks = events_of(&srv, Act::SystemCheckCallback);
+    assert_eq!(checks.len(), 2, "{checks:?}");
+    let refused = checks.iter().find(|e| e.outcome == Outcome::Failed);
+    assert_eq!(refused.unwrap().target, "vendor1", "{checks:?}");
+    sim.stop().await;
     srv.stop().await;
 }

@@ -18,7 +18,7 @@ use crate::domain::onboarding::{
 use crate::domain::vocab::ApplicationState;
 use crate::domain::vocab::Role;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Deserialize;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -440,9 +440,15 @@ async fn check_callback(
     })
     .await?;
     state.store.commit().await?;
-    let (check, error) = match res {
-        Ok(r) => (Some(views::CheckView::new(&r)), String::new()),
-        Err(e) => (None, ConsoleError::from(e).to_string()),
+    let (check, error, status) = match res {
+        Ok(r) => {
+            views::note_failed_check(&state, &r);
+            (Some(views::CheckView::new(&r)), String::new(), None)
+        }
+        Err(e) => {
+            let e = ConsoleError::from(e);
+            (None, e.to_string(), Some(e.status_code()))
+        }
     };
     let mut page = portal_page(
         &state,
@@ -453,7 +459,11 @@ async fn check_callback(
         String::new(),
     )?;
     page.check = check;
-    html(&page)
+    let mut resp = html(&page)?;
+    if let Some(status) = status {
+        *resp.status_mut() = status;
+    }
+    Ok(resp)
 }
 
 async fn home(
