@@ -23,6 +23,8 @@ const INTERNAL: &str = "平台内部错误";
 pub struct ApiError {
     pub code: Code,
     pub message: String,
+    /// The answer's `data` when a refusal carries some (else the empty string).
+    pub data: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -30,6 +32,7 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            data: None,
         }
     }
 
@@ -67,7 +70,14 @@ impl From<GatewayError> for ApiError {
             GatewayError::Version(_) | GatewayError::VersionNotString => Code::UnsupportedVersion,
             GatewayError::UnknownApp(_) => Code::UnknownApp,
             GatewayError::NotActive(_) => Code::SystemNotActive,
-            GatewayError::BadSignature => Code::BadSignature,
+            GatewayError::BadSignature {
+                canonical: Some(canonical),
+            } => {
+                let mut e = ApiError::new(Code::BadSignature, e.to_string());
+                e.data = Some(serde_json::json!({ "canonical": canonical }));
+                return e;
+            }
+            GatewayError::BadSignature { canonical: None } => Code::BadSignature,
             GatewayError::StaleTime(_) => Code::StaleTime,
             GatewayError::Replay(_) => Code::Replay,
             GatewayError::RateLimited => Code::RateLimited,
