@@ -390,6 +390,25 @@ def cmd_cloud_sign(args):
     return 0 if answer["code"] != "0" or ok else 1
 
 
+def cmd_check_vectors(args):
+    """Checks the published test vectors (docs/test-vectors/) with this client's own code."""
+    v = json.load(open(args.file, encoding="utf-8"))
+    keys = {n: k["public"][2:] for n, k in v["keys"].items()}
+    for name, k in v["keys"].items():
+        assert public_key_of(k["private"]) == keys[name], f"{name}: public key"
+        assert spki_public_key(der_children(pem_body(k["publicKeyPem"], "PUBLIC KEY"))[0][1]) == keys[name]
+    for r in v["requests"]:
+        c = canonical_string(r["params"])
+        pub = keys[r["signedWith"]]
+        assert c == r["canonical"], f"{r['name']}: canonical {c!r}"
+        assert c.encode("utf-8").hex() == r["canonicalHex"]
+        assert sm3_digest(c.encode("utf-8")).hex() == r["sm3OfCanonical"], r["name"]
+        assert z_a(pub).hex() == r["zA"], r["name"]
+        assert message_digest(pub, c.encode("utf-8")).hex() == r["e"], r["name"]
+        assert verify(pub, c.encode("utf-8"), r["params"]["sign"]), f"{r['name']}: signature"
+    print(f"{len(v['requests'])} vectors ok")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="Hutong platform client example")
     sub = p.add_subparsers(dest="command", required=True)
@@ -425,6 +444,10 @@ def main(argv=None):
     s.add_argument("--message", default="DER of an OFD TBS_Sign")
     s.add_argument("--wait", type=float, default=10.0, help="seconds to wait for intention")
     s.set_defaults(func=cmd_cloud_sign)
+
+    v = sub.add_parser("check-vectors", help="check docs/test-vectors/vectors.json")
+    v.add_argument("file")
+    v.set_defaults(func=cmd_check_vectors)
 
     args = p.parse_args(argv)
     try:
