@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 const ORG: &str = "91350100M000100Y43";
 
+/// Where the routed flow stopped: (interface, HTTP status, code).
+type Refusal<'a> = (&'a str, u16, &'a str);
+
 struct Sim(Child);
 
 impl Drop for Sim {
@@ -209,7 +212,7 @@ async fn the_simulator_files_demo_seals_and_each_mode_shows_its_error_path() {
         "--platform-ca",
         platform_ca.to_str().unwrap(),
     ];
-    let cases: [(&[&str], Option<(&str, u16, &str)>); 5] = [
+    let cases: [(&[&str], Option<Refusal>); 5] = [
         (&["--mode", "normal"], None),
         (
             &["--mode", "wrong-key"],
