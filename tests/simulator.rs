@@ -212,7 +212,7 @@ async fn the_simulator_files_demo_seals_and_each_mode_shows_its_error_path() {
         "--platform-ca",
         platform_ca.to_str().unwrap(),
     ];
-    let cases: [(&[&str], Option<Refusal>); 5] = [
+    let cases: [(&[&str], Option<Refusal>); 6] = [
         (&["--mode", "normal"], None),
         (
             &["--mode", "wrong-key"],
@@ -232,6 +232,8 @@ async fn the_simulator_files_demo_seals_and_each_mode_shows_its_error_path() {
             &["--mode", "slow"],
             Some(("/api/v1/cloud/auth/apply", 504, "40002")),
         ),
+        // Slow within the budget: every step succeeds.
+        (&["--mode", "slow", "--slow-secs", "1"], None),
     ];
     for (mode, want) in cases {
         let args: Vec<&str> = filing.iter().chain(mode.iter()).copied().collect();
