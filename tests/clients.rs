@@ -9,7 +9,8 @@ mod common;
 
 fn python() -> clients::Example {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/clients/python");
-    let argv = |script: &str| vec!["python3".to_string(), format!("{dir}/{script}")];
+    // -B: no __pycache__ written into the source tree.
+    let argv = |script: &str| vec!["python3".into(), "-B".into(), format!("{dir}/{script}")];
     clients::Example {
         client: argv("hutong_client.py"),
         member: argv("member_server.py"),

@@ -162,6 +162,7 @@ async fn the_gateway_answers_each_vector_as_published() {
 #[test]
 fn the_python_client_example_agrees_with_the_vectors() {
     let out = std::process::Command::new("python3")
+        .arg("-B")
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/examples/clients/python/hutong_client.py"
