@@ -684,22 +684,16 @@ pub async fn file_demo_seals(
     let call = |path: &'static str, fields: Value| {
         let client = client.clone();
         async move {
-            let mut p = json!({
-                "version": crate::protocol::VERSION,
-                "appId": filing.app_id,
-                "time": crate::time::now_ms().to_string(),
-                "nonce": u32::from_be_bytes(sm::random_bytes::<4>()) % 100_000_000,
-            })
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-            if let Value::Object(f) = fields {
-                p.extend(f);
-            }
-            let sig = filing.request_key.sign(canonical_string(&p).as_bytes());
-            p.insert(
-                "sign".into(),
-                base64::engine::general_purpose::STANDARD.encode(sig).into(),
+            let fields = match fields {
+                Value::Object(f) => f,
+                _ => Map::new(),
+            };
+            let p = crate::protocol::signed_envelope(
+                &filing.app_id,
+                crate::time::now_ms(),
+                u32::from_be_bytes(sm::random_bytes::<4>()) % 100_000_000,
+                fields,
+                |canonical| filing.request_key.sign(canonical),
             );
             let url = format!("{}{path}", filing.platform_url.trim_end_matches('/'));
             let answer: Value = client
