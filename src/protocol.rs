@@ -35,6 +35,31 @@ pub fn canonical_string(params: &Map<String, Value>) -> String {
     out
 }
 
+/// The §2 envelope around `fields`: `version`, `appId`, `time`, `nonce`, and `sign` = Base64 of
+/// what `sign` returns for the canonical string's bytes. For callers that sign with a key of
+/// their own (the member simulator); the member client signs with the platform's keyring.
+pub fn signed_envelope(
+    app_id: &str,
+    time_ms: i64,
+    nonce: u32,
+    fields: Map<String, Value>,
+    sign: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> Map<String, Value> {
+    use base64::Engine;
+    let mut p = Map::new();
+    p.insert("version".into(), VERSION.into());
+    p.insert("appId".into(), app_id.into());
+    p.insert("time".into(), time_ms.to_string().into());
+    p.insert("nonce".into(), nonce.into());
+    p.extend(fields);
+    let sig = sign(canonical_string(&p).as_bytes());
+    p.insert(
+        "sign".into(),
+        base64::engine::general_purpose::STANDARD.encode(sig).into(),
+    );
+    p
+}
+
 /// The result codes of SPEC §2: the wire string and the HTTP status of each, in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Code {
@@ -185,6 +210,26 @@ impl std::fmt::Display for Code {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signed_envelope_signs_its_own_canonical_string() {
+        let mut fields = Map::new();
+        fields.insert("sealCode".into(), "S1".into());
+        let mut signed_over = Vec::new();
+        let p = signed_envelope("A1", 1732250000000, 42, fields, |c| {
+            signed_over = c.to_vec();
+            b"sig".to_vec()
+        });
+        assert_eq!(
+            String::from_utf8(signed_over).unwrap(),
+            "appId=A1&nonce=42&sealCode=S1&time=1732250000000&version=1.0"
+        );
+        assert_eq!(
+            canonical_string(&p),
+            "appId=A1&nonce=42&sealCode=S1&time=1732250000000&version=1.0"
+        );
+        assert_eq!(p["sign"], "c2ln");
+    }
 
     #[test]
     fn every_code_has_the_documented_wire_string_and_status() {

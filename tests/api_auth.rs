@@ -107,7 +107,23 @@ async fn every_authentication_failure_has_its_documented_code() {
     let other = srv.add_member("online");
     let mut p = m.request(json!({}));
     p.insert("sign".into(), other.sign(&canonical(&p)).into());
-    expect(&srv, &p, 401, "20003").await;
+    let v = expect(&srv, &p, 401, "20003").await;
+    assert_eq!(
+        v["data"], "",
+        "an online system is not shown the canonical string: {v}"
+    );
+    assert!(!v["message"].as_str().unwrap().contains("canonical"), "{v}");
+
+    // A system in testing is shown what the platform computed, and reminded of the signer ID.
+    let tester = srv.add_member("testing");
+    let mut p = tester.request(json!({"sealCode": "S1", "empty": ""}));
+    p.insert("sign".into(), other.sign(&canonical(&p)).into());
+    let v = expect(&srv, &p, 401, "20003").await;
+    assert_eq!(v["data"]["canonical"], canonical(&p).as_str(), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("1234567812345678"),
+        "{v}"
+    );
 
     // 20001: unknown appId (correctly signed by someone).
     let ghost = Member {

@@ -218,7 +218,8 @@ pub fn respond(
         ),
         Err(e) => {
             let status = e.status();
-            (e.code, e.message, Value::String(String::new()), status)
+            let data = e.data.unwrap_or_else(|| Value::String(String::new()));
+            (e.code, e.message, data, status)
         }
     };
     let body =

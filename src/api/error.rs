@@ -26,6 +26,8 @@ pub struct ApiError {
     /// The full reason for the call's audit entry, when it says more than `message` (a failed
     /// member callback's cause, naming the member's host); never sent to the caller.
     pub audit_detail: String,
+    /// The answer's `data` when a refusal carries some (else the empty string).
+    pub data: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -34,6 +36,7 @@ impl ApiError {
             code,
             message: message.into(),
             audit_detail: String::new(),
+            data: None,
         }
     }
 
@@ -71,7 +74,14 @@ impl From<GatewayError> for ApiError {
             GatewayError::Version(_) | GatewayError::VersionNotString => Code::UnsupportedVersion,
             GatewayError::UnknownApp(_) => Code::UnknownApp,
             GatewayError::NotActive(_) => Code::SystemNotActive,
-            GatewayError::BadSignature => Code::BadSignature,
+            GatewayError::BadSignature {
+                canonical: Some(canonical),
+            } => {
+                let mut e = ApiError::new(Code::BadSignature, e.to_string());
+                e.data = Some(serde_json::json!({ "canonical": canonical }));
+                return e;
+            }
+            GatewayError::BadSignature { canonical: None } => Code::BadSignature,
             GatewayError::StaleTime(_) => Code::StaleTime,
             GatewayError::Replay(_) => Code::Replay,
             GatewayError::RateLimited => Code::RateLimited,

@@ -167,13 +167,32 @@ pub struct SimulateArgs {
     /// Seconds after `cloud/auth/apply` at which the intention counts as confirmed.
     #[arg(long, value_name = "SECONDS", default_value_t = 2)]
     pub confirm_delay: u64,
-    /// How the simulated member answers.
-    #[arg(long, value_name = "MODE", value_enum, default_value_t = BehaviourArg::Normal)]
-    pub behaviour: BehaviourArg,
-    /// Directory for the generated TLS certificate (register it as the callback CA) and a
-    /// seal (`seal.der`) carrying the simulator's signer certificate, ready for seal/filing.
+    /// How the simulated member answers (`--behaviour` is the older name).
+    #[arg(long = "mode", alias = "behaviour", value_name = "MODE", value_enum, default_value_t = BehaviourArg::Normal)]
+    pub mode: BehaviourArg,
+    /// With `--mode slow`: seconds over which each answer's body is sent.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub slow_secs: u64,
+    /// Directory for the member's files: its TLS certificate (`callback-ca.pem`, register it
+    /// as the callback CA) and key, its request key (`member-key.hex`, public half
+    /// `member-public.pem` to register), all kept across restarts, and a seal (`seal.der`)
+    /// carrying this run's signer certificate, ready for seal/filing.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// File demo cloud seals for this organisation code (unified social credit code) at the
+    /// platform, as the member `--app-id`, once the platform accepts its calls.
+    #[arg(long, value_name = "ORGCODE", requires_all = ["platform", "app_id"])]
+    pub file_seals: Option<String>,
+    /// How many demo seals `--file-seals` files.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seals: usize,
+    /// The platform's base URL for `--file-seals`, e.g. https://platform:8443.
+    #[arg(long, value_name = "URL")]
+    pub platform: Option<String>,
+    /// CA certificate (PEM) of the platform's HTTPS server, when the operating system does
+    /// not trust it.
+    #[arg(long, value_name = "FILE")]
+    pub platform_ca: Option<PathBuf>,
     /// Give the seal an RSA-2048 signer (P1 with hashType 3) instead of an SM2 one.
     #[arg(long)]
     pub rsa_signer: bool,
@@ -354,15 +373,18 @@ pub enum BehaviourArg {
     Hang,
     /// Answers bytes that are not JSON.
     Garbage,
+    /// Answers correctly, its body spread over `--slow-secs`.
+    Slow,
 }
 
-impl From<BehaviourArg> for Behaviour {
-    fn from(b: BehaviourArg) -> Self {
-        match b {
+impl BehaviourArg {
+    pub fn behaviour(self, slow: std::time::Duration) -> Behaviour {
+        match self {
             BehaviourArg::Normal => Behaviour::Normal,
             BehaviourArg::WrongKey => Behaviour::WrongKey,
             BehaviourArg::Hang => Behaviour::Hang,
             BehaviourArg::Garbage => Behaviour::Garbage,
+            BehaviourArg::Slow => Behaviour::Slow(slow),
         }
     }
 }

@@ -67,8 +67,10 @@ pub fn init(config: Config) -> Result<()> {
 }
 
 pub fn simulate_member(args: SimulateArgs) -> Result<()> {
-    use hutong::interop::simulator::{self, Behaviour, MemberIdentity, SimulatorConfig};
-    let behaviour = Behaviour::from(args.behaviour);
+    use hutong::interop::simulator::{self, DemoFiling, MemberIdentity, SimulatorConfig};
+    let behaviour = args
+        .mode
+        .behaviour(std::time::Duration::from_secs(args.slow_secs));
     let pem = std::fs::read_to_string(&args.platform_cert)
         .with_context(|| format!("reading {}", args.platform_cert.display()))?;
     let (_, der) = hutong::crypto::sm::pem_decode(&pem).context("platform certificate PEM")?;
@@ -79,43 +81,144 @@ pub fn simulate_member(args: SimulateArgs) -> Result<()> {
     } else {
         MemberIdentity::generate(&args.org_name)?
     };
-    // A 1×1 PNG header is enough for a test seal picture.
-    let mut picture = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
-    picture.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0]);
-    let seal = identity.build_seal(&args.org_name, "simulator-seal-1", picture, 365)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    std::fs::write(args.out.join("seal.der"), &seal)?;
+    let member = SimulatorFiles::load_or_create(&args.out)?;
+    // A 1×1 PNG header is enough for a test seal picture.
+    let picture = hutong::ses::kit::png_header(1, 1);
+    let run = hex::encode(hutong::crypto::sm::random_bytes::<4>());
+    let seals = (0..args.seals.max(1))
+        .map(|i| {
+            identity.build_seal(
+                &args.org_name,
+                &format!("sim-{run}-{i}"),
+                picture.clone(),
+                365,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    std::fs::write(args.out.join("seal.der"), &seals[0])?;
     let signer_cert = match &identity.rsa_signer {
-        Some(rsa) => &rsa.cert,
-        None => &identity.kit.signer_cert,
+        Some(rsa) => rsa.cert.clone(),
+        None => identity.kit.signer_cert.clone(),
     };
     std::fs::write(
         args.out.join("signer.pem"),
-        hutong::crypto::sm::pem_encode("CERTIFICATE", signer_cert),
+        hutong::crypto::sm::pem_encode("CERTIFICATE", &signer_cert),
     )?;
+    let filing = match (&args.file_seals, &args.platform, &args.app_id) {
+        (Some(org_code), Some(url), Some(app_id)) => Some(DemoFiling {
+            platform_url: url.clone(),
+            platform_ca_pem: args
+                .platform_ca
+                .as_ref()
+                .map(std::fs::read_to_string)
+                .transpose()
+                .context("reading the platform CA")?,
+            app_id: app_id.clone(),
+            request_key: member.request_key,
+            org_code: org_code.clone(),
+            org_name: args.org_name.clone(),
+        }),
+        _ => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let running = simulator::start(SimulatorConfig {
-            app_id: args.app_id.unwrap_or_default(),
-            platform_key,
-            identity,
-            confirm_delay: std::time::Duration::from_secs(args.confirm_delay),
-            time_window: std::time::Duration::from_secs(300),
-            listen: args.listen,
-        })?;
+        let running = simulator::start_with_tls(
+            SimulatorConfig {
+                app_id: args.app_id.unwrap_or_default(),
+                platform_key,
+                identity,
+                confirm_delay: std::time::Duration::from_secs(args.confirm_delay),
+                time_window: std::time::Duration::from_secs(300),
+                listen: args.listen,
+            },
+            member.tls,
+        )?;
         running.set_behaviour(behaviour);
-        std::fs::write(args.out.join("callback-ca.pem"), &running.tls_cert_pem)?;
         println!("simulated member listening at {}", running.base_url);
         println!(
-            "register: hutong system add ... --callback-url {} --callback-ca {}",
+            "register: hutong system add ... --public-key {} --callback-url {} --callback-ca {}",
+            args.out.join("member-public.pem").display(),
             running.base_url,
             args.out.join("callback-ca.pem").display()
         );
         println!("seal for filing: {}", args.out.join("seal.der").display());
+        if let Some(filing) = filing {
+            let serial = hutong::crypto::x509::CertInfo::parse(&signer_cert)
+                .context("signer certificate")?
+                .serial_hex;
+            let wait = std::time::Duration::from_secs(600);
+            for code in simulator::file_demo_seals(&filing, &seals, &serial, wait).await? {
+                println!("filed seal {code} for {}", filing.org_code);
+            }
+        }
         running.wait().await?;
         Ok(())
     })
+}
+
+/// The simulated member's files in `--out` that outlive a run: its TLS certificate and key
+/// (registered as its callback CA) and its request key (registered as its public key).
+struct SimulatorFiles {
+    tls: hutong::interop::simulator::TlsIdentity,
+    request_key: hutong::crypto::sm::Sm2KeyPair,
+}
+
+impl SimulatorFiles {
+    fn load_or_create(dir: &std::path::Path) -> Result<Self> {
+        use hutong::crypto::sm::{self, Sm2KeyPair};
+        use hutong::interop::simulator::TlsIdentity;
+        let (cert, tls_key, key, public) = (
+            dir.join("callback-ca.pem"),
+            dir.join("callback-key.pem"),
+            dir.join("member-key.hex"),
+            dir.join("member-public.pem"),
+        );
+        let tls = match (
+            std::fs::read_to_string(&cert),
+            std::fs::read_to_string(&tls_key),
+        ) {
+            (Ok(cert_pem), Ok(key_pem)) => TlsIdentity { cert_pem, key_pem },
+            _ => {
+                let t = TlsIdentity::generate()?;
+                std::fs::write(&cert, &t.cert_pem)?;
+                write_private(&tls_key, &t.key_pem)?;
+                t
+            }
+        };
+        let request_key = match std::fs::read_to_string(&key) {
+            Ok(h) => Sm2KeyPair::from_secret_bytes(
+                &hex::decode(h.trim()).context("member-key.hex is not hex")?,
+            )
+            .context("member-key.hex")?,
+            Err(_) => {
+                let k = Sm2KeyPair::generate();
+                write_private(&key, &hex::encode(k.secret_bytes().as_slice()))?;
+                k
+            }
+        };
+        std::fs::write(
+            &public,
+            sm::sm2_public_key_to_pem(&request_key.public_key()),
+        )?;
+        Ok(Self { tls, request_key })
+    }
+}
+
+/// Writes a private key file readable by its owner only.
+fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?
+        .write_all(text.as_bytes())?;
+    Ok(())
 }

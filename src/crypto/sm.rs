@@ -190,8 +190,9 @@ pub fn sm2_message_digest(key: &sm2::PublicKey, msg: &[u8]) -> Result<[u8; 32], 
     Ok(h.finalize().into())
 }
 
-/// `Z = SM3(ENTL ‖ ID ‖ a ‖ b ‖ xG ‖ yG ‖ xA ‖ yA)` (GB/T 32918.2 §5.5).
-fn sm2_z(key: &sm2::PublicKey) -> Result<[u8; 32], CryptoError> {
+/// `Z = SM3(ENTL ‖ ID ‖ a ‖ b ‖ xG ‖ yG ‖ xA ‖ yA)` (GB/T 32918.2 §5.5); public so the published
+/// test vectors are checked against this very computation.
+pub fn sm2_z(key: &sm2::PublicKey) -> Result<[u8; 32], CryptoError> {
     const A: [u8; 32] = hex_lit("FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC");
     const B: [u8; 32] = hex_lit("28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93");
     const GX: [u8; 32] =

@@ -15,7 +15,9 @@ use crate::crypto::x509::{self, HashAlg};
 use crate::crypto::{cms, sm};
 use crate::domain::vocab::{CertType, QuotaKind};
 use crate::interop::client::callback_base;
-use crate::interop::{InteropError, MemberClient};
+use crate::interop::{
+    CALLBACK_AUTH_APPLY, CALLBACK_AUTH_RESULT, CALLBACK_SIGN, InteropError, MemberClient,
+};
 use crate::keys::Keyring;
 use crate::ses::SesSeal;
 use crate::store::cloud_auths::CloudAuthRecord;
@@ -471,7 +473,7 @@ impl<M: Members> Cloud<'_, M> {
             Value::String(caller.plat_name.clone()),
         );
         let (home_auth_id, auth_url, client_type) = self
-            .route(&home, "/cloud/auth/apply", fields, |answer| {
+            .route(&home, CALLBACK_AUTH_APPLY, fields, |answer| {
                 let data = answer?;
                 let client_type = match data.get("clientType").and_then(Value::as_str) {
                     Some("PC") => "PC",
@@ -517,7 +519,7 @@ impl<M: Members> Cloud<'_, M> {
         fields.insert("authId".into(), Value::String(auth.home_auth_id.clone()));
         fields.insert("sealCode".into(), Value::String(seal_code.to_string()));
         let auth_code = self
-            .route(&home, "/cloud/auth/result", fields, |answer| match answer {
+            .route(&home, CALLBACK_AUTH_RESULT, fields, |answer| match answer {
                 Ok(data) => answer_str(&data, "authCode", &home.app_id),
                 // The one refusal of the home system the requester acts on: ask again later.
                 Err(InteropError::Refused { code, .. }) if code == "30007" => Err(
@@ -598,7 +600,7 @@ impl<M: Members> Cloud<'_, M> {
             certs: &certs,
         };
         let signed = self
-            .route(&home, "/cloud/sign", fields, |answer| {
+            .route(&home, CALLBACK_SIGN, fields, |answer| {
                 check_signature(&answer?, &home.app_id, &want)
             })
             .await;

@@ -23,6 +23,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 const NONCE_LIMIT: u64 = 100_000_000;
+/// What a `testing` system is reminded of when its signature fails.
+const TESTING_SIGNATURE_HINT: &str =
+    "（SM2 签名须使用签名者 ID 1234567812345678；平台计算的待签字符串见 data.canonical）";
 /// Systems whose parsed keys are kept; beyond it the cache starts over (members are few).
 const KEY_CACHE_LIMIT: usize = 4096;
 
@@ -44,8 +47,14 @@ pub enum GatewayError {
     UnknownApp(String),
     #[error("系统 {0} 当前状态不允许调用接口")]
     NotActive(String),
-    #[error("签名验证失败，请检查待签字符串与签名私钥")]
-    BadSignature,
+    /// `sign` does not verify. For a system in `testing` it carries the canonical string the
+    /// platform computed, so an integrator can compare it with its own; an `online` system
+    /// gets no such help (it would tell an attacker what to sign).
+    #[error(
+        "签名验证失败，请检查待签字符串与签名私钥{}",
+        if .canonical.is_some() { TESTING_SIGNATURE_HINT } else { "" }
+    )]
+    BadSignature { canonical: Option<String> },
     #[error("时间戳 time 超出平台允许的时间窗口（±{0} 秒）")]
     StaleTime(u64),
     #[error("nonce {0} 在时间窗口内已使用，请求被视为重放")]
@@ -236,7 +245,9 @@ impl Gateway {
             .iter()
             .any(|k| sm::sm2_verify(k, canonical.as_bytes(), &sig).is_ok());
         if !verified {
-            return Err(GatewayError::BadSignature);
+            return Err(GatewayError::BadSignature {
+                canonical: (system.state == SystemState::Testing).then_some(canonical),
+            });
         }
 
         // A pair is a replay while a request carrying it could still pass the time check.
@@ -353,12 +364,18 @@ mod tests {
         // Cached now.
         assert!(m.call(&old).is_ok());
         assert!(m.call(&old).is_ok());
-        assert_eq!(m.call(&new).unwrap_err(), GatewayError::BadSignature);
+        assert_eq!(
+            m.call(&new).unwrap_err(),
+            GatewayError::BadSignature { canonical: None }
+        );
         m.set_keys(&[&old, &new]);
         assert!(m.call(&new).is_ok());
         assert!(m.call(&old).is_ok());
         m.set_keys(&[&new]);
-        assert_eq!(m.call(&old).unwrap_err(), GatewayError::BadSignature);
+        assert_eq!(
+            m.call(&old).unwrap_err(),
+            GatewayError::BadSignature { canonical: None }
+        );
         assert!(m.call(&new).is_ok());
     }
 
@@ -399,9 +416,36 @@ mod tests {
         new.public_keys =
             vec!["-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into()];
         m.store.update_system(&old, &new, None).unwrap();
-        assert_eq!(m.call(&key).unwrap_err(), GatewayError::BadSignature);
+        assert_eq!(
+            m.call(&key).unwrap_err(),
+            GatewayError::BadSignature { canonical: None }
+        );
         m.set_keys(&[&key]);
         assert!(m.call(&key).is_ok());
+    }
+
+    #[test]
+    fn a_testing_system_is_shown_the_canonical_string_and_an_online_one_is_not() {
+        let (key, other) = (Sm2KeyPair::generate(), Sm2KeyPair::generate());
+        let m = member(&key);
+        let Err(GatewayError::BadSignature { canonical: None }) = m.call(&other) else {
+            panic!("an online system gets no canonical string");
+        };
+        let old = m.store.get_system(&m.app_id).unwrap().unwrap();
+        let mut testing = old.clone();
+        testing.state = SystemState::Testing;
+        m.store.update_system(&old, &testing, None).unwrap();
+        let e = m.call(&other).unwrap_err();
+        let GatewayError::BadSignature {
+            canonical: Some(canonical),
+        } = &e
+        else {
+            panic!("{e:?}");
+        };
+        let nonce = m.nonce.get();
+        assert!(canonical.starts_with(&format!("appId={}&nonce={nonce}&time=", m.app_id)));
+        assert!(canonical.ends_with("&version=1.0"), "{canonical}");
+        assert!(e.to_string().contains("1234567812345678"), "{e}");
     }
 
     #[test]

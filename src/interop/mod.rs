@@ -14,3 +14,10 @@ pub mod tls;
 
 pub use cause::{Cause, CertCause};
 pub use client::{InteropError, MemberClient};
+
+/// The member callbacks (SPEC §4), under a member's callback base URL.
+pub const CALLBACK_AUTH_APPLY: &str = "/cloud/auth/apply";
+pub const CALLBACK_AUTH_RESULT: &str = "/cloud/auth/result";
+pub const CALLBACK_SIGN: &str = "/cloud/sign";
+/// Every callback, for what must cover them all (the simulator, the integration guide's test).
+pub const CALLBACK_PATHS: [&str; 3] = [CALLBACK_AUTH_APPLY, CALLBACK_AUTH_RESULT, CALLBACK_SIGN];

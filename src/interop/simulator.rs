@@ -1,8 +1,10 @@
 //! A seal-system simulator (SPEC §4): a member over HTTPS with its own SM2 keys that answers
 //! the three platform callbacks, verifying the platform's signature on each, auto-confirms the
 //! signer's intention after a configurable delay and signs digests (P1, and P7 as a detached
-//! CMS SignedData) with its seal's signer key. It can be told to misbehave (wrong key, hang, garbage) so the platform's checks can be
-//! tested against a real peer. Used by `hutong simulate-member` and by the integration tests.
+//! CMS SignedData) with its seal's signer key. It can be told to misbehave (wrong key, hang,
+//! garbage, slow) so the platform's checks can be tested against a real peer, and it can file
+//! demo seals at a platform as the member it plays ([`file_demo_seals`]). Used by
+//! `hutong simulate-member` and by the integration tests.
 //!
 //! It is a test and integration tool: state lives in memory and is lost on exit.
 
@@ -28,7 +30,13 @@ pub enum Behaviour {
     Hang,
     /// Answers bytes that are not JSON.
     Garbage,
+    /// Answers correctly, but sends the answer's body in pieces spread over this long: the
+    /// connection is alive all the time, so only a total time budget catches it.
+    Slow(Duration),
 }
+
+/// How long a `slow` answer takes unless told otherwise: beyond the platform's 3 s budget.
+pub const DEFAULT_SLOW_ANSWER: Duration = Duration::from_secs(5);
 
 impl Behaviour {
     pub fn parse(s: &str) -> Option<Self> {
@@ -37,6 +45,7 @@ impl Behaviour {
             "wrong-key" => Some(Self::WrongKey),
             "hang" => Some(Self::Hang),
             "garbage" => Some(Self::Garbage),
+            "slow" => Some(Self::Slow(DEFAULT_SLOW_ANSWER)),
             _ => None,
         }
     }
@@ -48,6 +57,8 @@ pub enum SimulatorError {
     Build(String),
     #[error("监听 {0} 失败：{1}")]
     Bind(String, String),
+    #[error("向平台备案演示印章失败：{0}")]
+    Filing(String),
 }
 
 /// The simulated member's keys and certificates.
@@ -176,6 +187,8 @@ pub struct RunningSimulator {
     pub base_url: String,
     /// PEM of the self-signed TLS certificate: register it as the member's callback CA.
     pub tls_cert_pem: String,
+    /// PEM (PKCS#8) of the TLS certificate's key, so a restart can keep the registered one.
+    pub tls_key_pem: String,
     handle: actix_web::dev::ServerHandle,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -212,30 +225,54 @@ impl RunningSimulator {
     }
 }
 
-fn tls_config() -> Result<(rustls::ServerConfig, String), SimulatorError> {
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-    let generated =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .map_err(|e| SimulatorError::Build(e.to_string()))?;
-    let pem = generated.cert.pem();
-    let cert = CertificateDer::from(generated.cert.der().to_vec());
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        generated.signing_key.serialize_der(),
-    ));
-    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| SimulatorError::Build(e.to_string()))?
-    .with_no_client_auth()
-    .with_single_cert(vec![cert], key)
-    .map_err(|e| SimulatorError::Build(e.to_string()))?;
-    Ok((cfg, pem))
+/// The simulator's TLS certificate and key (PEM), kept across restarts so the certificate
+/// registered as its callback CA stays valid.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    pub cert_pem: String,
+    pub key_pem: String,
 }
 
-/// Starts the simulator on `config.listen`; must run inside a Tokio runtime.
+impl TlsIdentity {
+    /// A fresh self-signed certificate for `localhost` and `127.0.0.1`.
+    pub fn generate() -> Result<Self, SimulatorError> {
+        let generated = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+        ])
+        .map_err(|e| SimulatorError::Build(e.to_string()))?;
+        Ok(Self {
+            cert_pem: generated.cert.pem(),
+            key_pem: generated.signing_key.serialize_pem(),
+        })
+    }
+}
+
+fn tls_config(tls: &TlsIdentity) -> Result<rustls::ServerConfig, SimulatorError> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let bad = |what: &str| SimulatorError::Build(format!("TLS {what} 无法解析"));
+    let cert = CertificateDer::from_pem_slice(tls.cert_pem.as_bytes()).map_err(|_| bad("证书"))?;
+    let key = PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes()).map_err(|_| bad("私钥"))?;
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| SimulatorError::Build(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .map_err(|e| SimulatorError::Build(e.to_string()))
+}
+
+/// Starts the simulator on `config.listen` with a fresh TLS certificate; must run inside a
+/// Tokio runtime.
 pub fn start(config: SimulatorConfig) -> Result<RunningSimulator, SimulatorError> {
-    let (tls, tls_cert_pem) = tls_config()?;
+    start_with_tls(config, TlsIdentity::generate()?)
+}
+
+/// Like [`start`], serving `tls_identity`.
+pub fn start_with_tls(
+    config: SimulatorConfig,
+    tls_identity: TlsIdentity,
+) -> Result<RunningSimulator, SimulatorError> {
+    let tls = tls_config(&tls_identity)?;
     let shared = Arc::new(Shared {
         app_id: Mutex::new(config.app_id),
         platform_key: config.platform_key,
@@ -254,9 +291,18 @@ pub fn start(config: SimulatorConfig) -> Result<RunningSimulator, SimulatorError
         App::new()
             .app_data(data.clone())
             .app_data(web::JsonConfig::default().limit(1024 * 1024))
-            .route("/cloud/auth/apply", web::post().to(auth_apply))
-            .route("/cloud/auth/result", web::post().to(auth_result))
-            .route("/cloud/sign", web::post().to(cloud_sign))
+            .route(
+                super::CALLBACK_AUTH_APPLY,
+                web::post().to(|s, b| slowed(s, b, auth_apply)),
+            )
+            .route(
+                super::CALLBACK_AUTH_RESULT,
+                web::post().to(|s, b| slowed(s, b, auth_result)),
+            )
+            .route(
+                super::CALLBACK_SIGN,
+                web::post().to(|s, b| slowed(s, b, cloud_sign)),
+            )
     })
     .workers(2)
     .shutdown_timeout(1)
@@ -276,7 +322,8 @@ pub fn start(config: SimulatorConfig) -> Result<RunningSimulator, SimulatorError
     };
     Ok(RunningSimulator {
         base_url: format!("https://{host}:{}", addr.port()),
-        tls_cert_pem,
+        tls_cert_pem: tls_identity.cert_pem,
+        tls_key_pem: tls_identity.key_pem,
         handle,
         shared,
         task,
@@ -377,8 +424,42 @@ async fn misbehave(shared: &Shared) -> Option<HttpResponse> {
                 .content_type("application/json")
                 .body("<html>not json"),
         ),
-        Behaviour::Normal | Behaviour::WrongKey => None,
+        Behaviour::Normal | Behaviour::WrongKey | Behaviour::Slow(_) => None,
     }
+}
+
+/// Pieces a `slow` answer's body is cut into.
+const SLOW_PIECES: u32 = 10;
+
+/// Runs `handler`; in `slow` mode its answer goes out at once as headers, then its body in
+/// [`SLOW_PIECES`] pieces spread over the configured time.
+async fn slowed<F, Fut>(shared: web::Data<Shared>, body: web::Bytes, handler: F) -> HttpResponse
+where
+    F: FnOnce(web::Data<Shared>, web::Bytes) -> Fut,
+    Fut: std::future::Future<Output = HttpResponse>,
+{
+    let resp = handler(shared.clone(), body).await;
+    let Behaviour::Slow(total) = behaviour(&shared) else {
+        return resp;
+    };
+    let status = resp.status();
+    let Ok(bytes) = actix_web::body::to_bytes(resp.into_body()).await else {
+        return answer("50000", "内部错误", Value::String(String::new()));
+    };
+    let step = bytes.len().div_ceil(SLOW_PIECES as usize).max(1);
+    let pause = total / SLOW_PIECES;
+    let pieces: Vec<web::Bytes> = bytes
+        .chunks(step)
+        .map(web::Bytes::copy_from_slice)
+        .collect();
+    let stream = futures_util::stream::unfold(pieces.into_iter(), move |mut rest| async move {
+        let piece = rest.next()?;
+        tokio::time::sleep(pause).await;
+        Some((Ok::<_, std::io::Error>(piece), rest))
+    });
+    HttpResponse::build(status)
+        .content_type("application/json; charset=utf-8")
+        .streaming(stream)
 }
 
 async fn auth_apply(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse {
@@ -547,6 +628,122 @@ async fn cloud_sign(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse
         "type": kind,
         "signData": base64::engine::general_purpose::STANDARD.encode(sign_data),
     }))
+}
+
+/// Where and as whom the simulator files its demo seals.
+pub struct DemoFiling {
+    /// The platform's base URL, e.g. `https://platform:8443`.
+    pub platform_url: String,
+    /// PEM of the CA (or self-signed certificate) of the platform's HTTPS server; `None`
+    /// trusts the operating system's roots.
+    pub platform_ca_pem: Option<String>,
+    /// The member's appId and the SM2 key registered for it.
+    pub app_id: String,
+    pub request_key: Sm2KeyPair,
+    /// The organisation the seals are filed for (unified social credit code) and its name.
+    pub org_code: String,
+    pub org_name: String,
+}
+
+/// An HTTPS client for the platform: the operating system's roots plus `ca_pem`.
+fn platform_client(ca_pem: Option<&str>) -> Result<reqwest::Client, String> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    for c in CertificateDer::pem_slice_iter(ca_pem.unwrap_or_default().as_bytes()) {
+        let c = c.map_err(|_| "平台 CA 证书无法解析".to_string())?;
+        roots
+            .add(c)
+            .map_err(|_| "平台 CA 证书无法使用".to_string())?;
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| format!("HTTP 客户端创建失败：{e}"))
+}
+
+/// Files `seals` (DER `SES_Seal`s whose signer certificate has serial `cert_number`) as cloud
+/// seals (certType 2) of `filing.org_code`; waits up to `wait` for the member to be
+/// registered (system/info answering `0`). Returns the seal codes.
+pub async fn file_demo_seals(
+    filing: &DemoFiling,
+    seals: &[Vec<u8>],
+    cert_number: &str,
+    wait: Duration,
+) -> Result<Vec<String>, SimulatorError> {
+    let fail = |m: String| SimulatorError::Filing(m);
+    let client = platform_client(filing.platform_ca_pem.as_deref()).map_err(fail)?;
+    let call = |path: &'static str, fields: Value| {
+        let client = client.clone();
+        async move {
+            let fields = match fields {
+                Value::Object(f) => f,
+                _ => Map::new(),
+            };
+            let p = crate::protocol::signed_envelope(
+                &filing.app_id,
+                crate::time::now_ms(),
+                u32::from_be_bytes(sm::random_bytes::<4>()) % 100_000_000,
+                fields,
+                |canonical| filing.request_key.sign(canonical),
+            );
+            let url = format!("{}{path}", filing.platform_url.trim_end_matches('/'));
+            let answer: Value = client
+                .post(url)
+                .json(&p)
+                .send()
+                .await
+                .map_err(|e| fail(format!("{path}：{e}")))?
+                .json()
+                .await
+                .map_err(|e| fail(format!("{path} 的应答不是 JSON：{e}")))?;
+            Ok::<Value, SimulatorError>(answer)
+        }
+    };
+    let deadline = Instant::now() + wait;
+    loop {
+        let answer = call("/api/v1/system/info", json!({})).await?;
+        if answer["code"] == "0" {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(fail(format!("system/info 应答 {answer}")));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let mut codes = Vec::new();
+    for seal in seals {
+        let answer = call(
+            "/api/v1/seal/filing",
+            json!({
+                // Unique per run: the platform refuses a business code filed before (30004).
+                "code": format!("sim-{}", hex::encode(sm::random_bytes::<6>())),
+                "name": filing.org_name,
+                "sealType": "01",
+                "certNumber": cert_number,
+                "possessor": filing.org_name,
+                "possessorCertNo": filing.org_code,
+                "possessorType": 1,
+                "bizType": 1,
+                "certType": 2,
+                "sealData": base64::engine::general_purpose::STANDARD.encode(seal),
+            }),
+        )
+        .await?;
+        match answer["data"].as_str() {
+            Some(code) if answer["code"] == "0" => codes.push(code.to_string()),
+            _ => return Err(fail(format!("seal/filing 应答 {answer}"))),
+        }
+    }
+    Ok(codes)
 }
 
 /// A detached SignedData (GB/T 35275 OIDs) whose signed attributes carry `messageDigest` =

@@ -294,7 +294,7 @@ mod tests {
                 .unwrap();
             db.flush().unwrap();
         }
-        let s = Store::open(dir.path()).unwrap();
+        let s = crate::store::once_released(|| Store::open(dir.path()));
         let sys = s.get_system("APP1").unwrap().unwrap();
         assert_eq!((sys.state, sys.created_ms), (SystemState::Online, 5));
         assert_eq!(
@@ -312,7 +312,7 @@ mod tests {
         // Every keyspace of the schema exists, and nothing else.
         let mut names = Vec::new();
         drop(s);
-        let db = sled::open(dir.path().join("db")).unwrap();
+        let db = crate::store::once_released(|| sled::open(dir.path().join("db")));
         for n in db.tree_names() {
             if n.as_ref() != super::DEFAULT_TREE {
                 names.push(String::from_utf8_lossy(&n).into_owned());
