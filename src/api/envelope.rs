@@ -218,7 +218,7 @@ pub fn respond(
         ),
         Err(e) => {
             let status = e.status();
-            let data = e.data.unwrap_or_else(|| Value::String(String::new()));
+            let data = e.data.map_or_else(|| Value::String(String::new()), |d| *d);
             (e.code, e.message, data, status)
         }
     };

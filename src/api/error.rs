@@ -27,7 +27,7 @@ pub struct ApiError {
     /// member callback's cause, naming the member's host); never sent to the caller.
     pub audit_detail: String,
     /// The answer's `data` when a refusal carries some (else the empty string).
-    pub data: Option<serde_json::Value>,
+    pub data: Option<Box<serde_json::Value>>,
 }
 
 impl ApiError {
@@ -78,7 +78,7 @@ impl From<GatewayError> for ApiError {
                 canonical: Some(canonical),
             } => {
                 let mut e = ApiError::new(Code::BadSignature, e.to_string());
-                e.data = Some(serde_json::json!({ "canonical": canonical }));
+                e.data = Some(Box::new(serde_json::json!({ "canonical": canonical })));
                 return e;
             }
             GatewayError::BadSignature { canonical: None } => Code::BadSignature,
