@@ -28,15 +28,7 @@ async fn system_info_succeeds_and_the_response_is_signed_by_the_platform() {
     assert!(headers.contains_key("x-request-id"));
 
     // The platform certificate (no authentication) verifies X-Hutong-Signature over the body.
-    let pem = srv
-        .client
-        .get(format!("{}/api/v1/platform/certificate", srv.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let pem = srv.platform_certificate().await;
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
     let key = hutong::crypto::sm::sm2_public_key_from_pem(&pem).unwrap();
     let sig = base64::engine::general_purpose::STANDARD

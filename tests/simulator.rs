@@ -169,15 +169,7 @@ async fn the_simulator_files_demo_seals_and_each_mode_shows_its_error_path() {
     let srv = common::start().await;
     let dir = tempfile::tempdir().unwrap();
     let platform_cert = dir.path().join("platform.pem");
-    let pem = srv
-        .client
-        .get(format!("{}/api/v1/platform/certificate", srv.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let pem = srv.platform_certificate().await;
     std::fs::write(&platform_cert, pem).unwrap();
     let (platform_ca, _) = hutong::server::tls::generated_paths(srv.data_dir.path());
     let out = dir.path().join("sim");

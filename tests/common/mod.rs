@@ -77,6 +77,18 @@ impl TestServer {
         let _ = self.task.await;
     }
 
+    /// The platform certificate PEM, as a vendor fetches it (no authentication).
+    pub async fn platform_certificate(&self) -> String {
+        self.client
+            .get(format!("{}/api/v1/platform/certificate", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Registers a member system with its own fresh SM2 key.
     pub fn add_member(&self, state: &str) -> Member {
         let key = sm2::SecretKey::from_slice(&hutong::crypto::sm::random_bytes::<32>())

@@ -154,15 +154,7 @@ pub struct Setup {
 
 pub async fn setup(srv: &TestServer) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let pem = srv
-        .client
-        .get(format!("{}/api/v1/platform/certificate", srv.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let pem = srv.platform_certificate().await;
     let platform_cert = dir.path().join("platform.pem");
     std::fs::write(&platform_cert, pem).unwrap();
     let (tls_ca, _) = hutong::server::tls::generated_paths(srv.data_dir.path());
