@@ -4,8 +4,8 @@ mod cli;
 
 use anyhow::Result;
 use clap::Parser;
-use cli::args::{Cli, Cmd, Global};
-use cli::{commands, serve};
+use cli::args::{Cli, Cmd, ConfigCmd, Global};
+use cli::{check, commands, serve};
 use hutong::config::Config;
 
 fn load_config(global: &Global) -> Result<Config> {
@@ -25,8 +25,13 @@ fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let mut config = load_config(&cli.global)?;
+    let loaded = load_config(&cli.global);
+    if let (Cmd::Config(ConfigCmd::Check), Err(e)) = (&cli.command, &loaded) {
+        return check::invalid(e);
+    }
+    let mut config = loaded?;
     match cli.command {
+        Cmd::Config(ConfigCmd::Check) => check::run(&config),
         Cmd::Serve { listen } => {
             if let Some(l) = listen {
                 config.listen = l;

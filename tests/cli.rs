@@ -221,3 +221,82 @@ fn the_cli_refuses_as_the_console_does_with_or_without_a_server() {
     d.signal(libc::SIGTERM);
     assert!(d.child.wait().unwrap().success());
 }
+
+/// `hutong config check` passes on a fresh data directory and names each problem an operator
+/// must fix, in Chinese and English, failing the command.
+#[test]
+fn config_check_names_what_is_wrong() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let free_addr = free.local_addr().unwrap().to_string();
+    drop(free);
+    let conf = tmp.path().join("hutong.toml");
+    let check = |text: &str| {
+        std::fs::write(&conf, text).unwrap();
+        let out = hutong(&data)
+            .arg("--config")
+            .arg(&conf)
+            .args(["config", "check"])
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8(out.stdout).unwrap())
+    };
+    let listen = format!("listen = \"{free_addr}\"\n");
+
+    let (ok, out) = check(&listen);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("尚不存在") && out.contains("does not exist yet"),
+        "{out}"
+    );
+    run_ok(hutong(&data).arg("init"));
+    let (ok, out) = check(&listen);
+    assert!(
+        ok && out.contains("KEK 存在") && out.contains("configuration check passed"),
+        "{out}"
+    );
+
+    let (ok, out) = check(&format!("{listen}bogus_key = 1\n"));
+    assert!(
+        !ok && out.contains("配置无效") && out.contains("bogus_key"),
+        "{out}"
+    );
+
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (ok, out) = check(&format!("listen = \"{}\"\n", held.local_addr().unwrap()));
+    assert!(
+        !ok && out.contains("不可用") && out.contains("cannot be bound"),
+        "{out}"
+    );
+    drop(held);
+
+    let kek = data.join("keys/kek.key");
+    std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (ok, out) = check(&listen);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!("✗ {} 可被属主以外的用户访问", kek.display())),
+        "{out}"
+    );
+    assert!(out.contains("密钥提供者不可用"), "{out}");
+    std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let cert = tmp.path().join("tls.pem");
+    let key = tmp.path().join("tls-key.pem");
+    std::fs::write(&cert, "not a certificate").unwrap();
+    std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let (ok, out) = check(&format!(
+        "{listen}[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert.display(),
+        key.display()
+    ));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("不是 PEM 文件") && out.contains("TLS 私钥"),
+        "{out}"
+    );
+    assert!(out.contains("use 0600"), "{out}");
+}

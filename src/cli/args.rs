@@ -35,6 +35,13 @@ pub struct Global {
 }
 
 #[derive(Subcommand)]
+pub enum ConfigCmd {
+    /// Validate the configuration (--config FILE, HUTONG_* variables) and what it points to;
+    /// prints each finding in Chinese and English and exits non-zero on any problem.
+    Check,
+}
+
+#[derive(Subcommand)]
 pub enum Cmd {
     /// Run the appliance (HTTPS API and console); creates keys and data on first start.
     Serve {
@@ -44,6 +51,10 @@ pub enum Cmd {
     },
     /// Create the data directory, keys and platform certificate without serving.
     Init,
+    /// Check the configuration before starting: every key and type, permissions of keys and
+    /// TLS files, the key provider (HSM reachable, KEK present), the listen address.
+    #[command(subcommand)]
+    Config(ConfigCmd),
     /// Key provider and platform key status.
     #[command(subcommand)]
     Keys(KeysCmd),

@@ -1,0 +1,233 @@
+//! `hutong config check`: what would stop the appliance from starting, or leave it exposed,
+//! found before it starts (an upgrade restarts the service only when this passes). Each line
+//! says what was checked in Chinese and English; any problem makes the command fail.
+
+use hutong::config::Config;
+use hutong::keys::Keyring;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// One finding: `Ok` passed, `Note` needs no action, `Problem` must be fixed.
+enum Level {
+    Ok,
+    Note,
+    Problem,
+}
+
+struct Finding {
+    level: Level,
+    zh: String,
+    en: String,
+}
+
+fn finding(level: Level, zh: impl Into<String>, en: impl Into<String>) -> Finding {
+    Finding {
+        level,
+        zh: zh.into(),
+        en: en.into(),
+    }
+}
+
+/// Permission bits beyond the owner's on a secret file or directory (0 when private).
+fn exposed_bits(path: &Path) -> Option<u32> {
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o077)
+}
+
+fn data_dir(config: &Config) -> Vec<Finding> {
+    let dir = &config.data_dir;
+    match std::fs::metadata(dir) {
+        Err(_) => vec![finding(
+            Level::Note,
+            format!(
+                "数据目录 {} 尚不存在，hutong init 或首次启动时创建",
+                dir.display()
+            ),
+            format!(
+                "data directory {} does not exist yet; hutong init or the first start creates it",
+                dir.display()
+            ),
+        )],
+        Ok(m) if !m.is_dir() => vec![finding(
+            Level::Problem,
+            format!("数据目录 {} 不是目录", dir.display()),
+            format!("data directory {} is not a directory", dir.display()),
+        )],
+        Ok(m) if m.permissions().mode() & 0o007 != 0 => vec![finding(
+            Level::Problem,
+            format!(
+                "数据目录 {} 对其他用户开放（权限 {:o}），应为 0750 或更严",
+                dir.display(),
+                m.permissions().mode() & 0o777
+            ),
+            format!(
+                "data directory {} is open to other users (mode {:o}); use 0750 or stricter",
+                dir.display(),
+                m.permissions().mode() & 0o777
+            ),
+        )],
+        Ok(_) => vec![finding(
+            Level::Ok,
+            format!("数据目录 {}", dir.display()),
+            format!("data directory {}", dir.display()),
+        )],
+    }
+}
+
+fn keys(config: &Config) -> Vec<Finding> {
+    if !Keyring::is_initialised(config) {
+        return vec![finding(
+            Level::Note,
+            "平台密钥尚未创建，hutong init 或首次启动时创建",
+            "platform keys not created yet; hutong init or the first start creates them",
+        )];
+    }
+    let mut out = Vec::new();
+    let dir = config.data_dir.join("keys");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    for path in std::iter::once(dir.clone()).chain(files) {
+        if let Some(bits) = exposed_bits(&path).filter(|b| *b != 0) {
+            out.push(finding(
+                Level::Problem,
+                format!("{} 可被属主以外的用户访问（多余权限 {bits:o}），应为 0600（目录 0700）", path.display()),
+                format!("{} is accessible beyond its owner (extra bits {bits:o}); use 0600 (directory 0700)", path.display()),
+            ));
+        }
+    }
+    out.push(match Keyring::load(config) {
+        Ok(k) => {
+            let s = k.status();
+            let slot = s.slot.map(|s| format!("，槽位 {s}")).unwrap_or_default();
+            finding(
+                Level::Ok,
+                format!("密钥提供者 {}{slot}：KEK 存在，平台私钥可解封，与平台证书一致", s.provider),
+                format!("key provider {}: KEK present, platform key unwraps and matches the platform certificate", s.provider),
+            )
+        }
+        Err(e) => finding(
+            Level::Problem,
+            format!("密钥提供者不可用：{e}"),
+            format!("key provider unusable: {e}"),
+        ),
+    });
+    out
+}
+
+fn tls(config: &Config) -> Vec<Finding> {
+    let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) else {
+        return vec![finding(
+            Level::Note,
+            "未配置 tls.cert/tls.key：使用数据目录中自动生成的证书",
+            "tls.cert/tls.key not set: the generated certificate in the data directory is used",
+        )];
+    };
+    let mut out = Vec::new();
+    for (path, what_zh, what_en) in [
+        (cert, "TLS 证书", "TLS certificate"),
+        (key, "TLS 私钥", "TLS key"),
+    ] {
+        match std::fs::read_to_string(path) {
+            Ok(text) if text.contains("-----BEGIN ") => out.push(finding(
+                Level::Ok,
+                format!("{what_zh} {}", path.display()),
+                format!("{what_en} {}", path.display()),
+            )),
+            Ok(_) => out.push(finding(
+                Level::Problem,
+                format!("{what_zh} {} 不是 PEM 文件", path.display()),
+                format!("{what_en} {} is not a PEM file", path.display()),
+            )),
+            Err(e) => out.push(finding(
+                Level::Problem,
+                format!("{what_zh} {} 无法读取：{e}", path.display()),
+                format!("{what_en} {} cannot be read: {e}", path.display()),
+            )),
+        }
+    }
+    if let Some(bits) = exposed_bits(key).filter(|b| *b != 0) {
+        out.push(finding(
+            Level::Problem,
+            format!(
+                "TLS 私钥 {} 可被属主以外的用户访问（多余权限 {bits:o}），应为 0600",
+                key.display()
+            ),
+            format!(
+                "TLS key {} is accessible beyond its owner (extra bits {bits:o}); use 0600",
+                key.display()
+            ),
+        ));
+    }
+    out
+}
+
+fn listen(config: &Config) -> Vec<Finding> {
+    let addr = &config.listen;
+    let Ok(parsed) = addr.parse::<std::net::SocketAddr>() else {
+        return vec![finding(
+            Level::Problem,
+            format!("监听地址 {addr:?} 不是 IP:端口"),
+            format!("listen address {addr:?} is not IP:port"),
+        )];
+    };
+    match std::net::TcpListener::bind(parsed) {
+        Ok(_) => vec![finding(
+            Level::Ok,
+            format!("监听地址 {addr} 可用"),
+            format!("listen address {addr} is free"),
+        )],
+        // The running appliance holds its own address: expected before a restart.
+        Err(_) if running(config) => vec![finding(
+            Level::Note,
+            format!("监听地址 {addr} 由正在运行的 hutong 使用"),
+            format!("listen address {addr} is held by the running hutong"),
+        )],
+        Err(e) => vec![finding(
+            Level::Problem,
+            format!("监听地址 {addr} 不可用：{e}"),
+            format!("listen address {addr} cannot be bound: {e}"),
+        )],
+    }
+}
+
+fn running(config: &Config) -> bool {
+    let socket = hutong::server::control::socket_path(&config.data_dir);
+    std::os::unix::net::UnixStream::connect(socket).is_ok()
+}
+
+/// Runs every check on `config` (already parsed and validated) and prints the findings.
+pub fn run(config: &Config) -> anyhow::Result<()> {
+    let findings: Vec<Finding> = [data_dir(config), keys(config), tls(config), listen(config)]
+        .into_iter()
+        .flatten()
+        .collect();
+    println!("✓ 配置文件有效 / configuration is valid");
+    let mut problems = 0;
+    for f in &findings {
+        let mark = match f.level {
+            Level::Ok => "✓",
+            Level::Note => "·",
+            Level::Problem => {
+                problems += 1;
+                "✗"
+            }
+        };
+        println!("{mark} {} / {}", f.zh, f.en);
+    }
+    if problems > 0 {
+        anyhow::bail!(
+            "配置检查发现 {problems} 个问题 / configuration check found {problems} problem(s)"
+        );
+    }
+    println!("配置检查通过 / configuration check passed");
+    Ok(())
+}
+
+/// A configuration that does not load: said in both languages, the command fails.
+pub fn invalid(e: &anyhow::Error) -> anyhow::Result<()> {
+    println!("✗ 配置无效 / invalid configuration: {e:#}");
+    anyhow::bail!("配置检查未通过 / configuration check failed")
+}
