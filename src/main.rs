@@ -39,6 +39,7 @@ fn main() -> Result<()> {
             serve::serve(config)
         }
         Cmd::Init => serve::init(config),
+        Cmd::Status { json } => commands::status(&config, json),
         Cmd::Keys(cmd) => commands::keys(&config, cmd),
         Cmd::System(cmd) => commands::system(&config, cmd),
         Cmd::Admin(cmd) => commands::admin(&config, cmd),

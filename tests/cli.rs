@@ -300,3 +300,68 @@ fn config_check_names_what_is_wrong() {
     );
     assert!(out.contains("use 0600"), "{out}");
 }
+
+/// `hutong status` answers from the running appliance only: version, listeners, systems by
+/// state, the audit log and its checkpoint; the call itself is audited.
+#[test]
+fn status_summarises_the_running_appliance() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    run_ok(hutong(&data).arg("init"));
+    let out = hutong(&data).arg("status").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hutong 未运行"));
+
+    let (key, key_file) = new_member_key(tmp.path());
+    add_system(&data, &key_file, key, "testing");
+    let mut d = serve(&data);
+    let s: Value =
+        serde_json::from_str(run_ok(hutong(&data).args(["status", "--json"])).trim()).unwrap();
+    assert_eq!(s["version"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        s["listeners"][0]
+            .as_str()
+            .unwrap()
+            .contains(&format!("127.0.0.1:{}", d.port)),
+        "{s}"
+    );
+    assert_eq!(s["keys"]["provider"], "file");
+    assert_eq!(
+        s["systems"],
+        json!([["testing", 1], ["online", 0], ["suspended", 0]])
+    );
+    let size = s["auditSize"].as_u64().unwrap();
+    assert!(size > 0, "{s}");
+    assert!(s["lastCheckpoint"][1].as_u64().unwrap() <= size, "{s}");
+    assert_eq!(s["openBreakers"], json!([]));
+    assert!(s["storeBytes"].as_u64().unwrap() > 0);
+
+    let text = run_ok(hutong(&data).arg("status"));
+    assert!(
+        text.contains("运行时间 uptime") && text.contains("接入系统 systems: testing 1"),
+        "{text}"
+    );
+    d.signal(libc::SIGTERM);
+    assert!(d.child.wait().unwrap().success());
+
+    let export = tmp.path().join("audit.jsonl");
+    run_ok(
+        hutong(&data)
+            .args(["audit", "export", "--out"])
+            .arg(&export),
+    );
+    use base64::Engine as _;
+    let statuses = std::fs::read_to_string(&export)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["leaf"]
+                .as_str()
+                .map(String::from)
+        })
+        .map(|b| base64::engine::general_purpose::STANDARD.decode(b).unwrap())
+        .map(|leaf| serde_json::from_slice::<Value>(&leaf).unwrap())
+        .filter(|e| e["action"] == "platform.status" && e["result"] == "ok")
+        .count();
+    assert_eq!(statuses, 2, "one entry for each status call");
+}

@@ -55,6 +55,13 @@ pub enum Cmd {
     /// TLS files, the key provider (HSM reachable, KEK present), the listen address.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// One screen about the running appliance (through its control socket): version, uptime,
+    /// listeners, keys, store size, systems by state, audit log, open breakers.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Key provider and platform key status.
     #[command(subcommand)]
     Keys(KeysCmd),

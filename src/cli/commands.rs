@@ -31,6 +31,24 @@ pub fn keys(config: &Config, cmd: KeysCmd) -> Result<()> {
     Ok(())
 }
 
+/// `hutong status`: only a running server can answer.
+pub fn status(config: &Config, json: bool) -> Result<()> {
+    let Some(resp) = hutong::server::control::call(&config.data_dir, &Command::Status)? else {
+        anyhow::bail!(
+            "hutong 未运行（{} 中没有控制套接字）/ hutong is not running (no control socket in {})",
+            config.data_dir.display(),
+            config.data_dir.display()
+        );
+    };
+    let r = expect_response!(resp, Status);
+    if json {
+        output::json(&r);
+    } else {
+        output::status(&r);
+    }
+    Ok(())
+}
+
 pub fn system(config: &Config, cmd: SystemCmd) -> Result<()> {
     match cmd {
         SystemCmd::Add {

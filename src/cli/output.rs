@@ -48,6 +48,49 @@ pub fn keys(k: &ProviderStatus) {
     }
 }
 
+/// `hutong status`, one screen.
+pub fn status(r: &hutong::server::control::StatusReport) {
+    use hutong::time::format_time_ms;
+    let up = r.uptime_secs;
+    println!("版本 version: hutong {}", r.version);
+    println!(
+        "运行时间 uptime: {}天 {:02}:{:02}:{:02}",
+        up / 86_400,
+        up / 3600 % 24,
+        up / 60 % 60,
+        up % 60
+    );
+    for l in &r.listeners {
+        println!("监听 listener: {l}");
+    }
+    let slot = r.keys.slot.as_deref().unwrap_or("-");
+    println!(
+        "密钥 keys: {} (slot {slot}, KEK {})",
+        r.keys.provider, r.keys.kek_id
+    );
+    println!("存储 store: {:.1} MiB", r.store_bytes as f64 / 1_048_576.0);
+    let systems: Vec<String> = r.systems.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    println!("接入系统 systems: {}", systems.join(", "));
+    println!("备份 last backup: 无（备份尚未实现）/ none (backups are not built yet)");
+    match r.last_checkpoint {
+        Some((at, size)) => println!(
+            "审计日志 audit log: {} 条，最近检查点 {} 覆盖 {size} 条 / {} entries, last checkpoint {} over {size}",
+            r.audit_size,
+            format_time_ms(at),
+            r.audit_size,
+            format_time_ms(at)
+        ),
+        None => println!(
+            "审计日志 audit log: {} 条，尚无检查点 / no checkpoint yet",
+            r.audit_size
+        ),
+    }
+    match r.open_breakers.as_slice() {
+        [] => println!("熔断 breakers open: 无 / none"),
+        open => println!("熔断 breakers open: {}", open.join(", ")),
+    }
+}
+
 pub fn trust_anchors(list: &[TrustAnchor]) {
     for a in list {
         println!("{}  {}  (valid until {})", a.id, a.subject, a.not_after);

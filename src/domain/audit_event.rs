@@ -85,6 +85,8 @@ actions! {
     /// Read-only management commands (CLI / control socket).
     SystemList => "system.list",
     KeyStatus => "key.status",
+    /// `hutong status`: the running appliance's summary.
+    PlatformStatus => "platform.status",
     TrustList => "trust.list",
     QuotaShow => "quota.show",
     /// An export of the log (CLI, auditor console; detail: the time range).

@@ -51,6 +51,12 @@ pub enum SystemState {
 }
 
 impl SystemState {
+    pub const ALL: [SystemState; 3] = [
+        SystemState::Testing,
+        SystemState::Online,
+        SystemState::Suspended,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SystemState::Testing => "testing",

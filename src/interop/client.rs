@@ -167,6 +167,21 @@ impl MemberClient {
             .is_some_and(|t| t > Instant::now())
     }
 
+    /// The members whose breaker is open now, sorted.
+    pub fn open_breakers(&self) -> Vec<String> {
+        let Ok(map) = self.breakers.lock() else {
+            return Vec::new();
+        };
+        let now = Instant::now();
+        let mut open: Vec<String> = map
+            .iter()
+            .filter(|(_, b)| b.open_until.is_some_and(|t| t > now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        open.sort();
+        open
+    }
+
     fn record(&self, app_id: &str, ok: bool) {
         let Ok(mut map) = self.breakers.lock() else {
             return;

@@ -60,6 +60,8 @@ pub enum Command {
         username: String,
     },
     KeysStatus,
+    /// `hutong status`: answered only by a running server (it needs the live state).
+    Status,
     /// A CA certificate (Base64 of PEM or DER) to trust for document verification.
     TrustAdd {
         certificate_b64: String,
@@ -119,6 +121,7 @@ impl Command {
         Some(match self {
             Command::SystemList => (Action::SystemList, String::new()),
             Command::KeysStatus => (Action::KeyStatus, "platform".into()),
+            Command::Status => (Action::PlatformStatus, "platform".into()),
             Command::TrustList => (Action::TrustList, String::new()),
             Command::VerifyDocument { file_name, .. } => {
                 (Action::DocumentVerify, file_name.clone())
@@ -142,6 +145,7 @@ impl Command {
             self,
             Command::SystemList
                 | Command::KeysStatus
+                | Command::Status
                 | Command::TrustList
                 | Command::VerifyDocument { .. }
                 | Command::UsageReport { .. }
@@ -152,6 +156,76 @@ impl Command {
                 | Command::AuditConsistency { .. }
         )
     }
+}
+
+/// What a running server knows only about itself (for `hutong status`).
+pub struct Live {
+    pub started_ms: i64,
+    pub listeners: Vec<String>,
+    pub interop: std::sync::Arc<crate::interop::MemberClient>,
+}
+
+/// `hutong status`: one screen about the running appliance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusReport {
+    pub version: String,
+    pub uptime_secs: i64,
+    pub listeners: Vec<String>,
+    pub keys: ProviderStatus,
+    /// Bytes of the store's files on disk.
+    pub store_bytes: u64,
+    /// (state, how many systems), in the vocabulary's order.
+    pub systems: Vec<(String, usize)>,
+    pub audit_size: u64,
+    /// UTC ms of the newest checkpoint and the tree size it signs.
+    pub last_checkpoint: Option<(i64, u64)>,
+    /// Members whose circuit breaker is open.
+    pub open_breakers: Vec<String>,
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn status_report(
+    store: &Store,
+    keys: &Keyring,
+    config: &Config,
+    live: &Live,
+) -> Result<StatusReport, ControlError> {
+    let systems = store.list_systems()?;
+    let by_state = crate::domain::vocab::SystemState::ALL
+        .iter()
+        .map(|s| {
+            let n = systems.iter().filter(|r| r.state == *s).count();
+            (s.as_str().to_string(), n)
+        })
+        .collect();
+    let last_checkpoint = store
+        .last_audit_checkpoint()?
+        .and_then(|(_, cp)| crate::audit::checkpoint::parse(&cp.text))
+        .map(|p| (p.at_ms, p.size));
+    Ok(StatusReport {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        uptime_secs: (crate::time::now_ms() - live.started_ms) / 1000,
+        listeners: live.listeners.clone(),
+        keys: keys.status(),
+        store_bytes: dir_bytes(&config.data_dir.join("db")),
+        systems: by_state,
+        audit_size: store.audit_frontier()?.size,
+        last_checkpoint,
+        open_breakers: live.interop.open_breakers(),
+    })
 }
 
 /// `system add`: the new system's appId.
@@ -233,6 +307,7 @@ pub enum Response {
     AdminResetSecondFactor(String),
     /// `keys status`: the provider and key ids, never key material.
     KeysStatus(ProviderStatus),
+    Status(Box<StatusReport>),
     TrustAdd(TrustAdded),
     TrustList(Vec<TrustAnchor>),
     TrustRemove(TrustRemoved),
@@ -340,6 +415,29 @@ pub fn execute(
     res
 }
 
+/// `hutong status`, audited like the other read-only commands.
+fn audited_status(
+    store: &Store,
+    keys: &Keyring,
+    config: &Config,
+    live: &Live,
+) -> Result<Response, ControlError> {
+    let res = status_report(store, keys, config, live);
+    let (action, target) = (Action::PlatformStatus, "platform");
+    match &res {
+        Ok(_) => audit::record(store, &Actor::cli(), action, Outcome::Ok, target, "")?,
+        Err(e) => audit::note(
+            store,
+            &Actor::cli(),
+            action,
+            Outcome::Failed,
+            target,
+            &e.message,
+        ),
+    }
+    res.map(|r| Response::Status(Box::new(r)))
+}
+
 fn run(
     store: &Store,
     keys: Option<&Keyring>,
@@ -424,6 +522,12 @@ fn run(
             Response::SystemCheckCallback(systems::check_callback(
                 store, k, &app_id, &actor, timeout,
             )?)
+        }
+        Command::Status => {
+            return Err(ControlError::new(
+                ErrorCode::BadCommand,
+                "hutong 未运行：status 只由运行中的服务回答",
+            ));
         }
         Command::KeysStatus => {
             let k =
@@ -608,6 +712,7 @@ pub async fn serve(
     config: Config,
     store: Store,
     keys: std::sync::Arc<Keyring>,
+    live: std::sync::Arc<Live>,
 ) -> std::io::Result<()> {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
     let config = std::sync::Arc::new(config);
@@ -616,6 +721,7 @@ pub async fn serve(
         let store = store.clone();
         let keys = keys.clone();
         let config = config.clone();
+        let live = live.clone();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut reader = tokio::io::BufReader::new(read.take(MAX_LINE as u64));
@@ -631,10 +737,12 @@ pub async fn serve(
                 Ok(cmd) => {
                     let writes = cmd.changes_state();
                     let s = store.clone();
-                    let res =
-                        tokio::task::spawn_blocking(move || execute(&s, Some(&keys), &config, cmd))
-                            .await
-                            .unwrap_or_else(|e| Err(ControlError::internal("control task", e)));
+                    let res = tokio::task::spawn_blocking(move || match cmd {
+                        Command::Status => audited_status(&s, &keys, &config, &live),
+                        cmd => execute(&s, Some(&keys), &config, cmd),
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(ControlError::internal("control task", e)));
                     // A refused act is recorded too, so its event is committed like a change.
                     if writes && let Err(e) = store.commit().await {
                         Reply::Error(ControlError::internal("control commit", e))

@@ -222,12 +222,22 @@ impl Running {
     /// requests drain first, then the store is flushed.
     pub async fn serve(self) -> std::io::Result<()> {
         let state = self.state.clone();
+        let mut listeners = vec![format!("API 与控制台 https://{}", self.addr)];
+        if let Some(m) = self.metrics_addr {
+            listeners.push(format!("监控 http://{m}/metrics"));
+        }
+        let live = std::sync::Arc::new(control::Live {
+            started_ms: crate::time::now_ms(),
+            listeners,
+            interop: state.interop.clone(),
+        });
         let control = self.control.map(|listener| {
             tokio::spawn(control::serve(
                 listener,
                 state.config.clone(),
                 state.store.clone(),
                 state.keys.clone(),
+                live,
             ))
         });
         let maintenance = tokio::spawn(maintenance(state.clone()));
