@@ -1039,6 +1039,23 @@ async fn the_callback_check_passes_against_the_simulator_and_names_the_failing_s
     let failed = r.first_failure().unwrap();
     assert_eq!(failed.stage, Stage::Connect, "{r:#?}");
     assert!(failed.note.contains("被拒绝"), "{r:#?}");
+    // Through the running server's control socket (as `hutong system check-callback` runs it),
+    // the failed check becomes the member's last callback failure.
+    assert!(srv.state.interop.last_failure(&b.member.app_id).is_none());
+    let (dir, app_id) = (srv.state.config.data_dir.clone(), b.member.app_id.clone());
+    let r = tokio::task::spawn_blocking(move || {
+        control::call(&dir, &control::Command::SystemCheckCallback { app_id })
+    })
+    .await
+    .unwrap()
+    .unwrap()
+    .expect("the test server serves its control socket");
+    assert!(
+        matches!(r, control::Response::SystemCheckCallback(ref r) if !r.passed()),
+        "{r:?}"
+    );
+    let noted = srv.state.interop.last_failure(&b.member.app_id).unwrap();
+    assert!(noted.detail.contains("被拒绝"), "{}", noted.detail);
 
     let apply = json!({"sealCode": b.seal_code, "mobile": "13812345678"});
     let (status, v) = call(&srv, &a, "/api/v1/cloud/auth/apply", apply).await;
@@ -1079,6 +1096,7 @@ async fn the_callback_check_passes_against_the_simulator_and_names_the_failing_s
         .filter(|e| e["action"] == "system.check_callback")
         .map(|e| e["result"].as_str().unwrap())
         .collect();
-    assert_eq!(checks.len(), 2, "{leaves:#?}");
+    // The passing check, the failing one, and the failing one through the socket.
+    assert_eq!(checks, ["error", "error", "ok"], "{leaves:#?}");
     srv.stop().await;
 }

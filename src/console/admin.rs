@@ -363,7 +363,7 @@ async fn check_callback(
         .map_err(|e| ConsoleError::Internal(e.to_string()))?;
     state.store.commit().await?;
     let report = res?;
-    views::note_failed_check(&state, &report);
+    state.interop.note_check(&report);
     let mut page = system_page(
         &state,
         &auth,

@@ -442,7 +442,7 @@ async fn check_callback(
     state.store.commit().await?;
     let (check, error, status) = match res {
         Ok(r) => {
-            views::note_failed_check(&state, &r);
+            state.interop.note_check(&r);
             (Some(views::CheckView::new(&r)), String::new(), None)
         }
         Err(e) => {

@@ -344,16 +344,6 @@ impl CheckView {
     }
 }
 
-/// A failed check is a failed callback of that member: noted (and logged) like a routed
-/// call's, so the page's last-failure line agrees with the check just shown.
-pub fn note_failed_check(state: &crate::app::AppState, r: &crate::interop::check::CheckReport) {
-    if !r.passed() {
-        state
-            .interop
-            .note_failure(&r.app_id, "/cloud/auth/result", r.summary());
-    }
-}
-
 /// The member's last failed callback as a page line: (time, reason).
 pub fn last_failure(state: &crate::app::AppState, app_id: &str) -> Option<(String, String)> {
     state

@@ -167,6 +167,14 @@ impl MemberClient {
             .is_some_and(|t| t > Instant::now())
     }
 
+    /// A failed callback check is a failed callback of that member: noted (and logged) like a
+    /// routed call's, so the last-failure line agrees with the check just run.
+    pub fn note_check(&self, r: &super::check::CheckReport) {
+        if !r.passed() {
+            self.note_failure(&r.app_id, "/cloud/auth/result", r.summary());
+        }
+    }
+
     /// The members whose breaker is open now, sorted.
     pub fn open_breakers(&self) -> Vec<String> {
         let Ok(map) = self.breakers.lock() else {

@@ -737,12 +737,17 @@ pub async fn serve(
                 Ok(cmd) => {
                     let writes = cmd.changes_state();
                     let s = store.clone();
+                    let interop = live.interop.clone();
                     let res = tokio::task::spawn_blocking(move || match cmd {
                         Command::Status => audited_status(&s, &keys, &config, &live),
                         cmd => execute(&s, Some(&keys), &config, cmd),
                     })
                     .await
                     .unwrap_or_else(|e| Err(ControlError::internal("control task", e)));
+                    // The CLI's check is one of the member's callbacks, as the console's is.
+                    if let Ok(Response::SystemCheckCallback(r)) = &res {
+                        interop.note_check(r);
+                    }
                     // A refused act is recorded too, so its event is committed like a change.
                     if writes && let Err(e) = store.commit().await {
                         Reply::Error(ControlError::internal("control commit", e))
