@@ -2210,15 +2210,10 @@ async fn vendors_may_enable_totp_and_must_when_configured() {
     srv.stop().await;
 }
 
-/// A member whose callback is a running simulator (its address and TLS certificate
-/// registered), in `state`.
-async fn simulator_member(
-    srv: &common::TestServer,
-    state: hutong::domain::vocab::SystemState,
-) -> (hutong::interop::simulator::RunningSimulator, String) {
+/// A simulator member trusting this server's platform key, not yet registered.
+fn start_simulator(srv: &common::TestServer) -> hutong::interop::simulator::RunningSimulator {
     use hutong::interop::simulator::{self, MemberIdentity, SimulatorConfig};
-    use hutong::server::control::{Command, Response};
-    let sim = simulator::start(SimulatorConfig {
+    simulator::start(SimulatorConfig {
         app_id: String::new(),
         platform_key: srv.state.keys.platform_public_key(),
         identity: MemberIdentity::generate("某某科技有限公司").unwrap(),
@@ -2226,7 +2221,17 @@ async fn simulator_member(
         time_window: std::time::Duration::from_secs(300),
         listen: "127.0.0.1:0".into(),
     })
-    .unwrap();
+    .unwrap()
+}
+
+/// A member whose callback is a running simulator (its address and TLS certificate
+/// registered), in `state`.
+async fn simulator_member(
+    srv: &common::TestServer,
+    state: hutong::domain::vocab::SystemState,
+) -> (hutong::interop::simulator::RunningSimulator, String) {
+    use hutong::server::control::{Command, Response};
+    let sim = start_simulator(srv);
     let added = control(
         srv,
         Command::SystemAdd {
@@ -2399,18 +2404,9 @@ async fn a_callback_check_without_the_csrf_token_is_refused() {
 /// is gone and a posted check is refused without calling the member.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vendors_check_their_callback_only_while_testing() {
-    use hutong::interop::simulator::{self, MemberIdentity, SimulatorConfig};
     let srv = common::start().await;
     admin(&srv, "op1", Role::Operator);
-    let sim = simulator::start(SimulatorConfig {
-        app_id: String::new(),
-        platform_key: srv.state.keys.platform_public_key(),
-        identity: MemberIdentity::generate("某某科技有限公司").unwrap(),
-        confirm_delay: std::time::Duration::ZERO,
-        time_window: std::time::Duration::from_secs(300),
-        listen: "127.0.0.1:0".into(),
-    })
-    .unwrap();
+    let sim = start_simulator(&srv);
     let mut vendor = Browser::new(&srv);
     assert_eq!(
         register_vendor(&mut vendor, "vendor1", USCC, "13812345678")

@@ -65,8 +65,14 @@ fn issued_by(p: CertificateParams, ca: &Cert) -> Cert {
 const HOST: &[&str] = &["127.0.0.1", "localhost"];
 const VALID: (i64, i64) = (-1, 30);
 
-/// A member on `127.0.0.1:0` presenting `chain` (leaf first); its base URL.
+/// A member on `127.0.0.1:0` presenting `chain` (leaf first) and refusing every call; its
+/// base URL.
 fn serve(chain: &[&Cert]) -> (String, actix_web::dev::ServerHandle) {
+    serve_answering(chain, REFUSAL.as_bytes().to_vec())
+}
+
+/// As [`serve`], answering every call with `body`.
+fn serve_answering(chain: &[&Cert], body: Vec<u8>) -> (String, actix_web::dev::ServerHandle) {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
     let certs = chain
         .iter()
@@ -81,11 +87,16 @@ fn serve(chain: &[&Cert]) -> (String, actix_web::dev::ServerHandle) {
     .with_no_client_auth()
     .with_single_cert(certs, key)
     .unwrap();
-    let server = HttpServer::new(|| {
-        App::new().default_service(web::to(|| async {
-            HttpResponse::Ok()
-                .content_type("application/json")
-                .body(REFUSAL)
+    let body = web::Bytes::from(body);
+    let server = HttpServer::new(move || {
+        let body = body.clone();
+        App::new().default_service(web::to(move || {
+            let body = body.clone();
+            async move {
+                HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(body)
+            }
         }))
     })
     .workers(1)
@@ -295,4 +306,21 @@ async fn ca_leaves_unregistered_members_and_closed_ports_say_why() {
         e.to_string(),
         "印章所属系统 HTTESTMEMBER 无法访问：域名解析失败"
     );
+}
+
+/// A member answering more than the answer limit is refused as too large, with that cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_answer_is_refused_as_too_large() {
+    let (keys, _dir) = keyring();
+    let pin = self_signed(params("member", HOST, true, VALID));
+    let mut huge = vec![b' '; hutong::interop::client::MAX_ANSWER_BYTES + 4096];
+    huge.extend_from_slice(REFUSAL.as_bytes());
+    let (base, h) = serve_answering(&[&pin], huge);
+    let e = routed(&keys, &member(&base, Some(&pin))).await.unwrap_err();
+    assert!(
+        matches!(e, hutong::interop::InteropError::BadAnswer(..)),
+        "{e:?}"
+    );
+    assert!(e.detail().contains("应答过大"), "{}", e.detail());
+    h.stop(false).await;
 }

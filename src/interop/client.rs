@@ -296,7 +296,17 @@ impl MemberClient {
                 .send()
                 .await?;
             let status = resp.status();
-            let bytes = resp.bytes().await?;
+            // Read at most one byte past the limit: enough for `read_answer` to refuse it,
+            // never an allocation a member chooses.
+            let mut resp = resp;
+            let mut bytes = Vec::new();
+            while let Some(chunk) = resp.chunk().await? {
+                let room = MAX_ANSWER_BYTES + 1 - bytes.len();
+                bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if bytes.len() > MAX_ANSWER_BYTES {
+                    break;
+                }
+            }
             Ok::<_, reqwest::Error>((status, bytes))
         };
         let timed_out = || {
