@@ -2210,6 +2210,23 @@ async fn vendors_may_enable_totp_and_must_when_configured() {
     srv.stop().await;
 }
 
+/// The audit entries of callback checks, asserting there is exactly one: passed, of `app_id`
+/// by `actor`.
+fn one_passed_check(
+    srv: &common::TestServer,
+    app_id: &str,
+    actor: &str,
+) -> Vec<hutong::domain::audit_event::AuditEvent> {
+    let checks = events_of(srv, Act::SystemCheckCallback);
+    assert_eq!(checks.len(), 1, "{checks:?}");
+    assert_eq!(checks[0].outcome, Outcome::Ok);
+    assert_eq!(
+        (checks[0].target.as_str(), checks[0].actor.id.as_str()),
+        (app_id, actor)
+    );
+    checks
+}
+
 /// A simulator member trusting this server's platform key, not yet registered.
 fn start_simulator(srv: &common::TestServer) -> hutong::interop::simulator::RunningSimulator {
     use hutong::interop::simulator::{self, MemberIdentity, SimulatorConfig};
@@ -2315,13 +2332,7 @@ async fn operators_check_a_members_callback_from_the_system_page() {
     assert!(p.body.contains("id=\"check-callback\""));
     assert_eq!(sim.calls(), 1);
 
-    let checks = events_of(&srv, Act::SystemCheckCallback);
-    assert_eq!(checks.len(), 1, "{checks:?}");
-    assert_eq!(checks[0].outcome, Outcome::Ok);
-    assert_eq!(
-        (checks[0].target.as_str(), checks[0].actor.id.as_str()),
-        (app_id.as_str(), "op1")
-    );
+    let checks = one_passed_check(&srv, &app_id, "op1");
     assert!(checks[0].detail.as_str().contains("回调检查通过"));
     let history = element(&op.get(&page_path).await.body, "history", "table");
     assert!(history.contains("system.check_callback"), "{history}");
@@ -2485,13 +2496,7 @@ async fn vendors_check_their_callback_only_while_testing() {
     }
     assert!(!p.body.contains("id=\"error\""), "{}", p.body);
     assert_eq!(sim.calls(), 1);
-    let checks = events_of(&srv, Act::SystemCheckCallback);
-    assert_eq!(checks.len(), 1, "{checks:?}");
-    assert_eq!(checks[0].outcome, Outcome::Ok);
-    assert_eq!(
-        (checks[0].target.as_str(), checks[0].actor.id.as_str()),
-        (app_id.as_str(), "vendor1")
-    );
+    one_passed_check(&srv, &app_id, "vendor1");
 
     // A wrong token is refused here too.
     let p = vendor
