@@ -7,6 +7,7 @@
 pub(crate) mod api;
 pub mod app;
 pub mod audit;
+pub mod backup;
 pub mod config;
 pub(crate) mod console;
 pub mod crypto;

@@ -5,7 +5,7 @@ mod cli;
 use anyhow::Result;
 use clap::Parser;
 use cli::args::{Cli, Cmd, ConfigCmd, Global};
-use cli::{check, commands, serve};
+use cli::{backup, check, commands, serve};
 use hutong::config::Config;
 
 fn load_config(global: &Global) -> Result<Config> {
@@ -55,5 +55,16 @@ fn main() -> Result<()> {
         Cmd::Quota(cmd) => commands::quota(&config, cmd),
         Cmd::SimulateMember(args) => serve::simulate_member(args),
         Cmd::Audit(cmd) => commands::audit(&config, cmd),
+        Cmd::Backup {
+            out,
+            verify,
+            cert,
+            json,
+        } => match (out, verify) {
+            (_, Some(file)) => backup::verify(&config, &file, cert.as_deref(), json),
+            (Some(out), None) => backup::take(&config, &out, json),
+            (None, None) => anyhow::bail!("需要 --out FILE 或 --verify FILE"),
+        },
+        Cmd::Restore { file, json } => backup::restore(&config, &file, json),
     }
 }

@@ -107,6 +107,29 @@ pub enum Cmd {
     /// The tamper-evident audit log (SPEC §6.1): verify, export, proofs.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Write a backup (SPEC §6.2) while the appliance serves, or check one with --verify.
+    Backup {
+        /// The backup file to write; an existing file is never replaced.
+        #[arg(long, value_name = "FILE", required_unless_present = "verify")]
+        out: Option<PathBuf>,
+        /// Check a backup without restoring it: digest and signature, and every chunk of the
+        /// body when this machine's key store can unwrap the backup key.
+        #[arg(long, value_name = "FILE", conflicts_with = "out")]
+        verify: Option<PathBuf>,
+        /// Platform certificate (PEM) to check the signature with; default the data
+        /// directory's keys/platform.crt, else the certificate in the file.
+        #[arg(long, value_name = "FILE", requires = "verify")]
+        cert: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a backup into --data-dir, which must hold no store yet; its key store (keys/
+    /// for the file provider, the configured token for pkcs11) must be the backup's.
+    Restore {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]

@@ -5,6 +5,7 @@
 //! uses `anyhow`; the library's errors are typed.
 
 pub mod args;
+pub mod backup;
 pub mod check;
 pub mod commands;
 pub mod manage;

@@ -5,7 +5,8 @@ use aes_gcm::AesGcm;
 use aes_gcm::aead::consts::U12;
 use aes_gcm::aead::{Aead, KeyInit};
 
-type Sm4Gcm = AesGcm<sm4::Sm4, U12>;
+/// SM4 in GCM mode with a 96-bit nonce (also the backup file's chunk cipher).
+pub type Sm4Gcm = AesGcm<sm4::Sm4, U12>;
 
 /// Marks blobs: `S4G1 ‖ nonce(12) ‖ ciphertext ‖ tag(16)`.
 const MAGIC: &[u8; 4] = b"S4G1";

@@ -98,6 +98,10 @@ actions! {
     AuditPrune => "audit.prune",
     /// The auditor's search or entry pages (recorded when refused).
     AuditSearch => "audit.search",
+    /// A backup was written (detail: records, bytes, the audit tree size, the file's SM3).
+    PlatformBackup => "platform.backup",
+    /// The store was restored from a backup (the first entry after the backup's own).
+    PlatformRestore => "platform.restore",
 }
 
 impl Action {

@@ -203,6 +203,43 @@ impl Keyring {
     }
 }
 
+/// Opens the configured key store alone (no platform key): what a restore needs to unwrap a
+/// backup key, and a backup check to read its body.
+pub fn open_key_store(cfg: &Config) -> Result<Arc<dyn KeyProvider>, KeyError> {
+    open_provider(cfg, &keys_dir(cfg))
+}
+
+/// The files of `keys/` that a backup carries: the platform key as the KEK wrapped it and the
+/// platform certificate. Never the KEK itself nor a tenant's key (SPEC §6.2).
+pub const BACKED_UP_KEY_FILES: [&str; 2] = [PLATFORM_KEY_FILE, PLATFORM_CERT_FILE];
+
+/// Reads one of [`BACKED_UP_KEY_FILES`].
+pub fn read_key_file(cfg: &Config, name: &str) -> Result<Vec<u8>, KeyError> {
+    let path = keys_dir(cfg).join(name);
+    std::fs::read(&path).map_err(|e| io_err(&path, e))
+}
+
+/// Puts a backed-up key file in place when it is missing; an existing file must be the same.
+pub fn install_key_file(cfg: &Config, name: &str, bytes: &[u8]) -> Result<(), KeyError> {
+    if !BACKED_UP_KEY_FILES.contains(&name) {
+        return Err(KeyError::Config(format!("备份中有未知的密钥文件 {name:?}")));
+    }
+    let dir = keys_dir(cfg);
+    let path = dir.join(name);
+    match std::fs::read(&path) {
+        Ok(existing) if existing == bytes => Ok(()),
+        Ok(_) => Err(KeyError::Config(format!(
+            "{} 与备份中的不同（该密钥库属于另一个平台）",
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            create_private_dir(&dir)?;
+            write_private(&path, bytes)
+        }
+        Err(e) => Err(io_err(&path, e)),
+    }
+}
+
 fn create_private_dir(dir: &std::path::Path) -> Result<(), KeyError> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()

@@ -112,6 +112,8 @@ pub enum Command {
         from_size: u64,
         to_size: u64,
     },
+    /// `backup --out FILE`: the file's bytes come back in frames (`control_stream`).
+    Backup,
 }
 
 impl Command {
@@ -321,6 +323,7 @@ pub enum Response {
     AuditVerify(crate::audit::export::Report),
     /// An RFC 9162 proof as JSON.
     AuditProof(Value),
+    Backup(crate::backup::BackupSummary),
 }
 
 /// What kind of refusal a [`ControlError`] is.
@@ -355,7 +358,7 @@ impl ControlError {
         }
     }
 
-    fn internal(what: &str, e: impl std::fmt::Display) -> Self {
+    pub(crate) fn internal(what: &str, e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "{what}");
         ControlError::new(ErrorCode::Internal, "内部错误，详见服务日志")
     }
@@ -527,6 +530,12 @@ fn run(
             return Err(ControlError::new(
                 ErrorCode::BadCommand,
                 "hutong 未运行：status 只由运行中的服务回答",
+            ));
+        }
+        Command::Backup => {
+            return Err(ControlError::new(
+                ErrorCode::BadCommand,
+                "备份的内容经控制套接字分帧传回，不作为单行应答",
             ));
         }
         Command::KeysStatus => {
@@ -730,6 +739,10 @@ pub async fn serve(
                 return;
             }
             let reply = match serde_json::from_str::<Command>(&line) {
+                Ok(Command::Backup) => {
+                    super::control_stream::serve_backup(write, store, keys, config).await;
+                    return;
+                }
                 Err(e) => Reply::Error(ControlError::new(
                     ErrorCode::BadCommand,
                     format!("无效的控制命令: {e}"),

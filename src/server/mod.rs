@@ -2,6 +2,7 @@
 //! control socket, background maintenance and graceful shutdown.
 
 pub mod control;
+pub mod control_stream;
 pub mod tls;
 
 use crate::api;

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod applications;
 pub mod audit_log;
+pub mod backup;
 pub mod cloud_auths;
 pub mod engine;
 pub mod events;
@@ -103,6 +104,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("事务冲突，请重试")]
     Conflict,
+    #[error("{0} 中已有数据库，拒绝覆盖（恢复只写入没有数据库的目录）")]
+    NotEmpty(PathBuf),
 }
 
 type Space = Arc<dyn Keyspace>;

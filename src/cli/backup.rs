@@ -1,0 +1,164 @@
+//! `hutong backup` and `hutong restore` (SPEC §6.2). A backup is taken by the running server
+//! through its control socket, or here when no server runs; either way this process writes
+//! the file. Checks and restores run here: they need the key store, not the store.
+
+use super::output;
+use anyhow::{Context, Result, bail};
+use hutong::backup::{self, BackupSummary, Progress};
+use hutong::config::Config;
+use hutong::server::control::Response;
+use std::io::IsTerminal;
+use std::path::Path;
+
+/// A progress line on a terminal (stderr), nothing otherwise.
+fn progress_line(verb: &'static str) -> impl FnMut(Progress) {
+    let tty = std::io::stderr().is_terminal();
+    move |p: Progress| {
+        if tty {
+            eprint!(
+                "\r{verb} {} 条记录，{:.1} MiB   ",
+                p.records,
+                p.bytes as f64 / 1048576.0
+            );
+        }
+    }
+}
+
+fn end_progress() {
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
+}
+
+pub fn take(config: &Config, out: &Path, json: bool) -> Result<()> {
+    let mut progress = progress_line("已写入");
+    let summary: BackupSummary =
+        backup::write_atomically(
+            out,
+            |file| match hutong::server::control_stream::call_backup(
+                &config.data_dir,
+                file,
+                &mut progress,
+            ) {
+                Ok(Some(Response::Backup(s))) => Ok(s),
+                Ok(Some(other)) => Err(backup::BackupError::Server(format!(
+                    "unexpected control response {other:?} (is the server another version?)"
+                ))),
+                Ok(None) => local_backup(config, file, &mut progress),
+                Err(e) => Err(backup::BackupError::Server(e.to_string())),
+            },
+        )
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("备份失败，未写出 {}", out.display()))?;
+    end_progress();
+    if json {
+        output::json(&summary);
+    } else {
+        println!(
+            "备份已写入 {}：{} 条记录，{} 字节，审计树大小 {}，SM3 {}，用时 {} ms",
+            out.display(),
+            summary.records,
+            summary.bytes,
+            summary.audit_tree_size,
+            summary.digest,
+            summary.duration_ms
+        );
+    }
+    Ok(())
+}
+
+/// No server runs: open the store and the keys here.
+fn local_backup(
+    config: &Config,
+    file: &mut std::io::BufWriter<std::fs::File>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<BackupSummary, backup::BackupError> {
+    if !config.data_dir.join("db").exists() {
+        return Err(hutong::store::StoreError::Corrupt(format!(
+            "{} 中没有数据库（先运行 hutong init）",
+            config.data_dir.display()
+        ))
+        .into());
+    }
+    let store = hutong::store::Store::open(&config.data_dir)?;
+    let keys = hutong::keys::Keyring::load(config)?;
+    let actor = hutong::domain::audit_event::Actor::cli();
+    let (_, s) = backup::take(&store, &keys, config, &actor, file, progress)?;
+    store.flush_blocking()?;
+    Ok(s)
+}
+
+pub fn verify(config: &Config, file: &Path, cert: Option<&Path>, json: bool) -> Result<()> {
+    let trusted = match cert {
+        Some(p) => {
+            let pem = std::fs::read_to_string(p)
+                .with_context(|| format!("读取证书 {} 失败", p.display()))?;
+            Some(hutong::crypto::sm::pem_decode(&pem)?.1)
+        }
+        None => hutong::keys::platform_cert_der(config).ok(),
+    };
+    let provider = hutong::keys::open_key_store(config);
+    let provider = provider
+        .as_ref()
+        .map(|p| p.as_ref())
+        .map_err(|e| e.to_string());
+    let report = backup::verify(file, trusted.as_deref(), provider)
+        .with_context(|| format!("备份 {} 校验失败", file.display()))?;
+    if json {
+        output::json(&report);
+        return Ok(());
+    }
+    let h = &report.header;
+    println!(
+        "备份 {}：格式 {}，创建于 {}，{} 字节，审计树大小 {}（根 {}）",
+        file.display(),
+        h.format,
+        h.created_at,
+        report.bytes,
+        h.audit_tree_size,
+        h.audit_root
+    );
+    println!(
+        "摘要 SM3 {} 与平台签名有效（证书 SM3 {}{}）",
+        report.digest,
+        h.platform_cert_sm3,
+        if report.cert_from_key_store {
+            ""
+        } else {
+            "，取自备份文件本身：请与平台证书核对指纹"
+        }
+    );
+    match (&report.body, &report.body_skipped) {
+        (Some(counts), _) => {
+            let total: u64 = counts.iter().map(|(_, n)| n).sum();
+            println!("内容已解密校验：{total} 条记录");
+            for (space, n) in counts {
+                println!("  {space}: {n}");
+            }
+        }
+        (None, Some(why)) => {
+            println!("内容未解密（本机密钥库不可用：{why}）；只校验了摘要与签名")
+        }
+        (None, None) => bail!("校验结果不完整"),
+    }
+    Ok(())
+}
+
+pub fn restore(config: &Config, file: &Path, json: bool) -> Result<()> {
+    let mut progress = progress_line("已恢复");
+    let summary = backup::restore(file, config, &mut progress)
+        .with_context(|| format!("恢复 {} 失败", file.display()))?;
+    end_progress();
+    if json {
+        output::json(&summary);
+    } else {
+        println!(
+            "已从 {} 的备份恢复 {} 条记录到 {}（审计树大小 {}）；可运行 hutong audit verify 检查审计日志",
+            summary.backup_created_at,
+            summary.records,
+            config.data_dir.display(),
+            summary.audit_tree_size
+        );
+    }
+    Ok(())
+}

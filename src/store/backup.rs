@@ -1,0 +1,96 @@
+//! What a backup reads from the store and what a restore writes into a new one (SPEC §6.2).
+//! The file format and its keys belong to `crate::backup`; here are only the two store acts:
+//! a consistent visit of every kept entry with the audit tree at that point, and filling an
+//! empty store from such a visit.
+
+use super::audit_log;
+use super::{Store, StoreError, keyspace as ks};
+use crate::audit::merkle::Frontier;
+use std::path::Path;
+
+/// Console sessions are not kept: a restored appliance starts with everyone logged out.
+const NOT_BACKED_UP: &[&str] = &[ks::SESSIONS];
+
+/// Whether a backup keeps entries of `space`.
+pub fn kept(space: &str) -> bool {
+    ks::ALL.contains(&space) && !NOT_BACKED_UP.contains(&space)
+}
+
+impl Store {
+    /// Visits every entry a backup keeps at one point in time. `start` first receives the
+    /// audit tree at that point: audit appends wait from before it is read until the visit
+    /// ends, and all other writers wait for the visit (see [`Store::snapshot`]).
+    pub fn backup_snapshot(
+        &self,
+        start: impl FnOnce(&Frontier) -> Result<(), StoreError>,
+        mut visit: impl FnMut(&str, &[u8], &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        // Lock order as every appender's: the tip, then the engine's write gate.
+        let tip = audit_log::lock(&self.audit_tip);
+        let mut start = Some(start);
+        let mut tree = Some(tip.clone());
+        self.snapshot(|space, k, v| {
+            if let (Some(f), Some(tree)) = (start.take(), tree.take()) {
+                f(&tree)?;
+            }
+            if kept(space) {
+                visit(space, k, v)
+            } else {
+                Ok(())
+            }
+        })?;
+        // An empty store visits nothing; the header is still written.
+        if let (Some(f), Some(tree)) = (start.take(), tree.take()) {
+            f(&tree)?;
+        }
+        drop(tip);
+        Ok(())
+    }
+
+    /// Creates the store of `data_dir` from a backup's entries; refuses a directory that
+    /// already holds a database. On an error the half-written database is removed, so a
+    /// failed restore leaves the directory as it was.
+    pub fn restore(
+        data_dir: &Path,
+        entries: impl Iterator<Item = Result<(String, Vec<u8>, Vec<u8>), StoreError>>,
+    ) -> Result<Store, StoreError> {
+        let db = data_dir.join("db");
+        if db.exists() {
+            return Err(StoreError::NotEmpty(db));
+        }
+        let filled = Self::open(data_dir).and_then(|store| {
+            store.fill(entries)?;
+            Ok(store)
+        });
+        if filled.is_err() {
+            let _ = std::fs::remove_dir_all(&db);
+        }
+        filled
+    }
+
+    fn fill(
+        &self,
+        entries: impl Iterator<Item = Result<(String, Vec<u8>, Vec<u8>), StoreError>>,
+    ) -> Result<(), StoreError> {
+        let mut spaces = std::collections::HashMap::new();
+        for e in entries {
+            let (space, k, v) = e?;
+            if !kept(&space) {
+                return Err(StoreError::Corrupt(format!(
+                    "备份中有本版本不认识的数据空间 {space:?}"
+                )));
+            }
+            let target = match spaces.get(&space) {
+                Some(t) => t,
+                None => spaces
+                    .entry(space.clone())
+                    .or_insert(self.engine.keyspace(&space)?),
+            };
+            target.insert(&k, &v)?;
+        }
+        self.flush_blocking()?;
+        self.load_audit_tip()?;
+        self.catch_up_audit_index()?;
+        self.flush_blocking()
+    }
+}
