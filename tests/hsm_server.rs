@@ -135,3 +135,51 @@ async fn platform_keys_live_wrapped_under_an_hsm_kek() {
     assert!(refused[0].contains("provider=pkcs11"), "{refused:?}");
     assert!(refused[1].contains("no-such-kek"), "{refused:?}");
 }
+
+/// SPEC §6.2 with `pkcs11`: a backup taken from the serving appliance restores into an empty
+/// directory with nothing but the same token configured (the wrapped platform key and its
+/// certificate come from the backup); a KEK that is not the backup's is refused by name.
+#[tokio::test]
+async fn a_backup_restores_with_the_same_token_and_only_with_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = token(tmp.path());
+    let data = tmp.path().join("data");
+    run_ok(with_hsm(&data, &t, "1234", "hutong-kek").arg("init"));
+    let d = spawn(with_hsm(&data, &t, "1234", "hutong-kek")).expect("server starts");
+    let (key, key_file) = new_member_key(tmp.path());
+    let m = add_system(&data, &key_file, key, "online");
+    let file = tmp.path().join("hsm.hbk");
+    run_ok(with_hsm(&data, &t, "1234", "hutong-kek").args(["backup", "--out"]).arg(&file));
+    d.signal(libc::SIGTERM);
+    let mut d = d;
+    assert!(d.child.wait().unwrap().success());
+
+    // Another KEK in the same token cannot unwrap the backup key.
+    let other = tmp.path().join("other");
+    run_ok(with_hsm(&other, &t, "1234", "other-kek").arg("init"));
+    let fresh = tmp.path().join("fresh");
+    let out = with_hsm(&fresh, &t, "1234", "other-kek")
+        .arg("restore")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(said.contains("无法解封备份密钥") && said.contains("hutong-kek"), "{said}");
+    assert!(!fresh.join("db").exists());
+
+    let restored = tmp.path().join("restored");
+    run_ok(with_hsm(&restored, &t, "1234", "hutong-kek").arg("restore").arg(&file));
+    assert_eq!(
+        std::fs::read(restored.join("keys/platform.key.wrapped")).unwrap(),
+        std::fs::read(data.join("keys/platform.key.wrapped")).unwrap()
+    );
+    run_ok(with_hsm(&restored, &t, "1234", "hutong-kek").args(["audit", "verify"]));
+    let d = spawn(with_hsm(&restored, &t, "1234", "hutong-kek")).expect("restored serves");
+    let (client, base) = d.client(&restored);
+    let v = call(&client, &base, &m.request(json!({}))).await;
+    assert_eq!(v["code"], "0", "{v}");
+    d.signal(libc::SIGTERM);
+    let mut d = d;
+    assert!(d.child.wait().unwrap().success());
+}
