@@ -39,6 +39,52 @@ pub struct Config {
     pub metering: MeteringConfig,
     pub audit: AuditConfig,
     pub portal: PortalConfig,
+    pub backup: BackupConfig,
+}
+
+/// Scheduled backups (SPEC §6.2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupConfig {
+    /// Daily time of the scheduled backup, `HH:MM` platform time; empty turns it off.
+    pub schedule: String,
+    /// Where scheduled backups are written; default `<data_dir>/backups`.
+    pub dir: Option<PathBuf>,
+    /// How many scheduled backups are kept; older ones are removed after a good run.
+    pub keep: u32,
+}
+
+impl BackupConfig {
+    /// Seconds after platform midnight of `schedule`; `None` when it is empty (off).
+    pub fn daily_secs(&self) -> Result<Option<u32>, String> {
+        let s = self.schedule.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let bad = || {
+            format!(
+                "backup.schedule 应为 HH:MM（平台时间），留空关闭定时备份 / must be HH:MM platform time or empty, got {:?}",
+                self.schedule
+            )
+        };
+        let (h, m) = s.split_once(':').ok_or_else(bad)?;
+        let h: u32 = h.parse().map_err(|_| bad())?;
+        let m: u32 = m.parse().map_err(|_| bad())?;
+        if h > 23 || m > 59 || s.len() != 5 {
+            return Err(bad());
+        }
+        Ok(Some(h * 3600 + m * 60))
+    }
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self {
+            schedule: "02:00".into(),
+            dir: None,
+            keep: 7,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -207,6 +253,7 @@ impl Default for Config {
             metering: MeteringConfig::default(),
             audit: AuditConfig::default(),
             portal: PortalConfig::default(),
+            backup: BackupConfig::default(),
         }
     }
 }
@@ -306,6 +353,12 @@ impl Config {
         if self.metering.retention_days < 1096 {
             return Err(ConfigError::Invalid(
                 "metering.retention_days must be at least 1096 (three years, SPEC §6)".into(),
+            ));
+        }
+        self.backup.daily_secs().map_err(ConfigError::Invalid)?;
+        if self.backup.keep == 0 {
+            return Err(ConfigError::Invalid(
+                "backup.keep 至少为 1 / backup.keep must be at least 1".into(),
             ));
         }
         if self.audit.retention_days < MIN_AUDIT_RETENTION_DAYS {

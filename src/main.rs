@@ -57,13 +57,15 @@ fn main() -> Result<()> {
         Cmd::Audit(cmd) => commands::audit(&config, cmd),
         Cmd::Backup {
             out,
+            scheduled,
             verify,
             cert,
             json,
         } => match (out, verify) {
+            _ if scheduled => backup::scheduled(&config, json),
             (_, Some(file)) => backup::verify(&config, &file, cert.as_deref(), json),
             (Some(out), None) => backup::take(&config, &out, json),
-            (None, None) => anyhow::bail!("需要 --out FILE 或 --verify FILE"),
+            (None, None) => anyhow::bail!("需要 --out FILE、--scheduled 或 --verify FILE"),
         },
         Cmd::Restore { file, json } => backup::restore(&config, &file, json),
     }

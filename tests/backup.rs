@@ -277,3 +277,75 @@ async fn damaged_backups_and_foreign_key_stores_are_refused_by_name() {
     assert!(text(&out).contains("密钥库"), "{}", text(&out));
     assert!(!bare.join("db").exists());
 }
+
+/// `backup.dir` and `backup.keep`: the scheduled run (here started by `backup --scheduled`)
+/// writes, checks and prunes, and `/metrics` tells monitoring how old the last good one is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_backups_are_checked_pruned_and_exposed_to_monitoring() {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = dir.path().join("backups");
+    let b = backups.clone();
+    let server = common::start_with(move |c| {
+        c.backup.dir = Some(b);
+        c.backup.keep = 2;
+    })
+    .await;
+    let data = server.data_dir.path().to_path_buf();
+    let metrics = server
+        .client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !metrics.contains("hutong_backup_age_seconds"),
+        "no backup yet:\n{metrics}"
+    );
+    for _ in 0..3 {
+        let d = data.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            run(hutong(&d).args(["backup", "--scheduled", "--json"]))
+        })
+        .await
+        .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(status["verified"], true, "{status}");
+        assert!(Path::new(status["file"].as_str().unwrap()).exists());
+    }
+    let mut left: Vec<_> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left.len(), 2, "keep = 2: {left:?}");
+    assert!(
+        left.iter()
+            .all(|n| n.starts_with("hutong-") && n.ends_with(".hbk"))
+    );
+    let metrics = server
+        .client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("hutong_backup_age_seconds "), "{metrics}");
+    assert!(metrics.contains("hutong_backup_last_run_ok 1"), "{metrics}");
+    // Each run is in the audit log.
+    let runs = server
+        .state
+        .store
+        .recent_audit_leaves(100)
+        .unwrap()
+        .iter()
+        .filter(|(_, l)| String::from_utf8_lossy(l).contains("\"platform.backup\""))
+        .count();
+    assert_eq!(runs, 3);
+    server.stop().await;
+}

@@ -149,7 +149,11 @@ async fn a_backup_restores_with_the_same_token_and_only_with_it() {
     let (key, key_file) = new_member_key(tmp.path());
     let m = add_system(&data, &key_file, key, "online");
     let file = tmp.path().join("hsm.hbk");
-    run_ok(with_hsm(&data, &t, "1234", "hutong-kek").args(["backup", "--out"]).arg(&file));
+    run_ok(
+        with_hsm(&data, &t, "1234", "hutong-kek")
+            .args(["backup", "--out"])
+            .arg(&file),
+    );
     d.signal(libc::SIGTERM);
     let mut d = d;
     assert!(d.child.wait().unwrap().success());
@@ -165,11 +169,18 @@ async fn a_backup_restores_with_the_same_token_and_only_with_it() {
         .unwrap();
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(said.contains("无法解封备份密钥") && said.contains("hutong-kek"), "{said}");
+    assert!(
+        said.contains("无法解封备份密钥") && said.contains("hutong-kek"),
+        "{said}"
+    );
     assert!(!fresh.join("db").exists());
 
     let restored = tmp.path().join("restored");
-    run_ok(with_hsm(&restored, &t, "1234", "hutong-kek").arg("restore").arg(&file));
+    run_ok(
+        with_hsm(&restored, &t, "1234", "hutong-kek")
+            .arg("restore")
+            .arg(&file),
+    );
     assert_eq!(
         std::fs::read(restored.join("keys/platform.key.wrapped")).unwrap(),
         std::fs::read(data.join("keys/platform.key.wrapped")).unwrap()

@@ -3,6 +3,7 @@
 //! SM4 backup key wrapped by the KEK, the platform key's signature) and its audit entries.
 
 pub mod format;
+pub mod schedule;
 
 use crate::audit::merkle::Frontier;
 use crate::config::Config;
@@ -78,6 +79,21 @@ pub fn take<W: Write>(
 ) -> Result<(W, BackupSummary), BackupError> {
     let started = std::time::Instant::now();
     let res = write_backup(store, keys, cfg, out, progress, started);
+    let status = crate::store::backup::BackupStatus {
+        at_ms: crate::time::now_ms(),
+        file: None,
+        bytes: res.as_ref().map(|(_, s)| s.bytes).unwrap_or(0),
+        digest: res
+            .as_ref()
+            .map(|(_, s)| s.digest.clone())
+            .unwrap_or_default(),
+        verified: None,
+        error: res.as_ref().err().map(|e| e.to_string()),
+        last_good_ms: None,
+    };
+    if let Err(e) = store.put_backup_status(status) {
+        tracing::error!(error = %e, "backup status not recorded");
+    }
     match &res {
         Ok((_, s)) => audit::record(
             store,

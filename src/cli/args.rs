@@ -110,8 +110,16 @@ pub enum Cmd {
     /// Write a backup (SPEC §6.2) while the appliance serves, or check one with --verify.
     Backup {
         /// The backup file to write; an existing file is never replaced.
-        #[arg(long, value_name = "FILE", required_unless_present = "verify")]
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present_any = ["verify", "scheduled"]
+        )]
         out: Option<PathBuf>,
+        /// Run the scheduled backup now: into backup.dir, checked after writing, the oldest
+        /// removed beyond backup.keep.
+        #[arg(long, conflicts_with_all = ["out", "verify"])]
+        scheduled: bool,
         /// Check a backup without restoring it: digest and signature, and every chunk of the
         /// body when this machine's key store can unwrap the backup key.
         #[arg(long, value_name = "FILE", conflicts_with = "out")]

@@ -88,6 +88,28 @@ fn local_backup(
     Ok(s)
 }
 
+/// `backup --scheduled`: the scheduled run, now (in the server when it runs).
+pub fn scheduled(config: &Config, json: bool) -> Result<()> {
+    let s = super::manage::expect_response!(
+        super::manage::manage(config, hutong::server::control::Command::BackupScheduled)?,
+        BackupScheduled
+    );
+    if json {
+        output::json(&s);
+    }
+    match (&s.error, json) {
+        (Some(e), _) => bail!("定时备份失败: {e}"),
+        (None, false) => println!(
+            "备份已写入 {} 并校验通过：{} 字节，SM3 {}",
+            s.file.as_deref().unwrap_or_default(),
+            s.bytes,
+            s.digest
+        ),
+        (None, true) => {}
+    }
+    Ok(())
+}
+
 pub fn verify(config: &Config, file: &Path, cert: Option<&Path>, json: bool) -> Result<()> {
     let trusted = match cert {
         Some(p) => {

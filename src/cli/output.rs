@@ -71,7 +71,20 @@ pub fn status(r: &hutong::server::control::StatusReport) {
     println!("存储 store: {:.1} MiB", r.store_bytes as f64 / 1_048_576.0);
     let systems: Vec<String> = r.systems.iter().map(|(s, n)| format!("{s} {n}")).collect();
     println!("接入系统 systems: {}", systems.join(", "));
-    println!("备份 last backup: 无（备份尚未实现）/ none (backups are not built yet)");
+    match &r.last_backup {
+        None => println!("备份 last backup: 无 / none"),
+        Some(b) => println!(
+            "备份 last backup: {}，{:.1} MiB，{} / last good {}",
+            format_time_ms(b.at_ms),
+            b.bytes as f64 / 1_048_576.0,
+            match (&b.error, b.verified) {
+                (Some(e), _) => format!("失败 failed: {e}"),
+                (None, Some(true)) => "已校验 verified".into(),
+                (None, _) => "未校验 not verified".into(),
+            },
+            b.last_good_ms.map_or("-".into(), format_time_ms)
+        ),
+    }
     match r.last_checkpoint {
         Some((at, size)) => println!(
             "审计日志 audit log: {} 条，最近检查点 {} 覆盖 {size} 条 / {} entries, last checkpoint {} over {size}",

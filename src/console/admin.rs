@@ -141,6 +141,16 @@ async fn dashboard(auth: Auth, state: web::Data<AppState>) -> Result<HttpRespons
         calls_24h: hours.iter().map(|h| h.1).sum(),
         errors_24h: hours.iter().map(|h| h.2).sum(),
         chart_svg: chart::calls_svg(&hours),
+        backup: views::BackupView::new(
+            state.store.backup_status()?.as_ref(),
+            state
+                .config
+                .backup
+                .daily_secs()
+                .ok()
+                .flatten()
+                .map(|secs| crate::backup::schedule::next_run_ms(now_ms(), secs)),
+        ),
     })
 }
 

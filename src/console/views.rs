@@ -182,6 +182,39 @@ pub struct DashboardPage {
     pub chart_svg: String,
     pub calls_24h: u64,
     pub errors_24h: u64,
+    pub backup: BackupView,
+}
+
+/// The dashboard's backup card.
+pub struct BackupView {
+    /// The newest run's time, or `None` before the first backup.
+    pub last: Option<String>,
+    pub size: String,
+    pub verified: &'static str,
+    pub error: Option<String>,
+    pub last_good: String,
+    pub next: String,
+}
+
+impl BackupView {
+    pub fn new(status: Option<&crate::store::backup::BackupStatus>, next_ms: Option<i64>) -> Self {
+        let t = crate::time::format_time_ms;
+        Self {
+            last: status.map(|s| t(s.at_ms)),
+            size: status.map_or(String::new(), |s| {
+                format!("{:.1} MiB", s.bytes as f64 / 1048576.0)
+            }),
+            verified: match status.map(|s| (s.error.is_some(), s.verified)) {
+                Some((true, _)) => "失败",
+                Some((false, Some(true))) => "已校验通过",
+                Some((false, Some(false))) => "校验失败",
+                _ => "未校验（由命令行写出）",
+            },
+            error: status.and_then(|s| s.error.clone()),
+            last_good: status.and_then(|s| s.last_good_ms).map_or("无".into(), t),
+            next: next_ms.map_or("未启用定时备份（backup.schedule）".into(), t),
+        }
+    }
 }
 
 pub struct AppRow {

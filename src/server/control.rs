@@ -114,6 +114,8 @@ pub enum Command {
     },
     /// `backup --out FILE`: the file's bytes come back in frames (`control_stream`).
     Backup,
+    /// `backup --scheduled`: the scheduled backup, now, into `backup.dir`.
+    BackupScheduled,
 }
 
 impl Command {
@@ -184,6 +186,9 @@ pub struct StatusReport {
     pub last_checkpoint: Option<(i64, u64)>,
     /// Members whose circuit breaker is open.
     pub open_breakers: Vec<String>,
+    /// The newest backup run.
+    #[serde(default)]
+    pub last_backup: Option<crate::store::backup::BackupStatus>,
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
@@ -227,6 +232,7 @@ fn status_report(
         audit_size: store.audit_frontier()?.size,
         last_checkpoint,
         open_breakers: live.interop.open_breakers(),
+        last_backup: store.backup_status()?,
     })
 }
 
@@ -324,6 +330,7 @@ pub enum Response {
     /// An RFC 9162 proof as JSON.
     AuditProof(Value),
     Backup(crate::backup::BackupSummary),
+    BackupScheduled(crate::store::backup::BackupStatus),
 }
 
 /// What kind of refusal a [`ControlError`] is.
@@ -531,6 +538,11 @@ fn run(
                 ErrorCode::BadCommand,
                 "hutong 未运行：status 只由运行中的服务回答",
             ));
+        }
+        Command::BackupScheduled => {
+            let k =
+                keys.ok_or_else(|| ControlError::new(ErrorCode::KeysUnavailable, "密钥未加载"))?;
+            Response::BackupScheduled(crate::backup::schedule::run(store, k, config))
         }
         Command::Backup => {
             return Err(ControlError::new(

@@ -116,7 +116,10 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body(
+            state.metrics.render()
+                + &crate::backup::schedule::metrics(&state.store, crate::time::now_ms()),
+        )
 }
 
 fn probes(cfg: &mut web::ServiceConfig) {
@@ -244,6 +247,7 @@ impl Running {
         let maintenance = tokio::spawn(maintenance(state.clone()));
         let checkpoints = tokio::spawn(audit_checkpoints(state.clone()));
         let indexer = tokio::spawn(audit_indexer(state.clone()));
+        let backups = tokio::spawn(scheduled_backups(state.clone()));
         let stopper = self.stop_signals.map(|(mut term, mut int)| {
             let handle = self.handle.clone();
             tokio::spawn(async move {
@@ -261,6 +265,7 @@ impl Running {
         }
         checkpoints.abort();
         indexer.abort();
+        backups.abort();
         if let Some(c) = control {
             c.abort();
         }
@@ -363,6 +368,28 @@ async fn audit_checkpoints(state: web::Data<AppState>) {
 const INDEX_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Keeps the audit search index close to the log, off the request path.
+/// Runs `backup.schedule` daily (off when empty).
+async fn scheduled_backups(state: web::Data<AppState>) {
+    let Ok(Some(secs)) = state.config.backup.daily_secs() else {
+        return;
+    };
+    loop {
+        let now = crate::time::now_ms();
+        let next = crate::backup::schedule::next_run_ms(now, secs);
+        tokio::time::sleep(std::time::Duration::from_millis((next - now).max(0) as u64)).await;
+        let s = state.clone();
+        let run = tokio::task::spawn_blocking(move || {
+            crate::backup::schedule::run(&s.store, &s.keys, &s.config)
+        });
+        if let Err(e) = run.await {
+            tracing::error!(error = %e, "scheduled backup task failed");
+        }
+        if let Err(e) = state.store.commit().await {
+            tracing::error!(error = %e, "scheduled backup not committed");
+        }
+    }
+}
+
 async fn audit_indexer(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(INDEX_EVERY);
     loop {

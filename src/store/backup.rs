@@ -94,3 +94,43 @@ impl Store {
         self.flush_blocking()
     }
 }
+
+/// The newest backup the appliance wrote or streamed, for the console, `status` and metrics.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupStatus {
+    pub at_ms: i64,
+    /// The file, when the server wrote it itself (scheduled); a CLI's file is its own.
+    pub file: Option<String>,
+    pub bytes: u64,
+    pub digest: String,
+    /// Whether the file was read back and checked: `None` when it was not (a CLI's).
+    pub verified: Option<bool>,
+    /// Why the run failed, if it did (then the other fields describe nothing new).
+    pub error: Option<String>,
+    /// UTC ms of the newest run that wrote a backup and, when checked, verified it.
+    pub last_good_ms: Option<i64>,
+}
+
+const BACKUP_STATUS: &[u8] = b"backup_status";
+
+impl Store {
+    pub fn backup_status(&self) -> Result<Option<BackupStatus>, StoreError> {
+        self.meta
+            .get(BACKUP_STATUS)?
+            .map(|v| super::decode(&v))
+            .transpose()
+    }
+
+    /// Records a run; a failed one keeps the last good time it had.
+    pub fn put_backup_status(&self, mut status: BackupStatus) -> Result<(), StoreError> {
+        let good = status.error.is_none() && status.verified != Some(false);
+        status.last_good_ms = if good {
+            Some(status.at_ms)
+        } else {
+            self.backup_status()?.and_then(|s| s.last_good_ms)
+        };
+        self.meta.insert(BACKUP_STATUS, &super::encode(&status)?)?;
+        Ok(())
+    }
+}
