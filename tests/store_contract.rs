@@ -570,6 +570,96 @@ fn a_snapshot_sees_one_point_in_time(open: Open) {
     assert!(matches!(res, Err(EngineError::Other(m)) if m == "stop"));
 }
 
+/// Writes made while a snapshot runs — overwrites, removals, new keys, in keyspaces the
+/// snapshot has read, is reading and has not reached, some from the visitor itself — never
+/// show in it, and the writers are not held until it ends.
+fn a_snapshot_ignores_writes_made_while_it_runs(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let mut start = BTreeMap::new();
+    for space in ["a", "b", "c"] {
+        let ks = engine.keyspace(space).unwrap();
+        for n in 0..3_000u32 {
+            let k = format!("k{n:05}");
+            ks.insert(k.as_bytes(), format!("{space}{n}").as_bytes())
+                .unwrap();
+            start.insert(
+                (space.to_string(), k.into_bytes()),
+                format!("{space}{n}").into_bytes(),
+            );
+        }
+    }
+    let seen = std::sync::Mutex::new(BTreeMap::new());
+    let visits = std::sync::atomic::AtomicUsize::new(0);
+    let written_during = std::sync::atomic::AtomicUsize::new(0);
+    let running = AtomicBool::new(true);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut round = 0u32;
+            while running.load(Ordering::SeqCst) {
+                round += 1;
+                for space in ["a", "b", "c"] {
+                    let ks = engine.keyspace(space).unwrap();
+                    let n = (round * 7919) % 3_000;
+                    let k = format!("k{n:05}");
+                    match round % 3 {
+                        0 => drop(ks.remove(k.as_bytes()).unwrap()),
+                        1 => drop(ks.insert(k.as_bytes(), b"changed").unwrap()),
+                        _ => drop(ks.insert(format!("new{round}").as_bytes(), b"new").unwrap()),
+                    }
+                    let _ = ks.compare_and_swap(
+                        format!("k{:05}", (n + 1) % 3_000).as_bytes(),
+                        None,
+                        Some(b"cas"),
+                    );
+                }
+                engine
+                    .transaction(&["a", "c"], &|tx| {
+                        tx.insert("a", b"k00001", b"tx")?;
+                        tx.remove("c", b"k02999")?;
+                        Ok(())
+                    })
+                    .unwrap();
+                if running.load(Ordering::SeqCst) {
+                    written_during.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        engine
+            .snapshot(&mut |space, k, v| {
+                let n = visits.fetch_add(1, Ordering::SeqCst);
+                if n % 500 == 0 {
+                    // A slow visitor, which also writes (it must not wait for itself).
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    engine
+                        .keyspace("c")
+                        .unwrap()
+                        .insert(b"from-visitor", b"x")
+                        .map(|_| ())?;
+                }
+                let dup = seen
+                    .lock()
+                    .unwrap()
+                    .insert((space.to_string(), k.to_vec()), v.to_vec());
+                assert!(
+                    dup.is_none(),
+                    "{space} {:?} visited twice",
+                    String::from_utf8_lossy(k)
+                );
+                Ok(())
+            })
+            .unwrap();
+        running.store(false, Ordering::SeqCst);
+    });
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(seen.len(), start.len());
+    assert!(seen == start, "the snapshot is not the state at its start");
+    assert!(
+        written_during.load(Ordering::SeqCst) > 0,
+        "no write completed while the snapshot ran: writers were held for its whole length"
+    );
+}
+
 // --- ids, schema ------------------------------------------------------------------------
 
 fn ids_increase_across_reopening(open: Open) {
@@ -672,6 +762,10 @@ macro_rules! contract {
             #[test]
             fn a_snapshot_sees_one_point_in_time() {
                 super::a_snapshot_sees_one_point_in_time($open);
+            }
+            #[test]
+            fn a_snapshot_ignores_writes_made_while_it_runs() {
+                super::a_snapshot_ignores_writes_made_while_it_runs($open);
             }
             #[test]
             fn ids_increase_across_reopening() {

@@ -18,21 +18,30 @@ pub fn kept(space: &str) -> bool {
 
 impl Store {
     /// Visits every entry a backup keeps at one point in time. `start` first receives the
-    /// audit tree at that point: audit appends wait from before it is read until the visit
-    /// ends, and all other writers wait for the visit (see [`Store::snapshot`]).
+    /// audit tree at that point: audit appends wait from before the snapshot starts until
+    /// the first entry is visited, other writers only while the engine reads a batch (see
+    /// [`Store::snapshot`]).
     pub fn backup_snapshot(
         &self,
         start: impl FnOnce(&Frontier) -> Result<(), StoreError>,
         mut visit: impl FnMut(&str, &[u8], &[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         // Lock order as every appender's: the tip, then the engine's write gate.
-        let tip = audit_log::lock(&self.audit_tip);
+        let mut held = Some(audit_log::lock(&self.audit_tip));
         let mut start = Some(start);
-        let mut tree = Some(tip.clone());
-        self.snapshot(|space, k, v| {
-            if let (Some(f), Some(tree)) = (start.take(), tree.take()) {
-                f(&tree)?;
+        let mut begin = |held: &mut Option<std::sync::MutexGuard<'_, Frontier>>| match (
+            held.take(),
+            start.take(),
+        ) {
+            (Some(tip), Some(f)) => {
+                let tree = tip.clone();
+                drop(tip);
+                f(&tree)
             }
+            _ => Ok(()),
+        };
+        self.snapshot(|space, k, v| {
+            begin(&mut held)?;
             if kept(space) {
                 visit(space, k, v)
             } else {
@@ -40,11 +49,7 @@ impl Store {
             }
         })?;
         // An empty store visits nothing; the header is still written.
-        if let (Some(f), Some(tree)) = (start.take(), tree.take()) {
-            f(&tree)?;
-        }
-        drop(tip);
-        Ok(())
+        begin(&mut held)
     }
 
     /// Creates the store of `data_dir` from a backup's entries; refuses a directory that

@@ -14,9 +14,10 @@
 //!   and retries its body on conflict (so the body may run more than once and must have no
 //!   effect outside the transaction);
 //! - a write is durable once a later [`Engine::flush`] returns;
-//! - [`Engine::snapshot`] visits every keyspace at one point in time: no write lands between
-//!   its first and last entry. An engine with MVCC reads from one snapshot (`REPEATABLE READ`
-//!   in PostgreSQL); the sled engine holds back writers while it reads. Backup builds on it.
+//! - [`Engine::snapshot`] visits every keyspace as it was at one point in time, whatever is
+//!   written meanwhile, and holds writers back for short moments at most. An engine with MVCC
+//!   reads from one snapshot (`REPEATABLE READ` in PostgreSQL); the sled engine keeps the
+//!   before-images of keys written while it reads. Backup builds on it.
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -155,8 +156,9 @@ pub trait Engine: Send + Sync {
     /// Makes every write that returned before this call durable.
     fn flush(&self) -> Result<(), EngineError>;
 
-    /// Visits every entry of every keyspace, keyspaces in name order and keys in order, all
-    /// at one point in time (see the module comment). Stops at the visitor's first error.
+    /// Visits every entry of every keyspace, keyspaces in name order and each keyspace's
+    /// entries together, all as at one point in time (see the module comment); the visitor
+    /// may write. Stops at the visitor's first error.
     fn snapshot(&self, visit: &mut Visitor<'_>) -> Result<(), EngineError>;
 }
 

@@ -291,10 +291,9 @@ impl Store {
             .unwrap_or(false)
     }
 
-    /// Visits every stored entry (keyspace name, key, value) at one point in time, keyspaces
-    /// in name order: what a backup writes and an at-rest check reads. Writers wait while it
-    /// runs, so it belongs to offline-sized jobs, not request paths, and `visit` must not write
-    /// to the store (it would wait for itself).
+    /// Visits every stored entry (keyspace name, key, value) as it was at one point in time,
+    /// keyspaces in name order: what a backup writes and an at-rest check reads. Writers go
+    /// on meanwhile (the engine keeps what they overwrite until it has been visited).
     pub fn snapshot(
         &self,
         mut visit: impl FnMut(&str, &[u8], &[u8]) -> Result<(), StoreError>,

@@ -2,10 +2,14 @@
 //! keyspace. The only file of the crate that names `sled`; it maps sled's types and errors to
 //! the seam's and adds nothing the seam does not promise.
 //!
-//! Snapshots: sled has no point-in-time view across trees, so every write takes a shared
-//! `gate` and [`Engine::snapshot`] takes it exclusively: writers wait while a snapshot reads,
-//! readers never do. A write never takes the gate twice (transaction bodies write through the
-//! transaction view, which does not take it), so the gate cannot deadlock.
+//! Snapshots: sled has no point-in-time view across trees, so the engine keeps one itself.
+//! Every write takes a shared `gate`; a snapshot takes it exclusively only to start and to
+//! read each batch of entries. While a snapshot runs, a write to a key the snapshot has not
+//! reached yet first saves the value the key had (its *before-image*); the snapshot reports
+//! saved values in place of what it finds, and at the end of each keyspace the saved values of
+//! keys that were removed meanwhile. Writers so wait for one batch at most, and the visitor
+//! runs with the gate released. A write never takes the gate twice (transaction bodies write
+//! through the transaction view, which does not take it), so the gate cannot deadlock.
 
 use super::engine::{
     Direction, Engine, EngineError, Entries, Keyspace, Swap, TxBody, TxError, Txn, Visitor,
@@ -14,14 +18,72 @@ use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
 };
 use sled::{IVec, Transactional};
+use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// sled's own tree, which the store never uses.
 const DEFAULT_TREE: &[u8] = b"__sled__default";
 
 type Gate = Arc<RwLock<()>>;
+
+/// Entries a snapshot reads under the exclusive gate at once, and the bytes they may hold.
+const BATCH_ENTRIES: usize = 512;
+const BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// The running snapshot's progress and the before-images writers saved for it.
+#[derive(Default)]
+struct Progress {
+    /// Keyspaces visited in full.
+    done: HashSet<String>,
+    /// The keyspace being visited and the last key read from it.
+    cursor: Option<(String, Vec<u8>)>,
+    /// Values at the snapshot's start (`None`: absent) of keys written since and not read yet.
+    before: HashMap<String, HashMap<Vec<u8>, Option<Vec<u8>>>>,
+}
+
+impl Progress {
+    fn passed(&self, space: &str, key: &[u8]) -> bool {
+        self.done.contains(space)
+            || matches!(&self.cursor, Some((s, k)) if s == space && key <= k.as_slice())
+    }
+}
+
+/// Shared by the engine and its keyspaces; `active` spares writers the lock when no snapshot
+/// runs.
+#[derive(Default)]
+struct Snapshots {
+    active: AtomicBool,
+    progress: Mutex<Option<Progress>>,
+    /// One snapshot at a time.
+    exclusive: Mutex<()>,
+}
+
+impl Snapshots {
+    /// Called by a writer, under the shared gate, after it changed `key` from `old`.
+    fn saw_write(&self, space: &str, key: &[u8], old: Option<&[u8]>) {
+        if !self.active.load(Ordering::Acquire) {
+            return;
+        }
+        let mut guard = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = guard.as_mut()
+            && !p.passed(space, key)
+        {
+            p.before
+                .entry(space.to_string())
+                .or_default()
+                .entry(key.to_vec())
+                .or_insert_with(|| old.map(<[u8]>::to_vec));
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Progress) -> T) -> Option<T> {
+        let mut guard = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        guard.as_mut().map(f)
+    }
+}
 
 fn write_gate(gate: &Gate) -> RwLockReadGuard<'_, ()> {
     // The gate guards no data: a panic elsewhere leaves nothing to repair.
@@ -54,6 +116,7 @@ fn owned(v: Option<IVec>) -> Option<Vec<u8>> {
 pub struct SledEngine {
     db: sled::Db,
     gate: Gate,
+    snapshots: Arc<Snapshots>,
 }
 
 impl SledEngine {
@@ -76,6 +139,7 @@ impl SledEngine {
         Ok(Self {
             db,
             gate: Arc::new(RwLock::new(())),
+            snapshots: Arc::default(),
         })
     }
 
@@ -88,6 +152,7 @@ struct SledKeyspace {
     name: String,
     tree: sled::Tree,
     gate: Gate,
+    snapshots: Arc<Snapshots>,
 }
 
 fn bound(b: Bound<&[u8]>) -> Bound<IVec> {
@@ -109,12 +174,16 @@ impl Keyspace for SledKeyspace {
 
     fn insert(&self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
         let _gate = write_gate(&self.gate);
-        self.tree.insert(key, value).map(owned).map_err(map_err)
+        let old = self.tree.insert(key, value).map(owned).map_err(map_err)?;
+        self.snapshots.saw_write(&self.name, key, old.as_deref());
+        Ok(old)
     }
 
     fn remove(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
         let _gate = write_gate(&self.gate);
-        self.tree.remove(key).map(owned).map_err(map_err)
+        let old = self.tree.remove(key).map(owned).map_err(map_err)?;
+        self.snapshots.saw_write(&self.name, key, old.as_deref());
+        Ok(old)
     }
 
     fn compare_and_swap(
@@ -124,11 +193,15 @@ impl Keyspace for SledKeyspace {
         new: Option<&[u8]>,
     ) -> Result<Swap, EngineError> {
         let _gate = write_gate(&self.gate);
-        Ok(self
+        let swapped = self
             .tree
             .compare_and_swap(key, expected, new)
             .map_err(map_err)?
-            .map_err(|e| owned(e.current)))
+            .map_err(|e| owned(e.current));
+        if swapped.is_ok() {
+            self.snapshots.saw_write(&self.name, key, expected);
+        }
+        Ok(swapped)
     }
 
     fn range(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>, dir: Direction) -> Entries<'_> {
@@ -156,6 +229,7 @@ impl Keyspace for SledKeyspace {
 struct SledTxn<'a> {
     names: &'a [&'a str],
     view: &'a [TransactionalTree],
+    snapshots: &'a Snapshots,
 }
 
 impl SledTxn<'_> {
@@ -177,15 +251,22 @@ impl Txn for SledTxn<'_> {
         self.tree(space)?.get(key).map(owned).map_err(tx_err)
     }
 
+    // An attempt that is retried or aborted saves the committed value, which is still the
+    // value at the snapshot's start: saving it early is harmless.
     fn insert(&self, space: &str, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, TxError> {
-        self.tree(space)?
+        let old = self
+            .tree(space)?
             .insert(key, value)
             .map(owned)
-            .map_err(tx_err)
+            .map_err(tx_err)?;
+        self.snapshots.saw_write(space, key, old.as_deref());
+        Ok(old)
     }
 
     fn remove(&self, space: &str, key: &[u8]) -> Result<Option<Vec<u8>>, TxError> {
-        self.tree(space)?.remove(key).map(owned).map_err(tx_err)
+        let old = self.tree(space)?.remove(key).map(owned).map_err(tx_err)?;
+        self.snapshots.saw_write(space, key, old.as_deref());
+        Ok(old)
     }
 }
 
@@ -195,6 +276,7 @@ impl Engine for SledEngine {
             name: name.to_string(),
             tree: self.tree(name)?,
             gate: self.gate.clone(),
+            snapshots: self.snapshots.clone(),
         }))
     }
 
@@ -222,6 +304,7 @@ impl Engine for SledEngine {
                 let txn = SledTxn {
                     names: spaces,
                     view: view.as_slice(),
+                    snapshots: &self.snapshots,
                 };
                 body(&txn).map_err(|e| match e {
                     TxError::Conflict => ConflictableTransactionError::Conflict,
@@ -244,14 +327,98 @@ impl Engine for SledEngine {
     }
 
     fn snapshot(&self, visit: &mut Visitor<'_>) -> Result<(), EngineError> {
-        let _quiet = snapshot_gate(&self.gate);
-        for name in self.keyspace_names()? {
-            for item in self.tree(&name)?.iter() {
-                let (k, v) = item.map_err(map_err)?;
-                visit(&name, &k, &v)?;
+        let _one = self
+            .snapshots
+            .exclusive
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let names = {
+            let _start = snapshot_gate(&self.gate);
+            *self
+                .snapshots
+                .progress
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(Progress::default());
+            self.snapshots.active.store(true, Ordering::Release);
+            self.keyspace_names()
+        };
+        let res = names.and_then(|names| {
+            names
+                .iter()
+                .try_for_each(|name| self.snapshot_keyspace(name, visit))
+        });
+        let _end = snapshot_gate(&self.gate);
+        self.snapshots.active.store(false, Ordering::Release);
+        *self
+            .snapshots
+            .progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+        res
+    }
+}
+
+impl SledEngine {
+    /// Visits one keyspace as it was when the snapshot started, a batch at a time.
+    fn snapshot_keyspace(&self, name: &str, visit: &mut Visitor<'_>) -> Result<(), EngineError> {
+        let tree = self.tree(name)?;
+        loop {
+            let (batch, finished) = {
+                let _batch = snapshot_gate(&self.gate);
+                let from = self
+                    .snapshots
+                    .with(|p| match &p.cursor {
+                        Some((s, k)) if s == name => Bound::Excluded(IVec::from(k.as_slice())),
+                        _ => Bound::Unbounded,
+                    })
+                    .unwrap_or(Bound::Unbounded);
+                let mut batch = Vec::new();
+                let mut bytes = 0;
+                let mut last = None;
+                for item in tree.range::<IVec, _>((from, Bound::Unbounded)) {
+                    let (k, v) = item.map_err(map_err)?;
+                    bytes += k.len() + v.len();
+                    last = Some(k.to_vec());
+                    batch.push((k.to_vec(), Some(v.to_vec())));
+                    if batch.len() >= BATCH_ENTRIES || bytes >= BATCH_BYTES {
+                        break;
+                    }
+                }
+                let finished = batch.len() < BATCH_ENTRIES && bytes < BATCH_BYTES;
+                let batch = self
+                    .snapshots
+                    .with(|p| {
+                        let saved = p.before.entry(name.to_string()).or_default();
+                        // What a key held at the start wins over what it holds now.
+                        for (k, v) in batch.iter_mut() {
+                            if let Some(old) = saved.remove(k.as_slice()) {
+                                *v = old;
+                            }
+                        }
+                        if let Some(k) = last {
+                            p.cursor = Some((name.to_string(), k));
+                        }
+                        if finished {
+                            // Keys removed since the start, which the scan could not meet.
+                            let removed = p.before.remove(name).unwrap_or_default();
+                            batch.extend(removed.into_iter().filter(|(_, v)| v.is_some()));
+                            p.done.insert(name.to_string());
+                            p.cursor = None;
+                        }
+                        batch
+                    })
+                    .unwrap_or_default();
+                (batch, finished)
+            };
+            for (k, v) in &batch {
+                if let Some(v) = v {
+                    visit(name, k, v)?;
+                }
+            }
+            if finished {
+                return Ok(());
             }
         }
-        Ok(())
     }
 }
 
