@@ -173,37 +173,66 @@ fn client(args: &Args) -> reqwest::Client {
         .unwrap()
 }
 
-/// Files `n` seals for 100 organisations through the API.
-async fn file_seals(client: &reqwest::Client, url: &str, filer: &Member, n: usize) {
-    let kit = hutong::ses::kit::SealKit::generate("压测单位").unwrap();
-    let picture = vec![0x89u8; 8 * 1024];
+/// Files `n` seals for 100 organisations through the API, on `concurrency` connections.
+async fn file_seals(
+    client: &reqwest::Client,
+    url: &str,
+    filer: Arc<Member>,
+    n: usize,
+    concurrency: usize,
+) {
+    let picture = Arc::new(vec![0x89u8; 8 * 1024]);
     let t = Instant::now();
-    for i in 0..n {
-        let name = format!("压测印章{i}");
-        let seal = kit
-            .seal_v4(&kit.params(&name, &format!("LOAD-{i}"), 365, picture.clone()))
-            .unwrap();
-        let body = filer.body(json!({
-            "name": name,
-            "sealType": "01",
-            "possessor": format!("压测单位{}", i % 100),
-            "possessorCertNo": org_code(i % 100),
-            "possessorType": 1,
-            "bizType": 1,
-            "certType": 2,
-            "sealData": base64::engine::general_purpose::STANDARD.encode(&seal),
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (client, url, filer, picture, next) = (
+            client.clone(),
+            url.to_string(),
+            filer.clone(),
+            picture.clone(),
+            next.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let kit = hutong::ses::kit::SealKit::generate("压测单位").unwrap();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let name = format!("压测印章{i}");
+                let seal = kit
+                    .seal_v4(&kit.params(&name, &format!("LOAD-{i}"), 365, picture.to_vec()))
+                    .unwrap();
+                let body = filer.body(json!({
+                    "name": name,
+                    "sealType": "01",
+                    "possessor": format!("压测单位{}", i % 100),
+                    "possessorCertNo": org_code(i % 100),
+                    "possessorType": 1,
+                    "bizType": 1,
+                    "certType": 2,
+                    "sealData": base64::engine::general_purpose::STANDARD.encode(&seal),
+                }));
+                let v: Value = client
+                    .post(format!("{url}/api/v1/seal/filing"))
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert_eq!(v["code"], "0", "filing failed: {v}");
+                if (i + 1) % 10_000 == 0 {
+                    eprintln!("filed {} seals in {:?}", i + 1, t.elapsed());
+                }
+            }
         }));
-        let v: Value = client
-            .post(format!("{url}/api/v1/seal/filing"))
-            .header("Content-Type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(v["code"], "0", "filing failed: {v}");
+    }
+    for task in tasks {
+        task.await.unwrap();
     }
     eprintln!("filed {n} seals in {:?}", t.elapsed());
 }
@@ -226,8 +255,8 @@ async fn main() {
             (0..args.requests).map(|_| caller.body(json!({}))).collect(),
         ),
         "seal-query" => {
-            let filer = Member::register(&args.data_dir, "备案系统");
-            file_seals(&client, &args.url, &filer, args.seals).await;
+            let filer = Arc::new(Member::register(&args.data_dir, "备案系统"));
+            file_seals(&client, &args.url, filer, args.seals, args.concurrency).await;
             let bodies = (0..args.requests)
                 .map(|i| caller.body(json!({"orgCode": org_code((i * 7) % 100), "sealType": "0"})))
                 .collect();

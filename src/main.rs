@@ -38,7 +38,7 @@ fn main() -> Result<()> {
             }
             serve::serve(config)
         }
-        Cmd::Init => serve::init(config),
+        Cmd::Init { adopt_kek } => serve::init(config, adopt_kek.as_deref()),
         Cmd::Status { json } => commands::status(&config, json),
         Cmd::Keys(cmd) => commands::keys(&config, cmd),
         Cmd::System(cmd) => commands::system(&config, cmd),

@@ -206,6 +206,31 @@ async fn a_backup_under_concurrent_writes_restores_every_write_acknowledged_befo
     let _ = child.wait();
 }
 
+/// Runs `docs/verify_backup.py`; (verified, exit status).
+fn python_verifies(file: &Path, cert: Option<&Path>) -> (bool, i32) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/verify_backup.py");
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import gmssl"])
+        .output();
+    assert!(
+        probe.is_ok_and(|o| o.status.success()),
+        "the independent verifier needs python3 and gmssl: python3 -m pip install gmssl"
+    );
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(script);
+    if let Some(c) = cert {
+        cmd.arg("--cert").arg(c);
+    }
+    let out = cmd.arg(file).output().unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    assert!(
+        matches!(code, 0 | 1),
+        "verifier could not run: {}",
+        text(&out)
+    );
+    (out.status.success(), code)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_backups_and_foreign_key_stores_are_refused_by_name() {
     let work = tempfile::tempdir().unwrap();
@@ -237,6 +262,9 @@ async fn damaged_backups_and_foreign_key_stores_are_refused_by_name() {
             "{name}: a refused restore left a database"
         );
     };
+    // The independent verifier of docs/ agrees, with nothing but the platform certificate.
+    let cert = data.join("keys/platform.crt");
+    assert_eq!(python_verifies(&file, Some(&cert)), (true, 0));
     refused("truncated", &bytes[..bytes.len() * 2 / 3], "被截断");
     let mut flipped = bytes.clone();
     let mid = bytes.len() / 2;
@@ -251,6 +279,12 @@ async fn damaged_backups_and_foreign_key_stores_are_refused_by_name() {
     let n = resigned.len();
     resigned[n - 3] ^= 1;
     refused("bad-signature", &resigned, "签名验证失败");
+    for name in ["truncated", "flipped", "not-a-backup", "bad-signature"] {
+        assert!(
+            !python_verifies(&work.path().join(name), Some(&cert)).0,
+            "{name}"
+        );
+    }
 
     // A key store whose KEK is another one: named as such, nothing written.
     let other = work.path().join("other");
@@ -261,6 +295,11 @@ async fn damaged_backups_and_foreign_key_stores_are_refused_by_name() {
     assert!(!out.status.success());
     assert!(text(&out).contains("无法解封备份密钥"), "{}", text(&out));
     assert!(!foreign.join("db").exists());
+    // Another platform's certificate: the Python verifier refuses it too.
+    assert_eq!(
+        python_verifies(&file, Some(&other.join("keys/platform.crt"))),
+        (false, 1)
+    );
     // Another platform's whole key store: its certificate is not the backup's.
     std::fs::remove_dir_all(other.join("db")).unwrap();
     let out = run(hutong(&other).arg("restore").arg(&file));

@@ -49,8 +49,14 @@ pub enum Cmd {
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
     },
-    /// Create the data directory, keys and platform certificate without serving.
-    Init,
+    /// Create the data directory, keys and platform certificate without serving. Re-run
+    /// after an interrupted init, it finishes with the KEK that init had made.
+    Init {
+        /// Use this existing KEK (the configured kek_label, or kek.key with the file
+        /// provider) instead of refusing; only for a KEK made for this platform and unused.
+        #[arg(long, value_name = "LABEL")]
+        adopt_kek: Option<String>,
+    },
     /// Check the configuration before starting: every key and type, permissions of keys and
     /// TLS files, the key provider (HSM reachable, KEK present), the listen address.
     #[command(subcommand)]

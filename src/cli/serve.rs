@@ -49,13 +49,22 @@ pub fn serve(config: Config) -> Result<()> {
     })
 }
 
-pub fn init(config: Config) -> Result<()> {
+pub fn init(config: Config, adopt_kek: Option<&str>) -> Result<()> {
     server::ensure_data_dir(&config)?;
     if hutong::keys::Keyring::is_initialised(&config) {
         bail!("{} is already initialised", config.data_dir.display());
     }
     let store = hutong::store::Store::open(&config.data_dir)?;
-    hutong::keys::Keyring::init(&config)?;
+    let (_, origin) = hutong::keys::Keyring::init_with(&config, adopt_kek)?;
+    match origin {
+        hutong::keys::KekOrigin::Created => {}
+        hutong::keys::KekOrigin::Resumed(kek) => println!(
+            "继续完成上次中断的初始化：沿用它已创建的 KEK {kek} / finished an interrupted init with the KEK it had made ({kek})"
+        ),
+        hutong::keys::KekOrigin::Adopted(kek) => {
+            println!("按 --adopt-kek 沿用已有的 KEK {kek} / adopted the existing KEK {kek}")
+        }
+    }
     if let Some((user, password)) = hutong::domain::accounts::bootstrap(&store)? {
         println!(
             "initial security administrator: {user} / {password} (shown once; change at first login)"

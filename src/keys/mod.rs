@@ -115,12 +115,30 @@ impl Keyring {
     /// Creates the KEK, the platform key (stored wrapped) and the self-issued platform
     /// certificate. Refuses to run twice.
     pub fn init(cfg: &Config) -> Result<Self, KeyError> {
+        Self::init_with(cfg, None).map(|(k, _)| k)
+    }
+
+    /// [`Keyring::init`], finishing an interrupted one (its KEK is found by the label and
+    /// CKA_ID recorded before it was made) and adopting an existing KEK only when `adopt`
+    /// names it.
+    pub fn init_with(cfg: &Config, adopt: Option<&str>) -> Result<(Self, KekOrigin), KeyError> {
         let dir = keys_dir(cfg);
         if Self::is_initialised(cfg) {
             return Err(KeyError::Config(format!("{} 已初始化", dir.display())));
         }
-        create_private_dir(&dir)?;
-        let provider = create_provider(cfg, &dir)?;
+        let (provider, origin) = prepare_kek(cfg, adopt)?;
+        let keyring = Self::finish_init(cfg, provider)?;
+        let marker = dir.join(INIT_MARKER);
+        match std::fs::remove_file(&marker) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(&marker, e)),
+            _ => {}
+        }
+        Ok((keyring, origin))
+    }
+
+    /// The second half of `init`: the platform key and certificate under `provider`'s KEK.
+    fn finish_init(cfg: &Config, provider: Arc<dyn KeyProvider>) -> Result<Self, KeyError> {
+        let dir = keys_dir(cfg);
         let platform = Sm2KeyPair::generate();
         let wrapped = provider.wrap(&platform.secret_bytes())?;
         let now = crate::time::now_ms();
@@ -249,10 +267,135 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), KeyError> {
         .map_err(|e| io_err(dir, e))
 }
 
-fn create_provider(cfg: &Config, dir: &std::path::Path) -> Result<Arc<dyn KeyProvider>, KeyError> {
+/// Where the KEK of an `init` came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KekOrigin {
+    Created,
+    /// An interrupted `init` had made it (label or file named).
+    Resumed(String),
+    /// An existing KEK the operator named with `--adopt-kek`.
+    Adopted(String),
+}
+
+/// Written (fsynced) before `init` makes a KEK and removed when `init` is done: which KEK
+/// this data directory's `init` made, so a re-run after a crash uses it and no other.
+const INIT_MARKER: &str = "init.pending";
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct PendingInit {
+    provider: String,
+    kek_label: String,
+    /// Hex CKA_ID with `pkcs11`.
+    kek_id: String,
+}
+
+/// The first half of `init`: a KEK to wrap the platform key under, made now, left by an
+/// interrupted `init`, or adopted by name. Public so that tests can stop `init` right there.
+pub fn prepare_kek(
+    cfg: &Config,
+    adopt: Option<&str>,
+) -> Result<(Arc<dyn KeyProvider>, KekOrigin), KeyError> {
+    let dir = keys_dir(cfg);
+    create_private_dir(&dir)?;
+    let marker = dir.join(INIT_MARKER);
+    let pending: Option<PendingInit> = match std::fs::read(&marker) {
+        Ok(b) => Some(
+            serde_json::from_slice(&b)
+                .map_err(|e| KeyError::Config(format!("{} 无法解析: {e}", marker.display())))?,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_err(&marker, e)),
+    };
+    let record = |p: &PendingInit| {
+        let bytes = serde_json::to_vec(p).map_err(|e| KeyError::Config(e.to_string()))?;
+        write_private(&marker, &bytes)
+    };
+    let refuse = |what: String, name: &str| {
+        KeyError::Config(format!(
+            "{what}：它不是本数据目录一次中断的初始化留下的，拒绝沿用或覆盖；确认它属于本平台且未用于别处时，请以 --adopt-kek {name} 重新运行 / not left by an interrupted init here; rerun with --adopt-kek {name} to use it"
+        ))
+    };
     match cfg.keys.provider {
-        KeyProviderKind::File => Ok(Arc::new(file::FileProvider::create(&dir.join(FILE_KEK))?)),
-        KeyProviderKind::Pkcs11 => Ok(Arc::new(pkcs11_glue::create(cfg)?)),
+        KeyProviderKind::File => {
+            let path = dir.join(FILE_KEK);
+            let ours = pending.as_ref().is_some_and(|p| p.provider == "file");
+            if path.exists() {
+                let origin = match adopt {
+                    _ if ours => KekOrigin::Resumed(FILE_KEK.into()),
+                    Some(a) if a == FILE_KEK => KekOrigin::Adopted(FILE_KEK.into()),
+                    _ => return Err(refuse(format!("{} 已存在", path.display()), FILE_KEK)),
+                };
+                return Ok((Arc::new(file::FileProvider::open(&path)?), origin));
+            }
+            record(&PendingInit {
+                provider: "file".into(),
+                kek_label: FILE_KEK.into(),
+                kek_id: String::new(),
+            })?;
+            Ok((
+                Arc::new(file::FileProvider::create(&path)?),
+                KekOrigin::Created,
+            ))
+        }
+        KeyProviderKind::Pkcs11 => {
+            let pcfg = pkcs11_glue::config(cfg)?;
+            let label = pcfg.kek_label.clone();
+            if let Some(a) = adopt.filter(|a| *a != label) {
+                return Err(KeyError::Config(format!(
+                    "--adopt-kek {a} 与配置的 KEK 标签 {label} 不符"
+                )));
+            }
+            let ours = pending
+                .as_ref()
+                .filter(|p| p.provider == "pkcs11" && p.kek_label == label);
+            if let Some(p) = ours {
+                match pkcs11::Pkcs11Provider::open(&pcfg) {
+                    Ok(found) if found.details().kek_id == p.kek_id => {
+                        return Ok((Arc::new(found), KekOrigin::Resumed(label)));
+                    }
+                    Ok(found) if adopt.is_some() => {
+                        return Ok((Arc::new(found), KekOrigin::Adopted(label)));
+                    }
+                    Ok(found) => {
+                        return Err(refuse(
+                            format!(
+                                "令牌中标签 {label} 的 KEK（CKA_ID {}）不是上次初始化创建的那把（{}）",
+                                found.details().kek_id,
+                                p.kek_id
+                            ),
+                            &label,
+                        ));
+                    }
+                    // Killed before the KEK was made: make it now, with the recorded id.
+                    Err(KeyError::KekMissing(_)) => {
+                        let id = hex::decode(&p.kek_id)
+                            .map_err(|_| KeyError::Config(format!("{} 损坏", marker.display())))?;
+                        let made = pkcs11::Pkcs11Provider::create_kek_with_id(&pcfg, id)?;
+                        return Ok((Arc::new(made), KekOrigin::Created));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            match pkcs11::Pkcs11Provider::open(&pcfg) {
+                Ok(found) if adopt.is_some() => {
+                    return Ok((Arc::new(found), KekOrigin::Adopted(label)));
+                }
+                Ok(_) => return Err(refuse(format!("令牌中已有标签为 {label} 的 KEK"), &label)),
+                Err(KeyError::KekMissing(_)) => {}
+                Err(e) => return Err(e),
+            }
+            let id = pkcs11::new_kek_id()?;
+            record(&PendingInit {
+                provider: "pkcs11".into(),
+                kek_label: label.clone(),
+                kek_id: hex::encode(&id),
+            })?;
+            let made = pkcs11::Pkcs11Provider::create_kek_with_id(&pcfg, id).inspect_err(|_| {
+                // Nothing was made: a later init starts afresh.
+                let _ = std::fs::remove_file(&marker);
+            })?;
+            Ok((Arc::new(made), KekOrigin::Created))
+        }
     }
 }
 
@@ -268,12 +411,8 @@ mod pkcs11_glue {
     use super::pkcs11::{Pkcs11Config, Pkcs11Provider};
     use crate::config::Config;
 
-    fn config(cfg: &Config) -> Result<Pkcs11Config, KeyError> {
+    pub fn config(cfg: &Config) -> Result<Pkcs11Config, KeyError> {
         Pkcs11Config::from_section(&cfg.keys.pkcs11)
-    }
-
-    pub fn create(cfg: &Config) -> Result<Pkcs11Provider, KeyError> {
-        Pkcs11Provider::create_kek(&config(cfg)?)
     }
 
     pub fn open(cfg: &Config) -> Result<Pkcs11Provider, KeyError> {

@@ -233,9 +233,15 @@ impl Pkcs11Provider {
         ))
     }
 
-    /// Generates the KEK on the token (`hutong keys init`); refuses if any object already
+    /// Generates the KEK on the token (`hutong init`); refuses if any object already
     /// carries `cfg.kek_label`, so an existing KEK — and every blob under it — is never lost.
     pub fn create_kek(cfg: &Pkcs11Config) -> Result<Self, KeyError> {
+        Self::create_kek_with_id(cfg, new_kek_id()?)
+    }
+
+    /// [`Pkcs11Provider::create_kek`] with a CKA_ID chosen (and recorded) by the caller, so
+    /// an interrupted `hutong init` recognises its own KEK afterwards.
+    pub fn create_kek_with_id(cfg: &Pkcs11Config, id: Vec<u8>) -> Result<Self, KeyError> {
         cfg.check()?;
         let ctx = load_module(&cfg.module)?;
         let target = select_slot(&ctx, cfg)?;
@@ -263,7 +269,7 @@ impl Pkcs11Provider {
             Attribute::Wrap(true),
             Attribute::Unwrap(true),
             Attribute::Label(cfg.kek_label.as_bytes().to_vec()),
-            Attribute::Id(new_kek_id()?),
+            Attribute::Id(id),
         ];
         let handle = session
             .generate_key(&Mechanism::AesKeyGen, &template)
@@ -902,7 +908,8 @@ fn sm2_mechanism_name(code: c_ulong) -> Option<&'static str> {
     }
 }
 
-fn new_kek_id() -> Result<Vec<u8>, KeyError> {
+/// A fresh KEK CKA_ID: a prefix, the creation time and random bytes.
+pub fn new_kek_id() -> Result<Vec<u8>, KeyError> {
     let mut random = [0u8; KEK_ID_LEN - KEK_ID_PREFIX.len() - 8];
     getrandom::fill(&mut random).map_err(|e| KeyError::Hsm(format!("OS random source: {e}")))?;
     let mut id = Vec::with_capacity(KEK_ID_LEN);
