@@ -55,5 +55,6 @@ fn main() -> Result<()> {
         Cmd::Quota(cmd) => commands::quota(&config, cmd),
         Cmd::SimulateMember(args) => serve::simulate_member(args),
         Cmd::Audit(cmd) => commands::audit(&config, cmd),
+        Cmd::Tenant(cmd) => commands::tenant(&config, cmd),
     }
 }

@@ -33,7 +33,7 @@ pub fn manage(config: &Config, cmd: Command) -> Result<Response> {
     };
     let keys = if matches!(
         cmd,
-        Command::KeysStatus | Command::SystemCheckCallback { .. }
+        Command::KeysStatus | Command::SystemCheckCallback { .. } | Command::TenantDestroy { .. }
     ) {
         Some(hutong::keys::Keyring::load(config)?)
     } else {

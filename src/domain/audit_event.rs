@@ -98,6 +98,9 @@ actions! {
     AuditPrune => "audit.prune",
     /// The auditor's search or entry pages (recorded when refused).
     AuditSearch => "audit.search",
+    /// A departed system's tenant destroyed (crypto-shredding): its tenant keys deleted from
+    /// the key store, its seals revoked, the system suspended for good (detail: counts, reason).
+    TenantDestroy => "tenant.destroy",
 }
 
 impl Action {

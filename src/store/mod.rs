@@ -103,6 +103,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("事务冲突，请重试")]
     Conflict,
+    /// The owner's tenant KEK was deleted (crypto-shredding): its personal data is gone.
+    #[error("租户密钥已销毁（{0}），其个人数据不可读")]
+    TenantDestroyed(String),
 }
 
 type Space = Arc<dyn Keyspace>;
