@@ -617,7 +617,7 @@ mod tests {
             ("13812345678", "张三")
         );
         // Without the vendor's data key the fields cannot be read.
-        assert!(kp.destroy_tenant_key("vendor:vendor1").unwrap());
+        assert!(crate::keys::KeyProvider::destroy_tenant_key(&kp, "vendor:vendor1").unwrap());
         store.clear_data_key_cache();
         assert!(matches!(
             store.get_vendor_profile(&kp, "vendor1"),
