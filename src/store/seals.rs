@@ -562,6 +562,7 @@ fn key_error(owner: &str, e: crate::keys::KeyError) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::KeyProvider;
 
     fn sign_id(requester: &str) -> SignIdRecord {
         SignIdRecord {
@@ -620,6 +621,63 @@ mod tests {
                 SignIdTake::Missing
             );
         }
+    }
+
+    fn file_provider(dir: &std::path::Path) -> crate::keys::file::FileProvider {
+        crate::keys::file::FileProvider::create(&dir.join("kek.key")).unwrap()
+    }
+
+    #[test]
+    fn data_keys_of_an_older_store_move_under_their_tenant_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let kp = file_provider(dir.path());
+        // What stores from before tenant KEKs hold: the data key under the platform KEK.
+        let key = [7u8; 16];
+        let legacy = kp.wrap(&key).unwrap();
+        store.data_keys.insert(b"HTOLD", &legacy).unwrap();
+        store.data_keys.insert(b"HTLAZY", &legacy).unwrap();
+        // Lazily on first use …
+        assert_eq!(*store.data_key(&kp, "HTLAZY").unwrap(), key);
+        // … and for the rest at start.
+        assert_eq!(store.migrate_data_keys(&kp).unwrap(), 1);
+        assert_eq!(store.migrate_data_keys(&kp).unwrap(), 0);
+        store.clear_data_key_cache();
+        for owner in ["HTOLD", "HTLAZY"] {
+            let raw = store.data_keys.get(owner.as_bytes()).unwrap().unwrap();
+            assert!(matches!(
+                read_data_key(raw).unwrap(),
+                StoredDataKey::Entry(DataKeyEntry::Tenant { .. })
+            ));
+            assert_eq!(*store.data_key(&kp, owner).unwrap(), key);
+        }
+        // Now the tenant KEK, not the platform KEK, is what the data key needs.
+        assert!(kp.destroy_tenant_key("HTOLD").unwrap());
+        store.clear_data_key_cache();
+        assert!(matches!(
+            store.data_key(&kp, "HTOLD"),
+            Err(StoreError::TenantDestroyed(_))
+        ));
+        assert!(
+            !store.is_tenant_destroyed("HTOLD").unwrap(),
+            "no tombstone was written"
+        );
+    }
+
+    #[test]
+    fn a_new_owner_gets_one_data_key_under_its_tenant_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let kp = file_provider(dir.path());
+        let k = store.data_key(&kp, "HTNEW").unwrap();
+        store.clear_data_key_cache();
+        assert_eq!(store.data_key(&kp, "HTNEW").unwrap(), k);
+        let raw = store.data_keys.get(b"HTNEW").unwrap().unwrap();
+        assert!(
+            raw.starts_with(b"{\"kind\":\"tenant\""),
+            "{}",
+            String::from_utf8_lossy(&raw)
+        );
     }
 
     #[test]
