@@ -305,6 +305,15 @@ mod tests {
         assert_eq!(leftovers.len(), 1, "no temporary files left: {leftovers:?}");
     }
 
+    /// The operations guide tells operators to find a tenant key with `openssl dgst -sm3`.
+    #[test]
+    fn tenant_key_names_are_what_openssl_prints() {
+        assert_eq!(
+            tenant_key_name("HT1"),
+            "d664920e81d2471ba225e7ed0dc96a8b8f72697e28e80644a4c14cfde713e952"
+        );
+    }
+
     #[test]
     fn concurrent_first_wraps_of_one_tenant_share_one_key() {
         let dir = tempfile::tempdir().unwrap();
