@@ -344,14 +344,19 @@ fn status_summarises_the_running_appliance() {
     d.signal(libc::SIGTERM);
     assert!(d.child.wait().unwrap().success());
 
-    let export = tmp.path().join("audit.jsonl");
-    run_ok(
-        hutong(&data)
-            .args(["audit", "export", "--out"])
-            .arg(&export),
-    );
+    let statuses = audit_entries(&data, tmp.path())
+        .iter()
+        .filter(|e| e["action"] == "platform.status" && e["result"] == "ok")
+        .count();
+    assert_eq!(statuses, 2, "one entry for each status call");
+}
+
+/// Every audit entry of `data`, exported with `hutong audit export` into `tmp`.
+fn audit_entries(data: &std::path::Path, tmp: &std::path::Path) -> Vec<Value> {
     use base64::Engine as _;
-    let statuses = std::fs::read_to_string(&export)
+    let export = tmp.join("audit.jsonl");
+    run_ok(hutong(data).args(["audit", "export", "--out"]).arg(&export));
+    std::fs::read_to_string(&export)
         .unwrap()
         .lines()
         .filter_map(|l| {
@@ -361,9 +366,7 @@ fn status_summarises_the_running_appliance() {
         })
         .map(|b| base64::engine::general_purpose::STANDARD.decode(b).unwrap())
         .map(|leaf| serde_json::from_slice::<Value>(&leaf).unwrap())
-        .filter(|e| e["action"] == "platform.status" && e["result"] == "ok")
-        .count();
-    assert_eq!(statuses, 2, "one entry for each status call");
+        .collect()
 }
 
 /// `hutong tenant destroy` through the control socket and against the store directly: the
@@ -423,26 +426,9 @@ fn tenant_destroy_suspends_for_good_and_is_audited() {
     d.signal(libc::SIGTERM);
     assert!(d.child.wait().unwrap().success());
 
-    let export = tmp.path().join("audit.jsonl");
-    run_ok(
-        hutong(&data)
-            .args(["audit", "export", "--out"])
-            .arg(&export),
-    );
-    use base64::Engine as _;
-    let destroys: Vec<Value> = std::fs::read_to_string(&export)
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            let leaf = serde_json::from_str::<Value>(l).unwrap()["leaf"]
-                .as_str()
-                .map(String::from)?;
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(leaf)
-                .unwrap();
-            let e: Value = serde_json::from_slice(&bytes).unwrap();
-            (e["action"] == "tenant.destroy").then_some(e)
-        })
+    let destroys: Vec<Value> = audit_entries(&data, tmp.path())
+        .into_iter()
+        .filter(|e| e["action"] == "tenant.destroy")
         .collect();
     let summary: Vec<(&str, &str, &str)> = destroys
         .iter()

@@ -728,15 +728,15 @@ async fn vendors_get_field_errors_and_see_only_their_own_application() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn operators_move_systems_with_a_reason_and_rotate_vendor_keys() {
-    let srv = common::start().await;
-    admin(&srv, "op1", Role::Operator);
-    let mut vendor = Browser::new(&srv);
+/// Vendor `vendor1` signed in with its application approved by operator `op1`: the two
+/// sessions, the operator's CSRF token and the new system's appId.
+async fn approved_system(srv: &common::TestServer) -> (Browser, Browser, String, String) {
+    admin(srv, "op1", Role::Operator);
+    let mut vendor = Browser::new(srv);
     register_vendor(&mut vendor, "vendor1", USCC, "13812345678").await;
     vendor.login("vendor1", PASSWORD).await;
     apply(&mut vendor, "甲印章系统").await;
-    let mut op = Browser::new(&srv);
+    let mut op = Browser::new(srv);
     op.login("op1", PASSWORD).await;
     let csrf = op.session_csrf().await;
     op.post("/console/applications/vendor1/approve", &[("csrf", &csrf)])
@@ -749,6 +749,13 @@ async fn operators_move_systems_with_a_reason_and_rotate_vendor_keys() {
         .unwrap()
         .app_id
         .unwrap();
+    (vendor, op, csrf, app_id)
+}
+
+#[tokio::test]
+async fn operators_move_systems_with_a_reason_and_rotate_vendor_keys() {
+    let srv = common::start().await;
+    let (mut vendor, mut op, csrf, app_id) = approved_system(&srv).await;
     let path = format!("/console/systems/{app_id}/state");
 
     let p = op
@@ -2553,25 +2560,8 @@ async fn vendors_check_their_callback_only_while_testing() {
 #[tokio::test]
 async fn security_administrators_destroy_a_tenant_with_a_typed_confirmation() {
     let srv = common::start().await;
-    admin(&srv, "op1", Role::Operator);
     admin(&srv, "sec1", Role::Security);
-    let mut vendor = Browser::new(&srv);
-    register_vendor(&mut vendor, "vendor1", USCC, "13812345678").await;
-    vendor.login("vendor1", PASSWORD).await;
-    apply(&mut vendor, "甲印章系统").await;
-    let mut op = Browser::new(&srv);
-    op.login("op1", PASSWORD).await;
-    let csrf = op.session_csrf().await;
-    op.post("/console/applications/vendor1/approve", &[("csrf", &csrf)])
-        .await;
-    let app_id = srv
-        .state
-        .store
-        .get_application("vendor1")
-        .unwrap()
-        .unwrap()
-        .app_id
-        .unwrap();
+    let (mut vendor, mut op, csrf, app_id) = approved_system(&srv).await;
     let page = format!("/console/systems/{app_id}");
     let path = format!("{page}/destroy");
     let op_view = op.get(&page).await.body;

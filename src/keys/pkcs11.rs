@@ -260,21 +260,7 @@ impl Pkcs11Provider {
                 target.label, cfg.kek_label
             )));
         }
-        let template = [
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::KeyType(KeyType::AES),
-            Attribute::ValueLen(KEK_BYTES.into()),
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Encrypt(true),
-            Attribute::Decrypt(true),
-            Attribute::Wrap(true),
-            Attribute::Unwrap(true),
-            Attribute::Label(cfg.kek_label.as_bytes().to_vec()),
-            Attribute::Id(new_kek_id()?),
-        ];
+        let template = key_template(&cfg.kek_label, new_kek_id()?, true);
         let handle = session
             .generate_key(&Mechanism::AesKeyGen, &template)
             .map_err(|e| hsm("generating the AES-256 KEK", e))?;
@@ -542,6 +528,26 @@ impl Pkcs11Provider {
     }
 }
 
+/// A non-extractable AES-256 token key for encryption: the KEK (which may also wrap) or a
+/// tenant KEK (which only encrypts and decrypts data keys).
+fn key_template(label: &str, id: Vec<u8>, wrap: bool) -> [Attribute; 13] {
+    [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::ValueLen(KEK_BYTES.into()),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+        Attribute::Wrap(wrap),
+        Attribute::Unwrap(wrap),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Id(id),
+    ]
+}
+
 /// The handle of the tenant KEK labelled `label`, if the token has it.
 fn find_tenant_key(conn: &mut Connection, label: &str) -> Result<Option<ObjectHandle>, CkError> {
     if let Some(h) = conn.tenants.get(label) {
@@ -567,21 +573,8 @@ fn tenant_key_or_create(
     if let Some(h) = find_tenant_key(conn, label)? {
         return Ok(h);
     }
-    let template = [
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::AES),
-        Attribute::ValueLen(KEK_BYTES.into()),
-        Attribute::Token(true),
-        Attribute::Private(true),
-        Attribute::Sensitive(true),
-        Attribute::Extractable(false),
-        Attribute::Encrypt(true),
-        Attribute::Decrypt(true),
-        Attribute::Wrap(false),
-        Attribute::Unwrap(false),
-        Attribute::Label(label.as_bytes().to_vec()),
-        Attribute::Id(crate::crypto::sm::sm3(owner.as_bytes()).to_vec()),
-    ];
+    let id = crate::crypto::sm::sm3(owner.as_bytes()).to_vec();
+    let template = key_template(label, id, false);
     let handle = conn
         .session
         .generate_key(&Mechanism::AesKeyGen, &template)?;

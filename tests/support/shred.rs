@@ -233,6 +233,15 @@ fn assert_no_plaintext(store: &Store, p: &Personal) {
     assert!(entries > 10, "the scan saw the store ({entries} entries)");
 }
 
+fn destroy(
+    store: &Store,
+    provider: &dyn KeyProvider,
+    app_id: &str,
+    confirm: &str,
+) -> Result<tenants::Destruction, DomainError> {
+    tenants::destroy(store, provider, app_id, confirm, "合同终止", &Actor::cli())
+}
+
 /// The whole scenario in `dir` (a fresh data directory whose key store `provider` is).
 pub fn destroyed_tenant_is_unreadable_in_an_older_copy(dir: &Path, provider: &dyn KeyProvider) {
     let live = dir.join("live");
@@ -254,27 +263,12 @@ pub fn destroyed_tenant_is_unreadable_in_an_older_copy(dir: &Path, provider: &dy
     copy_dir(&live.join("db"), &older.join("db"));
 
     let store = open(&live);
-    let refused = tenants::destroy(
-        &store,
-        provider,
-        &a.app_id,
-        "HT-wrong",
-        "合同终止",
-        &Actor::cli(),
-    );
+    let refused = destroy(&store, provider, &a.app_id, "HT-wrong");
     assert!(
         matches!(refused, Err(DomainError::Invalid(_))),
         "{refused:?}"
     );
-    let done = tenants::destroy(
-        &store,
-        provider,
-        &a.app_id,
-        &a.app_id,
-        "合同终止",
-        &Actor::cli(),
-    )
-    .expect("destroyed");
+    let done = destroy(&store, provider, &a.app_id, &a.app_id).expect("destroyed");
     assert_eq!(done.seals_revoked, 1);
     assert_eq!(
         done.owners,
@@ -312,15 +306,7 @@ pub fn destroyed_tenant_is_unreadable_in_an_older_copy(dir: &Path, provider: &dy
     );
     assert_intact(&store, provider, &b_seal, &B);
     // Running it again only finishes the key store.
-    let again = tenants::destroy(
-        &store,
-        provider,
-        &a.app_id,
-        &a.app_id,
-        "合同终止",
-        &Actor::cli(),
-    )
-    .expect("second run");
+    let again = destroy(&store, provider, &a.app_id, &a.app_id).expect("second run");
     assert!(again.already_destroyed && again.keys_deleted == 0);
     assert_no_plaintext(&store, &A);
     drop(store);
