@@ -319,6 +319,11 @@ pub fn destroyed_tenant_is_unreadable_in_an_older_copy(dir: &Path, provider: &dy
         "the copy predates the destruction"
     );
     assert_shredded(reveal(&old, provider, &a_seal));
+    let rec = old.get_seal(&a_seal).expect("read").expect("present");
+    assert_eq!(
+        seals::reveal_kept(&old, provider, &a.app_id, &rec.possessor).expect("a registry view"),
+        None
+    );
     assert!(matches!(
         old.data_key(provider, &a.app_id),
         Err(StoreError::TenantDestroyed(_))
