@@ -32,9 +32,11 @@ use tokio::sync::{Mutex, watch};
 use zeroize::Zeroizing;
 
 /// Bumped when the layout of any keyspace changes; [`Store::open`] refuses newer databases.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2: `data_keys` entries are JSON (a data key under its owner's tenant KEK, or a
+/// destroyed owner's tombstone); version 1's raw platform-KEK blobs still read.
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// Every keyspace of schema version 1, by name (sled tree names of existing data
+/// Every keyspace of the schema, by name (sled tree names of existing data
 /// directories). A family's module documents its keys and values.
 pub mod keyspace {
     pub const META: &str = "meta";
@@ -204,6 +206,12 @@ impl Store {
                         found,
                         supported: SCHEMA_VERSION,
                     });
+                }
+                // Every older layout reads as it is; this binary writes the current one from
+                // now on, so an older binary must refuse the database rather than misread it.
+                if found < SCHEMA_VERSION {
+                    meta.insert(b"schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+                    engine.flush()?;
                 }
             }
         }
