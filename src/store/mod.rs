@@ -25,11 +25,9 @@ pub mod usage;
 use engine::{Engine, EngineError, Keyspace, TxError, Txn};
 use serde::{Serialize, de::DeserializeOwned};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{Mutex, watch};
-use zeroize::Zeroizing;
 
 /// Bumped when the layout of any keyspace changes; [`Store::open`] refuses newer databases.
 /// Version 2: `data_keys` entries are JSON (a data key under its owner's tenant KEK, or a
@@ -140,7 +138,7 @@ pub struct Store {
     audit_state: Space,
     audit_checkpoints: Space,
     audit_index: Space,
-    data_key_cache: Arc<std::sync::Mutex<HashMap<String, Zeroizing<[u8; 16]>>>>,
+    data_key_cache: Arc<std::sync::Mutex<seals::DataKeyCache>>,
     /// The audit tree's frontier; its lock serialises appends (see `audit_log`). Never held
     /// across an await.
     audit_tip: Arc<std::sync::Mutex<crate::audit::merkle::Frontier>>,
@@ -241,7 +239,7 @@ impl Store {
             audit_state: open(ks::AUDIT_STATE)?,
             audit_checkpoints: open(ks::AUDIT_CHECKPOINTS)?,
             audit_index: open(ks::AUDIT_INDEX)?,
-            data_key_cache: Arc::new(std::sync::Mutex::new(HashMap::new())),
+            data_key_cache: Arc::default(),
             audit_tip: Arc::default(),
             audit_index_lock: Arc::default(),
             meta,

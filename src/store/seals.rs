@@ -135,6 +135,14 @@ pub enum SignIdTake {
     Missing,
 }
 
+/// Unwrapped data keys by owner. `epoch` counts clears: a look-up that began before a clear
+/// (a destruction) does not cache what it read, so a destroyed owner's key cannot come back.
+#[derive(Default)]
+pub(crate) struct DataKeyCache {
+    keys: std::collections::HashMap<String, Zeroizing<[u8; 16]>>,
+    epoch: u64,
+}
+
 /// What `data_keys` holds for one owner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
@@ -445,7 +453,8 @@ impl Store {
     /// Forgets unwrapped data keys (after a key was destroyed).
     pub fn clear_data_key_cache(&self) {
         if let Ok(mut cache) = self.data_key_cache.lock() {
-            cache.clear();
+            cache.keys.clear();
+            cache.epoch += 1;
         }
     }
 
@@ -458,11 +467,13 @@ impl Store {
         provider: &dyn KeyProvider,
         owner: &str,
     ) -> Result<Zeroizing<[u8; 16]>, StoreError> {
-        if let Ok(cache) = self.data_key_cache.lock()
-            && let Some(k) = cache.get(owner)
-        {
-            return Ok(k.clone());
-        }
+        let epoch = match self.data_key_cache.lock() {
+            Ok(cache) => match cache.keys.get(owner) {
+                Some(k) => return Ok(k.clone()),
+                None => Some(cache.epoch),
+            },
+            Err(_) => None,
+        };
         let key = loop {
             let current = self.data_keys.get(owner.as_bytes())?;
             let (key, replace) = match current.clone().map(read_data_key).transpose()? {
@@ -502,8 +513,10 @@ impl Store {
                 Err(_) => continue,
             }
         };
-        if let Ok(mut cache) = self.data_key_cache.lock() {
-            cache.insert(owner.to_string(), key.clone());
+        if let Ok(mut cache) = self.data_key_cache.lock()
+            && Some(cache.epoch) == epoch
+        {
+            cache.keys.insert(owner.to_string(), key.clone());
         }
         Ok(key)
     }

@@ -263,6 +263,11 @@ pub fn destroyed_tenant_is_unreadable_in_an_older_copy(dir: &Path, provider: &dy
     copy_dir(&live.join("db"), &older.join("db"));
 
     let store = open(&live);
+    // A's data key is in the store's cache now; destruction must drop it.
+    assert_eq!(
+        reveal(&store, provider, &a_seal).expect("A opens").0,
+        A.possessor
+    );
     let refused = destroy(&store, provider, &a.app_id, "HT-wrong");
     assert!(
         matches!(refused, Err(DomainError::Invalid(_))),
