@@ -70,8 +70,10 @@ fn owners_of(store: &Store, app_id: &str) -> Result<Vec<String>, DomainError> {
 /// salted digest of an ID number, which the revoked record need not keep.
 fn revoked(old: &SealRecord, now: i64) -> (SealRecord, Vec<Vec<u8>>) {
     let mut new = old.clone();
-    new.state = SealState::Revoked;
-    new.state_history.push((SealState::Revoked, now));
+    if old.state != SealState::Revoked {
+        new.state = SealState::Revoked;
+        new.state_history.push((SealState::Revoked, now));
+    }
     let mut drop = Vec::new();
     if old.possessor_type == PossessorType::Person {
         drop.push(
@@ -112,16 +114,20 @@ fn run(
             break (true, 0);
         }
         let now = now_ms();
+        // Seals revoked before lose their personal index entry too.
         let seals: Vec<(SealRecord, SealRecord, Vec<Vec<u8>>)> = store
-            .seals_where(usize::MAX, |r| {
-                r.app_id == app_id && r.state != SealState::Revoked
-            })?
+            .seals_where(usize::MAX, |r| r.app_id == app_id)?
             .into_iter()
             .map(|old| {
                 let (new, drop) = revoked(&old, now);
                 (old, new, drop)
             })
+            .filter(|(old, new, _)| old != new)
             .collect();
+        let newly_revoked = seals
+            .iter()
+            .filter(|(old, _, _)| old.state != SealState::Revoked)
+            .count();
         let mut new_sys = sys.clone();
         if sys.state != SystemState::Suspended {
             new_sys.state = SystemState::Suspended;
@@ -134,8 +140,7 @@ fn run(
             });
         }
         let detail = format!(
-            "注销印章 {} 枚，销毁数据密钥 {} 个；原因: {reason}",
-            seals.len(),
+            "注销印章 {newly_revoked} 枚，销毁数据密钥 {} 个；原因: {reason}",
             owners.len()
         );
         let entry = audit::entry(actor, Action::TenantDestroy, app_id, detail);
@@ -145,7 +150,7 @@ fn run(
             system: (&sys, &new_sys),
         };
         match store.shred_tenant(&plan, &entry) {
-            Ok(()) => break (false, seals.len()),
+            Ok(()) => break (false, newly_revoked),
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -178,4 +183,76 @@ fn run(
         keys_deleted,
         already_destroyed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::seals;
+    use crate::domain::testkit::{CLOUD, ORG, World};
+
+    #[test]
+    fn destruction_revokes_every_seal_and_drops_only_personal_index_entries() {
+        let w = World::new();
+        let home = w.system(SystemState::Online, false);
+        let other = w.system(SystemState::Online, false);
+        let org_seal = w.file(&home, CLOUD, "es-org");
+        let early = w.file(&home, CLOUD, "es-early");
+        seals::set_state(&w.store, &home, &early, 3, None).unwrap();
+        let mut f = w.filing(CLOUD, "es-person");
+        f.possessor = "张三".into();
+        f.possessor_cert_no = "11010519491231002X".into();
+        f.possessor_type = 2;
+        let person_seal = seals::file(&w.store, &w.provider, "340000", &home, f).unwrap();
+        let kept = w.file(&other, CLOUD, "es-other");
+        let person_key = seals::org_key(&w.store, "11010519491231002X").unwrap();
+        assert_eq!(
+            w.store.seals_of_org(&person_key).unwrap(),
+            vec![person_seal.clone()]
+        );
+
+        let actor = Actor::cli();
+        let missing = destroy(&w.store, &w.provider, "HTNONE", "HTNONE", "x", &actor);
+        assert!(
+            matches!(missing, Err(DomainError::NotFound(_))),
+            "{missing:?}"
+        );
+        let d = destroy(
+            &w.store,
+            &w.provider,
+            &home.app_id,
+            &home.app_id,
+            "退出平台",
+            &actor,
+        )
+        .unwrap();
+        assert_eq!(
+            d.seals_revoked, 2,
+            "the early-revoked seal is not counted again"
+        );
+        for code in [&org_seal, &early, &person_seal] {
+            let rec = w.store.get_seal(code).unwrap().unwrap();
+            assert_eq!(rec.state, SealState::Revoked, "{code}");
+        }
+        let early_rec = w.store.get_seal(&early).unwrap().unwrap();
+        assert_eq!(early_rec.state_history.len(), 2, "revoked once");
+        assert!(w.store.seals_of_org(&person_key).unwrap().is_empty());
+        let org_key = seals::org_key(&w.store, ORG).unwrap();
+        let listed = w.store.seals_of_org(&org_key).unwrap();
+        assert!(
+            listed.contains(&org_seal) && listed.contains(&kept),
+            "{listed:?}"
+        );
+        let kept = w.store.get_seal(&kept).unwrap().unwrap();
+        assert_eq!(kept.state, SealState::Enabled);
+        let sys = w.store.get_system(&home.app_id).unwrap().unwrap();
+        assert_eq!(sys.state, SystemState::Suspended);
+        assert!(
+            sys.history
+                .last()
+                .is_some_and(|h| h.reason == "租户销毁: 退出平台")
+        );
+        assert!(is_destroyed(&w.store, &home.app_id).unwrap());
+        assert!(!is_destroyed(&w.store, &other.app_id).unwrap());
+    }
 }
