@@ -68,5 +68,6 @@ fn main() -> Result<()> {
             (None, None) => anyhow::bail!("需要 --out FILE、--scheduled 或 --verify FILE"),
         },
         Cmd::Restore { file, json } => backup::restore(&config, &file, json),
+        Cmd::Tenant(cmd) => commands::tenant(&config, cmd),
     }
 }

@@ -33,13 +33,17 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// A new data directory holding only the key store the `file` provider needs: the KEK.
+/// A new data directory holding only the key store the `file` provider needs: the KEK and
+/// the tenants' keys (as the runbook's `tar` of `keys/` carries them).
 fn key_store_copy(from: &Path, to: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let keys = to.join("keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::copy(from.join("keys/kek.key"), keys.join("kek.key")).unwrap();
+    std::fs::create_dir_all(to).unwrap();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("tar -C \"$1\" -cf - keys/kek.key $(cd \"$1\" && ls -d keys/tenants 2>/dev/null) | tar -C \"$2\" -xpf -")
+        .args(["-", &from.display().to_string(), &to.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
 }
 
 /// Files seals for one member until `stop`; every acknowledged seal code goes to `acked`

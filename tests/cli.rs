@@ -344,14 +344,19 @@ fn status_summarises_the_running_appliance() {
     d.signal(libc::SIGTERM);
     assert!(d.child.wait().unwrap().success());
 
-    let export = tmp.path().join("audit.jsonl");
-    run_ok(
-        hutong(&data)
-            .args(["audit", "export", "--out"])
-            .arg(&export),
-    );
+    let statuses = audit_entries(&data, tmp.path())
+        .iter()
+        .filter(|e| e["action"] == "platform.status" && e["result"] == "ok")
+        .count();
+    assert_eq!(statuses, 2, "one entry for each status call");
+}
+
+/// Every audit entry of `data`, exported with `hutong audit export` into `tmp`.
+fn audit_entries(data: &std::path::Path, tmp: &std::path::Path) -> Vec<Value> {
     use base64::Engine as _;
-    let statuses = std::fs::read_to_string(&export)
+    let export = tmp.join("audit.jsonl");
+    run_ok(hutong(data).args(["audit", "export", "--out"]).arg(&export));
+    std::fs::read_to_string(&export)
         .unwrap()
         .lines()
         .filter_map(|l| {
@@ -361,7 +366,92 @@ fn status_summarises_the_running_appliance() {
         })
         .map(|b| base64::engine::general_purpose::STANDARD.decode(b).unwrap())
         .map(|leaf| serde_json::from_slice::<Value>(&leaf).unwrap())
-        .filter(|e| e["action"] == "platform.status" && e["result"] == "ok")
-        .count();
-    assert_eq!(statuses, 2, "one entry for each status call");
+        .collect()
+}
+
+/// `hutong tenant destroy` through the control socket and against the store directly: the
+/// system is suspended for good, a second run only finishes the key store, and each run is
+/// one `tenant.destroy` entry of kind `cli`.
+#[test]
+fn tenant_destroy_suspends_for_good_and_is_audited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    run_ok(hutong(&data).arg("init"));
+    let (key, key_file) = new_member_key(tmp.path());
+    let local = add_system(&data, &key_file, key, "online");
+    let (key, key_file) = new_member_key(tmp.path());
+    let served = add_system(&data, &key_file, key, "online");
+    let destroy = |app_id: &str| -> Value {
+        let out = run_ok(hutong(&data).args([
+            "tenant",
+            "destroy",
+            app_id,
+            "--reason",
+            "合同终止",
+            "--json",
+        ]));
+        serde_json::from_str(out.trim()).unwrap()
+    };
+    let r = destroy(&local.app_id);
+    assert_eq!(r["appId"], local.app_id.as_str());
+    assert_eq!(r["alreadyDestroyed"], false);
+    let e = refused(hutong(&data).args(["tenant", "destroy", &local.app_id, "--reason", " "]));
+    assert!(e.contains("必须填写销毁原因"), "{e}");
+
+    let mut d = serve(&data);
+    let r = destroy(&served.app_id);
+    assert_eq!(r["owners"], json!([served.app_id]));
+    let again =
+        run_ok(hutong(&data).args(["tenant", "destroy", &served.app_id, "--reason", "再次确认"]));
+    assert!(again.contains("此前已销毁"), "{again}");
+    let e = refused(hutong(&data).args([
+        "system",
+        "set-state",
+        &served.app_id,
+        "online",
+        "--reason",
+        "恢复",
+    ]));
+    assert!(e.contains("已销毁"), "{e}");
+    let list: Value =
+        serde_json::from_str(run_ok(hutong(&data).args(["system", "list", "--json"])).trim())
+            .unwrap();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["state"] == "suspended"),
+        "{list}"
+    );
+    d.signal(libc::SIGTERM);
+    assert!(d.child.wait().unwrap().success());
+
+    let destroys: Vec<Value> = audit_entries(&data, tmp.path())
+        .into_iter()
+        .filter(|e| e["action"] == "tenant.destroy")
+        .collect();
+    let summary: Vec<(&str, &str, &str)> = destroys
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["target"].as_str().unwrap(),
+                e["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("cli", local.app_id.as_str(), "ok"),
+            ("cli", local.app_id.as_str(), "error"),
+            ("cli", served.app_id.as_str(), "ok"),
+            ("cli", served.app_id.as_str(), "ok"),
+        ],
+        "{destroys:?}"
+    );
+    assert!(
+        destroys[0]["detail"].as_str().unwrap().contains("合同终止"),
+        "{destroys:?}"
+    );
 }

@@ -458,6 +458,7 @@ async fn every_role_reaches_only_its_own_pages_and_actions() {
             "sec1",
             &[
                 "/console/",
+                "/console/systems",
                 "/console/accounts",
                 "/console/keys",
                 "/console/trust",
@@ -476,7 +477,7 @@ async fn every_role_reaches_only_its_own_pages_and_actions() {
         }
         // Actions of other roles, with this session's valid CSRF token.
         let csrf = b.session_csrf().await;
-        let actions: [Action; 4] = [
+        let actions: [Action; 5] = [
             (
                 "/console/applications/vendor1/reject",
                 &[("reason", "不符合要求")],
@@ -489,6 +490,11 @@ async fn every_role_reaches_only_its_own_pages_and_actions() {
             ),
             ("/console/accounts/aud1/disable", &[], "sec1"),
             ("/portal/rotate", &[("public_key_pem", "x")], "vendor1"),
+            (
+                "/console/systems/HTNONE/destroy",
+                &[("confirm", "HTNONE"), ("reason", "x")],
+                "sec1",
+            ),
         ];
         for (path, fields, owner) in actions {
             if owner == user {
@@ -722,15 +728,15 @@ async fn vendors_get_field_errors_and_see_only_their_own_application() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn operators_move_systems_with_a_reason_and_rotate_vendor_keys() {
-    let srv = common::start().await;
-    admin(&srv, "op1", Role::Operator);
-    let mut vendor = Browser::new(&srv);
+/// Vendor `vendor1` signed in with its application approved by operator `op1`: the two
+/// sessions, the operator's CSRF token and the new system's appId.
+async fn approved_system(srv: &common::TestServer) -> (Browser, Browser, String, String) {
+    admin(srv, "op1", Role::Operator);
+    let mut vendor = Browser::new(srv);
     register_vendor(&mut vendor, "vendor1", USCC, "13812345678").await;
     vendor.login("vendor1", PASSWORD).await;
     apply(&mut vendor, "甲印章系统").await;
-    let mut op = Browser::new(&srv);
+    let mut op = Browser::new(srv);
     op.login("op1", PASSWORD).await;
     let csrf = op.session_csrf().await;
     op.post("/console/applications/vendor1/approve", &[("csrf", &csrf)])
@@ -743,6 +749,13 @@ async fn operators_move_systems_with_a_reason_and_rotate_vendor_keys() {
         .unwrap()
         .app_id
         .unwrap();
+    (vendor, op, csrf, app_id)
+}
+
+#[tokio::test]
+async fn operators_move_systems_with_a_reason_and_rotate_vendor_keys() {
+    let srv = common::start().await;
+    let (mut vendor, mut op, csrf, app_id) = approved_system(&srv).await;
     let path = format!("/console/systems/{app_id}/state");
 
     let p = op
@@ -2541,5 +2554,82 @@ async fn vendors_check_their_callback_only_while_testing() {
     let refused = checks.iter().find(|e| e.outcome == Outcome::Failed);
     assert_eq!(refused.unwrap().target, "vendor1", "{checks:?}");
     sim.stop().await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn security_administrators_destroy_a_tenant_with_a_typed_confirmation() {
+    let srv = common::start().await;
+    admin(&srv, "sec1", Role::Security);
+    let (mut vendor, mut op, csrf, app_id) = approved_system(&srv).await;
+    let page = format!("/console/systems/{app_id}");
+    let path = format!("{page}/destroy");
+    let op_view = op.get(&page).await.body;
+    assert!(!op_view.contains("id=\"destroy-tenant\"") && op_view.contains("id=\"set-state\""));
+    let p = op
+        .post(
+            &path,
+            &[("csrf", &csrf), ("confirm", &app_id), ("reason", "x")],
+        )
+        .await;
+    assert_eq!(p.status, 403, "operators do not destroy");
+
+    let mut sec = Browser::new(&srv);
+    sec.login("sec1", PASSWORD).await;
+    let view = sec.get(&page).await;
+    assert_eq!(view.status, 200);
+    assert!(view.body.contains("id=\"destroy-tenant\"") && !view.body.contains("id=\"set-quota\""));
+    let scsrf = sec.session_csrf().await;
+    let p = sec
+        .post(
+            &path,
+            &[
+                ("csrf", &scsrf),
+                ("confirm", "HT0000"),
+                ("reason", "合同终止"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("不一致"), "{}", p.body);
+    let p = sec
+        .post(
+            &path,
+            &[("csrf", &scsrf), ("confirm", &app_id), ("reason", " ")],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("销毁原因"), "{}", p.body);
+    let vendor_key = srv.data_dir.path().join("keys/tenants").join(format!(
+        "{}.key",
+        hutong::keys::tenant_key_name("vendor:vendor1")
+    ));
+    assert!(
+        vendor_key.exists(),
+        "the vendor's tenant key is a file in the key store"
+    );
+    let p = sec
+        .post(
+            &path,
+            &[
+                ("csrf", &scsrf),
+                ("confirm", &app_id),
+                ("reason", "合同终止"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert!(!vendor_key.exists(), "deleted from the key store");
+    let view = sec.get(&page).await.body;
+    assert!(
+        view.contains("id=\"destroyed\"") && view.contains("tenant.destroy"),
+        "{view}"
+    );
+    let sys = srv.state.store.get_system(&app_id).unwrap().unwrap();
+    assert_eq!(sys.state, hutong::domain::vocab::SystemState::Suspended);
+    // The operator may not bring it back; the pages that listed its personal data still work.
+    assert!(!op.get(&page).await.body.contains("id=\"set-state\""));
+    assert_eq!(op.get("/console/applications").await.status, 200);
+    assert_eq!(vendor.get("/portal/").await.status, 200);
     srv.stop().await;
 }

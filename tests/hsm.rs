@@ -9,6 +9,9 @@
 //! Without SoftHSM2 every test fails with a message saying to install it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed set-up step is a failed test
 
+#[path = "support/shred.rs"]
+mod shred;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
@@ -37,6 +40,8 @@ const TOKENS: &[&str] = &[
     "threads",
     "relogin",
     "weak-kek",
+    "tenant-keys",
+    "shred",
 ];
 
 const MODULE_CANDIDATES: &[&str] = &[
@@ -516,4 +521,114 @@ fn a_key_that_could_leave_the_hsm_is_not_accepted_as_kek() {
         "{e:?}"
     );
     drop(session);
+}
+
+/// The label a tenant KEK carries on the token: the KEK's label, `-tenant-`, hex SM3(owner).
+fn tenant_label(owner: &str) -> String {
+    format!("{KEK}-tenant-{}", hutong::keys::tenant_key_name(owner))
+}
+
+#[test]
+fn tenant_keys_are_token_objects_bound_to_their_owner_and_destroyed() {
+    let cfg = config("tenant-keys");
+    let p = Pkcs11Provider::create_kek(&cfg).expect("create KEK");
+    let well_formed = [b"HKT".as_slice(), &[0u8; 40]].concat();
+    let missing = expect_err(
+        p.tenant_unwrap("HTA", &well_formed),
+        "unwrap before any key",
+    );
+    assert!(
+        matches!(missing, KeyError::TenantKeyMissing(_)),
+        "{missing:?}"
+    );
+    let a = p.tenant_wrap("HTA", b"data key of A....").expect("wrap A");
+    let b = p.tenant_wrap("HTB", b"data key of B....").expect("wrap B");
+    assert!(a.starts_with(b"HKT"));
+    assert_eq!(
+        &p.tenant_unwrap("HTA", &a).expect("unwrap A")[..],
+        b"data key of A...."
+    );
+
+    // Each tenant key is its own non-extractable AES-256 object on the token.
+    let session = own_session(&cfg.module, "tenant-keys", false);
+    let found = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Label(tenant_label("HTA").into_bytes()),
+        ])
+        .expect("find tenant key");
+    assert_eq!(found.len(), 1);
+    let attrs = session
+        .get_attributes(
+            found[0],
+            &[
+                AttributeType::Token,
+                AttributeType::Sensitive,
+                AttributeType::Extractable,
+                AttributeType::KeyType,
+                AttributeType::Id,
+                AttributeType::Value,
+            ],
+        )
+        .expect("read attributes");
+    assert!(attrs.contains(&Attribute::Token(true)), "{attrs:?}");
+    assert!(attrs.contains(&Attribute::Sensitive(true)), "{attrs:?}");
+    assert!(attrs.contains(&Attribute::Extractable(false)), "{attrs:?}");
+    assert!(
+        attrs.contains(&Attribute::KeyType(KeyType::AES)),
+        "{attrs:?}"
+    );
+    assert!(attrs.contains(&Attribute::Id(hutong::crypto::sm::sm3(b"HTA").to_vec())));
+    assert!(!attrs.iter().any(|a| matches!(a, Attribute::Value(_))));
+
+    // Bound to the owner: A's blob does not open as B's, nor as a KEK blob, and back.
+    let cross = expect_err(p.tenant_unwrap("HTB", &a), "A's blob under B");
+    assert!(matches!(cross, KeyError::Unwrap), "{cross:?}");
+    assert!(matches!(p.unwrap(&a), Err(KeyError::Unwrap)));
+    let kek_blob = p.wrap(b"platform").expect("wrap");
+    assert!(matches!(
+        p.tenant_unwrap("HTA", &kek_blob),
+        Err(KeyError::Unwrap)
+    ));
+    let mut tampered = a.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    assert!(matches!(
+        p.tenant_unwrap("HTA", &tampered),
+        Err(KeyError::Unwrap)
+    ));
+
+    // A reopened provider finds the tenant key again.
+    drop(p);
+    let p = Pkcs11Provider::open(&cfg).expect("reopen");
+    assert_eq!(
+        &p.tenant_unwrap("HTB", &b).expect("unwrap B")[..],
+        b"data key of B...."
+    );
+
+    assert!(p.destroy_tenant_key("HTA").expect("destroy"));
+    assert!(!p.destroy_tenant_key("HTA").expect("destroy again"));
+    let gone = expect_err(p.tenant_unwrap("HTA", &a), "unwrap after destroy");
+    assert!(matches!(gone, KeyError::TenantKeyMissing(_)), "{gone:?}");
+    assert!(gone.to_string().contains("租户密钥已销毁"), "{gone}");
+    let left = session
+        .find_objects(&[Attribute::Label(tenant_label("HTA").into_bytes())])
+        .expect("find");
+    assert!(left.is_empty(), "the object is gone from the token");
+    assert_eq!(
+        &p.tenant_unwrap("HTB", &b).expect("B intact")[..],
+        b"data key of B...."
+    );
+}
+
+#[test]
+fn destroyed_tenant_is_unreadable_in_an_older_copy_with_softhsm() {
+    let p = Pkcs11Provider::create_kek(&config("shred")).expect("create KEK");
+    let dir = tempfile::tempdir().expect("tempdir");
+    shred::destroyed_tenant_is_unreadable_in_an_older_copy(dir.path(), &p);
+    let session = own_session(&softhsm().module, "shred", false);
+    let left = session
+        .find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY)])
+        .expect("find");
+    assert_eq!(left.len(), 3, "the KEK and B's two tenant keys remain");
 }

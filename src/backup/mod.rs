@@ -351,6 +351,13 @@ pub fn restore(
     }
     let trusted = keys::platform_cert_der(cfg).ok();
     let sealed = authenticate(path, trusted.as_deref())?;
+    if sealed.header.schema_version > crate::store::SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: sealed.header.schema_version,
+            supported: crate::store::SCHEMA_VERSION,
+        }
+        .into());
+    }
     let provider = keys::open_key_store(cfg).map_err(|e| {
         BackupError::KeyStore(format!(
             "{e}（{} 的密钥库需与备份时相同：file 提供者请先从密钥库备份复制 keys/，pkcs11 请配置同一令牌）",

@@ -144,6 +144,25 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// A departed system's tenant data (SPEC §6.2): destruction by crypto-shredding.
+    #[command(subcommand)]
+    Tenant(TenantCmd),
+}
+
+#[derive(Subcommand)]
+pub enum TenantCmd {
+    /// Destroy a departed system's tenant, irreversibly: its tenant keys are deleted from the
+    /// key store, so its personal data is unreadable in the store and in every backup; its
+    /// seals are revoked and the system stays suspended. Audited as tenant.destroy.
+    Destroy {
+        /// The system's appId.
+        app_id: String,
+        /// Why (recorded in the audit log and the system's history).
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]

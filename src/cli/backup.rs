@@ -82,6 +82,8 @@ fn local_backup(
     }
     let store = hutong::store::Store::open(&config.data_dir)?;
     let keys = hutong::keys::Keyring::load(config)?;
+    // As a server start does: no backup may hold a data key the platform KEK alone opens.
+    store.migrate_data_keys(keys.provider())?;
     let actor = hutong::domain::audit_event::Actor::cli();
     let (_, s) = backup::take(&store, &keys, config, &actor, file, progress)?;
     store.flush_blocking()?;

@@ -85,9 +85,14 @@ fn keys(config: &Config) -> Vec<Finding> {
     }
     let mut out = Vec::new();
     let dir = config.data_dir.join("keys");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
+    let list = |d: &std::path::Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(d)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default()
+    };
+    // The tenant keys (`file` provider) are key files too.
+    let mut files = list(&dir);
+    files.extend(list(&dir.join(hutong::keys::file::TENANTS_DIR)));
     files.sort();
     for path in std::iter::once(dir.clone()).chain(files) {
         if let Some(bits) = exposed_bits(&path).filter(|b| *b != 0) {

@@ -1,7 +1,7 @@
 //! The management command groups: each builds its control command, runs it where it must
 //! run (`manage`), and prints the typed response as text or `--json`.
 
-use super::args::{AdminCmd, AuditCmd, KeysCmd, QuotaCmd, SystemCmd, TrustCmd};
+use super::args::{AdminCmd, AuditCmd, KeysCmd, QuotaCmd, SystemCmd, TenantCmd, TrustCmd};
 use super::manage::{expect_response, manage};
 use super::output;
 use anyhow::{Context, Result, bail};
@@ -114,6 +114,35 @@ pub fn system(config: &Config, cmd: SystemCmd) -> Result<()> {
                 bail!("{}", r.summary());
             }
         }
+    }
+    Ok(())
+}
+
+pub fn tenant(config: &Config, cmd: TenantCmd) -> Result<()> {
+    let TenantCmd::Destroy {
+        app_id,
+        reason,
+        json,
+    } = cmd;
+    let r = expect_response!(
+        manage(config, Command::TenantDestroy { app_id, reason })?,
+        TenantDestroy
+    );
+    if json {
+        output::json(&r);
+    } else if r.already_destroyed {
+        println!(
+            "{} 此前已销毁；本次删除密钥库中的租户密钥 {} 个",
+            r.app_id, r.keys_deleted
+        );
+    } else {
+        println!(
+            "{} 已销毁：注销印章 {} 枚，删除密钥库中的租户密钥 {} 个（数据密钥所有者 {} 个），系统已暂停",
+            r.app_id,
+            r.seals_revoked,
+            r.keys_deleted,
+            r.owners.len()
+        );
     }
     Ok(())
 }

@@ -33,7 +33,10 @@ pub fn manage(config: &Config, cmd: Command) -> Result<Response> {
     };
     let keys = if matches!(
         cmd,
-        Command::KeysStatus | Command::SystemCheckCallback { .. } | Command::BackupScheduled
+        Command::KeysStatus
+            | Command::SystemCheckCallback { .. }
+            | Command::BackupScheduled
+            | Command::TenantDestroy { .. }
     ) {
         Some(hutong::keys::Keyring::load(config)?)
     } else {

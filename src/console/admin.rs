@@ -12,7 +12,7 @@ use crate::domain::onboarding::FieldErrors;
 use crate::domain::vocab::ApplicationState;
 use crate::domain::vocab::Role;
 use crate::domain::vocab::SystemState;
-use crate::domain::{accounts as acc, onboarding, systems};
+use crate::domain::{accounts as acc, onboarding, systems, tenants};
 use crate::store::systems::SystemRecord;
 use crate::time::now_ms;
 use actix_web::{HttpResponse, web};
@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/systems/{app_id}/check-callback",
             web::post().to(check_callback),
         )
+        .route("/systems/{app_id}/destroy", web::post().to(destroy_tenant))
         .route("/accounts", web::get().to(accounts))
         .route("/accounts", web::post().to(create_account))
         .route("/accounts/{user}/disable", web::post().to(disable_account))
@@ -164,9 +165,7 @@ async fn applications(
     let mut apps = state.store.list_applications()?;
     apps.sort_by_key(|a| std::cmp::Reverse(a.submitted_ms));
     for a in apps {
-        let p = state
-            .store
-            .get_vendor_profile(state.keys.provider(), &a.username)?;
+        let p = onboarding::vendor_profile(&state.store, state.keys.provider(), &a.username)?;
         let row = AppRow::new(&a, p.as_ref());
         if row.is_submitted || row.pending_rotation {
             queue.push(row);
@@ -283,7 +282,7 @@ async fn systems_list(
     auth: Auth,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    auth.require(Role::Operator)?;
+    auth.require_one_of(&[Role::Operator, Role::Security])?;
     let mut list = state.store.list_systems()?;
     list.sort_by_key(|s| std::cmp::Reverse(s.created_ms));
     html(&views::SystemsPage {
@@ -300,7 +299,7 @@ async fn system_detail(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ConsoleError> {
-    auth.require(Role::Operator)?;
+    auth.require_one_of(&[Role::Operator, Role::Security])?;
     html(&system_page(
         &state,
         &auth,
@@ -353,6 +352,9 @@ pub(super) fn system_page(
         usage: usage::recent_usage(state, app_id)?,
         last_failure: views::last_failure(state, app_id),
         check: None,
+        can_operate: auth.role == Role::Operator,
+        can_destroy: auth.role == Role::Security,
+        destroyed: tenants::is_destroyed(&state.store, app_id)?,
     })
 }
 
@@ -424,6 +426,45 @@ async fn system_state(
         return Err(e);
     };
     let res = systems::set_state(&state.store, &app_id, to, &form.reason, &actor(&auth));
+    finish(&state, res, &format!("/console/systems/{app_id}")).await
+}
+
+#[derive(Deserialize)]
+pub struct DestroyForm {
+    #[serde(default)]
+    csrf: String,
+    /// The appId typed again by the security administrator.
+    #[serde(default)]
+    confirm: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// 销毁租户数据 (security administrator): the domain checks the typed appId and the reason.
+async fn destroy_tenant(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<DestroyForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let app_id = path.into_inner();
+    let action = Action::TenantDestroy;
+    guard(&state, &auth, Role::Security, &form.csrf, action, &app_id)?;
+    let form = form.into_inner();
+    let (s, id, who) = (state.clone(), app_id.clone(), actor(&auth));
+    // Key-store calls block (an HSM round trip per tenant key).
+    let res = web::block(move || {
+        tenants::destroy(
+            &s.store,
+            s.keys.provider(),
+            &id,
+            &form.confirm,
+            &form.reason,
+            &who,
+        )
+    })
+    .await
+    .map_err(|e| ConsoleError::Internal(e.to_string()))?;
     finish(&state, res, &format!("/console/systems/{app_id}")).await
 }
 

@@ -374,9 +374,11 @@ fn portal_page(
     error: String,
     notice: String,
 ) -> Result<views::PortalPage, ConsoleError> {
-    let profile = state
-        .store
-        .get_vendor_profile(state.keys.provider(), &auth.username)?;
+    let profile = crate::domain::onboarding::vendor_profile(
+        &state.store,
+        state.keys.provider(),
+        &auth.username,
+    )?;
     let app = state.store.get_application(&auth.username)?;
     let app_id = app.as_ref().and_then(|a| a.app_id.clone());
     let testing = match &app_id {

@@ -207,6 +207,15 @@ impl Auth {
         Ok(())
     }
 
+    /// One of `roles`.
+    pub fn require_one_of(&self, roles: &[Role]) -> Result<(), ConsoleError> {
+        self.require_enrolled()?;
+        if !roles.contains(&self.role) {
+            return Err(ConsoleError::Forbidden);
+        }
+        Ok(())
+    }
+
     /// Any administrator role (not a vendor).
     pub fn require_admin(&self) -> Result<(), ConsoleError> {
         self.require_enrolled()?;

@@ -38,6 +38,7 @@ impl Ctx {
             Role::Security => &[
                 ("/console/", "概览"),
                 ("/console/accounts", "管理员账户"),
+                ("/console/systems", "接入系统"),
                 ("/console/keys", "密钥状态"),
                 ("/console/trust", "信任锚"),
                 ("/console/settings", "运行配置"),
@@ -353,6 +354,13 @@ pub struct SystemPage {
     pub last_failure: Option<(String, String)>,
     /// The result of 测试回调, on the page that answers the button.
     pub check: Option<CheckView>,
+    /// The operator's sections (callback test, quota, state); the security administrator
+    /// sees the page without them.
+    pub can_operate: bool,
+    /// The security administrator's tenant destruction form.
+    pub can_destroy: bool,
+    /// The tenant was destroyed already.
+    pub destroyed: bool,
 }
 
 /// A callback check as the system page and the portal show it.

@@ -102,6 +102,9 @@ actions! {
     PlatformBackup => "platform.backup",
     /// The store was restored from a backup (the first entry after the backup's own).
     PlatformRestore => "platform.restore",
+    /// A departed system's tenant destroyed (crypto-shredding): its tenant keys deleted from
+    /// the key store, its seals revoked, the system suspended for good (detail: counts, reason).
+    TenantDestroy => "tenant.destroy",
 }
 
 impl Action {

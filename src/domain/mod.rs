@@ -12,6 +12,7 @@ pub mod onboarding;
 pub mod seals;
 pub mod second_factor;
 pub mod systems;
+pub mod tenants;
 #[cfg(test)]
 mod testkit;
 pub mod ukey;
@@ -57,7 +58,17 @@ pub enum DomainError {
     #[error(transparent)]
     Interop(#[from] InteropError),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for DomainError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            // Not a fault: the tenant was destroyed on purpose, and whoever asks is told so.
+            StoreError::TenantDestroyed(_) => DomainError::Conflict(e.to_string()),
+            other => DomainError::Store(other),
+        }
+    }
 }
 
 impl DomainError {

@@ -326,6 +326,21 @@ fn submitted(store: &Store, username: &str) -> Result<Application, DomainError> 
 
 /// Approves: creates the system in testing state and records its appId on the application;
 /// recorded as `onboarding.approve` naming the new appId.
+/// A vendor's real-name data as the console shows it; `None` when there is none, and also
+/// when its system's tenant was destroyed: the personal fields are gone for good, the
+/// account and its application stay listed.
+pub fn vendor_profile(
+    store: &Store,
+    provider: &dyn crate::keys::KeyProvider,
+    username: &str,
+) -> Result<Option<VendorProfile>, DomainError> {
+    match store.get_vendor_profile(provider, username) {
+        Ok(p) => Ok(p),
+        Err(StoreError::TenantDestroyed(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub fn approve(store: &Store, username: &str, actor: &Actor) -> Result<Application, DomainError> {
     approve_application(store, username, actor)
         .map_err(|e| audit::failed(store, actor, Action::OnboardingApprove, username, e))
@@ -602,8 +617,12 @@ mod tests {
             ("13812345678", "张三")
         );
         // Without the vendor's data key the fields cannot be read.
-        assert!(store.destroy_data_key("vendor:vendor1").unwrap());
-        assert!(store.get_vendor_profile(&kp, "vendor1").is_err());
+        assert!(crate::keys::KeyProvider::destroy_tenant_key(&kp, "vendor:vendor1").unwrap());
+        store.clear_data_key_cache();
+        assert!(matches!(
+            store.get_vendor_profile(&kp, "vendor1"),
+            Err(crate::store::StoreError::TenantDestroyed(_))
+        ));
     }
 
     #[test]

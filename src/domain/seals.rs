@@ -62,6 +62,21 @@ pub fn reveal(
     Ok(f.open(|| store.data_key(provider, owner))?)
 }
 
+/// [`reveal`] for a view of the registry: `None` when the owner's tenant was destroyed, whose
+/// seals stay listed as public history without their personal fields.
+pub fn reveal_kept(
+    store: &Store,
+    provider: &dyn KeyProvider,
+    owner: &str,
+    f: &Field,
+) -> Result<Option<String>, DomainError> {
+    match f.open(|| store.data_key(provider, owner)) {
+        Ok(v) => Ok(Some(v)),
+        Err(StoreError::TenantDestroyed(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The `orgCode` index key: salted SM3, so ID numbers never appear in an index.
 pub fn org_key(store: &Store, org_code: &str) -> Result<String, DomainError> {
     let mut input = store.index_salt()?;

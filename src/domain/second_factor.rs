@@ -2,8 +2,8 @@
 //! one step of tolerance either way, no replay), single-use recovery codes kept as salted SM3
 //! digests, and an SM2 certificate whose key signs a login challenge.
 //!
-//! The TOTP secret is sealed under the platform-owned data key [`KEY_OWNER`] (wrapped by the
-//! KEK, as vendor personal fields are). This module owns the rules; the pending-login record
+//! The TOTP secret is sealed under the platform-owned data key [`KEY_OWNER`] (wrapped by that
+//! owner's tenant KEK in the key store, as vendor personal fields are under theirs). This module owns the rules; the pending-login record
 //! and its cookie are the console's (`console::session`).
 
 use super::DomainError;

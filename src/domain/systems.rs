@@ -204,6 +204,12 @@ fn change_state(
         if old.state == to {
             return Ok(old);
         }
+        // A destroyed tenant has no data key any more: it stays suspended.
+        if store.is_tenant_destroyed(app_id)? {
+            return Err(DomainError::Conflict(format!(
+                "系统 {app_id} 的租户数据已销毁，状态不能再变更"
+            )));
+        }
         if !transition_allowed(old.state, to) {
             return Err(DomainError::Conflict(format!(
                 "不允许从 {} 变更为 {}",

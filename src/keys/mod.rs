@@ -1,8 +1,10 @@
 //! Key providers and the platform's keys (SPEC §5).
 //!
 //! A provider holds the key-encryption key (KEK) and wraps/unwraps everything else with it:
-//! the platform's SM2 private key and each tenant's data key exist on disk only wrapped.
-//! `file` keeps the KEK in a 0600 file (evaluation only); `pkcs11` keeps it non-extractable
+//! the platform's SM2 private key exists on disk only wrapped. Each tenant (data-key owner)
+//! also has its own tenant KEK in the key store, never in the database or a backup, which
+//! wraps that tenant's data key; deleting it is the tenant's crypto-shredding (SPEC §6.2).
+//! `file` keeps the KEKs in 0600 files (evaluation only); `pkcs11` keeps them non-extractable
 //! in an HSM.
 
 use zeroize::Zeroizing;
@@ -21,6 +23,10 @@ pub enum KeyError {
     Unwrap,
     #[error("密钥文件读写失败: {0}")]
     Io(String),
+    /// The owner's tenant KEK is not in the key store: destroyed, or a key store that is not
+    /// this installation's.
+    #[error("租户密钥已销毁或不在密钥库中（{0}）")]
+    TenantKeyMissing(String),
 }
 
 /// What the console shows about a provider; never key material.
@@ -42,6 +48,30 @@ pub trait KeyProvider: Send + Sync {
     /// Decrypts a blob made by [`KeyProvider::wrap`].
     fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError>;
     fn status(&self) -> ProviderStatus;
+    /// Encrypts `plaintext` under `owner`'s own tenant KEK, creating that key in the key store
+    /// on first use. The blob is bound to `owner` (AAD): it opens under no other owner.
+    fn tenant_wrap(&self, owner: &str, plaintext: &[u8]) -> Result<Vec<u8>, KeyError>;
+    /// Decrypts a blob made by [`KeyProvider::tenant_wrap`] for the same `owner`; never
+    /// creates a key (`TenantKeyMissing` when there is none).
+    fn tenant_unwrap(&self, owner: &str, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError>;
+    /// Deletes `owner`'s tenant KEK from the key store; returns whether there was one.
+    fn destroy_tenant_key(&self, owner: &str) -> Result<bool, KeyError>;
+}
+
+/// The name a tenant KEK has in the key store: hex SM3 of the owner, so file names and HSM
+/// labels carry no appId or username and any owner string makes a valid name.
+pub fn tenant_key_name(owner: &str) -> String {
+    crate::crypto::sm::sm3_hex(owner.as_bytes())
+}
+
+/// The AAD of a tenant blob: the format's magic and the owner, so a blob can neither be
+/// re-labelled as another format nor opened as another tenant's.
+fn tenant_aad(magic: &[u8], owner: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(magic.len() + 1 + owner.len());
+    aad.extend_from_slice(magic);
+    aad.push(0);
+    aad.extend_from_slice(owner.as_bytes());
+    aad
 }
 
 pub mod file;

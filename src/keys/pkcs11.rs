@@ -9,6 +9,11 @@
 //! Blob format (self-describing): `b"HK1" || iv(12) || ciphertext || tag(16)`, where the
 //! three magic bytes are also the GCM additional authenticated data, so a blob cannot be
 //! re-labelled as another format without failing the tag.
+//!
+//! Tenant KEKs are AES-256 token objects of their own, non-extractable, labelled
+//! `<kek_label>-tenant-<hex SM3(owner)>` with CKA_ID `SM3(owner)`, created by the first wrap
+//! and removed with `C_DestroyObject`. Their blobs are `b"HKT" || iv || ciphertext || tag`
+//! with AAD `b"HKT" || 0 || owner`.
 
 use crate::time::now_ms;
 use std::collections::HashMap;
@@ -29,11 +34,13 @@ use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
 
-use super::{KeyError, KeyProvider, ProviderStatus};
+use super::{KeyError, KeyProvider, ProviderStatus, tenant_aad, tenant_key_name};
 use crate::config::Pkcs11Section;
 
 /// Leading bytes of every blob this provider makes; also the GCM AAD.
 const MAGIC: &[u8; 3] = b"HK1";
+/// Leading bytes of blobs under a tenant KEK.
+const TENANT_MAGIC: &[u8; 3] = b"HKT";
 const IV_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 const TAG_BITS: u64 = (TAG_LEN * 8) as u64;
@@ -191,6 +198,8 @@ pub struct KekPolicy {
 struct Connection {
     session: Session,
     kek: ObjectHandle,
+    /// Tenant KEK handles found in this session, by label.
+    tenants: HashMap<String, ObjectHandle>,
 }
 
 pub struct Pkcs11Provider {
@@ -224,7 +233,8 @@ impl Pkcs11Provider {
         cfg.check()?;
         let ctx = load_module(&cfg.module)?;
         let target = select_slot(&ctx, cfg)?;
-        let session = open_logged_in(&ctx, &target, cfg, false)?;
+        // Read-write: tenant KEKs are token objects created and destroyed while serving.
+        let session = open_logged_in(&ctx, &target, cfg, true)?;
         let mechanisms = token_mechanisms(&ctx, &target)?;
         let kek = find_kek(&session, &cfg.kek_label)?;
         let canary = self_test(&session, kek.handle)?;
@@ -256,21 +266,7 @@ impl Pkcs11Provider {
                 target.label, cfg.kek_label
             )));
         }
-        let template = [
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::KeyType(KeyType::AES),
-            Attribute::ValueLen(KEK_BYTES.into()),
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Encrypt(true),
-            Attribute::Decrypt(true),
-            Attribute::Wrap(true),
-            Attribute::Unwrap(true),
-            Attribute::Label(cfg.kek_label.as_bytes().to_vec()),
-            Attribute::Id(id),
-        ];
+        let template = key_template(&cfg.kek_label, id, true);
         let handle = session
             .generate_key(&Mechanism::AesKeyGen, &template)
             .map_err(|e| hsm("generating the AES-256 KEK", e))?;
@@ -366,6 +362,7 @@ impl Pkcs11Provider {
             conn: Mutex::new(Connection {
                 session,
                 kek: kek.handle,
+                tenants: HashMap::new(),
             }),
             ctx,
             cfg: cfg.clone(),
@@ -415,8 +412,17 @@ impl Pkcs11Provider {
         mut op: impl FnMut(&Session, ObjectHandle) -> Result<T, CkError>,
         on_err: impl Fn(CkError) -> KeyError,
     ) -> Result<T, KeyError> {
+        self.with_conn(|c| op(&c.session, c.kek), on_err)
+    }
+
+    /// [`Pkcs11Provider::with_session`] with the whole connection (its tenant-key handles).
+    fn with_conn<T>(
+        &self,
+        mut op: impl FnMut(&mut Connection) -> Result<T, CkError>,
+        on_err: impl Fn(CkError) -> KeyError,
+    ) -> Result<T, KeyError> {
         let mut conn = self.lock();
-        match op(&conn.session, conn.kek) {
+        match op(&mut conn) {
             Err(CkError::Pkcs11(rv, _)) if session_lost(rv) => {
                 tracing::warn!(error = ?rv, "HSM session lost; reconnecting");
                 // Back to the same token: without a configured label, "first initialised
@@ -426,7 +432,7 @@ impl Pkcs11Provider {
                     cfg.slot = Some(self.details.slot_id);
                 }
                 let target = select_slot(&self.ctx, &cfg)?;
-                let session = open_logged_in(&self.ctx, &target, &cfg, false)?;
+                let session = open_logged_in(&self.ctx, &target, &cfg, true)?;
                 let kek = find_kek(&session, &cfg.kek_label)?;
                 if hex::encode(&kek.id) != self.details.kek_id {
                     return Err(KeyError::Config(format!(
@@ -440,8 +446,9 @@ impl Pkcs11Provider {
                 *conn = Connection {
                     session,
                     kek: kek.handle,
+                    tenants: HashMap::new(),
                 };
-                op(&conn.session, conn.kek).map_err(on_err)
+                op(&mut conn).map_err(on_err)
             }
             other => other.map_err(on_err),
         }
@@ -460,15 +467,26 @@ impl Pkcs11Provider {
     }
 }
 
-impl KeyProvider for Pkcs11Provider {
-    fn wrap(&self, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
+impl Pkcs11Provider {
+    /// Encrypts under `key(conn)` (the KEK or a tenant KEK) and frames the blob with `magic`.
+    fn seal_blob(
+        &self,
+        magic: &[u8; 3],
+        aad: &[u8],
+        plaintext: &[u8],
+        mut key: impl FnMut(&mut Connection) -> Result<ObjectHandle, CkError>,
+        what: &str,
+    ) -> Result<Vec<u8>, KeyError> {
         // IV from the OS RNG, not the HSM's: it keeps the lock short and does not depend on
-        // the token having an RNG. Random 96-bit IVs are safe for the few wraps a KEK makes.
+        // the token having an RNG. Random 96-bit IVs are safe for the few wraps a key makes.
         let mut iv = [0u8; IV_LEN];
         getrandom::fill(&mut iv).map_err(|e| KeyError::Hsm(format!("OS random source: {e}")))?;
-        let sealed = self.with_session(
-            |s, kek| seal(s, kek, iv, plaintext),
-            |e| hsm("AES-GCM encryption", e),
+        let sealed = self.with_conn(
+            |c| {
+                let k = key(c)?;
+                seal(&c.session, k, iv, aad, plaintext)
+            },
+            |e| hsm(what, e),
         )?;
         if sealed.len() != plaintext.len() + TAG_LEN {
             return Err(KeyError::Hsm(format!(
@@ -478,40 +496,135 @@ impl KeyProvider for Pkcs11Provider {
             )));
         }
         self.touch();
-        let mut blob = Vec::with_capacity(MAGIC.len() + IV_LEN + sealed.len());
-        blob.extend_from_slice(MAGIC);
+        let mut blob = Vec::with_capacity(magic.len() + IV_LEN + sealed.len());
+        blob.extend_from_slice(magic);
         blob.extend_from_slice(&iv);
         blob.extend_from_slice(&sealed);
         Ok(blob)
     }
 
-    fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        let (iv, sealed) = parse_blob(wrapped)?;
+    /// Inverse of [`Pkcs11Provider::seal_blob`]; `key(conn)` is `None` when the key is gone.
+    fn open_blob(
+        &self,
+        magic: &[u8; 3],
+        aad: &[u8],
+        wrapped: &[u8],
+        mut key: impl FnMut(&mut Connection) -> Result<Option<ObjectHandle>, CkError>,
+        missing: impl Fn() -> KeyError,
+        what: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let (iv, sealed) = parse_blob_of(magic, wrapped)?;
         let canary = &self.canary;
-        let plain = self.with_session(
-            |s, kek| match open_sealed(s, kek, iv, sealed) {
-                Ok(plain) => Ok(Some(plain)),
-                // A bad tag or a mangled length is the caller's blob, not an HSM fault.
-                Err(CkError::Pkcs11(
-                    RvError::EncryptedDataInvalid
-                    | RvError::EncryptedDataLenRange
-                    | RvError::DataInvalid
-                    | RvError::DataLenRange,
-                    _,
-                )) => Ok(None),
-                Err(e @ CkError::Pkcs11(RvError::GeneralError | RvError::FunctionFailed, _)) => {
-                    match open_sealed(s, kek, canary.iv, &canary.sealed) {
-                        Ok(_) => Ok(None),
-                        Err(_) => Err(e),
-                    }
-                }
-                Err(e) => Err(e),
+        let plain = self.with_conn(
+            |c| {
+                let Some(k) = key(c)? else {
+                    return Ok(Err(missing()));
+                };
+                let opened = open_sealed(&c.session, k, iv, aad, sealed);
+                blob_or_fault(&c.session, c.kek, canary, opened).map(|p| p.ok_or(KeyError::Unwrap))
             },
-            |e| hsm("AES-GCM decryption", e),
-        )?;
-        let plain = plain.ok_or(KeyError::Unwrap)?;
+            |e| hsm(what, e),
+        )??;
         self.touch();
         Ok(plain)
+    }
+
+    fn tenant_label(&self, owner: &str) -> String {
+        format!("{}-tenant-{}", self.cfg.kek_label, tenant_key_name(owner))
+    }
+}
+
+/// A non-extractable AES-256 token key for encryption: the KEK (which may also wrap) or a
+/// tenant KEK (which only encrypts and decrypts data keys).
+fn key_template(label: &str, id: Vec<u8>, wrap: bool) -> [Attribute; 13] {
+    [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::ValueLen(KEK_BYTES.into()),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+        Attribute::Wrap(wrap),
+        Attribute::Unwrap(wrap),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Id(id),
+    ]
+}
+
+/// The handle of the tenant KEK labelled `label`, if the token has it.
+fn find_tenant_key(conn: &mut Connection, label: &str) -> Result<Option<ObjectHandle>, CkError> {
+    if let Some(h) = conn.tenants.get(label) {
+        return Ok(Some(*h));
+    }
+    let found = conn.session.find_objects(&[
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ])?;
+    if let Some(h) = found.first() {
+        conn.tenants.insert(label.to_string(), *h);
+    }
+    Ok(found.first().copied())
+}
+
+/// The tenant KEK labelled `label`, generated (non-extractable, on the token) if there is
+/// none. Runs under the connection lock, so one process never makes two keys for one tenant.
+fn tenant_key_or_create(
+    conn: &mut Connection,
+    label: &str,
+    owner: &str,
+) -> Result<ObjectHandle, CkError> {
+    if let Some(h) = find_tenant_key(conn, label)? {
+        return Ok(h);
+    }
+    let id = crate::crypto::sm::sm3(owner.as_bytes()).to_vec();
+    let template = key_template(label, id, false);
+    let handle = conn
+        .session
+        .generate_key(&Mechanism::AesKeyGen, &template)?;
+    tracing::info!(label, "created a tenant key in the HSM");
+    conn.tenants.insert(label.to_string(), handle);
+    Ok(handle)
+}
+
+/// Sorts a failed GCM decryption into "the caller's blob" (`Ok(None)`) and a real fault.
+fn blob_or_fault(
+    session: &Session,
+    kek: ObjectHandle,
+    canary: &Canary,
+    opened: Result<Zeroizing<Vec<u8>>, CkError>,
+) -> Result<Option<Zeroizing<Vec<u8>>>, CkError> {
+    match opened {
+        Ok(plain) => Ok(Some(plain)),
+        // A bad tag or a mangled length is the caller's blob, not an HSM fault.
+        Err(CkError::Pkcs11(
+            RvError::EncryptedDataInvalid
+            | RvError::EncryptedDataLenRange
+            | RvError::DataInvalid
+            | RvError::DataLenRange,
+            _,
+        )) => Ok(None),
+        Err(e @ CkError::Pkcs11(RvError::GeneralError | RvError::FunctionFailed, _)) => {
+            match open_sealed(session, kek, canary.iv, MAGIC, &canary.sealed) {
+                Ok(_) => Ok(None),
+                Err(_) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+impl KeyProvider for Pkcs11Provider {
+    fn wrap(&self, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.seal_blob(MAGIC, MAGIC, plaintext, |c| Ok(c.kek), "AES-GCM encryption")
+    }
+
+    fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let missing = || KeyError::KekMissing(self.cfg.kek_label.clone());
+        let what = "AES-GCM decryption";
+        self.open_blob(MAGIC, MAGIC, wrapped, |c| Ok(Some(c.kek)), missing, what)
     }
 
     fn status(&self) -> ProviderStatus {
@@ -524,11 +637,54 @@ impl KeyProvider for Pkcs11Provider {
             created_ms: d.kek_created_ms,
         }
     }
+
+    fn tenant_wrap(&self, owner: &str, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let label = self.tenant_label(owner);
+        let aad = tenant_aad(TENANT_MAGIC, owner);
+        let key = |c: &mut Connection| tenant_key_or_create(c, &label, owner);
+        self.seal_blob(
+            TENANT_MAGIC,
+            &aad,
+            plaintext,
+            key,
+            "AES-GCM encryption under a tenant key",
+        )
+    }
+
+    fn tenant_unwrap(&self, owner: &str, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let label = self.tenant_label(owner);
+        let aad = tenant_aad(TENANT_MAGIC, owner);
+        let key = |c: &mut Connection| find_tenant_key(c, &label);
+        let missing = || KeyError::TenantKeyMissing(tenant_key_name(owner));
+        let what = "AES-GCM decryption under a tenant key";
+        self.open_blob(TENANT_MAGIC, &aad, wrapped, key, missing, what)
+    }
+
+    fn destroy_tenant_key(&self, owner: &str) -> Result<bool, KeyError> {
+        let label = self.tenant_label(owner);
+        self.with_conn(
+            |c| {
+                c.tenants.remove(&label);
+                let found = c
+                    .session
+                    .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])?;
+                for h in &found {
+                    c.session.destroy_object(*h)?;
+                }
+                Ok(!found.is_empty())
+            },
+            |e| hsm("destroying a tenant key", e),
+        )
+    }
 }
 
-/// Splits a blob into IV and ciphertext||tag; anything not made by `wrap` is `Unwrap`.
-fn parse_blob(wrapped: &[u8]) -> Result<([u8; IV_LEN], &[u8]), KeyError> {
-    let rest = wrapped.strip_prefix(MAGIC).ok_or(KeyError::Unwrap)?;
+/// Splits a blob of the format marked `magic` into IV and ciphertext||tag; anything else is
+/// `Unwrap`.
+fn parse_blob_of<'a>(
+    magic: &[u8; 3],
+    wrapped: &'a [u8],
+) -> Result<([u8; IV_LEN], &'a [u8]), KeyError> {
+    let rest = wrapped.strip_prefix(magic).ok_or(KeyError::Unwrap)?;
     if rest.len() < IV_LEN + TAG_LEN {
         return Err(KeyError::Unwrap);
     }
@@ -540,24 +696,26 @@ fn parse_blob(wrapped: &[u8]) -> Result<([u8; IV_LEN], &[u8]), KeyError> {
 /// AES-256-GCM inside the HSM; returns ciphertext || tag.
 fn seal(
     session: &Session,
-    kek: ObjectHandle,
+    key: ObjectHandle,
     mut iv: [u8; IV_LEN],
+    aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>, CkError> {
-    let params = GcmParams::new(&mut iv, MAGIC, TAG_BITS.into())?;
-    session.encrypt(&Mechanism::AesGcm(params), kek, plaintext)
+    let params = GcmParams::new(&mut iv, aad, TAG_BITS.into())?;
+    session.encrypt(&Mechanism::AesGcm(params), key, plaintext)
 }
 
 /// Inverse of [`seal`]; the plaintext goes straight into zeroised memory.
 fn open_sealed(
     session: &Session,
-    kek: ObjectHandle,
+    key: ObjectHandle,
     mut iv: [u8; IV_LEN],
+    aad: &[u8],
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CkError> {
-    let params = GcmParams::new(&mut iv, MAGIC, TAG_BITS.into())?;
+    let params = GcmParams::new(&mut iv, aad, TAG_BITS.into())?;
     session
-        .decrypt(&Mechanism::AesGcm(params), kek, sealed)
+        .decrypt(&Mechanism::AesGcm(params), key, sealed)
         .map(Zeroizing::new)
 }
 
@@ -570,9 +728,9 @@ fn self_test(session: &Session, kek: ObjectHandle) -> Result<Canary, KeyError> {
     getrandom::fill(&mut probe[..])
         .and_then(|()| getrandom::fill(&mut iv))
         .map_err(|e| KeyError::Hsm(format!("OS random source: {e}")))?;
-    let sealed = seal(session, kek, iv, &probe[..])
+    let sealed = seal(session, kek, iv, MAGIC, &probe[..])
         .map_err(|e| hsm("self-test: AES-GCM encryption under the KEK", e))?;
-    let opened = open_sealed(session, kek, iv, &sealed)
+    let opened = open_sealed(session, kek, iv, MAGIC, &sealed)
         .map_err(|e| hsm("self-test: AES-GCM decryption under the KEK", e))?;
     if opened[..] != probe[..] || sealed.len() != probe.len() + TAG_LEN {
         return Err(KeyError::Hsm(
@@ -938,15 +1096,21 @@ mod tests {
 
     #[test]
     fn blob_parsing_rejects_foreign_and_short_blobs() {
-        assert!(matches!(parse_blob(b""), Err(KeyError::Unwrap)));
-        assert!(matches!(parse_blob(&[0u8; 64]), Err(KeyError::Unwrap)));
+        assert!(matches!(parse_blob_of(MAGIC, b""), Err(KeyError::Unwrap)));
+        assert!(matches!(
+            parse_blob_of(MAGIC, &[0u8; 64]),
+            Err(KeyError::Unwrap)
+        ));
         let mut short = MAGIC.to_vec();
         short.extend_from_slice(&[0u8; IV_LEN + TAG_LEN - 1]);
-        assert!(matches!(parse_blob(&short), Err(KeyError::Unwrap)));
+        assert!(matches!(
+            parse_blob_of(MAGIC, &short),
+            Err(KeyError::Unwrap)
+        ));
         let mut ok = MAGIC.to_vec();
         ok.extend_from_slice(&[7u8; IV_LEN]);
         ok.extend_from_slice(&[9u8; TAG_LEN + 5]);
-        let (iv, sealed) = parse_blob(&ok).expect("well-formed blob");
+        let (iv, sealed) = parse_blob_of(MAGIC, &ok).expect("well-formed blob");
         assert_eq!(iv, [7u8; IV_LEN]);
         assert_eq!(sealed.len(), TAG_LEN + 5);
     }

@@ -116,6 +116,11 @@ pub enum Command {
     Backup,
     /// `backup --scheduled`: the scheduled backup, now, into `backup.dir`.
     BackupScheduled,
+    /// `tenant destroy`: crypto-shreds a departed system's tenant (needs the key store).
+    TenantDestroy {
+        app_id: String,
+        reason: String,
+    },
 }
 
 impl Command {
@@ -331,6 +336,7 @@ pub enum Response {
     AuditProof(Value),
     Backup(crate::backup::BackupSummary),
     BackupScheduled(crate::store::backup::BackupStatus),
+    TenantDestroy(crate::domain::tenants::Destruction),
 }
 
 /// What kind of refusal a [`ControlError`] is.
@@ -531,6 +537,20 @@ fn run(
             let timeout = std::time::Duration::from_millis(config.interop.member_timeout_ms);
             Response::SystemCheckCallback(systems::check_callback(
                 store, k, &app_id, &actor, timeout,
+            )?)
+        }
+        Command::TenantDestroy { app_id, reason } => {
+            let k = keys.ok_or_else(|| {
+                ControlError::new(ErrorCode::KeysUnavailable, "密钥未加载，无法删除租户密钥")
+            })?;
+            // The command names the appId once; that is its confirmation.
+            Response::TenantDestroy(crate::domain::tenants::destroy(
+                store,
+                k.provider(),
+                &app_id,
+                &app_id,
+                &reason,
+                &actor,
             )?)
         }
         Command::Status => {

@@ -54,6 +54,12 @@ pub fn prepare(config: Config) -> Result<Prepared, ServerError> {
     ensure_data_dir(&config)?;
     let store = Store::open(&config.data_dir)?;
     let (keys, keys_created) = load_keys(&store, &config)?;
+    // Data keys of a store from before tenant KEKs move under them now, not on first use, so
+    // no backup taken from here on holds a data key that the platform KEK alone opens.
+    let migrated = store.migrate_data_keys(keys.provider())?;
+    if migrated > 0 {
+        tracing::info!(migrated, "data keys re-wrapped under their tenant keys");
+    }
     if config.keys.provider == crate::config::KeyProviderKind::File {
         tracing::warn!(
             "key provider \"file\" keeps the key-encryption key on disk: for evaluation only, use keys.provider = \"pkcs11\" in production"

@@ -41,7 +41,7 @@ struct StoredProfile {
 }
 
 /// The data-key owner of a vendor account (its system's appId does not exist yet).
-fn key_owner(username: &str) -> String {
+pub fn key_owner(username: &str) -> String {
     format!("vendor:{username}")
 }
 

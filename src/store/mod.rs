@@ -26,16 +26,16 @@ pub mod usage;
 use engine::{Engine, EngineError, Keyspace, TxError, Txn};
 use serde::{Serialize, de::DeserializeOwned};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{Mutex, watch};
-use zeroize::Zeroizing;
 
 /// Bumped when the layout of any keyspace changes; [`Store::open`] refuses newer databases.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2: `data_keys` entries are JSON (a data key under its owner's tenant KEK, or a
+/// destroyed owner's tombstone); version 1's raw platform-KEK blobs still read.
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// Every keyspace of schema version 1, by name (sled tree names of existing data
+/// Every keyspace of the schema, by name (sled tree names of existing data
 /// directories). A family's module documents its keys and values.
 pub mod keyspace {
     pub const META: &str = "meta";
@@ -106,6 +106,9 @@ pub enum StoreError {
     Conflict,
     #[error("{0} 中已有数据库，拒绝覆盖（恢复只写入没有数据库的目录）")]
     NotEmpty(PathBuf),
+    /// The owner's tenant KEK was deleted (crypto-shredding): its personal data is gone.
+    #[error("租户密钥已销毁（{0}），其个人数据不可读")]
+    TenantDestroyed(String),
 }
 
 type Space = Arc<dyn Keyspace>;
@@ -138,7 +141,7 @@ pub struct Store {
     audit_state: Space,
     audit_checkpoints: Space,
     audit_index: Space,
-    data_key_cache: Arc<std::sync::Mutex<HashMap<String, Zeroizing<[u8; 16]>>>>,
+    data_key_cache: Arc<std::sync::Mutex<seals::DataKeyCache>>,
     /// The audit tree's frontier; its lock serialises appends (see `audit_log`). Never held
     /// across an await.
     audit_tip: Arc<std::sync::Mutex<crate::audit::merkle::Frontier>>,
@@ -205,6 +208,12 @@ impl Store {
                         supported: SCHEMA_VERSION,
                     });
                 }
+                // Every older layout reads as it is; this binary writes the current one from
+                // now on, so an older binary must refuse the database rather than misread it.
+                if found < SCHEMA_VERSION {
+                    meta.insert(b"schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+                    engine.flush()?;
+                }
             }
         }
         let open = |name: &str| engine.keyspace(name);
@@ -233,7 +242,7 @@ impl Store {
             audit_state: open(ks::AUDIT_STATE)?,
             audit_checkpoints: open(ks::AUDIT_CHECKPOINTS)?,
             audit_index: open(ks::AUDIT_INDEX)?,
-            data_key_cache: Arc::new(std::sync::Mutex::new(HashMap::new())),
+            data_key_cache: Arc::default(),
             audit_tip: Arc::default(),
             audit_index_lock: Arc::default(),
             meta,

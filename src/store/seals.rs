@@ -3,7 +3,10 @@
 //!
 //! Trees: `seals` (sealCode → [`SealRecord`]), `seal_ders` (SM3 of DER → DER), `seal_index`
 //! (`code:`/`digest:`/`esid:`/`certsn:`/`org:` keys → sealCode), `sign_ids`, `fetched`,
-//! `data_keys` (appId → data key wrapped by the KEK).
+//! `data_keys` (data-key owner → [`DataKeyEntry`] as JSON: the owner's data key wrapped by
+//! its tenant KEK, or the tombstone of a destroyed tenant; entries of stores from before
+//! tenant KEKs hold the raw blob of the platform KEK and are re-wrapped by
+//! [`Store::migrate_data_keys`] at start or by the first [`Store::data_key`]).
 
 use super::engine::Direction;
 use super::keyspace as ks;
@@ -130,6 +133,55 @@ pub enum SignIdTake {
     Refused(SignIdRecord),
     /// Unknown, or already consumed.
     Missing,
+}
+
+/// Unwrapped data keys by owner. `epoch` counts clears: a look-up that began before a clear
+/// (a destruction) does not cache what it read, so a destroyed owner's key cannot come back.
+#[derive(Default)]
+pub(crate) struct DataKeyCache {
+    keys: std::collections::HashMap<String, Zeroizing<[u8; 16]>>,
+    epoch: u64,
+}
+
+/// What `data_keys` holds for one owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+enum DataKeyEntry {
+    /// The data key wrapped by the owner's own tenant KEK (Base64); useless without the key
+    /// store, so a backup of the database alone recovers nothing.
+    #[serde(rename_all = "camelCase")]
+    Tenant { wrapped: String },
+    /// The owner was destroyed: its tenant KEK is deleted and no data key is made for it
+    /// again.
+    #[serde(rename_all = "camelCase")]
+    Destroyed { at_ms: i64 },
+}
+
+/// An entry as read: JSON since tenant KEKs, a raw platform-KEK blob before (those blobs
+/// start with a provider's magic, never with `{`).
+enum StoredDataKey {
+    Entry(DataKeyEntry),
+    Legacy(Vec<u8>),
+}
+
+fn read_data_key(raw: Vec<u8>) -> Result<StoredDataKey, StoreError> {
+    if raw.first() == Some(&b'{') {
+        decode(&raw).map(StoredDataKey::Entry)
+    } else {
+        Ok(StoredDataKey::Legacy(raw))
+    }
+}
+
+/// What a tenant's destruction changes in the store, written in one transaction with its
+/// audit entry: each data-key owner's tombstone, the seals revoked (`(as read, revoked)`,
+/// with the index keys to drop), the system as read and as it will be.
+pub struct TenantShred<'a> {
+    pub owners: &'a [String],
+    pub seals: &'a [(SealRecord, SealRecord, Vec<Vec<u8>>)],
+    pub system: (
+        &'a super::systems::SystemRecord,
+        &'a super::systems::SystemRecord,
+    ),
 }
 
 /// Index keys.
@@ -309,12 +361,69 @@ impl Store {
         Ok(n)
     }
 
-    /// Destroys `owner`'s data key (crypto-shredding): what was sealed under it can no longer
-    /// be read. Returns whether there was one.
-    pub fn destroy_data_key(&self, owner: &str) -> Result<bool, StoreError> {
-        let existed = self.data_keys.remove(owner.as_bytes())?.is_some();
+    /// Whether `owner`'s data key was destroyed (a tombstone is in `data_keys`).
+    pub fn is_tenant_destroyed(&self, owner: &str) -> Result<bool, StoreError> {
+        match self.data_keys.get(owner.as_bytes())? {
+            Some(raw) => Ok(matches!(
+                read_data_key(raw)?,
+                StoredDataKey::Entry(DataKeyEntry::Destroyed { .. })
+            )),
+            None => Ok(false),
+        }
+    }
+
+    /// Writes a tenant's destruction (see [`TenantShred`]) with its audit entry, atomically:
+    /// `Conflict` if a seal or the system changed since they were read. The caller deletes the
+    /// tenant KEKs from the key store afterwards; from now on no data key is made for them.
+    pub fn shred_tenant(
+        &self,
+        plan: &TenantShred<'_>,
+        entry: &crate::audit::entry::Draft,
+    ) -> Result<(), StoreError> {
+        let tombstone = encode(&DataKeyEntry::Destroyed {
+            at_ms: crate::time::now_ms(),
+        })?;
+        let seals = plan
+            .seals
+            .iter()
+            .map(|(old, new, drop)| {
+                Ok((encode(old)?, encode(new)?, new.seal_code.as_bytes(), drop))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let (old_sys, new_sys) = plan.system;
+        let (sys_key, old_sys, new_sys) = (
+            new_sys.app_id.as_bytes(),
+            encode(old_sys)?,
+            encode(new_sys)?,
+        );
+        let spaces = super::audit_log::with_audit_spaces(&[
+            ks::DATA_KEYS,
+            ks::SEALS,
+            ks::SEAL_INDEX,
+            ks::SYSTEMS,
+        ]);
+        let res = self.transaction(&spaces, |tx| {
+            if tx.get(ks::SYSTEMS, sys_key)?.as_deref() != Some(old_sys.as_slice()) {
+                return Err(TxAbort::Store(StoreError::Conflict));
+            }
+            tx.insert(ks::SYSTEMS, sys_key, &new_sys)?;
+            for (old, new, code, drop) in &seals {
+                if tx.get(ks::SEALS, code)?.as_deref() != Some(old.as_slice()) {
+                    return Err(TxAbort::Store(StoreError::Conflict));
+                }
+                tx.insert(ks::SEALS, code, new)?;
+                for k in drop.iter() {
+                    tx.remove(ks::SEAL_INDEX, k)?;
+                }
+            }
+            for owner in plan.owners {
+                tx.insert(ks::DATA_KEYS, owner.as_bytes(), &tombstone)?;
+            }
+            self.append_audit_tx(tx, entry)?;
+            Ok(())
+        });
         self.clear_data_key_cache();
-        Ok(existed)
+        res
     }
 
     /// Up to `limit` seal records that `keep` accepts, in sealCode order; unreadable records
@@ -344,55 +453,129 @@ impl Store {
     /// Forgets unwrapped data keys (after a key was destroyed).
     pub fn clear_data_key_cache(&self) {
         if let Ok(mut cache) = self.data_key_cache.lock() {
-            cache.clear();
+            cache.keys.clear();
+            cache.epoch += 1;
         }
     }
 
-    /// The tenant's SM4 data key, created on first use and stored wrapped by the KEK.
+    /// The owner's SM4 data key, created on first use and stored wrapped by the owner's
+    /// tenant KEK. A destroyed owner gets `TenantDestroyed`, never a fresh key; so does an
+    /// owner whose tenant KEK is gone from the key store (an older store after destruction).
+    /// An entry still under the platform KEK is re-wrapped under the tenant KEK on the way.
     pub fn data_key(
         &self,
         provider: &dyn KeyProvider,
-        app_id: &str,
+        owner: &str,
     ) -> Result<Zeroizing<[u8; 16]>, StoreError> {
-        if let Ok(cache) = self.data_key_cache.lock()
-            && let Some(k) = cache.get(app_id)
-        {
-            return Ok(k.clone());
-        }
-        let wrapped = match self.data_keys.get(app_id.as_bytes())? {
-            Some(w) => w,
-            None => {
-                let fresh = Zeroizing::new(crate::crypto::sm::random_bytes::<16>());
-                let wrapped = provider
-                    .wrap(&fresh[..])
-                    .map_err(|e| StoreError::Corrupt(format!("data key wrap: {e}")))?;
-                match self
-                    .data_keys
-                    .compare_and_swap(app_id.as_bytes(), None, Some(&wrapped))?
-                {
-                    Ok(()) => wrapped,
-                    Err(found) => found.unwrap_or(wrapped),
+        let epoch = match self.data_key_cache.lock() {
+            Ok(cache) => match cache.keys.get(owner) {
+                Some(k) => return Ok(k.clone()),
+                None => Some(cache.epoch),
+            },
+            Err(_) => None,
+        };
+        let key = loop {
+            let current = self.data_keys.get(owner.as_bytes())?;
+            let (key, replace) = match current.clone().map(read_data_key).transpose()? {
+                None => {
+                    let fresh = Zeroizing::new(crate::crypto::sm::random_bytes::<16>());
+                    (fresh, true)
                 }
+                Some(StoredDataKey::Entry(DataKeyEntry::Destroyed { .. })) => {
+                    return Err(StoreError::TenantDestroyed(owner.to_string()));
+                }
+                Some(StoredDataKey::Entry(DataKeyEntry::Tenant { wrapped })) => {
+                    use base64::Engine;
+                    let blob = base64::engine::general_purpose::STANDARD
+                        .decode(wrapped)
+                        .map_err(|_| StoreError::Corrupt("data key entry".into()))?;
+                    let plain = provider
+                        .tenant_unwrap(owner, &blob)
+                        .map_err(|e| key_error(owner, e))?;
+                    (data_key_bytes(&plain)?, false)
+                }
+                Some(StoredDataKey::Legacy(blob)) => {
+                    let plain = provider.unwrap(&blob).map_err(|e| key_error(owner, e))?;
+                    (data_key_bytes(&plain)?, true)
+                }
+            };
+            if !replace {
+                break key;
+            }
+            let entry = self.tenant_entry(provider, owner, &key)?;
+            match self.data_keys.compare_and_swap(
+                owner.as_bytes(),
+                current.as_deref(),
+                Some(&entry),
+            )? {
+                Ok(()) => break key,
+                // Made, migrated or destroyed meanwhile: read what is there now.
+                Err(_) => continue,
             }
         };
-        let plain = provider
-            .unwrap(&wrapped)
-            .map_err(|e| StoreError::Corrupt(format!("data key unwrap: {e}")))?;
-        let key: [u8; 16] = plain
-            .as_slice()
-            .try_into()
-            .map_err(|_| StoreError::Corrupt("data key length".into()))?;
-        let key = Zeroizing::new(key);
-        if let Ok(mut cache) = self.data_key_cache.lock() {
-            cache.insert(app_id.to_string(), key.clone());
+        if let Ok(mut cache) = self.data_key_cache.lock()
+            && Some(cache.epoch) == epoch
+        {
+            cache.keys.insert(owner.to_string(), key.clone());
         }
         Ok(key)
+    }
+
+    fn tenant_entry(
+        &self,
+        provider: &dyn KeyProvider,
+        owner: &str,
+        key: &[u8; 16],
+    ) -> Result<Vec<u8>, StoreError> {
+        use base64::Engine;
+        let wrapped = provider
+            .tenant_wrap(owner, &key[..])
+            .map_err(|e| key_error(owner, e))?;
+        encode(&DataKeyEntry::Tenant {
+            wrapped: base64::engine::general_purpose::STANDARD.encode(wrapped),
+        })
+    }
+
+    /// Re-wraps every data key still under the platform KEK under its owner's tenant KEK,
+    /// so that no backup made from now on holds a data key the platform KEK alone opens.
+    /// Returns how many it re-wrapped; run at start, before serving.
+    pub fn migrate_data_keys(&self, provider: &dyn KeyProvider) -> Result<usize, StoreError> {
+        let mut legacy = Vec::new();
+        for item in self.data_keys.iter(Direction::Forward) {
+            let (k, v) = item?;
+            if matches!(read_data_key(v)?, StoredDataKey::Legacy(_)) {
+                legacy.push(String::from_utf8_lossy(&k).into_owned());
+            }
+        }
+        for owner in &legacy {
+            self.data_key(provider, owner)?;
+        }
+        if !legacy.is_empty() {
+            self.flush_blocking()?;
+        }
+        Ok(legacy.len())
+    }
+}
+
+fn data_key_bytes(plain: &[u8]) -> Result<Zeroizing<[u8; 16]>, StoreError> {
+    let key: [u8; 16] = plain
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("data key length".into()))?;
+    Ok(Zeroizing::new(key))
+}
+
+/// A key-store failure for `owner`'s data key; a missing tenant KEK is the destruction.
+fn key_error(owner: &str, e: crate::keys::KeyError) -> StoreError {
+    match e {
+        crate::keys::KeyError::TenantKeyMissing(_) => StoreError::TenantDestroyed(owner.into()),
+        other => StoreError::Corrupt(format!("data key of {owner}: {other}")),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::KeyProvider;
 
     fn sign_id(requester: &str) -> SignIdRecord {
         SignIdRecord {
@@ -451,6 +634,63 @@ mod tests {
                 SignIdTake::Missing
             );
         }
+    }
+
+    fn file_provider(dir: &std::path::Path) -> crate::keys::file::FileProvider {
+        crate::keys::file::FileProvider::create(&dir.join("kek.key")).unwrap()
+    }
+
+    #[test]
+    fn data_keys_of_an_older_store_move_under_their_tenant_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let kp = file_provider(dir.path());
+        // What stores from before tenant KEKs hold: the data key under the platform KEK.
+        let key = [7u8; 16];
+        let legacy = kp.wrap(&key).unwrap();
+        store.data_keys.insert(b"HTOLD", &legacy).unwrap();
+        store.data_keys.insert(b"HTLAZY", &legacy).unwrap();
+        // Lazily on first use …
+        assert_eq!(*store.data_key(&kp, "HTLAZY").unwrap(), key);
+        // … and for the rest at start.
+        assert_eq!(store.migrate_data_keys(&kp).unwrap(), 1);
+        assert_eq!(store.migrate_data_keys(&kp).unwrap(), 0);
+        store.clear_data_key_cache();
+        for owner in ["HTOLD", "HTLAZY"] {
+            let raw = store.data_keys.get(owner.as_bytes()).unwrap().unwrap();
+            assert!(matches!(
+                read_data_key(raw).unwrap(),
+                StoredDataKey::Entry(DataKeyEntry::Tenant { .. })
+            ));
+            assert_eq!(*store.data_key(&kp, owner).unwrap(), key);
+        }
+        // Now the tenant KEK, not the platform KEK, is what the data key needs.
+        assert!(kp.destroy_tenant_key("HTOLD").unwrap());
+        store.clear_data_key_cache();
+        assert!(matches!(
+            store.data_key(&kp, "HTOLD"),
+            Err(StoreError::TenantDestroyed(_))
+        ));
+        assert!(
+            !store.is_tenant_destroyed("HTOLD").unwrap(),
+            "no tombstone was written"
+        );
+    }
+
+    #[test]
+    fn a_new_owner_gets_one_data_key_under_its_tenant_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let kp = file_provider(dir.path());
+        let k = store.data_key(&kp, "HTNEW").unwrap();
+        store.clear_data_key_cache();
+        assert_eq!(store.data_key(&kp, "HTNEW").unwrap(), k);
+        let raw = store.data_keys.get(b"HTNEW").unwrap().unwrap();
+        assert!(
+            raw.starts_with(b"{\"kind\":\"tenant\""),
+            "{}",
+            String::from_utf8_lossy(&raw)
+        );
     }
 
     #[test]

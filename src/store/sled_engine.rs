@@ -489,5 +489,11 @@ mod tests {
         let mut all = keyspace::ALL.map(String::from).to_vec();
         all.sort();
         assert_eq!(names, all);
+        // Opened by this binary, the directory says so: older binaries refuse it now.
+        let version = db.open_tree("meta").unwrap().get("schema_version").unwrap();
+        assert_eq!(
+            version.as_deref(),
+            Some(&crate::store::SCHEMA_VERSION.to_be_bytes()[..])
+        );
     }
 }

@@ -71,19 +71,22 @@ fn current_picture(state: &AppState, rec: &SealRecord) -> Result<Option<Vec<u8>>
 }
 
 /// A row with personal data masked: a person's name and ID number are decrypted only to be
-/// masked here; an organisation's name and code are public.
+/// masked here; an organisation's name and code are public. A destroyed tenant's fields are
+/// gone and say so.
 fn seal_row(state: &AppState, rec: &SealRecord) -> Result<SealRow, ConsoleError> {
     let provider = state.keys.provider();
-    let reveal = |f| dseals::reveal(&state.store, provider, &rec.app_id, f);
-    let (possessor, cert_no) = if rec.possessor_type == crate::domain::vocab::PossessorType::Person
-    {
-        (
-            codes::mask_name(&reveal(&rec.possessor)?),
-            codes::mask_id(&reveal(&rec.possessor_cert_no)?),
+    let person = rec.possessor_type == crate::domain::vocab::PossessorType::Person;
+    let show = |f, mask: fn(&str) -> String| -> Result<String, ConsoleError> {
+        Ok(
+            match dseals::reveal_kept(&state.store, provider, &rec.app_id, f)? {
+                Some(v) if person => mask(&v),
+                Some(v) => v,
+                None => "（已销毁）".to_string(),
+            },
         )
-    } else {
-        (reveal(&rec.possessor)?, reveal(&rec.possessor_cert_no)?)
     };
+    let possessor = show(&rec.possessor, codes::mask_name)?;
+    let cert_no = show(&rec.possessor_cert_no, codes::mask_id)?;
     let system_name = state
         .store
         .get_system(&rec.app_id)?
