@@ -622,10 +622,17 @@ fn tenant_keys_are_token_objects_bound_to_their_owner_and_destroyed() {
 }
 
 #[test]
-fn destroyed_tenant_is_unreadable_in_an_older_copy_with_softhsm() {
-    let p = Pkcs11Provider::create_kek(&config("shred")).expect("create KEK");
+fn destroyed_tenant_is_unreadable_in_a_restored_older_backup_with_softhsm() {
     let dir = tempfile::tempdir().expect("tempdir");
-    shred::destroyed_tenant_is_unreadable_in_an_older_copy(dir.path(), &p);
+    let mut cfg = hutong::config::Config::load(None, Vec::<(String, String)>::new()).unwrap();
+    cfg.data_dir = dir.path().to_path_buf();
+    cfg.keys.provider = hutong::config::KeyProviderKind::Pkcs11;
+    cfg.keys.pkcs11.module = Some(softhsm().module.clone());
+    cfg.keys.pkcs11.token_label = Some("shred".into());
+    cfg.keys.pkcs11.pin = Some(USER_PIN.into());
+    cfg.keys.pkcs11.kek_label = KEK.into();
+    let keyring = hutong::keys::Keyring::init(&cfg).expect("init with the token");
+    shred::destroyed_tenant_is_unreadable_in_an_older_copy(dir.path(), &keyring, &cfg);
     let session = own_session(&softhsm().module, "shred", false);
     let left = session
         .find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY)])

@@ -6,15 +6,14 @@
 #[path = "support/shred.rs"]
 mod shred;
 
-use hutong::keys::file::FileProvider;
-
 #[test]
-fn destroyed_tenant_is_unreadable_in_an_older_copy_with_the_file_provider() {
+fn destroyed_tenant_is_unreadable_in_a_restored_older_backup_with_the_file_provider() {
     let dir = tempfile::tempdir().unwrap();
+    let mut config = hutong::config::Config::load(None, Vec::<(String, String)>::new()).unwrap();
+    config.data_dir = dir.path().to_path_buf();
+    let keyring = hutong::keys::Keyring::init(&config).unwrap();
     let keys = dir.path().join("keys");
-    std::fs::create_dir(&keys).unwrap();
-    let provider = FileProvider::create(&keys.join("kek.key")).unwrap();
-    shred::destroyed_tenant_is_unreadable_in_an_older_copy(dir.path(), &provider);
+    shred::destroyed_tenant_is_unreadable_in_an_older_copy(dir.path(), &keyring, &config);
     // The key directory holds B's two tenant keys only.
     let left = std::fs::read_dir(keys.join("tenants")).unwrap().count();
     assert_eq!(left, 2);

@@ -1,8 +1,8 @@
 //! The crypto-shredding scenario of SPEC §6.2, run with each key provider (`tests/shred.rs`
-//! with `file`, `tests/hsm.rs` with SoftHSM2): two tenants with personal data, a copy of the
-//! database taken aside (an older backup), tenant A destroyed, then the older copy opened
-//! with the same key store: A's personal fields cannot be decrypted and appear nowhere in
-//! clear, B's are intact.
+//! with `file`, `tests/hsm.rs` with SoftHSM2): two tenants with personal data, an older copy
+//! taken (a real backup file, or the database copied aside), tenant A destroyed, then the
+//! older copy restored and opened with the same key store: A's personal fields cannot be
+//! decrypted and appear nowhere in clear, B's are intact.
 
 use base64::Engine;
 use hutong::crypto::sm::{self, Sm2KeyPair};
@@ -242,10 +242,19 @@ fn destroy(
     tenants::destroy(store, provider, app_id, confirm, "合同终止", &Actor::cli())
 }
 
-/// The whole scenario in `dir` (a fresh data directory whose key store `provider` is).
-pub fn destroyed_tenant_is_unreadable_in_an_older_copy(dir: &Path, provider: &dyn KeyProvider) {
+/// The whole scenario in `dir` (a fresh data directory whose keys `keys` are, initialised
+/// with `config`): the older copy is a backup file (SPEC §6.2) taken from the open store and
+/// restored after the destruction into a new data directory holding the key store as it is
+/// then.
+pub fn destroyed_tenant_is_unreadable_in_an_older_copy(
+    dir: &Path,
+    keys: &hutong::keys::Keyring,
+    config: &hutong::config::Config,
+) {
+    let provider = keys.provider();
     let live = dir.join("live");
     let older = dir.join("older");
+    let backup_file = dir.join("older.hbk");
     let kit = SealKit::generate("某某科技有限公司").expect("seal kit");
     let (a, a_seal, b_seal) = {
         let store = open(&live);
@@ -258,9 +267,14 @@ pub fn destroyed_tenant_is_unreadable_in_an_older_copy(dir: &Path, provider: &dy
         store.flush_blocking().expect("flush");
         (a, a_seal, b_seal)
     };
-    // Released, so the copy is a consistent stand-in for a backup made before destruction.
-    drop(open(&live));
-    copy_dir(&live.join("db"), &older.join("db"));
+    {
+        let store = open(&live);
+        hutong::backup::write_atomically(&backup_file, |w| {
+            hutong::backup::take(&store, keys, config, &Actor::cli(), w, &mut |_| {})
+                .map(|(_, summary)| summary)
+        })
+        .expect("backup");
+    }
 
     let store = open(&live);
     // A's data key is in the store's cache now; destruction must drop it.
@@ -316,6 +330,11 @@ pub fn destroyed_tenant_is_unreadable_in_an_older_copy(dir: &Path, provider: &dy
     assert_no_plaintext(&store, &A);
     drop(store);
 
+    // The key store as it is now (A's tenant keys gone), then the older backup.
+    copy_dir(&config.data_dir.join("keys"), &older.join("keys"));
+    let mut restored = config.clone();
+    restored.data_dir = older.clone();
+    hutong::backup::restore(&backup_file, &restored, &mut |_| {}).expect("restore");
     // The older copy, with the same key store: A's data key is there, its tenant KEK is not.
     let old = open(&older);
     assert_eq!(
