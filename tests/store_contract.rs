@@ -628,7 +628,7 @@ fn a_snapshot_ignores_writes_made_while_it_runs(open: Open) {
         engine
             .snapshot(&mut |space, k, v| {
                 let n = visits.fetch_add(1, Ordering::SeqCst);
-                if n % 500 == 0 {
+                if n.is_multiple_of(500) {
                     // A slow visitor, which also writes (it must not wait for itself).
                     std::thread::sleep(std::time::Duration::from_millis(20));
                     engine

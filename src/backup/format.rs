@@ -276,7 +276,7 @@ fn read_header(r: &mut impl Read, at: &mut u64) -> Result<(Header, Vec<u8>), For
     r.read_exact(&mut magic)
         .map_err(|_| FormatError::NotBackup)?;
     *at += 8;
-    if &magic[..6] != &MAGIC[..6] {
+    if magic[..6] != MAGIC[..6] {
         return Err(FormatError::NotBackup);
     }
     if magic != *MAGIC {

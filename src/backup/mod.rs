@@ -164,7 +164,10 @@ fn write_backup<W: Write>(
     let start = |tree: &Frontier| {
         header.audit_tree_size = tree.size;
         header.audit_root = hex::encode(tree.root());
-        let sink = out.borrow_mut().take().expect("the start runs once");
+        let sink = out
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| StoreError::Corrupt("backup started twice".into()))?;
         let mut w = Writer::new(sink, &header, &key, prefix).map_err(fail)?;
         for (name, bytes) in &key_files {
             w.record(KEY_FILES, name.as_bytes(), bytes).map_err(fail)?;
@@ -174,7 +177,9 @@ fn write_backup<W: Write>(
     };
     let visit = |space: &str, k: &[u8], v: &[u8]| {
         let mut guard = writer.borrow_mut();
-        let w = guard.as_mut().expect("started before the first entry");
+        let w = guard
+            .as_mut()
+            .ok_or_else(|| StoreError::Corrupt("backup entry before its start".into()))?;
         w.record(space, k, v).map_err(fail)?;
         if w.records().is_multiple_of(PROGRESS_EVERY) {
             progress(Progress {
