@@ -66,7 +66,7 @@ Configure Hutong with:
   token_label = "$label"
   kek_label = "hutong-kek"
 
-then, with SOFTHSM2_CONF and HUTONG_HSM_PIN exported, create the KEK once: hutong keys init
+then, with SOFTHSM2_CONF and HUTONG_HSM_PIN exported, create the KEK and the platform key once: hutong init
 
 MSG
 echo "export SOFTHSM2_CONF=$conf"

@@ -1,7 +1,7 @@
 //! The `pkcs11` key provider: a non-extractable AES-256 KEK in an HSM (cryptoki).
 //!
 //! Owns: loading a PKCS#11 module once per process, choosing the token, the logged-in user
-//! session, creating the KEK (`hutong keys init`) and AES-256-GCM wrapping inside the HSM.
+//! session, creating the KEK (`hutong init`) and AES-256-GCM wrapping inside the HSM.
 //! Must not: hold key material of its own (plaintexts leave only as `Zeroizing`), sign with
 //! the HSM (SM2 mechanisms are only reported), or finalise the module (other providers in
 //! the process may share it).
@@ -272,7 +272,7 @@ impl Pkcs11Provider {
             .map_err(|e| hsm("generating the AES-256 KEK", e))?;
         // Read it back the same way `open` does and try it once, so a token that silently
         // ignored part of the template fails now; the unusable key is removed again so that
-        // a corrected `keys init` is not refused for the label.
+        // a corrected `init` is not refused for the label.
         let checked = find_kek(&session, &cfg.kek_label)
             .and_then(|kek| Ok((self_test(&session, kek.handle)?, kek)));
         let (canary, kek) = match checked {
@@ -741,7 +741,7 @@ fn self_test(session: &Session, kek: ObjectHandle) -> Result<Canary, KeyError> {
 }
 
 /// One process-wide context per module path: C_Initialize may run only once per process,
-/// and providers reopened in the same process (e.g. `keys init` then `serve`) must share it.
+/// and providers reopened in the same process (e.g. `init` then `serve`) must share it.
 fn load_module(path: &Path) -> Result<Pkcs11, KeyError> {
     static MODULES: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
     let mut modules = MODULES
