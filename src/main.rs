@@ -4,7 +4,7 @@ mod cli;
 
 use anyhow::Result;
 use clap::Parser;
-use cli::args::{Cli, Cmd, ConfigCmd, Global};
+use cli::args::{Cli, Cmd, ConfigCmd, Global, KeysCmd};
 use cli::{backup, check, commands, serve};
 use hutong::config::Config;
 
@@ -40,6 +40,7 @@ fn main() -> Result<()> {
         }
         Cmd::Init { adopt_kek } => serve::init(config, adopt_kek.as_deref()),
         Cmd::Status { json } => commands::status(&config, json),
+        Cmd::Keys(KeysCmd::Init { adopt_kek }) => serve::init(config, adopt_kek.as_deref()),
         Cmd::Keys(cmd) => commands::keys(&config, cmd),
         Cmd::System(cmd) => commands::system(&config, cmd),
         Cmd::Admin(cmd) => commands::admin(&config, cmd),

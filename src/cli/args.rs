@@ -290,6 +290,12 @@ pub enum TrustCmd {
 
 #[derive(Subcommand)]
 pub enum KeysCmd {
+    /// The same as `hutong init` (SPEC §5 names it `keys init`).
+    Init {
+        /// See `hutong init --adopt-kek`.
+        #[arg(long, value_name = "LABEL")]
+        adopt_kek: Option<String>,
+    },
     /// Show the key provider, module, slot and key ids (never key material).
     Status {
         #[arg(long)]

@@ -21,7 +21,9 @@ fn read_text(path: &Path, what: &str) -> Result<String> {
 }
 
 pub fn keys(config: &Config, cmd: KeysCmd) -> Result<()> {
-    let KeysCmd::Status { json } = cmd;
+    let KeysCmd::Status { json } = cmd else {
+        bail!("keys init runs as hutong init");
+    };
     let k = expect_response!(manage(config, Command::KeysStatus)?, KeysStatus);
     if json {
         output::json(&k);
