@@ -529,6 +529,13 @@ async fn every_role_reaches_only_its_own_pages_and_actions() {
     sec.login("sec1", PASSWORD).await;
     let keys = sec.get("/console/keys").await.body;
     assert!(keys.contains("密钥提供者") && !keys.contains("PRIVATE KEY"));
+    // Created and last-used times, and the key operations from the audit log: the start's
+    // unwrap (or the first start's creation) is there.
+    assert!(keys.contains("最近使用") && keys.contains("id=\"key-history\""));
+    assert!(
+        keys.contains("key.unwrap") || keys.contains("key.create"),
+        "no key operation on the key page"
+    );
     srv.stop().await;
 }
 

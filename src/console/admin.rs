@@ -675,8 +675,49 @@ async fn keys(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, Co
         slot: st.slot.unwrap_or_default(),
         kek_id: st.kek_id,
         created: st.created_ms.map(fmt_time).unwrap_or_default(),
+        last_used: st
+            .last_used_ms
+            .map(fmt_time)
+            .unwrap_or_else(|| "本次启动以来未使用".into()),
         cert_fingerprint: crate::crypto::sm::sm3_hex(state.keys.platform_cert_der()),
+        history: key_history(&state)?,
     })
+}
+
+/// Key operations on the key page.
+const KEY_HISTORY_ROWS: usize = 30;
+
+/// The audit log's key operations (entry kind `key`) and tenant destructions, newest first.
+fn key_history(state: &AppState) -> Result<Vec<EventRow>, ConsoleError> {
+    use crate::store::audit_log::{AuditQuery, Field};
+    let query = |field: Field, value: &str| AuditQuery {
+        fields: vec![(field, value.into())],
+        limit: KEY_HISTORY_ROWS,
+        ..AuditQuery::default()
+    };
+    let mut rows: Vec<(u64, crate::audit::entry::Entry)> = Vec::new();
+    for q in [
+        query(Field::Kind, "key"),
+        query(
+            Field::Action,
+            crate::domain::audit_event::Action::TenantDestroy.as_str(),
+        ),
+    ] {
+        rows.extend(state.store.search_audit(&q)?.entries);
+    }
+    rows.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+    rows.truncate(KEY_HISTORY_ROWS);
+    Ok(rows
+        .into_iter()
+        .map(|(_, e)| EventRow {
+            at: fmt_time(e.at),
+            actor: e.actor.id,
+            action: e.action,
+            target: e.target,
+            result: e.result.as_str().to_string(),
+            detail: e.detail,
+        })
+        .collect())
 }
 
 /// Events on the auditor's dashboard.

@@ -421,7 +421,11 @@ pub struct KeysPage {
     pub slot: String,
     pub kek_id: String,
     pub created: String,
+    pub last_used: String,
     pub cert_fingerprint: String,
+    /// Key operations from the audit log, newest first: creation, unwrap at each start,
+    /// tenant keys destroyed, backups' keys.
+    pub history: Vec<EventRow>,
 }
 
 pub struct EventRow {

@@ -23,6 +23,8 @@ pub struct FileProvider {
     path: PathBuf,
     tenants: PathBuf,
     created_ms: Option<i64>,
+    /// UTC ms of the last wrap or unwrap (0: none yet).
+    last_used_ms: std::sync::atomic::AtomicI64,
 }
 
 fn io(path: &Path, e: std::io::Error) -> KeyError {
@@ -121,6 +123,7 @@ impl FileProvider {
             path: path.to_path_buf(),
             tenants,
             created_ms,
+            last_used_ms: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
@@ -170,13 +173,22 @@ impl FileProvider {
     }
 }
 
+impl FileProvider {
+    fn used(&self) {
+        self.last_used_ms
+            .store(crate::time::now_ms(), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl KeyProvider for FileProvider {
     fn wrap(&self, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.used();
         // The platform KEK's blobs have always had no AAD; kept so existing blobs open.
         seal(&self.kek, &[], MAGIC, plaintext)
     }
 
     fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        self.used();
         open_blob(&self.kek, &[], MAGIC, wrapped)
     }
 
@@ -187,6 +199,8 @@ impl KeyProvider for FileProvider {
             slot: None,
             kek_id: self.path.display().to_string(),
             created_ms: self.created_ms,
+            last_used_ms: Some(self.last_used_ms.load(std::sync::atomic::Ordering::Relaxed))
+                .filter(|ms| *ms > 0),
         }
     }
 

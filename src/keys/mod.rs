@@ -38,6 +38,9 @@ pub struct ProviderStatus {
     pub slot: Option<String>,
     pub kek_id: String,
     pub created_ms: Option<i64>,
+    /// When the KEK last wrapped or unwrapped anything in this process.
+    #[serde(default)]
+    pub last_used_ms: Option<i64>,
 }
 
 /// Holder of the KEK. Wrapped blobs are self-describing: a provider must reject blobs it did

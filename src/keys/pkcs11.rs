@@ -635,6 +635,7 @@ impl KeyProvider for Pkcs11Provider {
             slot: Some(format!("{} (token {:?})", d.slot_id, d.token_label)),
             kek_id: format!("{} (CKA_ID {})", d.kek_label, d.kek_id),
             created_ms: d.kek_created_ms,
+            last_used_ms: self.last_used_ms(),
         }
     }
 
