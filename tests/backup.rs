@@ -321,6 +321,11 @@ async fn damaged_backups_and_foreign_key_stores_are_refused_by_name() {
     assert!(!bare.join("db").exists());
 }
 
+async fn metrics_of(server: &common::TestServer) -> String {
+    let resp = server.client.get(format!("{}/metrics", server.base)).send();
+    resp.await.unwrap().text().await.unwrap()
+}
+
 /// `backup.dir` and `backup.keep`: the scheduled run (here started by `backup --scheduled`)
 /// writes, checks and prunes, and `/metrics` tells monitoring how old the last good one is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,15 +339,7 @@ async fn scheduled_backups_are_checked_pruned_and_exposed_to_monitoring() {
     })
     .await;
     let data = server.data_dir.path().to_path_buf();
-    let metrics = server
-        .client
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_of(&server).await;
     assert!(
         !metrics.contains("hutong_backup_age_seconds"),
         "no backup yet:\n{metrics}"
@@ -369,15 +366,7 @@ async fn scheduled_backups_are_checked_pruned_and_exposed_to_monitoring() {
         left.iter()
             .all(|n| n.starts_with("hutong-") && n.ends_with(".hbk"))
     );
-    let metrics = server
-        .client
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_of(&server).await;
     assert!(metrics.contains("hutong_backup_age_seconds "), "{metrics}");
     assert!(metrics.contains("hutong_backup_last_run_ok 1"), "{metrics}");
     // Each run is in the audit log.

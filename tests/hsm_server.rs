@@ -62,13 +62,18 @@ fn token(dir: &Path) -> Token {
 
 fn with_hsm(data: &Path, t: &Token, pin: &str, kek_label: &str) -> Command {
     let mut c = hutong(data);
+    hsm_env(&mut c, t, kek_label).env("HUTONG_HSM_PIN", pin);
+    c
+}
+
+/// The token's configuration as `HUTONG_*` variables, for the binary or a child test.
+fn hsm_env<'a>(c: &'a mut Command, t: &Token, kek_label: &str) -> &'a mut Command {
     c.env("SOFTHSM2_CONF", &t.conf)
         .env("HUTONG_KEYS__PROVIDER", "pkcs11")
         .env("HUTONG_KEYS__PKCS11__MODULE", &t.module)
         .env("HUTONG_KEYS__PKCS11__TOKEN_LABEL", "hutong")
         .env("HUTONG_KEYS__PKCS11__KEK_LABEL", kek_label)
-        .env("HUTONG_HSM_PIN", pin);
-    c
+        .env("HUTONG_HSM_PIN", "1234")
 }
 
 #[tokio::test]
@@ -195,17 +200,6 @@ async fn a_backup_restores_with_the_same_token_and_only_with_it() {
     assert!(d.child.wait().unwrap().success());
 }
 
-/// The environment `with_hsm` gives the binary, for another command.
-fn hsm_env(c: &mut Command, data: &Path, t: &Token, kek_label: &str) {
-    c.env("SOFTHSM2_CONF", &t.conf)
-        .env("HUTONG_KEYS__PROVIDER", "pkcs11")
-        .env("HUTONG_KEYS__PKCS11__MODULE", &t.module)
-        .env("HUTONG_KEYS__PKCS11__TOKEN_LABEL", "hutong")
-        .env("HUTONG_KEYS__PKCS11__KEK_LABEL", kek_label)
-        .env("HUTONG_HSM_PIN", "1234")
-        .env("HUTONG_DATA_DIR", data);
-}
-
 /// `hutong init` killed after it made the KEK in the token and before it wrote the wrapped
 /// platform key: run again, it finishes with that KEK and says so. A KEK this data directory
 /// did not make is refused unless `--adopt-kek` names it.
@@ -217,7 +211,7 @@ fn an_interrupted_init_finishes_with_its_own_kek_and_no_other() {
     // The first half of init in a process of its own, which then ends (as if killed).
     let mut child = Command::new(std::env::current_exe().unwrap());
     child.args(["--ignored", "--exact", "init_first_half", "--nocapture"]);
-    hsm_env(&mut child, &data, &t, "hutong-kek");
+    hsm_env(&mut child, &t, "hutong-kek").env("HUTONG_DATA_DIR", &data);
     let out = child.output().unwrap();
     assert!(
         out.status.success(),
