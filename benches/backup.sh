@@ -20,6 +20,7 @@ start_server() {
 }
 start_server
 LOAD="$B/examples/loadgen --data-dir $D --url https://localhost:$PORT"
+$LOAD --scenario sm4-gcm
 $LOAD --scenario seal-query --seals "$SEALS" --requests 64 --concurrency 8 2>&1 | grep -E "filed $SEALS|seal-query:"
 echo "store on disk: $(du -sh "$D/db" | cut -f1)"
 # Restart, so the server's peak memory below is the backup's, not the filing's.

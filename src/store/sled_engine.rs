@@ -29,6 +29,9 @@ const DEFAULT_TREE: &[u8] = b"__sled__default";
 
 type Gate = Arc<RwLock<()>>;
 
+/// sled's page cache.
+const CACHE_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Entries a snapshot reads under the exclusive gate at once, and the bytes they may hold.
 const BATCH_ENTRIES: usize = 512;
 const BATCH_BYTES: usize = 4 * 1024 * 1024;
@@ -125,6 +128,9 @@ impl SledEngine {
     pub fn open(path: &Path) -> Result<Self, EngineError> {
         let db = sled::Config::new()
             .path(path)
+            // sled's default page cache is 1 GiB: a backup or restore reading a large store
+            // would fill it. A bounded cache keeps the appliance's memory predictable.
+            .cache_capacity(CACHE_BYTES)
             .flush_every_ms(Some(200))
             .open()
             .map_err(|e| match e {
