@@ -2640,3 +2640,39 @@ async fn security_administrators_destroy_a_tenant_with_a_typed_confirmation() {
     assert_eq!(vendor.get("/portal/").await.status, 200);
     srv.stop().await;
 }
+
+/// The overview's backup card: before any backup, then after a scheduled run that was read
+/// back and checked, with the next run of `backup.schedule`.
+#[tokio::test]
+async fn the_overview_shows_the_last_backup_and_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = dir.path().to_path_buf();
+    let srv = common::start_with(move |c| {
+        c.backup.dir = Some(backups);
+        c.backup.schedule = "03:30".into();
+    })
+    .await;
+    admin(&srv, "op1", Role::Operator);
+    let mut op = Browser::new(&srv);
+    op.login("op1", PASSWORD).await;
+    let page = op.get("/console/").await.body;
+    assert!(
+        page.contains("尚无备份") && page.contains("03:30:00"),
+        "{page}"
+    );
+    let ran = hutong::server::control::execute(
+        &srv.state.store,
+        Some(&srv.state.keys),
+        &srv.state.config,
+        hutong::server::control::Command::BackupScheduled,
+    )
+    .unwrap();
+    let hutong::server::control::Response::BackupScheduled(status) = ran else {
+        panic!("{ran:?}");
+    };
+    assert_eq!(status.verified, Some(true));
+    let page = op.get("/console/").await.body;
+    assert!(page.contains("id=\"backup-verified\">已校验通过"), "{page}");
+    assert!(!page.contains("尚无备份"));
+    srv.stop().await;
+}
