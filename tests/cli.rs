@@ -455,3 +455,86 @@ fn tenant_destroy_suspends_for_good_and_is_audited() {
         "{destroys:?}"
     );
 }
+
+/// `hutong admin list|disable|enable|reset-password|unlock`, through the running server's
+/// control socket: the locked-out sole security administrator is unlocked by the server's
+/// operating-system user, and each act is audited with that user's name.
+#[tokio::test]
+async fn administrators_are_managed_from_the_cli_and_audited_with_the_os_user() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    run_ok(hutong(&data).arg("init"));
+    // Lock the bootstrap security administrator out with wrong passwords.
+    {
+        let store = hutong::store::Store::open(&data).unwrap();
+        for _ in 0..6 {
+            let _ = hutong::domain::accounts::login(&store, "secadmin", "wrong-password-1A!");
+        }
+        store.flush_blocking().unwrap();
+    }
+    let d = serve(&data);
+    let list: Value =
+        serde_json::from_str(run_ok(hutong(&data).args(["admin", "list", "--json"])).trim())
+            .unwrap();
+    assert_eq!(list[0]["username"], "secadmin", "{list}");
+    assert!(list[0]["lockedUntilMs"].is_i64(), "locked out: {list}");
+    run_ok(hutong(&data).args(["admin", "unlock", "secadmin"]));
+    let list: Value =
+        serde_json::from_str(run_ok(hutong(&data).args(["admin", "list", "--json"])).trim())
+            .unwrap();
+    assert!(list[0]["lockedUntilMs"].is_null(), "{list}");
+    let said = run_ok(hutong(&data).args(["admin", "reset-password", "secadmin"]));
+    assert!(said.contains("新密码"), "{said}");
+    run_ok(hutong(&data).args(["admin", "disable", "secadmin"]));
+    let list: Value =
+        serde_json::from_str(run_ok(hutong(&data).args(["admin", "list", "--json"])).trim())
+            .unwrap();
+    assert_eq!(list[0]["disabled"], true);
+    run_ok(hutong(&data).args(["admin", "enable", "secadmin"]));
+    let out = hutong(&data)
+        .args(["admin", "unlock", "nobody"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "an unknown account is refused");
+    d.signal(libc::SIGTERM);
+    let mut d = d;
+    assert!(d.child.wait().unwrap().success());
+
+    let me = String::from_utf8(
+        std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let acts: Vec<(String, String)> = audit_entries(&data, tmp.path())
+        .into_iter()
+        .filter(|e| {
+            e["action"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("account.") && a != "account.lockout")
+        })
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["actor"]["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let cli = format!("cli:{me}");
+    for action in [
+        "account.list",
+        "account.unlock",
+        "account.reset",
+        "account.disable",
+        "account.enable",
+    ] {
+        assert!(
+            acts.iter().any(|(a, id)| a == action && *id == cli),
+            "{action} by {cli} missing: {acts:?}"
+        );
+    }
+}

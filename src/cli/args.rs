@@ -373,6 +373,21 @@ pub enum AdminCmd {
         /// The account's username.
         username: String,
     },
+    /// List the administrators: role, disabled, locked, second factor, password to change.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an administrator and end its sessions.
+    Disable { username: String },
+    /// Enable a disabled administrator (also clears a lockout).
+    Enable { username: String },
+    /// Give an administrator a generated password (printed once) to change at the next login,
+    /// clear its lockout and end its sessions.
+    ResetPassword { username: String },
+    /// Clear a locked-out administrator's lockout. Run as root or the service user on the
+    /// server, it is the recovery path of a locked-out sole security administrator.
+    Unlock { username: String },
 }
 
 /// A system state (`system set-state`).

@@ -84,7 +84,7 @@ fn local_backup(
     let keys = hutong::keys::Keyring::load(config)?;
     // As a server start does: no backup may hold a data key the platform KEK alone opens.
     store.migrate_data_keys(keys.provider())?;
-    let actor = hutong::domain::audit_event::Actor::cli();
+    let actor = hutong::server::control::local_cli_actor();
     let (_, s) = backup::take(&store, &keys, config, &actor, file, progress)?;
     store.flush_blocking()?;
     Ok(s)

@@ -158,6 +158,51 @@ pub fn admin(config: &Config, cmd: AdminCmd) -> Result<()> {
             println!("second factor of {r} reset; it enrols again at its next login");
             return Ok(());
         }
+        AdminCmd::List { json } => {
+            let list = expect_response!(manage(config, Command::AdminList)?, AdminList);
+            if json {
+                output::json(&list);
+            } else {
+                output::admins(&list);
+            }
+            return Ok(());
+        }
+        AdminCmd::Disable { username } => {
+            return admin_changed(
+                config,
+                Command::AdminSetDisabled {
+                    username,
+                    disabled: true,
+                },
+                "已停用 / disabled",
+            );
+        }
+        AdminCmd::Enable { username } => {
+            return admin_changed(
+                config,
+                Command::AdminSetDisabled {
+                    username,
+                    disabled: false,
+                },
+                "已启用 / enabled",
+            );
+        }
+        AdminCmd::Unlock { username } => {
+            return admin_changed(
+                config,
+                Command::AdminUnlock { username },
+                "已解除锁定 / unlocked",
+            );
+        }
+        AdminCmd::ResetPassword { username } => {
+            let cmd = Command::AdminResetPassword { username };
+            let r = expect_response!(manage(config, cmd)?, AdminResetPassword);
+            println!(
+                "{} 的新密码（只显示这一次，下次登录须修改）/ new password, shown once: {}",
+                r.username, r.password
+            );
+            return Ok(());
+        }
     };
     let mut line = String::new();
     std::io::stdin()
@@ -175,6 +220,12 @@ pub fn admin(config: &Config, cmd: AdminCmd) -> Result<()> {
     };
     let r = expect_response!(manage(config, cmd)?, AdminCreate);
     println!("created {} ({})", r.username, r.role.as_str());
+    Ok(())
+}
+
+fn admin_changed(config: &Config, cmd: Command, done: &str) -> Result<()> {
+    let user = expect_response!(manage(config, cmd)?, AdminChanged);
+    println!("{user} {done}");
     Ok(())
 }
 

@@ -104,6 +104,28 @@ pub fn status(r: &hutong::server::control::StatusReport) {
     }
 }
 
+pub fn admins(list: &[hutong::domain::accounts::AdminSummary]) {
+    for a in list {
+        let mut flags = Vec::new();
+        if a.disabled {
+            flags.push("已停用 disabled".to_string());
+        }
+        if let Some(until) = a.locked_until_ms {
+            flags.push(format!(
+                "锁定至 locked until {}",
+                hutong::time::format_time_ms(until)
+            ));
+        }
+        if a.must_change_password {
+            flags.push("须改密码 must change password".into());
+        }
+        if !a.second_factor_enrolled {
+            flags.push("未登记第二因素 no second factor".into());
+        }
+        println!("{}  {}  {}", a.username, a.role.as_str(), flags.join("; "));
+    }
+}
+
 pub fn trust_anchors(list: &[TrustAnchor]) {
     for a in list {
         println!("{}  {}  (valid until {})", a.id, a.subject, a.not_after);

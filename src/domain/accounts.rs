@@ -249,6 +249,55 @@ pub fn set_disabled(
     })
 }
 
+/// Clears an administrator's lockout (failed logins and lock time) and nothing else; recorded
+/// as `account.unlock`. The recovery path of a locked-out sole security administrator: the
+/// CLI reaches it only through the control socket (0600, the service user's) or the store,
+/// so it needs root or the service user on the server.
+pub fn unlock(store: &Store, user: &str, actor: &Actor) -> Result<(), DomainError> {
+    let res = update_admin(store, user, actor, |a| {
+        a.failed_logins = 0;
+        a.locked_until_ms = 0;
+    });
+    audit::audited(store, actor, Action::AccountUnlock, user, res, |()| {
+        (user.to_string(), String::new())
+    })
+}
+
+/// An administrator as `hutong admin list` shows it; never a secret or a hash.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminSummary {
+    pub username: String,
+    pub role: Role,
+    pub disabled: bool,
+    /// UTC ms until which logins are refused; `None` when not locked.
+    pub locked_until_ms: Option<i64>,
+    pub must_change_password: bool,
+    pub second_factor_enrolled: bool,
+    pub created_ms: i64,
+}
+
+/// Every administrator (vendors are the portal's), by username.
+pub fn list_admins(store: &Store) -> Result<Vec<AdminSummary>, DomainError> {
+    let now = crate::time::now_ms();
+    let mut out: Vec<AdminSummary> = store
+        .list_accounts()?
+        .into_iter()
+        .filter(|a| a.role != Role::Vendor)
+        .map(|a| AdminSummary {
+            locked_until_ms: (a.locked_until_ms > now).then_some(a.locked_until_ms),
+            second_factor_enrolled: a.second_factor.is_enrolled(),
+            username: a.username,
+            role: a.role,
+            disabled: a.disabled,
+            must_change_password: a.must_change_password,
+            created_ms: a.created_ms,
+        })
+        .collect();
+    out.sort_by(|a, b| a.username.cmp(&b.username));
+    Ok(out)
+}
+
 /// Gives an administrator a new password (hashed by the caller off the async runtime) that
 /// must be changed at the next login; recorded as `account.reset`.
 pub fn reset_password(

@@ -48,6 +48,10 @@ actions! {
     AccountReset => "account.reset",
     /// Too many failed logins locked the account.
     AccountLockout => "account.lockout",
+    /// A locked-out account unlocked from the CLI (the lockout cleared, nothing else).
+    AccountUnlock => "account.unlock",
+    /// `hutong admin list`.
+    AccountList => "account.list",
     /// An account holder changed their own password.
     PasswordChange => "account.password_change",
     /// A second factor (TOTP or an SM2 certificate) enrolled by its account holder.
@@ -174,6 +178,15 @@ impl Actor {
         Actor {
             kind: ActorKind::Cli,
             id: "cli".into(),
+            role: None,
+        }
+    }
+
+    /// The management CLI run by an operating-system user (the control socket's peer).
+    pub fn cli_user(os_user: &str) -> Self {
+        Actor {
+            kind: ActorKind::Cli,
+            id: format!("cli:{os_user}"),
             role: None,
         }
     }

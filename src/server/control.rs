@@ -112,6 +112,21 @@ pub enum Command {
         from_size: u64,
         to_size: u64,
     },
+    /// `admin list`.
+    AdminList,
+    /// `admin disable|enable USER`: also ends its sessions.
+    AdminSetDisabled {
+        username: String,
+        disabled: bool,
+    },
+    /// `admin reset-password USER`: a generated password, to change at the next login.
+    AdminResetPassword {
+        username: String,
+    },
+    /// `admin unlock USER`: clears a lockout.
+    AdminUnlock {
+        username: String,
+    },
     /// `backup --out FILE`: the file's bytes come back in frames (`control_stream`).
     Backup,
     /// `backup --scheduled`: the scheduled backup, now, into `backup.dir`.
@@ -129,6 +144,7 @@ impl Command {
     fn read_audit(&self) -> Option<(Action, String)> {
         Some(match self {
             Command::SystemList => (Action::SystemList, String::new()),
+            Command::AdminList => (Action::AccountList, String::new()),
             Command::KeysStatus => (Action::KeyStatus, "platform".into()),
             Command::Status => (Action::PlatformStatus, "platform".into()),
             Command::TrustList => (Action::TrustList, String::new()),
@@ -153,6 +169,7 @@ impl Command {
         !matches!(
             self,
             Command::SystemList
+                | Command::AdminList
                 | Command::KeysStatus
                 | Command::Status
                 | Command::TrustList
@@ -275,6 +292,14 @@ pub struct AdminCreated {
     pub role: Role,
 }
 
+/// `admin reset-password`: the new password, shown once to whoever ran the command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordReset {
+    pub username: String,
+    pub password: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrustAdded {
@@ -318,6 +343,10 @@ pub enum Response {
     SystemCheckCallback(crate::interop::check::CheckReport),
     AdminCreate(AdminCreated),
     AdminResetSecondFactor(String),
+    AdminList(Vec<accounts::AdminSummary>),
+    /// The account a disable, enable or unlock changed.
+    AdminChanged(String),
+    AdminResetPassword(PasswordReset),
     /// `keys status`: the provider and key ids, never key material.
     KeysStatus(ProviderStatus),
     Status(Box<StatusReport>),
@@ -410,23 +439,65 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join(SOCKET_NAME)
 }
 
-/// Runs a management command as the CLI. `keys` is absent when the caller could not load them.
+/// Runs a management command as the CLI of this process's user. `keys` is absent when the
+/// caller could not load them.
 pub fn execute(
     store: &Store,
     keys: Option<&Keyring>,
     config: &Config,
     cmd: Command,
 ) -> Result<Response, ControlError> {
+    execute_as(store, keys, config, cmd, &local_cli_actor())
+}
+
+/// The CLI as the operating-system user running this process.
+pub fn local_cli_actor() -> Actor {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata("/proc/self") {
+        Ok(m) => Actor::cli_user(&os_user_name(m.uid())),
+        Err(_) => Actor::cli(),
+    }
+}
+
+/// The control socket's peer as an audit actor: who ran the command on this machine.
+fn peer_actor(stream: &tokio::net::UnixStream) -> Actor {
+    match stream.peer_cred() {
+        Ok(c) => Actor::cli_user(&os_user_name(c.uid())),
+        Err(_) => Actor::cli(),
+    }
+}
+
+/// The login name of `uid` from `/etc/passwd`, else `uid N`.
+fn os_user_name(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
+            })
+        })
+        .unwrap_or_else(|| format!("uid {uid}"))
+}
+
+/// [`execute`] as `actor`.
+pub fn execute_as(
+    store: &Store,
+    keys: Option<&Keyring>,
+    config: &Config,
+    cmd: Command,
+    actor: &Actor,
+) -> Result<Response, ControlError> {
     // Commands that change state are audited by the domain act they perform; the read-only
     // ones are audited here, so every management command leaves an entry.
     let Some((action, target)) = cmd.read_audit() else {
-        return run(store, keys, config, cmd);
+        return run(store, keys, config, cmd, actor);
     };
-    let res = run(store, keys, config, cmd);
-    let actor = Actor::cli();
+    let res = run(store, keys, config, cmd, actor);
     match &res {
-        Ok(_) => audit::record(store, &actor, action, Outcome::Ok, &target, "")?,
-        Err(e) => audit::note(store, &actor, action, Outcome::Failed, &target, &e.message),
+        Ok(_) => audit::record(store, actor, action, Outcome::Ok, &target, "")?,
+        Err(e) => audit::note(store, actor, action, Outcome::Failed, &target, &e.message),
     }
     res
 }
@@ -437,19 +508,13 @@ fn audited_status(
     keys: &Keyring,
     config: &Config,
     live: &Live,
+    actor: &Actor,
 ) -> Result<Response, ControlError> {
     let res = status_report(store, keys, config, live);
     let (action, target) = (Action::PlatformStatus, "platform");
     match &res {
-        Ok(_) => audit::record(store, &Actor::cli(), action, Outcome::Ok, target, "")?,
-        Err(e) => audit::note(
-            store,
-            &Actor::cli(),
-            action,
-            Outcome::Failed,
-            target,
-            &e.message,
-        ),
+        Ok(_) => audit::record(store, actor, action, Outcome::Ok, target, "")?,
+        Err(e) => audit::note(store, actor, action, Outcome::Failed, target, &e.message),
     }
     res.map(|r| Response::Status(Box::new(r)))
 }
@@ -459,8 +524,9 @@ fn run(
     keys: Option<&Keyring>,
     config: &Config,
     cmd: Command,
+    actor: &Actor,
 ) -> Result<Response, ControlError> {
-    let actor = Actor::cli();
+    let actor = actor.clone();
     Ok(match cmd {
         Command::SystemAdd {
             name,
@@ -525,6 +591,23 @@ fn run(
                 username: rec.username,
                 role: rec.role,
             })
+        }
+        Command::AdminList => Response::AdminList(accounts::list_admins(store)?),
+        Command::AdminSetDisabled { username, disabled } => {
+            accounts::set_disabled(store, &username, disabled, &actor)?;
+            store.retain_sessions(|s| s.username != username)?;
+            Response::AdminChanged(username)
+        }
+        Command::AdminUnlock { username } => {
+            accounts::unlock(store, &username, &actor)?;
+            Response::AdminChanged(username)
+        }
+        Command::AdminResetPassword { username } => {
+            let password = accounts::generate_password();
+            let hash = accounts::hash_password(&password)?;
+            accounts::reset_password(store, &username, hash, &actor)?;
+            store.retain_sessions(|s| s.username != username)?;
+            Response::AdminResetPassword(PasswordReset { username, password })
         }
         Command::AdminResetSecondFactor { username } => {
             crate::domain::second_factor::reset(store, &username, &actor)?;
@@ -759,6 +842,7 @@ pub async fn serve(
     let config = std::sync::Arc::new(config);
     loop {
         let (stream, _) = listener.accept().await?;
+        let actor = peer_actor(&stream);
         let store = store.clone();
         let keys = keys.clone();
         let config = config.clone();
@@ -772,7 +856,7 @@ pub async fn serve(
             }
             let reply = match serde_json::from_str::<Command>(&line) {
                 Ok(Command::Backup) => {
-                    super::control_stream::serve_backup(write, store, keys, config).await;
+                    super::control_stream::serve_backup(write, store, keys, config, actor).await;
                     return;
                 }
                 Err(e) => Reply::Error(ControlError::new(
@@ -784,8 +868,8 @@ pub async fn serve(
                     let s = store.clone();
                     let interop = live.interop.clone();
                     let res = tokio::task::spawn_blocking(move || match cmd {
-                        Command::Status => audited_status(&s, &keys, &config, &live),
-                        cmd => execute(&s, Some(&keys), &config, cmd),
+                        Command::Status => audited_status(&s, &keys, &config, &live, &actor),
+                        cmd => execute_as(&s, Some(&keys), &config, cmd, &actor),
                     })
                     .await
                     .unwrap_or_else(|e| Err(ControlError::internal("control task", e)));

@@ -78,6 +78,7 @@ pub(super) async fn serve_backup(
     store: Store,
     keys: Arc<Keyring>,
     config: Arc<Config>,
+    actor: Actor,
 ) {
     use tokio::io::AsyncWriteExt;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(IN_FLIGHT);
@@ -97,7 +98,7 @@ pub(super) async fn serve_backup(
             tx,
             buf: Vec::new(),
         };
-        backup::take(&s, &keys, &config, &Actor::cli(), sink, &mut progress).map(|(_, sum)| sum)
+        backup::take(&s, &keys, &config, &actor, sink, &mut progress).map(|(_, sum)| sum)
     });
     let mut open = true;
     while let Some(f) = rx.recv().await {
