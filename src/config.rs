@@ -31,6 +31,7 @@ pub struct Config {
     pub metrics_listen: Option<String>,
     /// The installation's 6-digit administrative division code (seal codes, SPEC §3.9).
     pub region_code: String,
+    pub server: ServerConfig,
     pub tls: TlsConfig,
     pub keys: KeysConfig,
     pub api: ApiConfig,
@@ -39,6 +40,32 @@ pub struct Config {
     pub metering: MeteringConfig,
     pub audit: AuditConfig,
     pub portal: PortalConfig,
+}
+
+/// How long a client may hold a connection without making progress (`[server]`): slow or
+/// stalled clients are cut off so they cannot exhaust connections or file descriptors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Longest wait for the next piece of a request body, seconds (HTTP 408 beyond).
+    pub body_timeout_secs: u64,
+    /// Longest time for the TLS handshake and, separately, for the request head, seconds.
+    pub header_timeout_secs: u64,
+    /// How long an idle keep-alive connection is kept open, seconds (0: no keep-alive).
+    pub keep_alive_secs: u64,
+    /// Concurrent connections allowed from one client IP address; more are closed at once.
+    pub max_connections_per_ip: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            body_timeout_secs: 10,
+            header_timeout_secs: 5,
+            keep_alive_secs: 5,
+            max_connections_per_ip: 64,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -199,6 +226,7 @@ impl Default for Config {
             listen: "127.0.0.1:8443".into(),
             metrics_listen: None,
             region_code: "340000".into(),
+            server: ServerConfig::default(),
             tls: TlsConfig::default(),
             keys: KeysConfig::default(),
             api: ApiConfig::default(),
@@ -301,6 +329,30 @@ impl Config {
         if !(100..=60_000).contains(&self.interop.member_timeout_ms) {
             return Err(ConfigError::Invalid(
                 "interop.member_timeout_ms must be between 100 and 60000".into(),
+            ));
+        }
+        let srv = &self.server;
+        if !(1..=600).contains(&srv.body_timeout_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "server.body_timeout_secs must be between 1 and 600, got {}",
+                srv.body_timeout_secs
+            )));
+        }
+        if !(1..=60).contains(&srv.header_timeout_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "server.header_timeout_secs must be between 1 and 60, got {}",
+                srv.header_timeout_secs
+            )));
+        }
+        if srv.keep_alive_secs > 300 {
+            return Err(ConfigError::Invalid(format!(
+                "server.keep_alive_secs must be at most 300, got {}",
+                srv.keep_alive_secs
+            )));
+        }
+        if srv.max_connections_per_ip == 0 {
+            return Err(ConfigError::Invalid(
+                "server.max_connections_per_ip must be positive".into(),
             ));
         }
         if self.metering.retention_days < 1096 {
@@ -455,6 +507,25 @@ mod tests {
         assert!(e.to_string().contains("HUTONG_NO_SUCH"));
         let e = Config::load(None, env(&[("HUTONG_REGION_CODE", "34")])).unwrap_err();
         assert!(e.to_string().contains("region_code"));
+    }
+
+    #[test]
+    fn server_limits_default_and_are_bounded() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.server.body_timeout_secs, 10);
+        assert_eq!(c.server.max_connections_per_ip, 64);
+        let c = Config::load(None, env(&[("HUTONG_SERVER__BODY_TIMEOUT_SECS", "2")])).unwrap();
+        assert_eq!(c.server.body_timeout_secs, 2);
+        for (var, bad) in [
+            ("HUTONG_SERVER__BODY_TIMEOUT_SECS", "0"),
+            ("HUTONG_SERVER__HEADER_TIMEOUT_SECS", "61"),
+            ("HUTONG_SERVER__KEEP_ALIVE_SECS", "301"),
+            ("HUTONG_SERVER__MAX_CONNECTIONS_PER_IP", "0"),
+        ] {
+            let e = Config::load(None, env(&[(var, bad)])).unwrap_err();
+            let key = var["HUTONG_SERVER__".len()..].to_ascii_lowercase();
+            assert!(e.to_string().contains(&format!("server.{key}")), "{e}");
+        }
     }
 
     #[test]

@@ -258,6 +258,19 @@ fn config_check_names_what_is_wrong() {
         "{out}"
     );
 
+    let (ok, out) = check(&format!(
+        "{listen}[server]\nbody_timeout_secs = 3\nmax_connections_per_ip = 16\n"
+    ));
+    assert!(
+        ok && out.contains("请求体超时 3 秒") && out.contains("at most 16 connections"),
+        "{out}"
+    );
+    let (ok, out) = check(&format!("{listen}[server]\nbody_timeout_secs = 0\n"));
+    assert!(
+        !ok && out.contains("配置无效") && out.contains("server.body_timeout_secs"),
+        "{out}"
+    );
+
     let (ok, out) = check(&format!("{listen}bogus_key = 1\n"));
     assert!(
         !ok && out.contains("配置无效") && out.contains("bogus_key"),

@@ -21,6 +21,8 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     /// Calls and errors per UTC hour (hour index → counts), the last 24 hours for the console.
     hourly: Mutex<BTreeMap<i64, (u64, u64)>>,
+    /// Connections shut at accept because their address had the maximum open.
+    connections_refused: std::sync::atomic::AtomicU64,
 }
 
 const HOUR_MS: i64 = 3_600_000;
@@ -51,6 +53,11 @@ impl Metrics {
             // Bounded memory: only the window the console draws is kept.
             m.retain(|h, _| *h > hour - 24);
         }
+    }
+
+    pub fn connection_refused(&self) {
+        self.connections_refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// (hour start in ms, calls, errors) for the 24 hours ending with the current one, oldest first.
@@ -109,6 +116,14 @@ impl Metrics {
                 );
             }
         }
+        out.push_str("# HELP hutong_connections_refused_total Connections closed at accept: too many open from one client address.\n");
+        out.push_str("# TYPE hutong_connections_refused_total counter\n");
+        let _ = writeln!(
+            out,
+            "hutong_connections_refused_total {}",
+            self.connections_refused
+                .load(std::sync::atomic::Ordering::Relaxed)
+        );
         out
     }
 }

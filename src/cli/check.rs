@@ -193,6 +193,22 @@ fn listen(config: &Config) -> Vec<Finding> {
     }
 }
 
+/// The connection limits in effect (validated when the file loaded), so the operator sees them.
+fn server_limits(config: &Config) -> Vec<Finding> {
+    let s = &config.server;
+    vec![finding(
+        Level::Ok,
+        format!(
+            "连接限制：请求体超时 {} 秒，握手与请求头超时 {} 秒，空闲保持 {} 秒，每个客户端地址最多 {} 个连接",
+            s.body_timeout_secs, s.header_timeout_secs, s.keep_alive_secs, s.max_connections_per_ip
+        ),
+        format!(
+            "connection limits: body timeout {} s, handshake and head timeout {} s, keep-alive {} s, at most {} connections per client address",
+            s.body_timeout_secs, s.header_timeout_secs, s.keep_alive_secs, s.max_connections_per_ip
+        ),
+    )]
+}
+
 fn running(config: &Config) -> bool {
     let socket = hutong::server::control::socket_path(&config.data_dir);
     std::os::unix::net::UnixStream::connect(socket).is_ok()
@@ -200,10 +216,16 @@ fn running(config: &Config) -> bool {
 
 /// Runs every check on `config` (already parsed and validated) and prints the findings.
 pub fn run(config: &Config) -> anyhow::Result<()> {
-    let findings: Vec<Finding> = [data_dir(config), keys(config), tls(config), listen(config)]
-        .into_iter()
-        .flatten()
-        .collect();
+    let findings: Vec<Finding> = [
+        data_dir(config),
+        keys(config),
+        tls(config),
+        listen(config),
+        server_limits(config),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     println!("✓ 配置文件有效 / configuration is valid");
     let mut problems = 0;
     for f in &findings {

@@ -10,6 +10,11 @@ pub fn serve(config: Config) -> Result<()> {
     if let Err(e) = hutong::hardening::disable_core_dumps() {
         tracing::warn!(error = %e, "could not disable core dumps");
     }
+    // Before the runtime starts, so every worker and listener sees the raised limit.
+    match hutong::hardening::raise_open_file_limit() {
+        Ok((old, new)) => tracing::info!(from = old, to = new, "open-file limit (RLIMIT_NOFILE)"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     let started = std::time::Instant::now();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -582,6 +582,29 @@ async fn settings(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
         "interop.member_timeout_ms",
         format!("{} 毫秒", c.interop.member_timeout_ms),
     ));
+    let srv = &c.server;
+    platform.extend([
+        (
+            "请求体传输超时",
+            "server.body_timeout_secs",
+            format!("{} 秒", srv.body_timeout_secs),
+        ),
+        (
+            "握手与请求头超时",
+            "server.header_timeout_secs",
+            format!("{} 秒", srv.header_timeout_secs),
+        ),
+        (
+            "空闲连接保持",
+            "server.keep_alive_secs",
+            format!("{} 秒", srv.keep_alive_secs),
+        ),
+        (
+            "每个客户端地址的连接上限",
+            "server.max_connections_per_ip",
+            srv.max_connections_per_ip.to_string(),
+        ),
+    ]);
     let api = vec![
         (
             "请求时间窗口",

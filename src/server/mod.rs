@@ -1,6 +1,7 @@
 //! App assembly: data directory, store, keys, TLS, routes, health/readiness/metrics, the
 //! control socket, background maintenance and graceful shutdown.
 
+pub mod connections;
 pub mod control;
 pub mod tls;
 
@@ -151,6 +152,17 @@ fn stop_signals() -> Option<(tokio::signal::unix::Signal, tokio::signal::unix::S
     }
 }
 
+/// Descriptors kept free of connections: the store, the control socket, logs, the HSM.
+const RESERVED_FDS: u64 = 128;
+
+/// Connections each worker accepts before it waits: what the open-file limit allows, so the
+/// process stays able to open its own files under a flood (actix's default is 25,000).
+fn max_connections_per_worker() -> usize {
+    let soft = crate::hardening::open_file_limit().unwrap_or(1024);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    (soft.saturating_sub(RESERVED_FDS) / workers).clamp(16, 25_000) as usize
+}
+
 /// Binds the listeners (port 0 allowed) without serving yet.
 pub fn start(prepared: Prepared) -> Result<Running, ServerError> {
     let state = prepared.state.clone();
@@ -158,10 +170,15 @@ pub fn start(prepared: Prepared) -> Result<Running, ServerError> {
     let data = state.clone();
     // One per server, not per worker: a report page and its pictures may reach different workers.
     let pictures = web::Data::new(crate::console::ReportPictures::default());
+    let limits = state.config.server.clone();
+    let limiter =
+        connections::ConnectionLimiter::new(limits.max_connections_per_ip, state.metrics.clone());
+    let head_timeout = std::time::Duration::from_secs(limits.header_timeout_secs);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .app_data(pictures.clone())
+            .wrap(middleware::from_fn(crate::app::body_timeout::guard))
             .wrap(
                 middleware::DefaultHeaders::new()
                     .add(("Strict-Transport-Security", "max-age=31536000"))
@@ -172,6 +189,15 @@ pub fn start(prepared: Prepared) -> Result<Running, ServerError> {
             .configure(api::configure)
             .configure(crate::console::configure)
     })
+    .on_connect(move |conn, ext| limiter.on_connect(conn, ext))
+    .tls_handshake_timeout(head_timeout)
+    .client_request_timeout(head_timeout)
+    .client_disconnect_timeout(std::time::Duration::from_secs(1))
+    .keep_alive(match limits.keep_alive_secs {
+        0 => actix_web::http::KeepAlive::Disabled,
+        n => actix_web::http::KeepAlive::Timeout(std::time::Duration::from_secs(n)),
+    })
+    .max_connections(max_connections_per_worker())
     .shutdown_timeout(30)
     .disable_signals()
     .bind_rustls_0_23(&listen, prepared.tls)
