@@ -38,7 +38,7 @@ pub fn serve(config: Config) -> Result<()> {
                 data_dir.join("keys").display()
             );
         }
-        let running = server::start(prepared)?;
+        let running = server::start(prepared)?.notify_service_manager();
         println!(
             "hutong listening on https://{} (data {}), ready in {} ms",
             running.addr,

@@ -3,6 +3,7 @@
 
 pub mod connections;
 pub mod control;
+pub mod systemd;
 pub mod tls;
 
 use crate::api;
@@ -134,6 +135,7 @@ pub struct Running {
     control: Option<tokio::net::UnixListener>,
     server: actix_web::dev::Server,
     stop_signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+    notifier: Option<Arc<systemd::Notifier>>,
 }
 
 /// SIGTERM and SIGINT, registered before the server announces itself so a stop sent right
@@ -240,10 +242,18 @@ pub fn start(prepared: Prepared) -> Result<Running, ServerError> {
         handle: server.handle(),
         state,
         server,
+        notifier: None,
     })
 }
 
 impl Running {
+    /// Tells the service manager named by `$NOTIFY_SOCKET` (if any) when the server is ready,
+    /// alive and stopping; only `hutong serve` does, never a server embedded in a test.
+    pub fn notify_service_manager(mut self) -> Self {
+        self.notifier = systemd::Notifier::from_env().map(Arc::new);
+        self
+    }
+
     /// Serves until SIGTERM/SIGINT or [`actix_web::dev::ServerHandle::stop`]; in-flight
     /// requests drain first, then the store is flushed.
     pub async fn serve(self) -> std::io::Result<()> {
@@ -252,6 +262,7 @@ impl Running {
         if let Some(m) = self.metrics_addr {
             listeners.push(format!("监控 http://{m}/metrics"));
         }
+        let status_line = listeners.join("，");
         let live = std::sync::Arc::new(control::Live {
             started_ms: crate::time::now_ms(),
             listeners,
@@ -269,18 +280,35 @@ impl Running {
         let maintenance = tokio::spawn(maintenance(state.clone()));
         let checkpoints = tokio::spawn(audit_checkpoints(state.clone()));
         let indexer = tokio::spawn(audit_indexer(state.clone()));
+        let notifier = self.notifier;
         let stopper = self.stop_signals.map(|(mut term, mut int)| {
             let handle = self.handle.clone();
+            let notifier = notifier.clone();
             tokio::spawn(async move {
                 tokio::select! {
                     _ = term.recv() => {}
                     _ = int.recv() => {}
                 }
                 tracing::info!("stop signal received: draining requests");
+                if let Some(n) = &notifier {
+                    n.notify("STOPPING=1");
+                }
                 handle.stop(true).await;
             })
         });
+        // The listeners are bound and the control socket accepts: the service is up.
+        let watchdog = notifier.as_ref().and_then(|n| {
+            n.notify(&format!("READY=1\nSTATUS=hutong {}", status_line));
+            systemd::watchdog_interval()
+                .map(|every| tokio::spawn(feed_watchdog(state.clone(), n.clone(), every)))
+        });
         let res = self.server.await;
+        if let Some(n) = &notifier {
+            n.notify("STOPPING=1");
+        }
+        if let Some(w) = watchdog {
+            w.abort();
+        }
         if let Some(s) = stopper {
             s.abort();
         }
@@ -303,6 +331,26 @@ impl Running {
             tracing::error!(error = %e, "final flush failed");
         }
         res
+    }
+}
+
+/// Feeds the service manager's watchdog every `every` while the store answers reads; a store
+/// that stops answering (or a wedged runtime that stops running this task) lets the watchdog
+/// expire, and systemd restarts the service.
+async fn feed_watchdog(
+    state: web::Data<AppState>,
+    notifier: Arc<systemd::Notifier>,
+    every: std::time::Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let store = state.store.clone();
+        let probe = tokio::task::spawn_blocking(move || store.is_ready());
+        match tokio::time::timeout(every, probe).await {
+            Ok(Ok(true)) => notifier.notify("WATCHDOG=1"),
+            _ => tracing::error!("store not answering: watchdog not fed"),
+        }
     }
 }
 
