@@ -26,12 +26,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// HTTPS listen address of the API and console.
     pub listen: String,
-    /// Optional separate plain-HTTP listener for `/metrics`, `/healthz`, `/readyz`
-    /// (e.g. `127.0.0.1:9090`); they are always served on the main listener too.
-    pub metrics_listen: Option<String>,
     /// The installation's 6-digit administrative division code (seal codes, SPEC §3.9).
     pub region_code: String,
     pub server: ServerConfig,
+    pub metrics: MetricsConfig,
     pub tls: TlsConfig,
     pub keys: KeysConfig,
     pub api: ApiConfig,
@@ -65,6 +63,34 @@ impl Default for ServerConfig {
             keep_alive_secs: 5,
             max_connections_per_ip: 64,
         }
+    }
+}
+
+/// Where Prometheus reads `/metrics` (`[metrics]`): not on the public API listener unless a
+/// bearer token guards it there.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Plain-HTTP listener for `/metrics`, `/healthz` and `/readyz`; empty: none.
+    pub listen: String,
+    /// A file holding a bearer token (0600); when set, `/metrics` is also served on the public
+    /// listener to requests that present `Authorization: Bearer <token>`.
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9464".into(),
+            token_file: None,
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// The separate listener's address, unless disabled.
+    pub fn listener(&self) -> Option<&str> {
+        Some(self.listen.trim()).filter(|l| !l.is_empty())
     }
 }
 
@@ -224,7 +250,7 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("./hutong-data"),
             listen: "127.0.0.1:8443".into(),
-            metrics_listen: None,
+            metrics: MetricsConfig::default(),
             region_code: "340000".into(),
             server: ServerConfig::default(),
             tls: TlsConfig::default(),
@@ -331,6 +357,13 @@ impl Config {
                 "interop.member_timeout_ms must be between 100 and 60000".into(),
             ));
         }
+        if let Some(l) = self.metrics.listener()
+            && l.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "metrics.listen must be IP:port or empty (no metrics listener), got {l:?}"
+            )));
+        }
         let srv = &self.server;
         if !(1..=600).contains(&srv.body_timeout_secs) {
             return Err(ConfigError::Invalid(format!(
@@ -431,7 +464,7 @@ fn is_known_optional(path: &[String]) -> bool {
     let p: Vec<&str> = path.iter().map(String::as_str).collect();
     matches!(
         p.as_slice(),
-        ["metrics_listen"]
+        ["metrics", "token_file"]
             | ["tls", "cert"]
             | ["tls", "key"]
             | ["keys", "pkcs11", "module"]
@@ -526,6 +559,18 @@ mod tests {
             let key = var["HUTONG_SERVER__".len()..].to_ascii_lowercase();
             assert!(e.to_string().contains(&format!("server.{key}")), "{e}");
         }
+    }
+
+    #[test]
+    fn metrics_listen_on_loopback_by_default_and_can_be_turned_off() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.metrics.listener(), Some("127.0.0.1:9464"));
+        let c = Config::load(None, env(&[("HUTONG_METRICS__LISTEN", "")])).unwrap();
+        assert_eq!(c.metrics.listener(), None);
+        let c = Config::load(None, env(&[("HUTONG_METRICS__TOKEN_FILE", "/etc/t")])).unwrap();
+        assert_eq!(c.metrics.token_file.as_deref(), Some(Path::new("/etc/t")));
+        let e = Config::load(None, env(&[("HUTONG_METRICS__LISTEN", "9464")])).unwrap_err();
+        assert!(e.to_string().contains("metrics.listen"), "{e}");
     }
 
     #[test]

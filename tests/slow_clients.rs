@@ -165,12 +165,8 @@ async fn connections_over_the_per_address_cap_are_closed_and_others_still_served
 
     // Another address is not affected, and the refusals are counted.
     let metrics = server
-        .client
-        .get(format!("{}/metrics", server.base))
-        .timeout(ANSWERS_WITHIN)
-        .send()
+        .monitoring_get("/metrics")
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

@@ -552,10 +552,19 @@ async fn settings(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
         ("HTTPS 监听地址（API 与控制台）", "listen", c.listen.clone()),
         (
             "指标监听地址（/metrics）",
-            "metrics_listen",
-            c.metrics_listen
-                .clone()
-                .unwrap_or_else(|| "未单独监听（仅在 HTTPS 监听地址上提供）".into()),
+            "metrics.listen",
+            c.metrics
+                .listener()
+                .map(str::to_string)
+                .unwrap_or_else(|| "未单独监听".into()),
+        ),
+        (
+            "HTTPS 监听地址上的 /metrics",
+            "metrics.token_file",
+            match &c.metrics.token_file {
+                Some(p) => format!("凭监控令牌访问（令牌文件 {}）", p.display()),
+                None => "不提供".into(),
+            },
         ),
         (
             "TLS 证书",

@@ -28,6 +28,8 @@ pub enum ServerError {
     Tls(#[from] tls::TlsError),
     #[error("监听 {0} 失败: {1}")]
     Bind(String, std::io::Error),
+    #[error("监控令牌文件 {0}: {1}")]
+    MetricsToken(String, String),
 }
 
 /// Everything opened and checked before the first connection is accepted.
@@ -37,6 +39,39 @@ pub struct Prepared {
     pub bootstrap: Option<(String, String)>,
     pub keys_created: bool,
     tls: rustls::ServerConfig,
+    metrics_token: Option<MetricsToken>,
+}
+
+/// The bearer token that opens `/metrics` on the public listener (`metrics.token_file`).
+pub struct MetricsToken(zeroize::Zeroizing<String>);
+
+/// Shortest token accepted: a guessable one would put the metrics back in public.
+const MIN_TOKEN_CHARS: usize = 16;
+
+impl MetricsToken {
+    /// Reads the token file: one line, at least [`MIN_TOKEN_CHARS`] characters.
+    pub fn read(path: &std::path::Path) -> Result<Self, ServerError> {
+        let fail = |why: String| ServerError::MetricsToken(path.display().to_string(), why);
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?,
+        );
+        let token = text.trim();
+        if token.chars().count() < MIN_TOKEN_CHARS || token.chars().any(char::is_whitespace) {
+            return Err(fail(format!(
+                "令牌须为一行、至少 {MIN_TOKEN_CHARS} 个字符且不含空白"
+            )));
+        }
+        Ok(Self(zeroize::Zeroizing::new(token.to_string())))
+    }
+
+    /// Whether `req` presents this token as `Authorization: Bearer …`.
+    fn admits(&self, req: &actix_web::HttpRequest) -> bool {
+        req.headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| crate::crypto::ct_eq(t.trim().as_bytes(), self.0.as_bytes()))
+    }
 }
 
 /// Creates the data directory with owner-only access.
@@ -53,6 +88,13 @@ pub fn ensure_data_dir(config: &Config) -> Result<(), ServerError> {
 /// Opens the store and keys (creating them on first start) and prepares TLS.
 pub fn prepare(config: Config) -> Result<Prepared, ServerError> {
     ensure_data_dir(&config)?;
+    // Before anything is opened or audited: a bad token file is a configuration error.
+    let metrics_token = config
+        .metrics
+        .token_file
+        .as_deref()
+        .map(MetricsToken::read)
+        .transpose()?;
     let store = Store::open(&config.data_dir)?;
     let (keys, keys_created) = load_keys(&store, &config)?;
     if config.keys.provider == crate::config::KeyProviderKind::File {
@@ -95,6 +137,7 @@ pub fn prepare(config: Config) -> Result<Prepared, ServerError> {
         bootstrap,
         keys_created,
         tls,
+        metrics_token,
     })
 }
 
@@ -120,9 +163,31 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(state.metrics.render())
 }
 
-fn probes(cfg: &mut web::ServiceConfig) {
+/// `/metrics` on the public listener: only with the configured bearer token.
+async fn guarded_metrics(
+    state: web::Data<AppState>,
+    token: web::Data<MetricsToken>,
+    req: actix_web::HttpRequest,
+) -> HttpResponse {
+    if token.admits(&req) {
+        metrics(state).await
+    } else {
+        HttpResponse::Unauthorized()
+            .insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"))
+            .content_type("text/plain; charset=utf-8")
+            .body("需要有效的监控令牌\n")
+    }
+}
+
+/// Health and readiness, on every listener.
+fn health(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
+        .route("/readyz", web::get().to(readyz));
+}
+
+/// The separate monitoring listener: health, readiness and `/metrics` without a token.
+fn probes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(health)
         .route("/metrics", web::get().to(metrics));
 }
 
@@ -176,7 +241,9 @@ pub fn start(prepared: Prepared) -> Result<Running, ServerError> {
     let limiter =
         connections::ConnectionLimiter::new(limits.max_connections_per_ip, state.metrics.clone());
     let head_timeout = std::time::Duration::from_secs(limits.header_timeout_secs);
+    let metrics_token = prepared.metrics_token.map(web::Data::new);
     let server = HttpServer::new(move || {
+        let token = metrics_token.clone();
         App::new()
             .app_data(data.clone())
             .app_data(pictures.clone())
@@ -187,7 +254,13 @@ pub fn start(prepared: Prepared) -> Result<Running, ServerError> {
                     .add(("X-Content-Type-Options", "nosniff"))
                     .add(("Cache-Control", "no-store")),
             )
-            .configure(probes)
+            .configure(health)
+            .configure(move |cfg| {
+                if let Some(token) = token {
+                    cfg.app_data(token)
+                        .route("/metrics", web::get().to(guarded_metrics));
+                }
+            })
             .configure(api::configure)
             .configure(crate::console::configure)
     })
@@ -209,7 +282,7 @@ pub fn start(prepared: Prepared) -> Result<Running, ServerError> {
         .first()
         .ok_or_else(|| ServerError::Bind(listen.clone(), std::io::Error::other("no address")))?;
     let mut metrics_addr = None;
-    if let Some(m) = state.config.metrics_listen.clone() {
+    if let Some(m) = state.config.metrics.listener().map(str::to_string) {
         let data = state.clone();
         let probe_server =
             HttpServer::new(move || App::new().app_data(data.clone()).configure(probes))
