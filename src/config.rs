@@ -30,6 +30,7 @@ pub struct Config {
     pub region_code: String,
     pub server: ServerConfig,
     pub metrics: MetricsConfig,
+    pub log: LogConfig,
     pub tls: TlsConfig,
     pub keys: KeysConfig,
     pub api: ApiConfig,
@@ -62,6 +63,35 @@ impl Default for ServerConfig {
             header_timeout_secs: 5,
             keep_alive_secs: 5,
             max_connections_per_ip: 64,
+        }
+    }
+}
+
+/// How the log on standard error is written (`[log]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+/// `log.format`: lines for people, or one JSON object per line for journald and SIEM shippers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+// By hand, so a wrong name says which key and which names are allowed.
+impl<'de> Deserialize<'de> for LogFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(serde::de::Error::custom(format!(
+                "log.format must be \"text\" or \"json\", got {other:?}"
+            ))),
         }
     }
 }
@@ -251,6 +281,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./hutong-data"),
             listen: "127.0.0.1:8443".into(),
             metrics: MetricsConfig::default(),
+            log: LogConfig::default(),
             region_code: "340000".into(),
             server: ServerConfig::default(),
             tls: TlsConfig::default(),
@@ -571,6 +602,18 @@ mod tests {
         assert_eq!(c.metrics.token_file.as_deref(), Some(Path::new("/etc/t")));
         let e = Config::load(None, env(&[("HUTONG_METRICS__LISTEN", "9464")])).unwrap_err();
         assert!(e.to_string().contains("metrics.listen"), "{e}");
+    }
+
+    #[test]
+    fn the_log_format_is_text_or_json() {
+        assert_eq!(
+            Config::load(None, env(&[])).unwrap().log.format,
+            LogFormat::Text
+        );
+        let c = Config::load(None, env(&[("HUTONG_LOG__FORMAT", "json")])).unwrap();
+        assert_eq!(c.log.format, LogFormat::Json);
+        let e = Config::load(None, env(&[("HUTONG_LOG__FORMAT", "xml")])).unwrap_err();
+        assert!(e.to_string().contains("log.format must be"), "{e}");
     }
 
     #[test]

@@ -264,12 +264,15 @@ fn config_check_names_what_is_wrong() {
     );
 
     let (ok, out) = check(&format!(
-        "{listen}[server]\nbody_timeout_secs = 3\nmax_connections_per_ip = 16\n"
+        "{listen}[server]\nbody_timeout_secs = 3\nmax_connections_per_ip = 16\n[log]\nformat = \"json\"\n"
     ));
     assert!(
         ok && out.contains("请求体超时 3 秒") && out.contains("at most 16 connections"),
         "{out}"
     );
+    assert!(out.contains("✓ 日志格式 json"), "{out}");
+    let (ok, out) = check(&format!("{listen}[log]\nformat = \"xml\"\n"));
+    assert!(!ok && out.contains("log.format must be"), "{out}");
     let (ok, out) = check(&format!("{listen}[server]\nbody_timeout_secs = 0\n"));
     assert!(
         !ok && out.contains("配置无效") && out.contains("server.body_timeout_secs"),

@@ -50,7 +50,12 @@ pub enum Cmd {
         listen: Option<String>,
     },
     /// Create the data directory, keys and platform certificate without serving.
-    Init,
+    Init {
+        /// Write the initial administrator's credentials to this new 0600 file instead of
+        /// standard output (for installers whose output is logged).
+        #[arg(long, value_name = "FILE")]
+        credentials_file: Option<std::path::PathBuf>,
+    },
     /// Check the configuration before starting: every key and type, permissions of keys and
     /// TLS files, the key provider (HSM reachable, KEK present), the listen address.
     #[command(subcommand)]

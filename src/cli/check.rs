@@ -256,20 +256,38 @@ fn metrics_token(config: &Config) -> Vec<Finding> {
     out
 }
 
-/// The connection limits in effect (validated when the file loaded), so the operator sees them.
+/// The connection limits and log format in effect (validated when the file loaded), so the
+/// operator sees them.
 fn server_limits(config: &Config) -> Vec<Finding> {
     let s = &config.server;
-    vec![finding(
-        Level::Ok,
-        format!(
-            "连接限制：请求体超时 {} 秒，握手与请求头超时 {} 秒，空闲保持 {} 秒，每个客户端地址最多 {} 个连接",
-            s.body_timeout_secs, s.header_timeout_secs, s.keep_alive_secs, s.max_connections_per_ip
+    let format = match config.log.format {
+        hutong::config::LogFormat::Text => "text",
+        hutong::config::LogFormat::Json => "json",
+    };
+    vec![
+        finding(
+            Level::Ok,
+            format!("日志格式 {format}（标准错误输出）"),
+            format!("log format {format} (standard error)"),
         ),
-        format!(
-            "connection limits: body timeout {} s, handshake and head timeout {} s, keep-alive {} s, at most {} connections per client address",
-            s.body_timeout_secs, s.header_timeout_secs, s.keep_alive_secs, s.max_connections_per_ip
+        finding(
+            Level::Ok,
+            format!(
+                "连接限制：请求体超时 {} 秒，握手与请求头超时 {} 秒，空闲保持 {} 秒，每个客户端地址最多 {} 个连接",
+                s.body_timeout_secs,
+                s.header_timeout_secs,
+                s.keep_alive_secs,
+                s.max_connections_per_ip
+            ),
+            format!(
+                "connection limits: body timeout {} s, handshake and head timeout {} s, keep-alive {} s, at most {} connections per client address",
+                s.body_timeout_secs,
+                s.header_timeout_secs,
+                s.keep_alive_secs,
+                s.max_connections_per_ip
+            ),
         ),
-    )]
+    ]
 }
 
 fn running(config: &Config) -> bool {
