@@ -41,6 +41,7 @@ fn main() -> Result<()> {
         Cmd::Init { credentials_file } => serve::init(config, credentials_file.as_deref()),
         Cmd::Status { json } => commands::status(&config, json),
         Cmd::Keys(cmd) => commands::keys(&config, cmd),
+        Cmd::Tls(cmd) => commands::tls(&config, cmd),
         Cmd::System(cmd) => commands::system(&config, cmd),
         Cmd::Admin(cmd) => commands::admin(&config, cmd),
         Cmd::Trust(cmd) => commands::trust(&config, cmd),

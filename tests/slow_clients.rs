@@ -25,15 +25,7 @@ fn tls_config(data_dir: &std::path::Path) -> Arc<rustls::ClientConfig> {
     for c in CertificateDer::pem_file_iter(cert).unwrap() {
         roots.add(c.unwrap()).unwrap();
     }
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
-    )
+    Arc::new(common::client_tls(roots))
 }
 
 /// The in-process server's address and a TLS configuration that trusts it.

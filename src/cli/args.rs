@@ -70,6 +70,9 @@ pub enum Cmd {
     /// Key provider and platform key status.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// The running server's TLS certificate.
+    #[command(subcommand)]
+    Tls(TlsCmd),
     /// Manage member seal systems.
     #[command(subcommand)]
     System(SystemCmd),
@@ -235,6 +238,16 @@ pub enum TrustCmd {
     },
     /// Remove a trust anchor by id.
     Remove { id: String },
+}
+
+#[derive(Subcommand)]
+pub enum TlsCmd {
+    /// Read tls.cert and tls.key again without a restart (as SIGHUP does): new connections
+    /// get the new certificate; on an error the current one stays.
+    Reload {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]

@@ -62,6 +62,8 @@ pub enum Command {
     KeysStatus,
     /// `hutong status`: answered only by a running server (it needs the live state).
     Status,
+    /// `hutong tls reload`: the running server reads its TLS certificate and key again.
+    TlsReload,
     /// A CA certificate (Base64 of PEM or DER) to trust for document verification.
     TrustAdd {
         certificate_b64: String,
@@ -163,6 +165,8 @@ pub struct Live {
     pub started_ms: i64,
     pub listeners: Vec<String>,
     pub interop: std::sync::Arc<crate::interop::MemberClient>,
+    pub tls: std::sync::Arc<super::tls::ServerCert>,
+    pub metrics: std::sync::Arc<crate::app::metrics::Metrics>,
 }
 
 /// `hutong status`: one screen about the running appliance.
@@ -182,6 +186,9 @@ pub struct StatusReport {
     pub last_checkpoint: Option<(i64, u64)>,
     /// Members whose circuit breaker is open.
     pub open_breakers: Vec<String>,
+    /// The serving TLS certificate.
+    #[serde(default)]
+    pub tls: Option<super::tls::CertSummary>,
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
@@ -225,6 +232,7 @@ fn status_report(
         audit_size: store.audit_frontier()?.size,
         last_checkpoint,
         open_breakers: live.interop.open_breakers(),
+        tls: Some(live.tls.summary()),
     })
 }
 
@@ -308,6 +316,7 @@ pub enum Response {
     /// `keys status`: the provider and key ids, never key material.
     KeysStatus(ProviderStatus),
     Status(Box<StatusReport>),
+    TlsReload(super::tls::CertSummary),
     TrustAdd(TrustAdded),
     TrustList(Vec<TrustAnchor>),
     TrustRemove(TrustRemoved),
@@ -438,6 +447,41 @@ fn audited_status(
     res.map(|r| Response::Status(Box::new(r)))
 }
 
+/// `hutong tls reload`, audited with the certificate it now serves (or why not).
+fn audited_tls_reload(store: &Store, live: &Live) -> Result<Response, ControlError> {
+    let action = Action::PlatformTlsReload;
+    match super::reload_tls(&live.tls, &live.metrics) {
+        Ok(summary) => {
+            let detail = format!(
+                "{}，有效期至 {}",
+                summary.subject,
+                crate::time::format_time_ms(summary.not_after_ms)
+            );
+            audit::record(
+                store,
+                &Actor::cli(),
+                action,
+                Outcome::Ok,
+                "platform",
+                &detail,
+            )?;
+            Ok(Response::TlsReload(summary))
+        }
+        Err(e) => {
+            let message = format!("TLS 证书未重新加载，仍使用原证书：{e}");
+            audit::note(
+                store,
+                &Actor::cli(),
+                action,
+                Outcome::Failed,
+                "platform",
+                &message,
+            );
+            Err(ControlError::new(ErrorCode::BadCommand, message))
+        }
+    }
+}
+
 fn run(
     store: &Store,
     keys: Option<&Keyring>,
@@ -527,6 +571,12 @@ fn run(
             return Err(ControlError::new(
                 ErrorCode::BadCommand,
                 "hutong 未运行：status 只由运行中的服务回答",
+            ));
+        }
+        Command::TlsReload => {
+            return Err(ControlError::new(
+                ErrorCode::BadCommand,
+                "hutong 未运行：tls reload 只由运行中的服务执行",
             ));
         }
         Command::KeysStatus => {
@@ -740,6 +790,7 @@ pub async fn serve(
                     let interop = live.interop.clone();
                     let res = tokio::task::spawn_blocking(move || match cmd {
                         Command::Status => audited_status(&s, &keys, &config, &live),
+                        Command::TlsReload => audited_tls_reload(&s, &live),
                         cmd => execute(&s, Some(&keys), &config, cmd),
                     })
                     .await

@@ -39,6 +39,7 @@ pub struct Prepared {
     pub bootstrap: Option<(String, String)>,
     pub keys_created: bool,
     tls: rustls::ServerConfig,
+    cert: Arc<tls::ServerCert>,
     metrics_token: Option<MetricsToken>,
 }
 
@@ -119,7 +120,8 @@ pub fn prepare(config: Config) -> Result<Prepared, ServerError> {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
         _ => tls::ensure_self_signed(&config.data_dir)?,
     };
-    let tls = tls::server_config(&cert, &key)?;
+    let server_cert = tls::ServerCert::open(&cert, &key)?;
+    let tls = tls::server_config(server_cert.clone())?;
     let gateway = Gateway::new(store.clone(), config.api.clone());
     let interop = crate::interop::MemberClient::new(std::time::Duration::from_millis(
         config.interop.member_timeout_ms,
@@ -129,7 +131,11 @@ pub fn prepare(config: Config) -> Result<Prepared, ServerError> {
         store,
         keys: Arc::new(keys),
         gateway,
-        metrics: Arc::new(Metrics::default()),
+        metrics: Arc::new({
+            let m = Metrics::default();
+            m.set_tls_expiry_ms(server_cert.summary().not_after_ms);
+            m
+        }),
         interop: Arc::new(interop),
     });
     Ok(Prepared {
@@ -137,6 +143,7 @@ pub fn prepare(config: Config) -> Result<Prepared, ServerError> {
         bootstrap,
         keys_created,
         tls,
+        cert: server_cert,
         metrics_token,
     })
 }
@@ -200,7 +207,32 @@ pub struct Running {
     control: Option<tokio::net::UnixListener>,
     server: actix_web::dev::Server,
     stop_signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+    hangup: Option<tokio::signal::unix::Signal>,
+    cert: Arc<tls::ServerCert>,
     notifier: Option<Arc<systemd::Notifier>>,
+}
+
+/// Reads the TLS certificate and key files again (SIGHUP, `hutong tls reload`): new
+/// connections get the new pair, open ones keep theirs; on an error the old pair stays.
+pub fn reload_tls(
+    cert: &tls::ServerCert,
+    metrics: &Metrics,
+) -> Result<tls::CertSummary, tls::TlsError> {
+    match cert.reload() {
+        Ok(summary) => {
+            metrics.set_tls_expiry_ms(summary.not_after_ms);
+            tracing::info!(
+                subject = summary.subject,
+                not_after = crate::time::format_time_ms(summary.not_after_ms),
+                "TLS certificate reloaded"
+            );
+            Ok(summary)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "TLS certificate not reloaded: the previous one is served");
+            Err(e)
+        }
+    }
 }
 
 /// SIGTERM and SIGINT, registered before the server announces itself so a stop sent right
@@ -307,11 +339,20 @@ pub fn start(prepared: Prepared) -> Result<Running, ServerError> {
         }
     };
     let server = server.run();
+    let hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot handle SIGHUP: TLS reload only through hutong tls reload");
+            None
+        }
+    };
     Ok(Running {
         addr,
         metrics_addr,
         control,
         stop_signals: stop_signals(),
+        hangup,
+        cert: prepared.cert,
         handle: server.handle(),
         state,
         server,
@@ -340,6 +381,8 @@ impl Running {
             started_ms: crate::time::now_ms(),
             listeners,
             interop: state.interop.clone(),
+            tls: self.cert.clone(),
+            metrics: state.metrics.clone(),
         });
         let control = self.control.map(|listener| {
             tokio::spawn(control::serve(
@@ -353,6 +396,14 @@ impl Running {
         let maintenance = tokio::spawn(maintenance(state.clone()));
         let checkpoints = tokio::spawn(audit_checkpoints(state.clone()));
         let indexer = tokio::spawn(audit_indexer(state.clone()));
+        let reloader = self.hangup.map(|mut hup| {
+            let (cert, metrics) = (self.cert.clone(), state.metrics.clone());
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    let _ = reload_tls(&cert, &metrics);
+                }
+            })
+        });
         let notifier = self.notifier;
         let stopper = self.stop_signals.map(|(mut term, mut int)| {
             let handle = self.handle.clone();
@@ -387,6 +438,9 @@ impl Running {
         }
         checkpoints.abort();
         indexer.abort();
+        if let Some(r) = reloader {
+            r.abort();
+        }
         if let Some(c) = control {
             c.abort();
         }

@@ -22,6 +22,17 @@ pub struct TestServer {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// A rustls client configuration (ring) trusting exactly `roots`.
+pub fn client_tls(roots: rustls::RootCertStore) -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth()
+}
+
 /// A client that trusts exactly the server's generated certificate.
 pub fn https_client(cert_pem: &[u8]) -> reqwest::Client {
     use rustls::pki_types::{CertificateDer, pem::PemObject};
@@ -29,15 +40,8 @@ pub fn https_client(cert_pem: &[u8]) -> reqwest::Client {
     for c in CertificateDer::pem_slice_iter(cert_pem) {
         roots.add(c.expect("server certificate PEM")).expect("root");
     }
-    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
     reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
+        .tls_backend_preconfigured(client_tls(roots))
         .build()
         .expect("client")
 }
