@@ -26,11 +26,11 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// HTTPS listen address of the API and console.
     pub listen: String,
-    /// Optional separate plain-HTTP listener for `/metrics`, `/healthz`, `/readyz`
-    /// (e.g. `127.0.0.1:9090`); they are always served on the main listener too.
-    pub metrics_listen: Option<String>,
     /// The installation's 6-digit administrative division code (seal codes, SPEC §3.9).
     pub region_code: String,
+    pub server: ServerConfig,
+    pub metrics: MetricsConfig,
+    pub log: LogConfig,
     pub tls: TlsConfig,
     pub keys: KeysConfig,
     pub api: ApiConfig,
@@ -84,6 +84,89 @@ impl Default for BackupConfig {
             dir: None,
             keep: 7,
         }
+    }
+}
+
+/// How long a client may hold a connection without making progress (`[server]`): slow or
+/// stalled clients are cut off so they cannot exhaust connections or file descriptors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Longest wait for the next piece of a request body, seconds (HTTP 408 beyond).
+    pub body_timeout_secs: u64,
+    /// Longest time for the TLS handshake and, separately, for the request head, seconds.
+    pub header_timeout_secs: u64,
+    /// How long an idle keep-alive connection is kept open, seconds (0: no keep-alive).
+    pub keep_alive_secs: u64,
+    /// Concurrent connections allowed from one client IP address; more are closed at once.
+    pub max_connections_per_ip: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            body_timeout_secs: 10,
+            header_timeout_secs: 5,
+            keep_alive_secs: 5,
+            max_connections_per_ip: 64,
+        }
+    }
+}
+
+/// How the log on standard error is written (`[log]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+/// `log.format`: lines for people, or one JSON object per line for journald and SIEM shippers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+// By hand, so a wrong name says which key and which names are allowed.
+impl<'de> Deserialize<'de> for LogFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(serde::de::Error::custom(format!(
+                "log.format must be \"text\" or \"json\", got {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Where Prometheus reads `/metrics` (`[metrics]`): not on the public API listener unless a
+/// bearer token guards it there.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Plain-HTTP listener for `/metrics`, `/healthz` and `/readyz`; empty: none.
+    pub listen: String,
+    /// A file holding a bearer token (0600); when set, `/metrics` is also served on the public
+    /// listener to requests that present `Authorization: Bearer <token>`.
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9464".into(),
+            token_file: None,
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// The separate listener's address, unless disabled.
+    pub fn listener(&self) -> Option<&str> {
+        Some(self.listen.trim()).filter(|l| !l.is_empty())
     }
 }
 
@@ -243,8 +326,10 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("./hutong-data"),
             listen: "127.0.0.1:8443".into(),
-            metrics_listen: None,
+            metrics: MetricsConfig::default(),
+            log: LogConfig::default(),
             region_code: "340000".into(),
+            server: ServerConfig::default(),
             tls: TlsConfig::default(),
             keys: KeysConfig::default(),
             api: ApiConfig::default(),
@@ -350,6 +435,37 @@ impl Config {
                 "interop.member_timeout_ms must be between 100 and 60000".into(),
             ));
         }
+        if let Some(l) = self.metrics.listener()
+            && l.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "metrics.listen must be IP:port or empty (no metrics listener), got {l:?}"
+            )));
+        }
+        let srv = &self.server;
+        if !(1..=600).contains(&srv.body_timeout_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "server.body_timeout_secs must be between 1 and 600, got {}",
+                srv.body_timeout_secs
+            )));
+        }
+        if !(1..=60).contains(&srv.header_timeout_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "server.header_timeout_secs must be between 1 and 60, got {}",
+                srv.header_timeout_secs
+            )));
+        }
+        if srv.keep_alive_secs > 300 {
+            return Err(ConfigError::Invalid(format!(
+                "server.keep_alive_secs must be at most 300, got {}",
+                srv.keep_alive_secs
+            )));
+        }
+        if srv.max_connections_per_ip == 0 {
+            return Err(ConfigError::Invalid(
+                "server.max_connections_per_ip must be positive".into(),
+            ));
+        }
         if self.metering.retention_days < 1096 {
             return Err(ConfigError::Invalid(
                 "metering.retention_days must be at least 1096 (three years, SPEC §6)".into(),
@@ -432,7 +548,7 @@ fn is_known_optional(path: &[String]) -> bool {
     let p: Vec<&str> = path.iter().map(String::as_str).collect();
     matches!(
         p.as_slice(),
-        ["metrics_listen"]
+        ["metrics", "token_file"]
             | ["tls", "cert"]
             | ["tls", "key"]
             | ["keys", "pkcs11", "module"]
@@ -508,6 +624,49 @@ mod tests {
         assert!(e.to_string().contains("HUTONG_NO_SUCH"));
         let e = Config::load(None, env(&[("HUTONG_REGION_CODE", "34")])).unwrap_err();
         assert!(e.to_string().contains("region_code"));
+    }
+
+    #[test]
+    fn server_limits_default_and_are_bounded() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.server.body_timeout_secs, 10);
+        assert_eq!(c.server.max_connections_per_ip, 64);
+        let c = Config::load(None, env(&[("HUTONG_SERVER__BODY_TIMEOUT_SECS", "2")])).unwrap();
+        assert_eq!(c.server.body_timeout_secs, 2);
+        for (var, bad) in [
+            ("HUTONG_SERVER__BODY_TIMEOUT_SECS", "0"),
+            ("HUTONG_SERVER__HEADER_TIMEOUT_SECS", "61"),
+            ("HUTONG_SERVER__KEEP_ALIVE_SECS", "301"),
+            ("HUTONG_SERVER__MAX_CONNECTIONS_PER_IP", "0"),
+        ] {
+            let e = Config::load(None, env(&[(var, bad)])).unwrap_err();
+            let key = var["HUTONG_SERVER__".len()..].to_ascii_lowercase();
+            assert!(e.to_string().contains(&format!("server.{key}")), "{e}");
+        }
+    }
+
+    #[test]
+    fn metrics_listen_on_loopback_by_default_and_can_be_turned_off() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.metrics.listener(), Some("127.0.0.1:9464"));
+        let c = Config::load(None, env(&[("HUTONG_METRICS__LISTEN", "")])).unwrap();
+        assert_eq!(c.metrics.listener(), None);
+        let c = Config::load(None, env(&[("HUTONG_METRICS__TOKEN_FILE", "/etc/t")])).unwrap();
+        assert_eq!(c.metrics.token_file.as_deref(), Some(Path::new("/etc/t")));
+        let e = Config::load(None, env(&[("HUTONG_METRICS__LISTEN", "9464")])).unwrap_err();
+        assert!(e.to_string().contains("metrics.listen"), "{e}");
+    }
+
+    #[test]
+    fn the_log_format_is_text_or_json() {
+        assert_eq!(
+            Config::load(None, env(&[])).unwrap().log.format,
+            LogFormat::Text
+        );
+        let c = Config::load(None, env(&[("HUTONG_LOG__FORMAT", "json")])).unwrap();
+        assert_eq!(c.log.format, LogFormat::Json);
+        let e = Config::load(None, env(&[("HUTONG_LOG__FORMAT", "xml")])).unwrap_err();
+        assert!(e.to_string().contains("log.format must be"), "{e}");
     }
 
     #[test]

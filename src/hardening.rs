@@ -1,7 +1,8 @@
 //! Process hardening for a process that holds unwrapped keys.
 //!
 //! The one module of the crate allowed `unsafe`: each block is a single libc call with plain
-//! integer arguments that affects only this process. Nothing else belongs here.
+//! integer arguments (or a pointer to a local `rlimit`) that affects only this process.
+//! Nothing else belongs here.
 #![allow(unsafe_code)]
 
 /// Keeps key material out of core dumps and away from ptrace by other processes of the
@@ -16,6 +17,41 @@ pub fn disable_core_dumps() -> std::io::Result<()> {
     }
 }
 
+/// The soft open-file limit of this process.
+pub fn open_file_limit() -> std::io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the local struct it is given and nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(lim.rlim_cur)
+}
+
+/// Raises the soft open-file limit to the hard one, so connections, not the default 1024
+/// descriptors, are what the server runs out of last; returns the (old, new) soft limit.
+pub fn raise_open_file_limit() -> std::io::Result<(u64, u64)> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the local struct it is given and nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let old = lim.rlim_cur;
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: setrlimit only reads the local struct it is given.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok((old, lim.rlim_cur))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -24,5 +60,13 @@ mod tests {
         // SAFETY: PR_GET_DUMPABLE takes no pointer and only reads the process's flag.
         let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
         assert_eq!(dumpable, 0);
+    }
+
+    #[test]
+    fn the_open_file_limit_ends_at_the_hard_limit() {
+        let (old, new) = super::raise_open_file_limit().unwrap();
+        assert!(new >= old);
+        let (again, same) = super::raise_open_file_limit().unwrap();
+        assert_eq!((again, same), (new, new));
     }
 }

@@ -18,14 +18,14 @@ fn load_config(global: &Global) -> Result<Config> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let loaded = load_config(&cli.global);
+    // The configuration says how to log; one that does not load is reported in text.
+    cli::logging::init(
+        loaded
+            .as_ref()
+            .map(|c| c.log.format)
+            .unwrap_or(hutong::config::LogFormat::Text),
+    );
     if let (Cmd::Config(ConfigCmd::Check), Err(e)) = (&cli.command, &loaded) {
         return check::invalid(e);
     }
@@ -38,10 +38,14 @@ fn main() -> Result<()> {
             }
             serve::serve(config)
         }
-        Cmd::Init { adopt_kek } => serve::init(config, adopt_kek.as_deref()),
+        Cmd::Init {
+            adopt_kek,
+            credentials_file,
+        } => serve::init(config, adopt_kek.as_deref(), credentials_file.as_deref()),
         Cmd::Status { json } => commands::status(&config, json),
-        Cmd::Keys(KeysCmd::Init { adopt_kek }) => serve::init(config, adopt_kek.as_deref()),
+        Cmd::Keys(KeysCmd::Init { adopt_kek }) => serve::init(config, adopt_kek.as_deref(), None),
         Cmd::Keys(cmd) => commands::keys(&config, cmd),
+        Cmd::Tls(cmd) => commands::tls(&config, cmd),
         Cmd::System(cmd) => commands::system(&config, cmd),
         Cmd::Admin(cmd) => commands::admin(&config, cmd),
         Cmd::Trust(cmd) => commands::trust(&config, cmd),

@@ -230,7 +230,22 @@ async fn probes_metrics_and_unknown_routes() {
     let get = |p: &str| srv.client.get(format!("{}{}", srv.base, p)).send();
     assert_eq!(get("/healthz").await.unwrap().status(), 200);
     assert_eq!(get("/readyz").await.unwrap().status(), 200);
-    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    // Not on the public listener without a token: on the loopback monitoring listener.
+    let public = get("/metrics").await.unwrap();
+    assert_eq!(public.status(), 404);
+    assert!(!public.text().await.unwrap().contains("hutong_api"));
+    assert!(
+        srv.metrics_base
+            .as_deref()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"),
+        "{:?}",
+        srv.metrics_base
+    );
+    for probe in ["/healthz", "/readyz"] {
+        assert_eq!(srv.monitoring_get(probe).await.status(), 200, "{probe}");
+    }
+    let metrics = srv.monitoring_get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("hutong_api_requests_total{interface=\"system/info\",code=\"0\"} 1"),
         "{metrics}"
@@ -240,6 +255,62 @@ async fn probes_metrics_and_unknown_routes() {
     assert_eq!(s, 404);
     assert!(String::from_utf8_lossy(&body).contains("不存在"));
     srv.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_on_the_public_listener_need_the_bearer_token_and_the_separate_one_can_be_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("metrics.token");
+    std::fs::write(&token_file, "s3cret-metrics-token-0123\n").unwrap();
+    let srv = common::start_with(|c| {
+        c.metrics.listen = String::new();
+        c.metrics.token_file = Some(token_file.clone());
+    })
+    .await;
+    assert_eq!(srv.metrics_base, None, "no monitoring listener");
+    let url = format!("{}/metrics", srv.base);
+    let r = srv.client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    for wrong in [
+        "Bearer s3cret-metrics-token-012",
+        "Bearer nope",
+        "Basic s3cret-metrics-token-0123",
+    ] {
+        let r = srv
+            .client
+            .get(&url)
+            .header("Authorization", wrong)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{wrong}");
+    }
+    let r = srv
+        .client
+        .get(&url)
+        .header("Authorization", "Bearer s3cret-metrics-token-0123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("# TYPE hutong_api_requests_total counter")
+    );
+    srv.stop().await;
+
+    // A short token is refused at start, naming the file.
+    std::fs::write(&token_file, "short\n").unwrap();
+    let mut config = hutong::config::Config::load(None, Vec::<(String, String)>::new()).unwrap();
+    config.data_dir = dir.path().join("data");
+    config.metrics.token_file = Some(token_file.clone());
+    let Err(e) = hutong::server::prepare(config) else {
+        panic!("a short token was accepted");
+    };
+    assert!(e.to_string().contains("metrics.token"), "{e}");
 }
 
 /// Issue 12 point 1: a member whose SM2 library drops the sign octet of a 32-byte r or s.

@@ -235,7 +235,12 @@ fn config_check_names_what_is_wrong() {
     let conf = tmp.path().join("hutong.toml");
     let check = |text: &str| {
         std::fs::write(&conf, text).unwrap();
-        let out = hutong(&data)
+        let mut cmd = hutong(&data);
+        // The harness's free-port override would hide a file's own [metrics].
+        if text.contains("[metrics]") {
+            cmd.env_remove("HUTONG_METRICS__LISTEN");
+        }
+        let out = cmd
             .arg("--config")
             .arg(&conf)
             .args(["config", "check"])
@@ -257,6 +262,54 @@ fn config_check_names_what_is_wrong() {
         ok && out.contains("KEK 存在") && out.contains("configuration check passed"),
         "{out}"
     );
+
+    let (ok, out) = check(&format!(
+        "{listen}[server]\nbody_timeout_secs = 3\nmax_connections_per_ip = 16\n[log]\nformat = \"json\"\n"
+    ));
+    assert!(
+        ok && out.contains("请求体超时 3 秒") && out.contains("at most 16 connections"),
+        "{out}"
+    );
+    assert!(out.contains("✓ 日志格式 json"), "{out}");
+    let (ok, out) = check(&format!("{listen}[log]\nformat = \"xml\"\n"));
+    assert!(!ok && out.contains("log.format must be"), "{out}");
+    let (ok, out) = check(&format!("{listen}[server]\nbody_timeout_secs = 0\n"));
+    assert!(
+        !ok && out.contains("配置无效") && out.contains("server.body_timeout_secs"),
+        "{out}"
+    );
+
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let token = tmp.path().join("metrics.token");
+    std::fs::write(&token, "a-long-enough-metrics-token\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (ok, out) = check(&format!(
+        "{listen}[metrics]\nlisten = \"{}\"\ntoken_file = \"{}\"\n",
+        held.local_addr().unwrap(),
+        token.display()
+    ));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("✗ 监控监听地址") && out.contains("metrics listen address"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "✗ 监控令牌文件 {} 可被属主以外的用户访问",
+            token.display()
+        )),
+        "{out}"
+    );
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (ok, out) = check(&format!(
+        "{listen}[metrics]\nlisten = \"\"\ntoken_file = \"{}\"\n",
+        token.display()
+    ));
+    assert!(
+        ok && out.contains("无单独的监控监听地址") && out.contains("requires the bearer token"),
+        "{out}"
+    );
+    drop(held);
 
     let (ok, out) = check(&format!("{listen}bogus_key = 1\n"));
     assert!(

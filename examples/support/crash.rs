@@ -83,6 +83,8 @@ fn spawn_server(binary: &Path, data_dir: &Path) -> (Child, u16) {
         .arg("--data-dir")
         .arg(data_dir)
         .env("RUST_LOG", "error")
+        // The default monitoring port may be taken by another run on this machine.
+        .env("HUTONG_METRICS__LISTEN", "127.0.0.1:0")
         // Clients write as fast as the server answers; the per-appId limit is not under test.
         .env("HUTONG_API__RATE_LIMIT_PER_SEC", "1000000")
         .env("HUTONG_API__RATE_LIMIT_BURST", "1000000")

@@ -48,8 +48,9 @@ fn upload(form: Form) -> Result<Upload, ApiError> {
     })
 }
 
-fn form_error(e: FormError) -> ApiError {
+fn form_error(e: FormError, timeout_secs: u64) -> ApiError {
     match e {
+        FormError::Stalled => ApiError::body_timeout(timeout_secs),
         FormError::NotMultipart => ApiError::invalid("Content-Type 必须为 multipart/form-data"),
         FormError::Malformed => ApiError::invalid("multipart 请求体格式错误"),
         FormError::TooManyParts => ApiError::invalid("multipart 部分过多"),
@@ -76,7 +77,7 @@ pub async fn verify(
             };
             let form = multipart::read(&req, payload, "file", limits)
                 .await
-                .map_err(form_error)?;
+                .map_err(|e| form_error(e, state.config.server.body_timeout_secs))?;
             let upload = upload(form)?;
             super::envelope::note_params(&upload.params);
             let auth = authenticate(&state, upload.params)?;

@@ -190,11 +190,21 @@ pub fn request_id(req: &HttpRequest) -> String {
         .unwrap_or_else(|| hex::encode(crate::crypto::sm::random_bytes::<16>()))
 }
 
-/// Reads at most `limit` bytes of body; `10003` beyond.
-pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+/// Reads at most `limit` bytes of body; `10003` beyond, `408` when it stalls.
+pub async fn read_body(
+    mut payload: web::Payload,
+    limit: usize,
+    timeout_secs: u64,
+) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::invalid("请求体读取失败"))?;
+        let chunk = chunk.map_err(|e| {
+            if crate::app::body_timeout::is_timeout(&e) {
+                ApiError::body_timeout(timeout_secs)
+            } else {
+                ApiError::invalid("请求体读取失败")
+            }
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::too_large(limit));
         }
@@ -274,7 +284,12 @@ where
         if !is_json {
             return Err(ApiError::invalid("Content-Type 必须为 application/json"));
         }
-        let body = read_body(payload, state.config.api.max_json_bytes).await?;
+        let body = read_body(
+            payload,
+            state.config.api.max_json_bytes,
+            state.config.server.body_timeout_secs,
+        )
+        .await?;
         let params = parse_params(&body)?;
         note_params(&params);
         let auth = authenticate(&state, params)?;

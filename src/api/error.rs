@@ -28,6 +28,9 @@ pub struct ApiError {
     pub audit_detail: String,
     /// The answer's `data` when a refusal carries some (else the empty string).
     pub data: Option<Box<serde_json::Value>>,
+    /// An HTTP status other than the code's, for faults of the transport rather than of the
+    /// request (a body that stopped arriving is `408`, with the parameter code).
+    pub http_status: Option<StatusCode>,
 }
 
 impl ApiError {
@@ -37,11 +40,26 @@ impl ApiError {
             message: message.into(),
             audit_detail: String::new(),
             data: None,
+            http_status: None,
         }
     }
 
     pub fn status(&self) -> StatusCode {
-        StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        self.http_status.unwrap_or_else(|| {
+            StatusCode::from_u16(self.code.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        })
+    }
+
+    /// The request body stalled past `server.body_timeout_secs`: `408`, code `10001`.
+    pub fn body_timeout(secs: u64) -> Self {
+        Self {
+            http_status: Some(StatusCode::REQUEST_TIMEOUT),
+            ..Self::new(
+                Code::InvalidParameter,
+                format!("请求体传输超时：超过 {secs} 秒未收到后续数据"),
+            )
+        }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -198,6 +216,13 @@ mod tests {
             ApiError::from(DocumentError::TooLarge(5)).code,
             Code::TooLarge
         );
+    }
+
+    #[test]
+    fn a_stalled_body_is_a_parameter_fault_answered_408() {
+        let e = ApiError::body_timeout(10);
+        assert_eq!((e.code, e.status().as_u16()), (Code::InvalidParameter, 408));
+        assert!(e.message.contains("10 秒"), "{}", e.message);
     }
 
     #[test]

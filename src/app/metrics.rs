@@ -21,6 +21,10 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     /// Calls and errors per UTC hour (hour index → counts), the last 24 hours for the console.
     hourly: Mutex<BTreeMap<i64, (u64, u64)>>,
+    /// Connections shut at accept because their address had the maximum open.
+    connections_refused: std::sync::atomic::AtomicU64,
+    /// UTC ms of the serving TLS certificate's notAfter (0: not known).
+    tls_expiry_ms: std::sync::atomic::AtomicI64,
 }
 
 const HOUR_MS: i64 = 3_600_000;
@@ -51,6 +55,16 @@ impl Metrics {
             // Bounded memory: only the window the console draws is kept.
             m.retain(|h, _| *h > hour - 24);
         }
+    }
+
+    pub fn set_tls_expiry_ms(&self, not_after_ms: i64) {
+        self.tls_expiry_ms
+            .store(not_after_ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn connection_refused(&self) {
+        self.connections_refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// (hour start in ms, calls, errors) for the 24 hours ending with the current one, oldest first.
@@ -109,6 +123,26 @@ impl Metrics {
                 );
             }
         }
+        let expiry = self
+            .tls_expiry_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if expiry != 0 {
+            out.push_str("# HELP hutong_tls_certificate_expiry_seconds The serving TLS certificate's notAfter, Unix time.\n");
+            out.push_str("# TYPE hutong_tls_certificate_expiry_seconds gauge\n");
+            let _ = writeln!(
+                out,
+                "hutong_tls_certificate_expiry_seconds {}",
+                expiry.div_euclid(1000)
+            );
+        }
+        out.push_str("# HELP hutong_connections_refused_total Connections closed at accept: too many open from one client address.\n");
+        out.push_str("# TYPE hutong_connections_refused_total counter\n");
+        let _ = writeln!(
+            out,
+            "hutong_connections_refused_total {}",
+            self.connections_refused
+                .load(std::sync::atomic::Ordering::Relaxed)
+        );
         out
     }
 }

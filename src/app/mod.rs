@@ -3,6 +3,7 @@
 //!
 //! It assembles nothing and holds no rules: `server` builds it, handlers read it.
 
+pub mod body_timeout;
 pub mod metrics;
 pub mod multipart;
 

@@ -49,6 +49,18 @@ pub enum FormError {
     TextTooLong(String),
     #[error("text part {0} is not UTF-8")]
     NotUtf8(String),
+    #[error("upload stalled")]
+    Stalled,
+}
+
+/// A failed part read: the stalled body is told apart from a malformed one.
+fn part_error(e: actix_multipart::MultipartError) -> FormError {
+    match e {
+        actix_multipart::MultipartError::Payload(p) if super::body_timeout::is_timeout(&p) => {
+            FormError::Stalled
+        }
+        _ => FormError::Malformed,
+    }
 }
 
 /// Reads the upload of `req`; the part named `file_field` is the file.
@@ -80,7 +92,7 @@ pub async fn read(
     let mut form = Form::default();
     let mut parts = 0;
     while let Some(field) = mp.next().await {
-        let mut field = field.map_err(|_| FormError::Malformed)?;
+        let mut field = field.map_err(part_error)?;
         parts += 1;
         if parts > limits.max_parts {
             return Err(FormError::TooManyParts);
@@ -98,14 +110,14 @@ pub async fn read(
                 .bytes(limits.max_file)
                 .await
                 .map_err(|_| FormError::FileTooLarge(limits.max_file))?
-                .map_err(|_| FormError::Malformed)?;
+                .map_err(part_error)?;
             form.file = Some((file_name, bytes.to_vec()));
         } else {
             let bytes = field
                 .bytes(limits.max_text)
                 .await
                 .map_err(|_| FormError::TextTooLong(name.clone()))?
-                .map_err(|_| FormError::Malformed)?;
+                .map_err(part_error)?;
             let text =
                 String::from_utf8(bytes.to_vec()).map_err(|_| FormError::NotUtf8(name.clone()))?;
             form.texts.push((name, text));

@@ -56,6 +56,10 @@ pub enum Cmd {
         /// provider) instead of refusing; only for a KEK made for this platform and unused.
         #[arg(long, value_name = "LABEL")]
         adopt_kek: Option<String>,
+        /// Write the initial administrator's credentials to this new 0600 file instead of
+        /// standard output (for installers whose output is logged).
+        #[arg(long, value_name = "FILE")]
+        credentials_file: Option<std::path::PathBuf>,
     },
     /// Check the configuration before starting: every key and type, permissions of keys and
     /// TLS files, the key provider (HSM reachable, KEK present), the listen address.
@@ -71,6 +75,9 @@ pub enum Cmd {
     /// Key provider and platform key status.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// The running server's TLS certificate.
+    #[command(subcommand)]
+    Tls(TlsCmd),
     /// Manage member seal systems.
     #[command(subcommand)]
     System(SystemCmd),
@@ -286,6 +293,16 @@ pub enum TrustCmd {
     },
     /// Remove a trust anchor by id.
     Remove { id: String },
+}
+
+#[derive(Subcommand)]
+pub enum TlsCmd {
+    /// Read tls.cert and tls.key again without a restart (as SIGHUP does): new connections
+    /// get the new certificate; on an error the current one stays.
+    Reload {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]

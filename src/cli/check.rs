@@ -170,32 +170,129 @@ fn tls(config: &Config) -> Vec<Finding> {
 }
 
 fn listen(config: &Config) -> Vec<Finding> {
-    let addr = &config.listen;
+    let mut out = vec![address_free(
+        &config.listen,
+        "监听地址",
+        "listen address",
+        config,
+    )];
+    match config.metrics.listener() {
+        Some(m) => out.push(address_free(
+            m,
+            "监控监听地址",
+            "metrics listen address",
+            config,
+        )),
+        None => out.push(finding(
+            Level::Note,
+            "未配置 metrics.listen：无单独的监控监听地址",
+            "metrics.listen is empty: no separate monitoring listener",
+        )),
+    }
+    out
+}
+
+/// Whether `addr` can be bound (or is held by the running appliance itself).
+fn address_free(addr: &str, what_zh: &str, what_en: &str, config: &Config) -> Finding {
     let Ok(parsed) = addr.parse::<std::net::SocketAddr>() else {
-        return vec![finding(
+        return finding(
             Level::Problem,
-            format!("监听地址 {addr:?} 不是 IP:端口"),
-            format!("listen address {addr:?} is not IP:port"),
-        )];
+            format!("{what_zh} {addr:?} 不是 IP:端口"),
+            format!("{what_en} {addr:?} is not IP:port"),
+        );
     };
     match std::net::TcpListener::bind(parsed) {
-        Ok(_) => vec![finding(
+        Ok(_) => finding(
             Level::Ok,
-            format!("监听地址 {addr} 可用"),
-            format!("listen address {addr} is free"),
-        )],
+            format!("{what_zh} {addr} 可用"),
+            format!("{what_en} {addr} is free"),
+        ),
         // The running appliance holds its own address: expected before a restart.
-        Err(_) if running(config) => vec![finding(
+        Err(_) if running(config) => finding(
             Level::Note,
-            format!("监听地址 {addr} 由正在运行的 hutong 使用"),
-            format!("listen address {addr} is held by the running hutong"),
-        )],
-        Err(e) => vec![finding(
+            format!("{what_zh} {addr} 由正在运行的 hutong 使用"),
+            format!("{what_en} {addr} is held by the running hutong"),
+        ),
+        Err(e) => finding(
             Level::Problem,
-            format!("监听地址 {addr} 不可用：{e}"),
-            format!("listen address {addr} cannot be bound: {e}"),
-        )],
+            format!("{what_zh} {addr} 不可用：{e}"),
+            format!("{what_en} {addr} cannot be bound: {e}"),
+        ),
     }
+}
+
+/// Where `/metrics` is served, and whether the token file guarding it is usable and private.
+fn metrics_token(config: &Config) -> Vec<Finding> {
+    let Some(path) = &config.metrics.token_file else {
+        return vec![finding(
+            Level::Ok,
+            "HTTPS 监听地址不提供 /metrics（未配置 metrics.token_file）",
+            "/metrics is not served on the HTTPS listener (metrics.token_file not set)",
+        )];
+    };
+    let mut out = vec![match hutong::server::MetricsToken::read(path) {
+        Ok(_) => finding(
+            Level::Ok,
+            format!(
+                "HTTPS 监听地址上的 /metrics 凭令牌访问（{}）",
+                path.display()
+            ),
+            format!(
+                "/metrics on the HTTPS listener requires the bearer token in {}",
+                path.display()
+            ),
+        ),
+        Err(e) => finding(
+            Level::Problem,
+            format!("{e}"),
+            format!(
+                "metrics token file {} unusable (one line, at least 16 characters, no spaces)",
+                path.display()
+            ),
+        ),
+    }];
+    if let Some(bits) = exposed_bits(path).filter(|b| *b != 0) {
+        out.push(finding(
+            Level::Problem,
+            format!("监控令牌文件 {} 可被属主以外的用户访问（多余权限 {bits:o}），应为 0600", path.display()),
+            format!("metrics token file {} is accessible beyond its owner (extra bits {bits:o}); use 0600", path.display()),
+        ));
+    }
+    out
+}
+
+/// The connection limits and log format in effect (validated when the file loaded), so the
+/// operator sees them.
+fn server_limits(config: &Config) -> Vec<Finding> {
+    let s = &config.server;
+    let format = match config.log.format {
+        hutong::config::LogFormat::Text => "text",
+        hutong::config::LogFormat::Json => "json",
+    };
+    vec![
+        finding(
+            Level::Ok,
+            format!("日志格式 {format}（标准错误输出）"),
+            format!("log format {format} (standard error)"),
+        ),
+        finding(
+            Level::Ok,
+            format!(
+                "连接限制：请求体超时 {} 秒，握手与请求头超时 {} 秒，空闲保持 {} 秒，每个客户端地址最多 {} 个连接",
+                s.body_timeout_secs,
+                s.header_timeout_secs,
+                s.keep_alive_secs,
+                s.max_connections_per_ip
+            ),
+            format!(
+                "connection limits: body timeout {} s, handshake and head timeout {} s, keep-alive {} s, at most {} connections per client address",
+                s.body_timeout_secs,
+                s.header_timeout_secs,
+                s.keep_alive_secs,
+                s.max_connections_per_ip
+            ),
+        ),
+    ]
 }
 
 fn running(config: &Config) -> bool {
@@ -205,10 +302,17 @@ fn running(config: &Config) -> bool {
 
 /// Runs every check on `config` (already parsed and validated) and prints the findings.
 pub fn run(config: &Config) -> anyhow::Result<()> {
-    let findings: Vec<Finding> = [data_dir(config), keys(config), tls(config), listen(config)]
-        .into_iter()
-        .flatten()
-        .collect();
+    let findings: Vec<Finding> = [
+        data_dir(config),
+        keys(config),
+        tls(config),
+        listen(config),
+        metrics_token(config),
+        server_limits(config),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     println!("✓ 配置文件有效 / configuration is valid");
     let mut problems = 0;
     for f in &findings {

@@ -1,13 +1,13 @@
 //! The management command groups: each builds its control command, runs it where it must
 //! run (`manage`), and prints the typed response as text or `--json`.
 
-use super::args::{AdminCmd, AuditCmd, KeysCmd, QuotaCmd, SystemCmd, TenantCmd, TrustCmd};
+use super::args::{AdminCmd, AuditCmd, KeysCmd, QuotaCmd, SystemCmd, TenantCmd, TlsCmd, TrustCmd};
 use super::manage::{expect_response, manage};
 use super::output;
 use anyhow::{Context, Result, bail};
 use hutong::config::Config;
 use hutong::domain::metering;
-use hutong::server::control::Command;
+use hutong::server::control::{Command, Response};
 use hutong::time::Day;
 use std::io::Read;
 use std::path::Path;
@@ -33,20 +33,40 @@ pub fn keys(config: &Config, cmd: KeysCmd) -> Result<()> {
     Ok(())
 }
 
-/// `hutong status`: only a running server can answer.
-pub fn status(config: &Config, json: bool) -> Result<()> {
-    let Some(resp) = hutong::server::control::call(&config.data_dir, &Command::Status)? else {
-        anyhow::bail!(
+/// A command only a running server can answer, through its control socket.
+fn ask_running(config: &Config, cmd: &Command) -> Result<Response> {
+    hutong::server::control::call(&config.data_dir, cmd)?.ok_or_else(|| {
+        anyhow::anyhow!(
             "hutong 未运行（{} 中没有控制套接字）/ hutong is not running (no control socket in {})",
             config.data_dir.display(),
             config.data_dir.display()
-        );
-    };
-    let r = expect_response!(resp, Status);
+        )
+    })
+}
+
+/// `hutong status`: only a running server can answer.
+pub fn status(config: &Config, json: bool) -> Result<()> {
+    let r = expect_response!(ask_running(config, &Command::Status)?, Status);
     if json {
         output::json(&r);
     } else {
         output::status(&r);
+    }
+    Ok(())
+}
+
+/// `hutong tls reload`: the running server reads its certificate and key again.
+pub fn tls(config: &Config, cmd: TlsCmd) -> Result<()> {
+    let TlsCmd::Reload { json } = cmd;
+    let r = expect_response!(ask_running(config, &Command::TlsReload)?, TlsReload);
+    if json {
+        output::json(&r);
+    } else {
+        println!(
+            "TLS 证书已重新加载 / TLS certificate reloaded: {}，有效期至 / valid until {}",
+            r.subject,
+            hutong::time::format_time_ms(r.not_after_ms)
+        );
     }
     Ok(())
 }

@@ -102,6 +102,15 @@ pub fn status(r: &hutong::server::control::StatusReport) {
         [] => println!("熔断 breakers open: 无 / none"),
         open => println!("熔断 breakers open: {}", open.join(", ")),
     }
+    if let Some(t) = &r.tls {
+        let days = (t.not_after_ms - hutong::time::now_ms()).div_euclid(86_400_000);
+        println!(
+            "TLS 证书 certificate: {}，有效期至 {}（{days} 天）/ valid until {} ({days} days)",
+            t.subject,
+            format_time_ms(t.not_after_ms),
+            format_time_ms(t.not_after_ms)
+        );
+    }
 }
 
 pub fn admins(list: &[hutong::domain::accounts::AdminSummary]) {

@@ -10,6 +10,11 @@ pub fn serve(config: Config) -> Result<()> {
     if let Err(e) = hutong::hardening::disable_core_dumps() {
         tracing::warn!(error = %e, "could not disable core dumps");
     }
+    // Before the runtime starts, so every worker and listener sees the raised limit.
+    match hutong::hardening::raise_open_file_limit() {
+        Ok((old, new)) => tracing::info!(from = old, to = new, "open-file limit (RLIMIT_NOFILE)"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     let started = std::time::Instant::now();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -20,12 +25,7 @@ pub fn serve(config: Config) -> Result<()> {
             .await
             .context("start-up task failed")??;
         if let Some((user, password)) = &prepared.bootstrap {
-            println!("==============================================================");
-            println!(" 首次启动：初始安全管理员账号（仅显示一次，首次登录须修改密码）");
-            println!(" First start: initial security administrator (shown once)");
-            println!("   username: {user}");
-            println!("   password: {password}");
-            println!("==============================================================");
+            hand_over_credentials(user, password, &data_dir, None)?;
         }
         if prepared.keys_created {
             println!(
@@ -33,7 +33,7 @@ pub fn serve(config: Config) -> Result<()> {
                 data_dir.join("keys").display()
             );
         }
-        let running = server::start(prepared)?;
+        let running = server::start(prepared)?.notify_service_manager();
         println!(
             "hutong listening on https://{} (data {}), ready in {} ms",
             running.addr,
@@ -49,7 +49,11 @@ pub fn serve(config: Config) -> Result<()> {
     })
 }
 
-pub fn init(config: Config, adopt_kek: Option<&str>) -> Result<()> {
+pub fn init(
+    config: Config,
+    adopt_kek: Option<&str>,
+    credentials_file: Option<&std::path::Path>,
+) -> Result<()> {
     server::ensure_data_dir(&config)?;
     if hutong::keys::Keyring::is_initialised(&config) {
         bail!("{} is already initialised", config.data_dir.display());
@@ -66,13 +70,63 @@ pub fn init(config: Config, adopt_kek: Option<&str>) -> Result<()> {
         }
     }
     if let Some((user, password)) = hutong::domain::accounts::bootstrap(&store)? {
-        println!(
-            "initial security administrator: {user} / {password} (shown once; change at first login)"
-        );
+        hand_over_credentials(&user, &password, &config.data_dir, credentials_file)?;
     }
     store.flush_blocking()?;
     println!("initialised {}", config.data_dir.display());
     Ok(())
+}
+
+/// Where the first security administrator's one-time credentials go: `file` when given, a
+/// 0600 file in the data directory when standard output is the journal (a log kept for
+/// months and readable by administrators), else the terminal.
+fn hand_over_credentials(
+    user: &str,
+    password: &str,
+    data_dir: &std::path::Path,
+    file: Option<&std::path::Path>,
+) -> Result<()> {
+    let journal_file = data_dir.join("initial-admin.txt");
+    let target = file.or(stdout_is_journal().then_some(journal_file.as_path()));
+    if let Some(path) = target {
+        write_private(path, &format!("username: {user}\npassword: {password}\n"))?;
+        println!(
+            "首次启动：初始安全管理员账号已写入 {}（仅属主可读，首次登录须修改密码，登录后请删除该文件）",
+            path.display()
+        );
+        println!(
+            "First start: the initial security administrator's credentials are in {} (0600; delete it after the first login)",
+            path.display()
+        );
+        return Ok(());
+    }
+    println!("==============================================================");
+    println!(" 首次启动：初始安全管理员账号（仅显示一次，首次登录须修改密码）");
+    println!(" First start: initial security administrator (shown once)");
+    println!("   username: {user}");
+    println!("   password: {password}");
+    println!("==============================================================");
+    Ok(())
+}
+
+/// Whether standard output is the journal: systemd names its stream in `JOURNAL_STREAM`
+/// (`device:inode`), which must be the stream our stdout is (a child's may be redirected).
+fn stdout_is_journal() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Some(stream) = std::env::var("JOURNAL_STREAM").ok() else {
+        return false;
+    };
+    let Some((dev, ino)) = stream.split_once(':') else {
+        return false;
+    };
+    let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    let Ok(meta) = std::fs::File::from(fd).metadata() else {
+        return false;
+    };
+    dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino())
 }
 
 pub fn simulate_member(args: SimulateArgs) -> Result<()> {
@@ -229,5 +283,8 @@ fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
         .open(path)
         .with_context(|| format!("writing {}", path.display()))?
         .write_all(text.as_bytes())?;
+    // An existing file keeps its mode on open: make it private too.
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .with_context(|| format!("making {} private", path.display()))?;
     Ok(())
 }

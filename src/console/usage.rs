@@ -552,10 +552,19 @@ async fn settings(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
         ("HTTPS 监听地址（API 与控制台）", "listen", c.listen.clone()),
         (
             "指标监听地址（/metrics）",
-            "metrics_listen",
-            c.metrics_listen
-                .clone()
-                .unwrap_or_else(|| "未单独监听（仅在 HTTPS 监听地址上提供）".into()),
+            "metrics.listen",
+            c.metrics
+                .listener()
+                .map(str::to_string)
+                .unwrap_or_else(|| "未单独监听".into()),
+        ),
+        (
+            "HTTPS 监听地址上的 /metrics",
+            "metrics.token_file",
+            match &c.metrics.token_file {
+                Some(p) => format!("凭监控令牌访问（令牌文件 {}）", p.display()),
+                None => "不提供".into(),
+            },
         ),
         (
             "TLS 证书",
@@ -582,6 +591,29 @@ async fn settings(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
         "interop.member_timeout_ms",
         format!("{} 毫秒", c.interop.member_timeout_ms),
     ));
+    let srv = &c.server;
+    platform.extend([
+        (
+            "请求体传输超时",
+            "server.body_timeout_secs",
+            format!("{} 秒", srv.body_timeout_secs),
+        ),
+        (
+            "握手与请求头超时",
+            "server.header_timeout_secs",
+            format!("{} 秒", srv.header_timeout_secs),
+        ),
+        (
+            "空闲连接保持",
+            "server.keep_alive_secs",
+            format!("{} 秒", srv.keep_alive_secs),
+        ),
+        (
+            "每个客户端地址的连接上限",
+            "server.max_connections_per_ip",
+            srv.max_connections_per_ip.to_string(),
+        ),
+    ]);
     let api = vec![
         (
             "请求时间窗口",

@@ -91,6 +91,8 @@ actions! {
     KeyStatus => "key.status",
     /// `hutong status`: the running appliance's summary.
     PlatformStatus => "platform.status",
+    /// `hutong tls reload`: the TLS certificate read again (detail: subject and expiry).
+    PlatformTlsReload => "platform.tls_reload",
     TrustList => "trust.list",
     QuotaShow => "quota.show",
     /// An export of the log (CLI, auditor console; detail: the time range).

@@ -174,14 +174,6 @@ pub fn new_recovery_codes() -> (Vec<String>, Vec<String>) {
     (shown, stored)
 }
 
-fn ct_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 /// The index of the stored digest `code` matches.
 fn find_recovery(stored: &[String], code: &str) -> Option<usize> {
     let code = normalise_recovery(code);
@@ -190,7 +182,9 @@ fn find_recovery(stored: &[String], code: &str) -> Option<usize> {
     }
     stored.iter().position(|s| {
         s.split_once('$').is_some_and(|(salt, digest)| {
-            hex::decode(salt).is_ok_and(|salt| ct_eq(&recovery_digest(&salt, &code), digest))
+            hex::decode(salt).is_ok_and(|salt| {
+                crate::crypto::ct_eq(recovery_digest(&salt, &code).as_bytes(), digest.as_bytes())
+            })
         })
     })
 }

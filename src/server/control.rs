@@ -62,6 +62,8 @@ pub enum Command {
     KeysStatus,
     /// `hutong status`: answered only by a running server (it needs the live state).
     Status,
+    /// `hutong tls reload`: the running server reads its TLS certificate and key again.
+    TlsReload,
     /// A CA certificate (Base64 of PEM or DER) to trust for document verification.
     TrustAdd {
         certificate_b64: String,
@@ -189,6 +191,8 @@ pub struct Live {
     pub started_ms: i64,
     pub listeners: Vec<String>,
     pub interop: std::sync::Arc<crate::interop::MemberClient>,
+    pub tls: std::sync::Arc<super::tls::ServerCert>,
+    pub metrics: std::sync::Arc<crate::app::metrics::Metrics>,
 }
 
 /// `hutong status`: one screen about the running appliance.
@@ -211,6 +215,9 @@ pub struct StatusReport {
     /// The newest backup run.
     #[serde(default)]
     pub last_backup: Option<crate::store::backup::BackupStatus>,
+    /// The serving TLS certificate.
+    #[serde(default)]
+    pub tls: Option<super::tls::CertSummary>,
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
@@ -255,6 +262,7 @@ fn status_report(
         last_checkpoint,
         open_breakers: live.interop.open_breakers(),
         last_backup: store.backup_status()?,
+        tls: Some(live.tls.summary()),
     })
 }
 
@@ -350,6 +358,7 @@ pub enum Response {
     /// `keys status`: the provider and key ids, never key material.
     KeysStatus(ProviderStatus),
     Status(Box<StatusReport>),
+    TlsReload(super::tls::CertSummary),
     TrustAdd(TrustAdded),
     TrustList(Vec<TrustAnchor>),
     TrustRemove(TrustRemoved),
@@ -519,6 +528,27 @@ fn audited_status(
     res.map(|r| Response::Status(Box::new(r)))
 }
 
+/// `hutong tls reload`, audited with the certificate it now serves (or why not).
+fn audited_tls_reload(store: &Store, live: &Live, actor: &Actor) -> Result<Response, ControlError> {
+    let action = Action::PlatformTlsReload;
+    match super::reload_tls(&live.tls, &live.metrics) {
+        Ok(summary) => {
+            let detail = format!(
+                "{}，有效期至 {}",
+                summary.subject,
+                crate::time::format_time_ms(summary.not_after_ms)
+            );
+            audit::record(store, actor, action, Outcome::Ok, "platform", &detail)?;
+            Ok(Response::TlsReload(summary))
+        }
+        Err(e) => {
+            let message = format!("TLS 证书未重新加载，仍使用原证书：{e}");
+            audit::note(store, actor, action, Outcome::Failed, "platform", &message);
+            Err(ControlError::new(ErrorCode::BadCommand, message))
+        }
+    }
+}
+
 fn run(
     store: &Store,
     keys: Option<&Keyring>,
@@ -651,6 +681,12 @@ fn run(
             return Err(ControlError::new(
                 ErrorCode::BadCommand,
                 "备份的内容经控制套接字分帧传回，不作为单行应答",
+            ));
+        }
+        Command::TlsReload => {
+            return Err(ControlError::new(
+                ErrorCode::BadCommand,
+                "hutong 未运行：tls reload 只由运行中的服务执行",
             ));
         }
         Command::KeysStatus => {
@@ -869,6 +905,7 @@ pub async fn serve(
                     let interop = live.interop.clone();
                     let res = tokio::task::spawn_blocking(move || match cmd {
                         Command::Status => audited_status(&s, &keys, &config, &live, &actor),
+                        Command::TlsReload => audited_tls_reload(&s, &live, &actor),
                         cmd => execute_as(&s, Some(&keys), &config, cmd, &actor),
                     })
                     .await

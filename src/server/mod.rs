@@ -1,8 +1,10 @@
 //! App assembly: data directory, store, keys, TLS, routes, health/readiness/metrics, the
 //! control socket, background maintenance and graceful shutdown.
 
+pub mod connections;
 pub mod control;
 pub mod control_stream;
+pub mod systemd;
 pub mod tls;
 
 use crate::api;
@@ -27,6 +29,8 @@ pub enum ServerError {
     Tls(#[from] tls::TlsError),
     #[error("监听 {0} 失败: {1}")]
     Bind(String, std::io::Error),
+    #[error("监控令牌文件 {0}: {1}")]
+    MetricsToken(String, String),
 }
 
 /// Everything opened and checked before the first connection is accepted.
@@ -36,6 +40,40 @@ pub struct Prepared {
     pub bootstrap: Option<(String, String)>,
     pub keys_created: bool,
     tls: rustls::ServerConfig,
+    cert: Arc<tls::ServerCert>,
+    metrics_token: Option<MetricsToken>,
+}
+
+/// The bearer token that opens `/metrics` on the public listener (`metrics.token_file`).
+pub struct MetricsToken(zeroize::Zeroizing<String>);
+
+/// Shortest token accepted: a guessable one would put the metrics back in public.
+const MIN_TOKEN_CHARS: usize = 16;
+
+impl MetricsToken {
+    /// Reads the token file: one line, at least [`MIN_TOKEN_CHARS`] characters.
+    pub fn read(path: &std::path::Path) -> Result<Self, ServerError> {
+        let fail = |why: String| ServerError::MetricsToken(path.display().to_string(), why);
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?,
+        );
+        let token = text.trim();
+        if token.chars().count() < MIN_TOKEN_CHARS || token.chars().any(char::is_whitespace) {
+            return Err(fail(format!(
+                "令牌须为一行、至少 {MIN_TOKEN_CHARS} 个字符且不含空白"
+            )));
+        }
+        Ok(Self(zeroize::Zeroizing::new(token.to_string())))
+    }
+
+    /// Whether `req` presents this token as `Authorization: Bearer …`.
+    fn admits(&self, req: &actix_web::HttpRequest) -> bool {
+        req.headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| crate::crypto::ct_eq(t.trim().as_bytes(), self.0.as_bytes()))
+    }
 }
 
 /// Creates the data directory with owner-only access.
@@ -52,6 +90,13 @@ pub fn ensure_data_dir(config: &Config) -> Result<(), ServerError> {
 /// Opens the store and keys (creating them on first start) and prepares TLS.
 pub fn prepare(config: Config) -> Result<Prepared, ServerError> {
     ensure_data_dir(&config)?;
+    // Before anything is opened or audited: a bad token file is a configuration error.
+    let metrics_token = config
+        .metrics
+        .token_file
+        .as_deref()
+        .map(MetricsToken::read)
+        .transpose()?;
     let store = Store::open(&config.data_dir)?;
     let (keys, keys_created) = load_keys(&store, &config)?;
     // Data keys of a store from before tenant KEKs move under them now, not on first use, so
@@ -82,7 +127,8 @@ pub fn prepare(config: Config) -> Result<Prepared, ServerError> {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
         _ => tls::ensure_self_signed(&config.data_dir)?,
     };
-    let tls = tls::server_config(&cert, &key)?;
+    let server_cert = tls::ServerCert::open(&cert, &key)?;
+    let tls = tls::server_config(server_cert.clone())?;
     let gateway = Gateway::new(store.clone(), config.api.clone());
     let interop = crate::interop::MemberClient::new(std::time::Duration::from_millis(
         config.interop.member_timeout_ms,
@@ -92,7 +138,11 @@ pub fn prepare(config: Config) -> Result<Prepared, ServerError> {
         store,
         keys: Arc::new(keys),
         gateway,
-        metrics: Arc::new(Metrics::default()),
+        metrics: Arc::new({
+            let m = Metrics::default();
+            m.set_tls_expiry_ms(server_cert.summary().not_after_ms);
+            m
+        }),
         interop: Arc::new(interop),
     });
     Ok(Prepared {
@@ -100,6 +150,8 @@ pub fn prepare(config: Config) -> Result<Prepared, ServerError> {
         bootstrap,
         keys_created,
         tls,
+        cert: server_cert,
+        metrics_token,
     })
 }
 
@@ -128,9 +180,31 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         )
 }
 
-fn probes(cfg: &mut web::ServiceConfig) {
+/// `/metrics` on the public listener: only with the configured bearer token.
+async fn guarded_metrics(
+    state: web::Data<AppState>,
+    token: web::Data<MetricsToken>,
+    req: actix_web::HttpRequest,
+) -> HttpResponse {
+    if token.admits(&req) {
+        metrics(state).await
+    } else {
+        HttpResponse::Unauthorized()
+            .insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"))
+            .content_type("text/plain; charset=utf-8")
+            .body("需要有效的监控令牌\n")
+    }
+}
+
+/// Health and readiness, on every listener.
+fn health(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
+        .route("/readyz", web::get().to(readyz));
+}
+
+/// The separate monitoring listener: health, readiness and `/metrics` without a token.
+fn probes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(health)
         .route("/metrics", web::get().to(metrics));
 }
 
@@ -143,6 +217,32 @@ pub struct Running {
     control: Option<tokio::net::UnixListener>,
     server: actix_web::dev::Server,
     stop_signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+    hangup: Option<tokio::signal::unix::Signal>,
+    cert: Arc<tls::ServerCert>,
+    notifier: Option<Arc<systemd::Notifier>>,
+}
+
+/// Reads the TLS certificate and key files again (SIGHUP, `hutong tls reload`): new
+/// connections get the new pair, open ones keep theirs; on an error the old pair stays.
+pub fn reload_tls(
+    cert: &tls::ServerCert,
+    metrics: &Metrics,
+) -> Result<tls::CertSummary, tls::TlsError> {
+    match cert.reload() {
+        Ok(summary) => {
+            metrics.set_tls_expiry_ms(summary.not_after_ms);
+            tracing::info!(
+                subject = summary.subject,
+                not_after = crate::time::format_time_ms(summary.not_after_ms),
+                "TLS certificate reloaded"
+            );
+            Ok(summary)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "TLS certificate not reloaded: the previous one is served");
+            Err(e)
+        }
+    }
 }
 
 /// SIGTERM and SIGINT, registered before the server announces itself so a stop sent right
@@ -161,6 +261,17 @@ fn stop_signals() -> Option<(tokio::signal::unix::Signal, tokio::signal::unix::S
     }
 }
 
+/// Descriptors kept free of connections: the store, the control socket, logs, the HSM.
+const RESERVED_FDS: u64 = 128;
+
+/// Connections each worker accepts before it waits: what the open-file limit allows, so the
+/// process stays able to open its own files under a flood (actix's default is 25,000).
+fn max_connections_per_worker() -> usize {
+    let soft = crate::hardening::open_file_limit().unwrap_or(1024);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    (soft.saturating_sub(RESERVED_FDS) / workers).clamp(16, 25_000) as usize
+}
+
 /// Binds the listeners (port 0 allowed) without serving yet.
 pub fn start(prepared: Prepared) -> Result<Running, ServerError> {
     let state = prepared.state.clone();
@@ -168,20 +279,42 @@ pub fn start(prepared: Prepared) -> Result<Running, ServerError> {
     let data = state.clone();
     // One per server, not per worker: a report page and its pictures may reach different workers.
     let pictures = web::Data::new(crate::console::ReportPictures::default());
+    let limits = state.config.server.clone();
+    let limiter =
+        connections::ConnectionLimiter::new(limits.max_connections_per_ip, state.metrics.clone());
+    let head_timeout = std::time::Duration::from_secs(limits.header_timeout_secs);
+    let metrics_token = prepared.metrics_token.map(web::Data::new);
     let server = HttpServer::new(move || {
+        let token = metrics_token.clone();
         App::new()
             .app_data(data.clone())
             .app_data(pictures.clone())
+            .wrap(middleware::from_fn(crate::app::body_timeout::guard))
             .wrap(
                 middleware::DefaultHeaders::new()
                     .add(("Strict-Transport-Security", "max-age=31536000"))
                     .add(("X-Content-Type-Options", "nosniff"))
                     .add(("Cache-Control", "no-store")),
             )
-            .configure(probes)
+            .configure(health)
+            .configure(move |cfg| {
+                if let Some(token) = token {
+                    cfg.app_data(token)
+                        .route("/metrics", web::get().to(guarded_metrics));
+                }
+            })
             .configure(api::configure)
             .configure(crate::console::configure)
     })
+    .on_connect(move |conn, ext| limiter.on_connect(conn, ext))
+    .tls_handshake_timeout(head_timeout)
+    .client_request_timeout(head_timeout)
+    .client_disconnect_timeout(std::time::Duration::from_secs(1))
+    .keep_alive(match limits.keep_alive_secs {
+        0 => actix_web::http::KeepAlive::Disabled,
+        n => actix_web::http::KeepAlive::Timeout(std::time::Duration::from_secs(n)),
+    })
+    .max_connections(max_connections_per_worker())
     .shutdown_timeout(30)
     .disable_signals()
     .bind_rustls_0_23(&listen, prepared.tls)
@@ -191,7 +324,7 @@ pub fn start(prepared: Prepared) -> Result<Running, ServerError> {
         .first()
         .ok_or_else(|| ServerError::Bind(listen.clone(), std::io::Error::other("no address")))?;
     let mut metrics_addr = None;
-    if let Some(m) = state.config.metrics_listen.clone() {
+    if let Some(m) = state.config.metrics.listener().map(str::to_string) {
         let data = state.clone();
         let probe_server =
             HttpServer::new(move || App::new().app_data(data.clone()).configure(probes))
@@ -216,18 +349,35 @@ pub fn start(prepared: Prepared) -> Result<Running, ServerError> {
         }
     };
     let server = server.run();
+    let hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot handle SIGHUP: TLS reload only through hutong tls reload");
+            None
+        }
+    };
     Ok(Running {
         addr,
         metrics_addr,
         control,
         stop_signals: stop_signals(),
+        hangup,
+        cert: prepared.cert,
         handle: server.handle(),
         state,
         server,
+        notifier: None,
     })
 }
 
 impl Running {
+    /// Tells the service manager named by `$NOTIFY_SOCKET` (if any) when the server is ready,
+    /// alive and stopping; only `hutong serve` does, never a server embedded in a test.
+    pub fn notify_service_manager(mut self) -> Self {
+        self.notifier = systemd::Notifier::from_env().map(Arc::new);
+        self
+    }
+
     /// Serves until SIGTERM/SIGINT or [`actix_web::dev::ServerHandle::stop`]; in-flight
     /// requests drain first, then the store is flushed.
     pub async fn serve(self) -> std::io::Result<()> {
@@ -236,10 +386,13 @@ impl Running {
         if let Some(m) = self.metrics_addr {
             listeners.push(format!("监控 http://{m}/metrics"));
         }
+        let status_line = listeners.join("，");
         let live = std::sync::Arc::new(control::Live {
             started_ms: crate::time::now_ms(),
             listeners,
             interop: state.interop.clone(),
+            tls: self.cert.clone(),
+            metrics: state.metrics.clone(),
         });
         let control = self.control.map(|listener| {
             tokio::spawn(control::serve(
@@ -254,24 +407,52 @@ impl Running {
         let checkpoints = tokio::spawn(audit_checkpoints(state.clone()));
         let indexer = tokio::spawn(audit_indexer(state.clone()));
         let backups = tokio::spawn(scheduled_backups(state.clone()));
+        let reloader = self.hangup.map(|mut hup| {
+            let (cert, metrics) = (self.cert.clone(), state.metrics.clone());
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    let _ = reload_tls(&cert, &metrics);
+                }
+            })
+        });
+        let notifier = self.notifier;
         let stopper = self.stop_signals.map(|(mut term, mut int)| {
             let handle = self.handle.clone();
+            let notifier = notifier.clone();
             tokio::spawn(async move {
                 tokio::select! {
                     _ = term.recv() => {}
                     _ = int.recv() => {}
                 }
                 tracing::info!("stop signal received: draining requests");
+                if let Some(n) = &notifier {
+                    n.notify("STOPPING=1");
+                }
                 handle.stop(true).await;
             })
         });
+        // The listeners are bound and the control socket accepts: the service is up.
+        let watchdog = notifier.as_ref().and_then(|n| {
+            n.notify(&format!("READY=1\nSTATUS=hutong {}", status_line));
+            systemd::watchdog_interval()
+                .map(|every| tokio::spawn(feed_watchdog(state.clone(), n.clone(), every)))
+        });
         let res = self.server.await;
+        if let Some(n) = &notifier {
+            n.notify("STOPPING=1");
+        }
+        if let Some(w) = watchdog {
+            w.abort();
+        }
         if let Some(s) = stopper {
             s.abort();
         }
         checkpoints.abort();
         indexer.abort();
         backups.abort();
+        if let Some(r) = reloader {
+            r.abort();
+        }
         if let Some(c) = control {
             c.abort();
         }
@@ -289,6 +470,26 @@ impl Running {
             tracing::error!(error = %e, "final flush failed");
         }
         res
+    }
+}
+
+/// Feeds the service manager's watchdog every `every` while the store answers reads; a store
+/// that stops answering (or a wedged runtime that stops running this task) lets the watchdog
+/// expire, and systemd restarts the service.
+async fn feed_watchdog(
+    state: web::Data<AppState>,
+    notifier: Arc<systemd::Notifier>,
+    every: std::time::Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let store = state.store.clone();
+        let probe = tokio::task::spawn_blocking(move || store.is_ready());
+        match tokio::time::timeout(every, probe).await {
+            Ok(Ok(true)) => notifier.notify("WATCHDOG=1"),
+            _ => tracing::error!("store not answering: watchdog not fed"),
+        }
     }
 }
 

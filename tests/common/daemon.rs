@@ -9,7 +9,11 @@ use std::sync::atomic::AtomicU32;
 
 pub fn hutong(data_dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hutong"));
-    c.arg("--data-dir").arg(data_dir).env("RUST_LOG", "warn");
+    // Tests run side by side: the monitoring listener on a free port, not the default one.
+    c.arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .env("HUTONG_METRICS__LISTEN", "127.0.0.1:0");
     c
 }
 
@@ -70,6 +74,8 @@ pub struct Daemon {
     pub child: Child,
     pub port: u16,
     pub banner: Vec<String>,
+    /// `http://127.0.0.1:PORT` of the monitoring listener, when it has one.
+    pub metrics_base: Option<String>,
 }
 
 pub fn serve(data_dir: &Path) -> Daemon {
@@ -101,12 +107,20 @@ pub fn spawn(mut cmd: Command) -> Result<Daemon, String> {
         if let Some(rest) = line.strip_prefix("hutong listening on https://") {
             let addr = rest.split_whitespace().next().unwrap();
             let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+            // The monitoring listener's line follows at once when there is one.
+            let metrics_base = match lines.next() {
+                Some(Ok(next)) => next
+                    .strip_prefix("metrics and health on ")
+                    .map(|m| m.trim().to_string()),
+                _ => None,
+            };
             // Keep draining stdout so the server never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines {});
             return Ok(Daemon {
                 child,
                 port,
                 banner,
+                metrics_base,
             });
         }
         banner.push(line);

@@ -16,8 +16,21 @@ pub struct TestServer {
     pub handle: actix_web::dev::ServerHandle,
     pub state: actix_web::web::Data<hutong::app::AppState>,
     pub client: reqwest::Client,
+    /// `http://127.0.0.1:PORT` of the monitoring listener (`/metrics` without a token).
+    pub metrics_base: Option<String>,
     pub data_dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// A rustls client configuration (ring) trusting exactly `roots`.
+pub fn client_tls(roots: rustls::RootCertStore) -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth()
 }
 
 /// A client that trusts exactly the server's generated certificate.
@@ -27,15 +40,8 @@ pub fn https_client(cert_pem: &[u8]) -> reqwest::Client {
     for c in CertificateDer::pem_slice_iter(cert_pem) {
         roots.add(c.expect("server certificate PEM")).expect("root");
     }
-    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
     reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
+        .tls_backend_preconfigured(client_tls(roots))
         .build()
         .expect("client")
 }
@@ -49,6 +55,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
     let mut config = Config::load(None, Vec::<(String, String)>::new()).expect("defaults");
     config.data_dir = data_dir.path().to_path_buf();
     config.listen = "127.0.0.1:0".into();
+    config.metrics.listen = "127.0.0.1:0".into();
     tweak(&mut config);
     let prepared = tokio::task::spawn_blocking(move || server::prepare(config))
         .await
@@ -58,6 +65,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
     let base = format!("https://localhost:{}", running.addr.port());
     let handle = running.handle.clone();
     let state = running.state.clone();
+    let metrics_base = running.metrics_addr.map(|a| format!("http://{a}"));
     let task = tokio::spawn(running.serve());
     let (cert, _) = server::tls::generated_paths(data_dir.path());
     let client = https_client(&std::fs::read(cert).unwrap());
@@ -66,6 +74,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         handle,
         state,
         client,
+        metrics_base,
         data_dir,
         task,
     }
@@ -75,6 +84,17 @@ impl TestServer {
     pub async fn stop(self) {
         self.handle.stop(true).await;
         let _ = self.task.await;
+    }
+
+    /// GETs `path` on the monitoring listener (plain HTTP on loopback).
+    pub async fn monitoring_get(&self, path: &str) -> reqwest::Response {
+        let base = self.metrics_base.as_deref().expect("a monitoring listener");
+        https_client(&[])
+            .get(format!("{base}{path}"))
+            .timeout(std::time::Duration::from_secs(10))
+            .send()
+            .await
+            .expect("the monitoring listener answers")
     }
 
     /// The platform certificate PEM, as a vendor fetches it (no authentication).

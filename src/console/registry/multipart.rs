@@ -30,6 +30,7 @@ pub(super) async fn read_multipart(
                 FormError::FileTooLarge(n) => format!("文件过大（上限 {n} 字节）"),
                 FormError::TextTooLong(name) => format!("字段 {name} 过长"),
                 FormError::NotUtf8(name) => format!("字段 {name} 不是 UTF-8 文本"),
+                FormError::Stalled => "上传超时：长时间未收到后续数据，请重试".into(),
             })
         })
 }
