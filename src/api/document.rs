@@ -85,7 +85,7 @@ pub async fn verify(
                 crate::domain::documents::verify(
                     &st.store,
                     &st.config,
-                    &upload.file,
+                    upload.file,
                     &upload.file_name,
                 )
             })

@@ -70,6 +70,9 @@ pub fn verify_ofd(
 ) -> Result<Vec<SignatureReport>, DocumentError> {
     let pkg =
         Package::open(bytes, opts).map_err(|e| DocumentError::Malformed(format!("OFD 包: {e}")))?;
+    if opts.out_of_time() {
+        return Err(DocumentError::out_of_time("读取 OFD 包", opts));
+    }
     let (entries, bodies) = list_signatures(&pkg, opts)?;
     let mut examined: Vec<Examined> = entries
         .iter()
@@ -271,6 +274,11 @@ fn examine(pkg: &Package, entry: &Entry, opts: &VerifyOptions) -> Examined {
         own_files: Vec::new(),
         refs: Vec::new(),
     };
+    if opts.out_of_time() {
+        ex.report
+            .fail(Step::Parse, opts.out_of_time_hint("签名验证"));
+        return ex;
+    }
     if let Some(kind) = entry.kind.as_deref()
         && !kind.eq_ignore_ascii_case("Sign")
         && !kind.eq_ignore_ascii_case("Seal")
