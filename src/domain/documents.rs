@@ -145,23 +145,49 @@ impl Drop for Running {
 /// Files from which on the allocator is asked to return freed memory after verifying.
 const TRIM_FROM_BYTES: usize = 1024 * 1024;
 
-/// Verifies `bytes` (consumed: the upload is freed before the report goes back) under the
-/// configured limits: a place among the concurrent verifications, the time budget, and the
-/// memory plan the verifier enforces.
+/// Verifies `bytes` under the configured limits: a place among the concurrent
+/// verifications, the time budget, and the memory plan the verifier enforces.
 pub fn verify(
+    store: &Store,
+    config: &Config,
+    bytes: &[u8],
+    file_name: &str,
+) -> Result<DocumentReport, VerifyError> {
+    let report = verify_placed(store, config, bytes, file_name);
+    release_after(bytes.len());
+    report
+}
+
+/// [`verify`] of an upload, which is freed before the report goes back, so that nothing of
+/// a large file stays resident while the answer is written.
+pub fn verify_upload(
     store: &Store,
     config: &Config,
     bytes: Vec<u8>,
     file_name: &str,
 ) -> Result<DocumentReport, VerifyError> {
-    let _place = Running::enter(config.verify.concurrency_limit())?;
-    let large = bytes.len() >= TRIM_FROM_BYTES;
-    let report = verify_bytes(store, config, &bytes, file_name);
+    let report = verify_placed(store, config, &bytes, file_name);
+    let len = bytes.len();
     drop(bytes);
-    if large {
+    release_after(len);
+    report
+}
+
+fn verify_placed(
+    store: &Store,
+    config: &Config,
+    bytes: &[u8],
+    file_name: &str,
+) -> Result<DocumentReport, VerifyError> {
+    let _place = Running::enter(config.verify.concurrency_limit())?;
+    verify_bytes(store, config, bytes, file_name)
+}
+
+/// Returns freed memory to the system after a large file; small ones are not worth the call.
+fn release_after(len: usize) {
+    if len >= TRIM_FROM_BYTES {
         crate::hardening::release_freed_memory();
     }
-    report
 }
 
 fn verify_bytes(

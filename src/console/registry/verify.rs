@@ -203,7 +203,7 @@ pub(super) async fn verify_upload(
     let digest = sm::sm3_hex(&bytes);
     let st = state.clone();
     let n = name.clone();
-    let res = web::block(move || documents::verify(&st.store, &st.config, bytes, &n))
+    let res = web::block(move || documents::verify_upload(&st.store, &st.config, bytes, &n))
         .await
         .map_err(blocking_err)?;
     let ctx = Ctx::new(&auth, "/console/verify");

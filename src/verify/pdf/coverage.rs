@@ -39,10 +39,8 @@ pub(crate) fn revision_ends(bytes: &[u8]) -> Vec<usize> {
 }
 
 fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    hay.get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    // memchr's searcher: a byte-wise scan of a 100 MiB file ate much of the time budget.
+    memchr::memmem::find(hay.get(from..)?, needle).map(|p| p + from)
 }
 
 /// Parsed earlier revisions, keyed by their end offset.
