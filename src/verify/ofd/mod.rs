@@ -766,6 +766,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_exhausted_time_budget_names_the_step_it_interrupted() {
+        let ofd = include_bytes!("../../../tests/data/ofd/gomain-v4signed.ofd");
+        let opts = VerifyOptions {
+            time_budget: Some(std::time::Duration::from_millis(5)),
+            deadline: Some(std::time::Instant::now()),
+            ..VerifyOptions::default()
+        };
+        assert_eq!(
+            verify_ofd(ofd, &opts).unwrap_err(),
+            DocumentError::OutOfTime {
+                step: "读取 OFD 包",
+                budget_ms: 5
+            }
+        );
+        assert!(verify_ofd(ofd, &VerifyOptions::default()).is_ok_and(|r| !r.is_empty()));
+    }
+
+    #[test]
     fn date_time_forms_of_real_producers() {
         // 2020-07-23 13:09:07.763 UTC
         assert_eq!(

@@ -356,6 +356,27 @@ mod tests {
     }
 
     #[test]
+    fn an_exhausted_time_budget_names_the_step_it_interrupted() {
+        let pdf = include_bytes!("../../../tests/data/pdf/generated/sm2-cms-pkcs7oid-detached.pdf");
+        let opts = VerifyOptions {
+            time_budget: Some(std::time::Duration::from_millis(5)),
+            deadline: Some(std::time::Instant::now()),
+            ..VerifyOptions::default()
+        };
+        let r = verify_pdf(pdf, &opts);
+        assert_eq!(
+            r.unwrap_err(),
+            DocumentError::OutOfTime {
+                step: "解析 PDF 对象",
+                budget_ms: 5
+            }
+        );
+        // Without a deadline the same file verifies its signature.
+        let r = verify_pdf(pdf, &VerifyOptions::default()).unwrap();
+        assert!(r[0].outcome(Step::Signature).is_some_and(|(ok, _)| ok));
+    }
+
+    #[test]
     fn unparseable_pdf_is_a_document_error_not_a_panic() {
         let r = verify_pdf(b"%PDF-1.7\n1 0 obj <<", &VerifyOptions::default());
         assert!(
