@@ -66,7 +66,14 @@ pub(crate) fn memory_budget(len: usize, opts: &VerifyOptions) -> u64 {
 /// Refuses a file whose objects would not fit its memory budget, with the figures.
 pub(crate) fn check(bytes: &[u8], opts: &VerifyOptions) -> Result<Census, String> {
     let census = Census::of(bytes);
-    let budget = memory_budget(bytes.len(), opts);
+    recheck(census.objects, bytes.len(), opts)?;
+    Ok(census)
+}
+
+/// [`check`] for a known number of objects in a file of `len` bytes.
+pub(crate) fn recheck(objects: u64, len: usize, opts: &VerifyOptions) -> Result<(), String> {
+    let census = Census { objects };
+    let budget = memory_budget(len, opts);
     let mib = |b: u64| b.div_ceil(1024 * 1024);
     if census.objects > opts.max_pdf_objects as u64 {
         return Err(format!(
@@ -84,7 +91,7 @@ pub(crate) fn check(bytes: &[u8], opts: &VerifyOptions) -> Result<Census, String
             mib(opts.max_memory_bytes),
         ));
     }
-    Ok(census)
+    Ok(())
 }
 
 /// `obj` at `pos` is a header when it follows `digits ws digits ws` and is not the start of

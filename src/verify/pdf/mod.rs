@@ -37,8 +37,14 @@ pub fn verify_pdf(
     bytes: &[u8],
     opts: &VerifyOptions,
 ) -> Result<Vec<SignatureReport>, DocumentError> {
-    budget::check(bytes, opts).map_err(DocumentError::TooComplex)?;
+    let planned = budget::check(bytes, opts).map_err(DocumentError::TooComplex)?;
     let doc = load_guarded(bytes, opts).map_err(|e| parse_error(e, "解析 PDF 对象", opts))?;
+    // Objects the count missed (headers the parser accepts in forms the count does not)
+    // must not buy the two further views either.
+    if doc.objects.len() as u64 > planned.objects {
+        budget::recheck(doc.objects.len() as u64, bytes.len(), opts)
+            .map_err(DocumentError::TooComplex)?;
+    }
     if opts.out_of_time() {
         return Err(DocumentError::out_of_time("解析 PDF 对象", opts));
     }
