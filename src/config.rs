@@ -258,11 +258,42 @@ pub struct ApiConfig {
     pub allow_legacy_hashes: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VerifyConfig {
     /// Whether a seal not on file makes `verifyResult` false (SPEC §3.10 step 6).
     pub unregistered_is_failure: bool,
+    /// Time budget of one document verification in milliseconds (the SLA's 3 s per call);
+    /// 0 means no budget.
+    pub time_budget_ms: u64,
+    /// Verifications running at once in this process (API, console and CLI together);
+    /// 0 means twice the CPU cores (at least 4).
+    pub max_concurrent: usize,
+    /// Hard cap on the memory one PDF verification may plan for, in MiB, whatever the file's
+    /// size (issue 12 point 5: at most 4 × the file, never more than this).
+    pub max_memory_mib: u64,
+}
+
+impl Default for VerifyConfig {
+    fn default() -> Self {
+        Self {
+            unregistered_is_failure: false,
+            time_budget_ms: 3000,
+            max_concurrent: 0,
+            max_memory_mib: 1024,
+        }
+    }
+}
+
+impl VerifyConfig {
+    /// [`Self::max_concurrent`] with 0 resolved to twice the CPU cores (at least 4).
+    pub fn concurrency_limit(&self) -> usize {
+        if self.max_concurrent > 0 {
+            return self.max_concurrent;
+        }
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        (2 * cores).max(4)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -322,7 +322,12 @@ async fn damaged_backups_and_foreign_key_stores_are_refused_by_name() {
 }
 
 async fn metrics_of(server: &common::TestServer) -> String {
-    server.monitoring_get("/metrics").await.text().await.unwrap()
+    server
+        .monitoring_get("/metrics")
+        .await
+        .text()
+        .await
+        .unwrap()
 }
 
 /// `backup.dir` and `backup.keep`: the scheduled run (here started by `backup --scheduled`)

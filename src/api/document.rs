@@ -83,10 +83,10 @@ pub async fn verify(
             let auth = authenticate(&state, upload.params)?;
             let st = state.clone();
             let result = web::block(move || {
-                crate::domain::documents::verify(
+                crate::domain::documents::verify_upload(
                     &st.store,
                     &st.config,
-                    &upload.file,
+                    upload.file,
                     &upload.file_name,
                 )
             })

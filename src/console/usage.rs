@@ -649,11 +649,31 @@ async fn settings(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
             yes_no(c.api.allow_legacy_hashes),
         ),
     ];
-    let verify = vec![(
-        "未备案印章判定为验证失败",
-        "verify.unregistered_is_failure",
-        yes_no(c.verify.unregistered_is_failure),
-    )];
+    let verify = vec![
+        (
+            "未备案印章判定为验证失败",
+            "verify.unregistered_is_failure",
+            yes_no(c.verify.unregistered_is_failure),
+        ),
+        (
+            "单次验证时间预算",
+            "verify.time_budget_ms",
+            match c.verify.time_budget_ms {
+                0 => "不限".to_string(),
+                ms => format!("{ms} 毫秒"),
+            },
+        ),
+        (
+            "同时进行的验证上限",
+            "verify.max_concurrent",
+            format!("{} 个", c.verify.concurrency_limit()),
+        ),
+        (
+            "单次 PDF 验证内存上限",
+            "verify.max_memory_mib",
+            format!("{} MiB", c.verify.max_memory_mib),
+        ),
+    ];
     // Never the PIN or its file: only where the keys are and which token holds them.
     let mut keys = vec![("密钥提供者", "keys.provider", c.keys.provider.to_string())];
     if c.keys.provider == crate::config::KeyProviderKind::Pkcs11 {

@@ -12,6 +12,7 @@ use crate::store::seals as tree;
 use crate::store::{Store, StoreError};
 use crate::verify::report::{RegistryHit, RegistryUnavailable, SealIdentity, SealRegistry};
 use crate::verify::{self, DocumentError, DocumentReport, VerifyOptions};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Why a document could not be verified: the document itself, or the platform's own storage
 /// (an internal fault, never reported as a document format error).
@@ -22,6 +23,10 @@ pub enum VerifyError {
     /// The trust anchors could not be read; the detail is logged where it happened.
     #[error("平台内部错误，详情已记入服务日志")]
     Store(StoreError),
+    /// As many verifications as configured are running; the upload is refused, not queued,
+    /// so a burst of hostile files cannot pile up memory (issue 12 point 5).
+    #[error("文档验真繁忙：同时进行的验证已达上限 {0} 个，请稍后重试")]
+    Busy(usize),
 }
 
 impl VerifyError {
@@ -32,6 +37,7 @@ impl VerifyError {
         match self {
             VerifyError::Document(DocumentError::TooLarge(_)) => Code::TooLarge,
             VerifyError::Document(_) => Code::UnsupportedFormat,
+            VerifyError::Busy(_) => Code::RateLimited,
             VerifyError::Store(_) => Code::Internal,
         }
     }
@@ -104,11 +110,87 @@ pub fn options(store: &Store, config: &Config) -> Result<VerifyOptions, DomainEr
         unregistered_is_failure: config.verify.unregistered_is_failure,
         allow_weak_hashes: config.api.allow_legacy_hashes,
         max_file_size: config.api.max_file_bytes,
+        max_memory_bytes: config.verify.max_memory_mib.saturating_mul(1024 * 1024),
+        time_budget: (config.verify.time_budget_ms > 0)
+            .then(|| std::time::Duration::from_millis(config.verify.time_budget_ms)),
         ..VerifyOptions::default()
     })
 }
 
+/// Verifications running in this process: one appliance, one limit, whichever door (API,
+/// console, control socket) the document came through.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// One of the [`VerifyConfig::concurrency_limit`](crate::config::VerifyConfig) places;
+/// freed when dropped.
+struct Running;
+
+impl Running {
+    fn enter(limit: usize) -> Result<Self, VerifyError> {
+        RUNNING
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .map(|_| Running)
+            .map_err(|_| VerifyError::Busy(limit))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Files from which on the allocator is asked to return freed memory after verifying.
+const TRIM_FROM_BYTES: usize = 1024 * 1024;
+
+/// Verifies `bytes` under the configured limits: a place among the concurrent
+/// verifications, the time budget, and the memory plan the verifier enforces.
 pub fn verify(
+    store: &Store,
+    config: &Config,
+    bytes: &[u8],
+    file_name: &str,
+) -> Result<DocumentReport, VerifyError> {
+    let report = verify_placed(store, config, bytes, file_name);
+    release_after(bytes.len());
+    report
+}
+
+/// [`verify`] of an upload, which is freed before the report goes back, so that nothing of
+/// a large file stays resident while the answer is written.
+pub fn verify_upload(
+    store: &Store,
+    config: &Config,
+    bytes: Vec<u8>,
+    file_name: &str,
+) -> Result<DocumentReport, VerifyError> {
+    let report = verify_placed(store, config, &bytes, file_name);
+    let len = bytes.len();
+    drop(bytes);
+    release_after(len);
+    report
+}
+
+fn verify_placed(
+    store: &Store,
+    config: &Config,
+    bytes: &[u8],
+    file_name: &str,
+) -> Result<DocumentReport, VerifyError> {
+    let _place = Running::enter(config.verify.concurrency_limit())?;
+    verify_bytes(store, config, bytes, file_name)
+}
+
+/// Returns freed memory to the system after a large file; small ones are not worth the call.
+fn release_after(len: usize) {
+    if len >= TRIM_FROM_BYTES {
+        crate::hardening::release_freed_memory();
+    }
+}
+
+fn verify_bytes(
     store: &Store,
     config: &Config,
     bytes: &[u8],

@@ -724,7 +724,7 @@ fn run(
             content_b64,
         } => {
             let bytes = b64_decode(&content_b64)?;
-            let report = documents::verify(store, config, &bytes, &file_name)
+            let report = documents::verify_upload(store, config, bytes, &file_name)
                 .map_err(|e| ControlError::new(ErrorCode::Invalid, e.to_string()))?;
             let v = serde_json::to_value(report)
                 .map_err(|e| ControlError::internal("verification report", e))?;

@@ -25,6 +25,23 @@ pub enum DocumentError {
     TooLarge(usize),
     #[error("文档结构无法解析: {0}")]
     Malformed(String),
+    /// Refused before parsing: the objects the file declares would need more memory than its
+    /// budget (issue 12 point 5).
+    #[error("{0}")]
+    TooComplex(String),
+    /// The time budget ran out during `step`.
+    #[error("验证超出时间预算（{budget_ms} 毫秒）：在“{step}”时用完，文档未验证完毕")]
+    OutOfTime { step: &'static str, budget_ms: u128 },
+}
+
+impl DocumentError {
+    /// [`DocumentError::OutOfTime`] for `step` under `opts`' budget.
+    pub(crate) fn out_of_time(step: &'static str, opts: &VerifyOptions) -> Self {
+        DocumentError::OutOfTime {
+            step,
+            budget_ms: opts.budget_ms(),
+        }
+    }
 }
 
 /// The container formats the platform verifies, detected by content; the report's `format`.
@@ -79,6 +96,18 @@ pub fn verify_document(
         return Err(DocumentError::TooLarge(opts.max_file_size));
     }
     let format = detect_format(bytes).ok_or(DocumentError::UnsupportedFormat)?;
+    // The budget starts here, once per document, for every step below to check.
+    let timed;
+    let opts = match opts.time_budget {
+        Some(budget) if opts.deadline.is_none() => {
+            timed = VerifyOptions {
+                deadline: Some(std::time::Instant::now() + budget),
+                ..opts.clone()
+            };
+            &timed
+        }
+        _ => opts,
+    };
     let outcome = match format {
         Format::Pdf => pdf::verify_pdf(bytes, opts),
         Format::Ofd => ofd::verify_ofd(bytes, opts),

@@ -222,6 +222,41 @@ pub struct VerifyOptions {
     pub max_xml_depth: usize,
     /// Maximum number of PDF objects.
     pub max_pdf_objects: usize,
+    /// Hard cap on the memory one PDF verification may plan for (at most 4 × the file below
+    /// it; issue 12 point 5).
+    pub max_memory_bytes: u64,
+    /// Time budget of the whole verification; `None` is unbounded.
+    pub time_budget: Option<std::time::Duration>,
+    /// When [`Self::time_budget`] runs out; set by [`crate::verify::verify_document`].
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl VerifyOptions {
+    /// Whether the time budget has run out; checked between steps and signatures, since the
+    /// verification is CPU work on a blocking thread that nothing else can interrupt.
+    pub fn out_of_time(&self) -> bool {
+        self.deadline
+            .is_some_and(|d| std::time::Instant::now() >= d)
+    }
+
+    /// Time left of the budget, `None` when unbounded.
+    pub fn time_left(&self) -> Option<std::time::Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(std::time::Instant::now()))
+    }
+
+    /// The budget in milliseconds, for hints.
+    pub fn budget_ms(&self) -> u128 {
+        self.time_budget.map_or(0, |b| b.as_millis())
+    }
+
+    /// The hint of a step the time budget did not leave room for.
+    pub fn out_of_time_hint(&self, step: &str) -> String {
+        format!(
+            "验证超出时间预算（{} 毫秒），“{step}”未完成，结果不可信",
+            self.budget_ms()
+        )
+    }
 }
 
 impl Default for VerifyOptions {
@@ -236,6 +271,9 @@ impl Default for VerifyOptions {
             max_inflated_entry: 200 * 1024 * 1024,
             max_xml_depth: 64,
             max_pdf_objects: 1_000_000,
+            max_memory_bytes: 1024 * 1024 * 1024,
+            time_budget: None,
+            deadline: None,
         }
     }
 }

@@ -203,7 +203,7 @@ pub(super) async fn verify_upload(
     let digest = sm::sm3_hex(&bytes);
     let st = state.clone();
     let n = name.clone();
-    let res = web::block(move || documents::verify(&st.store, &st.config, &bytes, &n))
+    let res = web::block(move || documents::verify_upload(&st.store, &st.config, bytes, &n))
         .await
         .map_err(blocking_err)?;
     let ctx = Ctx::new(&auth, "/console/verify");
@@ -247,7 +247,11 @@ pub(super) async fn verify_upload(
                 report: None,
                 error: format!("{name}: {msg}"),
             })?;
-            *resp.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
+            *resp.status_mut() = if matches!(e, documents::VerifyError::Busy(_)) {
+                actix_web::http::StatusCode::TOO_MANY_REQUESTS
+            } else {
+                actix_web::http::StatusCode::BAD_REQUEST
+            };
             Ok(resp)
         }
     }

@@ -70,6 +70,9 @@ pub fn verify_ofd(
 ) -> Result<Vec<SignatureReport>, DocumentError> {
     let pkg =
         Package::open(bytes, opts).map_err(|e| DocumentError::Malformed(format!("OFD 包: {e}")))?;
+    if opts.out_of_time() {
+        return Err(DocumentError::out_of_time("读取 OFD 包", opts));
+    }
     let (entries, bodies) = list_signatures(&pkg, opts)?;
     let mut examined: Vec<Examined> = entries
         .iter()
@@ -271,6 +274,11 @@ fn examine(pkg: &Package, entry: &Entry, opts: &VerifyOptions) -> Examined {
         own_files: Vec::new(),
         refs: Vec::new(),
     };
+    if opts.out_of_time() {
+        ex.report
+            .fail(Step::Parse, opts.out_of_time_hint("签名验证"));
+        return ex;
+    }
     if let Some(kind) = entry.kind.as_deref()
         && !kind.eq_ignore_ascii_case("Sign")
         && !kind.eq_ignore_ascii_case("Seal")
@@ -756,6 +764,24 @@ fn judge_coverage(pkg: &Package, examined: &mut [Examined], entries: &[Entry], b
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_exhausted_time_budget_names_the_step_it_interrupted() {
+        let ofd = include_bytes!("../../../tests/data/ofd/gomain-v4signed.ofd");
+        let opts = VerifyOptions {
+            time_budget: Some(std::time::Duration::from_millis(5)),
+            deadline: Some(std::time::Instant::now()),
+            ..VerifyOptions::default()
+        };
+        assert_eq!(
+            verify_ofd(ofd, &opts).unwrap_err(),
+            DocumentError::OutOfTime {
+                step: "读取 OFD 包",
+                budget_ms: 5
+            }
+        );
+        assert!(verify_ofd(ofd, &VerifyOptions::default()).is_ok_and(|r| !r.is_empty()));
+    }
 
     #[test]
     fn date_time_forms_of_real_producers() {

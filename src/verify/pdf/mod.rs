@@ -9,6 +9,7 @@
 //! through [`crate::verify::cms_step`], document time-stamps, SES); loading and object access
 //! are in `parse`, the field walk in `fields`, `ByteRange` in `ranges`.
 
+mod budget;
 mod coverage;
 mod fields;
 mod parse;
@@ -36,7 +37,17 @@ pub fn verify_pdf(
     bytes: &[u8],
     opts: &VerifyOptions,
 ) -> Result<Vec<SignatureReport>, DocumentError> {
-    let doc = load_guarded(bytes, opts).map_err(DocumentError::Malformed)?;
+    let planned = budget::check(bytes, opts).map_err(DocumentError::TooComplex)?;
+    let doc = load_guarded(bytes, opts).map_err(|e| parse_error(e, "解析 PDF 对象", opts))?;
+    // Objects the count missed (headers the parser accepts in forms the count does not)
+    // must not buy the two further views either.
+    if doc.objects.len() as u64 > planned.objects {
+        budget::recheck(doc.objects.len() as u64, bytes.len(), opts)
+            .map_err(DocumentError::TooComplex)?;
+    }
+    if opts.out_of_time() {
+        return Err(DocumentError::out_of_time("解析 PDF 对象", opts));
+    }
     let sigs = find_signatures(&doc);
     let revisions = coverage::revision_ends(bytes);
     let mut reports = Vec::with_capacity(sigs.len());
@@ -51,13 +62,34 @@ pub fn verify_pdf(
             .is_some_and(|rest| rest.iter().any(|b| !b.is_ascii_whitespace() && *b != 0))
     });
     let rescanned = if later_updates {
-        load_guarded_with(bytes, opts, true).ok()
+        match load_guarded_with(bytes, opts, true) {
+            Ok(d) => Some(d),
+            Err(_) if opts.out_of_time() => {
+                return Err(DocumentError::out_of_time(
+                    "重建交叉引用（扫描全部对象）",
+                    opts,
+                ));
+            }
+            Err(_) => None,
+        }
     } else {
         None
     };
     let views: Vec<&Document> = std::iter::once(&doc).chain(rescanned.as_ref()).collect();
     for sig in &sigs {
+        if opts.out_of_time() {
+            let mut report = SignatureReport::new(Format::Pdf, SignatureType::Sign);
+            report.location = sig.field_name.clone();
+            report.fail(Step::Parse, opts.out_of_time_hint("签名验证"));
+            reports.push(report);
+            continue;
+        }
         let mut report = verify_one(bytes, &doc, sig, opts);
+        if opts.out_of_time() {
+            report.fail(Step::Coverage, opts.out_of_time_hint("增量更新检查"));
+            reports.push(report);
+            continue;
+        }
         coverage::check(
             &mut report,
             bytes,
@@ -71,6 +103,15 @@ pub fn verify_pdf(
         reports.push(report);
     }
     Ok(reports)
+}
+
+/// A failed parse is the budget's when the time ran out meanwhile, else the file's.
+fn parse_error(e: String, step: &'static str, opts: &VerifyOptions) -> DocumentError {
+    if opts.out_of_time() {
+        DocumentError::out_of_time(step, opts)
+    } else {
+        DocumentError::Malformed(e)
+    }
 }
 
 /// Which container `/Contents` holds, told from the DER.
@@ -318,6 +359,27 @@ mod tests {
             Container::Ses
         );
         assert_eq!(detect_container(b"not der"), Container::Unknown);
+    }
+
+    #[test]
+    fn an_exhausted_time_budget_names_the_step_it_interrupted() {
+        let pdf = include_bytes!("../../../tests/data/pdf/generated/sm2-cms-pkcs7oid-detached.pdf");
+        let opts = VerifyOptions {
+            time_budget: Some(std::time::Duration::from_millis(5)),
+            deadline: Some(std::time::Instant::now()),
+            ..VerifyOptions::default()
+        };
+        let r = verify_pdf(pdf, &opts);
+        assert_eq!(
+            r.unwrap_err(),
+            DocumentError::OutOfTime {
+                step: "解析 PDF 对象",
+                budget_ms: 5
+            }
+        );
+        // Without a deadline the same file verifies its signature.
+        let r = verify_pdf(pdf, &VerifyOptions::default()).unwrap();
+        assert!(r[0].outcome(Step::Signature).is_some_and(|(ok, _)| ok));
     }
 
     #[test]

@@ -72,7 +72,12 @@ pub(crate) fn load_guarded_with(
     if spawned.is_err() {
         return Err("无法启动 PDF 解析".into());
     }
-    match rx.recv_timeout(PARSE_TIMEOUT) {
+    // Within the verification's budget; the worker may outlive it, but the census in
+    // `budget` has bounded what it parses.
+    let wait = opts
+        .time_left()
+        .map_or(PARSE_TIMEOUT, |left| left.min(PARSE_TIMEOUT));
+    match rx.recv_timeout(wait) {
         Ok(Ok(Ok(doc))) => {
             if doc.objects.len() > max_objects {
                 Err(format!("PDF 对象过多（上限 {max_objects}）"))
