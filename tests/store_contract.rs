@@ -592,41 +592,54 @@ fn a_snapshot_ignores_writes_made_while_it_runs(open: Open) {
     let seen = std::sync::Mutex::new(BTreeMap::new());
     let visits = std::sync::atomic::AtomicUsize::new(0);
     let written_during = std::sync::atomic::AtomicUsize::new(0);
+    // The writers start at the snapshot's first visit, so every write is made while it runs.
+    let started = AtomicBool::new(false);
     let running = AtomicBool::new(true);
     std::thread::scope(|s| {
-        s.spawn(|| {
-            let mut round = 0u32;
-            while running.load(Ordering::SeqCst) {
-                round += 1;
-                for space in ["a", "b", "c"] {
-                    let ks = engine.keyspace(space).unwrap();
-                    let n = (round * 7919) % 3_000;
-                    let k = format!("k{n:05}");
-                    match round % 3 {
-                        0 => drop(ks.remove(k.as_bytes()).unwrap()),
-                        1 => drop(ks.insert(k.as_bytes(), b"changed").unwrap()),
-                        _ => drop(ks.insert(format!("new{round}").as_bytes(), b"new").unwrap()),
+        for writer in 0..2u32 {
+            let (engine, started, running, written_during) =
+                (&engine, &started, &running, &written_during);
+            s.spawn(move || {
+                while !started.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+                let mut round = 0u32;
+                while running.load(Ordering::SeqCst) {
+                    round += 1;
+                    for space in ["a", "b", "c"] {
+                        let ks = engine.keyspace(space).unwrap();
+                        // Both writers work the same keys, so their writes of one key race.
+                        let n = (round * 7919) % 3_000;
+                        let k = format!("k{n:05}");
+                        match (round + writer) % 3 {
+                            0 => drop(ks.remove(k.as_bytes()).unwrap()),
+                            1 => drop(ks.insert(k.as_bytes(), b"changed").unwrap()),
+                            _ => drop(
+                                ks.insert(format!("new{writer}-{round}").as_bytes(), b"new")
+                                    .unwrap(),
+                            ),
+                        }
+                        let next = format!("k{:05}", (n + 1) % 3_000);
+                        let current = ks.get(next.as_bytes()).unwrap();
+                        let _ =
+                            ks.compare_and_swap(next.as_bytes(), current.as_deref(), Some(b"cas"));
                     }
-                    let _ = ks.compare_and_swap(
-                        format!("k{:05}", (n + 1) % 3_000).as_bytes(),
-                        None,
-                        Some(b"cas"),
-                    );
+                    engine
+                        .transaction(&["a", "c"], &|tx| {
+                            tx.insert("a", b"k00001", b"tx")?;
+                            tx.remove("c", b"k02999")?;
+                            Ok(())
+                        })
+                        .unwrap();
+                    if running.load(Ordering::SeqCst) {
+                        written_during.fetch_add(1, Ordering::SeqCst);
+                    }
                 }
-                engine
-                    .transaction(&["a", "c"], &|tx| {
-                        tx.insert("a", b"k00001", b"tx")?;
-                        tx.remove("c", b"k02999")?;
-                        Ok(())
-                    })
-                    .unwrap();
-                if running.load(Ordering::SeqCst) {
-                    written_during.fetch_add(1, Ordering::SeqCst);
-                }
-            }
-        });
+            });
+        }
         engine
             .snapshot(&mut |space, k, v| {
+                started.store(true, Ordering::SeqCst);
                 let n = visits.fetch_add(1, Ordering::SeqCst);
                 if n.is_multiple_of(500) {
                     // A slow visitor, which also writes (it must not wait for itself).
@@ -650,6 +663,7 @@ fn a_snapshot_ignores_writes_made_while_it_runs(open: Open) {
             })
             .unwrap();
         running.store(false, Ordering::SeqCst);
+        started.store(true, Ordering::SeqCst);
     });
     let seen = seen.into_inner().unwrap();
     assert_eq!(seen.len(), start.len());

@@ -52,6 +52,17 @@ impl Progress {
         self.done.contains(space)
             || matches!(&self.cursor, Some((s, k)) if s == space && key <= k.as_slice())
     }
+
+    /// Keeps the first value saved for a key the snapshot has not read yet.
+    fn save(&mut self, space: &str, key: &[u8], old: Option<&[u8]>) {
+        if !self.passed(space, key) {
+            self.before
+                .entry(space.to_string())
+                .or_default()
+                .entry(key.to_vec())
+                .or_insert_with(|| old.map(<[u8]>::to_vec));
+        }
+    }
 }
 
 /// Shared by the engine and its keyspaces; `active` spares writers the lock when no snapshot
@@ -65,21 +76,25 @@ struct Snapshots {
 }
 
 impl Snapshots {
-    /// Called by a writer, under the shared gate, after it changed `key` from `old`.
-    fn saw_write(&self, space: &str, key: &[u8], old: Option<&[u8]>) {
+    /// Runs a single-key write (under the shared gate) that returns the value it replaced,
+    /// saving that value for a running snapshot. While one runs, the write and the saving
+    /// happen under the progress lock, so two writers of one key cannot save out of order
+    /// (the first saved value must be the one the key had at the start).
+    fn write<T>(
+        &self,
+        space: &str,
+        key: &[u8],
+        op: impl FnOnce() -> Result<(T, Option<Option<Vec<u8>>>), EngineError>,
+    ) -> Result<T, EngineError> {
         if !self.active.load(Ordering::Acquire) {
-            return;
+            return op().map(|(v, _)| v);
         }
         let mut guard = self.progress.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = guard.as_mut()
-            && !p.passed(space, key)
-        {
-            p.before
-                .entry(space.to_string())
-                .or_default()
-                .entry(key.to_vec())
-                .or_insert_with(|| old.map(<[u8]>::to_vec));
+        let (v, old) = op()?;
+        if let (Some(p), Some(old)) = (guard.as_mut(), old) {
+            p.save(space, key, old.as_deref());
         }
+        Ok(v)
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Progress) -> T) -> Option<T> {
@@ -180,16 +195,18 @@ impl Keyspace for SledKeyspace {
 
     fn insert(&self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
         let _gate = write_gate(&self.gate);
-        let old = self.tree.insert(key, value).map(owned).map_err(map_err)?;
-        self.snapshots.saw_write(&self.name, key, old.as_deref());
-        Ok(old)
+        self.snapshots.write(&self.name, key, || {
+            let old = self.tree.insert(key, value).map(owned).map_err(map_err)?;
+            Ok((old.clone(), Some(old)))
+        })
     }
 
     fn remove(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
         let _gate = write_gate(&self.gate);
-        let old = self.tree.remove(key).map(owned).map_err(map_err)?;
-        self.snapshots.saw_write(&self.name, key, old.as_deref());
-        Ok(old)
+        self.snapshots.write(&self.name, key, || {
+            let old = self.tree.remove(key).map(owned).map_err(map_err)?;
+            Ok((old.clone(), Some(old)))
+        })
     }
 
     fn compare_and_swap(
@@ -199,15 +216,16 @@ impl Keyspace for SledKeyspace {
         new: Option<&[u8]>,
     ) -> Result<Swap, EngineError> {
         let _gate = write_gate(&self.gate);
-        let swapped = self
-            .tree
-            .compare_and_swap(key, expected, new)
-            .map_err(map_err)?
-            .map_err(|e| owned(e.current));
-        if swapped.is_ok() {
-            self.snapshots.saw_write(&self.name, key, expected);
-        }
-        Ok(swapped)
+        self.snapshots.write(&self.name, key, || {
+            let swapped = self
+                .tree
+                .compare_and_swap(key, expected, new)
+                .map_err(map_err)?
+                .map_err(|e| owned(e.current));
+            // Only a swap that happened changed the key, from `expected`.
+            let old = swapped.is_ok().then(|| expected.map(<[u8]>::to_vec));
+            Ok((swapped, old))
+        })
     }
 
     fn range(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>, dir: Direction) -> Entries<'_> {
@@ -232,10 +250,23 @@ impl Keyspace for SledKeyspace {
     }
 }
 
+/// Values a transaction's attempt replaced: (keyspace, key, old value), in write order.
+type Replaced = std::cell::RefCell<Vec<(String, Vec<u8>, Option<Vec<u8>>)>>;
+
 struct SledTxn<'a> {
     names: &'a [&'a str],
     view: &'a [TransactionalTree],
-    snapshots: &'a Snapshots,
+    /// `Some` while a snapshot runs: what to save for it once the transaction committed.
+    replaced: Option<&'a Replaced>,
+}
+
+impl SledTxn<'_> {
+    fn replaced(&self, space: &str, key: &[u8], old: &Option<Vec<u8>>) {
+        if let Some(r) = self.replaced {
+            r.borrow_mut()
+                .push((space.to_string(), key.to_vec(), old.clone()));
+        }
+    }
 }
 
 impl SledTxn<'_> {
@@ -257,21 +288,19 @@ impl Txn for SledTxn<'_> {
         self.tree(space)?.get(key).map(owned).map_err(tx_err)
     }
 
-    // An attempt that is retried or aborted saves the committed value, which is still the
-    // value at the snapshot's start: saving it early is harmless.
     fn insert(&self, space: &str, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, TxError> {
         let old = self
             .tree(space)?
             .insert(key, value)
             .map(owned)
             .map_err(tx_err)?;
-        self.snapshots.saw_write(space, key, old.as_deref());
+        self.replaced(space, key, &old);
         Ok(old)
     }
 
     fn remove(&self, space: &str, key: &[u8]) -> Result<Option<Vec<u8>>, TxError> {
         let old = self.tree(space)?.remove(key).map(owned).map_err(tx_err)?;
-        self.snapshots.saw_write(space, key, old.as_deref());
+        self.replaced(space, key, &old);
         Ok(old)
     }
 }
@@ -304,19 +333,37 @@ impl Engine for SledEngine {
             .map(|n| self.tree(n))
             .collect::<Result<Vec<_>, _>>()?;
         let _gate = write_gate(&self.gate);
+        // While a snapshot runs, the transaction holds the progress lock from before sled's
+        // own transaction lock until its replaced values are saved: the same order as a
+        // single-key write (progress, then sled), and no other write of its keys in between.
+        let mut progress = self.snapshots.active.load(Ordering::Acquire).then(|| {
+            self.snapshots
+                .progress
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+        });
+        let replaced = Replaced::default();
         let res = trees
             .as_slice()
             .transaction(|view: &Vec<TransactionalTree>| {
+                // A retried attempt starts over; only the committed attempt's values count.
+                replaced.borrow_mut().clear();
                 let txn = SledTxn {
                     names: spaces,
                     view: view.as_slice(),
-                    snapshots: &self.snapshots,
+                    replaced: progress.is_some().then_some(&replaced),
                 };
                 body(&txn).map_err(|e| match e {
                     TxError::Conflict => ConflictableTransactionError::Conflict,
                     other => ConflictableTransactionError::Abort(other),
                 })
             });
+        if let (Ok(()), Some(Some(p))) = (&res, progress.as_deref_mut()) {
+            for (space, key, old) in replaced.into_inner() {
+                p.save(&space, &key, old.as_deref());
+            }
+        }
+        drop(progress);
         match res {
             Ok(()) => Ok(()),
             Err(TransactionError::Abort(e)) => Err(e),
@@ -348,19 +395,28 @@ impl Engine for SledEngine {
             self.snapshots.active.store(true, Ordering::Release);
             self.keyspace_names()
         };
-        let res = names.and_then(|names| {
+        // Ends the snapshot however the visit ends, a visitor's panic included.
+        let _end = EndSnapshot(self);
+        names.and_then(|names| {
             names
                 .iter()
                 .try_for_each(|name| self.snapshot_keyspace(name, visit))
-        });
-        let _end = snapshot_gate(&self.gate);
-        self.snapshots.active.store(false, Ordering::Release);
+        })
+    }
+}
+
+struct EndSnapshot<'a>(&'a SledEngine);
+
+impl Drop for EndSnapshot<'_> {
+    fn drop(&mut self) {
+        let _end = snapshot_gate(&self.0.gate);
+        self.0.snapshots.active.store(false, Ordering::Release);
         *self
+            .0
             .snapshots
             .progress
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = None;
-        res
     }
 }
 
