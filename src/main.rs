@@ -5,7 +5,7 @@ mod cli;
 use anyhow::Result;
 use clap::Parser;
 use cli::args::{Cli, Cmd, ConfigCmd, Global};
-use cli::{check, commands, serve};
+use cli::{check, commands, manual, serve};
 use hutong::config::Config;
 
 fn load_config(global: &Global) -> Result<Config> {
@@ -55,5 +55,7 @@ fn main() -> Result<()> {
         Cmd::Quota(cmd) => commands::quota(&config, cmd),
         Cmd::SimulateMember(args) => serve::simulate_member(args),
         Cmd::Audit(cmd) => commands::audit(&config, cmd),
+        Cmd::Manpages { out } => manual::manpages(&out),
+        Cmd::Completions { shell } => manual::completions(shell),
     }
 }

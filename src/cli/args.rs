@@ -107,6 +107,18 @@ pub enum Cmd {
     /// The tamper-evident audit log (SPEC §6.1): verify, export, proofs.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Write the man pages (one roff file per command) into DIR; run when building packages.
+    #[command(hide = true)]
+    Manpages {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Print the completion script for SHELL; run when building packages.
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]
