@@ -218,6 +218,9 @@ in_throwaway_root() {
     [ ! -e "$root/usr/bin/hutong" ] || fail "rpm -e left /usr/bin/hutong"
     [ ! -e "$root/etc/hutong/hutong.toml" ] || fail "rpm -e left the unchanged configuration"
     [ -f "$root/var/lib/hutong/keys/platform.key.wrapped" ] || fail "rpm -e deleted data"
+    for d in /usr/lib/hutong /usr/share/doc/hutong /etc/hutong; do
+        [ ! -e "$root$d" ] || fail "rpm -e left $d"
+    done
     ok "rpm erase: binary and unchanged configuration gone, /var/lib/hutong kept"
     echo "$passed" >"$work/root-passed"
 }

@@ -6,5 +6,8 @@ set -eu
 
 if [ "$1" -eq 0 ]; then
     hutong_daemon_reload
+    # The package's directories are not in its file list (cargo-generate-rpm lists files
+    # only): remove them when empty.
+    rmdir /usr/lib/hutong /usr/share/doc/hutong "$HUTONG_ETC" 2>/dev/null || true
     hutong_purge_data_if_asked
 fi
