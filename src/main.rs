@@ -5,7 +5,7 @@ mod cli;
 use anyhow::Result;
 use clap::Parser;
 use cli::args::{Cli, Cmd, ConfigCmd, Global, KeysCmd};
-use cli::{backup, check, commands, serve};
+use cli::{backup, check, commands, manual, serve};
 use hutong::config::Config;
 
 fn load_config(global: &Global) -> Result<Config> {
@@ -74,5 +74,7 @@ fn main() -> Result<()> {
         },
         Cmd::Restore { file, json } => backup::restore(&config, &file, json),
         Cmd::Tenant(cmd) => commands::tenant(&config, cmd),
+        Cmd::Manpages { out } => manual::manpages(&out),
+        Cmd::Completions { shell } => manual::completions(shell),
     }
 }

@@ -154,6 +154,18 @@ pub enum Cmd {
     /// A departed system's tenant data (SPEC §6.2): destruction by crypto-shredding.
     #[command(subcommand)]
     Tenant(TenantCmd),
+    /// Write the man pages (one roff file per command) into DIR; run when building packages.
+    #[command(hide = true)]
+    Manpages {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Print the completion script for SHELL; run when building packages.
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]

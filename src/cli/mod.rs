@@ -1,7 +1,8 @@
 //! The `hutong` binary's command line, split by concern: `args` (what is accepted),
 //! `manage` (where a management command runs), `commands` (the command groups), `output`
 //! (human text of the typed responses), `serve` (serve, init, simulator), `check` (`config
-//! check`), `logging` (the process log). Only the binary
+//! check`), `logging` (the process log), `manual` (man pages and shell completions for the
+//! packages). Only the binary
 //! uses `anyhow`; the library's errors are typed.
 
 pub mod args;
@@ -10,5 +11,6 @@ pub mod check;
 pub mod commands;
 pub mod logging;
 pub mod manage;
+pub mod manual;
 pub mod output;
 pub mod serve;
