@@ -107,8 +107,7 @@ in_throwaway_root() {
             fail "$what: hutong.toml is $(mode_of /etc/hutong/hutong.toml)"
         [ "$(mode_of /var/lib/hutong/initial-admin.txt)" = "600 root:root" ] ||
             fail "$what: the credentials file is $(mode_of /var/lib/hutong/initial-admin.txt)"
-        pw=$(sed -n 's|^initial security administrator: [^ ]* / \([^ ]*\) .*|\1|p' \
-            "$root/var/lib/hutong/initial-admin.txt")
+        pw=$(sed -n 's|^ *password: *\([^ ]*\)$|\1|p' "$root/var/lib/hutong/initial-admin.txt")
         [ -n "$pw" ] || fail "$what: no password in the credentials file"
         if grep -qF -- "$pw" "$log"; then fail "$what: the password reached the installer's output"; fi
         grep -q 'credentials are in /var/lib/hutong/initial-admin.txt' "$log" ||

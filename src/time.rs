@@ -33,6 +33,18 @@ pub fn format_time_ms(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The first moment strictly after `now_ms` that is `secs_of_day` seconds past a platform
+/// midnight (a daily schedule's next run).
+pub fn next_daily_ms(now_ms: i64, secs_of_day: u32) -> i64 {
+    let today = Day::of_ms(now_ms);
+    let at = today.start_ms() + i64::from(secs_of_day) * 1000;
+    if at > now_ms {
+        at
+    } else {
+        today.add_days(1).start_ms() + i64::from(secs_of_day) * 1000
+    }
+}
+
 /// A calendar day in the platform time zone: what usage is counted by and quotas and reports
 /// are bounded by. Text is `YYYY-MM-DD` (`YYYYMMDD` is accepted too); storage keys keep the
 /// `YYYYMMDD` number ([`Day::yyyymmdd`]).

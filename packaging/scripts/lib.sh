@@ -111,7 +111,7 @@ hutong_first_init() {
     rm -f "$new"
     (umask 077 && : >"$new")
     if hutong_as_service_user init >"$new"; then
-        if grep -q 'initial security administrator' "$new"; then
+        if grep -q 'password:' "$new"; then
             {
                 echo "# Hutong: the initial security administrator, created $(date -u +%Y-%m-%dT%H:%M:%SZ)."
                 echo "# Log in to the console (https://<this host>:8443/console/), change the password"

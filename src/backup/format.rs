@@ -229,6 +229,12 @@ impl<W: Write> Writer<W> {
         let count = self.records;
         self.buf.push(0);
         self.buf.extend_from_slice(&count.to_be_bytes());
+        // The end marker may push the tail past one chunk: seal a full one first.
+        if self.buf.len() > CHUNK_BYTES as usize {
+            let rest = self.buf.split_off(CHUNK_BYTES as usize);
+            let full = std::mem::replace(&mut *self.buf, rest);
+            self.seal(&full, false)?;
+        }
         let tail = std::mem::take(&mut *self.buf);
         self.seal(&tail, true)?;
         self.out.put(&END.to_be_bytes())?;
@@ -582,6 +588,25 @@ mod tests {
         assert!(sealed.chunks > 2, "records span chunks");
         assert_eq!(read_all(&bytes, &key).unwrap(), recs);
         assert_eq!(read_all(&write(&[], &key), &key).unwrap(), vec![]);
+    }
+
+    /// Records that leave a tail of one chunk less a few bytes: the end marker then spills
+    /// into a chunk of its own, which a reader still accepts.
+    #[test]
+    fn the_end_marker_never_makes_a_chunk_longer_than_the_reader_accepts() {
+        let key = [7u8; 16];
+        // One record's overhead: name length, "s", key length, key (0), value length.
+        let overhead = 1 + 1 + 4 + 4;
+        for spare in 0..12 {
+            let value = vec![1u8; CHUNK_BYTES as usize - overhead - spare];
+            let rec = Record {
+                space: "s".into(),
+                key: Vec::new(),
+                value,
+            };
+            let bytes = write(std::slice::from_ref(&rec), &key);
+            assert_eq!(read_all(&bytes, &key).unwrap(), vec![rec], "spare {spare}");
+        }
     }
 
     #[test]

@@ -64,6 +64,23 @@ pub struct BackupSummary {
     pub duration_ms: u64,
 }
 
+/// Records the run of a backup written by a CLI (`file` unknown to the server, not read
+/// back): the console, `status` and `/metrics` show it.
+pub fn record_cli_run(store: &Store, res: &Result<BackupSummary, BackupError>) {
+    let status = crate::store::backup::BackupStatus {
+        at_ms: crate::time::now_ms(),
+        file: None,
+        bytes: res.as_ref().map(|s| s.bytes).unwrap_or(0),
+        digest: res.as_ref().map(|s| s.digest.clone()).unwrap_or_default(),
+        verified: None,
+        error: res.as_ref().err().map(|e| e.to_string()),
+        last_good_ms: None,
+    };
+    if let Err(e) = store.put_backup_status(status) {
+        tracing::error!(error = %e, "backup status not recorded");
+    }
+}
+
 /// Calls `progress` at most every this many records.
 const PROGRESS_EVERY: u64 = 2_000;
 
@@ -79,21 +96,6 @@ pub fn take<W: Write>(
 ) -> Result<(W, BackupSummary), BackupError> {
     let started = std::time::Instant::now();
     let res = write_backup(store, keys, cfg, out, progress, started);
-    let status = crate::store::backup::BackupStatus {
-        at_ms: crate::time::now_ms(),
-        file: None,
-        bytes: res.as_ref().map(|(_, s)| s.bytes).unwrap_or(0),
-        digest: res
-            .as_ref()
-            .map(|(_, s)| s.digest.clone())
-            .unwrap_or_default(),
-        verified: None,
-        error: res.as_ref().err().map(|e| e.to_string()),
-        last_good_ms: None,
-    };
-    if let Err(e) = store.put_backup_status(status) {
-        tracing::error!(error = %e, "backup status not recorded");
-    }
     match &res {
         Ok((_, s)) => audit::record(
             store,
@@ -373,6 +375,8 @@ pub fn restore(
     let (header, records) = Records::open(open_file(path)?, &key)?;
     let failed = RefCell::new(None);
     let mut count = 0u64;
+    // Key files wait until the store is complete: a failed restore installs none.
+    let mut key_files = Vec::new();
     let entries = records.filter_map(|r| {
         let r = match r {
             Ok(r) => r,
@@ -390,15 +394,8 @@ pub fn restore(
             });
         }
         if r.space == KEY_FILES {
-            let name = String::from_utf8_lossy(&r.key).into_owned();
-            return match keys::install_key_file(cfg, &name, &r.value) {
-                Ok(()) => None,
-                Err(e) => {
-                    let text = e.to_string();
-                    *failed.borrow_mut() = Some(e.into());
-                    Some(Err(StoreError::Corrupt(text)))
-                }
-            };
+            key_files.push((String::from_utf8_lossy(&r.key).into_owned(), r.value));
+            return None;
         }
         Some(Ok((r.space, r.key, r.value)))
     });
@@ -407,28 +404,62 @@ pub fn restore(
         return Err(e);
     }
     let store = store?;
-    // The platform key must open with this key store, or the appliance would not start.
-    Keyring::load(cfg)?;
-    audit::record(
-        &store,
-        &Actor::cli(),
-        Action::PlatformRestore,
-        Outcome::Ok,
-        "platform",
-        format!(
-            "自 {} 的备份恢复（审计树大小 {}，SM3 {}）",
-            header.created_at,
-            header.audit_tree_size,
-            hex::encode(sealed.digest)
-        ),
-    )
-    .map_err(|e| BackupError::Audit(e.to_string()))?;
-    store.flush_blocking()?;
+    let finished = finish_restore(cfg, &store, &key_files, &header, &sealed.digest);
+    if finished.is_err() {
+        // Leave the directory as it was: no store, no key files this restore put there.
+        drop(store);
+        let _ = std::fs::remove_dir_all(cfg.data_dir.join("db"));
+    }
+    finished?;
     Ok(RestoreSummary {
         records: count,
         backup_created_at: header.created_at,
         audit_tree_size: header.audit_tree_size,
     })
+}
+
+/// The steps of a restore after the store is in place: the key files, a check that the
+/// platform key opens with this key store, the `platform.restore` entry. Undoes the key
+/// files it installed when a later step fails.
+fn finish_restore(
+    cfg: &Config,
+    store: &Store,
+    key_files: &[(String, Vec<u8>)],
+    header: &Header,
+    digest: &[u8; 32],
+) -> Result<(), BackupError> {
+    let mut installed = Vec::new();
+    let res = (|| {
+        for (name, bytes) in key_files {
+            if keys::install_key_file(cfg, name, bytes)? {
+                installed.push(name.clone());
+            }
+        }
+        // The platform key must open with this key store, or the appliance would not start.
+        Keyring::load(cfg)?;
+        audit::record(
+            store,
+            &Actor::cli(),
+            Action::PlatformRestore,
+            Outcome::Ok,
+            "platform",
+            format!(
+                "自 {} 的备份恢复（审计树大小 {}，SM3 {}）",
+                header.created_at,
+                header.audit_tree_size,
+                hex::encode(digest)
+            ),
+        )
+        .map_err(|e| BackupError::Audit(e.to_string()))?;
+        store.flush_blocking()?;
+        Ok(())
+    })();
+    if res.is_err() {
+        for name in &installed {
+            keys::remove_key_file(cfg, name);
+        }
+    }
+    res
 }
 
 /// Writes a file whole or not at all: a temporary name beside it, fsync, rename, fsync of the
@@ -451,10 +482,11 @@ pub fn write_atomically<T>(
         .file_name()
         .ok_or_else(|| io(std::io::ErrorKind::InvalidInput.into(), path))?;
     let tmp = path.with_file_name(format!(".{}.partial", name.to_string_lossy()));
+    // A crashed run's leftover (or a planted link: removing it never touches its target).
+    let _ = std::fs::remove_file(&tmp);
     let file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| io(e, &tmp))?;
@@ -462,7 +494,9 @@ pub fn write_atomically<T>(
     let res = body(&mut w).and_then(|v| {
         let f = w.into_inner().map_err(|e| io(e.into_error(), &tmp))?;
         f.sync_all().map_err(|e| io(e, &tmp))?;
-        std::fs::rename(&tmp, path).map_err(|e| io(e, path))?;
+        // A link, not a rename: it fails rather than replace a file that appeared meanwhile.
+        std::fs::hard_link(&tmp, path).map_err(|e| io(e, path))?;
+        std::fs::remove_file(&tmp).map_err(|e| io(e, &tmp))?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::File::open(dir)
                 .and_then(|d| d.sync_all())

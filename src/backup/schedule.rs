@@ -14,17 +14,6 @@ use std::path::{Path, PathBuf};
 const PREFIX: &str = "hutong-";
 const SUFFIX: &str = ".hbk";
 
-/// The first run strictly after `now_ms`.
-pub fn next_run_ms(now_ms: i64, secs_of_day: u32) -> i64 {
-    let today = crate::time::Day::of_ms(now_ms);
-    let at = today.start_ms() + i64::from(secs_of_day) * 1000;
-    if at > now_ms {
-        at
-    } else {
-        today.add_days(1).start_ms() + i64::from(secs_of_day) * 1000
-    }
-}
-
 pub fn dir(cfg: &Config) -> PathBuf {
     cfg.backup
         .dir
@@ -71,6 +60,11 @@ pub fn run(store: &Store, keys: &Keyring, cfg: &Config) -> BackupStatus {
             match checked {
                 Ok(_) => prune(&dir, cfg.backup.keep as usize),
                 Err(e) => {
+                    // Out of the kept set, so pruning never keeps it in place of a good one.
+                    let bad = path.with_extension("hbk.bad");
+                    if std::fs::rename(&path, &bad).is_ok() {
+                        status.file = Some(bad.display().to_string());
+                    }
                     status.error = Some(format!("备份写成后校验失败: {e}"));
                     audit::note(
                         store,
@@ -179,10 +173,10 @@ mod tests {
         }
         // 2026-12-03 01:00 platform time (17:00 UTC the day before).
         let now = crate::time::Day::parse("2026-12-03").unwrap().start_ms() + 3_600_000;
-        let next = next_run_ms(now, 7200);
+        let next = crate::time::next_daily_ms(now, 7200);
         assert_eq!(crate::time::format_time_ms(next), "2026-12-03 02:00:00");
         assert_eq!(
-            crate::time::format_time_ms(next_run_ms(next, 7200)),
+            crate::time::format_time_ms(crate::time::next_daily_ms(next, 7200)),
             "2026-12-04 02:00:00"
         );
         assert_eq!(file_name(next + 7), "hutong-20261203-020000-007.hbk");

@@ -85,9 +85,10 @@ fn local_backup(
     // As a server start does: no backup may hold a data key the platform KEK alone opens.
     store.migrate_data_keys(keys.provider())?;
     let actor = hutong::server::control::local_cli_actor();
-    let (_, s) = backup::take(&store, &keys, config, &actor, file, progress)?;
+    let res = backup::take(&store, &keys, config, &actor, file, progress).map(|(_, s)| s);
+    backup::record_cli_run(&store, &res);
     store.flush_blocking()?;
-    Ok(s)
+    res
 }
 
 /// `backup --scheduled`: the scheduled run, now (in the server when it runs).

@@ -150,7 +150,7 @@ async fn dashboard(auth: Auth, state: web::Data<AppState>) -> Result<HttpRespons
                 .daily_secs()
                 .ok()
                 .flatten()
-                .map(|secs| crate::backup::schedule::next_run_ms(now_ms(), secs)),
+                .map(|secs| crate::time::next_daily_ms(now_ms(), secs)),
         ),
     })
 }

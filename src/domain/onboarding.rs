@@ -324,8 +324,6 @@ fn submitted(store: &Store, username: &str) -> Result<Application, DomainError> 
     Ok(app)
 }
 
-/// Approves: creates the system in testing state and records its appId on the application;
-/// recorded as `onboarding.approve` naming the new appId.
 /// A vendor's real-name data as the console shows it; `None` when there is none, and also
 /// when its system's tenant was destroyed: the personal fields are gone for good, the
 /// account and its application stay listed.
@@ -341,6 +339,8 @@ pub fn vendor_profile(
     }
 }
 
+/// Approves: creates the system in testing state and records its appId on the application;
+/// recorded as `onboarding.approve` naming the new appId.
 pub fn approve(store: &Store, username: &str, actor: &Actor) -> Result<Application, DomainError> {
     approve_application(store, username, actor)
         .map_err(|e| audit::failed(store, actor, Action::OnboardingApprove, username, e))

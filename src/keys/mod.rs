@@ -270,24 +270,32 @@ pub fn read_key_file(cfg: &Config, name: &str) -> Result<Vec<u8>, KeyError> {
     std::fs::read(&path).map_err(|e| io_err(&path, e))
 }
 
-/// Puts a backed-up key file in place when it is missing; an existing file must be the same.
-pub fn install_key_file(cfg: &Config, name: &str, bytes: &[u8]) -> Result<(), KeyError> {
+/// Puts a backed-up key file in place when it is missing (returns true) or finds the same
+/// one there (false); a different one is refused.
+pub fn install_key_file(cfg: &Config, name: &str, bytes: &[u8]) -> Result<bool, KeyError> {
     if !BACKED_UP_KEY_FILES.contains(&name) {
         return Err(KeyError::Config(format!("备份中有未知的密钥文件 {name:?}")));
     }
     let dir = keys_dir(cfg);
     let path = dir.join(name);
     match std::fs::read(&path) {
-        Ok(existing) if existing == bytes => Ok(()),
+        Ok(existing) if existing == bytes => Ok(false),
         Ok(_) => Err(KeyError::Config(format!(
             "{} 与备份中的不同（该密钥库属于另一个平台）",
             path.display()
         ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             create_private_dir(&dir)?;
-            write_private(&path, bytes)
+            write_private(&path, bytes).map(|()| true)
         }
         Err(e) => Err(io_err(&path, e)),
+    }
+}
+
+/// Removes a key file [`install_key_file`] put in place (a failed restore's).
+pub fn remove_key_file(cfg: &Config, name: &str) {
+    if BACKED_UP_KEY_FILES.contains(&name) {
+        let _ = std::fs::remove_file(keys_dir(cfg).join(name));
     }
 }
 

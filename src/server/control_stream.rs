@@ -19,6 +19,8 @@ const PROGRESS: u8 = b'P';
 const REPLY: u8 = b'R';
 /// Bounds one frame the CLI accepts.
 const MAX_FRAME: usize = 1024 * 1024;
+/// How long a frame may wait for the CLI to read it before the backup is abandoned.
+const STALLED_READER: std::time::Duration = std::time::Duration::from_secs(120);
 /// Frames in flight: the backup waits when the CLI writes slower than it reads.
 const IN_FLIGHT: usize = 16;
 
@@ -98,11 +100,18 @@ pub(super) async fn serve_backup(
             tx,
             buf: Vec::new(),
         };
-        backup::take(&s, &keys, &config, &actor, sink, &mut progress).map(|(_, sum)| sum)
+        let res = backup::take(&s, &keys, &config, &actor, sink, &mut progress).map(|(_, sum)| sum);
+        backup::record_cli_run(&s, &res);
+        res
     });
     let mut open = true;
     while let Some(f) = rx.recv().await {
-        if open && write.write_all(&f).await.is_err() {
+        if !open {
+            continue;
+        }
+        // A CLI that stops reading must not hold the snapshot open for ever.
+        let sent = tokio::time::timeout(STALLED_READER, write.write_all(&f)).await;
+        if !matches!(sent, Ok(Ok(()))) {
             // Keep draining so the backup sees the closed channel only when we drop it.
             open = false;
             rx.close();

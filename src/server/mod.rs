@@ -574,7 +574,6 @@ async fn audit_checkpoints(state: web::Data<AppState>) {
 /// catches up first, so this only keeps that step short).
 const INDEX_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Keeps the audit search index close to the log, off the request path.
 /// Runs `backup.schedule` daily (off when empty).
 async fn scheduled_backups(state: web::Data<AppState>) {
     let Ok(Some(secs)) = state.config.backup.daily_secs() else {
@@ -582,7 +581,7 @@ async fn scheduled_backups(state: web::Data<AppState>) {
     };
     loop {
         let now = crate::time::now_ms();
-        let next = crate::backup::schedule::next_run_ms(now, secs);
+        let next = crate::time::next_daily_ms(now, secs);
         tokio::time::sleep(std::time::Duration::from_millis((next - now).max(0) as u64)).await;
         let s = state.clone();
         let run = tokio::task::spawn_blocking(move || {
@@ -597,6 +596,7 @@ async fn scheduled_backups(state: web::Data<AppState>) {
     }
 }
 
+/// Keeps the audit search index close to the log, off the request path.
 async fn audit_indexer(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(INDEX_EVERY);
     loop {

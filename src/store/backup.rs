@@ -26,6 +26,10 @@ impl Store {
         start: impl FnOnce(&Frontier) -> Result<(), StoreError>,
         mut visit: impl FnMut(&str, &[u8], &[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        let _one = self
+            .backup_lock
+            .try_lock()
+            .map_err(|_| StoreError::BackupRunning)?;
         // Lock order as every appender's: the tip, then the engine's write gate.
         let mut held = Some(audit_log::lock(&self.audit_tip));
         let mut start = Some(start);
@@ -53,8 +57,9 @@ impl Store {
     }
 
     /// Creates the store of `data_dir` from a backup's entries; refuses a directory that
-    /// already holds a database. On an error the half-written database is removed, so a
-    /// failed restore leaves the directory as it was.
+    /// already holds a database. The database is built under `db.restoring` and renamed to
+    /// `db` only once complete and flushed, so a failed or killed restore never leaves a
+    /// partial store where the appliance would serve it.
     pub fn restore(
         data_dir: &Path,
         entries: impl Iterator<Item = Result<(String, Vec<u8>, Vec<u8>), StoreError>>,
@@ -63,14 +68,34 @@ impl Store {
         if db.exists() {
             return Err(StoreError::NotEmpty(db));
         }
-        let filled = Self::open(data_dir).and_then(|store| {
+        let staging = data_dir.join("db.restoring");
+        // What an earlier, killed restore left.
+        let _ = std::fs::remove_dir_all(&staging);
+        let filled = Self::open_engine_at(&staging, data_dir).and_then(|store| {
             store.fill(entries)?;
             Ok(store)
         });
-        if filled.is_err() {
-            let _ = std::fs::remove_dir_all(&db);
+        match filled {
+            Ok(store) => drop(store),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(e);
+            }
         }
-        filled
+        std::fs::rename(&staging, &db)
+            .map_err(|e| StoreError::Engine(super::engine::EngineError::Io(e.to_string())))?;
+        // sled's threads of the dropped handle may hold the lock a moment longer.
+        let mut last = None;
+        for _ in 0..100 {
+            match Self::open(data_dir) {
+                Err(StoreError::Locked(p)) => {
+                    last = Some(StoreError::Locked(p));
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or(StoreError::Locked(data_dir.to_path_buf())))
     }
 
     fn fill(

@@ -106,6 +106,8 @@ pub enum StoreError {
     Conflict,
     #[error("{0} 中已有数据库，拒绝覆盖（恢复只写入没有数据库的目录）")]
     NotEmpty(PathBuf),
+    #[error("另一个备份正在进行，请待其完成后再试")]
+    BackupRunning,
     /// The owner's tenant KEK was deleted (crypto-shredding): its personal data is gone.
     #[error("租户密钥已销毁（{0}），其个人数据不可读")]
     TenantDestroyed(String),
@@ -147,6 +149,9 @@ pub struct Store {
     audit_tip: Arc<std::sync::Mutex<crate::audit::merkle::Frontier>>,
     /// Serialises index catch-up and pruning.
     audit_index_lock: Arc<std::sync::Mutex<()>>,
+    /// One backup at a time, refused rather than queued (a waiting one would hold the audit
+    /// log's tip).
+    backup_lock: Arc<std::sync::Mutex<()>>,
     commit: Arc<GroupCommit>,
 }
 
@@ -179,7 +184,12 @@ impl From<StoreError> for TxAbort {
 impl Store {
     /// Opens (creating if needed) the embedded database in `data_dir/db`.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        let engine = sled_engine::SledEngine::open(&data_dir.join("db")).map_err(|e| match e {
+        Self::open_engine_at(&data_dir.join("db"), data_dir)
+    }
+
+    /// Opens the embedded database at `path` (of the data directory `data_dir`).
+    fn open_engine_at(path: &Path, data_dir: &Path) -> Result<Self, StoreError> {
+        let engine = sled_engine::SledEngine::open(path).map_err(|e| match e {
             EngineError::Locked => StoreError::Locked(data_dir.to_path_buf()),
             other => StoreError::Engine(other),
         })?;
@@ -245,6 +255,7 @@ impl Store {
             data_key_cache: Arc::default(),
             audit_tip: Arc::default(),
             audit_index_lock: Arc::default(),
+            backup_lock: Arc::default(),
             meta,
             engine,
             commit: Arc::new(GroupCommit {
