@@ -31,7 +31,8 @@ echo "server peak RSS before backup: $(rss)"
 /usr/bin/time -f "backup: %e s wall, CLI peak RSS %M kB" "$B/hutong" --data-dir "$D" backup --out "$W/b.hbk" 2>&1 | tail -2
 echo "server peak RSS after backup: $(rss); file $(du -h "$W/b.hbk" | cut -f1)"
 /usr/bin/time -f "verify: %e s wall, peak RSS %M kB" "$B/hutong" --data-dir "$D" backup --verify "$W/b.hbk" 2>&1 | grep -E "verify:|内容已解密"
-mkdir -p "$W/r/keys" && chmod 700 "$W/r/keys" && cp -p "$D/keys/kek.key" "$W/r/keys/"
+# The key store as the runbook copies it: the KEK and the tenants' keys.
+mkdir -p "$W/r" && tar -C "$D" -cf - keys/kek.key $(cd "$D" && ls -d keys/tenants 2>/dev/null) | tar -C "$W/r" -xpf -
 /usr/bin/time -f "restore: %e s wall, peak RSS %M kB" "$B/hutong" --data-dir "$W/r" restore "$W/b.hbk" 2>&1 | tail -2
 echo "--- system/info, 32 connections, no backup running"
 $LOAD --scenario system-info --requests 20000 --concurrency 32 2>&1 | grep -E "p99|req/s|SM2 budget"

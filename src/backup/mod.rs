@@ -342,6 +342,11 @@ pub struct RestoreSummary {
     pub records: u64,
     pub backup_created_at: String,
     pub audit_tree_size: u64,
+    pub platform_cert_sm3: String,
+    /// Whether the signature was checked with the certificate inside the file (the target
+    /// had none): then only the KEK-wrapped backup key vouches for the file's origin, and the
+    /// operator compares the fingerprint with the platform's.
+    pub cert_from_file: bool,
 }
 
 /// Restores a backup into `cfg.data_dir`, which must hold no store yet; its key store (the
@@ -415,6 +420,8 @@ pub fn restore(
         records: count,
         backup_created_at: header.created_at,
         audit_tree_size: header.audit_tree_size,
+        platform_cert_sm3: header.platform_cert_sm3,
+        cert_from_file: trusted.is_none(),
     })
 }
 

@@ -184,6 +184,12 @@ pub fn restore(config: &Config, file: &Path, json: bool) -> Result<()> {
             config.data_dir.display(),
             summary.audit_tree_size
         );
+        if summary.cert_from_file {
+            println!(
+                "签名以备份文件自带的平台证书校验（SM3 {}）：请与平台证书的指纹核对 / checked with the certificate inside the file: compare its SM3 with the platform's",
+                summary.platform_cert_sm3
+            );
+        }
     }
     Ok(())
 }

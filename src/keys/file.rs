@@ -94,7 +94,15 @@ fn open_blob(
 impl FileProvider {
     /// Creates a new KEK file; refuses to overwrite an existing one.
     pub fn create(path: &Path) -> Result<Self, KeyError> {
-        let kek = Zeroizing::new(crate::crypto::sm::random_bytes::<32>());
+        Self::create_with(
+            path,
+            Zeroizing::new(crate::crypto::sm::random_bytes::<32>()),
+        )
+    }
+
+    /// [`FileProvider::create`] with a KEK chosen by the caller (who recorded its check
+    /// value first, so an interrupted `init` recognises its own file).
+    pub fn create_with(path: &Path, kek: Zeroizing<[u8; 32]>) -> Result<Self, KeyError> {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -173,7 +181,18 @@ impl FileProvider {
     }
 }
 
+/// A KEK's check value: SM3 of a fixed label and the key, hex. Names one key without
+/// revealing it.
+pub fn check_value(kek: &[u8]) -> String {
+    crate::crypto::sm::sm3_hex(&[b"hutong-kek-check\0".as_slice(), kek].concat())
+}
+
 impl FileProvider {
+    /// The check value of the KEK file at `path`.
+    pub fn check_value_of(path: &Path) -> Result<String, KeyError> {
+        Ok(check_value(&read_key_file(path)?[..]))
+    }
+
     fn used(&self) {
         self.last_used_ms
             .store(crate::time::now_ms(), std::sync::atomic::Ordering::Relaxed);

@@ -359,7 +359,11 @@ pub fn prepare_kek(
     match cfg.keys.provider {
         KeyProviderKind::File => {
             let path = dir.join(FILE_KEK);
-            let ours = pending.as_ref().is_some_and(|p| p.provider == "file");
+            // Ours only when the file is the key whose check value the marker recorded.
+            let ours = pending.as_ref().is_some_and(|p| {
+                p.provider == "file"
+                    && file::FileProvider::check_value_of(&path).is_ok_and(|c| c == p.kek_id)
+            });
             if path.exists() {
                 let origin = match adopt {
                     _ if ours => KekOrigin::Resumed(FILE_KEK.into()),
@@ -368,13 +372,14 @@ pub fn prepare_kek(
                 };
                 return Ok((Arc::new(file::FileProvider::open(&path)?), origin));
             }
+            let kek = Zeroizing::new(sm::random_bytes::<32>());
             record(&PendingInit {
                 provider: "file".into(),
                 kek_label: FILE_KEK.into(),
-                kek_id: String::new(),
+                kek_id: file::check_value(&kek[..]),
             })?;
             Ok((
-                Arc::new(file::FileProvider::create(&path)?),
+                Arc::new(file::FileProvider::create_with(&path, kek)?),
                 KekOrigin::Created,
             ))
         }
@@ -458,5 +463,46 @@ mod pkcs11_glue {
 
     pub fn open(cfg: &Config) -> Result<Pkcs11Provider, KeyError> {
         Pkcs11Provider::open(&config(cfg)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &std::path::Path) -> Config {
+        let mut cfg = Config::load(None, Vec::<(String, String)>::new()).unwrap();
+        cfg.data_dir = dir.to_path_buf();
+        cfg
+    }
+
+    /// `init` killed between making `kek.key` and writing the platform key: run again, it
+    /// finishes with that file; a `kek.key` swapped in meanwhile is refused unless adopted.
+    #[test]
+    fn an_interrupted_file_init_resumes_only_with_its_own_kek() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        let (_, origin) = prepare_kek(&cfg, None).unwrap();
+        assert_eq!(origin, KekOrigin::Created);
+        assert!(!Keyring::is_initialised(&cfg));
+        let (_, origin) = Keyring::init_with(&cfg, None).unwrap();
+        assert_eq!(origin, KekOrigin::Resumed(FILE_KEK.into()));
+        assert!(!keys_dir(&cfg).join(INIT_MARKER).exists());
+        Keyring::load(&cfg).unwrap();
+
+        let other = tempfile::tempdir().unwrap();
+        let cfg = config(other.path());
+        prepare_kek(&cfg, None).unwrap();
+        write_private(&keys_dir(&cfg).join(FILE_KEK), &sm::random_bytes::<32>()).unwrap();
+        let refused = Keyring::init_with(&cfg, None)
+            .err()
+            .expect("a foreign kek.key");
+        assert!(
+            refused.to_string().contains("--adopt-kek kek.key"),
+            "{refused}"
+        );
+        assert!(!Keyring::is_initialised(&cfg));
+        let (_, origin) = Keyring::init_with(&cfg, Some(FILE_KEK)).unwrap();
+        assert_eq!(origin, KekOrigin::Adopted(FILE_KEK.into()));
     }
 }
