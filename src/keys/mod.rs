@@ -494,9 +494,7 @@ mod tests {
         let cfg = config(other.path());
         prepare_kek(&cfg, None).unwrap();
         write_private(&keys_dir(&cfg).join(FILE_KEK), &sm::random_bytes::<32>()).unwrap();
-        let refused = Keyring::init_with(&cfg, None)
-            .err()
-            .expect("a foreign kek.key");
+        let refused = Keyring::init_with(&cfg, None).expect_err("a foreign kek.key");
         assert!(
             refused.to_string().contains("--adopt-kek kek.key"),
             "{refused}"
