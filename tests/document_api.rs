@@ -5,51 +5,10 @@
 mod common;
 
 use base64::Engine;
-use common::{Member, TestServer, canonical};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 const SM2_PDF: &str = "tests/data/pdf/generated/sm2-cms-pkcs7oid-detached.pdf";
 const SM2_ROOT: &str = "tests/data/pdf/generated/pki-sm2/root.pem";
-
-/// Signs the common parameters plus `file` = hex SM3 of the bytes, as SPEC §2 says.
-fn signed_parts(m: &Member, file: &[u8]) -> Map<String, Value> {
-    let mut p = m.request(json!({}));
-    p.remove("sign");
-    p.insert("file".into(), hutong::crypto::sm::sm3_hex(file).into());
-    let sig = m.sign(&canonical(&p));
-    p.remove("file");
-    p.insert("sign".into(), sig.into());
-    p
-}
-
-async fn upload(
-    srv: &TestServer,
-    params: &Map<String, Value>,
-    name: &str,
-    file: Vec<u8>,
-) -> (u16, Value) {
-    let mut form = reqwest::multipart::Form::new();
-    for (k, v) in params {
-        let text = match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        form = form.text(k.clone(), text);
-    }
-    form = form.part(
-        "file",
-        reqwest::multipart::Part::bytes(file).file_name(name.to_string()),
-    );
-    let resp = srv
-        .client
-        .post(format!("{}/api/v1/document/verify", srv.base))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap())
-}
 
 fn step<'a>(detail: &'a Value, name: &str) -> &'a Value {
     detail["flowVoList"]
@@ -67,7 +26,9 @@ async fn verification_uses_the_platforms_trust_anchors_and_matches_the_cli() {
     let pdf = std::fs::read(SM2_PDF).unwrap();
 
     // No anchor yet: everything verifies except the chain.
-    let (s, v) = upload(&srv, &signed_parts(&m, &pdf), "contract.pdf", pdf.clone()).await;
+    let (s, v) = srv
+        .upload_document(&m.signed_upload_params(&pdf), "contract.pdf", pdf.clone())
+        .await;
     assert_eq!((s, v["code"].as_str().unwrap()), (200, "0"), "{v}");
     let d = &v["data"];
     assert_eq!(d["fileName"], "contract.pdf");
@@ -89,7 +50,9 @@ async fn verification_uses_the_platforms_trust_anchors_and_matches_the_cli() {
         },
     )
     .unwrap();
-    let (_, v) = upload(&srv, &signed_parts(&m, &pdf), "contract.pdf", pdf.clone()).await;
+    let (_, v) = srv
+        .upload_document(&m.signed_upload_params(&pdf), "contract.pdf", pdf.clone())
+        .await;
     let d = &v["data"];
     assert_eq!(d["verifyResult"], true, "{d}");
     assert_eq!(step(&d["details"][0], "registry")["hint"], "未在本平台备案");
@@ -131,17 +94,23 @@ async fn upload_errors_have_their_codes() {
     let m = srv.add_member("online");
     // Not a PDF or OFD, whatever its name.
     let text = b"just some text, not a document".to_vec();
-    let (s, v) = upload(&srv, &signed_parts(&m, &text), "fake.pdf", text).await;
+    let (s, v) = srv
+        .upload_document(&m.signed_upload_params(&text), "fake.pdf", text)
+        .await;
     assert_eq!((s, v["code"].as_str().unwrap()), (415, "10004"), "{v}");
     // The file is part of what is signed.
     let pdf = std::fs::read(SM2_PDF).unwrap();
     let mut other = pdf.clone();
     other.push(b'\n');
-    let (s, v) = upload(&srv, &signed_parts(&m, &pdf), "a.pdf", other).await;
+    let (s, v) = srv
+        .upload_document(&m.signed_upload_params(&pdf), "a.pdf", other)
+        .await;
     assert_eq!((s, v["code"].as_str().unwrap()), (401, "20003"), "{v}");
     // Over the configured limit.
     let big = vec![b'%'; 70 * 1024];
-    let (s, v) = upload(&srv, &signed_parts(&m, &big), "big.pdf", big).await;
+    let (s, v) = srv
+        .upload_document(&m.signed_upload_params(&big), "big.pdf", big)
+        .await;
     assert_eq!((s, v["code"].as_str().unwrap()), (413, "10003"), "{v}");
     // No file part.
     let form = reqwest::multipart::Form::new().text("version", "1.0");

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{Member, TestServer, canonical};
-use serde_json::{Map, Value, json};
+use common::{Member, TestServer};
+use serde_json::Value;
 
 const SM2_PDF: &str = "tests/data/pdf/generated/sm2-cms-pkcs7oid-detached.pdf";
 const SM2_ROOT: &str = "tests/data/pdf/generated/pki-sm2/root.pem";
@@ -101,39 +101,9 @@ impl PeakRss {
     }
 }
 
-fn signed_parts(m: &Member, file: &[u8]) -> Map<String, Value> {
-    let mut p = m.request(json!({}));
-    p.remove("sign");
-    p.insert("file".into(), hutong::crypto::sm::sm3_hex(file).into());
-    let sig = m.sign(&canonical(&p));
-    p.remove("file");
-    p.insert("sign".into(), sig.into());
-    p
-}
-
 async fn upload(srv: &TestServer, m: &Member, name: &str, file: Vec<u8>) -> (u16, Value) {
-    let params = signed_parts(m, &file);
-    let mut form = reqwest::multipart::Form::new();
-    for (k, v) in params {
-        let text = match v {
-            Value::String(s) => s,
-            other => other.to_string(),
-        };
-        form = form.text(k, text);
-    }
-    form = form.part(
-        "file",
-        reqwest::multipart::Part::bytes(file).file_name(name.to_string()),
-    );
-    let resp = srv
-        .client
-        .post(format!("{}/api/v1/document/verify", srv.base))
-        .multipart(form)
-        .send()
+    srv.upload_document(&m.signed_upload_params(&file), name, file)
         .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap())
 }
 
 fn trust_sm2_root(srv: &TestServer) {

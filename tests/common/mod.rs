@@ -166,6 +166,36 @@ impl TestServer {
         (status, headers, bytes)
     }
 
+    /// `POST /api/v1/document/verify` as multipart: the signed parameters and the file.
+    pub async fn upload_document(
+        &self,
+        params: &Map<String, Value>,
+        name: &str,
+        file: Vec<u8>,
+    ) -> (u16, Value) {
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in params {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            form = form.text(k.clone(), text);
+        }
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(file).file_name(name.to_string()),
+        );
+        let resp = self
+            .client
+            .post(format!("{}/api/v1/document/verify", self.base))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap())
+    }
+
     pub async fn post(&self, path: &str, params: &Map<String, Value>) -> (u16, Value) {
         let (status, _, body) = self
             .post_raw(path, serde_json::to_vec(params).unwrap())
@@ -239,6 +269,18 @@ impl Member {
             p.extend(e);
         }
         self.resign(&mut p);
+        p
+    }
+
+    /// The common parameters signed with `file` = hex SM3 of the document, as SPEC §2 says
+    /// for uploads (the `file` parameter itself is the multipart part).
+    pub fn signed_upload_params(&self, file: &[u8]) -> Map<String, Value> {
+        let mut p = self.request(json!({}));
+        p.remove("sign");
+        p.insert("file".into(), hutong::crypto::sm::sm3_hex(file).into());
+        let sig = self.sign(&canonical(&p));
+        p.remove("file");
+        p.insert("sign".into(), sig.into());
         p
     }
 
