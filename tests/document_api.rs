@@ -4,7 +4,6 @@
 
 mod common;
 
-use base64::Engine;
 use serde_json::Value;
 
 const SM2_PDF: &str = "tests/data/pdf/generated/sm2-cms-pkcs7oid-detached.pdf";
@@ -40,16 +39,7 @@ async fn verification_uses_the_platforms_trust_anchors_and_matches_the_cli() {
     assert_eq!(d["details"][0]["flowVoList"].as_array().unwrap().len(), 8);
 
     // The operator trusts the SM2 root: now the document verifies; not on file is only a hint.
-    let root = std::fs::read(SM2_ROOT).unwrap();
-    hutong::server::control::execute(
-        &srv.state.store,
-        None,
-        &srv.state.config,
-        hutong::server::control::Command::TrustAdd {
-            certificate_b64: base64::engine::general_purpose::STANDARD.encode(&root),
-        },
-    )
-    .unwrap();
+    srv.trust(SM2_ROOT);
     let (_, v) = srv
         .upload_document(&m.signed_upload_params(&pdf), "contract.pdf", pdf.clone())
         .await;

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use common::{Member, TestServer};
 use serde_json::Value;
 
@@ -106,19 +105,6 @@ async fn upload(srv: &TestServer, m: &Member, name: &str, file: Vec<u8>) -> (u16
         .await
 }
 
-fn trust_sm2_root(srv: &TestServer) {
-    let root = std::fs::read(SM2_ROOT).unwrap();
-    hutong::server::control::execute(
-        &srv.state.store,
-        None,
-        &srv.state.config,
-        hutong::server::control::Command::TrustAdd {
-            certificate_b64: base64::engine::general_purpose::STANDARD.encode(&root),
-        },
-    )
-    .unwrap();
-}
-
 /// A normal signed document verifies completely.
 async fn assert_normal_document_verifies(srv: &TestServer, m: &Member) {
     let pdf = std::fs::read(SM2_PDF).unwrap();
@@ -134,7 +120,7 @@ async fn a_signed_pdf_with_300k_tiny_objects_after_the_signature_stays_within_it
     let _serial = SERIAL.lock().await;
     let srv = common::start().await;
     let m = srv.add_member("online");
-    trust_sm2_root(&srv);
+    srv.trust(SM2_ROOT);
     assert_normal_document_verifies(&srv, &m).await;
 
     let hostile = with_tiny_objects(&std::fs::read(SM2_PDF).unwrap(), 300_000);
@@ -214,7 +200,7 @@ async fn verifications_beyond_the_concurrency_limit_are_refused_with_20006() {
     })
     .await;
     let m = srv.add_member("online");
-    trust_sm2_root(&srv);
+    srv.trust(SM2_ROOT);
     // Each takes hundreds of milliseconds: uploaded together, they overlap.
     let slow = with_tiny_objects(&std::fs::read(SM2_PDF).unwrap(), 40_000);
     let calls = (0..4).map(|_| upload(&srv, &m, "slow.pdf", slow.clone()));

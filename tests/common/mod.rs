@@ -166,6 +166,21 @@ impl TestServer {
         (status, headers, bytes)
     }
 
+    /// Adds the CA certificate (PEM file) to the trust anchors, as `hutong trust add` does.
+    pub fn trust(&self, pem_file: &str) {
+        use base64::Engine as _;
+        let root = std::fs::read(pem_file).unwrap();
+        server::control::execute(
+            &self.state.store,
+            None,
+            &self.state.config,
+            server::control::Command::TrustAdd {
+                certificate_b64: base64::engine::general_purpose::STANDARD.encode(&root),
+            },
+        )
+        .unwrap();
+    }
+
     /// `POST /api/v1/document/verify` as multipart: the signed parameters and the file.
     pub async fn upload_document(
         &self,
