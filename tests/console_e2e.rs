@@ -82,11 +82,28 @@ async fn start_browser(profile: &std::path::Path) -> (Chromedriver, Client) {
     let Value::Object(caps) = caps else {
         unreachable!()
     };
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&url)
-        .await
-        .expect("WebDriver session");
+    // chromedriver accepts connections a moment before it serves them: a reset of the first
+    // session request is retried, anything else fails the test.
+    let mut attempt = 0;
+    let client = loop {
+        attempt += 1;
+        match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
+            Ok(c) => break c,
+            Err(
+                e @ (fantoccini::error::NewSessionError::Failed(_)
+                | fantoccini::error::NewSessionError::FailedC(_)
+                | fantoccini::error::NewSessionError::Lost(_)),
+            ) if attempt < 5 => {
+                eprintln!("WebDriver session attempt {attempt}: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("WebDriver session: {e:?}"),
+        }
+    };
     (guard, client)
 }
 
