@@ -2634,8 +2634,19 @@ async fn security_administrators_destroy_a_tenant_with_a_typed_confirmation() {
     );
     let sys = srv.state.store.get_system(&app_id).unwrap().unwrap();
     assert_eq!(sys.state, hutong::domain::vocab::SystemState::Suspended);
-    // The operator may not bring it back; the pages that listed its personal data still work.
+    // The operator may not bring it back, neither from the page nor by posting the form;
+    // the pages that listed its personal data still work.
     assert!(!op.get(&page).await.body.contains("id=\"set-state\""));
+    let ocsrf = op.session_csrf().await;
+    let p = op
+        .post(
+            &format!("/console/systems/{app_id}/state"),
+            &[("csrf", &ocsrf), ("to", "online"), ("reason", "恢复")],
+        )
+        .await;
+    assert_ne!(p.status, 303, "a destroyed system was moved: {}", p.body);
+    let sys = srv.state.store.get_system(&app_id).unwrap().unwrap();
+    assert_eq!(sys.state, hutong::domain::vocab::SystemState::Suspended);
     assert_eq!(op.get("/console/applications").await.status, 200);
     assert_eq!(vendor.get("/portal/").await.status, 200);
     srv.stop().await;

@@ -173,10 +173,10 @@ impl<W: Write> Writer<W> {
     pub fn record(&mut self, space: &str, key: &[u8], value: &[u8]) -> Result<(), FormatError> {
         let name = space.as_bytes();
         if name.is_empty() || name.len() > 255 {
-            return Err(corrupt(format!("keyspace name {space:?}")));
+            return Err(corrupt(format!("数据空间名 {space:?} 无效")));
         }
         if key.len() > MAX_FIELD as usize || value.len() > MAX_FIELD as usize {
-            return Err(corrupt(format!("an entry of {space} is over 64 MiB")));
+            return Err(corrupt(format!("{space} 中有超过 64 MiB 的记录")));
         }
         self.buf.push(name.len() as u8);
         self.buf.extend_from_slice(name);
@@ -214,7 +214,7 @@ impl<W: Write> Writer<W> {
                     aad: &aad(&self.header_digest, self.index, last),
                 },
             )
-            .map_err(|_| corrupt("SM4-GCM"))?;
+            .map_err(|_| corrupt("SM4-GCM 加密失败"))?;
         self.out.put(&(ct.len() as u32).to_be_bytes())?;
         self.out.put(&ct)?;
         self.index += 1;
@@ -241,7 +241,7 @@ impl<W: Write> Writer<W> {
         let digest: [u8; 32] = self.out.sm3.clone().finalize().into();
         let sig = sign(&digest);
         if sig.len() > MAX_SIGNATURE {
-            return Err(corrupt("signature too long"));
+            return Err(corrupt("签名过长"));
         }
         let mut out = self.out.out;
         out.write_all(&digest)?;
@@ -290,17 +290,17 @@ fn read_header(r: &mut impl Read, at: &mut u64) -> Result<(Header, Vec<u8>), For
     }
     let len = read_u32(r, at)?;
     if len > MAX_HEADER {
-        return Err(corrupt(format!("header of {len} bytes")));
+        return Err(corrupt(format!("文件头长 {len} 字节，超过上限")));
     }
     let mut json = vec![0u8; len as usize];
     read_exact_at(r, &mut json, at)?;
     let header: Header =
-        serde_json::from_slice(&json).map_err(|e| corrupt(format!("header: {e}")))?;
+        serde_json::from_slice(&json).map_err(|e| corrupt(format!("文件头无法解析: {e}")))?;
     if header.format != FORMAT {
         return Err(FormatError::Unsupported(header.format));
     }
     if header.chunk_bytes == 0 || header.chunk_bytes > 16 * 1024 * 1024 {
-        return Err(corrupt(format!("chunk size {}", header.chunk_bytes)));
+        return Err(corrupt(format!("块大小 {} 无效", header.chunk_bytes)));
     }
     Ok((header, header_prefix(&json)))
 }
@@ -334,7 +334,9 @@ pub fn read_sealed(mut r: impl Read) -> Result<Sealed, FormatError> {
         }
         let len = len as usize;
         if !(TAG..=max).contains(&len) {
-            return Err(corrupt(format!("chunk {chunks} of {len} bytes")));
+            return Err(corrupt(format!(
+                "第 {chunks} 块长 {len} 字节，不在允许范围内"
+            )));
         }
         read_exact_at(&mut r, &mut buf[..len], &mut at)?;
         sm3.update(&buf[..len]);
@@ -350,13 +352,13 @@ pub fn read_sealed(mut r: impl Read) -> Result<Sealed, FormatError> {
     read_exact_at(&mut r, &mut sl, &mut at)?;
     let sl = u16::from_be_bytes(sl) as usize;
     if sl == 0 || sl > MAX_SIGNATURE {
-        return Err(corrupt(format!("signature of {sl} bytes")));
+        return Err(corrupt(format!("签名长 {sl} 字节，不在允许范围内")));
     }
     let mut signature = vec![0u8; sl];
     read_exact_at(&mut r, &mut signature, &mut at)?;
     let mut extra = [0u8; 1];
     if r.read(&mut extra)? != 0 {
-        return Err(corrupt("bytes after the signature"));
+        return Err(corrupt("签名之后还有多余的数据"));
     }
     Ok(Sealed {
         header,
@@ -399,7 +401,7 @@ impl<R: Read> Records<R> {
         let prefix: [u8; 4] = hex::decode(&header.nonce_prefix)
             .ok()
             .and_then(|v| v.try_into().ok())
-            .ok_or_else(|| corrupt("nonce prefix"))?;
+            .ok_or_else(|| corrupt("文件头中的 nonce 前缀无效"))?;
         let chunk_max = header.chunk_bytes as usize + TAG;
         Ok((
             header,
@@ -427,11 +429,14 @@ impl<R: Read> Records<R> {
         }
         let len = read_u32(&mut self.r, &mut self.at)?;
         if len == END {
-            return Err(corrupt("the last chunk is missing"));
+            return Err(corrupt("缺少最后一块"));
         }
         let len = len as usize;
         if !(TAG..=self.chunk_max).contains(&len) {
-            return Err(corrupt(format!("chunk {} of {len} bytes", self.index)));
+            return Err(corrupt(format!(
+                "第 {} 块长 {len} 字节，不在允许范围内",
+                self.index
+            )));
         }
         let mut ct = vec![0u8; len];
         read_exact_at(&mut self.r, &mut ct, &mut self.at)?;
@@ -463,7 +468,7 @@ impl<R: Read> Records<R> {
     fn take(&mut self, n: usize) -> Result<Vec<u8>, FormatError> {
         while self.plain.len() - self.pos < n {
             if !self.refill()? {
-                return Err(corrupt("the record stream ends inside a record"));
+                return Err(corrupt("记录流在一条记录中间结束"));
             }
         }
         let out = self.plain[self.pos..self.pos + n].to_vec();
@@ -483,31 +488,34 @@ impl<R: Read> Records<R> {
         let name_len = self.take(1)?[0] as usize;
         if name_len == 0 {
             let n = self.take(8)?;
-            let n = u64::from_be_bytes(n.try_into().map_err(|_| corrupt("record count"))?);
+            let n = u64::from_be_bytes(n.try_into().map_err(|_| corrupt("记录数无效"))?);
             if n != self.count {
-                return Err(corrupt(format!("{} records, the end says {n}", self.count)));
+                return Err(corrupt(format!(
+                    "读到 {} 条记录，结尾标记为 {n} 条",
+                    self.count
+                )));
             }
             if !self.last_seen || self.pos != self.plain.len() {
-                return Err(corrupt("data after the end of the records"));
+                return Err(corrupt("记录结束之后还有数据"));
             }
             let mut trailer = [0u8; 4];
             read_exact_at(&mut self.r, &mut trailer, &mut self.at)?;
             if u32::from_be_bytes(trailer) != END {
-                return Err(corrupt("a chunk after the last chunk"));
+                return Err(corrupt("最后一块之后还有数据块"));
             }
             self.done = true;
             return Ok(None);
         }
         let space =
-            String::from_utf8(self.take(name_len)?).map_err(|_| corrupt("keyspace name"))?;
+            String::from_utf8(self.take(name_len)?).map_err(|_| corrupt("数据空间名不是 UTF-8"))?;
         let klen = self.take_u32()?;
         if klen > MAX_FIELD {
-            return Err(corrupt("key over 64 MiB"));
+            return Err(corrupt("键超过 64 MiB"));
         }
         let key = self.take(klen as usize)?;
         let vlen = self.take_u32()?;
         if vlen > MAX_FIELD {
-            return Err(corrupt("value over 64 MiB"));
+            return Err(corrupt("值超过 64 MiB"));
         }
         let value = self.take(vlen as usize)?;
         self.count += 1;

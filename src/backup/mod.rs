@@ -41,6 +41,8 @@ pub enum BackupError {
     Audit(String),
     #[error("运行中的服务未能完成备份: {0}")]
     Server(String),
+    #[error("{0} 中没有数据库（先运行 hutong init）")]
+    NoStore(std::path::PathBuf),
 }
 
 /// How far a backup or restore is.
@@ -169,7 +171,7 @@ fn write_backup<W: Write>(
         let sink = out
             .borrow_mut()
             .take()
-            .ok_or_else(|| StoreError::Corrupt("backup started twice".into()))?;
+            .ok_or_else(|| StoreError::Corrupt("备份开始了两次".into()))?;
         let mut w = Writer::new(sink, &header, &key, prefix).map_err(fail)?;
         for (name, bytes) in &key_files {
             w.record(KEY_FILES, name.as_bytes(), bytes).map_err(fail)?;
@@ -181,7 +183,7 @@ fn write_backup<W: Write>(
         let mut guard = writer.borrow_mut();
         let w = guard
             .as_mut()
-            .ok_or_else(|| StoreError::Corrupt("backup entry before its start".into()))?;
+            .ok_or_else(|| StoreError::Corrupt("备份尚未开始就读到了记录".into()))?;
         w.record(space, k, v).map_err(fail)?;
         if w.records().is_multiple_of(PROGRESS_EVERY) {
             progress(Progress {
@@ -198,7 +200,7 @@ fn write_backup<W: Write>(
     snap?;
     let w = writer
         .into_inner()
-        .ok_or_else(|| StoreError::Corrupt("backup never started".into()))?;
+        .ok_or_else(|| StoreError::Corrupt("备份没有开始".into()))?;
     let (out, written) = w.finish(|d| keys.sign(d))?;
     progress(Progress {
         records: written.records,
@@ -252,11 +254,9 @@ fn authenticate(path: &Path, trusted: Option<&[u8]>) -> Result<format::Sealed, B
     let b64 = base64::engine::general_purpose::STANDARD;
     let in_file = b64
         .decode(&sealed.header.platform_cert)
-        .map_err(|_| FormatError::Corrupt("platform certificate".into()))?;
+        .map_err(|_| FormatError::Corrupt("文件头中的平台证书不是 Base64".into()))?;
     if sm::sm3_hex(&in_file) != sealed.header.platform_cert_sm3 {
-        return Err(
-            FormatError::Corrupt("the certificate does not match its fingerprint".into()).into(),
-        );
+        return Err(FormatError::Corrupt("文件头中的平台证书与其指纹不符".into()).into());
     }
     let cert = match trusted {
         Some(t) if sm::sm3_hex(t) != sealed.header.platform_cert_sm3 => {
@@ -269,7 +269,7 @@ fn authenticate(path: &Path, trusted: Option<&[u8]>) -> Result<format::Sealed, B
         None => in_file,
     };
     let key = sm::sm2_public_key_from_cert_der(&cert)
-        .map_err(|e| FormatError::Corrupt(format!("platform certificate: {e}")))?;
+        .map_err(|e| FormatError::Corrupt(format!("平台证书无效: {e}")))?;
     sm::sm2_verify(&key, &sealed.digest, &sealed.signature).map_err(|_| BackupError::Signature)?;
     Ok(sealed)
 }
@@ -281,7 +281,7 @@ fn backup_key(
 ) -> Result<Zeroizing<[u8; 16]>, BackupError> {
     let wrapped = base64::engine::general_purpose::STANDARD
         .decode(&header.wrapped_key)
-        .map_err(|_| FormatError::Corrupt("wrapped key".into()))?;
+        .map_err(|_| FormatError::Corrupt("文件头中的封装密钥不是 Base64".into()))?;
     let here = provider.status();
     let plain = provider.unwrap(&wrapped).map_err(|e| {
         BackupError::KeyStore(format!(
@@ -292,7 +292,7 @@ fn backup_key(
     let key: [u8; 16] = plain
         .as_slice()
         .try_into()
-        .map_err(|_| FormatError::Corrupt("backup key length".into()))?;
+        .map_err(|_| FormatError::Corrupt("备份密钥长度不是 16 字节".into()))?;
     Ok(Zeroizing::new(key))
 }
 
@@ -312,9 +312,11 @@ pub fn verify(
             for r in records {
                 let r = r?;
                 if r.space != KEY_FILES && !crate::store::backup::kept(&r.space) {
-                    return Err(
-                        FormatError::Corrupt(format!("unknown keyspace {:?}", r.space)).into(),
-                    );
+                    return Err(FormatError::Corrupt(format!(
+                        "本版本不认识的数据空间 {:?}",
+                        r.space
+                    ))
+                    .into());
                 }
                 match counts.iter_mut().find(|(s, _)| *s == r.space) {
                     Some((_, n)) => *n += 1,

@@ -74,11 +74,7 @@ fn local_backup(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<BackupSummary, backup::BackupError> {
     if !config.data_dir.join("db").exists() {
-        return Err(hutong::store::StoreError::Corrupt(format!(
-            "{} 中没有数据库（先运行 hutong init）",
-            config.data_dir.display()
-        ))
-        .into());
+        return Err(backup::BackupError::NoStore(config.data_dir.clone()));
     }
     let store = hutong::store::Store::open(&config.data_dir)?;
     let keys = hutong::keys::Keyring::load(config)?;
