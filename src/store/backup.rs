@@ -84,18 +84,8 @@ impl Store {
         }
         std::fs::rename(&staging, &db)
             .map_err(|e| StoreError::Engine(super::engine::EngineError::Io(e.to_string())))?;
-        // sled's threads of the dropped handle may hold the lock a moment longer.
-        let mut last = None;
-        for _ in 0..100 {
-            match Self::open(data_dir) {
-                Err(StoreError::Locked(p)) => {
-                    last = Some(StoreError::Locked(p));
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                other => return other,
-            }
-        }
-        Err(last.unwrap_or(StoreError::Locked(data_dir.to_path_buf())))
+        // The engine waits out the lock the dropped staging handle still holds.
+        Self::open(data_dir)
     }
 
     fn fill(

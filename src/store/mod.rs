@@ -427,19 +427,6 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError>
 }
 
 #[cfg(test)]
-/// Opens `f` once sled's background threads of a dropped handle let go of the file lock
-/// (they can outlive the handle by a moment on a loaded machine).
-pub(crate) fn once_released<T, E: std::fmt::Debug>(f: impl Fn() -> Result<T, E>) -> T {
-    for _ in 0..100 {
-        if let Ok(v) = f() {
-            return v;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    f().unwrap()
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -31,6 +31,9 @@ type Gate = Arc<RwLock<()>>;
 
 /// sled's page cache.
 const CACHE_BYTES: u64 = 256 * 1024 * 1024;
+const FLUSH_MS: u64 = 200;
+/// 20 ms apart: five flush periods.
+const LOCK_WAIT_TRIES: u32 = 50;
 
 /// Entries a snapshot reads under the exclusive gate at once, and the bytes they may hold.
 const BATCH_ENTRIES: usize = 512;
@@ -138,15 +141,31 @@ pub struct SledEngine {
 }
 
 impl SledEngine {
-    /// Opens (creating if needed) the database at `path`; `Locked` when another process has
+    /// Opens (creating if needed) the database at `path`; `Locked` when another handle has
     /// it open (sled holds an exclusive file lock).
     pub fn open(path: &Path) -> Result<Self, EngineError> {
+        // A handle dropped a moment ago still holds the lock until sled's flusher thread
+        // ends (up to one flush period), so a reopen in the same process waits that long
+        // before calling the database locked.
+        let mut tries = 0;
+        loop {
+            match Self::open_once(path) {
+                Err(EngineError::Locked) if tries < LOCK_WAIT_TRIES => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<Self, EngineError> {
         let db = sled::Config::new()
             .path(path)
             // sled's default page cache is 1 GiB: a backup or restore reading a large store
             // would fill it. A bounded cache keeps the appliance's memory predictable.
             .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(Some(200))
+            .flush_every_ms(Some(FLUSH_MS))
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(ref io)
@@ -523,7 +542,7 @@ mod tests {
                 .unwrap();
             db.flush().unwrap();
         }
-        let s = crate::store::once_released(|| Store::open(dir.path()));
+        let s = Store::open(dir.path()).unwrap();
         let sys = s.get_system("APP1").unwrap().unwrap();
         assert_eq!((sys.state, sys.created_ms), (SystemState::Online, 5));
         assert_eq!(
@@ -541,7 +560,7 @@ mod tests {
         // Every keyspace of the schema exists, and nothing else.
         let mut names = Vec::new();
         drop(s);
-        let db = crate::store::once_released(|| sled::open(dir.path().join("db")));
+        let db = super::SledEngine::open(&dir.path().join("db")).unwrap().db;
         for n in db.tree_names() {
             if n.as_ref() != super::DEFAULT_TREE {
                 names.push(String::from_utf8_lossy(&n).into_owned());
