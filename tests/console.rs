@@ -2671,6 +2671,20 @@ async fn the_overview_shows_the_last_backup_and_the_next_run() {
         page.contains("尚无备份") && page.contains("03:30:00"),
         "{page}"
     );
+    // The serving certificate's expiry, read from the certificate the server was given.
+    let (cert, key) = hutong::server::tls::ensure_self_signed(&srv.state.config.data_dir).unwrap();
+    let not_after = hutong::server::tls::ServerCert::open(&cert, &key)
+        .unwrap()
+        .summary()
+        .not_after_ms;
+    let days = (not_after - hutong::time::now_ms()) / 86_400_000;
+    assert!(
+        page.contains(&format!(
+            "有效期至 {}",
+            hutong::time::format_time_ms(not_after)
+        )) && page.contains(&format!("剩余 {days} 天")),
+        "{page}"
+    );
     let ran = hutong::server::control::execute(
         &srv.state.store,
         Some(&srv.state.keys),

@@ -659,6 +659,19 @@ async fn a_failing_member_trips_the_circuit_breaker() {
     fails(&srv, &a, "/api/v1/cloud/auth/apply", apply, 502, "40001").await;
     assert_eq!(b.sim.calls(), calls, "an open breaker answers at once");
     assert!(srv.state.interop.is_degraded(&b.member.app_id));
+    // Monitoring sees it too, naming the member.
+    let metrics = srv.monitoring_get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("hutong_member_breakers_open 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "hutong_member_breaker_open{{app_id=\"{}\"}} 1\n",
+            b.member.app_id
+        )),
+        "{metrics}"
+    );
     b.sim.stop().await;
     srv.stop().await;
 }

@@ -62,6 +62,15 @@ impl Metrics {
             .store(not_after_ms, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// The serving certificate's notAfter (UTC ms), once known.
+    pub fn tls_expiry_ms(&self) -> Option<i64> {
+        Some(
+            self.tls_expiry_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+        .filter(|ms| *ms != 0)
+    }
+
     pub fn connection_refused(&self) {
         self.connections_refused
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -144,5 +153,44 @@ impl Metrics {
                 .load(std::sync::atomic::Ordering::Relaxed)
         );
         out
+    }
+}
+
+/// The members whose circuit breaker is open now: a count, and one series per member so an
+/// alert can name it. Rendered at scrape time from the outbound client's state.
+pub fn render_breakers(open: &[String]) -> String {
+    let mut out = String::new();
+    out.push_str("# HELP hutong_member_breakers_open Members whose circuit breaker is open (calls to them fail at once).\n");
+    out.push_str("# TYPE hutong_member_breakers_open gauge\n");
+    let _ = writeln!(out, "hutong_member_breakers_open {}", open.len());
+    out.push_str(
+        "# HELP hutong_member_breaker_open 1 while this member's circuit breaker is open.\n",
+    );
+    out.push_str("# TYPE hutong_member_breaker_open gauge\n");
+    for app_id in open {
+        let label: String = app_id
+            .chars()
+            .flat_map(|c| match c {
+                '\\' | '"' => vec!['\\', c],
+                '\n' => vec!['\\', 'n'],
+                c => vec![c],
+            })
+            .collect();
+        let _ = writeln!(out, "hutong_member_breaker_open{{app_id=\"{label}\"}} 1");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn open_breakers_are_counted_and_named_with_escaped_labels() {
+        let text = super::render_breakers(&["APP1".into(), "A\"B".into()]);
+        assert!(text.contains("hutong_member_breakers_open 2\n"), "{text}");
+        assert!(text.contains("hutong_member_breaker_open{app_id=\"APP1\"} 1\n"));
+        assert!(text.contains("hutong_member_breaker_open{app_id=\"A\\\"B\"} 1\n"));
+        let none = super::render_breakers(&[]);
+        assert!(none.contains("hutong_member_breakers_open 0\n"));
+        assert!(!none.contains("app_id="));
     }
 }

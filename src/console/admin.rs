@@ -142,6 +142,10 @@ async fn dashboard(auth: Auth, state: web::Data<AppState>) -> Result<HttpRespons
         calls_24h: hours.iter().map(|h| h.1).sum(),
         errors_24h: hours.iter().map(|h| h.2).sum(),
         chart_svg: chart::calls_svg(&hours),
+        tls: state
+            .metrics
+            .tls_expiry_ms()
+            .map(|ms| views::TlsView::new(ms, now_ms())),
         backup: views::BackupView::new(
             state.store.backup_status()?.as_ref(),
             state

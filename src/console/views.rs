@@ -183,6 +183,7 @@ pub struct DashboardPage {
     pub chart_svg: String,
     pub calls_24h: u64,
     pub errors_24h: u64,
+    pub tls: Option<TlsView>,
     pub backup: BackupView,
 }
 
@@ -214,6 +215,38 @@ impl BackupView {
             error: status.and_then(|s| s.error.clone()),
             last_good: status.and_then(|s| s.last_good_ms).map_or("无".into(), t),
             next: next_ms.map_or("未启用定时备份（backup.schedule）".into(), t),
+        }
+    }
+}
+
+/// The dashboard's card of the serving TLS certificate.
+pub struct TlsView {
+    pub not_after: String,
+    /// 剩余 N 天, 已过期, …
+    pub remaining: String,
+    /// `warn` within the alert window (14 days, as `packaging/hutong-alerts.yml`), else empty.
+    pub class: &'static str,
+}
+
+impl TlsView {
+    const WARN_DAYS: i64 = 14;
+
+    pub fn new(not_after_ms: i64, now_ms: i64) -> Self {
+        let days = (not_after_ms - now_ms).div_euclid(86_400_000);
+        let (remaining, class) = if not_after_ms <= now_ms {
+            (
+                "已过期，请立即更换（hutong tls reload）".to_string(),
+                "error",
+            )
+        } else if days < Self::WARN_DAYS {
+            (format!("剩余 {days} 天，请尽快更换"), "warn")
+        } else {
+            (format!("剩余 {days} 天"), "")
+        };
+        Self {
+            not_after: crate::time::format_time_ms(not_after_ms),
+            remaining,
+            class,
         }
     }
 }
@@ -547,4 +580,26 @@ pub struct AuditVerifyPage {
     pub ran: bool,
     pub report: Option<crate::audit::export::Report>,
     pub first_seq: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TlsView;
+
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn the_certificate_card_warns_inside_the_alert_window_and_once_expired() {
+        let now = 1_800_000_000_000;
+        let far = TlsView::new(now + 90 * DAY + 5, now);
+        assert_eq!((far.remaining.as_str(), far.class), ("剩余 90 天", ""));
+        let near = TlsView::new(now + 13 * DAY + 5, now);
+        assert_eq!(
+            (near.remaining.as_str(), near.class),
+            ("剩余 13 天，请尽快更换", "warn")
+        );
+        let gone = TlsView::new(now - 1, now);
+        assert_eq!(gone.class, "error");
+        assert!(gone.remaining.starts_with("已过期"));
+    }
 }

@@ -176,6 +176,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .content_type("text/plain; version=0.0.4")
         .body(
             state.metrics.render()
+                + &crate::app::metrics::render_breakers(&state.interop.open_breakers())
                 + &crate::backup::schedule::metrics(&state.store, crate::time::now_ms()),
         )
 }
