@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read configuration file {path}: {source}")]
+    // Not `source`: the message already carries the cause, anyhow would print it twice.
+    #[error("无法读取配置文件 {path} / cannot read configuration file: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("invalid configuration: {0}")]
+    #[error("配置无效 / invalid configuration: {0}")]
     Invalid(String),
 }
 
@@ -419,9 +420,9 @@ impl Config {
         let mut value = toml::Value::try_from(Config::default())
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
                 path: path.to_path_buf(),
-                source,
+                error,
             })?;
             let from_file: toml::Value = toml::from_str(&text)
                 .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?;

@@ -337,6 +337,6 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
 
 /// A configuration that does not load: said in both languages, the command fails.
 pub fn invalid(e: &anyhow::Error) -> anyhow::Result<()> {
-    println!("✗ 配置无效 / invalid configuration: {e:#}");
+    println!("✗ {e:#}");
     anyhow::bail!("配置检查未通过 / configuration check failed")
 }

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("TLS file {0}: {1}")]
+    #[error("TLS 证书或私钥文件 {0} / TLS file: {1}")]
     File(PathBuf, String),
-    #[error("TLS configuration: {0}")]
+    #[error("TLS 配置错误 / TLS configuration: {0}")]
     Config(String),
 }
 
