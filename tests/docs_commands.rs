@@ -36,6 +36,7 @@ fn command_of(line: &str) -> Option<Vec<String>> {
     let rest = rest.split(" #").next()?;
     let rest = rest.split(" && ").next()?.split(';').next()?;
     let rest = rest.split(['<', '>']).next()?.trim();
+    let rest = rest.strip_suffix(" &").unwrap_or(rest);
     if rest.ends_with('\\') || rest.contains(['[', '|', '…', '$', '`']) || rest.contains("...") {
         return None;
     }
