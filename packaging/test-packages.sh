@@ -12,8 +12,9 @@
 #    tmpfs, in a private mount namespace, so nothing reaches the real system) entered with
 #    chroot, without systemd (as in a container): `dpkg -i` for real (user, /var/lib/hutong,
 #    init, credentials file), `systemd-analyze verify` of the unit, `config check` and serve
-#    from the unit's ExecStart as the hutong user, upgrade (data kept), remove, purge (data
-#    kept), purge with HUTONG_PURGE_DATA=yes; then the same for the RPM with rpm -i/-U/-e.
+#    from the unit's ExecStart as the hutong user, upgrade (data kept), the handbook's SoftHSM2
+#    start and first member run as written in docs/operations.md, remove, purge (data kept),
+#    purge with HUTONG_PURGE_DATA=yes; then the same for the RPM with rpm -i/-U/-e.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +41,14 @@ PY
         sleep 0.5
     done
     return 1
+}
+
+# The code block under `<!-- package-test: NAME -->` in docs/operations.md.
+handbook_block() {
+    awk -v want="<!-- package-test: $1 -->" '
+        $0 == want { armed = 1; next }
+        armed && /^```/ { if (inside) exit; inside = 1; next }
+        inside { print }' docs/operations.md
 }
 
 # Stops a server started by this script (by its pid) and expects a clean exit.
@@ -183,6 +192,81 @@ in_throwaway_root() {
     sed -i 's/^region_code = .*/region_code = "340000"/' "$root/etc/hutong/hutong.toml"
     rm -rf "$root/run/systemd/system" "$root/usr/local/sbin/systemctl"
     if [ -e "$root/usr/sbin/policy-rc.d.off" ]; then mv "$root/usr/sbin/policy-rc.d.off" "$root/usr/sbin/policy-rc.d"; fi
+
+    step "throw-away root: the handbook's SoftHSM2 start and first member, as written (docs/operations.md)"
+    # Stand-ins for what a chroot lacks: apt (no network; SoftHSM2 is this machine's own) and
+    # systemd (start runs the unit's ExecStart as the service user with its EnvironmentFile).
+    local bin=/tmp/handbook-bin hb_port=8443 serve_pid
+    mkdir -p "$root$bin"
+    printf '#!/bin/sh\necho "apt stand-in: $*"\ncommand -v softhsm2-util >/dev/null\n' >"$root$bin/apt"
+    cat >"$root$bin/systemctl" <<'STANDIN'
+#!/bin/sh
+pidfile=/run/hutong-handbook.pid
+case "$1" in
+    stop)
+        if [ -f "$pidfile" ]; then
+            pid=$(cat "$pidfile"); kill "$pid" 2>/dev/null
+            while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+            rm -f "$pidfile"
+        fi ;;
+    enable|start|restart)
+        execstart=$(sed -n 's/^ExecStart=//p' /lib/systemd/system/hutong.service)
+        # shellcheck disable=SC2086,SC2016 # ExecStart is a command line; the inner script expands its own
+        env -i PATH=/usr/bin:/bin HOME=/var/lib/hutong sh -c '
+            if [ -r /etc/hutong/hutong.env ]; then set -a; . /etc/hutong/hutong.env; set +a; fi
+            exec setpriv --reuid=hutong --regid=hutong --init-groups "$@"' hutong $execstart \
+            >/tmp/handbook-serve.log 2>&1 &
+        echo $! >"$pidfile" ;;
+    *) echo "systemctl stand-in: $*" >&2 ;;
+esac
+STANDIN
+    chmod 0755 "$root$bin/apt" "$root$bin/systemctl"
+    # As the operator's root shell: a clean environment (hutong refuses unknown HUTONG_* names).
+    in_handbook() { chroot "$root" env -i PATH="$bin:/usr/sbin:/usr/bin:/sbin:/bin" HOME=/root bash -c "$1"; }
+    # A failed check must not leave the service running on this machine's ports.
+    trap 'in_handbook "systemctl stop hutong" >/dev/null 2>&1 || true' EXIT
+    in_handbook "$(handbook_block softhsm)" >"$work/handbook-hsm.log" 2>&1 ||
+        { cat "$work/handbook-hsm.log"; fail "handbook: the SoftHSM2 steps"; }
+    sed 's/^/   | /' "$work/handbook-hsm.log"
+    serve_pid=$(cat "$root/run/hutong-handbook.pid")
+    wait_healthy "$hb_port" "$serve_pid" ||
+        { cat "$root/tmp/handbook-serve.log" >&2; fail "handbook: the service on SoftHSM2 did not come up"; }
+    in_handbook "hutong --config /etc/hutong/hutong.toml status" >"$work/handbook-status.log" 2>&1 ||
+        { cat "$work/handbook-status.log"; fail "handbook: hutong status"; }
+    grep -q pkcs11 "$work/handbook-status.log" ||
+        { cat "$work/handbook-status.log"; fail "handbook: status does not name the pkcs11 provider"; }
+    [ "$(mode_of /var/lib/hutong/initial-admin.txt)" = "600 root:root" ] ||
+        fail "handbook: no fresh credentials file after hutong-setup init"
+    ok "handbook: SoftHSM2 token made, init with the KEK in the token, the service serves on pkcs11"
+
+    : >"$work/handbook-member.log"
+    setsid chroot "$root" env -i PATH="$bin:/usr/sbin:/usr/bin:/sbin:/bin" HOME=/root \
+        bash -c "$(handbook_block first-member)" >"$work/handbook-member.log" 2>&1 &
+    local member=$! _
+    for _ in $(seq 1 180); do
+        [ "$(grep -c '^filed seal ' "$work/handbook-member.log")" -ge 2 ] && break
+        kill -0 "$member" 2>/dev/null || break
+        sleep 0.5
+    done
+    kill -- -"$member" 2>/dev/null || true
+    wait "$member" 2>/dev/null || true
+    [ "$(grep -c '^filed seal ' "$work/handbook-member.log")" -ge 2 ] ||
+        { cat "$work/handbook-member.log" "$root/tmp/handbook-serve.log"; fail "handbook: the simulated member filed no seals"; }
+    in_handbook "hutong --config /etc/hutong/hutong.toml system list --json" >"$work/handbook-systems.json" 2>&1 ||
+        { cat "$work/handbook-systems.json"; fail "handbook: system list"; }
+    if ! { grep -q '模拟印章系统' "$work/handbook-systems.json" && grep -qi 'online' "$work/handbook-systems.json"; }; then
+        cat "$work/handbook-systems.json"; fail "handbook: the simulated member is not listed online"
+    fi
+    in_handbook "systemctl stop hutong"
+    trap - EXIT
+    if kill -0 "$serve_pid" 2>/dev/null; then fail "handbook: the service did not stop"; fi
+    local hb_pw
+    hb_pw=$(sed -n 's|^ *password: *\([^ ]*\)$|\1|p' "$root/var/lib/hutong/initial-admin.txt")
+    [ -n "$hb_pw" ] || fail "handbook: no password in the new credentials file"
+    if grep -qF -- "$hb_pw" "$root/tmp/handbook-serve.log" "$work/handbook-hsm.log"; then
+        fail "handbook: the password reached the output"
+    fi
+    ok "handbook: the simulated member onboarded online and filed its seals; the service stopped"
 
     step "throw-away root: remove keeps configuration and data, purge keeps data"
     in_root dpkg -r hutong >"$work/remove.log" 2>&1 || { cat "$work/remove.log"; fail "dpkg -r"; }
