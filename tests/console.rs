@@ -889,6 +889,13 @@ async fn trust_anchors_and_document_verification() {
     assert_eq!(p.status, 200, "{}", p.body);
     assert!(p.body.contains("sm2-cms-pkcs7oid-detached.pdf"));
     assert!(p.body.contains("id=\"verify-result\">未通过"), "{}", p.body);
+    // The headline says why in plain words before the table, the hint under it.
+    let reasons = between(&p.body, "id=\"reasons\"", "</ul>");
+    assert!(
+        reasons.contains("签章 1：签名证书不可信或已失效"),
+        "{reasons}"
+    );
+    assert!(p.body.find("id=\"reasons\"") < p.body.find("<table class=\"steps\""));
     for step in [
         "parse",
         "integrity",
@@ -975,17 +982,31 @@ async fn trust_anchors_and_document_verification() {
         let end = p.body[start..].find("</tr>").unwrap();
         p.body[start..start + end].to_string()
     };
-    for step in [
-        "parse",
-        "integrity",
-        "signature",
-        "certificate",
-        "timestamp",
-        "coverage",
-    ] {
-        assert!(row(step).contains("通过"), "{step}: {}", row(step));
+    for step in ["parse", "integrity", "signature", "certificate", "coverage"] {
+        assert!(row(step).contains(">通过<"), "{step}: {}", row(step));
     }
+    // What does not decide the verdict is not red: a seal not on file is a notice (amber),
+    // a plain digital signature has no seal and this file no time-stamp (grey).
     assert!(row("registry").contains("未在本平台备案"));
+    assert!(
+        row("registry").contains("state testing verdict\">提示<"),
+        "{}",
+        row("registry")
+    );
+    assert!(
+        row("seal").contains("state na verdict\">不适用<"),
+        "{}",
+        row("seal")
+    );
+    assert!(
+        row("timestamp").contains("state na verdict\">不适用<"),
+        "{}",
+        row("timestamp")
+    );
+    assert!(
+        !p.body.contains("id=\"reasons\""),
+        "a passing report has no failure headline"
+    );
     // The same report as the API and CLI.
     let bytes = std::fs::read(PDF).unwrap();
     let direct = hutong::domain::documents::verify(
@@ -997,6 +1018,40 @@ async fn trust_anchors_and_document_verification() {
     .unwrap();
     assert!(direct.verify_result);
     assert!(p.body.contains(&direct.details[0].cert_sn));
+    // The report kept for a case: the API's own body bytes, signed by the platform.
+    use base64::Engine;
+    let href = between(
+        &p.body,
+        "id=\"signed-json\" href=\"data:application/json;base64,",
+        "\"",
+    );
+    let bundle: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(
+                href.replace("&#x2B;", "+")
+                    .replace("&#x2F;", "/")
+                    .replace("&#x3D;", "="),
+            )
+            .unwrap(),
+    )
+    .unwrap();
+    let body = bundle["body"].as_str().unwrap();
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(bundle["signature"].as_str().unwrap())
+        .unwrap();
+    let (_, cert) =
+        hutong::crypto::sm::pem_decode(bundle["platformCertificate"].as_str().unwrap()).unwrap();
+    assert_eq!(cert, srv.state.keys.platform_cert_der());
+    let key = hutong::crypto::sm::sm2_public_key_from_cert_der(&cert).unwrap();
+    hutong::crypto::sm::sm2_verify(&key, body.as_bytes(), &signature).unwrap();
+    let mut altered = body.as_bytes().to_vec();
+    let at = body.find("true").unwrap();
+    altered[at..at + 4].copy_from_slice(b"null");
+    assert!(hutong::crypto::sm::sm2_verify(&key, &altered, &signature).is_err());
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["code"], "0");
+    assert_eq!(body["data"], serde_json::to_value(&direct).unwrap());
+    assert_eq!(body["data"]["details"][0]["flowVoList"][5]["level"], "warn");
 
     // Not a PDF or OFD: a readable error, no crash.
     let csrf = op.session_csrf().await;

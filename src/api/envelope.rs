@@ -13,9 +13,8 @@ use crate::interop::client::MEMBER_MS;
 use crate::protocol::Code;
 use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use base64::Engine;
 use futures_util::StreamExt;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::future::Future;
 use std::time::Instant;
@@ -232,10 +231,7 @@ pub fn respond(
             (e.code, e.message, data, status)
         }
     };
-    let body =
-        serde_json::to_vec(&json!({"code": code.as_str(), "message": message, "data": data}))
-            .unwrap_or_else(|_| br#"{"code":"50000","message":"","data":""}"#.to_vec());
-    let signature = base64::engine::general_purpose::STANDARD.encode(state.keys.sign(&body));
+    let (body, signature) = state.signed_body(code.as_str(), &message, data);
     let mut resp = HttpResponse::build(status);
     resp.insert_header((
         CONTENT_TYPE,

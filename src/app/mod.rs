@@ -25,6 +25,24 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The `{code,message,data}` body of an answer and the platform's SM2 signature over
+    /// exactly those bytes (Base64): what the API sends, and what the console lets a person
+    /// keep.
+    pub fn signed_body(
+        &self,
+        code: &str,
+        message: &str,
+        data: serde_json::Value,
+    ) -> (Vec<u8>, String) {
+        use base64::Engine;
+        let body = serde_json::to_vec(
+            &serde_json::json!({"code": code, "message": message, "data": data}),
+        )
+        .unwrap_or_else(|_| br#"{"code":"50000","message":"","data":""}"#.to_vec());
+        let signature = base64::engine::general_purpose::STANDARD.encode(self.keys.sign(&body));
+        (body, signature)
+    }
+
     /// Makes every write of the acts done so far durable (group commit). The one storage call
     /// the HTTP layers make themselves: an answer is sent only after it returns.
     pub async fn durable(&self) -> Result<(), crate::store::StoreError> {

@@ -83,7 +83,7 @@ pub fn date_signature(
         set(report, ms);
     }
     let Some(token) = token else {
-        report.pass(Step::Timestamp, "无时间戳");
+        report.not_applicable(Step::Timestamp, "无时间戳");
         return;
     };
     match tsp::verify_timestamp_token(token, signature_value) {

@@ -13,7 +13,8 @@ pub mod report;
 pub mod ses_step;
 
 pub use report::{
-    Algorithm, DocumentReport, SealRegistry, SignatureReport, SignatureType, Step, VerifyOptions,
+    Algorithm, DocumentReport, Level, SealRegistry, SignatureReport, SignatureType, Step,
+    VerifyOptions,
 };
 
 /// Why a document as a whole could not be examined.

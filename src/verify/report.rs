@@ -59,8 +59,26 @@ impl fmt::Display for Step {
 pub struct FlowStep {
     pub step: Step,
     pub hint: String,
-    /// 1 passed, 0 failed.
+    /// 1 passed, 0 failed (SPEC §3.10).
     pub status: u8,
+    /// How a reader should weigh `status`: see [`Level`].
+    pub level: Level,
+}
+
+/// What a step's outcome means for the verdict, beside the two-valued `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Passed (`status` 1).
+    Pass,
+    /// Failed and decisive: the signature is not valid (`status` 0).
+    Fail,
+    /// Failed but not decisive under this platform's options, e.g. a seal not on file here
+    /// while `unregistered_is_failure` is off (`status` 0).
+    Warn,
+    /// Does not apply to this signature, e.g. no time-stamp or no seal in a plain digital
+    /// signature (`status` 1: nothing failed).
+    Na,
 }
 
 /// `signatureType`: an electronic seal (电子签章) or a digital signature (数字签名).
@@ -312,6 +330,9 @@ pub struct SignatureReport {
     pub seal_identity: SealIdentity,
     #[serde(skip)]
     steps: Vec<(Step, bool, String)>,
+    /// Steps recorded as not applicable (passed, shown as such).
+    #[serde(skip)]
+    not_applicable: Vec<Step>,
 }
 
 impl SignatureReport {
@@ -339,6 +360,15 @@ impl SignatureReport {
 
     pub fn fail(&mut self, step: Step, hint: impl Into<String>) {
         self.record(step, false, hint);
+        self.not_applicable.retain(|s| *s != step);
+    }
+
+    /// A step with nothing to check for this signature (it counts as passed).
+    pub fn not_applicable(&mut self, step: Step, hint: impl Into<String>) {
+        self.record(step, true, hint);
+        if !self.not_applicable.contains(&step) {
+            self.not_applicable.push(step);
+        }
     }
 
     /// The outcome of a step, if it was recorded.
@@ -353,32 +383,46 @@ impl SignatureReport {
         matches!(self.outcome(step), Some((true, _)))
     }
 
-    /// Fills `flowVoList` in step order; a step never recorded is failed with `reason_missing`.
-    pub fn finish(&mut self) {
+    /// Fills `flowVoList` in step order; a step never recorded is failed.
+    pub fn finish(&mut self, opts: &VerifyOptions) {
         let mut flow = Vec::with_capacity(Step::ALL.len());
         for step in Step::ALL {
             let (passed, hint) = match self.outcome(step) {
                 Some((p, h)) => (p, h.to_string()),
                 None => (false, "前序步骤失败，本步骤未执行".to_string()),
             };
+            let level = self.level(step, opts);
             flow.push(FlowStep {
                 step,
                 hint,
                 status: u8::from(passed),
+                level,
             });
         }
         self.flow_vo_list = flow;
     }
 
-    /// Whether this signature counts as verified under `opts`.
-    pub fn is_valid(&self, opts: &VerifyOptions) -> bool {
-        Step::ALL.iter().all(|&step| match self.outcome(step) {
-            Some((true, _)) => true,
-            Some((false, hint)) if step == Step::Registry => {
-                !opts.unregistered_is_failure && hint == HINT_NOT_REGISTERED
+    /// How `step`'s outcome weighs under `opts`.
+    pub fn level(&self, step: Step, opts: &VerifyOptions) -> Level {
+        match self.outcome(step) {
+            Some((true, _)) if self.not_applicable.contains(&step) => Level::Na,
+            Some((true, _)) => Level::Pass,
+            Some((false, hint))
+                if step == Step::Registry
+                    && !opts.unregistered_is_failure
+                    && hint == HINT_NOT_REGISTERED =>
+            {
+                Level::Warn
             }
-            _ => false,
-        })
+            _ => Level::Fail,
+        }
+    }
+
+    /// Whether this signature counts as verified under `opts`: no step fails decisively.
+    pub fn is_valid(&self, opts: &VerifyOptions) -> bool {
+        Step::ALL
+            .iter()
+            .all(|&step| self.level(step, opts) != Level::Fail)
     }
 
     /// Applies the `registry` step from the platform's registry.
@@ -441,7 +485,7 @@ impl DocumentReport {
             if sig.outcome(Step::Registry).is_none() {
                 sig.apply_registry(registry);
             }
-            sig.finish();
+            sig.finish(opts);
         }
         self.sign_count = self.details.len();
         self.verify_result = self.error.is_none()
@@ -467,7 +511,7 @@ mod tests {
         let mut r = SignatureReport::new(Format::Pdf, SignatureType::Sign);
         r.pass(Step::Coverage, "ok");
         r.fail(Step::Parse, "bad");
-        r.finish();
+        r.finish(&VerifyOptions::default());
         let names: Vec<_> = r.flow_vo_list.iter().map(|f| f.step).collect();
         assert_eq!(names, Step::ALL.to_vec());
         // On the wire the steps keep their lower-case names.
@@ -503,6 +547,42 @@ mod tests {
         };
         doc.finalize(&EmptyRegistry, &strict);
         assert!(!doc.verify_result);
+    }
+
+    #[test]
+    fn levels_tell_decisive_failures_from_notices_and_steps_that_do_not_apply() {
+        let mut r = all_passed();
+        r.not_applicable(Step::Timestamp, "无时间戳");
+        r.fail(Step::Registry, HINT_NOT_REGISTERED);
+        let lenient = VerifyOptions::default();
+        r.finish(&lenient);
+        let level = |r: &SignatureReport, s: Step| r.flow_vo_list[s as usize].level;
+        assert_eq!(level(&r, Step::Parse), Level::Pass);
+        assert_eq!(level(&r, Step::Timestamp), Level::Na);
+        assert_eq!(r.flow_vo_list[Step::Timestamp as usize].status, 1);
+        assert_eq!(level(&r, Step::Registry), Level::Warn);
+        assert_eq!(r.flow_vo_list[Step::Registry as usize].status, 0);
+        assert!(r.is_valid(&lenient));
+        let wire = serde_json::to_value(&r.flow_vo_list).unwrap();
+        assert_eq!(wire[6]["level"], "na");
+        assert_eq!(wire[5]["level"], "warn");
+        assert_eq!(wire[0]["level"], "pass");
+        // Configured strict, the same miss decides the verdict.
+        let strict = VerifyOptions {
+            unregistered_is_failure: true,
+            ..Default::default()
+        };
+        r.finish(&strict);
+        assert_eq!(level(&r, Step::Registry), Level::Fail);
+        assert!(!r.is_valid(&strict));
+        // A later failure of a step recorded as not applicable is a failure.
+        r.fail(Step::Timestamp, "时间戳无效");
+        r.finish(&lenient);
+        assert_eq!(level(&r, Step::Timestamp), Level::Fail);
+        // Any other registry failure (revoked at signing) fails whatever the option.
+        r.fail(Step::Registry, "签署时印章状态为已撤销，印章编码 1");
+        r.finish(&lenient);
+        assert_eq!(level(&r, Step::Registry), Level::Fail);
     }
 
     struct BrokenRegistry;

@@ -13,7 +13,7 @@ use crate::crypto::sm;
 use crate::domain::audit_event::{Action, Outcome};
 use crate::domain::documents;
 use crate::domain::vocab::Role;
-use crate::verify::{DocumentReport, SignatureType, Step};
+use crate::verify::{DocumentReport, Level, SignatureType, Step};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use base64::Engine;
@@ -24,8 +24,18 @@ const MAX_CACHED_PICTURE: usize = 2 * 1024 * 1024;
 pub struct StepRow {
     pub step: &'static str,
     pub label: &'static str,
-    pub passed: bool,
+    /// The badge: 通过 / 失败 / 提示 / 不适用.
+    pub verdict: &'static str,
+    /// Its CSS class (green, red, amber, grey).
+    pub class: &'static str,
     pub hint: String,
+}
+
+/// One line of a failed report's headline: why, in plain words, then the technical detail.
+pub struct Reason {
+    pub signature: usize,
+    pub why: &'static str,
+    pub detail: String,
 }
 
 pub struct SignatureView {
@@ -46,6 +56,9 @@ pub struct SignatureView {
     pub location: String,
     /// Same-origin URL of the seal picture, when the browser can show it.
     pub picture_url: String,
+    /// When there is a picture the browser cannot show: why, and where to download it.
+    pub picture_note: String,
+    pub picture_download: String,
     pub steps: Vec<StepRow>,
 }
 
@@ -56,6 +69,10 @@ pub struct ReportView {
     pub sign_count: usize,
     pub verify_result: bool,
     pub error: String,
+    /// Every decisive failure of every signature, for the headline.
+    pub reasons: Vec<Reason>,
+    /// `data:` URL of the platform-signed report (see [`signed_report`]).
+    pub signed_json_url: String,
     pub signatures: Vec<SignatureView>,
 }
 
@@ -81,9 +98,42 @@ fn step_label(step: Step) -> &'static str {
     }
 }
 
+/// What a failed step means for the person reading the report.
+fn plain_reason(step: Step) -> &'static str {
+    match step {
+        Step::Parse => "文件或签名结构无法解析",
+        Step::Integrity => "签署后文档内容被改动（摘要不一致）",
+        Step::Signature => "签名值无效",
+        Step::Certificate => "签名证书不可信或已失效",
+        Step::Seal => "电子印章无效",
+        Step::Registry => "印章未在本平台备案或签署时不可用",
+        Step::Timestamp => "时间戳无效",
+        Step::Coverage => "签署后文档被修改，或签名未覆盖整个文档",
+    }
+}
+
+fn verdict(level: Level) -> (&'static str, &'static str) {
+    match level {
+        Level::Pass => ("通过", "online"),
+        Level::Fail => ("失败", "suspended"),
+        Level::Warn => ("提示", "testing"),
+        Level::Na => ("不适用", "na"),
+    }
+}
+
+/// Why a picture is not shown: an OFD-packaged vector picture, or a format a browser lacks.
+fn picture_note(data: &[u8]) -> &'static str {
+    if data.starts_with(b"PK\x03\x04") {
+        "无法预览（OFD 矢量印模）"
+    } else {
+        "无法预览（印模图片格式无法在浏览器中显示）"
+    }
+}
+
 fn report_view(pictures_cache: &ReportPictures, auth: &Auth, r: &DocumentReport) -> ReportView {
     let report_id = hex::encode(sm::random_bytes::<8>());
     let mut pictures = Vec::new();
+    let mut reasons = Vec::new();
     let signatures = r
         .details
         .iter()
@@ -92,21 +142,33 @@ fn report_view(pictures_cache: &ReportPictures, auth: &Auth, r: &DocumentReport)
             let pic = base64::engine::general_purpose::STANDARD
                 .decode(&d.seal_pic_base64)
                 .ok()
-                .filter(|p| p.len() <= MAX_CACHED_PICTURE && picture_content_type(p).is_some());
-            let picture_url = if pic.is_some() {
-                format!("/console/verify/picture/{report_id}/{i}")
-            } else {
-                String::new()
+                .filter(|p| !p.is_empty() && p.len() <= MAX_CACHED_PICTURE);
+            let url = format!("/console/verify/picture/{report_id}/{i}");
+            let (picture_url, picture_note, picture_download) = match &pic {
+                Some(p) if picture_content_type(p).is_some() => (url, String::new(), String::new()),
+                Some(p) => (String::new(), picture_note(p).to_string(), url),
+                None => (String::new(), String::new(), String::new()),
             };
             pictures.push(pic);
             let steps: Vec<StepRow> = d
                 .flow_vo_list
                 .iter()
-                .map(|f| StepRow {
-                    step: f.step.name(),
-                    label: step_label(f.step),
-                    passed: f.status == 1,
-                    hint: f.hint.clone(),
+                .map(|f| {
+                    let (verdict, class) = verdict(f.level);
+                    if f.level == Level::Fail {
+                        reasons.push(Reason {
+                            signature: i + 1,
+                            why: plain_reason(f.step),
+                            detail: f.hint.clone(),
+                        });
+                    }
+                    StepRow {
+                        step: f.step.name(),
+                        label: step_label(f.step),
+                        verdict,
+                        class,
+                        hint: f.hint.clone(),
+                    }
                 })
                 .collect();
             SignatureView {
@@ -130,6 +192,8 @@ fn report_view(pictures_cache: &ReportPictures, auth: &Auth, r: &DocumentReport)
                 registry_state: d.registry_state.clone(),
                 location: d.location.clone(),
                 picture_url,
+                picture_note,
+                picture_download,
                 steps,
             }
         })
@@ -142,8 +206,30 @@ fn report_view(pictures_cache: &ReportPictures, auth: &Auth, r: &DocumentReport)
         sign_count: r.sign_count,
         verify_result: r.verify_result,
         error: r.error.clone().unwrap_or_default(),
+        reasons,
+        signed_json_url: String::new(),
         signatures,
     }
+}
+
+/// The report as the API answers it — the same `{code,message,data}` bytes — with the
+/// platform's SM2 signature over them and its certificate beside, so the file kept for a
+/// case can be checked later with the platform certificate alone.
+fn signed_report(state: &AppState, report: &DocumentReport) -> Result<String, ConsoleError> {
+    let data = serde_json::to_value(report).map_err(|e| ConsoleError::Internal(e.to_string()))?;
+    let (body, signature) = state.signed_body("0", "成功", data);
+    let bundle = serde_json::json!({
+        "body": String::from_utf8_lossy(&body),
+        "signature": signature,
+        "signatureAlgorithm": "SM2withSM3, ID 1234567812345678, DER, over the UTF-8 bytes of body",
+        "platformCertificate": state.keys.platform_cert_pem(),
+    });
+    let bytes =
+        serde_json::to_vec_pretty(&bundle).map_err(|e| ConsoleError::Internal(e.to_string()))?;
+    Ok(format!(
+        "data:application/json;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    ))
 }
 
 fn max_mb(state: &AppState) -> String {
@@ -220,10 +306,12 @@ pub(super) async fn verify_upload(
                     report.verify_result, report.sign_count
                 ),
             );
+            let mut view = report_view(&pictures_cache, &auth, &report);
+            view.signed_json_url = signed_report(&state, &report)?;
             html(&VerifyPage {
                 ctx,
                 max_mb: max_mb(&state),
-                report: Some(report_view(&pictures_cache, &auth, &report)),
+                report: Some(view),
                 error: String::new(),
             })
         }
@@ -267,5 +355,37 @@ pub(super) async fn report_picture(
     let pic = pictures_cache
         .get(&auth.token, &report, index)
         .ok_or_else(|| ConsoleError::NotFound("印章图片已失效，请重新上传文件".into()))?;
+    if picture_content_type(&pic).is_none() {
+        // An OFD vector picture (or another format): the bytes as they are, to open elsewhere.
+        let name = if pic.starts_with(b"PK\x03\x04") {
+            "seal-picture.ofd"
+        } else {
+            "seal-picture.bin"
+        };
+        return Ok(HttpResponse::Ok()
+            .content_type("application/octet-stream")
+            .insert_header((actix_web::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .insert_header((actix_web::http::header::CACHE_CONTROL, "private, no-store"))
+            .insert_header((
+                actix_web::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ))
+            .body(pic));
+    }
     picture_response(pic)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::picture_note;
+
+    #[test]
+    fn a_picture_the_browser_cannot_show_says_why() {
+        // An OFD-format seal picture is a ZIP package (GB/T 33190).
+        assert_eq!(
+            picture_note(b"PK\x03\x04\x14\x00rest"),
+            "无法预览（OFD 矢量印模）"
+        );
+        assert!(picture_note(b"\x00\x01garbage").starts_with("无法预览"));
+    }
 }

@@ -28,7 +28,7 @@ pub(crate) fn check_sign_value(
     };
     unify_data_content_type(&mut sd);
     report.seal_type.clear();
-    report.pass(
+    report.not_applicable(
         Step::Seal,
         "数字签名（Type=Sign）不含电子印章，本步骤不适用",
     );
@@ -92,11 +92,11 @@ fn bare_signature(report: &mut SignatureReport) -> ValueCheck {
     });
     report.fail(Step::Signature, why);
     report.fail(Step::Certificate, "签名值未携带签名者证书");
-    report.pass(
+    report.not_applicable(
         Step::Seal,
         "数字签名（Type=Sign）不含电子印章，本步骤不适用",
     );
-    report.pass(Step::Timestamp, "无时间戳");
+    report.not_applicable(Step::Timestamp, "无时间戳");
     ValueCheck {
         matches: false,
         hint: "无法确认签名值覆盖 Signature.xml（签名者未知）".into(),

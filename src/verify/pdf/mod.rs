@@ -233,7 +233,7 @@ fn verify_cms(report: &mut SignatureReport, der: &[u8], parts: &[&[u8]], opts: &
         Coverage::NotExamined(_) => {}
     }
     if check.verified {
-        report.pass(Step::Seal, "数字签名，不含电子印章");
+        report.not_applicable(Step::Seal, "数字签名，不含电子印章");
     }
 }
 
@@ -245,7 +245,7 @@ fn verify_doc_timestamp(
     opts: &VerifyOptions,
 ) {
     report.pass(Step::Parse, "PDF 结构与时间戳令牌可解析");
-    report.pass(Step::Seal, "文档时间戳，不含电子印章");
+    report.not_applicable(Step::Seal, "文档时间戳，不含电子印章");
     match tsp::verify_timestamp_token_parts(der, parts) {
         Ok(ts) => {
             report.pass(
