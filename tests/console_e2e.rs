@@ -461,7 +461,23 @@ async fn trust_anchor_verification_and_seal_search_in_the_browser() {
     click(&c, "verify").await;
     assert_eq!(text(&c, "verify-result").await, "通过");
     assert_eq!(text(&c, "format").await, "PDF");
-    assert!(text(&c, "sig-1").await.contains("未在本平台备案"));
+    let sig = text(&c, "sig-1").await;
+    assert!(sig.contains("未在本平台备案"));
+    // Not on file is a notice and a plain digital signature has no seal: neither is red.
+    assert!(sig.contains("提示") && sig.contains("不适用"), "{sig}");
+    // A document changed after signing: the headline says why, in plain words, first.
+    element(&c, "doc-file")
+        .await
+        .send_keys(&root(
+            "tests/data/pdf/generated/sm2-cms-pkcs7oid-detached-tampered.pdf",
+        ))
+        .await
+        .unwrap();
+    click(&c, "verify").await;
+    assert_eq!(text(&c, "verify-result").await, "未通过");
+    let reasons = text(&c, "reasons").await;
+    assert!(reasons.contains("签章 1：签署后文档内容被改动"), "{reasons}");
+    shot(&c, "11-operator-verify-failed").await;
     // A document stamped with a GB/T 38540 seal shows the 印模 beside the steps.
     element(&c, "doc-file")
         .await
