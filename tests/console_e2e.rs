@@ -476,7 +476,10 @@ async fn trust_anchor_verification_and_seal_search_in_the_browser() {
     click(&c, "verify").await;
     assert_eq!(text(&c, "verify-result").await, "未通过");
     let reasons = text(&c, "reasons").await;
-    assert!(reasons.contains("签章 1：签署后文档内容被改动"), "{reasons}");
+    assert!(
+        reasons.contains("签章 1：签署后文档内容被改动"),
+        "{reasons}"
+    );
     shot(&c, "11-operator-verify-failed").await;
     // A document stamped with a GB/T 38540 seal shows the 印模 beside the steps.
     element(&c, "doc-file")

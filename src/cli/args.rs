@@ -109,6 +109,7 @@ pub enum Cmd {
         /// Print CSV (UTF-8 with BOM) for a spreadsheet.
         #[arg(long, conflicts_with = "json")]
         csv: bool,
+        /// Print the result as JSON, for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -141,13 +142,16 @@ pub enum Cmd {
         /// directory's keys/platform.crt, else the certificate in the file.
         #[arg(long, value_name = "FILE", requires = "verify")]
         cert: Option<PathBuf>,
+        /// Print the result as JSON, for scripts.
         #[arg(long)]
         json: bool,
     },
     /// Restore a backup into --data-dir, which must hold no store yet; its key store (keys/
     /// for the file provider, the configured token for pkcs11) must be the backup's.
     Restore {
+        /// The backup file (.hbk) to restore.
         file: PathBuf,
+        /// Print the result as JSON, for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -157,12 +161,14 @@ pub enum Cmd {
     /// Write the man pages (one roff file per command) into DIR; run when building packages.
     #[command(hide = true)]
     Manpages {
+        /// The directory to write the man pages into.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
     /// Print the completion script for SHELL; run when building packages.
     #[command(hide = true)]
     Completions {
+        /// The shell to print completions for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -179,6 +185,7 @@ pub enum TenantCmd {
         /// Why (recorded in the audit log and the system's history).
         #[arg(long)]
         reason: String,
+        /// Print the result as JSON, for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -204,15 +211,19 @@ pub enum AuditCmd {
         /// Last entry time, UTC milliseconds.
         #[arg(long, value_name = "MS")]
         to: Option<i64>,
+        /// The file to write (JSON Lines), created anew.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
     /// An RFC 9162 inclusion proof (--seq N --size M) or consistency proof (--consistency A B).
     Proof {
+        /// The entry whose inclusion to prove.
         #[arg(long, requires = "size", conflicts_with = "consistency")]
         seq: Option<u64>,
+        /// The tree size (a signed checkpoint) the proof is against.
         #[arg(long)]
         size: Option<u64>,
+        /// Two tree sizes A < B: prove the log of size B extends the log of size A.
         #[arg(long, num_args = 2, value_names = ["A", "B"])]
         consistency: Option<Vec<u64>>,
     },
@@ -222,9 +233,12 @@ pub enum AuditCmd {
 pub enum QuotaCmd {
     /// Set the quota; consumption starts again at zero. Exhausted or expired → code 20007.
     Set {
+        /// The system's appId.
         app_id: String,
+        /// What the quota counts.
         #[arg(long, value_enum)]
         kind: QuotaKindArg,
+        /// How many it allows in the period.
         #[arg(long)]
         limit: u64,
         /// First valid day, YYYY-MM-DD.
@@ -235,10 +249,15 @@ pub enum QuotaCmd {
         until: String,
     },
     /// Remove the quota.
-    Clear { app_id: String },
+    Clear {
+        /// The system's appId.
+        app_id: String,
+    },
     /// Show the quota and its consumption.
     Show {
+        /// The system's appId.
         app_id: String,
+        /// Print the result as JSON, for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -297,14 +316,21 @@ pub struct SimulateArgs {
 #[derive(Subcommand)]
 pub enum TrustCmd {
     /// Trust a CA certificate (PEM or DER).
-    Add { certificate: PathBuf },
+    Add {
+        /// The CA certificate file (PEM or DER).
+        certificate: PathBuf,
+    },
     /// List trust anchors.
     List {
+        /// Print the result as JSON, for scripts.
         #[arg(long)]
         json: bool,
     },
     /// Remove a trust anchor by id.
-    Remove { id: String },
+    Remove {
+        /// The anchor id `trust list` shows.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -312,6 +338,7 @@ pub enum TlsCmd {
     /// Read tls.cert and tls.key again without a restart (as SIGHUP does): new connections
     /// get the new certificate; on an error the current one stays.
     Reload {
+        /// Print the result as JSON, for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -327,6 +354,7 @@ pub enum KeysCmd {
     },
     /// Show the key provider, module, slot and key ids (never key material).
     Status {
+        /// Print the result as JSON, for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -357,19 +385,24 @@ pub enum SystemCmd {
         /// Initial state.
         #[arg(long, value_enum, default_value_t = NewStateArg::Testing)]
         state: NewStateArg,
+        /// Print the result as JSON, for scripts.
         #[arg(long)]
         json: bool,
     },
     /// List seal systems.
     List {
+        /// Print the result as JSON, for scripts.
         #[arg(long)]
         json: bool,
     },
     /// Change a system's state (testing, online, suspended), with the reason recorded.
     SetState {
+        /// The system's appId.
         app_id: String,
+        /// The new state.
         #[arg(value_enum)]
         state: StateArg,
+        /// Why: recorded in the state history and the audit log.
         #[arg(long)]
         reason: String,
     },
@@ -377,7 +410,9 @@ pub enum SystemCmd {
     /// cloud/auth/result for a random authId, expecting the member's own error answer. Prints
     /// each stage with its time; exits non-zero at the first failing stage.
     CheckCallback {
+        /// The system's appId.
         app_id: String,
+        /// Print the result as JSON, for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -388,8 +423,10 @@ pub enum AdminCmd {
     /// Create an administrator; the password is read from standard input and must be changed
     /// at first login.
     Create {
+        /// The new administrator's role (one of the three separated roles).
         #[arg(long, value_enum)]
         role: AdminRoleArg,
+        /// The new administrator's username.
         #[arg(long)]
         username: String,
         /// Read the password from the first line of standard input.
@@ -404,19 +441,32 @@ pub enum AdminCmd {
     },
     /// List the administrators: role, disabled, locked, second factor, password to change.
     List {
+        /// Print the result as JSON, for scripts.
         #[arg(long)]
         json: bool,
     },
     /// Disable an administrator and end its sessions.
-    Disable { username: String },
+    Disable {
+        /// The administrator's username.
+        username: String,
+    },
     /// Enable a disabled administrator (also clears a lockout).
-    Enable { username: String },
+    Enable {
+        /// The administrator's username.
+        username: String,
+    },
     /// Give an administrator a generated password (printed once) to change at the next login,
     /// clear its lockout and end its sessions.
-    ResetPassword { username: String },
+    ResetPassword {
+        /// The administrator's username.
+        username: String,
+    },
     /// Clear a locked-out administrator's lockout. Run as root or the service user on the
     /// server, it is the recovery path of a locked-out sole security administrator.
-    Unlock { username: String },
+    Unlock {
+        /// The administrator's username.
+        username: String,
+    },
 }
 
 /// A system state (`system set-state`).
@@ -510,5 +560,38 @@ impl BehaviourArg {
             BehaviourArg::Garbage => Behaviour::Garbage,
             BehaviourArg::Slow => Behaviour::Slow(slow),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand, flag and positional argument says what it is for in `--help`.
+    #[test]
+    fn every_argument_has_a_description() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            if cmd.get_about().is_none() && !path.is_empty() {
+                missing.push(format!("{path} (the command)"));
+            }
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "without a description: {missing:#?}");
     }
 }
