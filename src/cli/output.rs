@@ -14,14 +14,59 @@ pub fn json(v: &impl serde::Serialize) {
     }
 }
 
+/// Columns on a terminal: a CJK character takes two cells (East Asian Wide and Fullwidth,
+/// UAX #11), so `{:<n}`, which counts characters, would shift every column after a Chinese
+/// name.
+fn display_width(s: &str) -> usize {
+    s.chars()
+        .map(|c| match u32::from(c) {
+            0x1100..=0x115F
+            | 0x2E80..=0x303E
+            | 0x3041..=0x33FF
+            | 0x3400..=0x4DBF
+            | 0x4E00..=0x9FFF
+            | 0xA000..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6
+            | 0x20000..=0x3FFFD => 2,
+            0 | 0x0300..=0x036F | 0x200B..=0x200F => 0,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// `s` padded with spaces to `width` terminal cells (never cut).
+fn pad(s: &str, width: usize) -> String {
+    let mut out = s.to_string();
+    out.extend(std::iter::repeat_n(
+        ' ',
+        width.saturating_sub(display_width(s)),
+    ));
+    out
+}
+
 pub fn systems(list: &[SystemSummary]) {
-    println!("{:<20} {:<10} {:<24} PLATFORM", "APPID", "STATE", "NAME");
+    let name_width = list
+        .iter()
+        .map(|s| display_width(&s.name))
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    println!(
+        "{:<20} {:<10} {} PLATFORM",
+        "APPID",
+        "STATE",
+        pad("NAME", name_width)
+    );
     for s in list {
         println!(
-            "{:<20} {:<10} {:<24} {}",
+            "{:<20} {:<10} {} {}",
             s.app_id,
             s.state.as_str(),
-            s.name,
+            pad(&s.name, name_width),
             s.plat_name
         );
     }
@@ -32,7 +77,12 @@ pub fn callback_check(r: &hutong::interop::check::CheckReport) {
     println!("{} {}", r.app_id, r.url);
     for s in &r.stages {
         let mark = if s.ok { "ok  " } else { "FAIL" };
-        println!("{mark} {:<10} {:>5} ms  {}", s.stage.label(), s.ms, s.note);
+        println!(
+            "{mark} {} {:>5} ms  {}",
+            pad(s.stage.label(), 12),
+            s.ms,
+            s.note
+        );
     }
 }
 
@@ -43,8 +93,8 @@ pub fn keys(k: &ProviderStatus) {
     println!("slot: {}", opt(&k.slot));
     println!("kekId: {}", k.kek_id);
     match k.created_ms {
-        Some(ms) => println!("createdMs: {ms}"),
-        None => println!("createdMs: -"),
+        Some(ms) => println!("created: {}", hutong::time::format_time_ms(ms)),
+        None => println!("created: -"),
     }
 }
 
@@ -213,6 +263,7 @@ struct DetailSummary {
 struct StepSummary {
     step: String,
     status: i64,
+    level: String,
     hint: String,
 }
 
@@ -250,13 +301,30 @@ pub fn report(report: &Value) -> anyhow::Result<()> {
             d.seal_code
         );
         for f in &d.flow_vo_list {
-            println!(
-                "     [{}] {:<11} {}",
-                if f.status == 1 { "✓" } else { "✗" },
-                f.step,
-                f.hint
-            );
+            // The level (pass, fail, warn, na) when the report has it, else the status.
+            let mark = match (f.level.as_str(), f.status) {
+                ("na", _) => "-",
+                ("warn", _) => "!",
+                ("pass", _) | ("", 1) => "✓",
+                _ => "✗",
+            };
+            println!("     [{mark}] {:<11} {}", f.step, f.hint);
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{display_width, pad};
+
+    #[test]
+    fn columns_count_terminal_cells_not_characters() {
+        assert_eq!(display_width("APPID"), 5);
+        assert_eq!(display_width("模拟印章系统"), 12);
+        assert_eq!(display_width("ＡＢ"), 4);
+        assert_eq!(pad("域名解析", 12), "域名解析    ");
+        assert_eq!(display_width(&pad("模拟平台 A", 14)), 14);
+        assert_eq!(pad("太长的名字", 4), "太长的名字");
+    }
 }
