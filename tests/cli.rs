@@ -44,6 +44,46 @@ fn management_commands_work_without_a_server() {
         serde_json::from_str(run_ok(hutong(&data).args(["system", "list", "--json"])).trim())
             .unwrap();
     assert_eq!(list[0]["state"], "suspended");
+    // Scripts get JSON from the commands that change things too.
+    let changed: Value = serde_json::from_str(
+        run_ok(hutong(&data).args([
+            "system",
+            "set-state",
+            &m.app_id,
+            "testing",
+            "--reason",
+            "整改完成",
+            "--json",
+        ]))
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(
+        (changed["appId"].as_str(), changed["state"].as_str()),
+        (Some(m.app_id.as_str()), Some("testing")),
+        "{changed}"
+    );
+    let quota: Value = serde_json::from_str(
+        run_ok(hutong(&data).args([
+            "quota",
+            "set",
+            &m.app_id,
+            "--kind",
+            "signatures",
+            "--limit",
+            "10",
+            "--from",
+            "2026-01-01",
+            "--until",
+            "2036-12-31",
+            "--json",
+        ]))
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(quota["limit"], 10, "{quota}");
+    let cleared = run_ok(hutong(&data).args(["quota", "clear", &m.app_id, "--json"]));
+    serde_json::from_str::<Value>(cleared.trim()).unwrap();
 
     let status: Value =
         serde_json::from_str(run_ok(hutong(&data).args(["keys", "status", "--json"])).trim())

@@ -247,11 +247,17 @@ pub enum QuotaCmd {
         /// Last valid day, YYYY-MM-DD (inclusive).
         #[arg(long, value_name = "DATE")]
         until: String,
+        /// Print the result as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove the quota.
     Clear {
         /// The system's appId.
         app_id: String,
+        /// Print the result as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Show the quota and its consumption.
     Show {
@@ -319,6 +325,9 @@ pub enum TrustCmd {
     Add {
         /// The CA certificate file (PEM or DER).
         certificate: PathBuf,
+        /// Print the result as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// List trust anchors.
     List {
@@ -330,6 +339,9 @@ pub enum TrustCmd {
     Remove {
         /// The anchor id `trust list` shows.
         id: String,
+        /// Print the result as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -405,6 +417,9 @@ pub enum SystemCmd {
         /// Why: recorded in the state history and the audit log.
         #[arg(long)]
         reason: String,
+        /// Print the result as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Check a system's callback: resolve, TCP connect, TLS handshake, then a platform-signed
     /// cloud/auth/result for a random authId, expecting the member's own error answer. Prints
@@ -432,12 +447,18 @@ pub enum AdminCmd {
         /// Read the password from the first line of standard input.
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// Print the result as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove an account's second factors (TOTP, SM2 certificate, recovery codes) and end its
     /// sessions; the account enrols again at its next login.
     ResetSecondFactor {
         /// The account's username.
         username: String,
+        /// Print the result as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// List the administrators: role, disabled, locked, second factor, password to change.
     List {
@@ -449,23 +470,35 @@ pub enum AdminCmd {
     Disable {
         /// The administrator's username.
         username: String,
+        /// Print the result as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Enable a disabled administrator (also clears a lockout).
     Enable {
         /// The administrator's username.
         username: String,
+        /// Print the result as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Give an administrator a generated password (printed once) to change at the next login,
     /// clear its lockout and end its sessions.
     ResetPassword {
         /// The administrator's username.
         username: String,
+        /// Print the result as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Clear a locked-out administrator's lockout. Run as root or the service user on the
     /// server, it is the recovery path of a locked-out sole security administrator.
     Unlock {
         /// The administrator's username.
         username: String,
+        /// Print the result as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
     },
 }
 

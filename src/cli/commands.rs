@@ -115,6 +115,7 @@ pub fn system(config: &Config, cmd: SystemCmd) -> Result<()> {
             app_id,
             state,
             reason,
+            json,
         } => {
             let cmd = Command::SystemSetState {
                 app_id,
@@ -122,7 +123,11 @@ pub fn system(config: &Config, cmd: SystemCmd) -> Result<()> {
                 reason,
             };
             let r = expect_response!(manage(config, cmd)?, SystemSetState);
-            println!("{} {}", r.app_id, r.state.as_str());
+            if json {
+                output::json(&r);
+            } else {
+                println!("{} {}", r.app_id, r.state.as_str());
+            }
         }
         SystemCmd::CheckCallback { app_id, json } => {
             let cmd = Command::SystemCheckCallback { app_id };
@@ -170,12 +175,21 @@ pub fn tenant(config: &Config, cmd: TenantCmd) -> Result<()> {
 }
 
 pub fn admin(config: &Config, cmd: AdminCmd) -> Result<()> {
-    let (role, username) = match cmd {
-        AdminCmd::Create { role, username, .. } => (role, username),
-        AdminCmd::ResetSecondFactor { username } => {
+    let (role, username, json) = match cmd {
+        AdminCmd::Create {
+            role,
+            username,
+            json,
+            ..
+        } => (role, username, json),
+        AdminCmd::ResetSecondFactor { username, json } => {
             let cmd = Command::AdminResetSecondFactor { username };
             let r = expect_response!(manage(config, cmd)?, AdminResetSecondFactor);
-            println!("second factor of {r} reset; it enrols again at its next login");
+            if json {
+                output::json(&serde_json::json!({"username": r, "secondFactorReset": true}));
+            } else {
+                println!("second factor of {r} reset; it enrols again at its next login");
+            }
             return Ok(());
         }
         AdminCmd::List { json } => {
@@ -187,7 +201,7 @@ pub fn admin(config: &Config, cmd: AdminCmd) -> Result<()> {
             }
             return Ok(());
         }
-        AdminCmd::Disable { username } => {
+        AdminCmd::Disable { username, json } => {
             return admin_changed(
                 config,
                 Command::AdminSetDisabled {
@@ -195,9 +209,10 @@ pub fn admin(config: &Config, cmd: AdminCmd) -> Result<()> {
                     disabled: true,
                 },
                 "已停用 / disabled",
+                json,
             );
         }
-        AdminCmd::Enable { username } => {
+        AdminCmd::Enable { username, json } => {
             return admin_changed(
                 config,
                 Command::AdminSetDisabled {
@@ -205,22 +220,28 @@ pub fn admin(config: &Config, cmd: AdminCmd) -> Result<()> {
                     disabled: false,
                 },
                 "已启用 / enabled",
+                json,
             );
         }
-        AdminCmd::Unlock { username } => {
+        AdminCmd::Unlock { username, json } => {
             return admin_changed(
                 config,
                 Command::AdminUnlock { username },
                 "已解除锁定 / unlocked",
+                json,
             );
         }
-        AdminCmd::ResetPassword { username } => {
+        AdminCmd::ResetPassword { username, json } => {
             let cmd = Command::AdminResetPassword { username };
             let r = expect_response!(manage(config, cmd)?, AdminResetPassword);
-            println!(
-                "{} 的新密码（只显示这一次，下次登录须修改）/ new password, shown once: {}",
-                r.username, r.password
-            );
+            if json {
+                output::json(&r);
+            } else {
+                println!(
+                    "{} 的新密码（只显示这一次，下次登录须修改）/ new password, shown once: {}",
+                    r.username, r.password
+                );
+            }
             return Ok(());
         }
     };
@@ -239,13 +260,21 @@ pub fn admin(config: &Config, cmd: AdminCmd) -> Result<()> {
         password,
     };
     let r = expect_response!(manage(config, cmd)?, AdminCreate);
-    println!("created {} ({})", r.username, r.role.as_str());
+    if json {
+        output::json(&r);
+    } else {
+        println!("created {} ({})", r.username, r.role.as_str());
+    }
     Ok(())
 }
 
-fn admin_changed(config: &Config, cmd: Command, done: &str) -> Result<()> {
+fn admin_changed(config: &Config, cmd: Command, done: &str, json: bool) -> Result<()> {
     let user = expect_response!(manage(config, cmd)?, AdminChanged);
-    println!("{user} {done}");
+    if json {
+        output::json(&serde_json::json!({"username": user, "done": done}));
+    } else {
+        println!("{user} {done}");
+    }
     Ok(())
 }
 
@@ -285,6 +314,7 @@ pub fn quota(config: &Config, cmd: QuotaCmd) -> Result<()> {
             limit,
             from,
             until,
+            json,
         } => {
             let cmd = Command::QuotaSet {
                 app_id,
@@ -294,11 +324,19 @@ pub fn quota(config: &Config, cmd: QuotaCmd) -> Result<()> {
                 until,
             };
             let q = expect_response!(manage(config, cmd)?, QuotaSet);
-            output::quota(Some(&q));
+            if json {
+                output::json(&q);
+            } else {
+                output::quota(Some(&q));
+            }
         }
-        QuotaCmd::Clear { app_id } => {
-            expect_response!(manage(config, Command::QuotaClear { app_id })?, QuotaClear);
-            println!("quota removed");
+        QuotaCmd::Clear { app_id, json } => {
+            let r = expect_response!(manage(config, Command::QuotaClear { app_id })?, QuotaClear);
+            if json {
+                output::json(&r);
+            } else {
+                println!("quota removed");
+            }
         }
         QuotaCmd::Show { app_id, json } => {
             let q = expect_response!(manage(config, Command::QuotaShow { app_id })?, QuotaShow);
@@ -315,14 +353,18 @@ pub fn quota(config: &Config, cmd: QuotaCmd) -> Result<()> {
 pub fn trust(config: &Config, cmd: TrustCmd) -> Result<()> {
     use base64::Engine;
     match cmd {
-        TrustCmd::Add { certificate } => {
+        TrustCmd::Add { certificate, json } => {
             let bytes = std::fs::read(&certificate)
                 .with_context(|| format!("certificate {}", certificate.display()))?;
             let cmd = Command::TrustAdd {
                 certificate_b64: base64::engine::general_purpose::STANDARD.encode(bytes),
             };
             let r = expect_response!(manage(config, cmd)?, TrustAdd);
-            println!("{} {}", r.id, r.subject);
+            if json {
+                output::json(&r);
+            } else {
+                println!("{} {}", r.id, r.subject);
+            }
         }
         TrustCmd::List { json } => {
             let list = expect_response!(manage(config, Command::TrustList)?, TrustList);
@@ -332,9 +374,13 @@ pub fn trust(config: &Config, cmd: TrustCmd) -> Result<()> {
                 output::trust_anchors(&list);
             }
         }
-        TrustCmd::Remove { id } => {
-            expect_response!(manage(config, Command::TrustRemove { id })?, TrustRemove);
-            println!("removed");
+        TrustCmd::Remove { id, json } => {
+            let r = expect_response!(manage(config, Command::TrustRemove { id })?, TrustRemove);
+            if json {
+                output::json(&r);
+            } else {
+                println!("removed");
+            }
         }
     }
     Ok(())
