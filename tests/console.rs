@@ -618,13 +618,58 @@ async fn new_administrators_must_change_their_password_first() {
     srv.stop().await;
 }
 
+/// A USCC typed in lower case is kept upper-cased; a second account for the same
+/// organisation is pointed out to the operator deciding either application.
+#[tokio::test]
+async fn a_second_registration_of_one_organisation_warns_the_operator() {
+    let srv = common::start().await;
+    let mut a = Browser::new(&srv);
+    assert_eq!(
+        register_vendor(&mut a, "vendor-a", USCC, "13812345678")
+            .await
+            .status,
+        303
+    );
+    let mut b = Browser::new(&srv);
+    let lower = USCC.to_ascii_lowercase();
+    assert_eq!(
+        register_vendor(&mut b, "vendor-b", &format!(" {lower} "), "13912345678")
+            .await
+            .status,
+        303
+    );
+    a.login("vendor-a", PASSWORD).await;
+    b.login("vendor-b", PASSWORD).await;
+    apply(&mut a, "甲印章系统").await;
+    apply(&mut b, "乙印章系统").await;
+    admin(&srv, "op1", Role::Operator);
+    let mut op = Browser::new(&srv);
+    op.login("op1", PASSWORD).await;
+    let queue = op.get("/console/applications").await.body;
+    let article = |user: &str| between(&queue, &format!("id=\"app-{user}\""), "</article>");
+    assert!(
+        article("vendor-a").contains("same-uscc") && article("vendor-a").contains("vendor-b"),
+        "{queue}"
+    );
+    assert!(article("vendor-b").contains("vendor-a"));
+    assert!(article("vendor-b").contains(USCC), "stored upper-cased");
+    // Fields the vendor left empty say so.
+    assert!(article("vendor-a").contains("未填写"));
+    srv.stop().await;
+}
+
 #[tokio::test]
 async fn vendors_get_field_errors_and_see_only_their_own_application() {
     let srv = common::start().await;
     let mut a = Browser::new(&srv);
     let p = register_vendor(&mut a, "vendor-a", "91350100M000100Y44", "2381234567").await;
     assert_eq!(p.status, 400);
-    assert!(p.body.contains("id=\"uscc-error\"") && p.body.contains("统一社会信用代码无效"));
+    // The USCC's fault is named: here its check character (GB 32100-2015).
+    assert!(
+        p.body.contains("id=\"uscc-error\"") && p.body.contains("校验位错误：第 18 位应为“3”"),
+        "{}",
+        p.body
+    );
     assert!(p.body.contains("id=\"mobile-error\"") && p.body.contains("手机号须为"));
     assert!(!p.body.contains(PASSWORD), "password is never echoed");
     assert_eq!(

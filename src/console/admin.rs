@@ -168,9 +168,24 @@ async fn applications(
     let mut others = Vec::new();
     let mut apps = state.store.list_applications()?;
     apps.sort_by_key(|a| std::cmp::Reverse(a.submitted_ms));
+    let mut rows = Vec::new();
     for a in apps {
         let p = onboarding::vendor_profile(&state.store, state.keys.provider(), &a.username)?;
-        let row = AppRow::new(&a, p.as_ref());
+        rows.push(AppRow::new(&a, p.as_ref()));
+    }
+    // A second account for the same organisation is worth a look before approving.
+    for i in 0..rows.len() {
+        let others_with: Vec<&str> = rows
+            .iter()
+            .filter(|r| {
+                !rows[i].uscc.is_empty() && r.uscc == rows[i].uscc && r.username != rows[i].username
+            })
+            .map(|r| r.username.as_str())
+            .collect();
+        let same = others_with.join("、");
+        rows[i].same_uscc = same;
+    }
+    for row in rows {
         if row.is_submitted || row.pending_rotation {
             queue.push(row);
         } else {

@@ -272,6 +272,8 @@ pub struct AppRow {
     pub submitted: String,
     pub decided: String,
     pub pending_rotation: bool,
+    /// Other accounts registered with the same USCC (a possible duplicate registration).
+    pub same_uscc: String,
 }
 
 /// The key's SM3 fingerprint over its SubjectPublicKeyInfo DER, in full, so a vendor can
@@ -325,6 +327,7 @@ impl AppRow {
             submitted: fmt_time(a.submitted_ms),
             decided: a.decided_ms.map(fmt_time).unwrap_or_default(),
             pending_rotation: a.pending_key_pem.is_some(),
+            same_uscc: String::new(),
         }
     }
 }

@@ -110,6 +110,37 @@ pub fn is_valid_uscc(s: &str) -> bool {
     b.len() == 18 && uscc_check_char(&b[..17]) == Some(b[17])
 }
 
+/// A unified social credit code as a person types it: surrounding spaces and lower-case
+/// letters are accepted (upper-cased), and what is wrong is named — the length, the first
+/// character outside the GB 32100-2015 alphabet (which has no I, O, S, V, Z), or the check
+/// character with the one it should be.
+pub fn normalize_uscc(s: &str) -> Result<String, String> {
+    let code: String = s.trim().to_ascii_uppercase();
+    let n = code.chars().count();
+    if n != 18 {
+        return Err(format!("统一社会信用代码须为 18 位，实为 {n} 位"));
+    }
+    if let Some((i, c)) = code
+        .chars()
+        .enumerate()
+        .find(|(_, c)| !c.is_ascii() || !USCC_CHARS.contains(&(*c as u8)))
+    {
+        return Err(format!(
+            "统一社会信用代码第 {} 位“{c}”不是 GB 32100-2015 允许的字符（数字与除 I、O、S、V、Z 外的大写字母）",
+            i + 1
+        ));
+    }
+    let b = code.as_bytes();
+    match uscc_check_char(&b[..17]) {
+        Some(expected) if expected == b[17] => Ok(code),
+        Some(expected) => Err(format!(
+            "统一社会信用代码校验位错误：第 18 位应为“{}”，实为“{}”（GB 32100-2015）",
+            expected as char, b[17] as char
+        )),
+        None => Err("统一社会信用代码含有不允许的字符".into()),
+    }
+}
+
 /// 11-digit mainland mobile number starting with 1.
 pub fn is_valid_mobile(s: &str) -> bool {
     s.len() == 11 && s.starts_with('1') && s.bytes().all(|b| b.is_ascii_digit())
@@ -156,6 +187,28 @@ fn mask(s: &str, head: usize, tail: usize) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_typed_uscc_is_upper_cased_and_its_fault_named() {
+        assert_eq!(
+            normalize_uscc(" 91350100m000100y43 ").unwrap(),
+            "91350100M000100Y43"
+        );
+        let e = normalize_uscc("91350100M000100Y4").unwrap_err();
+        assert!(e.contains("18 位，实为 17 位"), "{e}");
+        let e = normalize_uscc("91350100M0001O0Y43").unwrap_err();
+        assert!(e.contains("第 14 位“O”"), "{e}");
+        let e = normalize_uscc("91350100M000100Y44").unwrap_err();
+        assert!(e.contains("应为“3”，实为“4”"), "{e}");
+        let e = normalize_uscc("91350100M00010中Y4").unwrap_err();
+        assert!(e.contains("18 位") || e.contains("第 15 位"), "{e}");
+        // Every valid code survives normalisation unchanged.
+        for c in ["91350100M000100Y43", "11010519491231002X"] {
+            if is_valid_uscc(c) {
+                assert_eq!(normalize_uscc(c).unwrap(), c);
+            }
+        }
+    }
 
     #[test]
     fn known_identifiers() {

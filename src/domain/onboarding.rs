@@ -97,12 +97,13 @@ pub fn register_vendor(
     required(&mut errs, "org_name", "单位名称", &r.org_name, 128);
     required(&mut errs, "legal_rep", "法定代表人", &r.legal_rep, 64);
     required(&mut errs, "contact_name", "联系人", &r.contact_name, 64);
-    if !codes::is_valid_uscc(r.uscc.trim()) {
-        errs.add(
-            "uscc",
-            "统一社会信用代码无效：须为 18 位且校验位正确（GB 32100-2015）",
-        );
-    }
+    let uscc = match codes::normalize_uscc(&r.uscc) {
+        Ok(u) => u,
+        Err(why) => {
+            errs.add("uscc", why);
+            String::new()
+        }
+    };
     if !codes::is_valid_mobile(r.mobile.trim()) {
         errs.add("mobile", "手机号须为 1 开头的 11 位数字");
     }
@@ -139,7 +140,7 @@ pub fn register_vendor(
         &VendorProfile {
             username: r.username.trim().to_string(),
             org_name: r.org_name.trim().to_string(),
-            uscc: r.uscc.trim().to_string(),
+            uscc,
             legal_rep: r.legal_rep.trim().to_string(),
             contact_name: r.contact_name.trim().to_string(),
             mobile: r.mobile.trim().to_string(),
