@@ -523,7 +523,12 @@ async fn every_role_reaches_only_its_own_pages_and_actions() {
     let mut aud = Browser::new(&srv);
     aud.login("aud1", PASSWORD).await;
     let events = aud.get("/console/events").await.body;
-    assert!(events.contains("denied") && events.contains("角色=auditor"));
+    // In words: the act, the result and the role, no wire names or `角色=` tags.
+    assert!(
+        events.contains("拒绝") && events.contains("aud1（审计管理员）"),
+        "{events}"
+    );
+    assert!(!events.contains("角色=") && !events.contains(">denied<"));
     // The keys page never shows key material.
     let mut sec = Browser::new(&srv);
     sec.login("sec1", PASSWORD).await;
@@ -533,7 +538,7 @@ async fn every_role_reaches_only_its_own_pages_and_actions() {
     // unwrap (or the first start's creation) is there.
     assert!(keys.contains("最近使用") && keys.contains("id=\"key-history\""));
     assert!(
-        keys.contains("key.unwrap") || keys.contains("key.create"),
+        keys.contains("解封平台密钥") || keys.contains("生成平台密钥"),
         "no key operation on the key page"
     );
     srv.stop().await;
@@ -1131,7 +1136,7 @@ async fn trust_anchors_and_document_verification() {
 
     // Everything is in the audit log.
     let events = aud.get("/console/events").await.body;
-    for action in ["trust.add", "trust.remove", "document.verify", "denied"] {
+    for action in ["添加信任锚", "删除信任锚", "文档验真", "拒绝"] {
         assert!(events.contains(action), "{action}");
     }
     srv.stop().await;
@@ -1242,7 +1247,7 @@ async fn operators_search_the_seal_registry() {
         aud.get("/console/events")
             .await
             .body
-            .contains("seal.search")
+            .contains("查询印章登记库")
     );
     srv.stop().await;
 }
@@ -2455,7 +2460,7 @@ async fn operators_check_a_members_callback_from_the_system_page() {
     let checks = one_passed_check(&srv, &app_id, "op1");
     assert!(checks[0].detail.as_str().contains("回调检查通过"));
     let history = element(&op.get(&page_path).await.body, "history", "table");
-    assert!(history.contains("system.check_callback"), "{history}");
+    assert!(history.contains("检查回调地址"), "{history}");
 
     // The member is gone: its port is closed.
     let port = sim.base_url.rsplit(':').next().unwrap().to_string();
@@ -2729,7 +2734,7 @@ async fn security_administrators_destroy_a_tenant_with_a_typed_confirmation() {
     assert!(!vendor_key.exists(), "deleted from the key store");
     let view = sec.get(&page).await.body;
     assert!(
-        view.contains("id=\"destroyed\"") && view.contains("tenant.destroy"),
+        view.contains("id=\"destroyed\"") && view.contains("销毁租户数据"),
         "{view}"
     );
     let sys = srv.state.store.get_system(&app_id).unwrap().unwrap();

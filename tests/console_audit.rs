@@ -356,7 +356,7 @@ async fn the_auditor_searches_reads_checks_and_exports_the_log() {
 
     // The dashboard shows the auditor the recent events from the log.
     let dash = aud.get("/console/").await.body;
-    assert!(dash.contains("id=\"recent-events\"") && dash.contains("audit.export"));
+    assert!(dash.contains("id=\"recent-events\"") && dash.contains("导出审计日志"));
     srv.stop().await;
 }
 
@@ -412,9 +412,13 @@ async fn a_systems_history_comes_from_the_log() {
     let page = op.get(&path).await.body;
     let history = &page[page.find("id=\"history\"").unwrap()..];
     // Newest first: the state change by op1, then the system's registration by the CLI.
-    let state = history.find("system.state").unwrap();
-    let add = history.find("system.add").unwrap();
+    let state = history.find("变更系统状态").unwrap();
+    let add = history.find("登记接入系统").unwrap();
     assert!(state < add);
-    assert!(history.contains("联调通过") && history.contains("op1（operator）"));
+    assert!(
+        history.contains("联调通过") && history.contains("op1（系统管理员）"),
+        "{history}"
+    );
+    assert!(!history.contains("system.state") && !history.contains(">ok<"));
     srv.stop().await;
 }

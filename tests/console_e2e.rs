@@ -258,11 +258,9 @@ async fn vendor_onboards_in_the_browser_and_its_app_id_signs_api_calls() {
         fill(&c, id, v).await;
     }
     click(&c, "submit-register").await;
-    assert!(
-        text(&c, "uscc-error")
-            .await
-            .contains("统一社会信用代码无效")
-    );
+    // The fault is named: the check character and the one it should be.
+    let why = text(&c, "uscc-error").await;
+    assert!(why.contains("校验位错误：第 18 位应为“3”"), "{why}");
     shot(&c, "01-register-errors").await;
     fill(&c, "uscc", USCC).await;
     fill(&c, "password", PASSWORD).await;

@@ -4,7 +4,10 @@
 
 use super::session::{self, Auth};
 use super::views::{self, AccountRow, AppRow, Ctx, EventRow, HistoryRow, SystemRow};
-use super::{ConsoleError, chart, fmt_time, html, redirect, role_label, usage};
+use super::{
+    ConsoleError, action_label, actor_label, chart, fmt_time, html, redirect, result_label,
+    role_label, usage,
+};
 use crate::app::AppState;
 use crate::domain::audit;
 use crate::domain::audit_event::{Action, Actor, Outcome};
@@ -730,10 +733,10 @@ fn key_history(state: &AppState) -> Result<Vec<EventRow>, ConsoleError> {
         .into_iter()
         .map(|(_, e)| EventRow {
             at: fmt_time(e.at),
-            actor: e.actor.id,
-            action: e.action,
+            actor: actor_label(&e.actor.id, e.actor.role.as_deref()),
+            action: action_label(&e.action),
             target: e.target,
-            result: e.result.as_str().to_string(),
+            result: result_label(e.result.as_str()).to_string(),
             detail: e.detail,
         })
         .collect())
@@ -752,16 +755,12 @@ fn event_rows(state: &AppState, limit: usize) -> Result<Vec<EventRow>, ConsoleEr
         .into_iter()
         .map(|e| EventRow {
             at: fmt_time(e.at_ms),
-            // The role the actor acted as, where the auditor reads it beside the detail.
-            detail: match e.actor.role {
-                Some(r) if e.detail.as_str().is_empty() => format!("角色={}", r.as_str()),
-                Some(r) => format!("角色={}; {}", r.as_str(), e.detail.as_str()),
-                None => e.detail.as_str().to_string(),
-            },
-            actor: e.actor.id,
-            action: e.action.as_str().to_string(),
+            detail: e.detail.as_str().to_string(),
+            // The role the actor acted as, in words beside the name.
+            actor: actor_label(&e.actor.id, e.actor.role.map(Role::as_str)),
+            action: e.action.label().to_string(),
             target: e.target,
-            result: e.outcome.as_str().to_string(),
+            result: result_label(e.outcome.as_str()).to_string(),
         })
         .collect())
 }
@@ -780,12 +779,9 @@ fn system_history(state: &AppState, s: &SystemRecord) -> Result<Vec<HistoryRow>,
         .iter()
         .map(|(_, e)| HistoryRow {
             at: fmt_time(e.at),
-            action: e.action.clone(),
-            actor: match &e.actor.role {
-                Some(r) => format!("{}（{r}）", e.actor.id),
-                None => e.actor.id.clone(),
-            },
-            result: e.result.as_str().to_string(),
+            action: action_label(&e.action),
+            actor: actor_label(&e.actor.id, e.actor.role.as_deref()),
+            result: result_label(e.result.as_str()).to_string(),
             detail: e.detail.clone(),
         })
         .collect();
@@ -800,14 +796,14 @@ fn system_history(state: &AppState, s: &SystemRecord) -> Result<Vec<HistoryRow>,
                 .filter(|h| h.at_ms < oldest)
                 .map(|h| HistoryRow {
                     at: fmt_time(h.at_ms),
-                    action: Action::SystemState.as_str().to_string(),
-                    actor: h.actor.clone(),
-                    result: "ok".into(),
+                    action: Action::SystemState.label().to_string(),
+                    actor: actor_label(&h.actor, None),
+                    result: result_label("ok").to_string(),
                     detail: format!(
-                        "{} -> {}: {}",
+                        "{} → {}：{}",
                         h.from.map(|f| state_label(f).0).unwrap_or("—"),
                         state_label(h.to).0,
-                        h.reason
+                        crate::domain::systems::reason_label(&h.reason)
                     ),
                 }),
         );

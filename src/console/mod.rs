@@ -164,6 +164,37 @@ pub(crate) fn role_label(role: Role) -> &'static str {
     }
 }
 
+/// An audit entry's act in words: the domain act's label, or the API interface called.
+pub(crate) fn action_label(wire: &str) -> String {
+    match crate::domain::audit_event::Action::from_wire(wire) {
+        Some(a) => a.label().to_string(),
+        None => format!("接口调用 {}", wire.replace('.', "/")),
+    }
+}
+
+/// An audit entry's or event's result in words (`ok`, `denied`, `error`, `failed`, `locked`).
+pub(crate) fn result_label(result: &str) -> &'static str {
+    match result {
+        "ok" => "成功",
+        "denied" => "拒绝",
+        "locked" => "拒绝（账户已锁定）",
+        _ => "失败",
+    }
+}
+
+/// Who acted: the id with the role in words, or the platform itself.
+pub(crate) fn actor_label(id: &str, role: Option<&str>) -> String {
+    let id = match id {
+        "system" => "平台",
+        "cli" => "命令行",
+        other => other,
+    };
+    match role.and_then(Role::parse) {
+        Some(r) => format!("{id}（{}）", role_label(r)),
+        None => id.to_string(),
+    }
+}
+
 async fn stylesheet() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")

@@ -114,6 +114,64 @@ actions! {
 }
 
 impl Action {
+    /// What the console shows a person for this act.
+    pub fn label(self) -> &'static str {
+        match self {
+            Action::SystemAdd => "登记接入系统",
+            Action::SystemState => "变更系统状态",
+            Action::SystemCheckCallback => "检查回调地址",
+            Action::AccountCreate => "创建账户",
+            Action::AccountDisable => "停用账户",
+            Action::AccountEnable => "启用账户",
+            Action::AccountReset => "重置密码",
+            Action::AccountLockout => "账户被锁定",
+            Action::AccountUnlock => "解除账户锁定",
+            Action::AccountList => "查看管理员列表",
+            Action::PasswordChange => "修改密码",
+            Action::SecondFactorEnrol => "登记第二因素",
+            Action::SecondFactorReset => "重置第二因素",
+            Action::RecoveryCodeUse => "使用恢复码登录",
+            Action::ConsoleLogin => "登录",
+            Action::ConsoleLogout => "退出登录",
+            Action::OnboardingSubmit => "提交入驻申请",
+            Action::OnboardingApprove => "批准入驻申请",
+            Action::OnboardingReject => "驳回入驻申请",
+            Action::KeyRotationRequest => "申请更换接入公钥",
+            Action::KeyRotationApprove => "批准更换接入公钥",
+            Action::TrustAdd => "添加信任锚",
+            Action::TrustRemove => "删除信任锚",
+            Action::QuotaSet => "设置配额",
+            Action::QuotaClear => "取消配额",
+            Action::DocumentVerify => "文档验真",
+            Action::SealSearch => "查询印章登记库",
+            Action::UsageExport => "导出用量",
+            Action::PlatformStart => "平台启动",
+            Action::PlatformStop => "平台停止",
+            Action::AuditCheckpoint => "审计日志签名检查点",
+            Action::KeyCreate => "生成平台密钥",
+            Action::KeyUnwrap => "解封平台密钥",
+            Action::SystemList => "查看接入系统列表",
+            Action::KeyStatus => "查看密钥状态",
+            Action::PlatformStatus => "查看平台状态",
+            Action::PlatformTlsReload => "重新加载 TLS 证书",
+            Action::TrustList => "查看信任锚",
+            Action::QuotaShow => "查看配额",
+            Action::AuditExport => "导出审计日志",
+            Action::AuditVerify => "校验审计日志",
+            Action::AuditProof => "生成审计证明",
+            Action::AuditPrune => "清理过期审计记录",
+            Action::AuditSearch => "查询审计日志",
+            Action::PlatformBackup => "备份",
+            Action::PlatformRestore => "从备份恢复",
+            Action::TenantDestroy => "销毁租户数据",
+        }
+    }
+
+    /// The act of a wire name, if it is one of these (API calls are not).
+    pub fn from_wire(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|a| a.as_str() == name)
+    }
+
     /// Key operations are their own entry kind (`key`) whoever performs them.
     pub fn is_key_operation(self) -> bool {
         matches!(self, Action::KeyCreate | Action::KeyUnwrap)

@@ -23,6 +23,18 @@ pub struct NewSystem {
     pub state: Option<SystemState>,
 }
 
+/// The reason of a system's first state, created from an approved application.
+pub const APPROVED_REASON: &str = "入驻申请审批通过";
+
+/// A stored reason as a person reads it (records written before the reason was worded in
+/// Chinese say `approved`).
+pub fn reason_label(reason: &str) -> &str {
+    match reason {
+        "approved" => APPROVED_REASON,
+        other => other,
+    }
+}
+
 /// Validates and normalises a member's SM2 public key to PEM SubjectPublicKeyInfo.
 pub fn normalise_public_key(pem: &str) -> Result<String, DomainError> {
     let key = sm::sm2_public_key_from_pem(pem).map_err(|e| match e {
@@ -122,7 +134,7 @@ pub(crate) fn create_system(
         history: vec![StateChange {
             from: None,
             to: state,
-            reason: "approved".into(),
+            reason: APPROVED_REASON.into(),
             actor: actor.into(),
             at_ms: now,
         }],
