@@ -403,7 +403,7 @@ async fn forged_posts_are_refused() {
         .await;
     assert_eq!(
         (p.status, p.location.as_str()),
-        (303, "/console/applications")
+        (303, "/console/applications?done=approve")
     );
     let app = srv.state.store.get_application("vendor1").unwrap().unwrap();
     assert_eq!(app.state, ApplicationState::Approved);
@@ -587,6 +587,12 @@ async fn new_administrators_must_change_their_password_first() {
         .await;
     assert_eq!(p.status, 400);
     assert!(p.body.contains("密码长度"));
+    // Having to change the password is a notice to act on, styled apart from a success.
+    assert!(
+        p.body.contains("class=\"attention\" id=\"forced\""),
+        "{}",
+        p.body
+    );
     let p = op
         .post(
             "/console/password",
@@ -601,8 +607,11 @@ async fn new_administrators_must_change_their_password_first() {
     // Then the second factor: every page sends the account to enrolment until it is done.
     assert_eq!(
         (p.status, p.location.as_str()),
-        (303, "/console/second-factor")
+        (303, "/console/second-factor?done=password")
     );
+    // The change is confirmed there; the forced-change notice was not a success message.
+    let enrol = op.get(&p.location).await.body;
+    assert!(enrol.contains("id=\"notice\">密码已修改"), "{enrol}");
     assert_eq!(
         op.get("/console/applications").await.location,
         "/console/second-factor"
@@ -620,6 +629,125 @@ async fn new_administrators_must_change_their_password_first() {
         op.get("/console/applications").await.location,
         "/console/login"
     );
+    srv.stop().await;
+}
+
+/// Approving, rejecting, changing a system's state, disabling an account and resetting a
+/// password first ask on a page of their own, which posts the act; the page the act returns to
+/// says what was done.
+#[tokio::test]
+async fn irreversible_acts_ask_first_and_say_what_was_done() {
+    let srv = common::start().await;
+    let mut v = Browser::new(&srv);
+    register_vendor(&mut v, "vendor-a", USCC, "13812345678").await;
+    v.login("vendor-a", PASSWORD).await;
+    apply(&mut v, "甲印章系统").await;
+    admin(&srv, "op1", Role::Operator);
+    admin(&srv, "sec1", Role::Security);
+    admin(&srv, "op2", Role::Operator);
+    let mut op = Browser::new(&srv);
+    op.login("op1", PASSWORD).await;
+
+    // The queue links to the confirmation, which changes nothing by itself.
+    let queue = op.get("/console/applications").await.body;
+    assert!(queue.contains("href=\"/console/applications/vendor-a/approve\""));
+    let ask = op.get("/console/applications/vendor-a/approve").await;
+    assert_eq!(ask.status, 200);
+    assert!(ask.body.contains("确认通过入驻申请") && ask.body.contains("甲印章系统"));
+    assert!(
+        ask.body
+            .contains("action=\"/console/applications/vendor-a/approve\"")
+    );
+    let app = srv
+        .state
+        .store
+        .get_application("vendor-a")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        app.state,
+        ApplicationState::Submitted,
+        "asking changes nothing"
+    );
+    let p = op
+        .post(
+            "/console/applications/vendor-a/approve",
+            &[("csrf", &ask.csrf())],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    let back = op.get(&p.location).await.body;
+    assert!(back.contains("id=\"notice\">已通过入驻申请"), "{back}");
+    let app_id = srv
+        .state
+        .store
+        .get_application("vendor-a")
+        .unwrap()
+        .unwrap()
+        .app_id
+        .unwrap();
+
+    // A suspension names the state change and its consequence, and keeps the typed reason.
+    let path = format!("/console/systems/{app_id}");
+    let ask = op
+        .get(&format!(
+            "{path}/state?to=suspended&reason=%E8%BF%9D%E8%A7%84"
+        ))
+        .await;
+    assert_eq!(ask.status, 200, "{}", ask.body);
+    assert!(ask.body.contains("确认暂停系统") && ask.body.contains("20002"));
+    assert!(ask.body.contains("value=\"违规\""));
+    let p = op
+        .post(
+            &format!("{path}/state"),
+            &[
+                ("csrf", &ask.csrf()),
+                ("to", "suspended"),
+                ("reason", "违规"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    assert!(
+        op.get(&p.location)
+            .await
+            .body
+            .contains("id=\"notice\">系统状态已变更")
+    );
+    assert_eq!(
+        srv.state.store.get_system(&app_id).unwrap().unwrap().state,
+        hutong::domain::vocab::SystemState::Suspended
+    );
+
+    // Disabling and resetting an administrator.
+    let mut sec = Browser::new(&srv);
+    sec.login("sec1", PASSWORD).await;
+    let list = sec.get("/console/accounts").await.body;
+    assert!(list.contains("href=\"/console/accounts/op2/disable\""));
+    let ask = sec.get("/console/accounts/op2/disable").await;
+    assert!(ask.body.contains("确认停用账户") && ask.body.contains("op2"));
+    assert!(
+        !srv.state
+            .store
+            .get_account("op2")
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+    let p = sec
+        .post("/console/accounts/op2/disable", &[("csrf", &ask.csrf())])
+        .await;
+    assert_eq!(p.status, 303);
+    assert!(
+        sec.get(&p.location)
+            .await
+            .body
+            .contains("id=\"notice\">账户已停用")
+    );
+    let ask = sec.get("/console/accounts/op2/reset").await;
+    assert!(ask.body.contains("确认重置密码"));
+    // The operator may not even ask.
+    assert_eq!(op.get("/console/accounts/op2/reset").await.status, 403);
     srv.stop().await;
 }
 

@@ -302,7 +302,12 @@ async fn vendor_onboards_in_the_browser_and_its_app_id_signs_api_calls() {
         .unwrap();
     text(&c, "approve-vendor1").await;
     shot(&c, "03-operator-queue").await;
+    // Approving asks on a page of its own, then says what was done.
     click(&c, "approve-vendor1").await;
+    assert!(text(&c, "question").await.contains("vendor1"));
+    shot(&c, "03b-operator-confirm").await;
+    click(&c, "confirm").await;
+    assert!(text(&c, "notice").await.contains("已通过入驻申请"));
     c.goto(&format!("{base}/console/systems")).await.unwrap();
     shot(&c, "04-operator-systems").await;
     logout(&c).await;

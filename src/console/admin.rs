@@ -5,8 +5,8 @@
 use super::session::{self, Auth};
 use super::views::{self, AccountRow, AppRow, Ctx, EventRow, HistoryRow, SystemRow};
 use super::{
-    ConsoleError, action_label, actor_label, chart, fmt_time, html, redirect, result_label,
-    role_label, usage,
+    ConsoleError, DoneQuery, action_label, actor_label, chart, fmt_time, html, redirect,
+    result_label, role_label, usage,
 };
 use crate::app::AppState;
 use crate::domain::audit;
@@ -24,7 +24,12 @@ use serde::Deserialize;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(dashboard))
         .route("/applications", web::get().to(applications))
+        .route(
+            "/applications/{user}/approve",
+            web::get().to(confirm_approve),
+        )
         .route("/applications/{user}/approve", web::post().to(approve))
+        .route("/applications/{user}/reject", web::get().to(confirm_reject))
         .route("/applications/{user}/reject", web::post().to(reject))
         .route(
             "/applications/{user}/rotation",
@@ -32,6 +37,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/systems", web::get().to(systems_list))
         .route("/systems/{app_id}", web::get().to(system_detail))
+        .route("/systems/{app_id}/state", web::get().to(confirm_state))
         .route("/systems/{app_id}/state", web::post().to(system_state))
         .route(
             "/systems/{app_id}/check-callback",
@@ -40,8 +46,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/systems/{app_id}/destroy", web::post().to(destroy_tenant))
         .route("/accounts", web::get().to(accounts))
         .route("/accounts", web::post().to(create_account))
+        .route("/accounts/{user}/disable", web::get().to(confirm_disable))
         .route("/accounts/{user}/disable", web::post().to(disable_account))
         .route("/accounts/{user}/enable", web::post().to(enable_account))
+        .route("/accounts/{user}/reset", web::get().to(confirm_reset))
         .route("/accounts/{user}/reset", web::post().to(reset_password))
         .route(
             "/accounts/{user}/second-factor/reset",
@@ -113,7 +121,11 @@ pub(super) async fn finish<T>(
     Ok(redirect(to))
 }
 
-async fn dashboard(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ConsoleError> {
+async fn dashboard(
+    auth: Auth,
+    state: web::Data<AppState>,
+    q: web::Query<DoneQuery>,
+) -> Result<HttpResponse, ConsoleError> {
     auth.require_admin()?;
     let systems = state.store.list_systems()?;
     let apps = state.store.list_applications()?;
@@ -140,6 +152,10 @@ async fn dashboard(auth: Auth, state: web::Data<AppState>) -> Result<HttpRespons
     };
     html(&views::DashboardPage {
         ctx: Ctx::new(&auth, "/console/"),
+        notice: match q.done.as_deref() {
+            Some("password") => super::PASSWORD_CHANGED,
+            _ => "",
+        },
         recent,
         counts,
         calls_24h: hours.iter().map(|h| h.1).sum(),
@@ -162,9 +178,23 @@ async fn dashboard(auth: Auth, state: web::Data<AppState>) -> Result<HttpRespons
     })
 }
 
+/// The result message of the act a redirect came back from (`?done=…`).
+fn done_notice(done: Option<&str>) -> &'static str {
+    match done {
+        Some("approve") => "已通过入驻申请：系统已创建，处于测试状态。",
+        Some("reject") => "已驳回入驻申请，申请人可在门户看到驳回原因。",
+        Some("state") => "系统状态已变更，并已记入状态历史和审计日志。",
+        Some("disable") => "账户已停用，其所有会话已结束。",
+        Some("enable") => "账户已启用。",
+        Some("password") => super::PASSWORD_CHANGED,
+        _ => "",
+    }
+}
+
 async fn applications(
     auth: Auth,
     state: web::Data<AppState>,
+    q: web::Query<DoneQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     auth.require(Role::Operator)?;
     let mut queue = Vec::new();
@@ -199,6 +229,7 @@ async fn applications(
         ctx: Ctx::new(&auth, "/console/applications"),
         queue,
         others,
+        notice: done_notice(q.done.as_deref()),
     })
 }
 
@@ -236,7 +267,7 @@ async fn approve(
     let res = web::block(move || onboarding::approve(&store, &u, &actor))
         .await
         .map_err(|e| ConsoleError::Internal(e.to_string()))?;
-    finish(&state, res, "/console/applications").await
+    finish(&state, res, "/console/applications?done=approve").await
 }
 
 async fn reject(
@@ -255,7 +286,7 @@ async fn reject(
         &user,
     )?;
     let res = onboarding::reject(&state.store, &user, &form.reason, &actor(&auth));
-    finish(&state, res, "/console/applications").await
+    finish(&state, res, "/console/applications?done=reject").await
 }
 
 async fn approve_rotation(
@@ -320,16 +351,19 @@ async fn system_detail(
     auth: Auth,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    q: web::Query<DoneQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     auth.require_one_of(&[Role::Operator, Role::Security])?;
-    html(&system_page(
+    let mut page = system_page(
         &state,
         &auth,
         &path.into_inner(),
         usage::QuotaForm::initial(),
         FieldErrors::default(),
         String::new(),
-    )?)
+    )?;
+    page.notice = done_notice(q.done.as_deref());
+    html(&page)
 }
 
 /// The system detail page; the quota form shows `quota_form` with its errors (after a refused
@@ -357,6 +391,7 @@ pub(super) fn system_page(
     .collect();
     Ok(views::SystemPage {
         ctx: Ctx::new(auth, "/console/systems"),
+        notice: "",
         sys: system_row(&s, state.interop.is_degraded(app_id)),
         callback_url: s.callback_url.clone().unwrap_or_default(),
         dest_host: s.dest_host.clone().unwrap_or_default(),
@@ -448,7 +483,12 @@ async fn system_state(
         return Err(e);
     };
     let res = systems::set_state(&state.store, &app_id, to, &form.reason, &actor(&auth));
-    finish(&state, res, &format!("/console/systems/{app_id}")).await
+    finish(
+        &state,
+        res,
+        &format!("/console/systems/{app_id}?done=state"),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -525,12 +565,19 @@ fn accounts_page(
             .collect(),
         issued,
         error,
+        notice: "",
     })
 }
 
-async fn accounts(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ConsoleError> {
+async fn accounts(
+    auth: Auth,
+    state: web::Data<AppState>,
+    q: web::Query<DoneQuery>,
+) -> Result<HttpResponse, ConsoleError> {
     auth.require(Role::Security)?;
-    html(&accounts_page(&state, &auth, None, String::new())?)
+    let mut page = accounts_page(&state, &auth, None, String::new())?;
+    page.notice = done_notice(q.done.as_deref());
+    html(&page)
 }
 
 #[derive(Deserialize)]
@@ -615,7 +662,11 @@ async fn set_disabled(
     acc::set_disabled(&state.store, &user, disabled, &actor(&auth))?;
     session::destroy_all_of(&state.store, &user)?;
     state.store.commit().await?;
-    Ok(redirect("/console/accounts"))
+    Ok(redirect(if disabled {
+        "/console/accounts?done=disable"
+    } else {
+        "/console/accounts?done=enable"
+    }))
 }
 
 async fn disable_account(
@@ -685,6 +736,157 @@ async fn reset_second_factor(
     )?;
     let res = crate::domain::second_factor::reset(&state.store, &user, &actor(&auth));
     finish(&state, res, "/console/accounts").await
+}
+
+#[derive(Deserialize)]
+pub struct StateQuery {
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    reason: String,
+}
+
+#[derive(Deserialize)]
+pub struct ReasonQuery {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn confirm_approve(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ConsoleError> {
+    auth.require(Role::Operator)?;
+    let user = path.into_inner();
+    let app = state
+        .store
+        .get_application(&user)?
+        .ok_or_else(|| ConsoleError::NotFound(format!("申请 {user} 不存在")))?;
+    html(&views::ConfirmPage {
+        ctx: Ctx::new(&auth, "/console/applications"),
+        title: "确认通过入驻申请",
+        question: format!("通过 {user} 提交的“{}”入驻申请？", app.system_name),
+        details: vec![
+            "通过后系统即被创建，进入测试状态，可以调用接口。".into(),
+            format!(
+                "公钥指纹（SM3）：{}",
+                views::key_fingerprint(&app.public_key_pem)
+            ),
+        ],
+        action: format!("/console/applications/{user}/approve"),
+        hidden: Vec::new(),
+        reason: None,
+        button: "确认通过",
+        danger: false,
+        back: "/console/applications".into(),
+    })
+}
+
+async fn confirm_reject(
+    auth: Auth,
+    path: web::Path<String>,
+    q: web::Query<ReasonQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    auth.require(Role::Operator)?;
+    let user = path.into_inner();
+    html(&views::ConfirmPage {
+        ctx: Ctx::new(&auth, "/console/applications"),
+        title: "确认驳回入驻申请",
+        question: format!("驳回 {user} 的入驻申请？"),
+        details: vec!["驳回原因会显示给申请人；申请人修改后可以重新提交。".into()],
+        action: format!("/console/applications/{user}/reject"),
+        hidden: Vec::new(),
+        reason: Some(("驳回原因（必填，申请人可见）", q.reason.clone())),
+        button: "确认驳回",
+        danger: true,
+        back: "/console/applications".into(),
+    })
+}
+
+async fn confirm_state(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    q: web::Query<StateQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    auth.require(Role::Operator)?;
+    let app_id = path.into_inner();
+    let sys = state
+        .store
+        .get_system(&app_id)?
+        .ok_or_else(|| ConsoleError::NotFound(format!("系统 {app_id} 不存在")))?;
+    let to =
+        SystemState::parse(&q.to).ok_or_else(|| ConsoleError::Invalid("目标状态无效".into()))?;
+    let suspend = to == SystemState::Suspended;
+    let mut details = vec![format!(
+        "状态由“{}”变为“{}”。",
+        state_label(sys.state).0,
+        state_label(to).0
+    )];
+    if suspend {
+        details.push("暂停后该系统的每个接口调用都返回 20002，直到恢复。".into());
+    }
+    html(&views::ConfirmPage {
+        ctx: Ctx::new(&auth, "/console/systems"),
+        title: if suspend {
+            "确认暂停系统"
+        } else {
+            "确认变更系统状态"
+        },
+        question: format!("变更系统“{}”（{app_id}）的状态？", sys.name),
+        details,
+        action: format!("/console/systems/{app_id}/state"),
+        hidden: vec![("to", q.to.clone())],
+        reason: Some(("变更原因（必填，记入状态历史）", q.reason.clone())),
+        button: if suspend {
+            "确认暂停"
+        } else {
+            "确认变更"
+        },
+        danger: suspend,
+        back: format!("/console/systems/{app_id}"),
+    })
+}
+
+async fn confirm_disable(
+    auth: Auth,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ConsoleError> {
+    auth.require(Role::Security)?;
+    let user = path.into_inner();
+    html(&views::ConfirmPage {
+        ctx: Ctx::new(&auth, "/console/accounts"),
+        title: "确认停用账户",
+        question: format!("停用管理员账户 {user}？"),
+        details: vec!["停用后该账户不能登录，其现有会话立即结束；可以随时重新启用。".into()],
+        action: format!("/console/accounts/{user}/disable"),
+        hidden: Vec::new(),
+        reason: None,
+        button: "确认停用",
+        danger: true,
+        back: "/console/accounts".into(),
+    })
+}
+
+async fn confirm_reset(auth: Auth, path: web::Path<String>) -> Result<HttpResponse, ConsoleError> {
+    auth.require(Role::Security)?;
+    let user = path.into_inner();
+    html(&views::ConfirmPage {
+        ctx: Ctx::new(&auth, "/console/accounts"),
+        title: "确认重置密码",
+        question: format!("重置管理员账户 {user} 的密码？"),
+        details: vec![
+            "将生成一个新密码，只显示一次，请当面或通过安全渠道交给本人；其下次登录须修改。".into(),
+            "该账户的现有会话立即结束，锁定同时解除。".into(),
+        ],
+        action: format!("/console/accounts/{user}/reset"),
+        hidden: Vec::new(),
+        reason: None,
+        button: "确认重置",
+        danger: true,
+        back: "/console/accounts".into(),
+    })
 }
 
 async fn keys(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ConsoleError> {

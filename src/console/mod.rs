@@ -140,6 +140,9 @@ pub(crate) fn redirect(to: &str) -> HttpResponse {
         .finish()
 }
 
+/// The result message after an account holder changed their password.
+pub(crate) const PASSWORD_CHANGED: &str = "密码已修改，其他会话已结束。";
+
 /// `?done=…`: which act a redirect came back from, for the page's result message.
 #[derive(serde::Deserialize)]
 pub(crate) struct DoneQuery {

@@ -281,11 +281,11 @@ pub async fn change_password(
     match result {
         Ok(token) => {
             let to = if auth.must_enrol {
-                "/console/second-factor"
+                "/console/second-factor?done=password"
             } else if auth.role == Role::Vendor {
-                "/portal/"
+                "/portal/?done=password"
             } else {
-                "/console/"
+                "/console/?done=password"
             };
             Ok(HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, to))
@@ -477,6 +477,7 @@ async fn home(
     let notice = match q.done.as_deref() {
         Some("apply") => "入驻申请已提交，请等待系统管理员审核。",
         Some("rotate") => "密钥轮换请求已提交，请等待系统管理员处理。",
+        Some("password") => super::PASSWORD_CHANGED,
         _ => "",
     };
     html(&portal_page(

@@ -227,6 +227,7 @@ async fn own_page(
     let notice = match q.done.as_deref() {
         Some("totp") => "动态口令已启用。",
         Some("cert") => "SM2 证书已登记。",
+        Some("password") => super::PASSWORD_CHANGED,
         _ => "",
     };
     own_html(&state, auth, notice.into(), String::new()).await

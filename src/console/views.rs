@@ -177,6 +177,7 @@ pub struct PasswordPage {
 #[template(path = "dashboard.html")]
 pub struct DashboardPage {
     pub ctx: Ctx,
+    pub notice: &'static str,
     /// The newest domain events from the audit log (shown to the auditor).
     pub recent: Vec<EventRow>,
     pub counts: Vec<(&'static str, usize)>,
@@ -338,6 +339,27 @@ pub struct ApplicationsPage {
     pub ctx: Ctx,
     pub queue: Vec<AppRow>,
     pub others: Vec<AppRow>,
+    /// The result of the act the page came back from.
+    pub notice: &'static str,
+}
+
+/// An act that cannot be undone asks first, on a page of its own (no script): the form
+/// posts what the list page would have posted.
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub struct ConfirmPage {
+    pub ctx: Ctx,
+    pub title: &'static str,
+    pub question: String,
+    pub details: Vec<String>,
+    /// Where the confirmed form posts.
+    pub action: String,
+    pub hidden: Vec<(&'static str, String)>,
+    /// A reason to give: (label, value typed so far).
+    pub reason: Option<(&'static str, String)>,
+    pub button: &'static str,
+    pub danger: bool,
+    pub back: String,
 }
 
 pub struct SystemRow {
@@ -373,6 +395,7 @@ pub struct HistoryRow {
 #[template(path = "system.html")]
 pub struct SystemPage {
     pub ctx: Ctx,
+    pub notice: &'static str,
     pub sys: SystemRow,
     pub callback_url: String,
     pub dest_host: String,
@@ -446,6 +469,7 @@ pub struct AccountsPage {
     /// A one-time password to hand over (after create or reset); shown once, never stored.
     pub issued: Option<(String, String)>,
     pub error: String,
+    pub notice: &'static str,
 }
 
 #[derive(Template)]
