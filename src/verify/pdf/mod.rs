@@ -11,6 +11,7 @@
 
 mod budget;
 mod coverage;
+mod diff;
 mod fields;
 mod parse;
 mod ranges;
