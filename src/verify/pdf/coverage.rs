@@ -62,6 +62,39 @@ impl RevisionCache {
     }
 }
 
+/// Aligns the view rebuilt by scanning with the cross-reference view where scanning is known
+/// to be wrong: the scan takes an object's last `N G obj` header, but a later revision may have
+/// redefined the object inside an object stream (Acrobat saves so). A reader repairing the file
+/// takes the later definition too; without this, every packed update would look like an
+/// incremental saving attack.
+pub(crate) fn align_rescanned(rescanned: &mut Document, doc: &Document) {
+    use lopdf::xref::XrefEntry;
+    let normal_offset = |d: &Document, n: u32| match d.reference_table.get(n) {
+        Some(XrefEntry::Normal { offset, .. }) => Some(*offset),
+        _ => None,
+    };
+    let later: Vec<(ObjectId, XrefEntry)> = doc
+        .objects
+        .keys()
+        .filter_map(|id| match doc.reference_table.get(id.0) {
+            Some(e @ XrefEntry::Compressed { container, .. }) => {
+                let packed_at = normal_offset(doc, *container)?;
+                let scanned_at = normal_offset(rescanned, id.0);
+                scanned_at
+                    .is_none_or(|at| at < packed_at)
+                    .then_some((*id, e.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    for (id, entry) in later {
+        if let Some(o) = doc.objects.get(&id) {
+            rescanned.objects.insert(id, o.clone());
+            rescanned.reference_table.insert(id.0, entry);
+        }
+    }
+}
+
 /// Records the `coverage` step for one signature.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn check(

@@ -36,7 +36,7 @@ pub(crate) enum Holder {
 #[derive(Debug, Clone)]
 pub(crate) struct Use {
     holder: Holder,
-    path: String,
+    path: Box<str>,
 }
 
 /// The signed revision's references, indexed once per revision: every use of every object,
@@ -93,7 +93,7 @@ fn collect<'a>(
     o: &'a Object,
     path: &mut Vec<&'a [u8]>,
     depth: usize,
-    out: &mut Vec<(ObjectId, String)>,
+    out: &mut Vec<(ObjectId, Box<str>)>,
 ) {
     if depth > MAX_NESTING {
         return;
@@ -105,7 +105,7 @@ fn collect<'a>(
                 p.push('/');
                 p.push_str(&String::from_utf8_lossy(k));
             }
-            out.push((*id, p));
+            out.push((*id, p.into_boxed_str()));
             return;
         }
         Object::Array(a) => {
@@ -442,7 +442,10 @@ impl Run<'_> {
                 // pyHanko `SigFieldCreationRule`: only signature fields may be created.
                 self.report(
                     id,
-                    format!("新增非签名表单域控件（对象 {} {}）", id.0, id.1),
+                    format!(
+                        "新增非签名的 Widget 表单域控件（对象 {} {}），签名后只允许新建签名域",
+                        id.0, id.1
+                    ),
                 );
             } else if d.docmdp.is_some() && widget_visible(d.new, dict) {
                 self.sneaky_signature(id);
@@ -607,11 +610,11 @@ impl Run<'_> {
         let uses = self.d.old_uses.of_target(id);
         let all_lists = uses
             .iter()
-            .all(|u| matches!(u.path.as_str(), "/Fields" | "/Kids" | "/Annots"));
+            .all(|u| matches!(&*u.path, "/Fields" | "/Kids" | "/Annots"));
         if !all_lists {
             let u = uses
                 .iter()
-                .find(|u| !matches!(u.path.as_str(), "/Fields" | "/Kids" | "/Annots"));
+                .find(|u| !matches!(&*u.path, "/Fields" | "/Kids" | "/Annots"));
             return Err(format!(
                 "数组对象 {} {} 被改写{}",
                 id.0,
@@ -620,7 +623,7 @@ impl Run<'_> {
                     .unwrap_or_default()
             ));
         }
-        let annots = uses.iter().all(|u| u.path == "/Annots");
+        let annots = uses.iter().all(|u| &*u.path == "/Annots");
         only_additions(self.d, a, b, annots).map_err(|v| format!("数组对象 {} {}: {v}", id.0, id.1))
     }
 
@@ -773,8 +776,24 @@ impl Run<'_> {
                 continue;
             };
             let old_obj = d.old.objects.get(&id);
+            // Name the route no rule approved (not the updated widget's own).
+            let approved = |h: &ObjectId| {
+                self.cleared.contains(h)
+                    || self.appearance_owners.contains(h)
+                    || self.filled_sig_fields.contains(h)
+            };
+            let foreign = |u: &&Use| !matches!(u.holder, Holder::Obj(h) if approved(&h));
+            let on_page = |u: &&Use| {
+                matches!(u.holder, Holder::Obj(h) if d.old.objects.get(&h)
+                    .and_then(dict_of)
+                    .is_some_and(|p| name_is(p, b"Type", b"Page")))
+            };
+            // A page's own use says best what the change shows on.
             let route = uses
-                .first()
+                .iter()
+                .find(|u| foreign(u) && on_page(u))
+                .or_else(|| uses.iter().find(foreign))
+                .or(uses.first())
                 .map(|u| format!("（签署的修订版本中经 {} 引用）", route_words(u)))
                 .unwrap_or_default();
             let old_sig = old_obj
@@ -853,7 +872,7 @@ fn form_widget_using(d: &Diff<'_>, id: ObjectId) -> Option<ObjectId> {
         }
         for up in d.old_uses.of_target(h) {
             if let Holder::Obj(w) = up.holder
-                && up.path == "/AP"
+                && &*up.path == "/AP"
                 && is_form_widget(w)
             {
                 return Some(w);
@@ -1048,6 +1067,10 @@ fn only_additions(d: &Diff<'_>, a: &[Object], b: &[Object], annots: bool) -> Res
             is_annotation(o) && !dict_of(o).is_some_and(|x| name_is(x, b"Subtype", b"Widget"))
         });
         if annotations_allowed && is_plain_annotation {
+            continue;
+        }
+        // A new annotation is named once, as an object (`Run::fresh`).
+        if obj.is_some_and(is_annotation) && d.old_uses.of_target(*id).is_empty() {
             continue;
         }
         let kind = dict
