@@ -813,6 +813,22 @@ fn evil_annotations_after_a_certification_fail_coverage_naming_object_and_revisi
         let commented = add_annotation(&p3, &layout3, annot, Some(overlay()));
         assert_accepted(&format!("P=3 {kind}"), &commented, &pki, 1);
     }
+    let reused = append_update(
+        &p3,
+        &[
+            (3, layout3.page(&[7, 5])),
+            (5, EVIL_ANNOTATIONS[0].1.to_string()),
+        ],
+        8,
+        1,
+    );
+    assert_caught(
+        "P=3 annotation in the font's number",
+        &reused,
+        &pki,
+        "Sig1",
+        &["对象 5 0", "第 3 个修订版本"],
+    );
     let widget = add_annotation(&p3, &layout3, EVIL_ANNOTATIONS[5].1, Some(overlay()));
     assert_caught(
         "P=3 new text field",
@@ -1354,6 +1370,39 @@ fn shadow_attack_variants_fail_coverage() {
         &pki,
         "Sig1",
         &["第 1 页 的 /Resources 被修改", "第 4 个修订版本"],
+    );
+
+    let approved = Signing::new(
+        &pki,
+        NEXT,
+        vec![
+            (
+                APPROVAL,
+                visible_sig_widget("Approval", Some(NEXT), "300 100 500 140", NEXT + 1),
+            ),
+            (NEXT + 1, overlay()),
+        ],
+        NEXT + 2,
+    )
+    .sign(&signed);
+    let swapped_look = append_update(
+        &approved,
+        &[
+            (
+                APPROVAL,
+                visible_sig_widget("Approval", Some(NEXT), "300 100 500 140", NEXT + 2),
+            ),
+            (NEXT + 2, overlay()),
+        ],
+        NEXT + 3,
+        1,
+    );
+    assert_caught(
+        "replace: a signed field's appearance swapped",
+        &swapped_look,
+        &pki,
+        "Approval",
+        &["已签名的签名域被改写", "对象 24 0", "第 5 个修订版本"],
     );
 
     let unhide = form_update(

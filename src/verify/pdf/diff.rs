@@ -203,6 +203,18 @@ fn field_type(doc: &Document, d: &Dictionary) -> Option<Vec<u8>> {
     None
 }
 
+/// The value (`/V`) of a field or widget as a dictionary, following `/Parent` (bounded).
+fn field_value<'a>(doc: &'a Document, d: &'a Dictionary) -> Option<&'a Dictionary> {
+    let mut cur = d;
+    for _ in 0..32 {
+        if let Ok(v) = cur.get(b"V") {
+            return deref_dict(doc, v);
+        }
+        cur = cur.get(b"Parent").ok().and_then(|p| deref_dict(doc, p))?;
+    }
+    None
+}
+
 fn is_sig(doc: &Document, d: &Dictionary) -> bool {
     field_type(doc, d).as_deref() == Some(b"Sig".as_slice())
 }
@@ -532,9 +544,12 @@ impl Run<'_> {
                             .map_err(|v| format!("表单域对象 {} {}: {v}", id.0, id.1)),
                     )
                 }
-                (Some(_), Some(nd), _, _) if is_annotation(new_obj) => {
+                (Some(od), Some(nd), _, _) if is_annotation(new_obj) => {
                     let st = name_text(nd, b"Subtype");
-                    if d.docmdp == Some(3) {
+                    // The same annotation, not another object's number reused.
+                    let same_kind =
+                        is_annotation(old_obj) && name_text(od, b"Subtype") == st && st != "Widget";
+                    if d.docmdp == Some(3) && same_kind {
                         // Table 254: P=3 also permits modifying annotations.
                         self.appearance_owners.push(id);
                         Some(Ok(()))
@@ -655,19 +670,25 @@ impl Run<'_> {
     fn field_ok(&mut self, id: ObjectId, od: &Dictionary, nd: &Dictionary) -> Result<(), String> {
         let d = self.d;
         let sig = is_sig(d.new, nd);
-        let was_filled = od
-            .get(b"V")
-            .ok()
-            .and_then(|v| deref_dict(d.old, v))
-            .is_some();
-        let mut filling = false;
+        // The value lives in the field, which may be the widget's /Parent.
+        let filled_before = field_value(d.old, od).is_some();
+        let filled_now = field_value(d.new, nd).is_some();
+        let filling = sig && !filled_before && filled_now;
         for key in changed_keys(od, nd) {
             match key.as_slice() {
-                b"V" if sig => {
-                    if was_filled {
-                        return Err("已签名的签名域被改写".into());
+                // pyHanko `FORMFIELD_ALWAYS_MODIFIABLE` (/Ff): Acrobat locks fields it signs;
+                // only the ReadOnly bit (ISO 32000-1 Table 221, bit 1) changes nothing shown.
+                b"Ff" => {
+                    let ff = |dict: &Dictionary| dict.get(b"Ff").ok().and_then(int).unwrap_or(0);
+                    if (ff(od) ^ ff(nd)) & !1 != 0 {
+                        return Err("域标志 /Ff 被修改".into());
                     }
-                    filling = true;
+                }
+                // pyHanko `SigFieldModificationRule`: a signed field, or one that stays empty,
+                // keeps its state; its appearance belongs to what was signed.
+                _ if sig && filled_before => return Err("已签名的签名域被改写".into()),
+                _ if sig && !filling => {
+                    return Err(format!("未签名的签名域的 /{} 被修改", key_text(&key)));
                 }
                 b"V" | b"AS" | b"AP" | b"MK" | b"DA" | b"Lock" | b"SV" | b"Kids" => {
                     if !sig && d.docmdp == Some(1) {
@@ -684,23 +705,14 @@ impl Run<'_> {
                         only_additions(d, &list(d.old, od), &list(d.new, nd), false)?;
                     }
                 }
-                // Signing a pre-created field may set its print flag (Acrobat); a signed
-                // field's widget keeps its flags.
-                b"F" if sig && !was_filled => {}
+                // Signing a pre-created field may set its print flag (Acrobat).
+                b"F" if filling => {}
                 b"F" => return Err("注释显示标志 /F 被修改（隐藏/显示）".into()),
-                // pyHanko `FORMFIELD_ALWAYS_MODIFIABLE` (/Ff): Acrobat locks fields it signs;
-                // only the ReadOnly bit (ISO 32000-1 Table 221, bit 1) changes nothing shown.
-                b"Ff" => {
-                    let ff = |dict: &Dictionary| dict.get(b"Ff").ok().and_then(int).unwrap_or(0);
-                    if (ff(od) ^ ff(nd)) & !1 != 0 {
-                        return Err("域标志 /Ff 被修改".into());
-                    }
-                }
                 other => return Err(format!("/{} 被修改", key_text(other))),
             }
         }
         self.appearance_owners.push(id);
-        if sig && filling {
+        if filling && nd.has(b"V") {
             self.filled_sig_fields.push(id);
         }
         Ok(())
@@ -1086,4 +1098,114 @@ fn only_additions(d: &Diff<'_>, a: &[Object], b: &[Object], annots: bool) -> Res
         return Err(format!("新增非签名的 {kind}（{} {}）{why}", id.0, id.1));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(objects: Vec<(u32, Object)>) -> Document {
+        let mut d = Document::with_version("1.7");
+        for (n, o) in objects {
+            d.objects.insert((n, 0), o);
+        }
+        d.trailer.set("Root", Object::Reference((1, 0)));
+        d
+    }
+
+    fn dict(pairs: Vec<(&str, Object)>) -> Object {
+        let mut d = Dictionary::new();
+        for (k, v) in pairs {
+            d.set(k, v);
+        }
+        Object::Dictionary(d)
+    }
+
+    #[test]
+    fn a_prefix_covers_whole_keys_only() {
+        assert!(under("/AP", "/AP"));
+        assert!(under("/AP/N/On", "/AP"));
+        assert!(!under("/APX", "/AP"));
+        assert!(!under("/Resources/AP", "/AP"));
+    }
+
+    #[test]
+    fn uses_record_holder_and_key_path_from_reachable_objects_only() {
+        let d = doc(vec![
+            (
+                1,
+                dict(vec![
+                    ("Type", Object::Name(b"Catalog".to_vec())),
+                    ("Pages", Object::Reference((2, 0))),
+                ]),
+            ),
+            (
+                2,
+                dict(vec![(
+                    "Res",
+                    dict(vec![(
+                        "Font",
+                        dict(vec![("F1", Object::Reference((3, 0)))]),
+                    )]),
+                )]),
+            ),
+            (3, dict(vec![])),
+            // Unreachable: its reference to 3 is no use.
+            (9, dict(vec![("X", Object::Reference((3, 0)))])),
+        ]);
+        let uses = Uses::of(&d);
+        let of3 = uses.of_target((3, 0));
+        assert_eq!(of3.len(), 1);
+        assert_eq!(of3[0].holder, Holder::Obj((2, 0)));
+        assert_eq!(&*of3[0].path, "/Res/Font/F1");
+        assert_eq!(uses.of_target((1, 0))[0].holder, Holder::Trailer);
+    }
+
+    #[test]
+    fn a_widget_is_visible_only_with_area_flags_and_appearance() {
+        let d = doc(vec![]);
+        let rect = |r: [i64; 4]| Object::Array(r.iter().map(|v| Object::Integer(*v)).collect());
+        let ap = || dict(vec![("N", Object::Reference((5, 0)))]);
+        let w = |pairs| match dict(pairs) {
+            Object::Dictionary(x) => x,
+            _ => unreachable!(),
+        };
+        assert!(widget_visible(
+            &d,
+            &w(vec![("Rect", rect([0, 0, 10, 10])), ("AP", ap())])
+        ));
+        assert!(widget_visible(
+            &d,
+            &w(vec![("Rect", rect([10, 10, 0, 0])), ("AP", ap())])
+        ));
+        assert!(!widget_visible(
+            &d,
+            &w(vec![("Rect", rect([0, 0, 0, 10])), ("AP", ap())])
+        ));
+        assert!(!widget_visible(
+            &d,
+            &w(vec![
+                ("Rect", rect([0, 0, 10, 10])),
+                ("AP", ap()),
+                ("F", Object::Integer(2))
+            ])
+        ));
+        assert!(!widget_visible(
+            &d,
+            &w(vec![
+                ("Rect", rect([0, 0, 10, 10])),
+                ("AP", ap()),
+                ("F", Object::Integer(32))
+            ])
+        ));
+        assert!(!widget_visible(
+            &d,
+            &w(vec![("Rect", rect([0, 0, 10, 10]))])
+        ));
+        // Hostile values: no rectangle, wrong types.
+        assert!(!widget_visible(
+            &d,
+            &w(vec![("Rect", Object::Name(b"x".to_vec())), ("AP", ap())])
+        ));
+    }
 }
