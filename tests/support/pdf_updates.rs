@@ -309,6 +309,8 @@ pub struct Signing<'a> {
     pub size: u32,
     /// A certification signature with this DocMDP `/P`.
     pub docmdp: Option<u8>,
+    /// The DocMDP reference dictionary's `/Data` (iText points it to the catalog).
+    pub data: Option<u32>,
     /// `/Type /DocTimeStamp` with `/SubFilter /ETSI.RFC3161` (the value is still a CMS
     /// signature: only the later signatures' coverage is examined with it).
     pub doc_timestamp: bool,
@@ -327,6 +329,7 @@ impl<'a> Signing<'a> {
             objects,
             size,
             docmdp: None,
+            data: None,
             doc_timestamp: false,
             xref: Xref::Table,
             tail: 0,
@@ -336,11 +339,15 @@ impl<'a> Signing<'a> {
 
     pub fn sign(&self, base: &[u8]) -> Vec<u8> {
         let placeholder = "0".repeat(CONTENTS_HEX_LEN);
+        let data = self
+            .data
+            .map(|n| format!(" /Data {n} 0 R"))
+            .unwrap_or_default();
         let reference = self
             .docmdp
             .map(|p| {
                 format!(
-                    " /Reference [<< /Type /SigRef /TransformMethod /DocMDP /TransformParams << /Type /TransformParams /P {p} /V /1.2 >> >>]"
+                    " /Reference [<< /Type /SigRef /TransformMethod /DocMDP /TransformParams << /Type /TransformParams /P {p} /V /1.2 >>{data} >>]"
                 )
             })
             .unwrap_or_default();
@@ -448,11 +455,13 @@ pub fn signed_sample(pki: &Pki) -> Vec<u8> {
     )
 }
 
-/// The base document certified (field `Sig1`: signature 6, widget 7) with DocMDP `p`.
+/// The base document certified (field `Sig1`: signature 6, widget 7) with DocMDP `p`, its
+/// reference dictionary's `/Data` pointing to the catalog as iText writes it.
 pub fn certified_sample(pki: &Pki, p: u8) -> (Vec<u8>, Layout) {
     let layout = Layout::plain().certified_by(6);
     let mut s = new_field_signing(pki, &layout, 6, &[7], &[7], "Sig1");
     s.docmdp = Some(p);
+    s.data = Some(1);
     (s.sign(&data("generated/sm2-base-unsigned.pdf")), layout)
 }
 

@@ -577,10 +577,13 @@ impl Run<'_> {
     /// Every use of `id` in the signed revision is one of `routes` (holder, key path prefix);
     /// otherwise the overwrite shows through another route.
     fn only_from(&self, id: ObjectId, routes: &[(Holder, &str)]) -> Result<(), String> {
+        // A signature reference dictionary's /Data names the object a transform is about
+        // (ISO 32000-1 §12.8.1, Table 253; iText writes it for DocMDP); it shows nothing.
         match self.d.old_uses.of_target(id).iter().find(|u| {
-            !routes
-                .iter()
-                .any(|(h, p)| u.holder == *h && under(&u.path, p))
+            &*u.path != "/Reference/Data"
+                && !routes
+                    .iter()
+                    .any(|(h, p)| u.holder == *h && under(&u.path, p))
         }) {
             None => Ok(()),
             Some(u) => Err(format!(
@@ -853,16 +856,24 @@ impl Run<'_> {
         if gone.is_empty() {
             return;
         }
-        let mut still_used: BTreeSet<ObjectId> = BTreeSet::new();
+        // Each vanished object with the first shown object still pointing to it.
+        let mut still_used: std::collections::BTreeMap<ObjectId, ObjectId> = Default::default();
         for id in d.live {
             if let Some(o) = d.new.objects.get(id) {
                 let mut refs = Vec::new();
                 refs_in(o, 0, &mut refs);
-                still_used.extend(refs.into_iter().filter(|r| gone.contains(r)));
+                for r in refs.into_iter().filter(|r| gone.contains(r)) {
+                    still_used.entry(r).or_insert(*id);
+                }
             }
         }
-        for id in still_used {
-            self.push(format!("对象 {} {} 被删除", id.0, id.1));
+        // Which update freed it is not recorded in the view: the final one shows the gap.
+        let last = d.revisions.len().max(1);
+        for (id, by) in still_used {
+            self.push(format!(
+                "第 {last} 个修订版本（最终版本）：对象 {} {} 被删除或无法读取，但对象 {} {} 仍引用它",
+                id.0, id.1, by.0, by.1
+            ));
         }
     }
 }
