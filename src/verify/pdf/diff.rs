@@ -764,10 +764,11 @@ impl Run<'_> {
         // stream rewritten in place, where DocMDP permits form filling, is the widget's own
         // update even when its dictionary is unchanged; the route rule still applies.
         if d.docmdp != Some(1) {
+            let known: HashSet<&ObjectId> = self.appearance_owners.iter().collect();
             let mut extra: Vec<ObjectId> = open
                 .iter()
                 .filter_map(|id| form_widget_using(d, *id))
-                .filter(|w| !self.appearance_owners.contains(w))
+                .filter(|w| !known.contains(w))
                 .collect();
             extra.sort();
             extra.dedup();
@@ -782,7 +783,16 @@ impl Run<'_> {
     /// Overwritten objects no rule cleared: named with the route that shows the change.
     fn unexplained(&mut self) {
         let d = self.d;
+        let owners: HashSet<ObjectId> = self
+            .appearance_owners
+            .iter()
+            .chain(&self.filled_sig_fields)
+            .copied()
+            .collect();
         for id in self.pending.clone() {
+            if self.violations.len() >= MAX_VIOLATIONS {
+                return;
+            }
             if self.cleared.contains(&id) || self.reported.contains(&id) {
                 continue;
             }
@@ -792,11 +802,7 @@ impl Run<'_> {
             };
             let old_obj = d.old.objects.get(&id);
             // Name the route no rule approved (not the updated widget's own).
-            let approved = |h: &ObjectId| {
-                self.cleared.contains(h)
-                    || self.appearance_owners.contains(h)
-                    || self.filled_sig_fields.contains(h)
-            };
+            let approved = |h: &ObjectId| self.cleared.contains(h) || owners.contains(h);
             let foreign = |u: &&Use| !matches!(u.holder, Holder::Obj(h) if approved(&h));
             let on_page = |u: &&Use| {
                 matches!(u.holder, Holder::Obj(h) if d.old.objects.get(&h)
