@@ -1648,3 +1648,42 @@ fn producers_multi_signature_updates_pass() {
         "DocTS",
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// The diff analysis on damaged multi-revision files (a prepared form, its signature, a
+    /// form fill and a second signature in an object stream) never panics.
+    #[test]
+    fn mutated_multi_revision_pdfs_never_panic(
+        edits in proptest::collection::vec((any::<u32>(), any::<u8>()), 1..8),
+        tail_only in any::<bool>(),
+    ) {
+        static PDF: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        let pdf = PDF.get_or_init(|| {
+            use form::*;
+            let pki = pki(1_900_000_000_000);
+            let (signed, _) = form_document(&pki, Some(2));
+            let filled = form_update(&signed, &[
+                (CITY, text_widget("City", "Shanghai", 450, &format!("<< /N {CITY_AP} 0 R >>"))),
+                (CITY_AP, form_xobject("BT /Helv 12 Tf 2 5 Td (Shanghai) Tj ET")),
+            ]);
+            let mut s = Signing::new(
+                &pki,
+                NEXT + 4,
+                vec![(APPROVAL, visible_sig_widget("Approval", Some(NEXT + 4), "300 100 500 140", APPROVAL_AP))],
+                NEXT + 5,
+            );
+            s.xref = Xref::Stream;
+            s.sign(&filled)
+        });
+        let mut bytes = pdf.clone();
+        // Damage either anywhere or only the updates after the first signature.
+        let from = if tail_only { bytes.len() / 2 } else { 0 };
+        for (pos, val) in edits {
+            let span = bytes.len() - from;
+            bytes[from + pos as usize % span] = val;
+        }
+        let _ = verify_document(&bytes, "m.pdf", &VerifyOptions::default(), &EmptyRegistry);
+    }
+}

@@ -256,7 +256,8 @@ fn widget_visible(doc: &Document, w: &Dictionary) -> bool {
         .ok()
         .and_then(|o| deref_dict(doc, o))
         .is_some_and(|ap| ap.has(b"N"));
-    area > 0.0 && flags & (2 | 32) == 0 && has_appearance
+    // A non-finite area (hostile coordinates) counts as visible.
+    area != 0.0 && flags & (2 | 32) == 0 && has_appearance
 }
 
 fn key_text(k: &[u8]) -> String {
