@@ -1405,6 +1405,54 @@ fn shadow_attack_variants_fail_coverage() {
         &["已签名的签名域被改写", "对象 24 0", "第 5 个修订版本"],
     );
 
+    // Replace via overlay: the value stays, the appearance shows something else — a new
+    // stream, the exclusive one rewritten in place, or a missing one supplied.
+    let new_look = form_update(
+        &signed,
+        &[
+            (
+                CITY,
+                text_widget("City", "Beijing", 450, &format!("<< /N {NEXT} 0 R >>")),
+            ),
+            (NEXT, form_xobject("BT /Helv 12 Tf 2 5 Td (Shanghai) Tj ET")),
+        ],
+    );
+    assert_caught(
+        "replace: new appearance, same value",
+        &new_look,
+        &pki,
+        "Sig1",
+        &["/AP 被替换但域值未改变", "对象 35 0", "第 4 个修订版本"],
+    );
+    let rewritten = form_update(
+        &signed,
+        &[(
+            CITY_AP,
+            form_xobject("BT /Helv 12 Tf 2 5 Td (Shanghai) Tj ET"),
+        )],
+    );
+    assert_caught(
+        "replace: appearance rewritten in place",
+        &rewritten,
+        &pki,
+        "Sig1",
+        &["对象 36 0", "对象 35 0 的 /AP/N", "第 4 个修订版本"],
+    );
+    let supplied = form_update(
+        &signed,
+        &[(
+            99,
+            form_xobject("BT /Helv 12 Tf 2 5 Td (CNY 90000.00) Tj ET"),
+        )],
+    );
+    assert_caught(
+        "replace: missing appearance supplied",
+        &supplied,
+        &pki,
+        "Sig1",
+        &["对象 99 0", "第 4 个修订版本"],
+    );
+
     let unhide = form_update(
         &signed,
         &[(
@@ -1468,12 +1516,6 @@ fn form_fills_replacing_their_own_appearance_pass() {
         ],
     );
     assert_accepted("exclusive stream rewritten in place", &in_place, &pki, 1);
-    assert_accepted(
-        "exclusive stream only",
-        &form_update(&signed, &[(CITY_AP, ap("Beijing "))]),
-        &pki,
-        1,
-    );
 
     let malformed = form_update(
         &signed,
@@ -1492,9 +1534,16 @@ fn form_fills_replacing_their_own_appearance_pass() {
         ],
     );
     assert_accepted("malformed appearances replaced", &malformed, &pki, 1);
+    let supplied = form_update(
+        &signed,
+        &[
+            (NOTE, text_widget("Note", "late", 420, "<< /N 99 0 R >>")),
+            (99, ap("late")),
+        ],
+    );
     assert_accepted(
-        "missing appearance supplied",
-        &form_update(&signed, &[(99, ap("late"))]),
+        "missing appearance supplied with the value",
+        &supplied,
         &pki,
         1,
     );

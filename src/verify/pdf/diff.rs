@@ -215,6 +215,40 @@ fn field_value<'a>(doc: &'a Document, d: &'a Dictionary) -> Option<&'a Dictionar
     None
 }
 
+/// What a field's widget shows a value from: `/V` (following `/Parent`, dereferenced) and the
+/// widget's own `/AS`.
+fn shown_value<'a>(
+    doc: &'a Document,
+    d: &'a Dictionary,
+) -> (Option<&'a Object>, Option<&'a Object>) {
+    let mut v = None;
+    let mut cur = d;
+    for _ in 0..32 {
+        if let Ok(x) = cur.get(b"V") {
+            v = doc.dereference(x).ok().map(|(_, o)| o);
+            break;
+        }
+        match cur.get(b"Parent").ok().and_then(|p| deref_dict(doc, p)) {
+            Some(p) => cur = p,
+            None => break,
+        }
+    }
+    (v, d.get(b"AS").ok())
+}
+
+/// Whether a form fill changed the value a widget shows (ISO 32000-1 §12.7.3.3: the value is
+/// `/V`; §12.7.4.2.3: a button's state is `/AS`).
+fn value_changed(d: &Diff<'_>, od: &Dictionary, nd: &Dictionary) -> bool {
+    let differ = |a: Option<&Object>, b: Option<&Object>| match (a, b) {
+        (Some(x), Some(y)) => !same(x, y),
+        (None, None) => false,
+        _ => true,
+    };
+    let (ov, oas) = shown_value(d.old, od);
+    let (nv, nas) = shown_value(d.new, nd);
+    differ(ov, nv) || differ(oas, nas)
+}
+
 fn is_sig(doc: &Document, d: &Dictionary) -> bool {
     field_type(doc, d).as_deref() == Some(b"Sig".as_slice())
 }
@@ -698,6 +732,12 @@ impl Run<'_> {
                     if !sig && d.docmdp == Some(1) {
                         return Err("DocMDP 不允许填写表单".into());
                     }
+                    // A form fill changes the value; the appearance follows it. A new
+                    // appearance for an unchanged value replaces what was signed (Mainka et
+                    // al., NDSS 2021, shadow attack "replace via overlay").
+                    if !sig && key.as_slice() == b"AP" && !value_changed(d, od, nd) {
+                        return Err("外观 /AP 被替换但域值未改变（影子攻击：替换显示内容）".into());
+                    }
                     if key.as_slice() == b"Kids" {
                         let list = |doc: &Document, dict: &Dictionary| {
                             dict.get(b"Kids")
@@ -715,7 +755,9 @@ impl Run<'_> {
                 other => return Err(format!("/{} 被修改", key_text(other))),
             }
         }
-        self.appearance_owners.push(id);
+        if filling || (!sig && value_changed(d, od, nd)) {
+            self.appearance_owners.push(id);
+        }
         if filling && nd.has(b"V") {
             self.filled_sig_fields.push(id);
         }
@@ -763,7 +805,7 @@ impl Run<'_> {
         }
         // pyHanko `allow_in_place_appearance_stream_changes`: a form field's appearance
         // stream rewritten in place, where DocMDP permits form filling, is the widget's own
-        // update even when its dictionary is unchanged; the route rule still applies.
+        // update when its value changed (in it or its parent); the route rule still applies.
         if d.docmdp != Some(1) {
             let known: HashSet<&ObjectId> = self.appearance_owners.iter().collect();
             let mut extra: Vec<ObjectId> = open
@@ -888,12 +930,16 @@ impl Run<'_> {
 /// The non-signature widget whose appearance uses `id` in the signed revision, directly or
 /// through an appearance dictionary held by reference.
 fn form_widget_using(d: &Diff<'_>, id: ObjectId) -> Option<ObjectId> {
+    // Only a widget whose value changed: an appearance rewritten for an unchanged value
+    // replaces what was signed.
     let is_form_widget = |h: ObjectId| {
-        d.new
-            .objects
-            .get(&h)
-            .and_then(dict_of)
-            .is_some_and(|w| name_is(w, b"Subtype", b"Widget") && !is_sig(d.new, w))
+        let (Some(old), Some(new)) = (
+            d.old.objects.get(&h).and_then(dict_of),
+            d.new.objects.get(&h).and_then(dict_of),
+        ) else {
+            return false;
+        };
+        name_is(new, b"Subtype", b"Widget") && !is_sig(d.new, new) && value_changed(d, old, new)
     };
     for u in d.old_uses.of_target(id) {
         let Holder::Obj(h) = u.holder else { continue };
