@@ -1453,6 +1453,29 @@ fn shadow_attack_variants_fail_coverage() {
         &["对象 99 0", "第 4 个修订版本"],
     );
 
+    // Hide-and-replace by cross-reference data alone: the update redirects the logo's
+    // content stream to the hidden field's appearance already in the signed revision.
+    let hidden_at = signed
+        .windows(8)
+        .rposition(|w| w == format!("{SHADOW_AP} 0 obj").as_bytes())
+        .unwrap();
+    let mut redirected = signed.clone();
+    let xref_at = redirected.len();
+    redirected.extend(
+        format!(
+            "xref\n{LOGO_CONTENT} 1\n{hidden_at:010} 00000 n \ntrailer\n<< /Size {NEXT} /Root 1 0 R /Prev {} >>\nstartxref\n{xref_at}\n%%EOF\n",
+            startxref(&signed)
+        )
+        .as_bytes(),
+    );
+    assert_caught(
+        "hide-and-replace: xref redirected",
+        &redirected,
+        &pki,
+        "Sig1",
+        &["10 0", "第 4 个修订版本"],
+    );
+
     let unhide = form_update(
         &signed,
         &[(

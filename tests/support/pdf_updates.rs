@@ -78,7 +78,7 @@ pub enum Xref {
     Hybrid,
 }
 
-fn startxref(base: &[u8]) -> usize {
+pub fn startxref(base: &[u8]) -> usize {
     String::from_utf8_lossy(base)
         .rsplit("startxref")
         .next()
