@@ -694,10 +694,12 @@ fn assert_caught(variant: &str, pdf: &[u8], pki: &Pki, sig: &str, phrases: &[&st
 }
 
 /// Every signature of `pdf` passes `coverage` (and, these being our own signatures, all steps).
-fn assert_accepted(variant: &str, pdf: &[u8], pki: &Pki, signatures: usize) {
+/// Returns the `coverage` hints, which say what the later updates changed.
+fn assert_accepted(variant: &str, pdf: &[u8], pki: &Pki, signatures: usize) -> String {
     let r = verify_bytes(pdf, &trusting(pki));
     assert!(r.error.is_none(), "{variant}: {:?}", r.error);
     assert_eq!(r.details.len(), signatures, "{variant}: signature count");
+    let mut hints = String::new();
     for (i, s) in r.details.iter().enumerate() {
         assert!(
             !failed(s).contains(&"coverage"),
@@ -708,11 +710,14 @@ fn assert_accepted(variant: &str, pdf: &[u8], pki: &Pki, signatures: usize) {
             hint(s, "coverage").starts_with("签名覆盖"),
             "{variant} #{i}"
         );
+        hints.push_str(hint(s, "coverage"));
+        hints.push('\n');
     }
+    hints
 }
 
 /// Signature `sig` passes `coverage` (the others may fail other steps).
-fn assert_coverage_passes(variant: &str, pdf: &[u8], pki: &Pki, sig: &str) {
+fn assert_coverage_passes(variant: &str, pdf: &[u8], pki: &Pki, sig: &str) -> String {
     let r = verify_bytes(pdf, &trusting(pki));
     let s = by_field(&r, sig);
     assert!(
@@ -720,6 +725,7 @@ fn assert_coverage_passes(variant: &str, pdf: &[u8], pki: &Pki, sig: &str) {
         "{variant}: {}",
         hint(s, "coverage")
     );
+    hint(s, "coverage").to_string()
 }
 
 /// An unsigned update adding annotation 8 (with appearance 9 when given) to the page of a
@@ -954,7 +960,8 @@ fn invisible_new_signature_fields_and_pre_created_ones_pass_after_a_certificatio
         11,
     )
     .sign(&cert);
-    assert_accepted("zero rectangle", &invisible, &pki, 2);
+    let says = assert_accepted("zero rectangle", &invisible, &pki, 2);
+    assert!(says.contains("新增签名域 Sig2"), "{says}");
     let hidden = visible_sig_widget("Sig2", Some(8), rect, 10).replace("/F 4", "/F 2");
     assert_accepted(
         "Hidden",
@@ -1526,7 +1533,8 @@ fn form_fills_replacing_their_own_appearance_pass() {
             (NEXT + 1, ap("20000.00")),
         ],
     );
-    assert_accepted("new appearance streams", &new_stream, &pki, 1);
+    let says = assert_accepted("new appearance streams", &new_stream, &pki, 1);
+    assert!(says.contains("表单填写 Amount、表单填写 Name"), "{says}");
 
     let in_place = form_update(
         &signed,
@@ -1678,8 +1686,21 @@ fn producers_multi_signature_updates_pass() {
     );
     second.xref = Xref::Stream;
     let twice = second.sign(&with_xmp);
-    let rewritten = append(&twice, &[], &[(8, meta("two"))], 16, "", Xref::Hybrid);
-    assert_accepted("object streams, XMP, hybrid", &rewritten, &pki, 2);
+    // The hybrid section's stream lists the (unchanged) catalog; the XMP stream is plain.
+    let rewritten = append(
+        &twice,
+        &[],
+        &[(1, xmp.catalog(&[7, 12])), (8, meta("two"))],
+        16,
+        "",
+        Xref::Hybrid,
+    );
+    let says = assert_accepted("object streams, XMP, hybrid", &rewritten, &pki, 2);
+    assert!(says.contains("XMP 元数据、新增签名域 Signature2"), "{says}");
+    assert!(
+        says.contains("第 4 个修订版本；其后 1 个增量更新仅包含允许的修改：XMP 元数据"),
+        "{says}"
+    );
 
     // PAdES: a document time-stamp, then DSS with VRI, then the DSS rewritten.
     let ts = {
@@ -1712,7 +1733,11 @@ fn producers_multi_signature_updates_pass() {
         (13, cert("certificate two")),
         (14, cert("ocsp response")),
     ], 15, 1);
-    assert_coverage_passes("DSS after the time-stamp", &again, &pki, "Sig1");
+    let says = assert_coverage_passes("DSS after the time-stamp", &again, &pki, "Sig1");
+    assert!(
+        says.contains("DSS") && says.contains("新增签名域 DocTS"),
+        "{says}"
+    );
     assert_coverage_passes(
         "DSS after the time-stamp (time-stamp itself)",
         &again,

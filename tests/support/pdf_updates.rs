@@ -105,7 +105,8 @@ pub fn append_update_with_trailer(
 }
 
 /// Appends an update: `plain` objects as they are, `packed` ones in an object stream (with
-/// [`Xref::Stream`] or [`Xref::Hybrid`]; with [`Xref::Table`] they are written plain too).
+/// [`Xref::Stream`] or [`Xref::Hybrid`]; with [`Xref::Table`], and streams always, they are
+/// written plain).
 /// The object stream and cross-reference stream take numbers `size` and `size + 1`.
 pub fn append(
     base: &[u8],
@@ -115,6 +116,13 @@ pub fn append(
     extra: &str,
     xref: Xref,
 ) -> Vec<u8> {
+    // Streams never go into an object stream (ISO 32000-1 §7.5.7): written plain.
+    let (streams, packed): (Vec<_>, Vec<_>) = packed
+        .iter()
+        .cloned()
+        .partition(|(_, body)| body.contains("\nstream\n"));
+    let plain: Vec<(u32, String)> = plain.iter().cloned().chain(streams).collect();
+    let (plain, packed) = (plain.as_slice(), packed.as_slice());
     let prev = startxref(base);
     let mut out = base.to_vec();
     if !out.ends_with(b"\n") {

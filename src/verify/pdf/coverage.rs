@@ -203,7 +203,12 @@ pub(crate) fn check(
             docmdp,
             revisions,
         });
-        let named: Vec<&str> = found.iter().take(MAX_QUOTED).map(String::as_str).collect();
+        let named: Vec<&str> = found
+            .violations
+            .iter()
+            .take(MAX_QUOTED)
+            .map(String::as_str)
+            .collect();
         let named = if named.is_empty() {
             String::new()
         } else {
@@ -219,6 +224,7 @@ pub(crate) fn check(
         return;
     }
     let mut violations = Vec::new();
+    let mut allowed = Vec::new();
     for (i, view) in views.iter().enumerate() {
         if opts.out_of_time() {
             report.fail(
@@ -236,17 +242,32 @@ pub(crate) fn check(
             docmdp,
             revisions,
         });
-        for v in found {
+        for v in found.violations {
             if !violations.contains(&v) {
                 violations.push(v);
             }
         }
+        if i == 0 {
+            allowed = found.allowed;
+        }
     }
     if violations.is_empty() {
+        // Say what changed, not only that it was allowed (issue 12: never a silent pass).
+        let what = if allowed.is_empty() {
+            "无可见变化".to_string()
+        } else {
+            let shown: Vec<&str> = allowed.iter().take(8).map(String::as_str).collect();
+            let more = if allowed.len() > 8 {
+                format!(" 等 {} 项", allowed.len())
+            } else {
+                String::new()
+            };
+            format!("{}{more}", shown.join("、"))
+        };
         report.pass(
             Step::Coverage,
             format!(
-                "签名覆盖第 {revision_no} 个修订版本；其后 {later} 个增量更新仅包含允许的修改（新增签名、表单填写、DSS、元数据）"
+                "签名覆盖第 {revision_no} 个修订版本；其后 {later} 个增量更新仅包含允许的修改：{what}"
             ),
         );
     } else {

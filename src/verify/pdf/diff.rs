@@ -215,6 +215,28 @@ fn field_value<'a>(doc: &'a Document, d: &'a Dictionary) -> Option<&'a Dictionar
     None
 }
 
+/// A field's full name for hints (`/T` of it and its parents, bounded).
+fn field_name(doc: &Document, d: &Dictionary) -> String {
+    let mut parts = Vec::new();
+    let mut cur = d;
+    for _ in 0..32 {
+        if let Ok(t) = cur.get(b"T").and_then(|o| o.as_str()) {
+            parts.push(super::parse::decode_text(t));
+        }
+        match cur.get(b"Parent").ok().and_then(|p| deref_dict(doc, p)) {
+            Some(p) => cur = p,
+            None => break,
+        }
+    }
+    parts.reverse();
+    let name = parts.join(".");
+    if name.is_empty() {
+        "（无名）".into()
+    } else {
+        name
+    }
+}
+
 /// What a field's widget shows a value from: `/V` (following `/Parent`, dereferenced) and the
 /// widget's own `/AS`.
 fn shown_value<'a>(
@@ -333,6 +355,8 @@ struct Run<'a> {
     appearance_owners: Vec<ObjectId>,
     /// Signature fields given a value in this update: their `/V` subtree is new content.
     filled_sig_fields: Vec<ObjectId>,
+    /// Allowed changes seen, in words.
+    allowed: BTreeSet<String>,
 }
 
 impl Diff<'_> {
@@ -379,7 +403,7 @@ impl Diff<'_> {
 
 /// What changed between the signed revision and the view that is not allowed; empty when
 /// every change is cleared by a rule.
-pub(crate) fn diff(d: &Diff<'_>) -> Vec<String> {
+pub(crate) fn diff(d: &Diff<'_>) -> Outcome {
     let mut run = Run {
         d,
         pending: Vec::new(),
@@ -388,6 +412,7 @@ pub(crate) fn diff(d: &Diff<'_>) -> Vec<String> {
         violations: Vec::new(),
         appearance_owners: Vec::new(),
         filled_sig_fields: Vec::new(),
+        allowed: BTreeSet::new(),
     };
     run.trailer_and_pages();
     run.classify();
@@ -395,7 +420,18 @@ pub(crate) fn diff(d: &Diff<'_>) -> Vec<String> {
     run.routes();
     run.unexplained();
     run.deleted();
-    run.violations
+    run.metadata_notes();
+    Outcome {
+        violations: run.violations,
+        allowed: run.allowed.into_iter().collect(),
+    }
+}
+
+/// The analysis of one view: what is not allowed, and what allowed changes were seen (for
+/// the hint of a passing `coverage`, which says what changed rather than passing silently).
+pub(crate) struct Outcome {
+    pub violations: Vec<String>,
+    pub allowed: Vec<String>,
 }
 
 impl Run<'_> {
@@ -496,6 +532,9 @@ impl Run<'_> {
                 );
             } else if d.docmdp.is_some() && widget_visible(d.new, dict) {
                 self.sneaky_signature(id);
+            } else {
+                self.allowed
+                    .insert(format!("新增签名域 {}", field_name(d.new, dict)));
             }
             return;
         }
@@ -503,7 +542,10 @@ impl Run<'_> {
         // certification; P=1 and P=2 do not (Mainka et al. 2021, Evil Annotation Attack).
         // Without DocMDP an approval signature gets the stricter P=2 reading: an annotation
         // drawn over signed content is indistinguishable from a comment, so it fails.
-        if d.docmdp != Some(3) {
+        if d.docmdp == Some(3) {
+            self.allowed
+                .insert(format!("新增 {subtype} 注释（DocMDP P=3 允许）"));
+        } else {
             let mdp = d.mdp_words();
             self.report(
                 id,
@@ -757,6 +799,9 @@ impl Run<'_> {
         }
         if filling || (!sig && value_changed(d, od, nd)) {
             self.appearance_owners.push(id);
+            let what = if sig { "签名域" } else { "表单填写" };
+            self.allowed
+                .insert(format!("{what} {}", field_name(d.new, nd)));
         }
         if filling && nd.has(b"V") {
             self.filled_sig_fields.push(id);
@@ -891,6 +936,37 @@ impl Run<'_> {
         }
     }
 
+    /// Names the document information, XMP and DSS when the view's differ from the signed
+    /// ones (their routes were judged above).
+    fn metadata_notes(&mut self) {
+        let d = self.d;
+        let root = d
+            .new
+            .trailer
+            .get(b"Root")
+            .and_then(|o| o.as_reference())
+            .ok();
+        let mut places = vec![(Holder::Trailer, "/Info", "文档信息 /Info")];
+        if let Some(r) = root {
+            places.push((Holder::Obj(r), "/Metadata", "XMP 元数据"));
+            places.push((Holder::Obj(r), "/DSS", "DSS"));
+        }
+        for (holder, key, words) in places {
+            let (a, b) = (
+                resolved_at(d.old, holder, key),
+                resolved_at(d.new, holder, key),
+            );
+            let changed = match (a, b) {
+                (Some(x), Some(y)) => !same(x, y),
+                (None, Some(_)) => true,
+                _ => false,
+            };
+            if changed {
+                self.allowed.insert(words.to_string());
+            }
+        }
+    }
+
     /// pyHanko `reject_object_freeing`: an object the signed revision reached may not vanish
     /// while something shown still points to it.
     fn deleted(&mut self) {
@@ -980,6 +1056,12 @@ fn value_at<'a>(doc: &'a Document, holder: Holder, key: &str) -> Option<&'a Obje
         Holder::Trailer => doc.trailer.get(key).ok(),
         Holder::Obj(id) => doc.objects.get(&id).and_then(dict_of)?.get(key).ok(),
     }
+}
+
+/// [`value_at`], dereferenced.
+fn resolved_at<'a>(doc: &'a Document, holder: Holder, key: &str) -> Option<&'a Object> {
+    let v = value_at(doc, holder, key)?;
+    Some(doc.dereference(v).map_or(v, |(_, o)| o))
 }
 
 /// Objects reachable from `start`, parents before children (bounded).
