@@ -1784,3 +1784,85 @@ proptest! {
         let _ = verify_document(&bytes, "m.pdf", &VerifyOptions::default(), &EmptyRegistry);
     }
 }
+
+// pyHanko `FormUpdatingRule`: Acrobat rewrites the AcroForm's default resources (held by
+// reference here) when it signs; a resources dictionary the page also uses stays protected,
+// and NeedAppearances may not be switched on (viewers would redraw every field from /V).
+#[test]
+fn default_resources_rewritten_by_a_signer_pass_unless_the_page_shares_them() {
+    let pki = pki(1_900_000_000_000);
+    let base = data("generated/sm2-base-unsigned.pdf");
+    let prepare = |page_uses_dr: bool| {
+        let mut layout = Layout::plain();
+        layout.dr = "8 0 R".into();
+        if page_uses_dr {
+            layout.page_resources = "8 0 R".into();
+        }
+        let prepared = append_update(
+            &base,
+            &[
+                (1, layout.catalog(&[])),
+                (3, layout.page(&[])),
+                (8, "<< /Font << /Helv 5 0 R /F1 5 0 R >> >>".into()),
+            ],
+            9,
+            1,
+        );
+        let signed = new_field_signing(&pki, &layout, 6, &[7], &[7], "Sig1").sign(&prepared);
+        (signed, layout)
+    };
+    let zadb = (
+        9,
+        "<< /Type /Font /Subtype /Type1 /BaseFont /ZapfDingbats >>".to_string(),
+    );
+    let grown = (
+        8,
+        "<< /Font << /Helv 5 0 R /F1 5 0 R /ZaDb 9 0 R >> >>".to_string(),
+    );
+
+    let (signed, layout) = prepare(false);
+    let second = Signing::new(
+        &pki,
+        10,
+        vec![
+            (1, layout.catalog(&[7, 11])),
+            (3, layout.page(&[7, 11])),
+            (11, invisible_sig_widget("Sig2", Some(10))),
+            grown.clone(),
+            zadb.clone(),
+        ],
+        12,
+    )
+    .sign(&signed);
+    assert_accepted("DR rewritten by the second signer", &second, &pki, 2);
+
+    let mut on = layout.clone();
+    on.catalog_extra = String::new();
+    let need = append_update(
+        &signed,
+        &[(
+            1,
+            on.catalog(&[7])
+                .replace("/SigFlags 3", "/SigFlags 3 /NeedAppearances true"),
+        )],
+        9,
+        1,
+    );
+    assert_caught(
+        "NeedAppearances switched on",
+        &need,
+        &pki,
+        "Sig1",
+        &["NeedAppearances", "第 4 个修订版本"],
+    );
+
+    let (shared, _) = prepare(true);
+    let evil = append_update(&shared, &[grown, zadb], 10, 1);
+    assert_caught(
+        "DR that is the page's resources",
+        &evil,
+        &pki,
+        "Sig1",
+        &["对象 8 0", "对象 3 0 的 /Resources", "第 4 个修订版本"],
+    );
+}

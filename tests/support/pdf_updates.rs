@@ -233,6 +233,8 @@ pub const CONTENTS_HEX_LEN: usize = 8192;
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub catalog_extra: String,
+    /// The AcroForm's `/DR` (default resources) value.
+    pub dr: String,
     pub page_resources: String,
     pub page_contents: String,
 }
@@ -242,6 +244,7 @@ impl Layout {
     pub fn plain() -> Self {
         Layout {
             catalog_extra: String::new(),
+            dr: "<< /Font << /Helv 5 0 R >> >>".into(),
             page_resources: "<< /Font << /F1 5 0 R >> >>".into(),
             page_contents: "4 0 R".into(),
         }
@@ -256,8 +259,9 @@ impl Layout {
 
     pub fn catalog(&self, fields: &[u32]) -> String {
         format!(
-            "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [{}] /SigFlags 3 /DR << /Font << /Helv 5 0 R >> >> /DA (/Helv 0 Tf 0 g) >>{} >>",
+            "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [{}] /SigFlags 3 /DR {} /DA (/Helv 0 Tf 0 g) >>{} >>",
             refs(fields),
+            self.dr,
             self.catalog_extra
         )
     }
@@ -523,6 +527,7 @@ pub mod form {
 pub fn form_layout() -> Layout {
     Layout {
         catalog_extra: String::new(),
+        dr: Layout::plain().dr,
         page_resources: format!(
             "<< /Font << /F1 5 0 R >> /XObject << /Logo {} 0 R >> >>",
             form::LOGO

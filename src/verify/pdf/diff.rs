@@ -691,7 +691,7 @@ impl Run<'_> {
                         return Err("文档目录的 /AcroForm 被删除或不是字典".into());
                     }
                 }
-                b"DSS" | b"Metadata" | b"Extensions" | b"Version" => {}
+                b"DSS" | b"Metadata" | b"Extensions" | b"Version" | b"MarkInfo" => {}
                 other => return Err(format!("文档目录的 /{} 被修改", key_text(other))),
             }
         }
@@ -770,7 +770,7 @@ impl Run<'_> {
                 _ if sig && !filling => {
                     return Err(format!("未签名的签名域的 /{} 被修改", key_text(&key)));
                 }
-                b"V" | b"AS" | b"AP" | b"MK" | b"DA" | b"Lock" | b"SV" | b"Kids" => {
+                b"V" | b"AS" | b"AP" | b"MK" | b"DA" | b"Q" | b"Lock" | b"SV" | b"Kids" => {
                     if !sig && d.docmdp == Some(1) {
                         return Err("DocMDP 不允许填写表单".into());
                     }
@@ -793,6 +793,8 @@ impl Run<'_> {
                 }
                 // Signing a pre-created field may set its print flag (Acrobat).
                 b"F" if filling => {}
+                // pyHanko `FORMFIELD_ALWAYS_MODIFIABLE`: a missing /Type /Annot may be added.
+                b"Type" if !od.has(b"Type") && name_is(nd, b"Type", b"Annot") => {}
                 b"F" => return Err("注释显示标志 /F 被修改（隐藏/显示）".into()),
                 other => return Err(format!("/{} 被修改", key_text(other))),
             }
@@ -828,6 +830,18 @@ impl Run<'_> {
         if let Some(r) = root {
             routes.push((Holder::Obj(r), "/Metadata"));
             routes.push((Holder::Obj(r), "/DSS"));
+            // pyHanko `FormUpdatingRule`: Acrobat rewrites the AcroForm's default resources.
+            routes.push((Holder::Obj(r), "/AcroForm/DR"));
+            if let Some(af) = d
+                .new
+                .objects
+                .get(&r)
+                .and_then(dict_of)
+                .and_then(|c| c.get(b"AcroForm").ok())
+                .and_then(|o| o.as_reference().ok())
+            {
+                routes.push((Holder::Obj(af), "/DR"));
+            }
         }
         routes.extend(
             self.appearance_owners
@@ -864,7 +878,17 @@ impl Run<'_> {
         }
         for (holder, key) in routes {
             let cleared = clear_route(d, holder, key, &open);
-            self.cleared.extend(cleared);
+            if key.ends_with("/DR") {
+                // Default resources may be regrouped, but a font or XObject rewritten in
+                // place changes every field drawn with it, the signed ones included
+                // (stricter than pyHanko, which clears /DR's dependencies wholesale).
+                self.cleared.extend(cleared.into_iter().filter(|id| {
+                    matches!(d.new.objects.get(id), Some(Object::Dictionary(x))
+                        if !name_is(x, b"Type", b"Font"))
+                }));
+            } else {
+                self.cleared.extend(cleared);
+            }
         }
     }
 
@@ -1051,11 +1075,20 @@ fn route_words(u: &Use) -> String {
 
 /// The value at `key` of the trailer or of an object.
 fn value_at<'a>(doc: &'a Document, holder: Holder, key: &str) -> Option<&'a Object> {
-    let key = key.strip_prefix('/').unwrap_or(key).as_bytes();
-    match holder {
-        Holder::Trailer => doc.trailer.get(key).ok(),
-        Holder::Obj(id) => doc.objects.get(&id).and_then(dict_of)?.get(key).ok(),
+    let mut dict = match holder {
+        Holder::Trailer => &doc.trailer,
+        Holder::Obj(id) => doc.objects.get(&id).and_then(dict_of)?,
+    };
+    // A key path (`/AcroForm/DR`) through direct or referenced dictionaries.
+    let mut keys = key.split('/').filter(|k| !k.is_empty()).peekable();
+    while let Some(k) = keys.next() {
+        let v = dict.get(k.as_bytes()).ok()?;
+        if keys.peek().is_none() {
+            return Some(v);
+        }
+        dict = deref_dict(doc, v)?;
     }
+    None
 }
 
 /// [`value_at`], dereferenced.
@@ -1183,7 +1216,23 @@ fn acroform_ok(d: &Diff<'_>, a: &Dictionary, b: &Dictionary) -> Result<(), Strin
                 only_additions(d, &list(d.old, a), &list(d.new, b), false)
                     .map_err(|v| format!("AcroForm 域列表: {v}"))?;
             }
-            b"SigFlags" | b"DR" | b"DA" => {}
+            // pyHanko `ACROFORM_EXEMPT_STRICT_COMPARISON` (plus /SigFlags, which signing sets):
+            // /DR's overwritten members are judged as a route.
+            b"SigFlags" | b"DR" | b"DA" | b"Q" => {}
+            // Turning NeedAppearances on would make viewers redraw every field from /V,
+            // replacing the signed appearances (the shadow attack's replace variant).
+            b"NeedAppearances" => {
+                if b.get(b"NeedAppearances")
+                    .ok()
+                    .and_then(|o| o.as_bool().ok())
+                    == Some(true)
+                {
+                    return Err(
+                        "AcroForm 的 /NeedAppearances 被设为 true（查看器将按域值重绘全部外观）"
+                            .into(),
+                    );
+                }
+            }
             other => return Err(format!("AcroForm 的 /{} 被修改", key_text(other))),
         }
     }
