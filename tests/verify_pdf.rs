@@ -1866,3 +1866,43 @@ fn default_resources_rewritten_by_a_signer_pass_unless_the_page_shares_them() {
         &["对象 8 0", "对象 3 0 的 /Resources", "第 4 个修订版本"],
     );
 }
+
+// Evil Annotation Attack on annotations the certified revision already had: modifying one
+// (text, rectangle, flags) needs P=3 (ISO 32000-1 Table 254).
+#[test]
+fn modifying_a_certified_annotation_needs_p3() {
+    let pki = pki(1_900_000_000_000);
+    let note = "<< /Type /Annot /Subtype /FreeText /Rect [72 700 300 720] /Contents (Paid in full) /DA (/Helv 12 Tf 0 g) /F 4 >>";
+    let base = data("generated/sm2-base-unsigned.pdf");
+    let certified = |p: u8| {
+        let layout = Layout::plain().certified_by(9);
+        let prepared = append_update(&base, &[(3, layout.page(&[8])), (8, note.into())], 9, 1);
+        let mut s = new_field_signing(&pki, &layout, 9, &[10], &[8, 10], "Sig1");
+        s.docmdp = Some(p);
+        s.sign(&prepared)
+    };
+    let edits = [
+        (
+            "text changed",
+            note.replace("Paid in full", "Payment outstanding"),
+        ),
+        ("moved", note.replace("72 700 300 720", "72 760 300 780")),
+        ("hidden", note.replace("/F 4", "/F 2")),
+    ];
+    let p2 = certified(2);
+    for (what, body) in &edits {
+        let evil = append_update(&p2, &[(8, body.clone())], 11, 1);
+        assert_caught(
+            &format!("P=2 {what}"),
+            &evil,
+            &pki,
+            "Sig1",
+            &["FreeText", "对象 8 0", "第 4 个修订版本"],
+        );
+    }
+    let p3 = certified(3);
+    for (what, body) in &edits {
+        let edited = append_update(&p3, &[(8, body.clone())], 11, 1);
+        assert_accepted(&format!("P=3 {what}"), &edited, &pki, 1);
+    }
+}
