@@ -1097,29 +1097,29 @@ fn resolved_at<'a>(doc: &'a Document, holder: Holder, key: &str) -> Option<&'a O
     Some(doc.dereference(v).map_or(v, |(_, o)| o))
 }
 
-/// Objects reachable from `start`, parents before children (bounded).
-fn subtree(doc: &Document, start: &Object) -> Vec<ObjectId> {
-    let mut out = Vec::new();
+/// Walks the objects reachable from `start`, parents before children, descending only
+/// below the objects `visit` returns true for (bounded), and passes each object once to
+/// `visit`. Pruning keeps the walk to the region a route can clear, not the whole document
+/// its resources lead to.
+fn walk(doc: &Document, start: &Object, mut visit: impl FnMut(ObjectId) -> bool) {
     let mut seen = HashSet::new();
     let mut queue = std::collections::VecDeque::new();
     let mut first = Vec::new();
     refs_in(start, 0, &mut first);
     queue.extend(first);
     while let Some(id) = queue.pop_front() {
-        if out.len() >= MAX_SUBTREE {
+        if seen.len() >= MAX_SUBTREE {
             break;
         }
-        if !seen.insert(id) {
+        if !seen.insert(id) || !visit(id) {
             continue;
         }
-        out.push(id);
         if let Some(o) = doc.objects.get(&id) {
             let mut refs = Vec::new();
             refs_in(o, 0, &mut refs);
             queue.extend(refs.into_iter().filter(|r| !seen.contains(r)));
         }
     }
-    out
 }
 
 /// The `open` objects the route `holder`/`key` clears: those under the route in the view
@@ -1136,35 +1136,35 @@ fn clear_route(
     let Some(new_start) = value_at(d.new, holder, key) else {
         return cleared;
     };
-    let candidates: Vec<ObjectId> = subtree(d.new, new_start)
-        .into_iter()
-        .filter(|id| open.contains(id))
-        .collect();
-    if candidates.is_empty() {
-        return cleared;
-    }
     // What the route alone led to in the signed revision.
     let owned = match value_at(d.old, holder, key) {
-        Some(old_start) => owned_by(d, holder, key, &subtree(d.old, old_start)),
+        Some(old_start) => owned_by(d, holder, key, old_start),
         None => HashSet::new(),
     };
     let on_route = |u: &Use, cleared: &HashSet<ObjectId>| {
         (u.holder == holder && under(&u.path, key))
             || matches!(u.holder, Holder::Obj(h) if owned.contains(&h) || cleared.contains(&h))
     };
-    // Parents come first, so one pass usually settles it; a few more settle the rest.
+    // Parents come first, so one pass usually settles it; a few more settle the rest. Below
+    // an object the signed revision also reached by another route nothing can be cleared,
+    // so the walk stops there.
     for _ in 0..4 {
         let before = cleared.len();
-        for id in &candidates {
-            if !cleared.contains(id)
-                && d.old_uses
-                    .of_target(*id)
-                    .iter()
-                    .all(|u| on_route(u, &cleared))
-            {
-                cleared.insert(*id);
+        walk(d.new, new_start, |id| {
+            if open.contains(&id) {
+                if !cleared.contains(&id)
+                    && d.old_uses
+                        .of_target(id)
+                        .iter()
+                        .all(|u| on_route(u, &cleared))
+                {
+                    cleared.insert(id);
+                }
+                cleared.contains(&id)
+            } else {
+                d.old_uses.of_target(id).is_empty() || owned.contains(&id)
             }
-        }
+        });
         if cleared.len() == before {
             break;
         }
@@ -1172,27 +1172,23 @@ fn clear_route(
     cleared
 }
 
-/// Of `under_route` (objects reachable from the route in the signed revision), those every
-/// use of which is the route or another owned object.
-fn owned_by(
-    d: &Diff<'_>,
-    holder: Holder,
-    key: &str,
-    under_route: &[ObjectId],
-) -> HashSet<ObjectId> {
+/// Of the objects reachable from the route in the signed revision (`start` its value), those
+/// every use of which is the route or another owned object.
+fn owned_by(d: &Diff<'_>, holder: Holder, key: &str, start: &Object) -> HashSet<ObjectId> {
     let mut owned = HashSet::new();
     for _ in 0..4 {
         let before = owned.len();
-        for id in under_route {
-            if !owned.contains(id)
-                && d.old_uses.of_target(*id).iter().all(|u| {
+        walk(d.old, start, |id| {
+            if !owned.contains(&id)
+                && d.old_uses.of_target(id).iter().all(|u| {
                     (u.holder == holder && under(&u.path, key))
                         || matches!(u.holder, Holder::Obj(h) if owned.contains(&h))
                 })
             {
-                owned.insert(*id);
+                owned.insert(id);
             }
-        }
+            owned.contains(&id)
+        });
         if owned.len() == before {
             break;
         }
