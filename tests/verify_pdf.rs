@@ -924,6 +924,31 @@ fn sneaky_signatures_after_a_certification_fail_coverage() {
         &["对象 9 0", "SSA"],
     );
 
+    let rollover = visible_sig_widget("Sig2", None, rect, 10)
+        .replace("/AP << /N 10 0 R >>", "/AP << /R 10 0 R >>");
+    let objects = sneaky_objects(&layout, &rollover);
+    assert_caught(
+        "rollover appearance only",
+        &append_update(&cert, &objects, 11, 1),
+        &pki,
+        "Sig1",
+        &["对象 9 0", "SSA"],
+    );
+
+    // Without DocMDP an unsigned new field that draws something is an overlay too.
+    let approval = signed_sample(&pki);
+    let objects = sneaky_objects(
+        &Layout::plain(),
+        &visible_sig_widget("Sig2", None, rect, 10),
+    );
+    assert_caught(
+        "approval, unsigned visible field",
+        &append_update(&approval, &objects, 11, 1),
+        &pki,
+        "Sig1",
+        &["对象 9 0", "未签名但可见", "第 3 个修订版本"],
+    );
+
     let kids = vec![
         (1, layout.catalog(&[7, 9])),
         (3, layout.page(&[7, 11])),

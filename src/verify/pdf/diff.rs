@@ -293,8 +293,9 @@ fn number(o: &Object) -> Option<f64> {
 
 /// Whether a widget can draw anything: a `/Rect` of non-zero area, neither Hidden (bit 2) nor
 /// NoView (bit 6) in `/F` (ISO 32000-1 §12.5.3, Table 165), and a normal appearance
-/// (§12.5.5). pyHanko's `is_annot_visible` uses the area alone; the flags and a missing
-/// appearance are added here because a viewer shows nothing for them either.
+/// (§12.5.5: `/N`, or `/R`, `/D`). pyHanko's `is_annot_visible` uses the area alone; the
+/// flags and a missing appearance are added here because a viewer shows nothing for them
+/// either.
 fn widget_visible(doc: &Document, w: &Dictionary) -> bool {
     let area = w
         .get(b"Rect")
@@ -311,7 +312,8 @@ fn widget_visible(doc: &Document, w: &Dictionary) -> bool {
         .get(b"AP")
         .ok()
         .and_then(|o| deref_dict(doc, o))
-        .is_some_and(|ap| ap.has(b"N"));
+        // A rollover or down appearance shows too, on hover or click.
+        .is_some_and(|ap| ap.has(b"N") || ap.has(b"R") || ap.has(b"D"));
     // A non-finite area (hostile coordinates) counts as visible.
     area != 0.0 && flags & (2 | 32) == 0 && has_appearance
 }
@@ -532,6 +534,16 @@ impl Run<'_> {
                 );
             } else if d.docmdp.is_some() && widget_visible(d.new, dict) {
                 self.sneaky_signature(id);
+            } else if field_value(d.new, dict).is_none() && widget_visible(d.new, dict) {
+                // Without DocMDP a new signature may show itself, but an empty field that
+                // draws something is an overlay like an annotation (the EAA choice above).
+                self.report(
+                    id,
+                    format!(
+                        "签名后新增未签名但可见的签名域控件（对象 {} {}），其外观可能覆盖已签署的页面内容",
+                        id.0, id.1
+                    ),
+                );
             } else {
                 self.allowed
                     .insert(format!("新增签名域 {}", field_name(d.new, dict)));
