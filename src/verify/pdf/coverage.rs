@@ -64,7 +64,8 @@ impl RevisionCache {
 
 /// Aligns the view rebuilt by scanning with the cross-reference view where scanning is known
 /// to be wrong: the scan takes an object's last `N G obj` header, but a later revision may have
-/// redefined the object inside an object stream (Acrobat saves so). A reader repairing the file
+/// redefined the object inside an object stream (ISO 32000-1 §7.5.7; Acrobat saves so; an
+/// incremental update's definitions replace earlier ones, §7.5.6). A reader repairing the file
 /// takes the later definition too; without this, every packed update would look like an
 /// incremental saving attack.
 pub(crate) fn align_rescanned(rescanned: &mut Document, doc: &Document) {

@@ -711,8 +711,9 @@ impl Run<'_> {
     }
 
     /// An overwritten array: the AcroForm `/Fields`, a field's `/Kids` or a page's `/Annots`
-    /// held indirectly; it may only gain signature fields (and annotations at P=3), and only
-    /// those lists may lead to it.
+    /// held indirectly (ISO 32000-1 §12.7.2, §12.7.3.1, §12.5.2); it may only gain signature
+    /// fields (and annotations at P=3, Table 254), and only those lists may lead to it
+    /// (pyHanko `SigFieldCreationRule`, `compare_key_refs` on `/Fields`).
     fn member_array(&mut self, id: ObjectId, a: &[Object], b: &[Object]) -> Result<(), String> {
         let uses = self.d.old_uses.of_target(id);
         let all_lists = uses
@@ -734,7 +735,9 @@ impl Run<'_> {
         only_additions(self.d, a, b, annots).map_err(|v| format!("数组对象 {} {}: {v}", id.0, id.1))
     }
 
-    /// A page may only change its `/Annots` (signature widgets; annotations at P=3).
+    /// A page may only change its `/Annots` (signature widgets, pyHanko
+    /// `SigFieldCreationRule` widget bindings; annotations at P=3, ISO 32000-1 Table 254);
+    /// its content, resources and boxes are what was signed.
     fn page_ok(&mut self, id: ObjectId, od: &Dictionary, nd: &Dictionary) -> Result<(), String> {
         let d = self.d;
         for key in changed_keys(od, nd) {
@@ -904,7 +907,8 @@ impl Run<'_> {
         }
     }
 
-    /// Overwritten objects no rule cleared: named with the route that shows the change.
+    /// Overwritten objects no rule cleared: named with the route that shows the change
+    /// (pyHanko: “unexplained xrefs”, with the paths of the older revision not cleared).
     fn unexplained(&mut self) {
         let d = self.d;
         let owners: HashSet<ObjectId> = self
