@@ -1931,3 +1931,33 @@ fn modifying_a_certified_annotation_needs_p3() {
         assert_accepted(&format!("P=3 {what}"), &edited, &pki, 1);
     }
 }
+
+// Incremental saving attack after an Acrobat-style update: the page last defined inside an
+// object stream, then redefined by a bare object appended without cross-reference data. A
+// reader repairing the file takes the appended page; so does the rescanned view.
+#[test]
+fn an_object_appended_after_an_object_stream_update_is_still_flagged() {
+    let pki = pki(1_900_000_000_000);
+    let signed = signed_sample(&pki);
+    let layout = Layout::plain();
+    let packed = append(&signed, &[], &[(3, layout.page(&[7]))], 8, "", Xref::Stream);
+    assert_accepted("page repacked unchanged", &packed, &pki, 1);
+    let mut evil = packed.clone();
+    let mut page = Layout::plain();
+    page.page_contents = "8 0 R".into();
+    evil.extend(
+        format!(
+            "3 0 obj\n{}\nendobj\n8 0 obj\n{}\nendobj\n%%EOF\n",
+            page.page(&[7]),
+            stream("", "BT /F1 16 Tf 72 760 Td (CNY 90000.00) Tj ET")
+        )
+        .as_bytes(),
+    );
+    assert_caught(
+        "bare page after an object stream",
+        &evil,
+        &pki,
+        "Sig1",
+        &["第 1 页 的 /Contents 被修改"],
+    );
+}
