@@ -6,24 +6,17 @@
 #[path = "support/words.rs"]
 mod words;
 
-use std::path::Path;
+#[path = "support/pdf_updates.rs"]
+mod pdf_updates;
+
 use std::time::{Duration, Instant};
 
-use hutong::crypto::certgen::{CertSpec, issue_sm2, self_signed_sm2};
-use hutong::crypto::cms::{parse_signed_data, sign_detached_sm2};
 use hutong::crypto::sm::LENIENT_INTEGER_HINT;
-use hutong::crypto::sm::{Sm2KeyPair, pem_decode};
-use hutong::ses::kit;
+use hutong::crypto::sm::pem_decode;
 use hutong::verify::report::{DocumentReport, EmptyRegistry, SignatureReport};
 use hutong::verify::{Format, SignatureType, Step, VerifyOptions, verify_document};
+use pdf_updates::*;
 use proptest::prelude::*;
-
-fn data(rel: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/pdf")
-        .join(rel);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 fn pem_certs(rel: &str) -> Vec<Vec<u8>> {
     let text = String::from_utf8(data(rel)).unwrap();
@@ -293,208 +286,6 @@ fn hostile_byte_range_terminates_quickly() {
 // Tampering made here
 // ---------------------------------------------------------------------------------------------
 
-/// Appends an incremental update (classic xref section) defining `objects`.
-fn append_update(base: &[u8], objects: &[(u32, String)], size: u32, root: u32) -> Vec<u8> {
-    append_update_with_trailer(base, objects, size, root, "")
-}
-
-/// [`append_update`] with extra trailer entries (e.g. `/Info 8 0 R`).
-fn append_update_with_trailer(
-    base: &[u8],
-    objects: &[(u32, String)],
-    size: u32,
-    root: u32,
-    extra: &str,
-) -> Vec<u8> {
-    let text = String::from_utf8_lossy(base);
-    let prev: usize = text
-        .rsplit("startxref")
-        .next()
-        .and_then(|t| t.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .expect("startxref");
-    let mut out = base.to_vec();
-    if !out.ends_with(b"\n") {
-        out.push(b'\n');
-    }
-    let mut offsets = Vec::new();
-    for (num, body) in objects {
-        offsets.push((*num, out.len()));
-        out.extend(format!("{num} 0 obj\n{body}\nendobj\n").as_bytes());
-    }
-    let xref_at = out.len();
-    out.extend(b"xref\n");
-    for (num, off) in &offsets {
-        out.extend(format!("{num} 1\n{off:010} 00000 n \n").as_bytes());
-    }
-    out.extend(format!("trailer\n<< /Size {size} /Root {root} 0 R{extra} /Prev {prev} >>\nstartxref\n{xref_at}\n%%EOF\n").as_bytes());
-    out
-}
-
-struct Pki {
-    root_cert: Vec<u8>,
-    leaf_key: Sm2KeyPair,
-    leaf_cert: Vec<u8>,
-}
-
-const SIGN_TIME: i64 = 1_763_800_000_000; // 2025-11-22
-
-fn pki(leaf_not_after_ms: i64) -> Pki {
-    let root_key = Sm2KeyPair::generate();
-    let root_spec = CertSpec {
-        common_name: "测试根 CA".into(),
-        organization: Some("Hutong Test".into()),
-        not_before_ms: 1_600_000_000_000,
-        not_after_ms: 2_000_000_000_000,
-        is_ca: true,
-        serial: None,
-    };
-    let root_cert = self_signed_sm2(&root_spec, &root_key).unwrap();
-    let leaf_key = Sm2KeyPair::generate();
-    let leaf_spec = CertSpec {
-        common_name: "张三".into(),
-        organization: Some("某某有限公司".into()),
-        not_before_ms: 1_650_000_000_000,
-        not_after_ms: leaf_not_after_ms,
-        is_ca: false,
-        serial: Some(vec![0x0a, 0xbc]),
-    };
-    let leaf_cert = issue_sm2(&leaf_spec, &leaf_key.public_key(), &root_cert, &root_key).unwrap();
-    Pki {
-        root_cert,
-        leaf_key,
-        leaf_cert,
-    }
-}
-
-const CONTENTS_HEX_LEN: usize = 8192;
-
-/// Signs `generated/sm2-base-unsigned.pdf` (objects 1–5; catalog 1, page 3) in an
-/// incremental update with field `name`: a GB/T 35275 CMS over the standard byte ranges.
-/// `first_obj` numbers the new objects; `fields` are the AcroForm fields after this update.
-fn sign_update(
-    base: &[u8],
-    pki: &Pki,
-    first_obj: u32,
-    fields: &[u32],
-    annots: &[u32],
-    name: &str,
-) -> Vec<u8> {
-    sign_update_excluding(base, pki, first_obj, fields, annots, name, 0)
-}
-
-/// [`sign_update`] leaving the last `tail` bytes of the revision outside the second range.
-fn sign_update_excluding(
-    base: &[u8],
-    pki: &Pki,
-    first_obj: u32,
-    fields: &[u32],
-    annots: &[u32],
-    name: &str,
-    tail: usize,
-) -> Vec<u8> {
-    sign_update_cms(base, pki, first_obj, fields, annots, name, tail, false)
-}
-
-/// A CMS over `parts` whose SM2 SignerInfo signature lacks the sign octet of r or s (issue 12
-/// point 1: one vendor's encoding); the signing time moves by seconds until r or s has its high
-/// bit set.
-fn quirky_cms(parts: &[&[u8]], pki: &Pki) -> Vec<u8> {
-    for second in 0..64 {
-        let t = SIGN_TIME + second * 1000;
-        let cms = sign_detached_sm2(parts, &pki.leaf_key, &pki.leaf_cert, t, true).unwrap();
-        let value = parse_signed_data(&cms).unwrap().signer.signature;
-        if let Some(q) = kit::without_sign_octets(&value) {
-            return kit::replace_value(&cms, &value, &q).unwrap();
-        }
-    }
-    panic!("64 signatures without a high bit in r or s");
-}
-
-#[allow(clippy::too_many_arguments)]
-fn sign_update_cms(
-    base: &[u8],
-    pki: &Pki,
-    first_obj: u32,
-    fields: &[u32],
-    annots: &[u32],
-    name: &str,
-    tail: usize,
-    quirky: bool,
-) -> Vec<u8> {
-    let sig = first_obj;
-    let widget = first_obj + 1;
-    let placeholder = "0".repeat(CONTENTS_HEX_LEN);
-    let fields_s: String = fields.iter().map(|f| format!("{f} 0 R ")).collect();
-    let annots_s: String = annots.iter().map(|f| format!("{f} 0 R ")).collect();
-    let objects = vec![
-        (
-            1,
-            format!(
-                "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [{fields_s}] /SigFlags 3 >> >>"
-            ),
-        ),
-        (
-            3,
-            format!(
-                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R /Annots [{annots_s}] >>"
-            ),
-        ),
-        (
-            sig,
-            format!(
-                "<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /adbe.pkcs7.detached /M (D:20251122082640Z) /ByteRange [0 0000000000 0000000000 0000000000] /Contents <{placeholder}> >>"
-            ),
-        ),
-        (
-            widget,
-            format!(
-                "<< /Type /Annot /Subtype /Widget /FT /Sig /T ({name}) /V {sig} 0 R /Rect [0 0 0 0] /F 132 /P 3 0 R >>"
-            ),
-        ),
-    ];
-    let mut pdf = append_update(base, &objects, widget + 1, 1);
-    let find = |hay: &[u8], needle: &[u8]| {
-        hay.windows(needle.len())
-            .rposition(|w| w == needle)
-            .unwrap()
-    };
-    let lt = find(&pdf, format!("<{placeholder}>").as_bytes());
-    let gt = lt + CONTENTS_HEX_LEN + 2;
-    let covered_end = pdf.len() - tail;
-    let br = format!("[0 {lt:010} {gt:010} {:010}]", covered_end - gt);
-    let br_at = find(&pdf, b"[0 0000000000 0000000000 0000000000]");
-    pdf[br_at..br_at + br.len()].copy_from_slice(br.as_bytes());
-    let parts = [&pdf[..lt], &pdf[gt..covered_end]];
-    let cms = if quirky {
-        quirky_cms(&parts, pki)
-    } else {
-        sign_detached_sm2(&parts, &pki.leaf_key, &pki.leaf_cert, SIGN_TIME, true).unwrap()
-    };
-    let hexed = hex::encode(&cms);
-    assert!(hexed.len() <= CONTENTS_HEX_LEN);
-    pdf[lt + 1..lt + 1 + hexed.len()].copy_from_slice(hexed.as_bytes());
-    pdf
-}
-
-fn signed_sample(pki: &Pki) -> Vec<u8> {
-    sign_update(
-        &data("generated/sm2-base-unsigned.pdf"),
-        pki,
-        6,
-        &[7],
-        &[7],
-        "Sig1",
-    )
-}
-
-fn trusting(pki: &Pki) -> VerifyOptions {
-    VerifyOptions {
-        trust_anchors: vec![pki.root_cert.clone()],
-        ..Default::default()
-    }
-}
-
 #[test]
 fn own_sm2_signature_verifies_and_chains_to_the_configured_root() {
     let pki = pki(1_900_000_000_000);
@@ -710,15 +501,9 @@ fn certification_with_p1_forbids_even_metadata_updates() {
 fn a_signature_not_covering_its_whole_revision_fails_coverage() {
     let pki = pki(1_900_000_000_000);
     // The second range stops before `%%EOF`: intact and verifying, but not the revision.
-    let pdf = sign_update_excluding(
-        &data("generated/sm2-base-unsigned.pdf"),
-        &pki,
-        6,
-        &[7],
-        &[7],
-        "Sig1",
-        6,
-    );
+    let mut signing = new_field_signing(&pki, &Layout::plain(), 6, &[7], &[7], "Sig1");
+    signing.tail = 6;
+    let pdf = signing.sign(&data("generated/sm2-base-unsigned.pdf"));
     let r = verify_bytes(&pdf, &trusting(&pki));
     assert!(!r.verify_result);
     assert_eq!(failed(&r.details[0]), vec!["coverage"]);
@@ -772,7 +557,9 @@ proptest! {
 fn cms_signature_without_sign_octet_verifies_with_a_note_and_stays_cryptographic() {
     let pki = pki(1_900_000_000_000);
     let base = data("generated/sm2-base-unsigned.pdf");
-    let pdf = sign_update_cms(&base, &pki, 6, &[7], &[7], "Sig1", 0, true);
+    let mut signing = new_field_signing(&pki, &Layout::plain(), 6, &[7], &[7], "Sig1");
+    signing.quirky = true;
+    let pdf = signing.sign(&base);
     let r = verify_bytes(&pdf, &trusting(&pki));
     assert!(r.verify_result, "{:?}", failed(&r.details[0]));
     let sig = &r.details[0];
@@ -874,4 +661,1303 @@ proptest::proptest! {
             proptest::prop_assert!(word.is_none(), "library text {:?} in {:?}", word, t);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 12 points 3 and 4: generated members of each attack family, and the updates real
+// producers make that must not be flagged (rules: docs/verification-rules.md)
+// ---------------------------------------------------------------------------------------------
+
+fn by_field<'a>(r: &'a DocumentReport, name: &str) -> &'a SignatureReport {
+    r.details
+        .iter()
+        .find(|s| s.location == name)
+        .unwrap_or_else(|| panic!("no signature {name}"))
+}
+
+/// Signature `sig` of `pdf` fails `coverage`, and the hint contains every phrase (the object
+/// and the revision, at least).
+fn assert_caught(variant: &str, pdf: &[u8], pki: &Pki, sig: &str, phrases: &[&str]) {
+    let r = verify_bytes(pdf, &trusting(pki));
+    assert!(r.error.is_none(), "{variant}: {:?}", r.error);
+    let s = by_field(&r, sig);
+    assert!(
+        failed(s).contains(&"coverage"),
+        "{variant}: coverage passed: {}",
+        hint(s, "coverage")
+    );
+    let h = hint(s, "coverage");
+    for p in phrases {
+        assert!(h.contains(p), "{variant}: {p:?} not in {h}");
+    }
+    assert!(!r.verify_result, "{variant}");
+}
+
+/// Every signature of `pdf` passes `coverage` (and, these being our own signatures, all steps).
+/// Returns the `coverage` hints, which say what the later updates changed.
+fn assert_accepted(variant: &str, pdf: &[u8], pki: &Pki, signatures: usize) -> String {
+    let r = verify_bytes(pdf, &trusting(pki));
+    assert!(r.error.is_none(), "{variant}: {:?}", r.error);
+    assert_eq!(r.details.len(), signatures, "{variant}: signature count");
+    let mut hints = String::new();
+    for (i, s) in r.details.iter().enumerate() {
+        assert!(
+            !failed(s).contains(&"coverage"),
+            "{variant} #{i}: {}",
+            hint(s, "coverage")
+        );
+        assert!(
+            hint(s, "coverage").starts_with("签名覆盖"),
+            "{variant} #{i}"
+        );
+        hints.push_str(hint(s, "coverage"));
+        hints.push('\n');
+    }
+    hints
+}
+
+/// Signature `sig` passes `coverage` (the others may fail other steps).
+fn assert_coverage_passes(variant: &str, pdf: &[u8], pki: &Pki, sig: &str) -> String {
+    let r = verify_bytes(pdf, &trusting(pki));
+    let s = by_field(&r, sig);
+    assert!(
+        !failed(s).contains(&"coverage"),
+        "{variant}: {}",
+        hint(s, "coverage")
+    );
+    hint(s, "coverage").to_string()
+}
+
+/// An unsigned update adding annotation 8 (with appearance 9 when given) to the page of a
+/// sample whose only annotation is widget 7.
+fn add_annotation(pdf: &[u8], layout: &Layout, annot: &str, ap: Option<String>) -> Vec<u8> {
+    let mut objects = vec![(3, layout.page(&[7, 8])), (8, annot.to_string())];
+    objects.extend(ap.map(|a| (9, a)));
+    append_update(pdf, &objects, 10, 1)
+}
+
+/// A white box hiding what lies under an annotation's rectangle, with new text on it.
+fn overlay() -> String {
+    form_xobject(
+        "1 g 0 0 500 100 re f 0 g BT /Helv 16 Tf 10 60 Td (Contract amount CNY 90000.00) Tj ET",
+    )
+}
+
+const EVIL_ANNOTATIONS: &[(&str, &str)] = &[
+    (
+        "FreeText",
+        "<< /Type /Annot /Subtype /FreeText /Rect [72 750 400 780] /Contents (CNY 90000.00) /DA (/Helv 16 Tf 0 g) /F 4 >>",
+    ),
+    (
+        "Stamp",
+        "<< /Type /Annot /Subtype /Stamp /Rect [60 700 560 800] /F 4 /AP << /N 9 0 R >> >>",
+    ),
+    (
+        "Square",
+        "<< /Type /Annot /Subtype /Square /Rect [72 740 300 790] /IC [1 1 1] /C [1 1 1] /F 4 >>",
+    ),
+    (
+        "Link",
+        "<< /Subtype /Link /Rect [72 740 400 780] /A << /S /URI /URI (http://evil.example) >> /Border [0 0 0] >>",
+    ),
+    (
+        "Ink",
+        "<< /Type /Annot /Subtype /Ink /Rect [72 740 400 780] /InkList [[72 760 400 760]] /BS << /W 30 >> /C [1 1 1] /F 4 >>",
+    ),
+    (
+        "Widget",
+        "<< /Type /Annot /Subtype /Widget /FT /Tx /T (Evil) /V (CNY 90000.00) /Rect [72 740 400 780] /F 4 /AP << /N 9 0 R >> >>",
+    ),
+];
+
+// Mainka et al. 2021, Evil Annotation Attack: annotations of several kinds, some drawing an
+// opaque appearance over the signed text, added after a P=2 or P=1 certification (and, by
+// this verifier's choice, after an approval signature); only P=3 permits them.
+#[test]
+fn evil_annotations_after_a_certification_fail_coverage_naming_object_and_revision() {
+    let pki = pki(1_900_000_000_000);
+    let (p2, layout2) = certified_sample(&pki, 2);
+    for (kind, annot) in EVIL_ANNOTATIONS {
+        let evil = add_annotation(&p2, &layout2, annot, Some(overlay()));
+        assert_caught(
+            &format!("P=2 {kind}"),
+            &evil,
+            &pki,
+            "Sig1",
+            &[kind, "对象 8 0", "第 3 个修订版本"],
+        );
+    }
+    let (p1, layout1) = certified_sample(&pki, 1);
+    for (kind, annot) in EVIL_ANNOTATIONS.iter().take(3) {
+        let evil = add_annotation(&p1, &layout1, annot, Some(overlay()));
+        assert_caught(
+            &format!("P=1 {kind}"),
+            &evil,
+            &pki,
+            "Sig1",
+            &["DocMDP P=1", "第 3 个修订版本", "对象 8 0", kind],
+        );
+    }
+    let approval = signed_sample(&pki);
+    let evil = add_annotation(
+        &approval,
+        &Layout::plain(),
+        EVIL_ANNOTATIONS[1].1,
+        Some(overlay()),
+    );
+    assert_caught(
+        "approval Stamp",
+        &evil,
+        &pki,
+        "Sig1",
+        &["Stamp", "对象 8 0", "EAA"],
+    );
+
+    // P=3 permits annotations (ISO 32000-1 Table 254) — but not new form fields.
+    let (p3, layout3) = certified_sample(&pki, 3);
+    for (kind, annot) in EVIL_ANNOTATIONS.iter().take(5) {
+        let commented = add_annotation(&p3, &layout3, annot, Some(overlay()));
+        assert_accepted(&format!("P=3 {kind}"), &commented, &pki, 1);
+    }
+    let reused = append_update(
+        &p3,
+        &[
+            (3, layout3.page(&[7, 5])),
+            (5, EVIL_ANNOTATIONS[0].1.to_string()),
+        ],
+        8,
+        1,
+    );
+    assert_caught(
+        "P=3 annotation in the font's number",
+        &reused,
+        &pki,
+        "Sig1",
+        &["对象 5 0", "第 3 个修订版本"],
+    );
+    let widget = add_annotation(&p3, &layout3, EVIL_ANNOTATIONS[5].1, Some(overlay()));
+    assert_caught(
+        "P=3 new text field",
+        &widget,
+        &pki,
+        "Sig1",
+        &["对象 8 0", "非签名"],
+    );
+}
+
+/// An update adding signature field `Sig2` to the certified sample (signature 8 when
+/// signed, widget 9, appearance 10 covering the signed text).
+fn sneaky_objects(layout: &Layout, widget: &str) -> Vec<(u32, String)> {
+    vec![
+        (1, layout.catalog(&[7, 9])),
+        (3, layout.page(&[7, 9])),
+        (9, widget.to_string()),
+        (10, overlay()),
+    ]
+}
+
+// Mainka et al. 2021, Sneaky Signature Attack: after a P=2 certification a new signature
+// field whose appearance covers page content, signed, unsigned, without /V, as a kid, with
+// reversed rectangle, in an Acrobat-style object stream.
+#[test]
+fn sneaky_signatures_after_a_certification_fail_coverage() {
+    let pki = pki(1_900_000_000_000);
+    let (cert, layout) = certified_sample(&pki, 2);
+    let rect = "60 700 560 800";
+
+    let signed = Signing::new(
+        &pki,
+        8,
+        sneaky_objects(&layout, &visible_sig_widget("Sig2", Some(8), rect, 10)),
+        11,
+    )
+    .sign(&cert);
+    assert_caught(
+        "signed",
+        &signed,
+        &pki,
+        "Sig1",
+        &["对象 9 0", "第 3 个修订版本", "SSA"],
+    );
+
+    let mut packed = Signing::new(
+        &pki,
+        8,
+        sneaky_objects(&layout, &visible_sig_widget("Sig2", Some(8), rect, 10)),
+        11,
+    );
+    packed.xref = Xref::Stream;
+    assert_caught(
+        "signed, object stream",
+        &packed.sign(&cert),
+        &pki,
+        "Sig1",
+        &["对象 9 0", "第 3 个修订版本", "SSA"],
+    );
+
+    let mut objects = sneaky_objects(&layout, &visible_sig_widget("Sig2", Some(8), rect, 10));
+    objects.push((8, "<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /adbe.pkcs7.detached /ByteRange [0 0 0 0] /Contents <00> >>".into()));
+    assert_caught(
+        "unsigned value",
+        &append_update(&cert, &objects, 11, 1),
+        &pki,
+        "Sig1",
+        &["对象 9 0", "第 3 个修订版本", "SSA"],
+    );
+
+    let no_v = sneaky_objects(&layout, &visible_sig_widget("Sig2", None, rect, 10));
+    assert_caught(
+        "no /V",
+        &append_update(&cert, &no_v, 11, 1),
+        &pki,
+        "Sig1",
+        &["对象 9 0", "第 3 个修订版本", "SSA"],
+    );
+
+    let reversed = visible_sig_widget("Sig2", None, "560 800 60 700", 10).replace("/F 4", "/F 0");
+    let objects = sneaky_objects(&layout, &reversed);
+    assert_caught(
+        "reversed rectangle",
+        &append_update(&cert, &objects, 11, 1),
+        &pki,
+        "Sig1",
+        &["对象 9 0", "SSA"],
+    );
+
+    let rollover = visible_sig_widget("Sig2", None, rect, 10)
+        .replace("/AP << /N 10 0 R >>", "/AP << /R 10 0 R >>");
+    let objects = sneaky_objects(&layout, &rollover);
+    assert_caught(
+        "rollover appearance only",
+        &append_update(&cert, &objects, 11, 1),
+        &pki,
+        "Sig1",
+        &["对象 9 0", "SSA"],
+    );
+
+    // Without DocMDP an unsigned new field that draws something is an overlay too.
+    let approval = signed_sample(&pki);
+    let objects = sneaky_objects(
+        &Layout::plain(),
+        &visible_sig_widget("Sig2", None, rect, 10),
+    );
+    assert_caught(
+        "approval, unsigned visible field",
+        &append_update(&approval, &objects, 11, 1),
+        &pki,
+        "Sig1",
+        &["对象 9 0", "未签名但可见", "第 3 个修订版本"],
+    );
+
+    let kids = vec![
+        (1, layout.catalog(&[7, 9])),
+        (3, layout.page(&[7, 11])),
+        (9, "<< /FT /Sig /T (Sig2) /Kids [11 0 R] >>".into()),
+        (10, overlay()),
+        (
+            11,
+            format!(
+                "<< /Type /Annot /Subtype /Widget /Parent 9 0 R /Rect [{rect}] /F 4 /P 3 0 R /AP << /N 10 0 R >> >>"
+            ),
+        ),
+    ];
+    assert_caught(
+        "kid widget",
+        &append_update(&cert, &kids, 12, 1),
+        &pki,
+        "Sig1",
+        &["对象 11 0", "第 3 个修订版本", "SSA"],
+    );
+}
+
+// pyHanko `SigFieldCreationRule`: new signature fields that draw nothing are allowed after a
+// certification; a pre-created empty field may be signed visibly; without DocMDP new fields
+// may be visible.
+#[test]
+fn invisible_new_signature_fields_and_pre_created_ones_pass_after_a_certification() {
+    let pki = pki(1_900_000_000_000);
+    let (cert, layout) = certified_sample(&pki, 2);
+    let rect = "60 700 560 800";
+    let invisible = Signing::new(
+        &pki,
+        8,
+        sneaky_objects(&layout, &invisible_sig_widget("Sig2", Some(8))),
+        11,
+    )
+    .sign(&cert);
+    let says = assert_accepted("zero rectangle", &invisible, &pki, 2);
+    assert!(says.contains("新增签名域 Sig2"), "{says}");
+    let hidden = visible_sig_widget("Sig2", Some(8), rect, 10).replace("/F 4", "/F 2");
+    assert_accepted(
+        "Hidden",
+        &Signing::new(&pki, 8, sneaky_objects(&layout, &hidden), 11).sign(&cert),
+        &pki,
+        2,
+    );
+    let no_view = visible_sig_widget("Sig2", Some(8), rect, 10).replace("/F 4", "/F 36");
+    assert_accepted(
+        "NoView",
+        &Signing::new(&pki, 8, sneaky_objects(&layout, &no_view), 11).sign(&cert),
+        &pki,
+        2,
+    );
+    let no_ap = visible_sig_widget("Sig2", Some(8), rect, 10).replace(" /AP << /N 10 0 R >>", "");
+    assert_accepted(
+        "no appearance",
+        &Signing::new(&pki, 8, sneaky_objects(&layout, &no_ap), 11).sign(&cert),
+        &pki,
+        2,
+    );
+
+    // The certified form: its pre-created visible field `Approval` signed with a new look.
+    let (form_cert, _) = form_document(&pki, Some(2));
+    let fill = Signing::new(
+        &pki,
+        form::NEXT,
+        vec![
+            (
+                form::APPROVAL,
+                visible_sig_widget(
+                    "Approval",
+                    Some(form::NEXT),
+                    "300 100 500 140",
+                    form::NEXT + 1,
+                ),
+            ),
+            (
+                form::NEXT + 1,
+                form_xobject("BT /Helv 10 Tf 4 15 Td (Signed by Zhang San) Tj ET"),
+            ),
+        ],
+        form::NEXT + 2,
+    )
+    .sign(&form_cert);
+    assert_accepted("pre-created field after P=2", &fill, &pki, 2);
+
+    // No DocMDP: a second approval signature in a new visible field.
+    let approval = signed_sample(&pki);
+    let second = Signing::new(
+        &pki,
+        8,
+        sneaky_objects(
+            &Layout::plain(),
+            &visible_sig_widget("Sig2", Some(8), rect, 10),
+        ),
+        11,
+    )
+    .sign(&approval);
+    assert_accepted("approval, new visible field", &second, &pki, 2);
+}
+
+/// An unsigned update of the signed form document.
+fn form_update(pdf: &[u8], objects: &[(u32, String)]) -> Vec<u8> {
+    append_update(pdf, objects, form::NEXT + 4, 1)
+}
+
+fn text_widget(name: &str, value: &str, y: u32, ap: &str) -> String {
+    format!(
+        "<< /Type /Annot /Subtype /Widget /FT /Tx /T ({name}) /V ({value}) /DA (/Helv 12 Tf 0 g) /Rect [72 {y} 272 {}] /F 4 /P 3 0 R /AP {ap} >>",
+        y + 20
+    )
+}
+
+// pyHanko `_allow_appearance_update` and its reference-count check on shared appearance
+// dictionaries: a form fill may replace the filled widget's own appearance, never one that
+// the signed revision also reached from elsewhere.
+#[test]
+fn overwriting_a_shared_appearance_fails_coverage_naming_the_other_route() {
+    use form::*;
+    let pki = pki(1_900_000_000_000);
+    let (signed, _) = form_document(&pki, None);
+    let ap = |t: &str| form_xobject(&format!("BT /Helv 12 Tf 2 5 Td ({t}) Tj ET"));
+
+    let shared_stream = form_update(
+        &signed,
+        &[
+            (
+                NAME,
+                text_widget("Name", "Bob", 600, &format!("<< /N {NAME_AP} 0 R >>")),
+            ),
+            (NAME_AP, ap("Bob")),
+        ],
+    );
+    assert_caught(
+        "stream shared with another widget",
+        &shared_stream,
+        &pki,
+        "Sig1",
+        &["对象 21 0", "对象 29 0 的 /AP/N", "第 4 个修订版本"],
+    );
+
+    let shared_dict = form_update(
+        &signed,
+        &[
+            (
+                AMOUNT,
+                text_widget("Amount", "90000.00", 570, &format!("{AMOUNT_AP_DICT} 0 R")),
+            ),
+            (AMOUNT_AP_DICT, format!("<< /N {NEXT} 0 R >>")),
+            (NEXT, ap("90000.00")),
+        ],
+    );
+    assert_caught(
+        "appearance dictionary shared by reference",
+        &shared_dict,
+        &pki,
+        "Sig1",
+        &["对象 23 0", "对象 31 0 的 /AP", "第 4 个修订版本"],
+    );
+
+    let page_xobject = form_update(
+        &signed,
+        &[
+            (
+                STAMP,
+                text_widget("Stamp", "void", 480, &format!("<< /N {LOGO} 0 R >>")),
+            ),
+            (LOGO, ap("VOID")),
+        ],
+    );
+    assert_caught(
+        "stream that is also a page XObject",
+        &page_xobject,
+        &pki,
+        "Sig1",
+        &[
+            "对象 11 0",
+            "对象 3 0 的 /Resources/XObject/Logo",
+            "第 4 个修订版本",
+        ],
+    );
+
+    let down_appearance = form_update(
+        &signed,
+        &[
+            (
+                AMOUNT,
+                text_widget("Amount", "90000.00", 570, &format!("{AMOUNT_AP_DICT} 0 R")),
+            ),
+            (AMOUNT_AP, ap("90000.00")),
+        ],
+    );
+    assert_caught(
+        "stream also another widget's /D",
+        &down_appearance,
+        &pki,
+        "Sig1",
+        &["对象 25 0", "第 4 个修订版本"],
+    );
+
+    let signing_clobbers = Signing::new(
+        &pki,
+        NEXT,
+        vec![
+            (
+                APPROVAL,
+                visible_sig_widget("Approval", Some(NEXT), "300 100 500 140", APPROVAL_AP),
+            ),
+            (APPROVAL_AP, ap("Signed by Zhang San")),
+        ],
+        NEXT + 1,
+    )
+    .sign(&signed);
+    assert_caught(
+        "signing a field whose appearance another field shows",
+        &signing_clobbers,
+        &pki,
+        "Sig1",
+        &["对象 26 0", "对象 27 0 的 /AP/N", "第 4 个修订版本"],
+    );
+
+    let in_place_only = form_update(&signed, &[(NAME_AP, ap("Bob"))]);
+    assert_caught(
+        "in-place rewrite, field unchanged",
+        &in_place_only,
+        &pki,
+        "Sig1",
+        &["对象 21 0", "第 4 个修订版本"],
+    );
+}
+
+// Page resources reached through a route a rule approves (a filled widget's appearance, the
+// DSS, /Info, XMP, a new signature) are still page resources: overwriting them fails.
+#[test]
+fn overwriting_page_resources_through_an_approved_route_fails_coverage() {
+    use form::*;
+    let pki = pki(1_900_000_000_000);
+    let (signed, layout) = form_document(&pki, None);
+    let courier = "<< /Type /Font /Subtype /Type1 /BaseFont /Courier >>".to_string();
+
+    let via_appearance = form_update(
+        &signed,
+        &[
+            (
+                NAME,
+                text_widget("Name", "Bob", 600, &format!("<< /N {NEXT} 0 R >>")),
+            ),
+            (NEXT, form_xobject("BT /Helv 12 Tf 2 5 Td (Bob) Tj ET")),
+            (5, courier.clone()),
+        ],
+    );
+    assert_caught(
+        "font under a new appearance",
+        &via_appearance,
+        &pki,
+        "Sig1",
+        &["对象 5 0", "第 4 个修订版本"],
+    );
+
+    let xobject = form_update(
+        &signed,
+        &[
+            (
+                CITY,
+                text_widget("City", "Shanghai", 450, &format!("<< /N {NEXT} 0 R >>")),
+            ),
+            (
+                NEXT,
+                stream(
+                    "/Type /XObject /Subtype /Form /BBox [0 0 200 40] /Resources << /XObject << /L 11 0 R >> >>",
+                    "/L Do",
+                ),
+            ),
+            (LOGO, overlay()),
+        ],
+    );
+    assert_caught(
+        "XObject under a new appearance",
+        &xobject,
+        &pki,
+        "Sig1",
+        &[
+            "对象 11 0",
+            "对象 3 0 的 /Resources/XObject/Logo",
+            "第 4 个修订版本",
+        ],
+    );
+
+    let mut dss_layout = layout.clone();
+    dss_layout
+        .catalog_extra
+        .push_str(&format!(" /DSS {NEXT} 0 R"));
+    let mut all: Vec<u32> = FIELDS.to_vec();
+    all.push(SIG1_WIDGET);
+    let dss = form_update(
+        &signed,
+        &[
+            (1, dss_layout.catalog(&all)),
+            (NEXT, "<< /Type /DSS /Certs [5 0 R] >>".into()),
+            (5, stream("", "not a font")),
+        ],
+    );
+    assert_caught(
+        "font in the DSS",
+        &dss,
+        &pki,
+        "Sig1",
+        &["对象 5 0", "第 4 个修订版本"],
+    );
+
+    let info = append(
+        &signed,
+        &[(5, "<< /Producer (Hutong) >>".into())],
+        &[],
+        NEXT,
+        " /Info 5 0 R",
+        Xref::Table,
+    );
+    assert_caught(
+        "font as /Info",
+        &info,
+        &pki,
+        "Sig1",
+        &["对象 5 0", "第 4 个修订版本"],
+    );
+
+    let mut xmp_layout = layout.clone();
+    xmp_layout
+        .catalog_extra
+        .push_str(&format!(" /Metadata {LOGO} 0 R"));
+    let xmp = form_update(
+        &signed,
+        &[
+            (1, xmp_layout.catalog(&all)),
+            (
+                LOGO,
+                stream(
+                    "/Type /Metadata /Subtype /XML",
+                    "<x:xmpmeta xmlns:x='adobe:ns:meta/'/>",
+                ),
+            ),
+        ],
+    );
+    assert_caught(
+        "XObject as XMP",
+        &xmp,
+        &pki,
+        "Sig1",
+        &["对象 11 0", "第 4 个修订版本"],
+    );
+
+    let mut fields = all.clone();
+    fields.push(NEXT);
+    let sig_reuses_font = Signing::new(
+        &pki,
+        5,
+        vec![
+            (1, layout.catalog(&fields)),
+            (3, layout.page(&fields)),
+            (NEXT, invisible_sig_widget("Sig2", Some(5))),
+        ],
+        NEXT + 1,
+    )
+    .sign(&signed);
+    assert_caught(
+        "signature dictionary in the font's number",
+        &sig_reuses_font,
+        &pki,
+        "Sig1",
+        &["对象 5 0", "第 4 个修订版本"],
+    );
+}
+
+// Shadow attacks (Mainka et al., NDSS 2021): hide, replace and hide-and-replace by a later
+// update of page content, XObjects, fonts, resources or a hidden field's flags.
+#[test]
+fn shadow_attack_variants_fail_coverage() {
+    use form::*;
+    let pki = pki(1_900_000_000_000);
+    let (signed, layout) = form_document(&pki, None);
+    let mut all: Vec<u32> = FIELDS.to_vec();
+    all.push(SIG1_WIDGET);
+
+    let hide = form_update(&signed, &[(LOGO, overlay())]);
+    assert_caught(
+        "hide: XObject redefined",
+        &hide,
+        &pki,
+        "Sig1",
+        &["对象 11 0", "第 4 个修订版本"],
+    );
+
+    let replace = form_update(
+        &signed,
+        &[(
+            LOGO_CONTENT,
+            stream("", "BT /F1 16 Tf 72 700 Td (CNY 90000.00) Tj ET"),
+        )],
+    );
+    assert_caught(
+        "replace: content stream redefined",
+        &replace,
+        &pki,
+        "Sig1",
+        &["页面内容流 10 0 被替换", "第 4 个修订版本"],
+    );
+
+    let mut overlaid = layout.clone();
+    overlaid.page_contents = format!("[4 0 R {LOGO_CONTENT} 0 R {NEXT} 0 R]");
+    let hide_and_replace = form_update(
+        &signed,
+        &[
+            (3, overlaid.page(&all)),
+            (
+                NEXT,
+                stream(
+                    "",
+                    "1 g 60 700 500 100 re f 0 g BT /F1 16 Tf 72 760 Td (CNY 90000.00) Tj ET",
+                ),
+            ),
+        ],
+    );
+    assert_caught(
+        "hide-and-replace: content appended",
+        &hide_and_replace,
+        &pki,
+        "Sig1",
+        &["第 1 页 的 /Contents 被修改", "第 4 个修订版本"],
+    );
+
+    let font = form_update(
+        &signed,
+        &[(
+            5,
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Symbol >>".into(),
+        )],
+    );
+    assert_caught(
+        "replace: font redefined",
+        &font,
+        &pki,
+        "Sig1",
+        &["对象 5 0", "第 4 个修订版本"],
+    );
+
+    let mut swapped = layout.clone();
+    swapped.page_resources = format!("<< /Font << /F1 5 0 R >> /XObject << /Logo {NEXT} 0 R >> >>");
+    let resources = form_update(&signed, &[(3, swapped.page(&all)), (NEXT, overlay())]);
+    assert_caught(
+        "hide: resources redirected",
+        &resources,
+        &pki,
+        "Sig1",
+        &["第 1 页 的 /Resources 被修改", "第 4 个修订版本"],
+    );
+
+    let approved = Signing::new(
+        &pki,
+        NEXT,
+        vec![
+            (
+                APPROVAL,
+                visible_sig_widget("Approval", Some(NEXT), "300 100 500 140", NEXT + 1),
+            ),
+            (NEXT + 1, overlay()),
+        ],
+        NEXT + 2,
+    )
+    .sign(&signed);
+    let swapped_look = append_update(
+        &approved,
+        &[
+            (
+                APPROVAL,
+                visible_sig_widget("Approval", Some(NEXT), "300 100 500 140", NEXT + 2),
+            ),
+            (NEXT + 2, overlay()),
+        ],
+        NEXT + 3,
+        1,
+    );
+    assert_caught(
+        "replace: a signed field's appearance swapped",
+        &swapped_look,
+        &pki,
+        "Approval",
+        &["已签名的签名域被改写", "对象 24 0", "第 5 个修订版本"],
+    );
+
+    // Replace via overlay: the value stays, the appearance shows something else — a new
+    // stream, the exclusive one rewritten in place, or a missing one supplied.
+    let new_look = form_update(
+        &signed,
+        &[
+            (
+                CITY,
+                text_widget("City", "Beijing", 450, &format!("<< /N {NEXT} 0 R >>")),
+            ),
+            (NEXT, form_xobject("BT /Helv 12 Tf 2 5 Td (Shanghai) Tj ET")),
+        ],
+    );
+    assert_caught(
+        "replace: new appearance, same value",
+        &new_look,
+        &pki,
+        "Sig1",
+        &["/AP 被替换但域值未改变", "对象 35 0", "第 4 个修订版本"],
+    );
+    let rewritten = form_update(
+        &signed,
+        &[(
+            CITY_AP,
+            form_xobject("BT /Helv 12 Tf 2 5 Td (Shanghai) Tj ET"),
+        )],
+    );
+    assert_caught(
+        "replace: appearance rewritten in place",
+        &rewritten,
+        &pki,
+        "Sig1",
+        &["对象 36 0", "对象 35 0 的 /AP/N", "第 4 个修订版本"],
+    );
+    let supplied = form_update(
+        &signed,
+        &[(
+            99,
+            form_xobject("BT /Helv 12 Tf 2 5 Td (CNY 90000.00) Tj ET"),
+        )],
+    );
+    assert_caught(
+        "replace: missing appearance supplied",
+        &supplied,
+        &pki,
+        "Sig1",
+        &["对象 99 0", "第 4 个修订版本"],
+    );
+
+    // Hide-and-replace by cross-reference data alone: the update redirects the logo's
+    // content stream to the hidden field's appearance already in the signed revision.
+    let hidden_at = signed
+        .windows(8)
+        .rposition(|w| w == format!("{SHADOW_AP} 0 obj").as_bytes())
+        .unwrap();
+    let mut redirected = signed.clone();
+    let xref_at = redirected.len();
+    redirected.extend(
+        format!(
+            "xref\n{LOGO_CONTENT} 1\n{hidden_at:010} 00000 n \ntrailer\n<< /Size {NEXT} /Root 1 0 R /Prev {} >>\nstartxref\n{xref_at}\n%%EOF\n",
+            startxref(&signed)
+        )
+        .as_bytes(),
+    );
+    assert_caught(
+        "hide-and-replace: xref redirected",
+        &redirected,
+        &pki,
+        "Sig1",
+        &["10 0", "第 4 个修订版本"],
+    );
+
+    let unhide = form_update(
+        &signed,
+        &[(
+            SHADOW,
+            text_widget(
+                "Shadow",
+                "90000.00",
+                570,
+                &format!("<< /N {SHADOW_AP} 0 R >>"),
+            ),
+        )],
+    );
+    assert_caught(
+        "hide-and-replace: hidden field shown",
+        &unhide,
+        &pki,
+        "Sig1",
+        &["/F 被修改", "对象 33 0", "第 4 个修订版本"],
+    );
+}
+
+// Point 4: form fills that replace the filled widget's own appearance (a new stream, or the
+// widget's exclusive stream in place), and malformed original appearances replaced.
+#[test]
+fn form_fills_replacing_their_own_appearance_pass() {
+    use form::*;
+    let pki = pki(1_900_000_000_000);
+    let (signed, _) = form_document(&pki, None);
+    let ap = |t: &str| form_xobject(&format!("BT /Helv 12 Tf 2 5 Td ({t}) Tj ET"));
+
+    let new_stream = form_update(
+        &signed,
+        &[
+            (
+                NAME,
+                text_widget("Name", "Bob", 600, &format!("<< /N {NEXT} 0 R >>")),
+            ),
+            (NEXT, ap("Bob")),
+            (
+                AMOUNT,
+                text_widget(
+                    "Amount",
+                    "20000.00",
+                    570,
+                    &format!("<< /N {} 0 R >>", NEXT + 1),
+                ),
+            ),
+            (NEXT + 1, ap("20000.00")),
+        ],
+    );
+    let says = assert_accepted("new appearance streams", &new_stream, &pki, 1);
+    assert!(says.contains("表单填写 Amount、表单填写 Name"), "{says}");
+
+    let in_place = form_update(
+        &signed,
+        &[
+            (
+                CITY,
+                text_widget("City", "Shanghai", 450, &format!("<< /N {CITY_AP} 0 R >>")),
+            ),
+            (CITY_AP, ap("Shanghai")),
+        ],
+    );
+    assert_accepted("exclusive stream rewritten in place", &in_place, &pki, 1);
+
+    let malformed = form_update(
+        &signed,
+        &[
+            (
+                NOTE,
+                text_widget("Note", "checked", 420, &format!("<< /N {NEXT} 0 R >>")),
+            ),
+            (NEXT, ap("checked")),
+            (
+                MEMO,
+                text_widget("Memo", "seen", 390, &format!("{MEMO_AP} 0 R")),
+            ),
+            (MEMO_AP, format!("<< /N {} 0 R >>", NEXT + 1)),
+            (NEXT + 1, ap("seen")),
+        ],
+    );
+    assert_accepted("malformed appearances replaced", &malformed, &pki, 1);
+    let supplied = form_update(
+        &signed,
+        &[
+            (NOTE, text_widget("Note", "late", 420, "<< /N 99 0 R >>")),
+            (99, ap("late")),
+        ],
+    );
+    assert_accepted(
+        "missing appearance supplied with the value",
+        &supplied,
+        &pki,
+        1,
+    );
+
+    // The same fill after a P=2 certification; P=1 forbids it.
+    let (certified, _) = form_document(&pki, Some(2));
+    let fill = form_update(
+        &certified,
+        &[
+            (
+                CITY,
+                text_widget("City", "Shanghai", 450, &format!("<< /N {CITY_AP} 0 R >>")),
+            ),
+            (CITY_AP, ap("Shanghai")),
+        ],
+    );
+    assert_accepted("fill after P=2", &fill, &pki, 1);
+}
+
+// Point 4: second, third and fourth approval signatures (pre-created fields, one of them with
+// an appearance it shares and leaves alone, then a new visible field), Acrobat-style object
+// streams and XMP updates, a hybrid-reference update, DSS and a document time-stamp.
+#[test]
+fn producers_multi_signature_updates_pass() {
+    use form::*;
+    let pki = pki(1_900_000_000_000);
+    let (one, layout) = form_document(&pki, None);
+    let two = Signing::new(
+        &pki,
+        NEXT,
+        vec![
+            (
+                APPROVAL,
+                visible_sig_widget("Approval", Some(NEXT), "300 100 500 140", NEXT + 1),
+            ),
+            (
+                NEXT + 1,
+                form_xobject("BT /Helv 10 Tf 4 15 Td (Zhang San) Tj ET"),
+            ),
+        ],
+        NEXT + 2,
+    )
+    .sign(&one);
+    let mut third = Signing::new(
+        &pki,
+        NEXT + 2,
+        vec![(
+            APPROVAL2,
+            visible_sig_widget("Approval2", Some(NEXT + 2), "300 150 500 190", APPROVAL_AP),
+        )],
+        NEXT + 3,
+    );
+    third.xref = Xref::Stream;
+    let three = third.sign(&two);
+    let mut all: Vec<u32> = FIELDS.to_vec();
+    all.extend([SIG1_WIDGET, NEXT + 4]);
+    let mut fourth = Signing::new(
+        &pki,
+        NEXT + 5,
+        vec![
+            (1, layout.catalog(&all)),
+            (3, layout.page(&all)),
+            (
+                NEXT + 4,
+                visible_sig_widget("Sig4", Some(NEXT + 5), "72 100 272 140", NEXT + 6),
+            ),
+            (
+                NEXT + 6,
+                form_xobject("BT /Helv 10 Tf 4 15 Td (Li Si) Tj ET"),
+            ),
+        ],
+        NEXT + 7,
+    );
+    fourth.xref = Xref::Hybrid;
+    let four = fourth.sign(&three);
+    assert_accepted("four approval signatures", &four, &pki, 4);
+
+    // Acrobat: XMP metadata added and rewritten in object streams around a second signature.
+    let signed = signed_sample(&pki);
+    let mut xmp = Layout::plain();
+    xmp.catalog_extra = " /Metadata 8 0 R".into();
+    let meta = |t: &str| {
+        stream(
+            "/Type /Metadata /Subtype /XML",
+            &format!("<x:xmpmeta xmlns:x='adobe:ns:meta/'><d>{t}</d></x:xmpmeta>"),
+        )
+    };
+    let with_xmp = append(
+        &signed,
+        &[],
+        &[(1, xmp.catalog(&[7])), (8, meta("one"))],
+        9,
+        "",
+        Xref::Stream,
+    );
+    let mut second = Signing::new(
+        &pki,
+        11,
+        vec![
+            (1, xmp.catalog(&[7, 12])),
+            (3, xmp.page(&[7, 12])),
+            (
+                12,
+                visible_sig_widget("Signature2", Some(11), "72 100 272 140", 13),
+            ),
+            (13, form_xobject("BT /Helv 10 Tf 4 15 Td (Li Si) Tj ET")),
+        ],
+        14,
+    );
+    second.xref = Xref::Stream;
+    let twice = second.sign(&with_xmp);
+    // The hybrid section's stream lists the (unchanged) catalog; the XMP stream is plain.
+    let rewritten = append(
+        &twice,
+        &[],
+        &[(1, xmp.catalog(&[7, 12])), (8, meta("two"))],
+        16,
+        "",
+        Xref::Hybrid,
+    );
+    let says = assert_accepted("object streams, XMP, hybrid", &rewritten, &pki, 2);
+    assert!(says.contains("XMP 元数据、新增签名域 Signature2"), "{says}");
+    assert!(
+        says.contains("第 4 个修订版本；其后 1 个增量更新仅包含允许的修改：XMP 元数据"),
+        "{says}"
+    );
+
+    // PAdES: a document time-stamp, then DSS with VRI, then the DSS rewritten.
+    let ts = {
+        let mut s = Signing::new(
+            &pki,
+            8,
+            vec![
+                (1, Layout::plain().catalog(&[7, 9])),
+                (3, Layout::plain().page(&[7, 9])),
+                (9, invisible_sig_widget("DocTS", Some(8))),
+            ],
+            10,
+        );
+        s.doc_timestamp = true;
+        s.sign(&signed)
+    };
+    assert_coverage_passes("document time-stamp", &ts, &pki, "Sig1");
+    let mut dss = Layout::plain();
+    dss.catalog_extra = " /DSS 10 0 R".into();
+    let cert = |n: &str| stream("", n);
+    let with_dss = append_update(&ts, &[
+        (1, dss.catalog(&[7, 9])),
+        (10, "<< /Type /DSS /Certs [11 0 R] /VRI << /0123456789ABCDEF0123456789ABCDEF01234567 12 0 R >> >>".into()),
+        (11, cert("certificate one")),
+        (12, "<< /Cert [11 0 R] >>".into()),
+    ], 13, 1);
+    let again = append_update(&with_dss, &[
+        (10, "<< /Type /DSS /Certs [11 0 R 13 0 R] /OCSPs [14 0 R] /VRI << /0123456789ABCDEF0123456789ABCDEF01234567 12 0 R >> >>".into()),
+        (12, "<< /Cert [11 0 R 13 0 R] /OCSP [14 0 R] >>".into()),
+        (13, cert("certificate two")),
+        (14, cert("ocsp response")),
+    ], 15, 1);
+    let says = assert_coverage_passes("DSS after the time-stamp", &again, &pki, "Sig1");
+    assert!(
+        says.contains("DSS") && says.contains("新增签名域 DocTS"),
+        "{says}"
+    );
+    assert_coverage_passes(
+        "DSS after the time-stamp (time-stamp itself)",
+        &again,
+        &pki,
+        "DocTS",
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// The diff analysis on damaged multi-revision files (a prepared form, its signature, a
+    /// form fill and a second signature in an object stream) never panics.
+    #[test]
+    fn mutated_multi_revision_pdfs_never_panic(
+        edits in proptest::collection::vec((any::<u32>(), any::<u8>()), 1..8),
+        tail_only in any::<bool>(),
+    ) {
+        static PDF: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        let pdf = PDF.get_or_init(|| {
+            use form::*;
+            let pki = pki(1_900_000_000_000);
+            let (signed, _) = form_document(&pki, Some(2));
+            let filled = form_update(&signed, &[
+                (CITY, text_widget("City", "Shanghai", 450, &format!("<< /N {CITY_AP} 0 R >>"))),
+                (CITY_AP, form_xobject("BT /Helv 12 Tf 2 5 Td (Shanghai) Tj ET")),
+            ]);
+            let mut s = Signing::new(
+                &pki,
+                NEXT + 4,
+                vec![(APPROVAL, visible_sig_widget("Approval", Some(NEXT + 4), "300 100 500 140", APPROVAL_AP))],
+                NEXT + 5,
+            );
+            s.xref = Xref::Stream;
+            s.sign(&filled)
+        });
+        let mut bytes = pdf.clone();
+        // Damage either anywhere or only the updates after the first signature.
+        let from = if tail_only { bytes.len() / 2 } else { 0 };
+        for (pos, val) in edits {
+            let span = bytes.len() - from;
+            bytes[from + pos as usize % span] = val;
+        }
+        let _ = verify_document(&bytes, "m.pdf", &VerifyOptions::default(), &EmptyRegistry);
+    }
+}
+
+// pyHanko `FormUpdatingRule`: Acrobat rewrites the AcroForm's default resources (held by
+// reference here) when it signs; a resources dictionary the page also uses stays protected,
+// and NeedAppearances may not be switched on (viewers would redraw every field from /V).
+#[test]
+fn default_resources_rewritten_by_a_signer_pass_unless_the_page_shares_them() {
+    let pki = pki(1_900_000_000_000);
+    let base = data("generated/sm2-base-unsigned.pdf");
+    let prepare = |page_uses_dr: bool| {
+        let mut layout = Layout::plain();
+        layout.dr = "8 0 R".into();
+        if page_uses_dr {
+            layout.page_resources = "8 0 R".into();
+        }
+        let prepared = append_update(
+            &base,
+            &[
+                (1, layout.catalog(&[])),
+                (3, layout.page(&[])),
+                (8, "<< /Font << /Helv 5 0 R /F1 5 0 R >> >>".into()),
+            ],
+            9,
+            1,
+        );
+        let signed = new_field_signing(&pki, &layout, 6, &[7], &[7], "Sig1").sign(&prepared);
+        (signed, layout)
+    };
+    let zadb = (
+        9,
+        "<< /Type /Font /Subtype /Type1 /BaseFont /ZapfDingbats >>".to_string(),
+    );
+    let grown = (
+        8,
+        "<< /Font << /Helv 5 0 R /F1 5 0 R /ZaDb 9 0 R >> >>".to_string(),
+    );
+
+    let (signed, layout) = prepare(false);
+    let second = Signing::new(
+        &pki,
+        10,
+        vec![
+            (1, layout.catalog(&[7, 11])),
+            (3, layout.page(&[7, 11])),
+            (11, invisible_sig_widget("Sig2", Some(10))),
+            grown.clone(),
+            zadb.clone(),
+        ],
+        12,
+    )
+    .sign(&signed);
+    assert_accepted("DR rewritten by the second signer", &second, &pki, 2);
+
+    let mut on = layout.clone();
+    on.catalog_extra = String::new();
+    let need = append_update(
+        &signed,
+        &[(
+            1,
+            on.catalog(&[7])
+                .replace("/SigFlags 3", "/SigFlags 3 /NeedAppearances true"),
+        )],
+        9,
+        1,
+    );
+    assert_caught(
+        "NeedAppearances switched on",
+        &need,
+        &pki,
+        "Sig1",
+        &["NeedAppearances", "第 4 个修订版本"],
+    );
+
+    let (shared, _) = prepare(true);
+    let evil = append_update(&shared, &[grown, zadb], 10, 1);
+    assert_caught(
+        "DR that is the page's resources",
+        &evil,
+        &pki,
+        "Sig1",
+        &["对象 8 0", "对象 3 0 的 /Resources", "第 4 个修订版本"],
+    );
+}
+
+// Evil Annotation Attack on annotations the certified revision already had: modifying one
+// (text, rectangle, flags) needs P=3 (ISO 32000-1 Table 254).
+#[test]
+fn modifying_a_certified_annotation_needs_p3() {
+    let pki = pki(1_900_000_000_000);
+    let note = "<< /Type /Annot /Subtype /FreeText /Rect [72 700 300 720] /Contents (Paid in full) /DA (/Helv 12 Tf 0 g) /F 4 >>";
+    let base = data("generated/sm2-base-unsigned.pdf");
+    let certified = |p: u8| {
+        let layout = Layout::plain().certified_by(9);
+        let prepared = append_update(&base, &[(3, layout.page(&[8])), (8, note.into())], 9, 1);
+        let mut s = new_field_signing(&pki, &layout, 9, &[10], &[8, 10], "Sig1");
+        s.docmdp = Some(p);
+        s.sign(&prepared)
+    };
+    let edits = [
+        (
+            "text changed",
+            note.replace("Paid in full", "Payment outstanding"),
+        ),
+        ("moved", note.replace("72 700 300 720", "72 760 300 780")),
+        ("hidden", note.replace("/F 4", "/F 2")),
+    ];
+    let p2 = certified(2);
+    for (what, body) in &edits {
+        let evil = append_update(&p2, &[(8, body.clone())], 11, 1);
+        assert_caught(
+            &format!("P=2 {what}"),
+            &evil,
+            &pki,
+            "Sig1",
+            &["FreeText", "对象 8 0", "第 4 个修订版本"],
+        );
+    }
+    let p3 = certified(3);
+    for (what, body) in &edits {
+        let edited = append_update(&p3, &[(8, body.clone())], 11, 1);
+        assert_accepted(&format!("P=3 {what}"), &edited, &pki, 1);
+    }
+}
+
+// Incremental saving attack after an Acrobat-style update: the page last defined inside an
+// object stream, then redefined by a bare object appended without cross-reference data. A
+// reader repairing the file takes the appended page; so does the rescanned view.
+#[test]
+fn an_object_appended_after_an_object_stream_update_is_still_flagged() {
+    let pki = pki(1_900_000_000_000);
+    let signed = signed_sample(&pki);
+    let layout = Layout::plain();
+    let packed = append(&signed, &[], &[(3, layout.page(&[7]))], 8, "", Xref::Stream);
+    assert_accepted("page repacked unchanged", &packed, &pki, 1);
+    let mut evil = packed.clone();
+    let mut page = Layout::plain();
+    page.page_contents = "8 0 R".into();
+    evil.extend(
+        format!(
+            "3 0 obj\n{}\nendobj\n8 0 obj\n{}\nendobj\n%%EOF\n",
+            page.page(&[7]),
+            stream("", "BT /F1 16 Tf 72 760 Td (CNY 90000.00) Tj ET")
+        )
+        .as_bytes(),
+    );
+    assert_caught(
+        "bare page after an object stream",
+        &evil,
+        &pki,
+        "Sig1",
+        &["第 1 页 的 /Contents 被修改"],
+    );
 }

@@ -2,26 +2,22 @@
 //! incremental updates changed what it signed.
 //!
 //! The signed revision (the file up to the end of the second byte range) is parsed on its own
-//! and compared object by object with the document a viewer shows (the final revision).
-//! Only additions that cannot change the signed rendering pass: later signatures (field,
-//! widget, signature dictionary and appearance), AcroForm bookkeeping, DSS/VRI, document
-//! time-stamps, `/Info` and XMP metadata, and form fills where DocMDP permits them. This
-//! rejects the incremental saving attack (ISA), signature wrapping (SWA: the signature
-//! dictionary must lie inside the signed revision and `/Contents` must fill exactly the gap),
-//! universal signature forgery (USF: non-standard byte ranges), and the shadow attacks,
-//! whose later updates redefine page content, XObjects or annotations.
+//! and compared object by object with each view a reader may show (the final revision, and
+//! the file rebuilt by scanning); the rules are in [`super::diff`]. Here: universal signature
+//! forgery (USF: non-standard byte ranges), signature wrapping (SWA: the signature dictionary
+//! must lie inside the signed revision and `/Contents` must fill exactly the gap), incomplete
+//! appended revisions, and DocMDP P=1 (ISO 32000-1 §12.8.2.2.2: no change at all).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use lopdf::{Document, Object, ObjectId};
 
+use super::diff::{self, Diff, Uses, same};
 use super::{SigField, byte_ranges, deref_array, deref_dict, load_guarded};
 use crate::verify::{SignatureReport, Step, VerifyOptions};
 
 /// Most violations quoted in a hint.
 const MAX_QUOTED: usize = 3;
-/// Violations collected before the comparison stops (the verdict is already clear).
-const MAX_VIOLATIONS: usize = 50;
 
 /// Offsets just past each `%%EOF` marker (and its end-of-line), in file order.
 pub(crate) fn revision_ends(bytes: &[u8]) -> Vec<usize> {
@@ -43,20 +39,60 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     memchr::memmem::find(hay.get(from..)?, needle).map(|p| p + from)
 }
 
-/// Parsed earlier revisions, keyed by their end offset.
+/// Parsed earlier revisions, keyed by their end offset, with their reference index; and what
+/// each view reaches. Each is computed once for all signatures.
 #[derive(Default)]
 pub(crate) struct RevisionCache {
     docs: HashMap<usize, Result<Document, String>>,
+    uses: HashMap<usize, Uses>,
+    live: HashMap<usize, HashSet<ObjectId>>,
 }
 
 impl RevisionCache {
-    fn get(&mut self, bytes: &[u8], end: usize, opts: &VerifyOptions) -> &Result<Document, String> {
-        self.docs
-            .entry(end)
-            .or_insert_with(|| match bytes.get(..end) {
-                Some(prefix) => load_guarded(prefix, opts),
-                None => Err("修订版本超出文件".into()),
-            })
+    fn get<'a>(
+        docs: &'a mut HashMap<usize, Result<Document, String>>,
+        bytes: &[u8],
+        end: usize,
+        opts: &VerifyOptions,
+    ) -> &'a Result<Document, String> {
+        docs.entry(end).or_insert_with(|| match bytes.get(..end) {
+            Some(prefix) => load_guarded(prefix, opts),
+            None => Err("修订版本超出文件".into()),
+        })
+    }
+}
+
+/// Aligns the view rebuilt by scanning with the cross-reference view where scanning is known
+/// to be wrong: the scan takes an object's last `N G obj` header, but a later revision may have
+/// redefined the object inside an object stream (ISO 32000-1 §7.5.7; Acrobat saves so; an
+/// incremental update's definitions replace earlier ones, §7.5.6). A reader repairing the file
+/// takes the later definition too; without this, every packed update would look like an
+/// incremental saving attack.
+pub(crate) fn align_rescanned(rescanned: &mut Document, doc: &Document) {
+    use lopdf::xref::XrefEntry;
+    let normal_offset = |d: &Document, n: u32| match d.reference_table.get(n) {
+        Some(XrefEntry::Normal { offset, .. }) => Some(*offset),
+        _ => None,
+    };
+    let later: Vec<(ObjectId, XrefEntry)> = doc
+        .objects
+        .keys()
+        .filter_map(|id| match doc.reference_table.get(id.0) {
+            Some(e @ XrefEntry::Compressed { container, .. }) => {
+                let packed_at = normal_offset(doc, *container)?;
+                let scanned_at = normal_offset(rescanned, id.0);
+                scanned_at
+                    .is_none_or(|at| at < packed_at)
+                    .then_some((*id, e.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    for (id, entry) in later {
+        if let Some(o) = doc.objects.get(&id) {
+            rescanned.objects.insert(id, o.clone());
+            rescanned.reference_table.insert(id.0, entry);
+        }
     }
 }
 
@@ -112,7 +148,8 @@ pub(crate) fn check(
         return;
     }
     let later = revisions.iter().filter(|e| **e > end).count().max(1);
-    let old = match cache.get(bytes, end, opts) {
+    let RevisionCache { docs, uses, live } = cache;
+    let old = match RevisionCache::get(docs, bytes, end, opts) {
         Ok(d) => d,
         Err(_) if opts.out_of_time() => {
             report.fail(
@@ -154,15 +191,42 @@ pub(crate) fn check(
         return;
     };
     let docmdp = all.iter().filter_map(|s| docmdp_p(doc, &s.sig_dict)).min();
+    let old_uses = uses.entry(end).or_insert_with(|| Uses::of(old));
+    // ISO 32000-1 §12.8.2.2.2 Table 254, P=1: no changes to the document are permitted; the
+    // first changes found are named.
     if docmdp == Some(1) {
+        let first = live.entry(0).or_insert_with(|| diff::reachable(doc));
+        let found = diff::diff(&Diff {
+            old,
+            old_uses,
+            new: doc,
+            live: first,
+            docmdp,
+            revisions,
+        });
+        let named: Vec<&str> = found
+            .violations
+            .iter()
+            .take(MAX_QUOTED)
+            .map(String::as_str)
+            .collect();
+        let named = if named.is_empty() {
+            String::new()
+        } else {
+            format!("：{}", named.join("；"))
+        };
         report.fail(
             Step::Coverage,
-            format!("认证签名（DocMDP P=1）禁止任何修改，但签名后有 {later} 个增量更新"),
+            format!(
+                "认证签名（DocMDP P=1）禁止任何修改，但签名后有 {later} 个增量更新（自第 {} 个修订版本起）{named}",
+                revision_no + 1
+            ),
         );
         return;
     }
     let mut violations = Vec::new();
-    for view in views {
+    let mut allowed = Vec::new();
+    for (i, view) in views.iter().enumerate() {
         if opts.out_of_time() {
             report.fail(
                 Step::Coverage,
@@ -170,17 +234,41 @@ pub(crate) fn check(
             );
             return;
         }
-        for v in diff(old, view, docmdp) {
+        let live = live.entry(i).or_insert_with(|| diff::reachable(view));
+        let found = diff::diff(&Diff {
+            old,
+            old_uses,
+            new: view,
+            live,
+            docmdp,
+            revisions,
+        });
+        for v in found.violations {
             if !violations.contains(&v) {
                 violations.push(v);
             }
         }
+        if i == 0 {
+            allowed = found.allowed;
+        }
     }
     if violations.is_empty() {
+        // Say what changed, not only that it was allowed (issue 12: never a silent pass).
+        let what = if allowed.is_empty() {
+            "无可见变化".to_string()
+        } else {
+            let shown: Vec<&str> = allowed.iter().take(8).map(String::as_str).collect();
+            let more = if allowed.len() > 8 {
+                format!(" 等 {} 项", allowed.len())
+            } else {
+                String::new()
+            };
+            format!("{}{more}", shown.join("、"))
+        };
         report.pass(
             Step::Coverage,
             format!(
-                "签名覆盖第 {revision_no} 个修订版本；其后 {later} 个增量更新仅包含允许的修改（新增签名、表单填写、DSS、元数据）"
+                "签名覆盖第 {revision_no} 个修订版本；其后 {later} 个增量更新仅包含允许的修改：{what}"
             ),
         );
     } else {
@@ -279,469 +367,4 @@ fn docmdp_p(doc: &Document, sig: &lopdf::Dictionary) -> Option<i64> {
         }
     }
     None
-}
-
-/// Object equality ignoring where a stream sits in the file.
-fn same(a: &Object, b: &Object) -> bool {
-    match (a, b) {
-        (Object::Stream(x), Object::Stream(y)) => x.dict == y.dict && x.content == y.content,
-        _ => a == b,
-    }
-}
-
-fn dict_of(o: &Object) -> Option<&lopdf::Dictionary> {
-    match o {
-        Object::Dictionary(d) => Some(d),
-        Object::Stream(s) => Some(&s.dict),
-        _ => None,
-    }
-}
-
-fn name_is(d: &lopdf::Dictionary, key: &[u8], value: &[u8]) -> bool {
-    d.get(key).ok().and_then(|o| o.as_name().ok()) == Some(value)
-}
-
-fn refs_in(o: &Object, out: &mut Vec<ObjectId>) {
-    match o {
-        Object::Reference(id) => out.push(*id),
-        Object::Array(a) => a.iter().for_each(|x| refs_in(x, out)),
-        Object::Dictionary(d) => d.iter().for_each(|(_, v)| refs_in(v, out)),
-        Object::Stream(s) => s.dict.iter().for_each(|(_, v)| refs_in(v, out)),
-        _ => {}
-    }
-}
-
-fn reachable(doc: &Document) -> HashSet<ObjectId> {
-    let mut seen = HashSet::new();
-    let mut stack = Vec::new();
-    refs_in(&Object::Dictionary(doc.trailer.clone()), &mut stack);
-    while let Some(id) = stack.pop() {
-        if !seen.insert(id) {
-            continue;
-        }
-        if let Some(o) = doc.objects.get(&id) {
-            refs_in(o, &mut stack);
-        }
-    }
-    seen
-}
-
-fn referrers(doc: &Document) -> HashMap<ObjectId, Vec<ObjectId>> {
-    let mut map: HashMap<ObjectId, Vec<ObjectId>> = HashMap::new();
-    for (id, o) in &doc.objects {
-        let mut out = Vec::new();
-        refs_in(o, &mut out);
-        for r in out {
-            map.entry(r).or_default().push(*id);
-        }
-    }
-    map
-}
-
-/// The field type of a field or widget, following `/Parent` (bounded).
-fn field_type(doc: &Document, d: &lopdf::Dictionary) -> Option<Vec<u8>> {
-    let mut cur = d;
-    for _ in 0..32 {
-        if let Ok(ft) = cur.get(b"FT").and_then(|o| o.as_name()) {
-            return Some(ft.to_vec());
-        }
-        cur = cur.get(b"Parent").ok().and_then(|p| deref_dict(doc, p))?;
-    }
-    None
-}
-
-fn is_sig_field_or_widget(doc: &Document, id: ObjectId) -> bool {
-    doc.objects
-        .get(&id)
-        .and_then(dict_of)
-        .is_some_and(|d| field_type(doc, d).as_deref() == Some(b"Sig".as_slice()))
-}
-
-/// What changed between the signed revision `old` and the final document `new` that is not
-/// allowed; empty when every change is permitted.
-fn diff(old: &Document, new: &Document, docmdp: Option<i64>) -> Vec<String> {
-    let mut violations = Vec::new();
-    let live = reachable(new);
-    let new_refs = referrers(new);
-    let old_refs = referrers(old);
-    let root = new.trailer.get(b"Root").and_then(|o| o.as_reference()).ok();
-    let info = new.trailer.get(b"Info").and_then(|o| o.as_reference()).ok();
-    let page_ids: BTreeSet<ObjectId> = new.get_pages().values().copied().collect();
-    let old_pages = old.get_pages();
-    if old_pages.len() != page_ids.len() {
-        violations.push(format!(
-            "页数由 {} 变为 {}",
-            old_pages.len(),
-            page_ids.len()
-        ));
-    }
-    let page_no = |id: ObjectId| -> String {
-        new.get_pages()
-            .iter()
-            .find(|(_, p)| **p == id)
-            .map(|(n, _)| format!("第 {n} 页"))
-            .unwrap_or_else(|| format!("页面对象 {} {}", id.0, id.1))
-    };
-    // Widgets whose own update is allowed; streams only they use may be replaced.
-    let mut updated_widgets: HashSet<ObjectId> = HashSet::new();
-    let mut pending_streams: Vec<ObjectId> = Vec::new();
-
-    for (id, new_obj) in &new.objects {
-        if violations.len() >= MAX_VIOLATIONS {
-            return violations;
-        }
-        let old_obj = old.objects.get(id);
-        if old_obj.is_some_and(|o| same(o, new_obj)) || !live.contains(id) {
-            continue;
-        }
-        let nd = dict_of(new_obj);
-        if nd.is_some_and(|d| name_is(d, b"Type", b"ObjStm") || name_is(d, b"Type", b"XRef")) {
-            continue;
-        }
-        let Some(old_obj) = old_obj else {
-            // A new object matters only where an existing one now points to it, except
-            // annotations and pages, which are judged here.
-            if let Some(d) = nd {
-                if name_is(d, b"Type", b"Page") || name_is(d, b"Type", b"Pages") {
-                    violations.push(format!("新增页面对象 {} {}", id.0, id.1));
-                } else if d.has(b"Subtype") && (name_is(d, b"Type", b"Annot") || d.has(b"Rect")) {
-                    if name_is(d, b"Subtype", b"Widget")
-                        && field_type(new, d).as_deref() == Some(b"Sig".as_slice())
-                    {
-                        updated_widgets.insert(*id);
-                    } else {
-                        let st = d
-                            .get(b"Subtype")
-                            .and_then(|o| o.as_name())
-                            .map(|n| String::from_utf8_lossy(n).into_owned())
-                            .unwrap_or_default();
-                        violations.push(format!("新增 {st} 注释（对象 {} {}）", id.0, id.1));
-                    }
-                }
-            }
-            continue;
-        };
-        if Some(*id) == info {
-            continue;
-        }
-        let od = dict_of(old_obj);
-        match (od, nd, old_obj, new_obj) {
-            (_, _, Object::Array(a), Object::Array(b)) => {
-                if let Err(v) = only_sig_additions(new, a, b) {
-                    violations.push(format!("数组对象 {} {}: {v}", id.0, id.1));
-                }
-            }
-            (Some(od), Some(nd), _, _) if Some(*id) == root => {
-                for key in changed_keys(od, nd) {
-                    match key.as_slice() {
-                        b"AcroForm" => {
-                            if let (Some(a), Some(b)) = (
-                                od.get(b"AcroForm").ok().and_then(|o| deref_dict(old, o)),
-                                nd.get(b"AcroForm").ok().and_then(|o| deref_dict(new, o)),
-                            ) && let Err(v) = acroform_ok(old, new, a, b)
-                            {
-                                violations.push(v);
-                            }
-                        }
-                        b"DSS" | b"Metadata" | b"Extensions" | b"Version" => {}
-                        other => violations.push(format!(
-                            "文档目录的 /{} 被修改",
-                            String::from_utf8_lossy(other)
-                        )),
-                    }
-                }
-            }
-            (Some(od), Some(nd), _, _) if od.has(b"Fields") && nd.has(b"Fields") => {
-                if let Err(v) = acroform_ok(old, new, od, nd) {
-                    violations.push(v);
-                }
-            }
-            (Some(od), Some(nd), _, _) if name_is(nd, b"Type", b"Page") => {
-                for key in changed_keys(od, nd) {
-                    if key == b"Annots" {
-                        let a = od
-                            .get(b"Annots")
-                            .ok()
-                            .and_then(|o| deref_array(old, o))
-                            .cloned()
-                            .unwrap_or_default();
-                        let b = nd
-                            .get(b"Annots")
-                            .ok()
-                            .and_then(|o| deref_array(new, o))
-                            .cloned()
-                            .unwrap_or_default();
-                        if let Err(v) = only_sig_additions(new, &a, &b) {
-                            violations.push(format!("{} 的注释: {v}", page_no(*id)));
-                        }
-                    } else {
-                        violations.push(format!(
-                            "{} 的 /{} 被修改",
-                            page_no(*id),
-                            String::from_utf8_lossy(&key)
-                        ));
-                    }
-                }
-            }
-            (Some(od), Some(nd), _, _) if name_is(nd, b"Type", b"Pages") => {
-                let _ = od;
-                violations.push(format!("页面树对象 {} {} 被修改", id.0, id.1));
-            }
-            (Some(od), Some(nd), _, _)
-                if field_type(new, nd).is_some() || name_is(nd, b"Subtype", b"Widget") =>
-            {
-                match field_update_ok(old, new, od, nd, docmdp) {
-                    Ok(()) => {
-                        updated_widgets.insert(*id);
-                    }
-                    Err(v) => violations.push(format!("表单域对象 {} {}: {v}", id.0, id.1)),
-                }
-            }
-            (Some(_), Some(nd), _, _)
-                if nd.has(b"Subtype")
-                    && (name_is(nd, b"Type", b"Annot") || nd.has(b"Rect"))
-                    && !matches!(new_obj, Object::Stream(_)) =>
-            {
-                let st = nd
-                    .get(b"Subtype")
-                    .and_then(|o| o.as_name())
-                    .map(|n| String::from_utf8_lossy(n).into_owned())
-                    .unwrap_or_default();
-                violations.push(format!("{st} 注释（对象 {} {}）被修改", id.0, id.1));
-            }
-            (_, Some(nd), _, _)
-                if name_is(nd, b"Type", b"Metadata")
-                    || name_is(nd, b"Type", b"Sig")
-                    || name_is(nd, b"Type", b"DocTimeStamp") =>
-            {
-                // XMP metadata; a signature dictionary filled into a previously empty
-                // field keeps its object number in some writers.
-                if (name_is(nd, b"Type", b"Sig") || name_is(nd, b"Type", b"DocTimeStamp"))
-                    && od.is_some_and(|d| d.has(b"ByteRange"))
-                {
-                    violations.push(format!("已有签名字典 {} {} 被改写", id.0, id.1));
-                }
-            }
-            (_, Some(nd), _, _)
-                if nd.has(b"VRI")
-                    || name_is(nd, b"Type", b"VRI")
-                    || name_is(nd, b"Type", b"DSS")
-                    || (nd.has(b"Certs") && (nd.has(b"OCSPs") || nd.has(b"CRLs"))) => {}
-            (_, _, _, Object::Stream(_)) => pending_streams.push(*id),
-            (_, Some(nd), _, _)
-                if nd.has(b"N")
-                    && nd
-                        .iter()
-                        .all(|(k, _)| matches!(k.as_slice(), b"N" | b"D" | b"R")) =>
-            {
-                // An appearance dictionary: judged by who uses it, like a stream.
-                pending_streams.push(*id);
-            }
-            _ => violations.push(describe_change(*id, new_obj)),
-        }
-    }
-
-    // A replaced stream (or appearance dictionary) is harmless only when every user, in
-    // either revision, is a widget whose update was allowed (directly or through an
-    // appearance dictionary). Otherwise it changes what the signed revision displayed.
-    for id in pending_streams {
-        let mut users: Vec<ObjectId> = new_refs.get(&id).cloned().unwrap_or_default();
-        users.extend(old_refs.get(&id).cloned().unwrap_or_default());
-        let ok = !users.is_empty()
-            && users.iter().all(|u| {
-                updated_widgets.contains(u)
-                    || is_appearance_dict_of(new, *u, &updated_widgets, &new_refs)
-                    || is_appearance_dict_of(old, *u, &updated_widgets, &old_refs)
-            });
-        if !ok {
-            let mut used_by: Vec<String> = users
-                .iter()
-                .filter(|u| !updated_widgets.contains(u))
-                .take(2)
-                .map(|u| format!("{} {}", u.0, u.1))
-                .collect();
-            used_by.dedup();
-            let by = if used_by.is_empty() {
-                String::new()
-            } else {
-                format!("（被对象 {} 使用）", used_by.join("、"))
-            };
-            let what = if new_refs
-                .get(&id)
-                .is_some_and(|r| r.iter().any(|p| page_ids.contains(p)))
-            {
-                "页面内容流"
-            } else {
-                "流对象"
-            };
-            violations.push(format!("{what} {} {} 被替换{by}", id.0, id.1));
-        }
-    }
-
-    // An object deleted while something still points to it changes the rendering.
-    for id in old.objects.keys() {
-        if !new.objects.contains_key(id)
-            && new_refs
-                .get(id)
-                .is_some_and(|r| r.iter().any(|u| live.contains(u)))
-        {
-            violations.push(format!("对象 {} {} 被删除", id.0, id.1));
-        }
-    }
-    violations
-}
-
-fn is_appearance_dict_of(
-    doc: &Document,
-    candidate: ObjectId,
-    widgets: &HashSet<ObjectId>,
-    refs: &HashMap<ObjectId, Vec<ObjectId>>,
-) -> bool {
-    let is_ap = doc
-        .objects
-        .get(&candidate)
-        .and_then(|o| match o {
-            Object::Dictionary(d) => Some(d),
-            _ => None,
-        })
-        .is_some_and(|d| {
-            d.iter()
-                .all(|(k, _)| matches!(k.as_slice(), b"N" | b"D" | b"R" | b"Off" | b"On"))
-                || d.iter().all(|(_, v)| matches!(v, Object::Reference(_)))
-        });
-    is_ap
-        && refs
-            .get(&candidate)
-            .is_some_and(|users| !users.is_empty() && users.iter().all(|u| widgets.contains(u)))
-}
-
-fn changed_keys(a: &lopdf::Dictionary, b: &lopdf::Dictionary) -> Vec<Vec<u8>> {
-    let mut keys: BTreeSet<Vec<u8>> = a.iter().map(|(k, _)| k.clone()).collect();
-    keys.extend(b.iter().map(|(k, _)| k.clone()));
-    keys.into_iter()
-        .filter(|k| match (a.get(k).ok(), b.get(k).ok()) {
-            (Some(x), Some(y)) => !same(x, y),
-            _ => true,
-        })
-        .collect()
-}
-
-/// An array (Fields, Annots) may only gain references to signature fields/widgets.
-fn only_sig_additions(new: &Document, a: &[Object], b: &[Object]) -> Result<(), String> {
-    let old_set: HashSet<ObjectId> = a.iter().filter_map(|o| o.as_reference().ok()).collect();
-    let new_set: HashSet<ObjectId> = b.iter().filter_map(|o| o.as_reference().ok()).collect();
-    if let Some(gone) = old_set.difference(&new_set).next() {
-        return Err(format!("移除了对象 {} {}", gone.0, gone.1));
-    }
-    let direct_old: Vec<&Object> = a.iter().filter(|o| o.as_reference().is_err()).collect();
-    let direct_new: Vec<&Object> = b.iter().filter(|o| o.as_reference().is_err()).collect();
-    if direct_old != direct_new {
-        return Err("直接对象被修改".into());
-    }
-    for added in new_set.difference(&old_set) {
-        if !is_sig_field_or_widget(new, *added) {
-            let kind = new
-                .objects
-                .get(added)
-                .and_then(dict_of)
-                .and_then(|d| d.get(b"Subtype").ok().or_else(|| d.get(b"FT").ok()))
-                .and_then(|o| o.as_name().ok())
-                .map(|n| String::from_utf8_lossy(n).into_owned())
-                .unwrap_or_else(|| "对象".into());
-            return Err(format!("新增非签名的 {kind}（{} {}）", added.0, added.1));
-        }
-    }
-    Ok(())
-}
-
-fn acroform_ok(
-    old: &Document,
-    new: &Document,
-    a: &lopdf::Dictionary,
-    b: &lopdf::Dictionary,
-) -> Result<(), String> {
-    let _ = old;
-    for key in changed_keys(a, b) {
-        match key.as_slice() {
-            b"Fields" => {
-                let fa = a
-                    .get(b"Fields")
-                    .ok()
-                    .and_then(|o| deref_array(old, o))
-                    .cloned()
-                    .unwrap_or_default();
-                let fb = b
-                    .get(b"Fields")
-                    .ok()
-                    .and_then(|o| deref_array(new, o))
-                    .cloned()
-                    .unwrap_or_default();
-                only_sig_additions(new, &fa, &fb).map_err(|v| format!("AcroForm 域列表: {v}"))?;
-            }
-            b"SigFlags" | b"DR" | b"DA" => {}
-            other => {
-                return Err(format!(
-                    "AcroForm 的 /{} 被修改",
-                    String::from_utf8_lossy(other)
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A field or widget update: filling an empty signature field, or a form fill where DocMDP
-/// permits it. Flags, rectangles and everything else that changes the page are not allowed.
-fn field_update_ok(
-    old: &Document,
-    new: &Document,
-    od: &lopdf::Dictionary,
-    nd: &lopdf::Dictionary,
-    docmdp: Option<i64>,
-) -> Result<(), String> {
-    let is_sig = field_type(new, nd).as_deref() == Some(b"Sig".as_slice());
-    for key in changed_keys(od, nd) {
-        match key.as_slice() {
-            b"V" if is_sig => {
-                if od.has(b"V") && od.get(b"V").ok().and_then(|v| deref_dict(old, v)).is_some() {
-                    return Err("已签名的签名域被改写".into());
-                }
-            }
-            b"V" | b"AS" | b"AP" | b"MK" | b"DA" | b"Lock" | b"SV" | b"Kids" => {
-                if !is_sig && key.as_slice() != b"AP" && docmdp == Some(1) {
-                    return Err("DocMDP 不允许填写表单".into());
-                }
-                if key.as_slice() == b"Kids" {
-                    let a = od
-                        .get(b"Kids")
-                        .ok()
-                        .and_then(|o| deref_array(old, o))
-                        .cloned()
-                        .unwrap_or_default();
-                    let b = nd
-                        .get(b"Kids")
-                        .ok()
-                        .and_then(|o| deref_array(new, o))
-                        .cloned()
-                        .unwrap_or_default();
-                    only_sig_additions(new, &a, &b)?;
-                }
-            }
-            // Signing an empty field may set its print flag; hiding a signature widget
-            // changes nothing the earlier signature covered.
-            b"F" if is_sig => {}
-            b"F" => return Err("注释显示标志 /F 被修改（隐藏/显示）".into()),
-            other => return Err(format!("/{} 被修改", String::from_utf8_lossy(other))),
-        }
-    }
-    Ok(())
-}
-
-fn describe_change(id: ObjectId, o: &Object) -> String {
-    let kind = dict_of(o)
-        .and_then(|d| d.get(b"Type").ok().or_else(|| d.get(b"Subtype").ok()))
-        .and_then(|t| t.as_name().ok())
-        .map(|n| format!(" /{}", String::from_utf8_lossy(n)))
-        .unwrap_or_default();
-    format!("对象 {} {}{kind} 被修改", id.0, id.1)
 }

@@ -11,6 +11,7 @@
 
 mod budget;
 mod coverage;
+mod diff;
 mod fields;
 mod parse;
 mod ranges;
@@ -63,7 +64,10 @@ pub fn verify_pdf(
     });
     let rescanned = if later_updates {
         match load_guarded_with(bytes, opts, true) {
-            Ok(d) => Some(d),
+            Ok(mut d) => {
+                coverage::align_rescanned(&mut d, &doc);
+                Some(d)
+            }
             Err(_) if opts.out_of_time() => {
                 return Err(DocumentError::out_of_time(
                     "重建交叉引用（扫描全部对象）",
