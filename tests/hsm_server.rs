@@ -280,3 +280,42 @@ fn init_first_half() {
     std::fs::create_dir_all(&cfg.data_dir).unwrap();
     hutong::keys::prepare_kek(&cfg, None).unwrap();
 }
+
+/// SoftHSM2 has no SM2 mechanism: `keys.platform_key = "hsm"` is refused by `hutong init` and
+/// by `hutong serve` with a message naming the mechanisms probed, in Chinese and English;
+/// the refused init leaves nothing behind, so the default (`wrapped`) initialises after it.
+#[test]
+fn a_platform_key_in_the_hsm_is_refused_when_the_token_offers_no_sm2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = token(tmp.path());
+    let data = tmp.path().join("data");
+    let in_hsm = || {
+        let mut c = with_hsm(&data, &t, "1234", "hutong-kek");
+        c.env("HUTONG_KEYS__PLATFORM_KEY", "hsm");
+        c
+    };
+    let refused = |err: &str| {
+        for part in [
+            "不提供 SM2 签名机制",
+            "offers no SM2 signing mechanism",
+            "CKM_SM2_SIGN_VERIFY (0x00010002)",
+            "CKM_SM2_SM3_SIGN_VERIFY (0x00010004)",
+            "CKM_SM2 (CKM_VENDOR_DEFINED+0x8000)",
+            "CKM_VENDOR_DEFINED+0x8100..0x81ff",
+            "keys.platform_key = \"wrapped\"",
+        ] {
+            assert!(err.contains(part), "{part:?} missing from: {err}");
+        }
+    };
+    let out = in_hsm().arg("init").output().unwrap();
+    assert!(!out.status.success());
+    refused(&String::from_utf8_lossy(&out.stderr));
+    assert!(!data.join("keys/platform.key.wrapped").exists());
+    assert!(!data.join("keys/init.pending").exists(), "no KEK was made");
+
+    run_ok(with_hsm(&data, &t, "1234", "hutong-kek").arg("init"));
+    let err = spawn(in_hsm())
+        .err()
+        .expect("serve refuses keys.platform_key = \"hsm\"");
+    refused(&err);
+}

@@ -192,9 +192,11 @@ pub enum AuditCmd {
         /// Verify this export instead of the store (needs only the platform certificate).
         #[arg(long, value_name = "FILE")]
         from_export: Option<PathBuf>,
-        /// The platform certificate (PEM); default: the one in the data directory.
+        /// A platform certificate (PEM); repeat it for the certificates of earlier platform
+        /// keys (a log spanning `keys rotate platform`). Default: the data directory's
+        /// current and previous ones.
         #[arg(long, value_name = "FILE")]
-        cert: Option<PathBuf>,
+        cert: Vec<PathBuf>,
     },
     /// Export entries as JSON Lines (SPEC §6.1), with an anchor when starting after entry 0.
     Export {
@@ -327,6 +329,20 @@ pub enum KeysCmd {
     },
     /// Show the key provider, module, slot and key ids (never key material).
     Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a key; through the running server when there is one (no restart needed).
+    #[command(subcommand)]
+    Rotate(RotateCmd),
+}
+
+#[derive(Subcommand)]
+pub enum RotateCmd {
+    /// A new platform SM2 key and certificate: responses, routed calls, reports and audit
+    /// checkpoints are signed with it at once; the old certificate stays listed in
+    /// GET /api/v1/platform/certificates for keys.platform_overlap_days.
+    Platform {
         #[arg(long)]
         json: bool,
     },

@@ -34,6 +34,7 @@ pub fn manage(config: &Config, cmd: Command) -> Result<Response> {
     let keys = if matches!(
         cmd,
         Command::KeysStatus
+            | Command::KeysRotatePlatform
             | Command::SystemCheckCallback { .. }
             | Command::BackupScheduled
             | Command::TenantDestroy { .. }

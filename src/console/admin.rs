@@ -679,7 +679,7 @@ async fn keys(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, Co
             .last_used_ms
             .map(fmt_time)
             .unwrap_or_else(|| "本次启动以来未使用".into()),
-        cert_fingerprint: crate::crypto::sm::sm3_hex(state.keys.platform_cert_der()),
+        cert_fingerprint: crate::crypto::sm::sm3_hex(&state.keys.platform_cert_der()),
         history: key_history(&state)?,
     })
 }

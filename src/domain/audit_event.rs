@@ -86,6 +86,9 @@ actions! {
     KeyCreate => "key.create",
     /// The platform key was unwrapped by the key provider at start-up.
     KeyUnwrap => "key.unwrap",
+    /// `hutong keys rotate platform`: a new platform key and certificate replaced the old
+    /// ones (detail: both fingerprints, until when the old certificate is listed).
+    KeyRotatePlatform => "key.rotate_platform",
     /// Read-only management commands (CLI / control socket).
     SystemList => "system.list",
     KeyStatus => "key.status",
@@ -116,7 +119,10 @@ actions! {
 impl Action {
     /// Key operations are their own entry kind (`key`) whoever performs them.
     pub fn is_key_operation(self) -> bool {
-        matches!(self, Action::KeyCreate | Action::KeyUnwrap)
+        matches!(
+            self,
+            Action::KeyCreate | Action::KeyUnwrap | Action::KeyRotatePlatform
+        )
     }
 }
 

@@ -49,7 +49,7 @@ fn read_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, KeyError> {
 }
 
 /// Makes a rename or unlink in `dir` durable.
-fn sync_dir(dir: &Path) -> Result<(), KeyError> {
+pub(super) fn sync_dir(dir: &Path) -> Result<(), KeyError> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io(dir, e))

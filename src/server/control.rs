@@ -16,7 +16,7 @@ use crate::domain::audit_event::{Action, Actor, Outcome};
 use crate::domain::metering::{self, QuotaStatus, ReportRow};
 use crate::domain::vocab::{QuotaKind, Role, SystemState};
 use crate::domain::{DomainError, accounts, documents, systems};
-use crate::keys::{Keyring, ProviderStatus};
+use crate::keys::{Keyring, PlatformRotation, ProviderStatus};
 use crate::store::Store;
 use crate::time::Day;
 use serde::{Deserialize, Serialize};
@@ -60,6 +60,8 @@ pub enum Command {
         username: String,
     },
     KeysStatus,
+    /// `hutong keys rotate platform`: a new platform SM2 key and certificate, in use at once.
+    KeysRotatePlatform,
     /// `hutong status`: answered only by a running server (it needs the live state).
     Status,
     /// `hutong tls reload`: the running server reads its TLS certificate and key again.
@@ -357,6 +359,7 @@ pub enum Response {
     AdminResetPassword(PasswordReset),
     /// `keys status`: the provider and key ids, never key material.
     KeysStatus(ProviderStatus),
+    KeysRotatePlatform(PlatformRotation),
     Status(Box<StatusReport>),
     TlsReload(super::tls::CertSummary),
     TrustAdd(TrustAdded),
@@ -528,6 +531,39 @@ fn audited_status(
     res.map(|r| Response::Status(Box::new(r)))
 }
 
+/// `hutong keys rotate platform`. The old key signs a checkpoint of everything before the
+/// switch, the rotation's entry names both certificates, and the new key signs a checkpoint
+/// covering that entry, so the log shows the hand-over under both keys.
+fn rotate_platform(
+    store: &Store,
+    keys: &Keyring,
+    config: &Config,
+    actor: &Actor,
+) -> Result<PlatformRotation, ControlError> {
+    let action = Action::KeyRotatePlatform;
+    let region = &config.region_code;
+    crate::audit::checkpoint::make(store, keys, region)?;
+    match keys.rotate_platform(config) {
+        Ok(r) => {
+            let detail = format!(
+                "平台证书 {} 替换 {}，旧证书公布至 {}",
+                &r.current_sm3[..16],
+                &r.previous_sm3[..16],
+                crate::time::format_time_ms(r.overlap_end_ms)
+            );
+            audit::record(store, actor, action, Outcome::Ok, "platform", &detail)?;
+            crate::audit::checkpoint::make(store, keys, region)?;
+            tracing::info!(current = %r.current_sm3, previous = %r.previous_sm3, "platform key rotated");
+            Ok(r)
+        }
+        Err(e) => {
+            let message = format!("平台密钥未轮换，仍使用原密钥：{e}");
+            audit::note(store, actor, action, Outcome::Failed, "platform", &message);
+            Err(ControlError::new(ErrorCode::Internal, message))
+        }
+    }
+}
+
 /// `hutong tls reload`, audited with the certificate it now serves (or why not).
 fn audited_tls_reload(store: &Store, live: &Live, actor: &Actor) -> Result<Response, ControlError> {
     let action = Action::PlatformTlsReload;
@@ -694,6 +730,12 @@ fn run(
                 keys.ok_or_else(|| ControlError::new(ErrorCode::KeysUnavailable, "密钥未加载"))?;
             Response::KeysStatus(k.status())
         }
+        Command::KeysRotatePlatform => {
+            let k = keys.ok_or_else(|| {
+                ControlError::new(ErrorCode::KeysUnavailable, "密钥未加载，无法轮换平台密钥")
+            })?;
+            Response::KeysRotatePlatform(rotate_platform(store, k, config, &actor)?)
+        }
         Command::TrustAdd { certificate_b64 } => {
             let bytes = b64_decode(&certificate_b64)?;
             let (id, subject) = documents::add_trust_anchor(store, &bytes, &actor)?;
@@ -763,18 +805,12 @@ fn run(
             Response::AuditExport(String::from_utf8_lossy(&out).into_owned())
         }
         Command::AuditVerify => {
-            let cert = match keys {
-                Some(k) => k.platform_cert_der().to_vec(),
-                None => crate::keys::platform_cert_der(config)
+            let certs = match keys {
+                Some(k) => k.platform_cert_ders(),
+                None => crate::keys::platform_cert_ders(config)
                     .map_err(|e| ControlError::new(ErrorCode::KeysUnavailable, e.to_string()))?,
             };
-            let mut out = Vec::new();
-            crate::audit::export::export(store, None, None, &mut out)?;
-            let text = String::from_utf8_lossy(&out);
-            Response::AuditVerify(crate::audit::export::verify(
-                text.lines().map(String::from),
-                &cert,
-            ))
+            Response::AuditVerify(crate::audit::export::verify_store(store, &certs)?)
         }
         Command::AuditInclusion { seq, size } => Response::AuditProof(
             crate::audit::export::inclusion(store, seq, size)?
