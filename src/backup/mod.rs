@@ -132,20 +132,16 @@ fn write_backup<W: Write>(
     started: std::time::Instant,
 ) -> Result<(W, BackupSummary), BackupError> {
     let key = Zeroizing::new(sm::random_bytes::<16>());
-    let wrapped = keys.provider().wrap(&key[..])?;
+    // One set for the wrapped backup key, the header's certificate, the signature and the key
+    // files, whatever a rotation does meanwhile.
+    let keys::BackupMaterial {
+        wrapped_key: wrapped,
+        status,
+        platform,
+        key_files,
+    } = keys.backup_material(cfg, &key[..])?;
     let prefix = sm::random_bytes::<4>();
-    let status = keys.status();
-    // One snapshot for the header's certificate and the signature, whatever a rotation does
-    // meanwhile.
-    let platform = keys.platform();
     let cert = platform.cert_der();
-    let key_files = keys::backed_up_key_files(cfg)?
-        .into_iter()
-        .map(|n| {
-            let bytes = keys::read_key_file(cfg, &n)?;
-            Ok((n, bytes))
-        })
-        .collect::<Result<Vec<_>, KeyError>>()?;
     let created_ms = crate::time::now_ms();
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut header = Header {

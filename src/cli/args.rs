@@ -346,6 +346,20 @@ pub enum RotateCmd {
         #[arg(long)]
         json: bool,
     },
+    /// A new KEK (a new token object with pkcs11, a new keys/kek.key with file); the platform
+    /// key is re-wrapped under it and the old KEK kept retired, so older backups still open.
+    /// Then take a backup and run again with --finish --verified-backup FILE: the old KEK is
+    /// destroyed only when FILE verifies completely under the new one.
+    Kek {
+        /// Destroy the retired KEK (needs --verified-backup).
+        #[arg(long, requires = "verified_backup")]
+        finish: bool,
+        /// A backup made after the rotation; checked in full with the new KEK alone.
+        #[arg(long, value_name = "FILE", requires = "finish")]
+        verified_backup: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]

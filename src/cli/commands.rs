@@ -52,6 +52,48 @@ pub fn keys(config: &Config, cmd: KeysCmd) -> Result<()> {
                 );
             }
         }
+        KeysCmd::Rotate(RotateCmd::Kek {
+            verified_backup: Some(file),
+            json,
+            ..
+        }) => {
+            // The server reads the file itself: give it a path that does not depend on our cwd.
+            let file = std::path::absolute(&file)
+                .with_context(|| format!("备份路径 {} 无效", file.display()))?;
+            let cmd = Command::KeysFinishKek {
+                verified_backup: file.display().to_string(),
+            };
+            let destroyed = expect_response!(manage(config, cmd)?, KeysFinishKek);
+            if json {
+                output::json(&destroyed);
+            } else {
+                for r in &destroyed {
+                    println!(
+                        "已销毁旧 KEK / retired KEK destroyed: {} ({})",
+                        r.name, r.id
+                    );
+                }
+            }
+        }
+        KeysCmd::Rotate(RotateCmd::Kek { json, .. }) => {
+            let r = expect_response!(manage(config, Command::KeysRotateKek)?, KeysRotateKek);
+            if json {
+                output::json(&r);
+            } else {
+                println!(
+                    "KEK 已轮换，即时生效，无需重启 / KEK rotated, in use now, no restart needed"
+                );
+                println!("新 KEK / new KEK: {}", r.current_id);
+                println!(
+                    "旧 KEK 保留为 / old KEK kept retired as: {}",
+                    r.retired_name
+                );
+                println!("已重新封装 / re-wrapped: {}", r.rewrapped.join(", "));
+                println!(
+                    "下一步：hutong backup --out FILE，然后 hutong keys rotate kek --finish --verified-backup FILE 销毁旧 KEK / next: back up, then --finish --verified-backup FILE destroys the old KEK"
+                );
+            }
+        }
     }
     Ok(())
 }

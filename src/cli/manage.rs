@@ -35,6 +35,8 @@ pub fn manage(config: &Config, cmd: Command) -> Result<Response> {
         cmd,
         Command::KeysStatus
             | Command::KeysRotatePlatform
+            | Command::KeysRotateKek
+            | Command::KeysFinishKek { .. }
             | Command::SystemCheckCallback { .. }
             | Command::BackupScheduled
             | Command::TenantDestroy { .. }

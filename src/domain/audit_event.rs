@@ -89,6 +89,12 @@ actions! {
     /// `hutong keys rotate platform`: a new platform key and certificate replaced the old
     /// ones (detail: both fingerprints, until when the old certificate is listed).
     KeyRotatePlatform => "key.rotate_platform",
+    /// `hutong keys rotate kek`: a new KEK, the platform key re-wrapped under it, the old
+    /// KEK retired (detail: both ids, where the old one is kept).
+    KeyRotateKek => "key.rotate_kek",
+    /// `hutong keys rotate kek --finish`: the retired KEK destroyed after a backup verified
+    /// under the new one (a refusal is `denied` with the reason).
+    KeyDestroyKek => "key.destroy_kek",
     /// Read-only management commands (CLI / control socket).
     SystemList => "system.list",
     KeyStatus => "key.status",
@@ -121,7 +127,11 @@ impl Action {
     pub fn is_key_operation(self) -> bool {
         matches!(
             self,
-            Action::KeyCreate | Action::KeyUnwrap | Action::KeyRotatePlatform
+            Action::KeyCreate
+                | Action::KeyUnwrap
+                | Action::KeyRotatePlatform
+                | Action::KeyRotateKek
+                | Action::KeyDestroyKek
         )
     }
 }

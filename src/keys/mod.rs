@@ -59,6 +59,8 @@ pub trait KeyProvider: Send + Sync {
     fn tenant_unwrap(&self, owner: &str, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError>;
     /// Deletes `owner`'s tenant KEK from the key store; returns whether there was one.
     fn destroy_tenant_key(&self, owner: &str) -> Result<bool, KeyError>;
+    /// Names the KEK without revealing it (`file`: its check value; `pkcs11`: its CKA_ID).
+    fn kek_fingerprint(&self) -> String;
 }
 
 /// The name a tenant KEK has in the key store: hex SM3 of the owner, so file names and HSM
@@ -78,9 +80,11 @@ fn tenant_aad(magic: &[u8], owner: &str) -> Vec<u8> {
 }
 
 pub mod file;
+pub mod kek;
 pub mod pkcs11;
 pub mod platform;
 
+pub use kek::{KekRotation, RetiredKek};
 pub use platform::{CertificateListing, Platform, PlatformRotation, PreviousCert};
 
 use crate::config::{Config, KeyProviderKind};
@@ -92,7 +96,7 @@ use std::sync::{Arc, Mutex, RwLock};
 /// SM2 key with its certificates. The platform half is swapped whole by a rotation, so a
 /// signature and the certificate it belongs to always come from one snapshot.
 pub struct Keyring {
-    provider: Arc<dyn KeyProvider>,
+    provider: Arc<kek::KeyStore>,
     platform: RwLock<Arc<Platform>>,
     /// Serialises rotations: two at once would each retire the same certificate.
     rotating: Mutex<()>,
@@ -115,9 +119,7 @@ const HISTORY_FILE_PREFIX: &str = "platform-";
 
 /// The platform certificate (DER) as stored beside the keys; readable without the KEK.
 pub fn platform_cert_der(cfg: &Config) -> Result<Vec<u8>, KeyError> {
-    let dir = keys_dir(cfg);
-    platform::recover(&dir)?;
-    read_cert(&dir.join(PLATFORM_CERT_FILE))
+    read_cert(&keys_dir(cfg).join(PLATFORM_CERT_FILE))
 }
 
 /// Every platform certificate on disk, the current one first, then those it replaced
@@ -204,12 +206,12 @@ impl Keyring {
         )?;
         write_private(&dir.join(PLATFORM_KEY_FILE), &wrapped)?;
         Ok(Self::assemble(
-            provider,
+            kek::KeyStore::single(provider),
             Platform::new(pair, cert, Vec::new()),
         ))
     }
 
-    fn assemble(provider: Arc<dyn KeyProvider>, platform: Platform) -> Self {
+    fn assemble(provider: Arc<kek::KeyStore>, platform: Platform) -> Self {
         Self {
             provider,
             platform: RwLock::new(Arc::new(platform)),
@@ -217,13 +219,13 @@ impl Keyring {
         }
     }
 
-    /// Opens the provider and unwraps the platform key; first completes or discards a
-    /// platform-key rotation a crash interrupted.
+    /// Opens the provider and unwraps the platform key; first completes or rolls back a KEK
+    /// or platform-key rotation a crash interrupted.
     pub fn load(cfg: &Config) -> Result<Self, KeyError> {
         platform::check_setting(cfg)?;
         let dir = keys_dir(cfg);
+        let provider = kek::open(cfg, &dir)?;
         platform::recover(&dir)?;
-        let provider = open_provider(cfg, &dir)?;
         let key_path = dir.join(PLATFORM_KEY_FILE);
         let wrapped = std::fs::read(&key_path).map_err(|e| io_err(&key_path, e))?;
         let secret = provider.unwrap(&wrapped)?;
@@ -284,10 +286,7 @@ impl Keyring {
     /// beside the old one's record, then swapped in, so every signature from this call's
     /// return on is by the new key. No restart needed.
     pub fn rotate_platform(&self, cfg: &Config) -> Result<PlatformRotation, KeyError> {
-        let _one = self
-            .rotating
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _one = self.one_rotation();
         let old = self.platform();
         let (next, rotation) = platform::rotate(
             &keys_dir(cfg),
@@ -302,6 +301,61 @@ impl Keyring {
         Ok(rotation)
     }
 
+    /// What a backup needs from the keys, taken while no rotation runs so that it is one
+    /// consistent set: `backup_key` wrapped by the KEK, the platform snapshot that signs the
+    /// backup, and the key files it carries (see [`backed_up_key_files`]) by name.
+    pub fn backup_material(
+        &self,
+        cfg: &Config,
+        backup_key: &[u8],
+    ) -> Result<BackupMaterial, KeyError> {
+        let _one = self.one_rotation();
+        let wrapped_key = self.provider.wrap(backup_key)?;
+        let key_files = backed_up_key_files(cfg)?
+            .into_iter()
+            .map(|n| {
+                let bytes = read_key_file(cfg, &n)?;
+                Ok((n, bytes))
+            })
+            .collect::<Result<_, KeyError>>()?;
+        Ok(BackupMaterial {
+            wrapped_key,
+            status: self.provider.status(),
+            platform: self.platform(),
+            key_files,
+        })
+    }
+
+    fn one_rotation(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.rotating
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `hutong keys rotate kek`: a new KEK, the platform key re-wrapped under it, the old
+    /// KEK kept retired (it still opens older backups) until [`Keyring::finish_kek_rotation`].
+    pub fn rotate_kek(&self, cfg: &Config) -> Result<KekRotation, KeyError> {
+        let _one = self.one_rotation();
+        let secret = self.platform().secret_bytes();
+        kek::rotate(cfg, &keys_dir(cfg), &self.provider, &secret)
+    }
+
+    /// Destroys the retired KEKs; the caller has verified a backup under the current one
+    /// with [`Keyring::current_kek`].
+    pub fn finish_kek_rotation(&self, cfg: &Config) -> Result<Vec<RetiredKek>, KeyError> {
+        let _one = self.one_rotation();
+        kek::destroy_retired(cfg, &keys_dir(cfg), &self.provider)
+    }
+
+    /// The current KEK alone, without the retired ones' fallback.
+    pub fn current_kek(&self) -> Arc<dyn KeyProvider> {
+        self.provider.current_only()
+    }
+
+    pub fn retired_keks(&self) -> Vec<RetiredKek> {
+        self.provider.retired_keks()
+    }
+
     pub fn provider(&self) -> &dyn KeyProvider {
         self.provider.as_ref()
     }
@@ -314,16 +368,23 @@ impl Keyring {
 /// Opens the configured key store alone (no platform key): what a restore needs to unwrap a
 /// backup key, and a backup check to read its body.
 pub fn open_key_store(cfg: &Config) -> Result<Arc<dyn KeyProvider>, KeyError> {
-    open_provider(cfg, &keys_dir(cfg))
+    Ok(kek::open(cfg, &keys_dir(cfg))?)
+}
+
+/// See [`Keyring::backup_material`].
+pub struct BackupMaterial {
+    pub wrapped_key: Vec<u8>,
+    pub status: ProviderStatus,
+    pub platform: Arc<Platform>,
+    pub key_files: Vec<(String, Vec<u8>)>,
 }
 
 /// The files of `keys/` that a backup carries: the platform key as the KEK wrapped it, the
 /// platform certificate, and the record of certificates it replaced (so audit checkpoints
 /// signed before a rotation verify on a restored appliance). Never the KEK itself nor a
 /// tenant's key (SPEC §6.2).
-pub fn backed_up_key_files(cfg: &Config) -> Result<Vec<String>, KeyError> {
+fn backed_up_key_files(cfg: &Config) -> Result<Vec<String>, KeyError> {
     let dir = keys_dir(cfg);
-    platform::recover(&dir)?;
     let mut names = vec![
         PLATFORM_KEY_FILE.to_string(),
         PLATFORM_CERT_FILE.to_string(),
@@ -336,8 +397,7 @@ fn is_backed_up_key_file(name: &str) -> bool {
     name == PLATFORM_KEY_FILE || name == PLATFORM_CERT_FILE || platform::is_history_file(name)
 }
 
-/// Reads one of [`backed_up_key_files`].
-pub fn read_key_file(cfg: &Config, name: &str) -> Result<Vec<u8>, KeyError> {
+fn read_key_file(cfg: &Config, name: &str) -> Result<Vec<u8>, KeyError> {
     let path = keys_dir(cfg).join(name);
     std::fs::read(&path).map_err(|e| io_err(&path, e))
 }
@@ -517,24 +577,13 @@ pub fn prepare_kek(
     }
 }
 
-fn open_provider(cfg: &Config, dir: &std::path::Path) -> Result<Arc<dyn KeyProvider>, KeyError> {
-    match cfg.keys.provider {
-        KeyProviderKind::File => Ok(Arc::new(file::FileProvider::open(&dir.join(FILE_KEK))?)),
-        KeyProviderKind::Pkcs11 => Ok(Arc::new(pkcs11_glue::open(cfg)?)),
-    }
-}
-
 mod pkcs11_glue {
     use super::KeyError;
-    use super::pkcs11::{Pkcs11Config, Pkcs11Provider};
+    use super::pkcs11::Pkcs11Config;
     use crate::config::Config;
 
     pub fn config(cfg: &Config) -> Result<Pkcs11Config, KeyError> {
         Pkcs11Config::from_section(&cfg.keys.pkcs11)
-    }
-
-    pub fn open(cfg: &Config) -> Result<Pkcs11Provider, KeyError> {
-        Pkcs11Provider::open(&config(cfg)?)
     }
 }
 

@@ -1,7 +1,8 @@
 //! The `pkcs11` key provider: a non-extractable AES-256 KEK in an HSM (cryptoki).
 //!
 //! Owns: loading a PKCS#11 module once per process, choosing the token, the logged-in user
-//! session, creating the KEK (`hutong init`) and AES-256-GCM wrapping inside the HSM.
+//! session, creating the KEK (`hutong init`), relabelling and destroying KEKs for a rotation
+//! (`hutong keys rotate kek`) and AES-256-GCM wrapping inside the HSM.
 //! Must not: hold key material of its own (plaintexts leave only as `Zeroizing`), sign with
 //! the HSM (SM2 mechanisms are only reported), or finalise the module (other providers in
 //! the process may share it).
@@ -661,6 +662,10 @@ impl KeyProvider for Pkcs11Provider {
         self.open_blob(TENANT_MAGIC, &aad, wrapped, key, missing, what)
     }
 
+    fn kek_fingerprint(&self) -> String {
+        self.details.kek_id.clone()
+    }
+
     fn destroy_tenant_key(&self, owner: &str) -> Result<bool, KeyError> {
         let label = self.tenant_label(owner);
         self.with_conn(
@@ -1111,6 +1116,56 @@ pub fn probe_sm2(cfg: &Pkcs11Config) -> Result<Sm2Probe, KeyError> {
         token: target.label,
         sign,
     })
+}
+
+/// A logged-in read-write session of its own on the configured token, for a KEK rotation's
+/// object changes (the provider's session keeps serving meanwhile).
+fn admin_session(cfg: &Pkcs11Config) -> Result<Session, KeyError> {
+    cfg.check()?;
+    let ctx = load_module(&cfg.module)?;
+    let target = select_slot(&ctx, cfg)?;
+    open_logged_in(&ctx, &target, cfg, true)
+}
+
+/// The secret keys whose CKA_ID is `id` (a KEK's: tenant keys have other ids).
+fn keks_with_id(session: &Session, id: &[u8]) -> Result<Vec<ObjectHandle>, KeyError> {
+    session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Id(id.to_vec()),
+        ])
+        .map_err(|e| hsm("searching for a KEK by CKA_ID", e))
+}
+
+/// Labels the KEK whose CKA_ID is `id` with `label` (the switch of a KEK rotation); false
+/// when the token has no such key.
+pub fn relabel_kek(cfg: &Pkcs11Config, id: &[u8], label: &str) -> Result<bool, KeyError> {
+    let session = admin_session(cfg)?;
+    let found = keks_with_id(&session, id)?;
+    for h in &found {
+        session
+            .update_attributes(*h, &[Attribute::Label(label.as_bytes().to_vec())])
+            .map_err(|e| hsm("relabelling a KEK", e))?;
+    }
+    Ok(!found.is_empty())
+}
+
+/// Destroys the KEK labelled `label` whose CKA_ID is `id`; false when there is none.
+pub fn destroy_kek(cfg: &Pkcs11Config, label: &str, id: &[u8]) -> Result<bool, KeyError> {
+    let session = admin_session(cfg)?;
+    let found = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(id.to_vec()),
+        ])
+        .map_err(|e| hsm("searching for a retired KEK", e))?;
+    for h in &found {
+        session
+            .destroy_object(*h)
+            .map_err(|e| hsm("destroying a retired KEK", e))?;
+    }
+    Ok(!found.is_empty())
 }
 
 /// A fresh KEK CKA_ID: a prefix, the creation time and random bytes.

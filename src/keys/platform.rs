@@ -93,6 +93,10 @@ impl Platform {
         self.pair.public_key()
     }
 
+    pub(super) fn secret_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        self.pair.secret_bytes()
+    }
+
     pub fn cert_der(&self) -> &[u8] {
         &self.cert_der
     }
