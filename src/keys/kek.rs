@@ -395,10 +395,10 @@ fn finish_switch(backend: &Backend, dir: &Path, j: &Journal) -> Result<(), KeyEr
     write_retired(dir, &retired)
 }
 
-/// Opens the key store: recovery first, then the current KEK and every retired one still
-/// recorded (one that cannot be opened is logged and left out: only older backups need it).
+/// Opens the key store: the current KEK and every retired one still recorded (one that
+/// cannot be opened is logged and left out: only older backups need it). The caller has run
+/// the recovery ([`super::recover_rotations`]).
 pub(super) fn open(cfg: &Config, dir: &Path) -> Result<Arc<KeyStore>, KeyError> {
-    recover(cfg, dir)?;
     let backend = Backend::of(cfg, dir)?;
     let current = backend.open_current()?;
     let mut retired = Vec::new();
@@ -644,5 +644,34 @@ mod tests {
         assert!(!kdir.join(JOURNAL).exists());
         let platform_blob = std::fs::read(kdir.join(PLATFORM_KEY_FILE)).unwrap();
         assert!(reloaded.current_kek().unwrap(&platform_blob).is_ok());
+    }
+
+    /// `hutong check` or `backup --verify` in another process while the server rotates: the
+    /// half-done rotation is left alone; once nobody holds the lock it counts as crashed.
+    #[test]
+    fn a_rotation_running_elsewhere_is_not_taken_for_a_crashed_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = config(tmp.path());
+        let keys = Keyring::init(&cfg).unwrap();
+        let kdir = tmp.path().join("keys");
+        let mut j = Journal {
+            phase: Phase::Staged,
+            provider: "file".into(),
+            old_id: check(&kdir, FILE_KEK),
+            new_id: String::new(),
+            started_ms: 1,
+        };
+        Backend::of(&cfg, &kdir)
+            .unwrap()
+            .create_next(&mut j)
+            .unwrap();
+        let running = super::super::rotation_lock_file(&kdir).unwrap();
+        running.lock().unwrap();
+        let elsewhere = Keyring::load(&cfg).expect("the old KEK still opens everything");
+        assert_eq!(elsewhere.platform_public_key(), keys.platform_public_key());
+        assert!(kdir.join(JOURNAL).exists() && kdir.join(NEXT_KEK_FILE).exists());
+        drop(running);
+        Keyring::load(&cfg).unwrap();
+        assert!(!kdir.join(JOURNAL).exists() && !kdir.join(NEXT_KEK_FILE).exists());
     }
 }

@@ -224,8 +224,8 @@ impl Keyring {
     pub fn load(cfg: &Config) -> Result<Self, KeyError> {
         platform::check_setting(cfg)?;
         let dir = keys_dir(cfg);
+        recover_rotations(cfg, &dir)?;
         let provider = kek::open(cfg, &dir)?;
-        platform::recover(&dir)?;
         let key_path = dir.join(PLATFORM_KEY_FILE);
         let wrapped = std::fs::read(&key_path).map_err(|e| io_err(&key_path, e))?;
         let secret = provider.unwrap(&wrapped)?;
@@ -286,7 +286,7 @@ impl Keyring {
     /// beside the old one's record, then swapped in, so every signature from this call's
     /// return on is by the new key. No restart needed.
     pub fn rotate_platform(&self, cfg: &Config) -> Result<PlatformRotation, KeyError> {
-        let _one = self.one_rotation();
+        let _one = self.one_rotation(cfg)?;
         let old = self.platform();
         let (next, rotation) = platform::rotate(
             &keys_dir(cfg),
@@ -309,7 +309,7 @@ impl Keyring {
         cfg: &Config,
         backup_key: &[u8],
     ) -> Result<BackupMaterial, KeyError> {
-        let _one = self.one_rotation();
+        let _one = self.one_rotation(cfg)?;
         let wrapped_key = self.provider.wrap(backup_key)?;
         let key_files = backed_up_key_files(cfg)?
             .into_iter()
@@ -326,16 +326,27 @@ impl Keyring {
         })
     }
 
-    fn one_rotation(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.rotating
+    /// Serialises rotations in this process (the mutex) and against other processes' recovery
+    /// (the lock file, held while the returned guard lives).
+    fn one_rotation(&self, cfg: &Config) -> Result<RotationGuard<'_>, KeyError> {
+        let local = self
+            .rotating
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let dir = keys_dir(cfg);
+        let file = rotation_lock_file(&dir)?;
+        file.lock()
+            .map_err(|e| io_err(&dir.join(ROTATION_LOCK), e))?;
+        Ok(RotationGuard {
+            _local: local,
+            _file: file,
+        })
     }
 
     /// `hutong keys rotate kek`: a new KEK, the platform key re-wrapped under it, the old
     /// KEK kept retired (it still opens older backups) until [`Keyring::finish_kek_rotation`].
     pub fn rotate_kek(&self, cfg: &Config) -> Result<KekRotation, KeyError> {
-        let _one = self.one_rotation();
+        let _one = self.one_rotation(cfg)?;
         let secret = self.platform().secret_bytes();
         kek::rotate(cfg, &keys_dir(cfg), &self.provider, &secret)
     }
@@ -343,7 +354,7 @@ impl Keyring {
     /// Destroys the retired KEKs; the caller has verified a backup under the current one
     /// with [`Keyring::current_kek`].
     pub fn finish_kek_rotation(&self, cfg: &Config) -> Result<Vec<RetiredKek>, KeyError> {
-        let _one = self.one_rotation();
+        let _one = self.one_rotation(cfg)?;
         kek::destroy_retired(cfg, &keys_dir(cfg), &self.provider)
     }
 
@@ -368,7 +379,54 @@ impl Keyring {
 /// Opens the configured key store alone (no platform key): what a restore needs to unwrap a
 /// backup key, and a backup check to read its body.
 pub fn open_key_store(cfg: &Config) -> Result<Arc<dyn KeyProvider>, KeyError> {
-    Ok(kek::open(cfg, &keys_dir(cfg))?)
+    let dir = keys_dir(cfg);
+    recover_rotations(cfg, &dir)?;
+    Ok(kek::open(cfg, &dir)?)
+}
+
+/// Held (`flock`) by a rotation and by the recovery of an interrupted one, across processes:
+/// a CLI command opening the keys while the server rotates them must not take the
+/// half-done rotation for a crashed one.
+const ROTATION_LOCK: &str = "rotation.lock";
+
+fn rotation_lock_file(dir: &std::path::Path) -> Result<std::fs::File, KeyError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(ROTATION_LOCK);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| io_err(&path, e))
+}
+
+/// Completes or rolls back a KEK or platform-key rotation a crash interrupted, unless a
+/// rotation is running right now in another process (then its files are left alone).
+fn recover_rotations(cfg: &Config, dir: &std::path::Path) -> Result<(), KeyError> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let lock = rotation_lock_file(dir)?;
+    match lock.try_lock() {
+        Ok(()) => {
+            kek::recover(cfg, dir)?;
+            platform::recover(dir)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            tracing::warn!(
+                "a key rotation is running in another process; its files are left alone"
+            );
+            Ok(())
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err(&dir.join(ROTATION_LOCK), e)),
+    }
+}
+
+/// Dropping it releases both locks (closing the file releases the `flock`).
+struct RotationGuard<'a> {
+    _local: std::sync::MutexGuard<'a, ()>,
+    _file: std::fs::File,
 }
 
 /// See [`Keyring::backup_material`].
