@@ -126,6 +126,18 @@ async fn a_rotated_platform_key_signs_at_once_and_the_log_verifies_across_the_sw
     assert!(signed_by(&new_pem, &body, &sig), "signed with the new key");
     assert!(!signed_by(&old_pem, &body, &sig));
 
+    // A routed call to a member (SPEC §4) carries `sign` by the new key too.
+    let routed = hutong::interop::client::envelope(
+        &srv.state.keys,
+        "HTMEMBER000000001",
+        serde_json::Map::new(),
+    );
+    let routed: serde_json::Map<String, Value> = serde_json::from_slice(&routed).unwrap();
+    let canonical = common::canonical(&routed);
+    let routed_sig = routed["sign"].as_str().unwrap();
+    assert!(signed_by(&new_pem, canonical.as_bytes(), routed_sig));
+    assert!(!signed_by(&old_pem, canonical.as_bytes(), routed_sig));
+
     // Both certificates are published, the list itself signed by the new key.
     let (body, sig) = signed_get(&srv, "/api/v1/platform/certificates").await;
     assert!(signed_by(&new_pem, &body, &sig));
