@@ -337,6 +337,11 @@ fn write_retired(dir: &Path, list: &[RetiredKek]) -> Result<(), KeyError> {
     file::sync_dir(dir)
 }
 
+/// Whether a rotation left its journal (running now, or interrupted).
+pub(super) fn pending(dir: &Path) -> bool {
+    dir.join(JOURNAL).exists()
+}
+
 /// Rolls an interrupted rotation back (`staged`) or forward (`switch`); returns what it did.
 pub(super) fn recover(cfg: &Config, dir: &Path) -> Result<Option<&'static str>, KeyError> {
     let Some(j) = read_json::<Journal>(&dir.join(JOURNAL))? else {

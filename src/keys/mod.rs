@@ -404,7 +404,8 @@ fn rotation_lock_file(dir: &std::path::Path) -> Result<std::fs::File, KeyError> 
 /// Completes or rolls back a KEK or platform-key rotation a crash interrupted, unless a
 /// rotation is running right now in another process (then its files are left alone).
 fn recover_rotations(cfg: &Config, dir: &std::path::Path) -> Result<(), KeyError> {
-    if !dir.exists() {
+    // Nothing to do (the usual case): touch nothing, not even the lock file.
+    if !kek::pending(dir) && !platform::pending(dir) {
         return Ok(());
     }
     let lock = rotation_lock_file(dir)?;

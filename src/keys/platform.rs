@@ -242,6 +242,11 @@ fn staged(dir: &Path, name: &str) -> std::path::PathBuf {
 /// The files a rotation replaces together.
 const ROTATED: [&str; 3] = [PLATFORM_KEY_FILE, PLATFORM_CERT_FILE, HISTORY_FILE];
 
+/// Whether a rotation left files behind (running now, or interrupted).
+pub(super) fn pending(dir: &Path) -> bool {
+    dir.join(COMMIT_MARKER).exists() || ROTATED.iter().any(|n| staged(dir, n).exists())
+}
+
 /// Finishes a rotation that reached its commit marker, or discards the `.next` files of
 /// one that did not. Runs before the platform key is read.
 pub(super) fn recover(dir: &Path) -> Result<(), KeyError> {
