@@ -267,4 +267,30 @@ async fn a_rotated_platform_key_signs_at_once_and_the_log_verifies_across_the_sw
         c
     })
     .await);
+
+    // A second rotation, with no server running (directly on the data directory): the log
+    // now spans three keys and still verifies, here and with the Python verifier.
+    ok(cli({
+        let mut c = hutong(&restored);
+        c.args(["keys", "rotate", "platform"]);
+        c
+    })
+    .await);
+    let third = std::fs::read_to_string(restored.join("keys/platform.crt")).unwrap();
+    assert!(third != new_pem && third != old_pem);
+    ok(cli({
+        let mut c = hutong(&restored);
+        c.args(["audit", "verify"]);
+        c
+    })
+    .await);
+    let export = work.path().join("restored.jsonl");
+    ok(cli({
+        let mut c = hutong(&restored);
+        c.args(["audit", "export", "--out"]).arg(&export);
+        c
+    })
+    .await);
+    let (passed, out) = python_verify(&[&restored.join("keys")], &export);
+    assert!(passed, "{out}");
 }
