@@ -584,10 +584,10 @@ fn rotate_kek(
     let action = Action::KeyRotateKek;
     // A data key still under the KEK alone (a store from before tenant keys) moves under its
     // tenant key first, so destroying the old KEK later loses nothing.
-    let rotated = store
-        .migrate_data_keys(keys.provider())
-        .map_err(|e| crate::keys::KeyError::Config(e.to_string()))
-        .and_then(|_| keys.rotate_kek(config));
+    let rotated = match store.migrate_data_keys(keys.provider()) {
+        Ok(_) => keys.rotate_kek(config).map_err(|e| e.to_string()),
+        Err(e) => Err(format!("旧式数据密钥迁移到租户密钥失败：{e}")),
+    };
     match rotated {
         Ok(r) => {
             let detail = format!(
