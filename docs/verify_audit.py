@@ -7,6 +7,13 @@ and the public `gmssl` package (pure Python SM2/SM3):
     python3 -m pip install gmssl
     python3 verify_audit.py --cert platform.crt audit.jsonl
 
+A log that spans a platform key rotation (`hutong keys rotate platform`) has checkpoints
+signed by the old key before the switch and by the new key after it; give every certificate,
+`--cert` repeated or a directory of them (e.g. a copy of the data directory's `keys/`, which
+holds `platform.crt` and the replaced `platform-<fingerprint>.crt`). Each checkpoint is
+checked with the certificate its origin names; the region never changes and a replaced
+certificate never signs again after its successor has.
+
 Exit status 0 when every line verifies, 1 at the first line that does not (named on stderr),
 2 for a usage error.
 """
@@ -15,6 +22,7 @@ import argparse
 import base64
 import binascii
 import json
+import os
 import sys
 
 from gmssl import func, sm2, sm3
@@ -81,6 +89,20 @@ def certificate_public_key(cert_der: bytes) -> str:
     if key[0] != 0x03 or len(key[1]) != 66 or key[1][0:2] != b"\x00\x04":
         raise ValueError("unexpected SM2 public key encoding")
     return key[1][2:].hex()
+
+
+def certificate_ders(paths):
+    """Every certificate in the files and directories given (directories: *.crt and *.pem)."""
+    out = []
+    for path in paths:
+        if os.path.isdir(path):
+            names = sorted(n for n in os.listdir(path) if n.endswith((".crt", ".pem")))
+            out.extend(certificate_der(os.path.join(path, n)) for n in names)
+        else:
+            out.append(certificate_der(path))
+    if not out:
+        raise ValueError("no certificate given")
+    return out
 
 
 def certificate_der(path: str) -> bytes:
@@ -167,10 +189,9 @@ class Failure(Exception):
     pass
 
 
-def verify(lines, cert_der: bytes):
-    key = certificate_public_key(cert_der)
-    fingerprint = sm3_digest(cert_der).hex()[:16]
-    state = {"origin": None}
+def verify(lines, cert_ders):
+    keys = {sm3_digest(der).hex()[:16]: certificate_public_key(der) for der in cert_ders}
+    state = {"origins": []}
     tree = Frontier()
     entries = checkpoints = 0
     since_checkpoint = 0
@@ -178,17 +199,26 @@ def verify(lines, cert_der: bytes):
     def check_checkpoint(cp, where):
         if not isinstance(cp, dict) or not isinstance(cp.get("text"), str):
             raise Failure(f"{where}: malformed checkpoint")
-        if not sm2_verify(key, cp["text"].encode("utf-8"), cp.get("signature", "")):
-            raise Failure(f"{where}: the signature does not verify with this certificate")
         parsed = parse_checkpoint(cp["text"])
         if parsed is None:
             raise Failure(f"{where}: the checkpoint text is not four canonical lines")
         origin = parsed[0]
-        if not origin.endswith("/" + fingerprint):
-            raise Failure(f"{where}: origin {origin!r} is not this certificate's")
-        if state["origin"] not in (None, origin):
-            raise Failure(f"{where}: origin changed from {state['origin']!r}")
-        state["origin"] = origin
+        parts = origin.split("/")
+        if len(parts) != 3 or parts[0] != "hutong":
+            raise Failure(f"{where}: origin {origin!r} is not hutong/<region>/<fingerprint>")
+        key = keys.get(parts[2])
+        if key is None:
+            raise Failure(f"{where}: origin {origin!r} names none of the given certificates")
+        if not sm2_verify(key, cp["text"].encode("utf-8"), cp.get("signature", "")):
+            raise Failure(f"{where}: the signature does not verify with that certificate")
+        seen = state["origins"]
+        if seen and seen[-1] != origin:
+            if seen[-1].split("/")[1] != parts[1]:
+                raise Failure(f"{where}: origin {origin!r} has another region than {seen[-1]!r}")
+            if origin in seen:
+                raise Failure(f"{where}: origin {origin!r} signs again after it was replaced")
+        if not seen or seen[-1] != origin:
+            seen.append(origin)
         return parsed
 
     for number, line in enumerate(lines, 1):
@@ -253,13 +283,19 @@ def verify(lines, cert_der: bytes):
 
 def main():
     p = argparse.ArgumentParser(description="Verify a Hutong audit-log export (SPEC §6.1).")
-    p.add_argument("--cert", required=True, help="platform certificate, PEM or DER")
+    p.add_argument(
+        "--cert",
+        required=True,
+        action="append",
+        help="platform certificate (PEM or DER) or a directory of them; repeat for the "
+        "certificates of earlier platform keys",
+    )
     p.add_argument("export", help="the export file (JSON Lines)")
     args = p.parse_args()
     try:
-        cert = certificate_der(args.cert)
+        certs = certificate_ders(args.cert)
         with open(args.export, encoding="utf-8") as f:
-            entries, checkpoints, unsigned = verify(f, cert)
+            entries, checkpoints, unsigned = verify(f, certs)
     except (OSError, ValueError, IndexError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

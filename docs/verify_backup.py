@@ -9,6 +9,10 @@ Python 3.9+ and the public `gmssl` package, and verify_audit.py beside it:
     python3 -m pip install gmssl
     python3 verify_backup.py --cert platform.crt hutong-20261203-020000-000.hbk
 
+After `hutong keys rotate platform`, older backups are signed by the old key: give every
+certificate (`--cert` repeated, or a directory such as a copy of `keys/`); the one the
+header names is used.
+
 Exit status 0 when the file verifies, 1 when it does not (the reason on stderr), 2 for a
 usage error.
 """
@@ -20,7 +24,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from verify_audit import certificate_der, certificate_public_key, sm2_verify, sm3_digest  # noqa: E402
+from verify_audit import certificate_ders, certificate_public_key, sm2_verify, sm3_digest  # noqa: E402
 
 MAGIC = b"HUTBAK\x00\x01"
 END = 0xFFFFFFFF
@@ -37,7 +41,7 @@ def take(buf: bytes, pos: int, n: int):
     return buf[pos : pos + n], pos + n
 
 
-def check(data: bytes, cert_der):
+def check(data: bytes, cert_ders):
     if data[:6] != MAGIC[:6]:
         raise Bad("not a Hutong backup (magic)")
     if data[:8] != MAGIC:
@@ -68,9 +72,13 @@ def check(data: bytes, cert_der):
     in_file = base64.b64decode(header["platformCert"])
     if sm3_digest(in_file).hex() != header["platformCertSm3"]:
         raise Bad("the header's certificate does not match its fingerprint")
-    if cert_der is not None and sm3_digest(cert_der).hex() != header["platformCertSm3"]:
-        raise Bad("signed by another platform certificate (SM3 %s)" % header["platformCertSm3"])
-    key = certificate_public_key(cert_der if cert_der is not None else in_file)
+    cert_der = in_file
+    if cert_ders is not None:
+        named = [c for c in cert_ders if sm3_digest(c).hex() == header["platformCertSm3"]]
+        if not named:
+            raise Bad("signed by another platform certificate (SM3 %s)" % header["platformCertSm3"])
+        cert_der = named[0]
+    key = certificate_public_key(cert_der)
     if not sm2_verify(key, digest, base64.b64encode(signature).decode()):
         raise Bad("the platform signature does not verify")
     return header, chunks, digest
@@ -78,13 +86,18 @@ def check(data: bytes, cert_der):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cert", help="platform certificate (PEM or DER); default: the one in the file")
+    ap.add_argument(
+        "--cert",
+        action="append",
+        help="platform certificate (PEM or DER) or a directory of them, repeatable; "
+        "default: the one in the file",
+    )
     ap.add_argument("backup")
     args = ap.parse_args()
     try:
         data = open(args.backup, "rb").read()
-        cert = certificate_der(args.cert) if args.cert else None
-    except OSError as e:
+        cert = certificate_ders(args.cert) if args.cert else None
+    except (OSError, ValueError) as e:
         print("cannot read: %s" % e, file=sys.stderr)
         return 2
     try:

@@ -223,7 +223,22 @@ impl<'de> Deserialize<'de> for KeyProviderKind {
 #[serde(default, deny_unknown_fields)]
 pub struct KeysConfig {
     pub provider: KeyProviderKind,
+    /// Where the platform's SM2 private key lives (`keys.platform_key`).
+    pub platform_key: PlatformKeyKind,
+    /// Days a platform certificate stays listed as `previous` after `hutong keys rotate
+    /// platform`, so members can switch to the new one.
+    pub platform_overlap_days: u32,
     pub pkcs11: Pkcs11Section,
+}
+
+/// `keys.platform_key`: the platform SM2 key wrapped under the KEK and unwrapped into
+/// memory (`wrapped`, the default), or generated and used inside the HSM (`hsm`), which needs
+/// `keys.provider = "pkcs11"` and a module that offers an SM2 signing mechanism.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlatformKeyKind {
+    Wrapped,
+    Hsm,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -379,6 +394,8 @@ impl Default for KeysConfig {
     fn default() -> Self {
         Self {
             provider: KeyProviderKind::File,
+            platform_key: PlatformKeyKind::Wrapped,
+            platform_overlap_days: 30,
             pkcs11: Pkcs11Section::default(),
         }
     }
@@ -455,6 +472,19 @@ impl Config {
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err(ConfigError::Invalid(
                 "tls.cert and tls.key must be set together".into(),
+            ));
+        }
+        if !(1..=3650).contains(&self.keys.platform_overlap_days) {
+            return Err(ConfigError::Invalid(format!(
+                "keys.platform_overlap_days must be between 1 and 3650, got {}",
+                self.keys.platform_overlap_days
+            )));
+        }
+        if self.keys.platform_key == PlatformKeyKind::Hsm
+            && self.keys.provider != KeyProviderKind::Pkcs11
+        {
+            return Err(ConfigError::Invalid(
+                "keys.platform_key = \"hsm\" needs keys.provider = \"pkcs11\"".into(),
             ));
         }
         if self.api.time_window_secs == 0 || self.api.rate_limit_per_sec == 0 {
@@ -646,6 +676,26 @@ mod tests {
         let c = Config::load(Some(&path), env(&[])).unwrap();
         assert_eq!(c.data_dir, Path::new("/var/lib/hutong"));
         assert_eq!(c.keys.pkcs11.kek_label, "hutong-kek");
+        assert_eq!(c.keys.platform_overlap_days, 30);
+        assert_eq!(c.keys.platform_key, PlatformKeyKind::Wrapped);
+    }
+
+    #[test]
+    fn platform_key_settings_are_checked() {
+        let e =
+            Config::load(None, env(&[("HUTONG_KEYS__PLATFORM_OVERLAP_DAYS", "0")])).unwrap_err();
+        assert!(e.to_string().contains("keys.platform_overlap_days"), "{e}");
+        let e = Config::load(None, env(&[("HUTONG_KEYS__PLATFORM_KEY", "hsm")])).unwrap_err();
+        assert!(e.to_string().contains("keys.provider"), "{e}");
+        let c = Config::load(
+            None,
+            env(&[
+                ("HUTONG_KEYS__PLATFORM_KEY", "hsm"),
+                ("HUTONG_KEYS__PROVIDER", "pkcs11"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.keys.platform_key, PlatformKeyKind::Hsm);
     }
 
     #[test]

@@ -541,6 +541,29 @@ async fn every_role_reaches_only_its_own_pages_and_actions() {
         keys.contains("解封平台密钥") || keys.contains("生成平台密钥"),
         "no key operation on the key page"
     );
+    // After rotations (as `hutong keys rotate …` runs them): both platform certificates,
+    // the retired KEK awaiting destruction, and the rotations in the history.
+    for cmd in [
+        hutong::server::control::Command::KeysRotatePlatform,
+        hutong::server::control::Command::KeysRotateKek,
+    ] {
+        hutong::server::control::execute(
+            &srv.state.store,
+            Some(&srv.state.keys),
+            &srv.state.config,
+            cmd,
+        )
+        .expect("rotation");
+    }
+    let keys = sec.get("/console/keys").await.body;
+    let certs = &keys[keys
+        .find("id=\"platform-certificates\"")
+        .expect("certificate table")..];
+    let certs = &certs[..certs.find("</table>").unwrap()];
+    assert_eq!(certs.matches("<tr><td>").count(), 2, "{certs}");
+    assert!(certs.contains("当前") && certs.contains("过渡期（仍公布）"));
+    assert!(keys.contains("id=\"retired-keks\"") && keys.contains("kek-retired-"));
+    assert!(keys.contains("key.rotate_platform") && keys.contains("key.rotate_kek"));
     srv.stop().await;
 }
 

@@ -42,6 +42,7 @@ const TOKENS: &[&str] = &[
     "weak-kek",
     "tenant-keys",
     "shred",
+    "kek-crash",
 ];
 
 const MODULE_CANDIDATES: &[&str] = &[
@@ -641,4 +642,118 @@ fn destroyed_tenant_is_unreadable_in_a_restored_older_backup_with_softhsm() {
         .find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY)])
         .expect("find");
     assert_eq!(left.len(), 3, "the KEK and B's two tenant keys remain");
+}
+
+/// The secret keys on the token labelled `label`.
+fn keys_labelled(session: &Session, label: &str) -> Vec<cryptoki::object::ObjectHandle> {
+    session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ])
+        .expect("find")
+}
+
+fn relabel(session: &Session, from: &str, to: &str) {
+    let found = keys_labelled(session, from);
+    assert_eq!(found.len(), 1, "one key labelled {from}");
+    session
+        .update_attributes(found[0], &[Attribute::Label(to.as_bytes().to_vec())])
+        .expect("relabel");
+}
+
+/// A KEK rotation killed on the token: before its commit point (a new KEK made, the journal
+/// saying `staged`) the next start removes the new KEK; right after it (journal `switch`,
+/// nothing relabelled or renamed yet) the next start completes the switch. Both times the
+/// store opens and the platform key is the same.
+#[test]
+fn a_kek_rotation_killed_on_the_token_is_recovered_at_the_next_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = hutong::config::Config::load(None, Vec::<(String, String)>::new()).unwrap();
+    cfg.data_dir = dir.path().to_path_buf();
+    cfg.keys.provider = hutong::config::KeyProviderKind::Pkcs11;
+    cfg.keys.pkcs11.module = Some(softhsm().module.clone());
+    cfg.keys.pkcs11.token_label = Some("kek-crash".into());
+    cfg.keys.pkcs11.pin = Some(USER_PIN.into());
+    cfg.keys.pkcs11.kek_label = KEK.into();
+    let keys_dir = dir.path().join("keys");
+    let journal = keys_dir.join("kek-rotation.json");
+    let keyring = hutong::keys::Keyring::init(&cfg).expect("init with the token");
+    let public = keyring.platform_public_key();
+    let old_id = keyring.provider().kek_fingerprint();
+    let session = own_session(&softhsm().module, "kek-crash", true);
+
+    // Killed before the commit point: the new KEK exists under its staging label.
+    let next = format!("{KEK}-next");
+    let new_id = hutong::keys::pkcs11::new_kek_id().unwrap();
+    session
+        .generate_key(
+            &cryptoki::mechanism::Mechanism::AesKeyGen,
+            &[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::AES),
+                Attribute::ValueLen(32u64.into()),
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Extractable(false),
+                Attribute::Encrypt(true),
+                Attribute::Decrypt(true),
+                Attribute::Label(next.as_bytes().to_vec()),
+                Attribute::Id(new_id.clone()),
+            ],
+        )
+        .expect("the staged KEK");
+    std::fs::write(
+        &journal,
+        serde_json::json!({"phase": "staged", "provider": "pkcs11", "oldId": old_id,
+            "newId": hex::encode(&new_id), "startedMs": 1})
+        .to_string(),
+    )
+    .unwrap();
+    drop(keyring);
+    let reopened = hutong::keys::Keyring::load(&cfg).expect("opens after the crash");
+    assert_eq!(reopened.platform_public_key(), public);
+    assert_eq!(reopened.provider().kek_fingerprint(), old_id);
+    assert!(
+        keys_labelled(&session, &next).is_empty(),
+        "the staged KEK is gone"
+    );
+    assert!(!journal.exists());
+
+    // Killed right after the commit point: rotate, then put the token and the files back as
+    // they were at that point (labels unchanged, the re-wrapped key not yet in place).
+    let wrapped = keys_dir.join("platform.key.wrapped");
+    let old_wrapped = std::fs::read(&wrapped).unwrap();
+    let r = reopened.rotate_kek(&cfg).expect("rotate");
+    let retired = r.retired_name.clone();
+    std::fs::rename(&wrapped, keys_dir.join("platform.key.wrapped.rewrap")).unwrap();
+    std::fs::write(&wrapped, &old_wrapped).unwrap();
+    relabel(&session, KEK, &next);
+    relabel(&session, &retired, KEK);
+    std::fs::remove_file(keys_dir.join("kek-retired.json")).unwrap();
+    std::fs::write(
+        &journal,
+        serde_json::json!({"phase": "switch", "provider": "pkcs11", "oldId": r.previous_id,
+            "newId": r.current_id, "startedMs": r.rotated_ms})
+        .to_string(),
+    )
+    .unwrap();
+    drop(reopened);
+    let recovered = hutong::keys::Keyring::load(&cfg).expect("opens after the crash");
+    assert_eq!(recovered.platform_public_key(), public);
+    assert_eq!(recovered.provider().kek_fingerprint(), r.current_id);
+    assert_eq!(
+        keys_labelled(&session, &retired).len(),
+        1,
+        "the old KEK, retired"
+    );
+    assert!(keys_labelled(&session, &next).is_empty());
+    assert_eq!(recovered.retired_keks()[0].name, retired);
+    assert!(!journal.exists());
+    assert_ne!(
+        std::fs::read(&wrapped).unwrap(),
+        old_wrapped,
+        "re-wrapped key in place"
+    );
 }

@@ -280,3 +280,110 @@ fn init_first_half() {
     std::fs::create_dir_all(&cfg.data_dir).unwrap();
     hutong::keys::prepare_kek(&cfg, None).unwrap();
 }
+
+/// SoftHSM2 has no SM2 mechanism: `keys.platform_key = "hsm"` is refused by `hutong init` and
+/// by `hutong serve` with a message naming the mechanisms probed, in Chinese and English;
+/// the refused init leaves nothing behind, so the default (`wrapped`) initialises after it.
+#[test]
+fn a_platform_key_in_the_hsm_is_refused_when_the_token_offers_no_sm2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = token(tmp.path());
+    let data = tmp.path().join("data");
+    let in_hsm = || {
+        let mut c = with_hsm(&data, &t, "1234", "hutong-kek");
+        c.env("HUTONG_KEYS__PLATFORM_KEY", "hsm");
+        c
+    };
+    let refused = |err: &str| {
+        for part in [
+            "不提供 SM2 签名机制",
+            "offers no SM2 signing mechanism",
+            "CKM_SM2_SIGN_VERIFY (0x00010002)",
+            "CKM_SM2_SM3_SIGN_VERIFY (0x00010004)",
+            "CKM_SM2 (CKM_VENDOR_DEFINED+0x8000)",
+            "CKM_VENDOR_DEFINED+0x8100..0x81ff",
+            "keys.platform_key = \"wrapped\"",
+        ] {
+            assert!(err.contains(part), "{part:?} missing from: {err}");
+        }
+    };
+    let out = in_hsm().arg("init").output().unwrap();
+    assert!(!out.status.success());
+    refused(&String::from_utf8_lossy(&out.stderr));
+    assert!(!data.join("keys/platform.key.wrapped").exists());
+    assert!(!data.join("keys/init.pending").exists(), "no KEK was made");
+
+    run_ok(with_hsm(&data, &t, "1234", "hutong-kek").arg("init"));
+    let err = spawn(in_hsm())
+        .err()
+        .expect("serve refuses keys.platform_key = \"hsm\"");
+    refused(&err);
+}
+
+/// `hutong keys rotate kek` with SoftHSM2: a new KEK object in the token takes the configured
+/// label (the old one is relabelled retired), the platform key is re-wrapped under it, the
+/// old KEK still opens an older backup until `--finish` destroys it after a backup verified
+/// under the new KEK, and the appliance starts on the rotated token.
+#[test]
+fn a_kek_rotation_in_the_token_keeps_the_old_kek_until_a_verified_backup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = token(tmp.path());
+    let data = tmp.path().join("data");
+    let hsm = || with_hsm(&data, &t, "1234", "hutong-kek");
+    run_ok(hsm().arg("init"));
+    let status = |c: &mut Command| -> Value {
+        serde_json::from_str(&run_ok(c.args(["keys", "status", "--json"]))).unwrap()
+    };
+    let before_status = status(&mut hsm());
+    let before = tmp.path().join("before.hbk");
+    run_ok(hsm().args(["backup", "--out"]).arg(&before));
+    let wrapped_before = std::fs::read(data.join("keys/platform.key.wrapped")).unwrap();
+
+    let r: Value =
+        serde_json::from_str(&run_ok(hsm().args(["keys", "rotate", "kek", "--json"]))).unwrap();
+    assert_eq!(r["provider"], "pkcs11");
+    let old_id = r["previousId"].as_str().unwrap();
+    assert_eq!(
+        r["retiredName"].as_str().unwrap(),
+        format!("hutong-kek-retired-{old_id}")
+    );
+    let after_status = status(&mut hsm());
+    assert_ne!(before_status["kekId"], after_status["kekId"]);
+    assert!(
+        after_status["kekId"]
+            .as_str()
+            .unwrap()
+            .contains(r["currentId"].as_str().unwrap())
+    );
+    assert_ne!(
+        std::fs::read(data.join("keys/platform.key.wrapped")).unwrap(),
+        wrapped_before,
+        "re-wrapped under the new KEK"
+    );
+    run_ok(hsm().args(["backup", "--verify"]).arg(&before));
+    let out = hsm()
+        .args(["keys", "rotate", "kek", "--finish", "--verified-backup"])
+        .arg(&before)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "an older backup proves nothing");
+
+    let after = tmp.path().join("after.hbk");
+    run_ok(hsm().args(["backup", "--out"]).arg(&after));
+    run_ok(
+        hsm()
+            .args(["keys", "rotate", "kek", "--finish", "--verified-backup"])
+            .arg(&after),
+    );
+    let out = hsm()
+        .args(["backup", "--verify"])
+        .arg(&before)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the old KEK is gone from the token");
+    run_ok(hsm().args(["backup", "--verify"]).arg(&after));
+    let mut d = spawn(hsm()).expect("serves on the rotated token");
+    d.signal(libc::SIGTERM);
+    assert!(d.child.wait().unwrap().success());
+    run_ok(hsm().args(["audit", "verify"]));
+}

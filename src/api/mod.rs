@@ -26,6 +26,10 @@ pub fn routes() -> Vec<(&'static str, actix_web::Route)> {
             "/platform/certificate",
             web::get().to(platform::certificate),
         ),
+        (
+            "/platform/certificates",
+            web::get().to(platform::certificates),
+        ),
         json("/system/info", system::info),
         json("/seal/filing", seal::filing),
         json("/seal/state", seal::set_state),
@@ -153,7 +157,7 @@ mod tests {
     }
 
     fn method_of(path: &str) -> &'static str {
-        if path == "/platform/certificate" {
+        if path.starts_with("/platform/certificate") {
             "GET"
         } else {
             "POST"

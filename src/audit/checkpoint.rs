@@ -90,8 +90,11 @@ pub fn sign(
     root: &Hash,
 ) -> Result<SignedCheckpoint, crate::store::StoreError> {
     let at_ms = crate::time::now_ms();
-    let text = text(&origin(region, keys.platform_cert_der()), size, root, at_ms);
-    let signature = B64.encode(keys.sign(text.as_bytes()));
+    // One snapshot: the origin names the certificate of the key that signs, even while a
+    // rotation swaps them.
+    let platform = keys.platform();
+    let text = text(&origin(region, platform.cert_der()), size, root, at_ms);
+    let signature = B64.encode(platform.sign(text.as_bytes()));
     let cp = SignedCheckpoint { text, signature };
     store.put_audit_checkpoint(size, at_ms, &cp)?;
     Ok(cp)

@@ -129,16 +129,19 @@ pub fn export(
 
 /// `hutong audit verify` on the store: the whole remaining log exported (from the anchor
 /// after a prune) and verified, so the store and an export are checked by the same code.
-pub fn verify_store(store: &Store, cert_der: &[u8]) -> Result<Report, StoreError> {
+pub fn verify_store(store: &Store, certs: &[Vec<u8>]) -> Result<Report, StoreError> {
     let mut out = Vec::new();
     export(store, None, None, &mut out)?;
     let text = String::from_utf8_lossy(&out);
-    Ok(verify(text.lines().map(String::from), cert_der))
+    Ok(verify(text.lines().map(String::from), certs))
 }
 
-/// Verifies an export with the platform certificate (DER): every line in order, every root
-/// recomputed, every signature checked; stops at the first line that does not match.
-pub fn verify(lines: impl Iterator<Item = String>, cert_der: &[u8]) -> Report {
+/// Verifies an export with the platform certificates (DER; the current one and those a
+/// rotation replaced): every line in order, every root recomputed, every signature checked
+/// with the certificate its checkpoint's origin names; stops at the first line that does
+/// not match. The region never changes, and a checkpoint never goes back to a certificate
+/// a later checkpoint replaced (a retired key must not sign on).
+pub fn verify(lines: impl Iterator<Item = String>, certs: &[Vec<u8>]) -> Report {
     let mut r = Report {
         entries: 0,
         checkpoints: 0,
@@ -146,31 +149,59 @@ pub fn verify(lines: impl Iterator<Item = String>, cert_der: &[u8]) -> Report {
         unsigned_tail: 0,
         problem: None,
     };
-    let key = match crate::crypto::sm::sm2_public_key_from_cert_der(cert_der) {
-        Ok(k) => k,
-        Err(e) => {
-            r.problem = Some(format!("平台证书无效: {e}"));
-            return r;
+    let mut keys = Vec::with_capacity(certs.len());
+    for der in certs {
+        match crate::crypto::sm::sm2_public_key_from_cert_der(der) {
+            Ok(k) => keys.push((crate::crypto::sm::sm3_hex(der)[..16].to_string(), k)),
+            Err(e) => {
+                r.problem = Some(format!("平台证书无效: {e}"));
+                return r;
+            }
         }
-    };
-    let fingerprint = &crate::crypto::sm::sm3_hex(cert_der)[..16];
+    }
+    if keys.is_empty() {
+        r.problem = Some("没有平台证书".into());
+        return r;
+    }
     let mut f = Frontier::default();
     // The last signed size: entries beyond it are the unsigned tail.
     let mut signed = 0u64;
-    let mut origin: Option<String> = None;
+    // The origins seen so far, in order; the last is the one in force.
+    let mut origins: Vec<String> = Vec::new();
     let check_cp = |cp: &SignedCheckpoint,
                     f: &Frontier,
                     since: u64,
-                    origin: &mut Option<String>|
+                    origins: &mut Vec<String>|
      -> Result<(), String> {
-        let p = checkpoint::verify(cp, &key).ok_or("签名无效或文本格式不符（伪造或被改动）")?;
-        if !p.origin.ends_with(&format!("/{fingerprint}")) || !p.origin.starts_with("hutong/") {
-            return Err(format!("origin {} 不属于此平台证书", p.origin));
+        let (region, fp) = checkpoint::parse(&cp.text)
+            .and_then(|p| {
+                let rest = p.origin.strip_prefix("hutong/")?;
+                let (region, fp) = rest.split_once('/')?;
+                Some((region.to_string(), fp.to_string()))
+            })
+            .ok_or("签名无效或文本格式不符（伪造或被改动）")?;
+        let key = keys
+            .iter()
+            .find(|(k, _)| *k == fp)
+            .map(|(_, key)| key)
+            .ok_or_else(|| format!("origin hutong/{region}/{fp} 不属于任何给定的平台证书"))?;
+        let p = checkpoint::verify(cp, key).ok_or("签名无效或文本格式不符（伪造或被改动）")?;
+        match origins.last() {
+            Some(last) if *last == p.origin => {}
+            Some(last) if !last.starts_with(&format!("hutong/{region}/")) => {
+                return Err(format!(
+                    "origin {} 与前面的检查点（{last}）地区不同",
+                    p.origin
+                ));
+            }
+            Some(_) if origins.contains(&p.origin) => {
+                return Err(format!(
+                    "origin {} 的证书已被轮换替代，之后不应再签检查点",
+                    p.origin
+                ));
+            }
+            _ => origins.push(p.origin.clone()),
         }
-        if origin.as_ref().is_some_and(|o| *o != p.origin) {
-            return Err(format!("origin {} 与前面的检查点不同", p.origin));
-        }
-        *origin = Some(p.origin.clone());
         if p.size != f.size {
             return Err(format!(
                 "树大小 {} 与其位置（{} 条之后）不符",
@@ -220,7 +251,7 @@ pub fn verify(lines: impl Iterator<Item = String>, cert_der: &[u8]) -> Report {
                     break;
                 };
                 f = anchor;
-                if let Err(e) = check_cp(&checkpoint, &f, 0, &mut origin) {
+                if let Err(e) = check_cp(&checkpoint, &f, 0, &mut origins) {
                     r.problem = Some(format!("锚点检查点（树大小 {tree_size}）：{e}"));
                     break;
                 }
@@ -253,7 +284,7 @@ pub fn verify(lines: impl Iterator<Item = String>, cert_der: &[u8]) -> Report {
             }
             Line::Checkpoint { text, signature } => {
                 let cp = SignedCheckpoint { text, signature };
-                if let Err(e) = check_cp(&cp, &f, signed, &mut origin) {
+                if let Err(e) = check_cp(&cp, &f, signed, &mut origins) {
                     r.problem = Some(format!("第 {lineno} 行，检查点（{} 条之后）：{e}", f.size));
                     break;
                 }
@@ -452,7 +483,7 @@ mod tests {
     }
 
     fn check(l: &Log, lines: &[String]) -> Report {
-        verify(lines.iter().cloned(), l.keys.platform_cert_der())
+        verify(lines.iter().cloned(), &l.keys.platform_cert_ders())
     }
 
     #[test]
@@ -529,8 +560,8 @@ mod tests {
             ..Default::default()
         };
         let stranger = Keyring::init(&cfg).unwrap();
-        let r = verify(all.iter().cloned(), stranger.platform_cert_der());
-        assert!(r.problem.unwrap().contains("签名无效"));
+        let r = verify(all.iter().cloned(), &stranger.platform_cert_ders());
+        assert!(r.problem.unwrap().contains("不属于任何给定的平台证书"));
     }
 
     /// RFC 9162 §2.1.3.2, written from the RFC: verifies an inclusion proof.

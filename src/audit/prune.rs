@@ -155,7 +155,7 @@ mod tests {
     #[test]
     fn a_prune_keeps_an_anchor_and_the_rest_still_verifies() {
         let l = open();
-        let cert = l.keys.platform_cert_der().to_vec();
+        let cert = l.keys.platform_cert_ders();
         // 300, 250 and 200 days old, a checkpoint (its own entry is dated now), then more
         // old entries written with old times, then recent ones.
         for (i, age) in [300, 250, 200].into_iter().enumerate() {
@@ -264,7 +264,7 @@ mod tests {
             .unwrap();
         assert!(page.entries.iter().all(|(s, _)| *s >= 3));
         assert_eq!(page.entries.len(), 5);
-        let r = export::verify_store(&l.store, l.keys.platform_cert_der()).unwrap();
+        let r = export::verify_store(&l.store, &l.keys.platform_cert_ders()).unwrap();
         assert_eq!(r.problem, None);
     }
 }

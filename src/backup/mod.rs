@@ -132,14 +132,16 @@ fn write_backup<W: Write>(
     started: std::time::Instant,
 ) -> Result<(W, BackupSummary), BackupError> {
     let key = Zeroizing::new(sm::random_bytes::<16>());
-    let wrapped = keys.provider().wrap(&key[..])?;
+    // One set for the wrapped backup key, the header's certificate, the signature and the key
+    // files, whatever a rotation does meanwhile.
+    let keys::BackupMaterial {
+        wrapped_key: wrapped,
+        status,
+        platform,
+        key_files,
+    } = keys.backup_material(cfg, &key[..])?;
     let prefix = sm::random_bytes::<4>();
-    let status = keys.status();
-    let cert = keys.platform_cert_der();
-    let key_files = keys::BACKED_UP_KEY_FILES
-        .iter()
-        .map(|n| Ok((*n, keys::read_key_file(cfg, n)?)))
-        .collect::<Result<Vec<_>, KeyError>>()?;
+    let cert = platform.cert_der();
     let created_ms = crate::time::now_ms();
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut header = Header {
@@ -201,7 +203,7 @@ fn write_backup<W: Write>(
     let w = writer
         .into_inner()
         .ok_or_else(|| StoreError::Corrupt("备份没有开始".into()))?;
-    let (out, written) = w.finish(|d| keys.sign(d))?;
+    let (out, written) = w.finish(|d| platform.sign(d))?;
     progress(Progress {
         records: written.records,
         bytes: written.bytes,
@@ -249,7 +251,7 @@ fn open_file(path: &Path) -> Result<BufReader<std::fs::File>, BackupError> {
 
 /// First pass: digest and signature. `trusted` is the platform certificate to check against
 /// (the key store's); without it the certificate in the header is used.
-fn authenticate(path: &Path, trusted: Option<&[u8]>) -> Result<format::Sealed, BackupError> {
+fn authenticate(path: &Path, trusted: Option<&[Vec<u8>]>) -> Result<format::Sealed, BackupError> {
     let sealed = format::read_sealed(open_file(path)?)?;
     let b64 = base64::engine::general_purpose::STANDARD;
     let in_file = b64
@@ -258,14 +260,20 @@ fn authenticate(path: &Path, trusted: Option<&[u8]>) -> Result<format::Sealed, B
     if sm::sm3_hex(&in_file) != sealed.header.platform_cert_sm3 {
         return Err(FormatError::Corrupt("文件头中的平台证书与其指纹不符".into()).into());
     }
+    // Any of the platform's certificates: a backup made before a rotation still verifies.
     let cert = match trusted {
-        Some(t) if sm::sm3_hex(t) != sealed.header.platform_cert_sm3 => {
-            return Err(BackupError::OtherPlatform {
-                found: sealed.header.platform_cert_sm3.clone(),
-                expected: sm::sm3_hex(t),
-            });
-        }
-        Some(t) => t.to_vec(),
+        Some(certs) => match certs
+            .iter()
+            .find(|t| sm::sm3_hex(t) == sealed.header.platform_cert_sm3)
+        {
+            Some(t) => t.clone(),
+            None => {
+                return Err(BackupError::OtherPlatform {
+                    found: sealed.header.platform_cert_sm3.clone(),
+                    expected: certs.first().map(|t| sm::sm3_hex(t)).unwrap_or_default(),
+                });
+            }
+        },
         None => in_file,
     };
     let key = sm::sm2_public_key_from_cert_der(&cert)
@@ -300,7 +308,7 @@ fn backup_key(
 /// store (`provider`), every chunk's tag and the record stream too.
 pub fn verify(
     path: &Path,
-    trusted_cert: Option<&[u8]>,
+    trusted_cert: Option<&[Vec<u8>]>,
     provider: Result<&dyn KeyProvider, String>,
 ) -> Result<VerifyReport, BackupError> {
     let sealed = authenticate(path, trusted_cert)?;
@@ -363,7 +371,7 @@ pub fn restore(
     if db.exists() {
         return Err(StoreError::NotEmpty(db).into());
     }
-    let trusted = keys::platform_cert_der(cfg).ok();
+    let trusted = keys::platform_cert_ders(cfg).ok();
     let sealed = authenticate(path, trusted.as_deref())?;
     if sealed.header.schema_version > crate::store::SCHEMA_VERSION {
         return Err(StoreError::SchemaTooNew {

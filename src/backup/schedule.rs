@@ -55,7 +55,7 @@ pub fn run(store: &Store, keys: &Keyring, cfg: &Config) -> BackupStatus {
         Ok(sum) => {
             status.bytes = sum.bytes;
             status.digest = sum.digest;
-            let checked = verify(&path, Some(keys.platform_cert_der()), Ok(keys.provider()));
+            let checked = verify(&path, Some(&keys.platform_cert_ders()), Ok(keys.provider()));
             status.verified = Some(checked.is_ok());
             match checked {
                 Ok(_) => prune(&dir, cfg.backup.keep as usize),

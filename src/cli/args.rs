@@ -199,9 +199,11 @@ pub enum AuditCmd {
         /// Verify this export instead of the store (needs only the platform certificate).
         #[arg(long, value_name = "FILE")]
         from_export: Option<PathBuf>,
-        /// The platform certificate (PEM); default: the one in the data directory.
+        /// A platform certificate (PEM); repeat it for the certificates of earlier platform
+        /// keys (a log spanning `keys rotate platform`). Default: the data directory's
+        /// current and previous ones.
         #[arg(long, value_name = "FILE")]
-        cert: Option<PathBuf>,
+        cert: Vec<PathBuf>,
     },
     /// Export entries as JSON Lines (SPEC §6.1), with an anchor when starting after entry 0.
     Export {
@@ -367,6 +369,34 @@ pub enum KeysCmd {
     /// Show the key provider, module, slot and key ids (never key material).
     Status {
         /// Print the result as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a key; through the running server when there is one (no restart needed).
+    #[command(subcommand)]
+    Rotate(RotateCmd),
+}
+
+#[derive(Subcommand)]
+pub enum RotateCmd {
+    /// A new platform SM2 key and certificate: responses, routed calls, reports and audit
+    /// checkpoints are signed with it at once; the old certificate stays listed in
+    /// GET /api/v1/platform/certificates for keys.platform_overlap_days.
+    Platform {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new KEK (a new token object with pkcs11, a new keys/kek.key with file); the platform
+    /// key is re-wrapped under it and the old KEK kept retired, so older backups still open.
+    /// Then take a backup and run again with --finish --verified-backup FILE: the old KEK is
+    /// destroyed only when FILE verifies completely under the new one.
+    Kek {
+        /// Destroy the retired KEK (needs --verified-backup).
+        #[arg(long, requires = "verified_backup")]
+        finish: bool,
+        /// A backup made after the rotation; checked in full with the new KEK alone.
+        #[arg(long, value_name = "FILE", requires = "finish")]
+        verified_backup: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },

@@ -114,9 +114,9 @@ pub fn verify(config: &Config, file: &Path, cert: Option<&Path>, json: bool) -> 
         Some(p) => {
             let pem = std::fs::read_to_string(p)
                 .with_context(|| format!("读取证书 {} 失败", p.display()))?;
-            Some(hutong::crypto::sm::pem_decode(&pem)?.1)
+            Some(vec![hutong::crypto::sm::pem_decode(&pem)?.1])
         }
-        None => hutong::keys::platform_cert_der(config).ok(),
+        None => hutong::keys::platform_cert_ders(config).ok(),
     };
     let provider = hutong::keys::open_key_store(config);
     let provider = provider

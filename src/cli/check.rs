@@ -76,6 +76,14 @@ fn data_dir(config: &Config) -> Vec<Finding> {
 }
 
 fn keys(config: &Config) -> Vec<Finding> {
+    // Before init too: an HSM-held platform key is refused before anything is made.
+    if let Err(e) = hutong::keys::platform::check_setting(config) {
+        return vec![finding(
+            Level::Problem,
+            format!("keys.platform_key 不可用：{e}"),
+            format!("keys.platform_key unusable: {e}"),
+        )];
+    }
     if !Keyring::is_initialised(config) {
         return vec![finding(
             Level::Note,

@@ -1,7 +1,9 @@
 //! The management command groups: each builds its control command, runs it where it must
 //! run (`manage`), and prints the typed response as text or `--json`.
 
-use super::args::{AdminCmd, AuditCmd, KeysCmd, QuotaCmd, SystemCmd, TenantCmd, TlsCmd, TrustCmd};
+use super::args::{
+    AdminCmd, AuditCmd, KeysCmd, QuotaCmd, RotateCmd, SystemCmd, TenantCmd, TlsCmd, TrustCmd,
+};
 use super::manage::{expect_response, manage};
 use super::output;
 use anyhow::{Context, Result, bail};
@@ -21,14 +23,77 @@ fn read_text(path: &Path, what: &str) -> Result<String> {
 }
 
 pub fn keys(config: &Config, cmd: KeysCmd) -> Result<()> {
-    let KeysCmd::Status { json } = cmd else {
-        bail!("keys init runs as hutong init");
-    };
-    let k = expect_response!(manage(config, Command::KeysStatus)?, KeysStatus);
-    if json {
-        output::json(&k);
-    } else {
-        output::keys(&k);
+    match cmd {
+        KeysCmd::Init { .. } => bail!("keys init runs as hutong init"),
+        KeysCmd::Status { json } => {
+            let k = expect_response!(manage(config, Command::KeysStatus)?, KeysStatus);
+            if json {
+                output::json(&k);
+            } else {
+                output::keys(&k);
+            }
+        }
+        KeysCmd::Rotate(RotateCmd::Platform { json }) => {
+            let r = expect_response!(
+                manage(config, Command::KeysRotatePlatform)?,
+                KeysRotatePlatform
+            );
+            if json {
+                output::json(&r);
+            } else {
+                let until = hutong::time::format_time_ms(r.overlap_end_ms);
+                println!(
+                    "平台密钥已轮换，即时生效，无需重启 / platform key rotated, in use now, no restart needed"
+                );
+                println!("新证书 SM3 / new certificate: {}", r.current_sm3);
+                println!("旧证书 SM3 / previous certificate: {}", r.previous_sm3);
+                println!(
+                    "旧证书在 GET /api/v1/platform/certificates 中列为 previous 至 {until} / listed as previous until {until}"
+                );
+            }
+        }
+        KeysCmd::Rotate(RotateCmd::Kek {
+            verified_backup: Some(file),
+            json,
+            ..
+        }) => {
+            // The server reads the file itself: give it a path that does not depend on our cwd.
+            let file = std::path::absolute(&file)
+                .with_context(|| format!("备份路径 {} 无效", file.display()))?;
+            let cmd = Command::KeysFinishKek {
+                verified_backup: file.display().to_string(),
+            };
+            let destroyed = expect_response!(manage(config, cmd)?, KeysFinishKek);
+            if json {
+                output::json(&destroyed);
+            } else {
+                for r in &destroyed {
+                    println!(
+                        "已销毁旧 KEK / retired KEK destroyed: {} ({})",
+                        r.name, r.id
+                    );
+                }
+            }
+        }
+        KeysCmd::Rotate(RotateCmd::Kek { json, .. }) => {
+            let r = expect_response!(manage(config, Command::KeysRotateKek)?, KeysRotateKek);
+            if json {
+                output::json(&r);
+            } else {
+                println!(
+                    "KEK 已轮换，即时生效，无需重启 / KEK rotated, in use now, no restart needed"
+                );
+                println!("新 KEK / new KEK: {}", r.current_id);
+                println!(
+                    "旧 KEK 保留为 / old KEK kept retired as: {}",
+                    r.retired_name
+                );
+                println!("已重新封装 / re-wrapped: {}", r.rewrapped.join(", "));
+                println!(
+                    "下一步：hutong backup --out FILE，然后 hutong keys rotate kek --finish --verified-backup FILE 销毁旧 KEK / next: back up, then --finish --verified-backup FILE destroys the old KEK"
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -439,19 +504,22 @@ pub fn audit(config: &Config, cmd: AuditCmd) -> Result<()> {
         AuditCmd::Verify { from_export, cert } => {
             let report = match from_export {
                 Some(file) => {
-                    let cert = match cert {
-                        Some(p) => {
-                            let pem = std::fs::read_to_string(&p)
+                    let certs = if cert.is_empty() {
+                        hutong::keys::platform_cert_ders(config)?
+                    } else {
+                        let mut certs = Vec::with_capacity(cert.len());
+                        for p in &cert {
+                            let pem = std::fs::read_to_string(p)
                                 .with_context(|| format!("读取证书 {} 失败", p.display()))?;
-                            hutong::crypto::sm::pem_decode(&pem)?.1
+                            certs.push(hutong::crypto::sm::pem_decode(&pem)?.1);
                         }
-                        None => hutong::keys::platform_cert_der(config)?,
+                        certs
                     };
                     let f = std::fs::File::open(&file)
                         .with_context(|| format!("读取导出文件 {} 失败", file.display()))?;
                     let lines = std::io::BufRead::lines(std::io::BufReader::new(f))
                         .map_while(std::result::Result::ok);
-                    hutong::audit::export::verify(lines, &cert)
+                    hutong::audit::export::verify(lines, &certs)
                 }
                 None => expect_response!(manage(config, Command::AuditVerify)?, AuditVerify),
             };

@@ -34,6 +34,9 @@ pub fn manage(config: &Config, cmd: Command) -> Result<Response> {
     let keys = if matches!(
         cmd,
         Command::KeysStatus
+            | Command::KeysRotatePlatform
+            | Command::KeysRotateKek
+            | Command::KeysFinishKek { .. }
             | Command::SystemCheckCallback { .. }
             | Command::BackupScheduled
             | Command::TenantDestroy { .. }

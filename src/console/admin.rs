@@ -903,7 +903,32 @@ async fn keys(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, Co
             .last_used_ms
             .map(fmt_time)
             .unwrap_or_else(|| "本次启动以来未使用".into()),
-        cert_fingerprint: crate::crypto::sm::sm3_hex(state.keys.platform_cert_der()),
+        cert_fingerprint: crate::crypto::sm::sm3_hex(&state.keys.platform_cert_der()),
+        certificates: state
+            .keys
+            .platform()
+            .listing(
+                state.config.keys.platform_overlap_days,
+                crate::time::now_ms(),
+            )
+            .into_iter()
+            .map(|c| views::CertRow {
+                status: match c.status {
+                    "current" => "当前",
+                    "previous" => "过渡期（仍公布）",
+                    _ => "已退役",
+                },
+                fingerprint: c.fingerprint,
+                not_after: c.not_after,
+                overlap_end: c.overlap_end.unwrap_or_default(),
+            })
+            .collect(),
+        retired_keks: state
+            .keys
+            .retired_keks()
+            .into_iter()
+            .map(|r| format!("{}（{} 退役）", r.name, fmt_time(r.retired_ms)))
+            .collect(),
         history: key_history(&state)?,
     })
 }

@@ -364,8 +364,8 @@ async fn verify(
         return html(&page);
     }
     let store = state.store.clone();
-    let cert = state.keys.platform_cert_der().to_vec();
-    let report = web::block(move || export::verify_store(&store, &cert))
+    let certs = state.keys.platform_cert_ders();
+    let report = web::block(move || export::verify_store(&store, &certs))
         .await
         .map_err(|e| ConsoleError::Internal(e.to_string()))??;
     let detail = match &report.problem {

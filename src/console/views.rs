@@ -483,9 +483,21 @@ pub struct KeysPage {
     pub created: String,
     pub last_used: String,
     pub cert_fingerprint: String,
+    /// Every platform certificate, the current one first (`keys rotate platform`).
+    pub certificates: Vec<CertRow>,
+    /// KEKs a rotation retired and `--finish` has not destroyed yet.
+    pub retired_keks: Vec<String>,
     /// Key operations from the audit log, newest first: creation, unwrap at each start,
-    /// tenant keys destroyed, backups' keys.
+    /// rotations, tenant keys destroyed, backups' keys.
     pub history: Vec<EventRow>,
+}
+
+pub struct CertRow {
+    /// 当前 / 过渡期 / 已退役.
+    pub status: &'static str,
+    pub fingerprint: String,
+    pub not_after: String,
+    pub overlap_end: String,
 }
 
 pub struct EventRow {

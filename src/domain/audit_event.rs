@@ -86,6 +86,15 @@ actions! {
     KeyCreate => "key.create",
     /// The platform key was unwrapped by the key provider at start-up.
     KeyUnwrap => "key.unwrap",
+    /// `hutong keys rotate platform`: a new platform key and certificate replaced the old
+    /// ones (detail: both fingerprints, until when the old certificate is listed).
+    KeyRotatePlatform => "key.rotate_platform",
+    /// `hutong keys rotate kek`: a new KEK, the platform key re-wrapped under it, the old
+    /// KEK retired (detail: both ids, where the old one is kept).
+    KeyRotateKek => "key.rotate_kek",
+    /// `hutong keys rotate kek --finish`: the retired KEK destroyed after a backup verified
+    /// under the new one (a refusal is `denied` with the reason).
+    KeyDestroyKek => "key.destroy_kek",
     /// Read-only management commands (CLI / control socket).
     SystemList => "system.list",
     KeyStatus => "key.status",
@@ -174,7 +183,14 @@ impl Action {
 
     /// Key operations are their own entry kind (`key`) whoever performs them.
     pub fn is_key_operation(self) -> bool {
-        matches!(self, Action::KeyCreate | Action::KeyUnwrap)
+        matches!(
+            self,
+            Action::KeyCreate
+                | Action::KeyUnwrap
+                | Action::KeyRotatePlatform
+                | Action::KeyRotateKek
+                | Action::KeyDestroyKek
+        )
     }
 }
 

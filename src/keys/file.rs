@@ -49,7 +49,7 @@ fn read_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, KeyError> {
 }
 
 /// Makes a rename or unlink in `dir` durable.
-fn sync_dir(dir: &Path) -> Result<(), KeyError> {
+pub(super) fn sync_dir(dir: &Path) -> Result<(), KeyError> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io(dir, e))
@@ -249,21 +249,29 @@ impl KeyProvider for FileProvider {
     }
 
     fn destroy_tenant_key(&self, owner: &str) -> Result<bool, KeyError> {
-        let path = self.tenant_path(owner);
-        // Overwritten before the unlink, so the bytes do not linger in a freed block on file
-        // systems that write in place; copies of the key store are the operator's to destroy.
-        match std::fs::OpenOptions::new().write(true).open(&path) {
-            Ok(mut f) => f
-                .write_all(&[0u8; 32])
-                .and_then(|()| f.sync_all())
-                .map_err(|e| io(&path, e))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(io(&path, e)),
-        }
-        std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
-        sync_dir(&self.tenants)?;
-        Ok(true)
+        shred(&self.tenant_path(owner))
     }
+
+    fn kek_fingerprint(&self) -> String {
+        check_value(&self.kek[..])
+    }
+}
+
+/// Deletes a 32-byte key file; false when there was none. Overwritten before the unlink, so
+/// the bytes do not linger in a freed block on file systems that write in place; copies of
+/// the key store are the operator's to destroy.
+pub(super) fn shred(path: &Path) -> Result<bool, KeyError> {
+    match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(mut f) => f
+            .write_all(&[0u8; 32])
+            .and_then(|()| f.sync_all())
+            .map_err(|e| io(path, e))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io(path, e)),
+    }
+    std::fs::remove_file(path).map_err(|e| io(path, e))?;
+    sync_dir(path.parent().unwrap_or_else(|| Path::new(".")))?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -59,6 +59,8 @@ pub trait KeyProvider: Send + Sync {
     fn tenant_unwrap(&self, owner: &str, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError>;
     /// Deletes `owner`'s tenant KEK from the key store; returns whether there was one.
     fn destroy_tenant_key(&self, owner: &str) -> Result<bool, KeyError>;
+    /// Names the KEK without revealing it (`file`: its check value; `pkcs11`: its CKA_ID).
+    fn kek_fingerprint(&self) -> String;
 }
 
 /// The name a tenant KEK has in the key store: hex SM3 of the owner, so file names and HSM
@@ -78,20 +80,26 @@ fn tenant_aad(magic: &[u8], owner: &str) -> Vec<u8> {
 }
 
 pub mod file;
+pub mod kek;
 pub mod pkcs11;
+pub mod platform;
+
+pub use kek::{KekRotation, RetiredKek};
+pub use platform::{CertificateListing, Platform, PlatformRotation, PreviousCert};
 
 use crate::config::{Config, KeyProviderKind};
-use crate::crypto::certgen::{self, CertSpec};
 use crate::crypto::sm::{self, Sm2KeyPair};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
-/// The platform's keys, loaded at start: the provider holding the KEK, the SM2 signing key
-/// (unwrapped into zeroised memory) and the platform certificate.
+/// The platform's keys, loaded at start: the provider holding the KEK and the platform's
+/// SM2 key with its certificates. The platform half is swapped whole by a rotation, so a
+/// signature and the certificate it belongs to always come from one snapshot.
 pub struct Keyring {
-    provider: Arc<dyn KeyProvider>,
-    platform: Sm2KeyPair,
-    platform_cert_der: Vec<u8>,
+    provider: Arc<kek::KeyStore>,
+    platform: RwLock<Arc<Platform>>,
+    /// Serialises rotations: two at once would each retire the same certificate.
+    rotating: Mutex<()>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -106,12 +114,28 @@ fn keys_dir(cfg: &Config) -> PathBuf {
 
 const PLATFORM_KEY_FILE: &str = "platform.key.wrapped";
 const PLATFORM_CERT_FILE: &str = "platform.crt";
+/// Replaced platform certificates are `platform-<first 16 hex of SM3>.crt`.
+const HISTORY_FILE_PREFIX: &str = "platform-";
 
-/// The platform certificate (DER) as stored beside the keys; readable without the KEK, for
-/// checks that need only the public half (audit verification).
+/// The platform certificate (DER) as stored beside the keys; readable without the KEK.
 pub fn platform_cert_der(cfg: &Config) -> Result<Vec<u8>, KeyError> {
-    let path = keys_dir(cfg).join(PLATFORM_CERT_FILE);
-    let pem = std::fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
+    read_cert(&keys_dir(cfg).join(PLATFORM_CERT_FILE))
+}
+
+/// Every platform certificate on disk, the current one first, then those it replaced
+/// (newest first): what checks of older signatures (audit checkpoints, backups) need.
+pub fn platform_cert_ders(cfg: &Config) -> Result<Vec<Vec<u8>>, KeyError> {
+    let mut all = vec![platform_cert_der(cfg)?];
+    all.extend(
+        platform::read_history(&keys_dir(cfg))?
+            .into_iter()
+            .map(|p| p.cert_der),
+    );
+    Ok(all)
+}
+
+fn read_cert(path: &std::path::Path) -> Result<Vec<u8>, KeyError> {
+    let pem = std::fs::read_to_string(path).map_err(|e| io_err(path, e))?;
     let (_, der) = sm::pem_decode(&pem).map_err(|e| KeyError::Config(e.to_string()))?;
     Ok(der)
 }
@@ -159,6 +183,7 @@ impl Keyring {
         if Self::is_initialised(cfg) {
             return Err(KeyError::Config(format!("{} 已初始化", dir.display())));
         }
+        platform::check_setting(cfg)?;
         let (provider, origin) = prepare_kek(cfg, adopt)?;
         let keyring = Self::finish_init(cfg, provider)?;
         let marker = dir.join(INIT_MARKER);
@@ -172,52 +197,50 @@ impl Keyring {
     /// The second half of `init`: the platform key and certificate under `provider`'s KEK.
     fn finish_init(cfg: &Config, provider: Arc<dyn KeyProvider>) -> Result<Self, KeyError> {
         let dir = keys_dir(cfg);
-        let platform = Sm2KeyPair::generate();
-        let wrapped = provider.wrap(&platform.secret_bytes())?;
-        let now = crate::time::now_ms();
-        let spec = CertSpec {
-            common_name: "Hutong Platform".into(),
-            organization: Some("电子印章互通互认服务平台".into()),
-            not_before_ms: now - 60_000,
-            not_after_ms: now + 10 * 365 * 24 * 3600 * 1000,
-            is_ca: false,
-            serial: None,
-        };
-        let cert = certgen::self_signed_sm2(&spec, &platform)
-            .map_err(|e| KeyError::Config(format!("平台证书生成失败: {e}")))?;
+        let pair = Sm2KeyPair::generate();
+        let wrapped = provider.wrap(&pair.secret_bytes())?;
+        let cert = platform::new_certificate(&pair, crate::time::now_ms())?;
         write_private(
             &dir.join(PLATFORM_CERT_FILE),
             sm::pem_encode("CERTIFICATE", &cert).as_bytes(),
         )?;
         write_private(&dir.join(PLATFORM_KEY_FILE), &wrapped)?;
-        Ok(Self {
-            provider,
-            platform,
-            platform_cert_der: cert,
-        })
+        Ok(Self::assemble(
+            kek::KeyStore::single(provider),
+            Platform::new(pair, cert, Vec::new()),
+        ))
     }
 
-    /// Opens the provider and unwraps the platform key.
+    fn assemble(provider: Arc<kek::KeyStore>, platform: Platform) -> Self {
+        Self {
+            provider,
+            platform: RwLock::new(Arc::new(platform)),
+            rotating: Mutex::new(()),
+        }
+    }
+
+    /// Opens the provider and unwraps the platform key; first completes or rolls back a KEK
+    /// or platform-key rotation a crash interrupted.
     pub fn load(cfg: &Config) -> Result<Self, KeyError> {
+        platform::check_setting(cfg)?;
         let dir = keys_dir(cfg);
-        let provider = open_provider(cfg, &dir)?;
+        recover_rotations(cfg, &dir)?;
+        let provider = kek::open(cfg, &dir)?;
         let key_path = dir.join(PLATFORM_KEY_FILE);
         let wrapped = std::fs::read(&key_path).map_err(|e| io_err(&key_path, e))?;
         let secret = provider.unwrap(&wrapped)?;
-        let platform = Sm2KeyPair::from_secret_bytes(&secret).map_err(|_| KeyError::Unwrap)?;
-        let cert_path = dir.join(PLATFORM_CERT_FILE);
-        let pem = std::fs::read_to_string(&cert_path).map_err(|e| io_err(&cert_path, e))?;
-        let (_, cert) = sm::pem_decode(&pem).map_err(|e| KeyError::Config(e.to_string()))?;
+        let pair = Sm2KeyPair::from_secret_bytes(&secret).map_err(|_| KeyError::Unwrap)?;
+        let cert = read_cert(&dir.join(PLATFORM_CERT_FILE))?;
         let cert_key = sm::sm2_public_key_from_cert_der(&cert)
             .map_err(|e| KeyError::Config(format!("平台证书无效: {e}")))?;
-        if cert_key != platform.public_key() {
+        if cert_key != pair.public_key() {
             return Err(KeyError::Config("平台证书与平台私钥不匹配".into()));
         }
-        Ok(Self {
+        let previous = platform::read_history(&dir)?;
+        Ok(Self::assemble(
             provider,
-            platform,
-            platform_cert_der: cert,
-        })
+            Platform::new(pair, cert, previous),
+        ))
     }
 
     pub fn load_or_init(cfg: &Config) -> Result<(Self, bool), KeyError> {
@@ -228,21 +251,120 @@ impl Keyring {
         }
     }
 
-    /// DER SM2/SM3 signature by the platform key.
+    /// The platform key and certificates as they stand now; a rotation does not change a
+    /// snapshot already taken.
+    pub fn platform(&self) -> Arc<Platform> {
+        self.platform
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// DER SM2/SM3 signature by the current platform key.
     pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
-        self.platform.sign(msg)
+        self.platform().sign(msg)
     }
 
     pub fn platform_public_key(&self) -> sm2::PublicKey {
-        self.platform.public_key()
+        self.platform().public_key()
     }
 
-    pub fn platform_cert_der(&self) -> &[u8] {
-        &self.platform_cert_der
+    pub fn platform_cert_der(&self) -> Vec<u8> {
+        self.platform().cert_der().to_vec()
     }
 
     pub fn platform_cert_pem(&self) -> String {
-        sm::pem_encode("CERTIFICATE", &self.platform_cert_der)
+        sm::pem_encode("CERTIFICATE", self.platform().cert_der())
+    }
+
+    /// The current certificate first, then every one it replaced (newest first).
+    pub fn platform_cert_ders(&self) -> Vec<Vec<u8>> {
+        self.platform().all_cert_ders()
+    }
+
+    /// `hutong keys rotate platform`: a new SM2 key and certificate, written atomically
+    /// beside the old one's record, then swapped in, so every signature from this call's
+    /// return on is by the new key. No restart needed.
+    pub fn rotate_platform(&self, cfg: &Config) -> Result<PlatformRotation, KeyError> {
+        let _one = self.one_rotation(cfg)?;
+        let old = self.platform();
+        let (next, rotation) = platform::rotate(
+            &keys_dir(cfg),
+            self.provider.as_ref(),
+            &old,
+            cfg.keys.platform_overlap_days,
+        )?;
+        *self
+            .platform
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(next);
+        Ok(rotation)
+    }
+
+    /// What a backup needs from the keys, taken while no rotation runs so that it is one
+    /// consistent set: `backup_key` wrapped by the KEK, the platform snapshot that signs the
+    /// backup, and the key files it carries (see [`backed_up_key_files`]) by name.
+    pub fn backup_material(
+        &self,
+        cfg: &Config,
+        backup_key: &[u8],
+    ) -> Result<BackupMaterial, KeyError> {
+        let _one = self.one_rotation(cfg)?;
+        let wrapped_key = self.provider.wrap(backup_key)?;
+        let key_files = backed_up_key_files(cfg)?
+            .into_iter()
+            .map(|n| {
+                let bytes = read_key_file(cfg, &n)?;
+                Ok((n, bytes))
+            })
+            .collect::<Result<_, KeyError>>()?;
+        Ok(BackupMaterial {
+            wrapped_key,
+            status: self.provider.status(),
+            platform: self.platform(),
+            key_files,
+        })
+    }
+
+    /// Serialises rotations in this process (the mutex) and against other processes' recovery
+    /// (the lock file, held while the returned guard lives).
+    fn one_rotation(&self, cfg: &Config) -> Result<RotationGuard<'_>, KeyError> {
+        let local = self
+            .rotating
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let dir = keys_dir(cfg);
+        let file = rotation_lock_file(&dir)?;
+        file.lock()
+            .map_err(|e| io_err(&dir.join(ROTATION_LOCK), e))?;
+        Ok(RotationGuard {
+            _local: local,
+            _file: file,
+        })
+    }
+
+    /// `hutong keys rotate kek`: a new KEK, the platform key re-wrapped under it, the old
+    /// KEK kept retired (it still opens older backups) until [`Keyring::finish_kek_rotation`].
+    pub fn rotate_kek(&self, cfg: &Config) -> Result<KekRotation, KeyError> {
+        let _one = self.one_rotation(cfg)?;
+        let secret = self.platform().secret_bytes();
+        kek::rotate(cfg, &keys_dir(cfg), &self.provider, &secret)
+    }
+
+    /// Destroys the retired KEKs; the caller has verified a backup under the current one
+    /// with [`Keyring::current_kek`].
+    pub fn finish_kek_rotation(&self, cfg: &Config) -> Result<Vec<RetiredKek>, KeyError> {
+        let _one = self.one_rotation(cfg)?;
+        kek::destroy_retired(cfg, &keys_dir(cfg), &self.provider)
+    }
+
+    /// The current KEK alone, without the retired ones' fallback.
+    pub fn current_kek(&self) -> Arc<dyn KeyProvider> {
+        self.provider.current_only()
+    }
+
+    pub fn retired_keks(&self) -> Vec<RetiredKek> {
+        self.provider.retired_keks()
     }
 
     pub fn provider(&self) -> &dyn KeyProvider {
@@ -257,15 +379,84 @@ impl Keyring {
 /// Opens the configured key store alone (no platform key): what a restore needs to unwrap a
 /// backup key, and a backup check to read its body.
 pub fn open_key_store(cfg: &Config) -> Result<Arc<dyn KeyProvider>, KeyError> {
-    open_provider(cfg, &keys_dir(cfg))
+    let dir = keys_dir(cfg);
+    recover_rotations(cfg, &dir)?;
+    Ok(kek::open(cfg, &dir)?)
 }
 
-/// The files of `keys/` that a backup carries: the platform key as the KEK wrapped it and the
-/// platform certificate. Never the KEK itself nor a tenant's key (SPEC §6.2).
-pub const BACKED_UP_KEY_FILES: [&str; 2] = [PLATFORM_KEY_FILE, PLATFORM_CERT_FILE];
+/// Held (`flock`) by a rotation and by the recovery of an interrupted one, across processes:
+/// a CLI command opening the keys while the server rotates them must not take the
+/// half-done rotation for a crashed one.
+const ROTATION_LOCK: &str = "rotation.lock";
 
-/// Reads one of [`BACKED_UP_KEY_FILES`].
-pub fn read_key_file(cfg: &Config, name: &str) -> Result<Vec<u8>, KeyError> {
+fn rotation_lock_file(dir: &std::path::Path) -> Result<std::fs::File, KeyError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(ROTATION_LOCK);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| io_err(&path, e))
+}
+
+/// Completes or rolls back a KEK or platform-key rotation a crash interrupted, unless a
+/// rotation is running right now in another process (then its files are left alone).
+fn recover_rotations(cfg: &Config, dir: &std::path::Path) -> Result<(), KeyError> {
+    // Nothing to do (the usual case): touch nothing, not even the lock file.
+    if !kek::pending(dir) && !platform::pending(dir) {
+        return Ok(());
+    }
+    let lock = rotation_lock_file(dir)?;
+    match lock.try_lock() {
+        Ok(()) => {
+            kek::recover(cfg, dir)?;
+            platform::recover(dir)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            tracing::warn!(
+                "a key rotation is running in another process; its files are left alone"
+            );
+            Ok(())
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err(&dir.join(ROTATION_LOCK), e)),
+    }
+}
+
+/// Dropping it releases both locks (closing the file releases the `flock`).
+struct RotationGuard<'a> {
+    _local: std::sync::MutexGuard<'a, ()>,
+    _file: std::fs::File,
+}
+
+/// See [`Keyring::backup_material`].
+pub struct BackupMaterial {
+    pub wrapped_key: Vec<u8>,
+    pub status: ProviderStatus,
+    pub platform: Arc<Platform>,
+    pub key_files: Vec<(String, Vec<u8>)>,
+}
+
+/// The files of `keys/` that a backup carries: the platform key as the KEK wrapped it, the
+/// platform certificate, and the record of certificates it replaced (so audit checkpoints
+/// signed before a rotation verify on a restored appliance). Never the KEK itself nor a
+/// tenant's key (SPEC §6.2).
+fn backed_up_key_files(cfg: &Config) -> Result<Vec<String>, KeyError> {
+    let dir = keys_dir(cfg);
+    let mut names = vec![
+        PLATFORM_KEY_FILE.to_string(),
+        PLATFORM_CERT_FILE.to_string(),
+    ];
+    names.extend(platform::history_files(&dir)?);
+    Ok(names)
+}
+
+fn is_backed_up_key_file(name: &str) -> bool {
+    name == PLATFORM_KEY_FILE || name == PLATFORM_CERT_FILE || platform::is_history_file(name)
+}
+
+fn read_key_file(cfg: &Config, name: &str) -> Result<Vec<u8>, KeyError> {
     let path = keys_dir(cfg).join(name);
     std::fs::read(&path).map_err(|e| io_err(&path, e))
 }
@@ -273,7 +464,7 @@ pub fn read_key_file(cfg: &Config, name: &str) -> Result<Vec<u8>, KeyError> {
 /// Puts a backed-up key file in place when it is missing (returns true) or finds the same
 /// one there (false); a different one is refused.
 pub fn install_key_file(cfg: &Config, name: &str, bytes: &[u8]) -> Result<bool, KeyError> {
-    if !BACKED_UP_KEY_FILES.contains(&name) {
+    if !is_backed_up_key_file(name) {
         return Err(KeyError::Config(format!("备份中有未知的密钥文件 {name:?}")));
     }
     let dir = keys_dir(cfg);
@@ -294,7 +485,7 @@ pub fn install_key_file(cfg: &Config, name: &str, bytes: &[u8]) -> Result<bool, 
 
 /// Removes a key file [`install_key_file`] put in place (a failed restore's).
 pub fn remove_key_file(cfg: &Config, name: &str) {
-    if BACKED_UP_KEY_FILES.contains(&name) {
+    if is_backed_up_key_file(name) {
         let _ = std::fs::remove_file(keys_dir(cfg).join(name));
     }
 }
@@ -445,24 +636,13 @@ pub fn prepare_kek(
     }
 }
 
-fn open_provider(cfg: &Config, dir: &std::path::Path) -> Result<Arc<dyn KeyProvider>, KeyError> {
-    match cfg.keys.provider {
-        KeyProviderKind::File => Ok(Arc::new(file::FileProvider::open(&dir.join(FILE_KEK))?)),
-        KeyProviderKind::Pkcs11 => Ok(Arc::new(pkcs11_glue::open(cfg)?)),
-    }
-}
-
 mod pkcs11_glue {
     use super::KeyError;
-    use super::pkcs11::{Pkcs11Config, Pkcs11Provider};
+    use super::pkcs11::Pkcs11Config;
     use crate::config::Config;
 
     pub fn config(cfg: &Config) -> Result<Pkcs11Config, KeyError> {
         Pkcs11Config::from_section(&cfg.keys.pkcs11)
-    }
-
-    pub fn open(cfg: &Config) -> Result<Pkcs11Provider, KeyError> {
-        Pkcs11Provider::open(&config(cfg)?)
     }
 }
 

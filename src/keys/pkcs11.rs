@@ -1,7 +1,8 @@
 //! The `pkcs11` key provider: a non-extractable AES-256 KEK in an HSM (cryptoki).
 //!
 //! Owns: loading a PKCS#11 module once per process, choosing the token, the logged-in user
-//! session, creating the KEK (`hutong init`) and AES-256-GCM wrapping inside the HSM.
+//! session, creating the KEK (`hutong init`), relabelling and destroying KEKs for a rotation
+//! (`hutong keys rotate kek`) and AES-256-GCM wrapping inside the HSM.
 //! Must not: hold key material of its own (plaintexts leave only as `Zeroizing`), sign with
 //! the HSM (SM2 mechanisms are only reported), or finalise the module (other providers in
 //! the process may share it).
@@ -661,6 +662,10 @@ impl KeyProvider for Pkcs11Provider {
         self.open_blob(TENANT_MAGIC, &aad, wrapped, key, missing, what)
     }
 
+    fn kek_fingerprint(&self) -> String {
+        self.details.kek_id.clone()
+    }
+
     fn destroy_tenant_key(&self, owner: &str) -> Result<bool, KeyError> {
         let label = self.tenant_label(owner);
         self.with_conn(
@@ -1043,28 +1048,124 @@ fn session_lost(rv: RvError) -> bool {
     )
 }
 
-/// Vendor codes known to mean SM2 in Chinese HSMs' PKCS#11 headers. There is no standard
-/// code; the two families below cover the common headers. Codes PKCS#11 itself defines are
-/// never treated as SM2.
-fn sm2_mechanism_name(code: c_ulong) -> Option<&'static str> {
+/// Vendor codes known to mean SM2 in Chinese HSMs' PKCS#11 headers, as inclusive ranges
+/// with a name and whether the mechanism signs. There is no standard code; the two families
+/// below cover the common headers (GM/T-style `0x0001xxxx` codes and `CKM_VENDOR_DEFINED`
+/// offsets). Codes PKCS#11 itself defines are never treated as SM2.
+const SM2_CODES: &[(c_ulong, c_ulong, &str, bool)] = {
     const V: c_ulong = CKM_VENDOR_DEFINED;
-    let name = match code {
-        0x0001_0001 => "CKM_SM2_CRYPT",
-        0x0001_0002 => "CKM_SM2_SIGN_VERIFY",
-        0x0001_0003 => "CKM_SM2_SM3_CRYPT",
-        0x0001_0004 => "CKM_SM2_SM3_SIGN_VERIFY",
-        0x0001_0009 => "CKM_SM2_KEY_PAIR_GEN",
-        c if c == V + 0x8000 => "CKM_SM2",
-        c if c == V + 0x8001 => "CKM_SM2_KEY_PAIR_GEN",
-        c if (V + 0x8100..=V + 0x81ff).contains(&c) => "CKM_SM2 signature (vendor)",
-        c if (V + 0x8200..=V + 0x82ff).contains(&c) => "CKM_SM2 encryption (vendor)",
-        _ => return None,
-    };
+    &[
+        (0x0001_0001, 0x0001_0001, "CKM_SM2_CRYPT", false),
+        (0x0001_0002, 0x0001_0002, "CKM_SM2_SIGN_VERIFY", true),
+        (0x0001_0003, 0x0001_0003, "CKM_SM2_SM3_CRYPT", false),
+        (0x0001_0004, 0x0001_0004, "CKM_SM2_SM3_SIGN_VERIFY", true),
+        (0x0001_0009, 0x0001_0009, "CKM_SM2_KEY_PAIR_GEN", false),
+        (V + 0x8000, V + 0x8000, "CKM_SM2", true),
+        (V + 0x8001, V + 0x8001, "CKM_SM2_KEY_PAIR_GEN", false),
+        (V + 0x8100, V + 0x81ff, "CKM_SM2 signature (vendor)", true),
+        (V + 0x8200, V + 0x82ff, "CKM_SM2 encryption (vendor)", false),
+    ]
+};
+
+/// The SM2 signing mechanisms `keys.platform_key = "hsm"` looks for, for messages and docs.
+pub const PROBED_SM2_SIGN_MECHANISMS: [&str; 4] = [
+    "CKM_SM2_SIGN_VERIFY (0x00010002)",
+    "CKM_SM2_SM3_SIGN_VERIFY (0x00010004)",
+    "CKM_SM2 (CKM_VENDOR_DEFINED+0x8000)",
+    "CKM_VENDOR_DEFINED+0x8100..0x81ff",
+];
+
+fn sm2_mechanism(code: c_ulong) -> Option<(&'static str, bool)> {
+    let (_, _, name, signs) = SM2_CODES
+        .iter()
+        .find(|(first, last, _, _)| (*first..=*last).contains(&code))?;
     // Guard against a future PKCS#11 version assigning one of these codes to something else.
     match MechanismType::try_from(code) {
         Ok(_) => None,
-        Err(_) => Some(name),
+        Err(_) => Some((name, *signs)),
     }
+}
+
+fn sm2_mechanism_name(code: c_ulong) -> Option<&'static str> {
+    sm2_mechanism(code).map(|(name, _)| name)
+}
+
+/// What a token offers for SM2, from `C_GetMechanismList` alone (no login).
+#[derive(Debug, Clone)]
+pub struct Sm2Probe {
+    pub token: String,
+    /// Recognised SM2 signing mechanisms, `name (0xcode)`.
+    pub sign: Vec<String>,
+}
+
+/// Lists the configured token's mechanisms and picks out the SM2 signing ones.
+pub fn probe_sm2(cfg: &Pkcs11Config) -> Result<Sm2Probe, KeyError> {
+    let ctx = load_module(&cfg.module)?;
+    let target = select_slot(&ctx, cfg)?;
+    let mechanisms = ctx
+        .get_mechanism_list(target.slot)
+        .map_err(|e| hsm("listing mechanisms", e))?;
+    let sign = mechanisms
+        .iter()
+        .filter_map(|m| match sm2_mechanism(**m) {
+            Some((name, true)) => Some(format!("{name} (0x{:08x})", **m)),
+            _ => None,
+        })
+        .collect();
+    Ok(Sm2Probe {
+        token: target.label,
+        sign,
+    })
+}
+
+/// A logged-in read-write session of its own on the configured token, for a KEK rotation's
+/// object changes (the provider's session keeps serving meanwhile).
+fn admin_session(cfg: &Pkcs11Config) -> Result<Session, KeyError> {
+    cfg.check()?;
+    let ctx = load_module(&cfg.module)?;
+    let target = select_slot(&ctx, cfg)?;
+    open_logged_in(&ctx, &target, cfg, true)
+}
+
+/// The secret keys whose CKA_ID is `id` (a KEK's: tenant keys have other ids).
+fn keks_with_id(session: &Session, id: &[u8]) -> Result<Vec<ObjectHandle>, KeyError> {
+    session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Id(id.to_vec()),
+        ])
+        .map_err(|e| hsm("searching for a KEK by CKA_ID", e))
+}
+
+/// Labels the KEK whose CKA_ID is `id` with `label` (the switch of a KEK rotation); false
+/// when the token has no such key.
+pub fn relabel_kek(cfg: &Pkcs11Config, id: &[u8], label: &str) -> Result<bool, KeyError> {
+    let session = admin_session(cfg)?;
+    let found = keks_with_id(&session, id)?;
+    for h in &found {
+        session
+            .update_attributes(*h, &[Attribute::Label(label.as_bytes().to_vec())])
+            .map_err(|e| hsm("relabelling a KEK", e))?;
+    }
+    Ok(!found.is_empty())
+}
+
+/// Destroys the KEK labelled `label` whose CKA_ID is `id`; false when there is none.
+pub fn destroy_kek(cfg: &Pkcs11Config, label: &str, id: &[u8]) -> Result<bool, KeyError> {
+    let session = admin_session(cfg)?;
+    let found = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(id.to_vec()),
+        ])
+        .map_err(|e| hsm("searching for a retired KEK", e))?;
+    for h in &found {
+        session
+            .destroy_object(*h)
+            .map_err(|e| hsm("destroying a retired KEK", e))?;
+    }
+    Ok(!found.is_empty())
 }
 
 /// A fresh KEK CKA_ID: a prefix, the creation time and random bytes.
@@ -1133,6 +1234,14 @@ mod tests {
         assert_eq!(sm2_mechanism_name(0x0001_0002), Some("CKM_SM2_SIGN_VERIFY"));
         assert_eq!(sm2_mechanism_name(*MechanismType::AES_GCM), None);
         assert_eq!(sm2_mechanism_name(v + 1), None);
+        assert_eq!(
+            sm2_mechanism(v + 0x8150),
+            Some(("CKM_SM2 signature (vendor)", true))
+        );
+        assert_eq!(
+            sm2_mechanism(0x0001_0009),
+            Some(("CKM_SM2_KEY_PAIR_GEN", false))
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::domain::audit_event::{Action, Actor, Outcome};
 use crate::domain::metering::{self, QuotaStatus, ReportRow};
 use crate::domain::vocab::{QuotaKind, Role, SystemState};
 use crate::domain::{DomainError, accounts, documents, systems};
-use crate::keys::{Keyring, ProviderStatus};
+use crate::keys::{KekRotation, Keyring, PlatformRotation, ProviderStatus, RetiredKek};
 use crate::store::Store;
 use crate::time::Day;
 use serde::{Deserialize, Serialize};
@@ -60,6 +60,15 @@ pub enum Command {
         username: String,
     },
     KeysStatus,
+    /// `hutong keys rotate platform`: a new platform SM2 key and certificate, in use at once.
+    KeysRotatePlatform,
+    /// `hutong keys rotate kek`: a new KEK, the platform key re-wrapped, the old KEK retired.
+    KeysRotateKek,
+    /// `hutong keys rotate kek --finish --verified-backup FILE`: destroys the retired KEK once
+    /// FILE (a path the server can read) verifies under the new one.
+    KeysFinishKek {
+        verified_backup: String,
+    },
     /// `hutong status`: answered only by a running server (it needs the live state).
     Status,
     /// `hutong tls reload`: the running server reads its TLS certificate and key again.
@@ -357,6 +366,10 @@ pub enum Response {
     AdminResetPassword(PasswordReset),
     /// `keys status`: the provider and key ids, never key material.
     KeysStatus(ProviderStatus),
+    KeysRotatePlatform(PlatformRotation),
+    KeysRotateKek(KekRotation),
+    /// The retired KEKs destroyed by `--finish`.
+    KeysFinishKek(Vec<RetiredKek>),
     Status(Box<StatusReport>),
     TlsReload(super::tls::CertSummary),
     TrustAdd(TrustAdded),
@@ -528,6 +541,121 @@ fn audited_status(
     res.map(|r| Response::Status(Box::new(r)))
 }
 
+/// `hutong keys rotate platform`. The old key signs a checkpoint of everything before the
+/// switch, the rotation's entry names both certificates, and the new key signs a checkpoint
+/// covering that entry, so the log shows the hand-over under both keys.
+fn rotate_platform(
+    store: &Store,
+    keys: &Keyring,
+    config: &Config,
+    actor: &Actor,
+) -> Result<PlatformRotation, ControlError> {
+    let action = Action::KeyRotatePlatform;
+    let region = &config.region_code;
+    crate::audit::checkpoint::make(store, keys, region)?;
+    match keys.rotate_platform(config) {
+        Ok(r) => {
+            let detail = format!(
+                "平台证书 {} 替换 {}，旧证书公布至 {}",
+                &r.current_sm3[..16],
+                &r.previous_sm3[..16],
+                crate::time::format_time_ms(r.overlap_end_ms)
+            );
+            audit::record(store, actor, action, Outcome::Ok, "platform", &detail)?;
+            crate::audit::checkpoint::make(store, keys, region)?;
+            tracing::info!(current = %r.current_sm3, previous = %r.previous_sm3, "platform key rotated");
+            Ok(r)
+        }
+        Err(e) => {
+            let message = format!("平台密钥未轮换，仍使用原密钥：{e}");
+            audit::note(store, actor, action, Outcome::Failed, "platform", &message);
+            Err(ControlError::new(ErrorCode::Internal, message))
+        }
+    }
+}
+
+/// `hutong keys rotate kek`, audited with both KEKs' ids (or why not).
+fn rotate_kek(
+    store: &Store,
+    keys: &Keyring,
+    config: &Config,
+    actor: &Actor,
+) -> Result<KekRotation, ControlError> {
+    let action = Action::KeyRotateKek;
+    // A data key still under the KEK alone (a store from before tenant keys) moves under its
+    // tenant key first, so destroying the old KEK later loses nothing.
+    let rotated = match store.migrate_data_keys(keys.provider()) {
+        Ok(_) => keys.rotate_kek(config).map_err(|e| e.to_string()),
+        Err(e) => Err(format!("旧式数据密钥迁移到租户密钥失败：{e}")),
+    };
+    match rotated {
+        Ok(r) => {
+            let detail = format!(
+                "新 KEK {}，旧 KEK {} 保留为 {}（仅供解封较早的备份），已重新封装 {}；请备份后以 --finish 销毁旧 KEK",
+                short(&r.current_id),
+                short(&r.previous_id),
+                r.retired_name,
+                r.rewrapped.join("、")
+            );
+            audit::record(store, actor, action, Outcome::Ok, "kek", &detail)?;
+            Ok(r)
+        }
+        Err(e) => {
+            let message = format!("KEK 未轮换，仍使用原 KEK：{e}");
+            audit::note(store, actor, action, Outcome::Failed, "kek", &message);
+            Err(ControlError::new(ErrorCode::Invalid, message))
+        }
+    }
+}
+
+fn short(id: &str) -> &str {
+    id.get(..16).unwrap_or(id)
+}
+
+/// `--finish`: the retired KEK is destroyed only when `backup` verifies completely (digest,
+/// signature, every record) with the current KEK alone, i.e. it was made after the rotation.
+fn finish_kek_rotation(
+    store: &Store,
+    keys: &Keyring,
+    config: &Config,
+    actor: &Actor,
+    backup: &Path,
+) -> Result<Vec<RetiredKek>, ControlError> {
+    let action = Action::KeyDestroyKek;
+    let refuse = |message: String| {
+        audit::note(store, actor, action, Outcome::Denied, "kek", &message);
+        ControlError::new(ErrorCode::Invalid, message)
+    };
+    if keys.retired_keks().is_empty() {
+        return Err(refuse("没有待销毁的旧 KEK（未轮换过，或已完成）".into()));
+    }
+    let current = keys.current_kek();
+    let certs = keys.platform_cert_ders();
+    if let Err(e) = crate::backup::verify(backup, Some(&certs), Ok(current.as_ref())) {
+        return Err(refuse(format!(
+            "旧 KEK 未销毁：备份 {} 未能在新 KEK 下完整校验（须为轮换之后所做的备份）：{e}",
+            backup.display()
+        )));
+    }
+    match keys.finish_kek_rotation(config) {
+        Ok(destroyed) => {
+            let names: Vec<&str> = destroyed.iter().map(|r| r.name.as_str()).collect();
+            let detail = format!(
+                "已销毁旧 KEK {}（备份 {} 已在新 KEK 下校验通过）",
+                names.join("、"),
+                backup.display()
+            );
+            audit::record(store, actor, action, Outcome::Ok, "kek", &detail)?;
+            Ok(destroyed)
+        }
+        Err(e) => {
+            let message = format!("旧 KEK 未能销毁：{e}");
+            audit::note(store, actor, action, Outcome::Failed, "kek", &message);
+            Err(ControlError::new(ErrorCode::Invalid, message))
+        }
+    }
+}
+
 /// `hutong tls reload`, audited with the certificate it now serves (or why not).
 fn audited_tls_reload(store: &Store, live: &Live, actor: &Actor) -> Result<Response, ControlError> {
     let action = Action::PlatformTlsReload;
@@ -694,6 +822,25 @@ fn run(
                 keys.ok_or_else(|| ControlError::new(ErrorCode::KeysUnavailable, "密钥未加载"))?;
             Response::KeysStatus(k.status())
         }
+        Command::KeysRotatePlatform => {
+            let k = keys.ok_or_else(|| {
+                ControlError::new(ErrorCode::KeysUnavailable, "密钥未加载，无法轮换平台密钥")
+            })?;
+            Response::KeysRotatePlatform(rotate_platform(store, k, config, &actor)?)
+        }
+        Command::KeysRotateKek => {
+            let k = keys.ok_or_else(|| {
+                ControlError::new(ErrorCode::KeysUnavailable, "密钥未加载，无法轮换 KEK")
+            })?;
+            Response::KeysRotateKek(rotate_kek(store, k, config, &actor)?)
+        }
+        Command::KeysFinishKek { verified_backup } => {
+            let k = keys.ok_or_else(|| {
+                ControlError::new(ErrorCode::KeysUnavailable, "密钥未加载，无法销毁旧 KEK")
+            })?;
+            let path = PathBuf::from(verified_backup);
+            Response::KeysFinishKek(finish_kek_rotation(store, k, config, &actor, &path)?)
+        }
         Command::TrustAdd { certificate_b64 } => {
             let bytes = b64_decode(&certificate_b64)?;
             let (id, subject) = documents::add_trust_anchor(store, &bytes, &actor)?;
@@ -763,18 +910,12 @@ fn run(
             Response::AuditExport(String::from_utf8_lossy(&out).into_owned())
         }
         Command::AuditVerify => {
-            let cert = match keys {
-                Some(k) => k.platform_cert_der().to_vec(),
-                None => crate::keys::platform_cert_der(config)
+            let certs = match keys {
+                Some(k) => k.platform_cert_ders(),
+                None => crate::keys::platform_cert_ders(config)
                     .map_err(|e| ControlError::new(ErrorCode::KeysUnavailable, e.to_string()))?,
             };
-            let mut out = Vec::new();
-            crate::audit::export::export(store, None, None, &mut out)?;
-            let text = String::from_utf8_lossy(&out);
-            Response::AuditVerify(crate::audit::export::verify(
-                text.lines().map(String::from),
-                &cert,
-            ))
+            Response::AuditVerify(crate::audit::export::verify_store(store, &certs)?)
         }
         Command::AuditInclusion { seq, size } => Response::AuditProof(
             crate::audit::export::inclusion(store, seq, size)?
