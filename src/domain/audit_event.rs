@@ -173,6 +173,9 @@ impl Action {
             Action::PlatformBackup => "备份",
             Action::PlatformRestore => "从备份恢复",
             Action::TenantDestroy => "销毁租户数据",
+            Action::KeyRotatePlatform => "轮换平台签名密钥",
+            Action::KeyRotateKek => "轮换密钥加密密钥",
+            Action::KeyDestroyKek => "销毁旧的密钥加密密钥",
         }
     }
 
