@@ -383,6 +383,7 @@ pub enum RotateCmd {
     /// checkpoints are signed with it at once; the old certificate stays listed in
     /// GET /api/v1/platform/certificates for keys.platform_overlap_days.
     Platform {
+        /// Print the result as JSON, for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -397,6 +398,7 @@ pub enum RotateCmd {
         /// A backup made after the rotation; checked in full with the new KEK alone.
         #[arg(long, value_name = "FILE", requires = "finish")]
         verified_backup: Option<PathBuf>,
+        /// Print the result as JSON, for scripts.
         #[arg(long)]
         json: bool,
     },

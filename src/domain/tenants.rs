@@ -128,17 +128,18 @@ fn run(
             .iter()
             .filter(|(old, _, _)| old.state != SealState::Revoked)
             .count();
+        // The record always changes (a suspended system gets the destruction in its history
+        // too), so a state change that read it before this commits fails its
+        // compare-and-swap, reads again and finds the tenant destroyed.
         let mut new_sys = sys.clone();
-        if sys.state != SystemState::Suspended {
-            new_sys.state = SystemState::Suspended;
-            new_sys.history.push(StateChange {
-                from: Some(sys.state),
-                to: SystemState::Suspended,
-                reason: format!("租户销毁: {reason}"),
-                actor: actor.id.clone(),
-                at_ms: now,
-            });
-        }
+        new_sys.state = SystemState::Suspended;
+        new_sys.history.push(StateChange {
+            from: Some(sys.state),
+            to: SystemState::Suspended,
+            reason: format!("租户销毁: {reason}"),
+            actor: actor.id.clone(),
+            at_ms: now,
+        });
         let detail = format!(
             "注销印章 {newly_revoked} 枚，销毁数据密钥 {} 个；原因: {reason}",
             owners.len()
@@ -155,6 +156,11 @@ fn run(
             Err(e) => return Err(e.into()),
         }
     };
+    // A seal filed between the scan above and the commit is not in the plan; one filed after
+    // the commit is refused (the tombstone is checked in the filing's transaction). So one
+    // sweep after the commit revokes every seal the scan missed; a second run sweeps too.
+    let swept = sweep(store, app_id, actor)?;
+    let seals_revoked = seals_revoked + swept;
     // The tombstones are on disk before any key goes: a crash in between leaves a tenant
     // that refuses its data key and a destruction that a second run finishes.
     store.flush_blocking()?;
@@ -183,6 +189,45 @@ fn run(
         keys_deleted,
         already_destroyed,
     })
+}
+
+/// Revokes the destroyed tenant's seals that are still live; recorded as a second
+/// `tenant.destroy` entry when there were any.
+fn sweep(store: &Store, app_id: &str, actor: &Actor) -> Result<usize, DomainError> {
+    let mut count = 0;
+    loop {
+        let now = now_ms();
+        let live: Vec<SealRecord> = store.seals_where(usize::MAX, |r| {
+            r.app_id == app_id && r.state != SealState::Revoked
+        })?;
+        if live.is_empty() {
+            break;
+        }
+        let mut conflict = false;
+        for old in live {
+            let (new, drop) = revoked(&old, now);
+            let one = [(old, new, drop)];
+            match store.revoke_seals(&one) {
+                Ok(()) => count += 1,
+                Err(StoreError::Conflict) => conflict = true,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !conflict {
+            break;
+        }
+    }
+    if count > 0 {
+        audit::record(
+            store,
+            actor,
+            Action::TenantDestroy,
+            super::audit_event::Outcome::Ok,
+            app_id,
+            format!("补充注销销毁期间备案的印章 {count} 枚"),
+        )?;
+    }
+    Ok(count)
 }
 
 #[cfg(test)]
@@ -254,5 +299,89 @@ mod tests {
         );
         assert!(is_destroyed(&w.store, &home.app_id).unwrap());
         assert!(!is_destroyed(&w.store, &other.app_id).unwrap());
+    }
+
+    /// Filings and state changes racing a destruction: whatever the interleaving, the tenant
+    /// ends destroyed with no live seal and its system suspended.
+    #[test]
+    fn nothing_racing_a_destruction_outlives_it() {
+        for round in 0..4 {
+            let w = World::new();
+            let home = w.system(SystemState::Online, false);
+            w.file(&home, CLOUD, &format!("es-{round}-first"));
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            std::thread::scope(|s| {
+                for t in 0..3 {
+                    let (w, home, stop) = (&w, &home, &stop);
+                    s.spawn(move || {
+                        let mut i = 0;
+                        while !stop.load(std::sync::atomic::Ordering::Relaxed) && i < 200 {
+                            let f = w.filing(CLOUD, &format!("es-{round}-{t}-{i}"));
+                            let _ = seals::file(&w.store, &w.provider, "340000", home, f);
+                            let to = if i % 2 == 0 {
+                                SystemState::Suspended
+                            } else {
+                                SystemState::Online
+                            };
+                            let _ = crate::domain::systems::set_state(
+                                &w.store,
+                                &home.app_id,
+                                to,
+                                "联调",
+                                &Actor::cli(),
+                            );
+                            i += 1;
+                        }
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20 + 15 * round));
+                destroy(
+                    &w.store,
+                    &w.provider,
+                    &home.app_id,
+                    &home.app_id,
+                    "退出平台",
+                    &Actor::cli(),
+                )
+                .unwrap();
+                // Keep racing a little after the commit too.
+                std::thread::sleep(std::time::Duration::from_millis(30));
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+            let live = w
+                .store
+                .seals_where(usize::MAX, |r| {
+                    r.app_id == home.app_id && r.state != SealState::Revoked
+                })
+                .unwrap();
+            assert!(live.is_empty(), "round {round}: live seals {live:?}");
+            let sys = w.store.get_system(&home.app_id).unwrap().unwrap();
+            assert_eq!(sys.state, SystemState::Suspended, "round {round}");
+        }
+    }
+
+    /// Once destroyed, no seal of the tenant is written, whoever asks the store.
+    #[test]
+    fn the_store_refuses_a_seal_of_a_destroyed_tenant() {
+        let w = World::new();
+        let home = w.system(SystemState::Online, false);
+        let code = w.file(&home, CLOUD, "es-a");
+        let before = w.store.get_seal(&code).unwrap().unwrap();
+        destroy(
+            &w.store,
+            &w.provider,
+            &home.app_id,
+            &home.app_id,
+            "退出",
+            &Actor::cli(),
+        )
+        .unwrap();
+        let revoked = w.store.get_seal(&code).unwrap().unwrap();
+        let mut revived = revoked.clone();
+        revived.state = before.state;
+        assert!(matches!(
+            w.store.put_seal(Some(&revoked), &revived, None, &[]),
+            Err(StoreError::TenantDestroyed(_))
+        ));
     }
 }

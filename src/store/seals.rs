@@ -285,9 +285,26 @@ impl Store {
         let value = encode(rec)?;
         let expected = expected.map(encode).transpose()?;
         let code = rec.seal_code.as_bytes();
-        let spaces =
-            super::audit_log::with_audit_spaces(&[ks::SEALS, ks::SEAL_DERS, ks::SEAL_INDEX]);
+        let spaces = super::audit_log::with_audit_spaces(&[
+            ks::SEALS,
+            ks::SEAL_DERS,
+            ks::SEAL_INDEX,
+            ks::DATA_KEYS,
+        ]);
         self.transaction(&spaces, |tx| {
+            // Checked inside the transaction: a destruction that committed after the caller
+            // read the system must not be followed by a live seal of the destroyed tenant
+            // (a seal written before it is caught by the destruction's sweep).
+            if let Some(raw) = tx.get(ks::DATA_KEYS, rec.app_id.as_bytes())?
+                && matches!(
+                    read_data_key(raw).map_err(TxAbort::Store)?,
+                    StoredDataKey::Entry(DataKeyEntry::Destroyed { .. })
+                )
+            {
+                return Err(TxAbort::Store(StoreError::TenantDestroyed(
+                    rec.app_id.clone(),
+                )));
+            }
             if let Some(d) = audit {
                 self.append_audit_tx(tx, d)?;
             }
@@ -424,6 +441,32 @@ impl Store {
         });
         self.clear_data_key_cache();
         res
+    }
+
+    /// Revokes seals of a destroyed tenant (old record, revoked record, index keys to drop),
+    /// each compared with what was read: `Conflict` if one changed meanwhile.
+    pub fn revoke_seals(
+        &self,
+        seals: &[(SealRecord, SealRecord, Vec<Vec<u8>>)],
+    ) -> Result<(), StoreError> {
+        let seals = seals
+            .iter()
+            .map(|(old, new, drop)| {
+                Ok((encode(old)?, encode(new)?, new.seal_code.as_bytes(), drop))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.transaction(&[ks::SEALS, ks::SEAL_INDEX], |tx| {
+            for (old, new, code, drop) in &seals {
+                if tx.get(ks::SEALS, code)?.as_deref() != Some(old.as_slice()) {
+                    return Err(TxAbort::Store(StoreError::Conflict));
+                }
+                tx.insert(ks::SEALS, code, new)?;
+                for k in drop.iter() {
+                    tx.remove(ks::SEAL_INDEX, k)?;
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Up to `limit` seal records that `keep` accepts, in sealCode order; unreadable records
