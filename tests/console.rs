@@ -563,7 +563,7 @@ async fn every_role_reaches_only_its_own_pages_and_actions() {
     assert_eq!(certs.matches("<tr><td>").count(), 2, "{certs}");
     assert!(certs.contains("当前") && certs.contains("过渡期（仍公布）"));
     assert!(keys.contains("id=\"retired-keks\"") && keys.contains("kek-retired-"));
-    assert!(keys.contains("key.rotate_platform") && keys.contains("key.rotate_kek"));
+    assert!(keys.contains("轮换平台签名密钥") && keys.contains("轮换密钥加密密钥"));
     srv.stop().await;
 }
 
@@ -771,6 +771,74 @@ async fn irreversible_acts_ask_first_and_say_what_was_done() {
     assert!(ask.body.contains("确认重置密码"));
     // The operator may not even ask.
     assert_eq!(op.get("/console/accounts/op2/reset").await.status, 403);
+    srv.stop().await;
+}
+
+/// The queue shows an applicant's real-name data masked; the deciding operator sees it whole
+/// only after giving a reason, and the look is audited with that reason.
+#[tokio::test]
+async fn an_applicants_full_data_is_revealed_only_with_an_audited_reason() {
+    let srv = common::start().await;
+    let mut v = Browser::new(&srv);
+    register_vendor(&mut v, "vendor-a", USCC, "13812345678").await;
+    v.login("vendor-a", PASSWORD).await;
+    apply(&mut v, "甲印章系统").await;
+    admin(&srv, "op1", Role::Operator);
+    admin(&srv, "aud1", Role::Auditor);
+    let mut op = Browser::new(&srv);
+    op.login("op1", PASSWORD).await;
+    let queue = op.get("/console/applications").await.body;
+    assert!(
+        queue.contains("张*") && queue.contains("138****5678"),
+        "{queue}"
+    );
+    assert!(!queue.contains("13812345678") && !queue.contains("张三"));
+    let csrf = op.session_csrf().await;
+    let p = op
+        .post(
+            "/console/applications/vendor-a/reveal",
+            &[("csrf", &csrf), ("reason", " ")],
+        )
+        .await;
+    assert_eq!(p.status, 400, "a reason is required");
+    assert!(!p.body.contains("13812345678"));
+    let p = op
+        .post(
+            "/console/applications/vendor-a/reveal",
+            &[("csrf", &csrf), ("reason", "核对法定代表人")],
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(
+        p.body.contains("张三")
+            && p.body.contains("13812345678")
+            && p.body.contains("ops@example.cn")
+    );
+    let looks = events_of(&srv, Act::OnboardingReveal);
+    let ok: Vec<_> = looks.iter().filter(|e| e.outcome == Outcome::Ok).collect();
+    assert_eq!(ok.len(), 1, "{looks:?}");
+    assert_eq!(ok[0].target, "vendor-a");
+    assert!(ok[0].detail.as_str().contains("核对法定代表人"));
+    assert_eq!(ok[0].actor.id, "op1");
+    // Neither a forged form nor another role gets it.
+    let p = op
+        .post(
+            "/console/applications/vendor-a/reveal",
+            &[("csrf", "forged"), ("reason", "x")],
+        )
+        .await;
+    assert_eq!(p.status, 403);
+    let mut aud = Browser::new(&srv);
+    aud.login("aud1", PASSWORD).await;
+    let acsrf = aud.session_csrf().await;
+    let p = aud
+        .post(
+            "/console/applications/vendor-a/reveal",
+            &[("csrf", &acsrf), ("reason", "x")],
+        )
+        .await;
+    assert_eq!(p.status, 403);
+    assert!(!p.body.contains("13812345678"));
     srv.stop().await;
 }
 

@@ -357,6 +357,9 @@ pub struct RestoreSummary {
     /// had none): then only the KEK-wrapped backup key vouches for the file's origin, and the
     /// operator compares the fingerprint with the platform's.
     pub cert_from_file: bool,
+    /// Data-key owners whose tenant key this key store lacks: their personal data stays
+    /// unreadable until the key store's tenant keys are restored too.
+    pub tenant_keys_missing: Vec<String>,
 }
 
 /// Restores a backup into `cfg.data_dir`, which must hold no store yet; its key store (the
@@ -419,19 +422,21 @@ pub fn restore(
         return Err(e);
     }
     let store = store?;
-    let finished = finish_restore(cfg, &store, &key_files, &header, &sealed.digest);
+    let finished = finish_restore(cfg, &store, &key_files, &header, &sealed.digest)
+        .and_then(|()| Ok(store.owners_without_tenant_keys(provider.as_ref())?));
     if finished.is_err() {
         // Leave the directory as it was: no store, no key files this restore put there.
         drop(store);
         let _ = std::fs::remove_dir_all(cfg.data_dir.join("db"));
     }
-    finished?;
+    let tenant_keys_missing = finished?;
     Ok(RestoreSummary {
         records: count,
         backup_created_at: header.created_at,
         audit_tree_size: header.audit_tree_size,
         platform_cert_sm3: header.platform_cert_sm3,
         cert_from_file: trusted.is_none(),
+        tenant_keys_missing,
     })
 }
 

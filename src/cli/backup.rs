@@ -180,6 +180,14 @@ pub fn restore(config: &Config, file: &Path, json: bool) -> Result<()> {
             config.data_dir.display(),
             summary.audit_tree_size
         );
+        if !summary.tenant_keys_missing.is_empty() {
+            eprintln!(
+                "警告：密钥库中缺少 {} 个租户的密钥（{}），其个人数据不可读；file 提供者请同时恢复 keys/tenants/，pkcs11 请使用同一令牌 / warning: the key store lacks {} tenant key(s): restore keys/tenants/ (or use the same token)",
+                summary.tenant_keys_missing.len(),
+                summary.tenant_keys_missing.join("、"),
+                summary.tenant_keys_missing.len()
+            );
+        }
         if summary.cert_from_file {
             println!(
                 "签名以备份文件自带的平台证书校验（SM3 {}）：请与平台证书的指纹核对 / checked with the certificate inside the file: compare its SM3 with the platform's",

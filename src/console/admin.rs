@@ -31,6 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/applications/{user}/approve", web::post().to(approve))
         .route("/applications/{user}/reject", web::get().to(confirm_reject))
         .route("/applications/{user}/reject", web::post().to(reject))
+        .route("/applications/{user}/reveal", web::post().to(reveal))
         .route(
             "/applications/{user}/rotation",
             web::post().to(approve_rotation),
@@ -287,6 +288,46 @@ async fn reject(
     )?;
     let res = onboarding::reject(&state.store, &user, &form.reason, &actor(&auth));
     finish(&state, res, "/console/applications?done=reject").await
+}
+
+/// 查看完整信息: the applicant's real-name data, unmasked for the deciding operator once a
+/// reason is given (audited by the domain before anything is shown).
+async fn reveal(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<ReasonForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let user = path.into_inner();
+    guard(
+        &state,
+        &auth,
+        Role::Operator,
+        &form.csrf,
+        Action::OnboardingReveal,
+        &user,
+    )?;
+    let res = onboarding::reveal_profile(
+        &state.store,
+        state.keys.provider(),
+        &user,
+        &form.reason,
+        &actor(&auth),
+    );
+    // The entry is durable before the data leaves the server.
+    state.store.commit().await?;
+    let p = res?;
+    html(&views::RevealPage {
+        ctx: Ctx::new(&auth, "/console/applications"),
+        reason: form.reason.trim().to_string(),
+        username: p.username,
+        org_name: p.org_name,
+        uscc: p.uscc,
+        legal_rep: p.legal_rep,
+        contact_name: p.contact_name,
+        mobile: p.mobile,
+        email: p.email,
+    })
 }
 
 async fn approve_rotation(

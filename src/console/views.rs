@@ -343,6 +343,21 @@ pub struct ApplicationsPage {
     pub notice: &'static str,
 }
 
+/// An applicant's unmasked real-name data, shown after an audited request with a reason.
+#[derive(Template)]
+#[template(path = "reveal.html")]
+pub struct RevealPage {
+    pub ctx: Ctx,
+    pub reason: String,
+    pub username: String,
+    pub org_name: String,
+    pub uscc: String,
+    pub legal_rep: String,
+    pub contact_name: String,
+    pub mobile: String,
+    pub email: String,
+}
+
 /// An act that cannot be undone asks first, on a page of its own (no script): the form
 /// posts what the list page would have posted.
 #[derive(Template)]

@@ -66,6 +66,8 @@ actions! {
     OnboardingSubmit => "onboarding.submit",
     OnboardingApprove => "onboarding.approve",
     OnboardingReject => "onboarding.reject",
+    /// An operator opened an applicant's unmasked real-name data (detail: the reason given).
+    OnboardingReveal => "onboarding.reveal",
     KeyRotationRequest => "key.rotation_request",
     KeyRotationApprove => "key.rotation_approve",
     TrustAdd => "trust.add",
@@ -145,6 +147,7 @@ impl Action {
             Action::OnboardingSubmit => "提交入驻申请",
             Action::OnboardingApprove => "批准入驻申请",
             Action::OnboardingReject => "驳回入驻申请",
+            Action::OnboardingReveal => "查看申请人完整信息",
             Action::KeyRotationRequest => "申请更换接入公钥",
             Action::KeyRotationApprove => "批准更换接入公钥",
             Action::TrustAdd => "添加信任锚",

@@ -389,6 +389,32 @@ impl Store {
         }
     }
 
+    /// Data-key owners whose tenant KEK the key store does not hold (destroyed owners, which
+    /// have a tombstone, are not counted): after a restore, a key store copied without
+    /// `keys/tenants/` (or another token) leaves their personal data unreadable.
+    pub fn owners_without_tenant_keys(
+        &self,
+        provider: &dyn crate::keys::KeyProvider,
+    ) -> Result<Vec<String>, StoreError> {
+        use base64::Engine;
+        let mut missing = Vec::new();
+        for item in self.data_keys.iter(Direction::Forward) {
+            let (owner, raw) = item?;
+            if let StoredDataKey::Entry(DataKeyEntry::Tenant { wrapped }) = read_data_key(raw)? {
+                let blob = base64::engine::general_purpose::STANDARD
+                    .decode(&wrapped)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let owner = String::from_utf8_lossy(&owner).into_owned();
+                if let Err(crate::keys::KeyError::TenantKeyMissing(_)) =
+                    provider.tenant_unwrap(&owner, &blob)
+                {
+                    missing.push(owner);
+                }
+            }
+        }
+        Ok(missing)
+    }
+
     /// Writes a tenant's destruction (see [`TenantShred`]) with its audit entry, atomically:
     /// `Conflict` if a seal or the system changed since they were read. The caller deletes the
     /// tenant KEKs from the key store afterwards; from now on no data key is made for them.
