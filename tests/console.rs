@@ -1289,21 +1289,20 @@ async fn trust_anchors_and_document_verification() {
     assert!(p.body.contains(&direct.details[0].cert_sn));
     // The report kept for a case: the API's own body bytes, signed by the platform.
     use base64::Engine;
-    let href = between(
-        &p.body,
-        "id=\"signed-json\" href=\"data:application/json;base64,",
-        "\"",
+    let href = between(&p.body, "id=\"signed-json\" href=\"", "\"");
+    let dl = op.get(&href).await;
+    assert_eq!(dl.status, 200);
+    assert!(
+        dl.headers
+            .get("content-disposition")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("attachment"))
     );
-    let bundle: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::STANDARD
-            .decode(
-                href.replace("&#x2B;", "+")
-                    .replace("&#x2F;", "/")
-                    .replace("&#x3D;", "="),
-            )
-            .unwrap(),
-    )
-    .unwrap();
+    let bundle: serde_json::Value = serde_json::from_str(&dl.body).unwrap();
+    // Another session cannot fetch it.
+    let mut other = Browser::new(&srv);
+    other.login("op1", PASSWORD).await;
+    assert_eq!(other.get(&href).await.status, 404);
     let body = bundle["body"].as_str().unwrap();
     let signature = base64::engine::general_purpose::STANDARD
         .decode(bundle["signature"].as_str().unwrap())

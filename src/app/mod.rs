@@ -26,21 +26,34 @@ pub struct AppState {
 
 impl AppState {
     /// The `{code,message,data}` body of an answer and the platform's SM2 signature over
-    /// exactly those bytes (Base64): what the API sends, and what the console lets a person
-    /// keep.
+    /// exactly those bytes (Base64): what the API sends.
     pub fn signed_body(
         &self,
         code: &str,
         message: &str,
         data: serde_json::Value,
     ) -> (Vec<u8>, String) {
+        let (body, signature, _) = self.signed_body_and_cert(code, message, data);
+        (body, signature)
+    }
+
+    /// [`AppState::signed_body`] with the DER certificate of the key that signed it, from one
+    /// snapshot of the platform key (a rotation cannot come between them): what the console
+    /// lets a person keep.
+    pub fn signed_body_and_cert(
+        &self,
+        code: &str,
+        message: &str,
+        data: serde_json::Value,
+    ) -> (Vec<u8>, String, Vec<u8>) {
         use base64::Engine;
         let body = serde_json::to_vec(
             &serde_json::json!({"code": code, "message": message, "data": data}),
         )
         .unwrap_or_else(|_| br#"{"code":"50000","message":"","data":""}"#.to_vec());
-        let signature = base64::engine::general_purpose::STANDARD.encode(self.keys.sign(&body));
-        (body, signature)
+        let platform = self.keys.platform();
+        let signature = base64::engine::general_purpose::STANDARD.encode(platform.sign(&body));
+        (body, signature, platform.cert_der().to_vec())
     }
 
     /// Makes every write of the acts done so far durable (group commit). The one storage call

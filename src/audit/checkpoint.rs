@@ -60,9 +60,33 @@ pub fn verify(cp: &SignedCheckpoint, key: &sm2::PublicKey) -> Option<Parsed> {
     parse(&cp.text)
 }
 
+/// Checkpoints are made one at a time, and a platform key rotation holds them off while it
+/// swaps the key: otherwise a checkpoint could read the tree under the old key and be stored
+/// after the old key's last checkpoint with the new key's signature, and the log would show
+/// the retired key signing after its successor.
+static SIGNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Proof that checkpoint signing is held (see [`hold`]).
+pub struct Held(#[allow(dead_code)] std::sync::MutexGuard<'static, ()>);
+
+/// Holds checkpoint signing off until the returned guard drops.
+pub fn hold() -> Held {
+    Held(SIGNING.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
 /// Records an `audit.checkpoint` entry, then signs and stores the checkpoint of the tree as
 /// it then stands. Durable after the next commit.
 pub fn make(
+    store: &Store,
+    keys: &Keyring,
+    region: &str,
+) -> Result<(u64, SignedCheckpoint), crate::domain::DomainError> {
+    make_held(&hold(), store, keys, region)
+}
+
+/// [`make`] under a [`hold`] the caller keeps (a rotation's checkpoints on either side).
+pub fn make_held(
+    _held: &Held,
     store: &Store,
     keys: &Keyring,
     region: &str,
@@ -76,13 +100,24 @@ pub fn make(
         "",
     )?;
     let f = store.audit_frontier()?;
-    let cp = sign(store, keys, region, f.size, &f.root())?;
+    let cp = sign_held(store, keys, region, f.size, &f.root())?;
     Ok((f.size, cp))
 }
 
 /// Signs and stores the checkpoint of the tree of `size` whose root is `root` (the caller
 /// computed it from the log), dated now. Pruning uses it for a size no checkpoint covers yet.
 pub fn sign(
+    store: &Store,
+    keys: &Keyring,
+    region: &str,
+    size: u64,
+    root: &Hash,
+) -> Result<SignedCheckpoint, crate::store::StoreError> {
+    let _held = hold();
+    sign_held(store, keys, region, size, root)
+}
+
+fn sign_held(
     store: &Store,
     keys: &Keyring,
     region: &str,
@@ -106,12 +141,13 @@ pub fn make_if_due(
     keys: &Keyring,
     region: &str,
 ) -> Result<Option<u64>, crate::domain::DomainError> {
+    let held = hold();
     let size = store.audit_frontier()?.size;
     let last = store.last_audit_checkpoint()?.map(|(s, _)| s);
     if last == Some(size) {
         return Ok(None);
     }
-    Ok(Some(make(store, keys, region)?.0))
+    Ok(Some(make_held(&held, store, keys, region)?.0))
 }
 
 #[cfg(test)]

@@ -150,15 +150,32 @@ pub fn verify(lines: impl Iterator<Item = String>, certs: &[Vec<u8>]) -> Report 
         problem: None,
     };
     let mut keys = Vec::with_capacity(certs.len());
+    // Each certificate's notBefore: a later one is a later generation of the platform key.
+    let mut born: Vec<(String, i64)> = Vec::with_capacity(certs.len());
     for der in certs {
-        match crate::crypto::sm::sm2_public_key_from_cert_der(der) {
-            Ok(k) => keys.push((crate::crypto::sm::sm3_hex(der)[..16].to_string(), k)),
+        let parsed = crate::crypto::sm::sm2_public_key_from_cert_der(der).and_then(|k| {
+            crate::crypto::x509::CertInfo::parse(der)
+                .map(|c| (k, c.not_before_ms))
+                .map_err(|e| crate::crypto::sm::CryptoError::Malformed(e.to_string()))
+        });
+        match parsed {
+            Ok((k, not_before)) => {
+                let fp = crate::crypto::sm::sm3_hex(der)[..16].to_string();
+                born.push((fp.clone(), not_before));
+                keys.push((fp, k));
+            }
             Err(e) => {
                 r.problem = Some(format!("平台证书无效: {e}"));
                 return r;
             }
         }
     }
+    let generation = |origin: &str| -> i64 {
+        let fp = origin.rsplit('/').next().unwrap_or_default();
+        born.iter()
+            .find(|(f, _)| f == fp)
+            .map_or(i64::MIN, |(_, t)| *t)
+    };
     if keys.is_empty() {
         r.problem = Some("没有平台证书".into());
         return r;
@@ -171,7 +188,8 @@ pub fn verify(lines: impl Iterator<Item = String>, certs: &[Vec<u8>]) -> Report 
     let check_cp = |cp: &SignedCheckpoint,
                     f: &Frontier,
                     since: u64,
-                    origins: &mut Vec<String>|
+                    origins: &mut Vec<String>,
+                    ordered: bool|
      -> Result<(), String> {
         let (region, fp) = checkpoint::parse(&cp.text)
             .and_then(|p| {
@@ -186,7 +204,10 @@ pub fn verify(lines: impl Iterator<Item = String>, certs: &[Vec<u8>]) -> Report 
             .map(|(_, key)| key)
             .ok_or_else(|| format!("origin hutong/{region}/{fp} 不属于任何给定的平台证书"))?;
         let p = checkpoint::verify(cp, key).ok_or("签名无效或文本格式不符（伪造或被改动）")?;
-        match origins.last() {
+        // An anchor is signed at pruning time by the key then in force, over an older size:
+        // it says nothing about which key came first.
+        let order = if ordered { origins.last() } else { None };
+        match order {
             Some(last) if *last == p.origin => {}
             Some(last) if !last.starts_with(&format!("hutong/{region}/")) => {
                 return Err(format!(
@@ -200,6 +221,16 @@ pub fn verify(lines: impl Iterator<Item = String>, certs: &[Vec<u8>]) -> Report 
                     p.origin
                 ));
             }
+            // A rotation only goes forward: the certificate taking over is newer (later
+            // notBefore) than the one in force, so a retired key cannot take over again
+            // even where the window shows nothing it signed before.
+            Some(last) if generation(&p.origin) < generation(last) => {
+                return Err(format!(
+                    "origin {} 的证书早于正在使用的 {last}（已被轮换替代的密钥不应再签检查点）",
+                    p.origin
+                ));
+            }
+            Some(_) | None if !ordered => {}
             _ => origins.push(p.origin.clone()),
         }
         if p.size != f.size {
@@ -251,7 +282,7 @@ pub fn verify(lines: impl Iterator<Item = String>, certs: &[Vec<u8>]) -> Report 
                     break;
                 };
                 f = anchor;
-                if let Err(e) = check_cp(&checkpoint, &f, 0, &mut origins) {
+                if let Err(e) = check_cp(&checkpoint, &f, 0, &mut origins, false) {
                     r.problem = Some(format!("锚点检查点（树大小 {tree_size}）：{e}"));
                     break;
                 }
@@ -284,7 +315,7 @@ pub fn verify(lines: impl Iterator<Item = String>, certs: &[Vec<u8>]) -> Report 
             }
             Line::Checkpoint { text, signature } => {
                 let cp = SignedCheckpoint { text, signature };
-                if let Err(e) = check_cp(&cp, &f, signed, &mut origins) {
+                if let Err(e) = check_cp(&cp, &f, signed, &mut origins, true) {
                     r.problem = Some(format!("第 {lineno} 行，检查点（{} 条之后）：{e}", f.size));
                     break;
                 }

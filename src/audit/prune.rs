@@ -152,6 +152,60 @@ mod tests {
             .collect()
     }
 
+    /// A prune after a platform key rotation signs its anchor with the new key over a size
+    /// the old key's checkpoints follow: the log still verifies, and a checkpoint made by the
+    /// old key after the rotation still does not.
+    #[test]
+    fn an_anchor_signed_after_a_rotation_does_not_make_the_old_key_look_reused() {
+        let l = open();
+        let cfg = crate::config::Config {
+            data_dir: l._dir.path().join("d"),
+            ..Default::default()
+        };
+        for (i, age) in [300, 250].into_iter().enumerate() {
+            l.store
+                .append_audit(&draft(NOW - age * DAY, i as u64))
+                .unwrap();
+        }
+        for i in 2..5 {
+            l.store.append_audit(&draft(NOW - DAY, i)).unwrap();
+        }
+        checkpoint::make(&l.store, &l.keys, "340000").unwrap();
+        let old = l.keys.platform();
+        l.keys.rotate_platform(&cfg).unwrap();
+        checkpoint::make(&l.store, &l.keys, "340000").unwrap();
+        // The anchor at size 2 is signed now, with the new key.
+        prune(&l.store, &l.keys, "340000", 190, NOW)
+            .unwrap()
+            .unwrap();
+        checkpoint::make(&l.store, &l.keys, "340000").unwrap();
+        let certs = l.keys.platform_cert_ders();
+        let r = export::verify_store(&l.store, &certs).unwrap();
+        assert_eq!(r.problem, None, "{r:?}");
+        let lines = export_lines(&l);
+        assert!(lines[0].contains("\"anchor\""));
+        let r = export::verify(lines.iter().cloned(), &certs);
+        assert_eq!(r.problem, None, "{r:?}");
+        // The retired key signs once more after its successor: refused.
+        l.store.append_audit(&draft(NOW, 9)).unwrap();
+        let f = l.store.audit_frontier().unwrap();
+        let text = checkpoint::text(
+            &checkpoint::origin("340000", old.cert_der()),
+            f.size,
+            &f.root(),
+            crate::time::now_ms(),
+        );
+        let forged = crate::store::audit_log::SignedCheckpoint {
+            signature: B64.encode(old.sign(text.as_bytes())),
+            text,
+        };
+        l.store
+            .put_audit_checkpoint(f.size, crate::time::now_ms(), &forged)
+            .unwrap();
+        let r = export::verify_store(&l.store, &certs).unwrap();
+        assert!(r.problem.is_some(), "{r:?}");
+    }
+
     #[test]
     fn a_prune_keeps_an_anchor_and_the_rest_still_verifies() {
         let l = open();

@@ -374,7 +374,13 @@ pub fn restore(
     if db.exists() {
         return Err(StoreError::NotEmpty(db).into());
     }
-    let trusted = keys::platform_cert_ders(cfg).ok();
+    // Only a target without any platform certificate trusts the one inside the file; a
+    // damaged certificate history is an error, not a reason to trust less.
+    let trusted = if keys::has_platform_cert(cfg) {
+        Some(keys::platform_cert_ders(cfg).map_err(|e| BackupError::KeyStore(e.to_string()))?)
+    } else {
+        None
+    };
     let sealed = authenticate(path, trusted.as_deref())?;
     if sealed.header.schema_version > crate::store::SCHEMA_VERSION {
         return Err(StoreError::SchemaTooNew {

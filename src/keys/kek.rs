@@ -427,6 +427,14 @@ pub(super) fn rotate(
     store: &KeyStore,
     platform_secret: &[u8],
 ) -> Result<KekRotation, KeyError> {
+    // A rotation that failed after its commit point left its journal: it is finished at the
+    // next start (or by `recover`), never overwritten by a new rotation, which would roll the
+    // committed switch back and leave no KEK under the configured name.
+    if pending(dir) {
+        return Err(KeyError::Config(
+            "上一次 KEK 轮换未完成（keys/kek-rotation.json 仍在）：请重启服务以完成或回滚它，再重试 / an earlier KEK rotation is unfinished: restart the service to complete or roll it back first".into(),
+        ));
+    }
     if let Some(r) = store.retired_keks().first() {
         return Err(KeyError::Config(format!(
             "上一次轮换的旧 KEK {} 尚未销毁：请先备份并以 hutong keys rotate kek --finish --verified-backup FILE 完成 / the previous rotation's KEK is still retired; finish it first",

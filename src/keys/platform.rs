@@ -201,7 +201,13 @@ pub fn read_history(dir: &Path) -> Result<Vec<PreviousCert>, KeyError> {
     entries
         .into_iter()
         .map(|e| {
-            if e.fingerprint.len() != 64 {
+            // Used as part of a file name: 64 lower-case hex digits and nothing else.
+            if e.fingerprint.len() != 64
+                || !e
+                    .fingerprint
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
                 return Err(KeyError::Config(format!("{} 中的指纹无效", path.display())));
             }
             let cert_der = super::read_cert(&dir.join(previous_cert_file(&e.fingerprint)))?;
@@ -318,6 +324,9 @@ pub(super) fn rotate(
     }
     super::file::sync_dir(dir)?;
     write_private(&dir.join(COMMIT_MARKER), b"")?;
+    // The marker's own name is durable before any staged file is renamed over the live one:
+    // after a power cut, a renamed key without its marker would be rolled back alone.
+    super::file::sync_dir(dir)?;
     recover(dir)?;
     let rotation = PlatformRotation {
         previous_sm3: old_fp,

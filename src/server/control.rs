@@ -552,17 +552,29 @@ fn rotate_platform(
 ) -> Result<PlatformRotation, ControlError> {
     let action = Action::KeyRotatePlatform;
     let region = &config.region_code;
-    crate::audit::checkpoint::make(store, keys, region)?;
+    // No other checkpoint between the old key's last and the new key's first.
+    let held = crate::audit::checkpoint::hold();
+    crate::audit::checkpoint::make_held(&held, store, keys, region)?;
     match keys.rotate_platform(config) {
         Ok(r) => {
             let detail = format!(
                 "平台证书 {} 替换 {}，旧证书公布至 {}",
-                &r.current_sm3[..16],
-                &r.previous_sm3[..16],
+                r.current_sm3.get(..16).unwrap_or(&r.current_sm3),
+                r.previous_sm3.get(..16).unwrap_or(&r.previous_sm3),
                 crate::time::format_time_ms(r.overlap_end_ms)
             );
-            audit::record(store, actor, action, Outcome::Ok, "platform", &detail)?;
-            crate::audit::checkpoint::make(store, keys, region)?;
+            // The rotation stands once made: a failure to record it is logged, not reported
+            // as a failed rotation (a retry would rotate a second time).
+            if let Err(e) = audit::record(store, actor, action, Outcome::Ok, "platform", &detail)
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    crate::audit::checkpoint::make_held(&held, store, keys, region)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                })
+            {
+                tracing::error!(error = %e, "platform key rotated, but its audit entry or checkpoint was not written");
+            }
             tracing::info!(current = %r.current_sm3, previous = %r.previous_sm3, "platform key rotated");
             Ok(r)
         }

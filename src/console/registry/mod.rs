@@ -33,6 +33,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/verify/picture/{report}/{index}",
             web::get().to(verify::report_picture),
+        )
+        .route(
+            "/verify/report/{report}",
+            web::get().to(verify::signed_report_download),
         );
 }
 

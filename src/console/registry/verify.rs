@@ -71,7 +71,8 @@ pub struct ReportView {
     pub error: String,
     /// Every decisive failure of every signature, for the headline.
     pub reasons: Vec<Reason>,
-    /// `data:` URL of the platform-signed report (see [`signed_report`]).
+    /// Where the platform-signed report downloads (see [`signed_report`]); empty when too
+    /// large to keep.
     pub signed_json_url: String,
     pub signatures: Vec<SignatureView>,
 }
@@ -130,8 +131,18 @@ fn picture_note(data: &[u8]) -> &'static str {
     }
 }
 
-fn report_view(pictures_cache: &ReportPictures, auth: &Auth, r: &DocumentReport) -> ReportView {
+fn report_view(
+    pictures_cache: &ReportPictures,
+    auth: &Auth,
+    r: &DocumentReport,
+    signed: Option<Vec<u8>>,
+) -> ReportView {
     let report_id = hex::encode(sm::random_bytes::<8>());
+    let signed_json_url = if signed.is_some() {
+        format!("/console/verify/report/{report_id}")
+    } else {
+        String::new()
+    };
     let mut pictures = Vec::new();
     let mut reasons = Vec::new();
     let signatures = r
@@ -198,7 +209,7 @@ fn report_view(pictures_cache: &ReportPictures, auth: &Auth, r: &DocumentReport)
             }
         })
         .collect();
-    pictures_cache.keep(&auth.token, &report_id, pictures);
+    pictures_cache.keep(&auth.token, &report_id, pictures, signed);
     ReportView {
         file_name: r.file_name.clone(),
         file_size: r.file_size,
@@ -207,29 +218,54 @@ fn report_view(pictures_cache: &ReportPictures, auth: &Auth, r: &DocumentReport)
         verify_result: r.verify_result,
         error: r.error.clone().unwrap_or_default(),
         reasons,
-        signed_json_url: String::new(),
+        signed_json_url,
         signatures,
     }
 }
 
+/// The largest signed report kept for download (the pictures dominate it).
+const MAX_SIGNED_REPORT: usize = 16 * 1024 * 1024;
+
 /// The report as the API answers it — the same `{code,message,data}` bytes — with the
-/// platform's SM2 signature over them and its certificate beside, so the file kept for a
-/// case can be checked later with the platform certificate alone.
-fn signed_report(state: &AppState, report: &DocumentReport) -> Result<String, ConsoleError> {
+/// platform's SM2 signature over them and its certificate beside, both from one snapshot of
+/// the platform key, so the file kept for a case can be checked with the certificate alone.
+/// `None` when too large to keep (the API gives the same report).
+fn signed_report(
+    state: &AppState,
+    report: &DocumentReport,
+) -> Result<Option<Vec<u8>>, ConsoleError> {
     let data = serde_json::to_value(report).map_err(|e| ConsoleError::Internal(e.to_string()))?;
-    let (body, signature) = state.signed_body("0", "成功", data);
+    let (body, signature, cert) = state.signed_body_and_cert("0", "成功", data);
     let bundle = serde_json::json!({
         "body": String::from_utf8_lossy(&body),
         "signature": signature,
         "signatureAlgorithm": "SM2withSM3, ID 1234567812345678, DER, over the UTF-8 bytes of body",
-        "platformCertificate": state.keys.platform_cert_pem(),
+        "platformCertificate": sm::pem_encode("CERTIFICATE", &cert),
     });
     let bytes =
         serde_json::to_vec_pretty(&bundle).map_err(|e| ConsoleError::Internal(e.to_string()))?;
-    Ok(format!(
-        "data:application/json;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    ))
+    Ok((bytes.len() <= MAX_SIGNED_REPORT).then_some(bytes))
+}
+
+/// The signed report of the session's last verification, as a download.
+pub(super) async fn signed_report_download(
+    auth: Auth,
+    pictures_cache: web::Data<ReportPictures>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ConsoleError> {
+    auth.require(Role::Operator)?;
+    let bytes = pictures_cache
+        .signed(&auth.token, &path.into_inner())
+        .ok_or_else(|| ConsoleError::NotFound("报告已失效，请重新上传文件".into()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json; charset=utf-8")
+        .insert_header((actix_web::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "private, no-store"))
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            "attachment; filename=\"verification-report.json\"",
+        ))
+        .body(bytes))
 }
 
 fn max_mb(state: &AppState) -> String {
@@ -306,12 +342,11 @@ pub(super) async fn verify_upload(
                     report.verify_result, report.sign_count
                 ),
             );
-            let mut view = report_view(&pictures_cache, &auth, &report);
-            view.signed_json_url = signed_report(&state, &report)?;
+            let signed = signed_report(&state, &report)?;
             html(&VerifyPage {
                 ctx,
                 max_mb: max_mb(&state),
-                report: Some(view),
+                report: Some(report_view(&pictures_cache, &auth, &report, signed)),
                 error: String::new(),
             })
         }
