@@ -1961,3 +1961,60 @@ fn an_object_appended_after_an_object_stream_update_is_still_flagged() {
         &["第 1 页 的 /Contents 被修改"],
     );
 }
+
+/// The base document with annotation 8 (appearance 9) in the file but reached from nowhere,
+/// signed (signature 10, widget 11; certified with `docmdp` when given), then an update that
+/// only links 8 into the page's `/Annots`.
+fn orphan_made_visible(pki: &Pki, annot: &str, docmdp: Option<u8>) -> Vec<u8> {
+    let prepared = append_update(
+        &data("generated/sm2-base-unsigned.pdf"),
+        &[(8, annot.to_string()), (9, overlay())],
+        10,
+        1,
+    );
+    let layout = match docmdp {
+        Some(_) => Layout::plain().certified_by(10),
+        None => Layout::plain(),
+    };
+    let mut s = new_field_signing(pki, &layout, 10, &[11], &[11], "Sig1");
+    s.docmdp = docmdp;
+    s.data = docmdp.map(|_| 1);
+    let signed = s.sign(&prepared);
+    append_update(&signed, &[(3, layout.page(&[11, 8]))], 12, 1)
+}
+
+// An annotation or widget present but unreferenced in the signed file is not what was signed:
+// linking it into a page later shows it (hidden-annotation variant of Mainka et al.'s EAA).
+#[test]
+fn an_unreferenced_annotation_linked_in_later_fails_coverage() {
+    let pki = pki(1_900_000_000_000);
+    let stamp = EVIL_ANNOTATIONS[1].1;
+    let widget = EVIL_ANNOTATIONS[5].1;
+    for (kind, annot) in [("Stamp", stamp), ("Widget", widget)] {
+        for docmdp in [None, Some(2)] {
+            assert_caught(
+                &format!("orphan {kind}, DocMDP {docmdp:?}"),
+                &orphan_made_visible(&pki, annot, docmdp),
+                &pki,
+                "Sig1",
+                &["对象 8 0", kind],
+            );
+        }
+    }
+    // P=3 permits annotations (ISO 32000-1 Table 254), a formerly hidden one as well.
+    let says = assert_coverage_passes(
+        "orphan Stamp at P=3",
+        &orphan_made_visible(&pki, stamp, Some(3)),
+        &pki,
+        "Sig1",
+    );
+    assert!(says.contains("Stamp"), "{says}");
+    // Still no new form fields at P=3.
+    assert_caught(
+        "orphan Widget at P=3",
+        &orphan_made_visible(&pki, widget, Some(3)),
+        &pki,
+        "Sig1",
+        &["对象 8 0", "非签名"],
+    );
+}

@@ -489,15 +489,19 @@ impl Run<'_> {
             if !d.live.contains(id) {
                 continue;
             }
-            let old = d.old.objects.get(id);
-            if old.is_some_and(|o| same(o, obj)) {
-                continue;
-            }
             let reached_before = !d.old_uses.of_target(*id).is_empty();
             if !reached_before {
                 // pyHanko treats numbers the signed revision never reached like new objects:
-                // they matter only where a changed (and judged) object points to them.
+                // they matter only where a changed (and judged) object points to them. This
+                // comes before the equality test: an annotation already in the signed file
+                // but reached from nowhere (so never shown) is new content once an update
+                // links it into a page's /Annots (hidden-annotation attack), whatever bytes
+                // it kept.
                 self.fresh(*id, obj);
+                continue;
+            }
+            let old = d.old.objects.get(id);
+            if old.is_some_and(|o| same(o, obj)) {
                 continue;
             }
             // Object and cross-reference streams are file structure (pyHanko
@@ -1288,8 +1292,12 @@ fn only_additions(d: &Diff<'_>, a: &[Object], b: &[Object], annots: bool) -> Res
         if annotations_allowed && is_plain_annotation {
             continue;
         }
-        // A new annotation is named once, as an object (`Run::fresh`).
-        if obj.is_some_and(is_annotation) && d.old_uses.of_target(*id).is_empty() {
+        // A new annotation is named once, as an object: `Run::classify` passes every live
+        // annotation the signed revision never reached to `Run::fresh`, identical bytes or not.
+        if obj.is_some_and(is_annotation)
+            && d.live.contains(id)
+            && d.old_uses.of_target(*id).is_empty()
+        {
             continue;
         }
         let kind = dict
