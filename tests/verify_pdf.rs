@@ -2018,3 +2018,77 @@ fn an_unreferenced_annotation_linked_in_later_fails_coverage() {
         &["对象 8 0", "非签名"],
     );
 }
+
+/// A two-page document (pages 3 and 9) whose page tree's `/Kids` is `kids` (with array
+/// object 8 `[3 0 R 9 0 R]` when it refers to it), signed (signature 11, widget 12 on page 3).
+fn two_pages_signed(pki: &Pki, kids: &str, docmdp: Option<u8>) -> (Vec<u8>, Layout) {
+    let layout = match docmdp {
+        Some(_) => Layout::plain().certified_by(11),
+        None => Layout::plain(),
+    };
+    let prepared = append_update(
+        &data("generated/sm2-base-unsigned.pdf"),
+        &[
+            (2, format!("<< /Type /Pages /Kids {kids} /Count 2 >>")),
+            (8, "[3 0 R 9 0 R]".into()),
+            (9, layout.page(&[])),
+        ],
+        10,
+        1,
+    );
+    let mut s = new_field_signing(pki, &layout, 11, &[12], &[12], "Sig1");
+    s.docmdp = docmdp;
+    s.data = docmdp.map(|_| 1);
+    (s.sign(&prepared), layout)
+}
+
+// ISO 32000-1 §7.7.3.2: the page tree's /Kids is the page order. Swapping pages keeps the
+// count and every member, so a set comparison of the list passed it.
+#[test]
+fn reordering_pages_or_annotations_after_signing_fails_coverage() {
+    let pki = pki(1_900_000_000_000);
+    for docmdp in [None, Some(2)] {
+        let (signed, _) = two_pages_signed(&pki, "8 0 R", docmdp);
+        let swapped = append_update(&signed, &[(8, "[9 0 R 3 0 R]".into())], 13, 1);
+        assert_caught(
+            &format!("indirect /Kids swapped, DocMDP {docmdp:?}"),
+            &swapped,
+            &pki,
+            "Sig1",
+            &["对象 8 0", "页面树"],
+        );
+        let (signed, _) = two_pages_signed(&pki, "[3 0 R 9 0 R]", docmdp);
+        let swapped = append_update(
+            &signed,
+            &[(2, "<< /Type /Pages /Kids [9 0 R 3 0 R] /Count 2 >>".into())],
+            13,
+            1,
+        );
+        assert_caught(
+            &format!("direct /Kids swapped, DocMDP {docmdp:?}"),
+            &swapped,
+            &pki,
+            "Sig1",
+            &["页面树对象 2 0"],
+        );
+    }
+    // Annotations painted in /Annots order (§12.5.2): a swap changes which one is on top.
+    let (form_signed, layout) = form_document(&pki, None);
+    let mut order: Vec<u32> = form::FIELDS.to_vec();
+    order.push(form::SIG1_WIDGET);
+    order.reverse();
+    assert_caught(
+        "page /Annots reversed",
+        &form_update(&form_signed, &[(3, layout.page(&order))]),
+        &pki,
+        "Sig1",
+        &["第 1 页", "顺序"],
+    );
+    // Benign: the same lists with a signature field appended.
+    order.reverse();
+    let mut more = order.clone();
+    more.push(form::NEXT + 1);
+    let second =
+        new_field_signing(&pki, &layout, form::NEXT, &more, &more, "Sig2").sign(&form_signed);
+    assert_accepted("signature field appended", &second, &pki, 2);
+}

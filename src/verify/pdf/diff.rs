@@ -735,6 +735,20 @@ impl Run<'_> {
                     .unwrap_or_default()
             ));
         }
+        // A page-tree node's /Kids is the page order (ISO 32000-1 §7.7.3.2); a permutation
+        // keeps the page count and every member, so no change to it is allowed.
+        if let Some(u) = uses.iter().find(|u| {
+            matches!(u.holder, Holder::Obj(h) if self.d.old.objects.get(&h)
+                .and_then(dict_of)
+                .is_some_and(|x| name_is(x, b"Type", b"Pages")))
+        }) {
+            return Err(format!(
+                "页面树的 /Kids 数组（对象 {} {}）被改写（签署的修订版本中经 {} 引用），页面顺序或页面可能被改变",
+                id.0,
+                id.1,
+                route_words(u)
+            ));
+        }
         let annots = uses.iter().all(|u| &*u.path == "/Annots");
         only_additions(self.d, a, b, annots).map_err(|v| format!("数组对象 {} {}: {v}", id.0, id.1))
     }
@@ -1269,6 +1283,22 @@ fn only_additions(d: &Diff<'_>, a: &[Object], b: &[Object], annots: bool) -> Res
         if !(annotations_allowed && plain_annotation) {
             return Err(format!("移除了对象 {} {}", gone.0, gone.1));
         }
+    }
+    // The members kept stay in their order: a permutation of /Annots changes what is drawn
+    // on top (ISO 32000-1 §12.5.2, later annotations are painted over earlier ones) and of
+    // /Fields or /Kids the tab and calculation order; a set comparison would let it pass.
+    let kept_old: Vec<ObjectId> = a
+        .iter()
+        .filter_map(|o| o.as_reference().ok())
+        .filter(|r| new_set.contains(r))
+        .collect();
+    let kept_new: Vec<ObjectId> = b
+        .iter()
+        .filter_map(|o| o.as_reference().ok())
+        .filter(|r| old_set.contains(r))
+        .collect();
+    if kept_old != kept_new {
+        return Err("数组成员的顺序被改变".into());
     }
     let direct_old: Vec<&Object> = a.iter().filter(|o| o.as_reference().is_err()).collect();
     let direct_new: Vec<&Object> = b.iter().filter(|o| o.as_reference().is_err()).collect();
