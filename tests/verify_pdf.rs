@@ -2092,3 +2092,65 @@ fn reordering_pages_or_annotations_after_signing_fails_coverage() {
         new_field_signing(&pki, &layout, form::NEXT, &more, &more, "Sig2").sign(&form_signed);
     assert_accepted("signature field appended", &second, &pki, 2);
 }
+
+// A new visible signature widget after an approval signature shows a signature only when its
+// own field is signed by the signature of that update: not through a /Parent that is an
+// already signed field, nor with a /V borrowed from an existing signature dictionary.
+#[test]
+fn a_new_signature_widget_with_a_borrowed_value_fails_coverage() {
+    let pki = pki(1_900_000_000_000);
+    let approval = signed_sample(&pki);
+    let plain = Layout::plain();
+    let rect = "0 0 595 842";
+    let inherited = vec![
+        (3, plain.page(&[7, 9])),
+        (
+            9,
+            format!(
+                "<< /Type /Annot /Subtype /Widget /FT /Sig /Parent 7 0 R /Rect [{rect}] /F 4 /P 3 0 R /AP << /N 10 0 R >> >>"
+            ),
+        ),
+        (10, overlay()),
+    ];
+    assert_caught(
+        "widget of the signed field Sig1",
+        &append_update(&approval, &inherited, 11, 1),
+        &pki,
+        "Sig1",
+        &["对象 9 0", "未签名但可见", "7 0"],
+    );
+    let borrowed = sneaky_objects(&plain, &visible_sig_widget("Sig2", Some(6), rect, 10));
+    assert_caught(
+        "visible field with Sig1's signature",
+        &append_update(&approval, &borrowed, 11, 1),
+        &pki,
+        "Sig1",
+        &["对象 9 0", "6 0"],
+    );
+    let borrowed = sneaky_objects(&plain, &invisible_sig_widget("Sig2", Some(6)));
+    assert_caught(
+        "invisible field with Sig1's signature",
+        &append_update(&approval, &borrowed, 11, 1),
+        &pki,
+        "Sig1",
+        &["对象 9 0", "6 0"],
+    );
+    let (cert, layout) = certified_sample(&pki, 2);
+    let borrowed = sneaky_objects(&layout, &invisible_sig_widget("Sig2", Some(6)));
+    assert_caught(
+        "P=2, invisible field with Sig1's signature",
+        &append_update(&cert, &borrowed, 11, 1),
+        &pki,
+        "Sig1",
+        &["对象 9 0", "6 0"],
+    );
+    let mut unsigned = sneaky_objects(&plain, &visible_sig_widget("Sig2", Some(8), rect, 10));
+    unsigned.push((8, "<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /adbe.pkcs7.detached /ByteRange [0 0 0 0] /Contents <00> >>".into()));
+    assert_caught(
+        "approval, visible field with a value signing nothing",
+        &append_update(&approval, &unsigned, 11, 1),
+        &pki,
+        "Sig1",
+        &["对象 9 0", "ByteRange"],
+    );
+}

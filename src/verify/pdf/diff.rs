@@ -215,6 +215,100 @@ fn field_value<'a>(doc: &'a Document, d: &'a Dictionary) -> Option<&'a Dictionar
     None
 }
 
+/// A new visible signature widget shows a signature only if the field holding its `/V` (the
+/// widget itself or a parent) is new too and that value signs the widget's revision
+/// ([`signs_its_revision`]); a `/Parent` leading to an already signed field lends the widget
+/// a signature it does not have.
+fn visible_widget_signed(d: &Diff<'_>, id: ObjectId, w: &Dictionary) -> Result<(), String> {
+    let (mut holder, mut cur) = (id, w);
+    for _ in 0..32 {
+        if cur.has(b"V") {
+            if !d.old_uses.of_target(holder).is_empty() {
+                return Err(format!(
+                    "其值继承自签署的修订版本中已有的签名域 {} {}",
+                    holder.0, holder.1
+                ));
+            }
+            return signs_its_revision(d, id, holder, cur);
+        }
+        let Some(parent) = cur.get(b"Parent").ok().and_then(|p| p.as_reference().ok()) else {
+            break;
+        };
+        let Some(p) = d.new.objects.get(&parent).and_then(dict_of) else {
+            break;
+        };
+        (holder, cur) = (parent, p);
+    }
+    Err("没有签名值 /V".into())
+}
+
+/// The field `holder`'s own `/V` is a signature dictionary the signed revision never reached,
+/// which no other field of the view uses, and whose `/ByteRange` covers the revision that
+/// wrote `widget` (ISO 32000-1 §12.8.1: the signature signs the revision adding its field).
+fn signs_its_revision(
+    d: &Diff<'_>,
+    widget: ObjectId,
+    holder: ObjectId,
+    field: &Dictionary,
+) -> Result<(), String> {
+    let Ok(sig) = field.get(b"V").and_then(|o| o.as_reference()) else {
+        return Err("签名值 /V 不是间接引用的签名字典".into());
+    };
+    let Some(v) = d.new.objects.get(&sig).and_then(dict_of) else {
+        return Err(format!("签名值 {} {} 不是签名字典", sig.0, sig.1));
+    };
+    if !d.old_uses.of_target(sig).is_empty() {
+        return Err(format!(
+            "其签名值 {} {} 是签署的修订版本中已有的签名字典",
+            sig.0, sig.1
+        ));
+    }
+    let range: Vec<i64> = v
+        .get(b"ByteRange")
+        .ok()
+        .and_then(|o| deref_array(d.new, o))
+        .map(|a| a.iter().filter_map(int).collect())
+        .unwrap_or_default();
+    let covered_end = match range.as_slice() {
+        [_, _, start, len] => start
+            .checked_add(*len)
+            .and_then(|e| usize::try_from(e).ok()),
+        _ => None,
+    };
+    let revision_end = d
+        .revision_of(widget)
+        .and_then(|n| d.revisions.get(n - 1).copied());
+    match (covered_end, revision_end) {
+        (Some(c), Some(e)) if c >= e => {}
+        // A view rebuilt by scanning has no cross-reference entry to place the widget: the
+        // signature must then cover the whole file.
+        (Some(c), None) if d.revisions.last().is_some_and(|e| c >= *e) => {}
+        _ => {
+            return Err(format!(
+                "其签名值 {} {} 的 /ByteRange 未覆盖新增它的修订版本",
+                sig.0, sig.1
+            ));
+        }
+    }
+    let shared = d.live.iter().find(|o| {
+        **o != holder
+            && d.new
+                .objects
+                .get(o)
+                .and_then(dict_of)
+                .and_then(|x| x.get(b"V").ok())
+                .and_then(|x| x.as_reference().ok())
+                == Some(sig)
+    });
+    if let Some(o) = shared {
+        return Err(format!(
+            "其签名值 {} {} 也是对象 {} {} 的值",
+            sig.0, sig.1, o.0, o.1
+        ));
+    }
+    Ok(())
+}
+
 /// A field's full name for hints (`/T` of it and its parents, bounded).
 fn field_name(doc: &Document, d: &Dictionary) -> String {
     let mut parts = Vec::new();
@@ -522,6 +616,21 @@ impl Run<'_> {
             self.report(id, format!("新增页面对象 {} {}", id.0, id.1));
             return;
         }
+        // A new signature field with a value of its own must be signed by the signature that
+        // signs this revision; a /V borrowed from a signed field shows that signature twice.
+        // (A visible one after a certification is the Sneaky Signature Attack, named below.)
+        let sneaky = d.docmdp.is_some() && is_annotation(obj) && widget_visible(d.new, dict);
+        if is_sig(d.new, dict)
+            && dict.has(b"V")
+            && !sneaky
+            && let Err(why) = signs_its_revision(d, id, id, dict)
+        {
+            self.report(
+                id,
+                format!("签名后新增的签名域（对象 {} {}）{why}", id.0, id.1),
+            );
+            return;
+        }
         if !is_annotation(obj) {
             return;
         }
@@ -538,13 +647,17 @@ impl Run<'_> {
                 );
             } else if d.docmdp.is_some() && widget_visible(d.new, dict) {
                 self.sneaky_signature(id);
-            } else if field_value(d.new, dict).is_none() && widget_visible(d.new, dict) {
+            } else if widget_visible(d.new, dict)
+                && let Err(why) = visible_widget_signed(d, id, dict)
+            {
                 // Without DocMDP a new signature may show itself, but an empty field that
-                // draws something is an overlay like an annotation (the EAA choice above).
+                // draws something is an overlay like an annotation (the EAA choice above);
+                // so is one whose value is inherited from a signed field (/Parent) or borrowed
+                // from another signature: only the signature of this very update may show.
                 self.report(
                     id,
                     format!(
-                        "签名后新增未签名但可见的签名域控件（对象 {} {}），其外观可能覆盖已签署的页面内容",
+                        "签名后新增未签名但可见的签名域控件（对象 {} {}），其外观可能覆盖已签署的页面内容：{why}",
                         id.0, id.1
                     ),
                 );
