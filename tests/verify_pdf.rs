@@ -2154,3 +2154,97 @@ fn a_new_signature_widget_with_a_borrowed_value_fails_coverage() {
         &["对象 9 0", "ByteRange"],
     );
 }
+
+/// A P=3 certified page with `n` Square annotations (numbers from 100), then an update giving
+/// each a new appearance whose `/Resources` is one shared new dictionary tree of `tree`
+/// objects (numbers from 20000), and rewriting the page's font (so an overwrite stays open).
+fn many_appearances_sharing_a_tree(pki: &Pki, n: u32, tree: u32) -> Vec<u8> {
+    let annots: Vec<u32> = (100..100 + n).collect();
+    let layout = Layout::plain();
+    let mut objects = vec![(3, layout.page(&annots))];
+    for a in &annots {
+        objects.push((
+            *a,
+            "<< /Type /Annot /Subtype /Square /Rect [10 10 20 20] /F 4 >>".into(),
+        ));
+    }
+    let sig = 100 + n;
+    let prepared = append_update(&data("generated/sm2-base-unsigned.pdf"), &objects, sig, 1);
+    let layout = layout.certified_by(sig);
+    let mut all = annots.clone();
+    all.push(sig + 1);
+    let mut s = new_field_signing(pki, &layout, sig, &[sig + 1], &all, "Sig1");
+    s.docmdp = Some(3);
+    s.data = Some(1);
+    let signed = s.sign(&prepared);
+    let (t0, ap0) = (20_000, 20_000 + tree);
+    let mut update = vec![(
+        5,
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Courier >>".to_string(),
+    )];
+    for k in 0..tree {
+        let kid = |c: u32| {
+            let i = 2 * k + c;
+            if i < tree {
+                format!(" /K{c} {} 0 R", t0 + i)
+            } else {
+                String::new()
+            }
+        };
+        update.push((t0 + k, format!("<<{}{} >>", kid(1), kid(2))));
+    }
+    for (i, a) in annots.iter().enumerate() {
+        let ap = ap0 + i as u32;
+        update.push((
+            *a,
+            format!(
+                "<< /Type /Annot /Subtype /Square /Rect [10 10 20 20] /F 4 /AP << /N {ap} 0 R >> >>"
+            ),
+        ));
+        update.push((
+            ap,
+            stream(
+                &format!("/Type /XObject /Subtype /Form /BBox [0 0 10 10] /Resources {t0} 0 R"),
+                "0 0 10 10 re f",
+            ),
+        ));
+    }
+    append_update(&signed, &update, ap0 + n, 1)
+}
+
+// One route per appearance owner, each walking up to 10 000 objects, multiplied: 5 000
+// appearances sharing a 10 000-object resource tree were 50 million steps. The routes now
+// share one work budget, and the deadline is looked at inside the comparison.
+#[test]
+fn appearances_sharing_a_large_new_tree_stop_at_the_work_budget() {
+    let pki = pki(1_900_000_000_000);
+    let pdf = many_appearances_sharing_a_tree(&pki, 5_000, 10_000);
+    let r = verify_bytes(&pdf, &trusting(&pki));
+    assert!(r.error.is_none(), "{:?}", r.error);
+    let s = by_field(&r, "Sig1");
+    assert!(failed(s).contains(&"coverage"));
+    assert!(
+        hint(s, "coverage").contains("工作量上限"),
+        "{}",
+        hint(s, "coverage")
+    );
+    // A tiny time budget ends in the out-of-time report, wherever it runs out.
+    let opts = VerifyOptions {
+        time_budget: Some(Duration::from_millis(1)),
+        ..trusting(&pki)
+    };
+    match verify_document(&pdf, "test.pdf", &opts, &EmptyRegistry) {
+        Err(e) => assert!(e.to_string().contains("时间预算"), "{e}"),
+        Ok(r) => {
+            let said = match r.details.iter().find(|s| s.location == "Sig1") {
+                Some(s) => hint(s, "coverage").to_string(),
+                None => format!("{:?}", r.error),
+            };
+            assert!(said.contains("时间预算"), "{said}");
+            assert!(!r.verify_result);
+        }
+    }
+    // Small enough for the budget, the same update is judged: the font rewrite is named.
+    let small = many_appearances_sharing_a_tree(&pki, 20, 50);
+    assert_caught("20 appearances", &small, &pki, "Sig1", &["对象 5 0"]);
+}

@@ -9,11 +9,13 @@
 //! reached it by another route (another widget's appearance, page resources, a catalog entry),
 //! the change shows there too and is illegal, whatever the object is.
 
+use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
 use super::{deref_array, deref_dict};
+use crate::verify::VerifyOptions;
 
 /// Violations collected before the comparison stops (the verdict is already clear).
 const MAX_VIOLATIONS: usize = 50;
@@ -23,6 +25,66 @@ const MAX_NESTING: usize = 64;
 const MAX_PATH: usize = 8;
 /// Most objects walked under one approved route.
 const MAX_SUBTREE: usize = 10_000;
+/// Most objects walked under all routes of one comparison together: one route per appearance
+/// owner, each up to [`MAX_SUBTREE`], would otherwise multiply (thousands of annotations
+/// whose appearances share one large new resource tree).
+const MAX_ROUTE_WORK: usize = 500_000;
+/// Objects handled between two looks at the clock.
+const CLOCK_EVERY: usize = 1024;
+
+/// Why a comparison stopped before judging everything; its verdict cannot be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// The verification's time budget ran out (`VerifyOptions::out_of_time`).
+    Time,
+    /// [`MAX_ROUTE_WORK`] was spent.
+    Work,
+}
+
+/// The work one comparison may do, shared by every route and pass, and the clock.
+struct Work<'a> {
+    opts: &'a VerifyOptions,
+    left: Cell<usize>,
+    ticks: Cell<usize>,
+    stopped: Cell<Option<Stop>>,
+}
+
+impl Work<'_> {
+    /// Counts one object handled; false once the comparison must stop.
+    fn tick(&self) -> bool {
+        if self.stopped.get().is_some() {
+            return false;
+        }
+        let t = self.ticks.get().wrapping_add(1);
+        self.ticks.set(t);
+        if t % CLOCK_EVERY == 1 && self.opts.out_of_time() {
+            self.stopped.set(Some(Stop::Time));
+            return false;
+        }
+        true
+    }
+
+    /// [`Self::tick`] for an object walked under a route, spending the shared route budget.
+    fn walk_step(&self) -> bool {
+        if !self.tick() {
+            return false;
+        }
+        match self.left.get().checked_sub(1) {
+            Some(l) => {
+                self.left.set(l);
+                true
+            }
+            None => {
+                self.stopped.set(Some(Stop::Work));
+                false
+            }
+        }
+    }
+
+    fn out(&self) -> bool {
+        self.stopped.get().is_some()
+    }
+}
 
 /// Who holds a reference: the trailer or an indirect object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -437,11 +499,14 @@ pub(crate) struct Diff<'a> {
     pub docmdp: Option<i64>,
     /// Offsets just past each `%%EOF`, to name the revision an object was written in.
     pub revisions: &'a [usize],
+    /// The verification's options, for its deadline.
+    pub opts: &'a VerifyOptions,
 }
 
 /// The state of one analysis: objects still to be cleared, cleared ones, and violations.
 struct Run<'a> {
     d: &'a Diff<'a>,
+    work: Work<'a>,
     pending: Vec<ObjectId>,
     cleared: HashSet<ObjectId>,
     /// Objects already reported (each is named once).
@@ -502,6 +567,12 @@ impl Diff<'_> {
 pub(crate) fn diff(d: &Diff<'_>) -> Outcome {
     let mut run = Run {
         d,
+        work: Work {
+            opts: d.opts,
+            left: Cell::new(MAX_ROUTE_WORK),
+            ticks: Cell::new(0),
+            stopped: Cell::new(None),
+        },
         pending: Vec::new(),
         cleared: HashSet::new(),
         reported: HashSet::new(),
@@ -512,14 +583,19 @@ pub(crate) fn diff(d: &Diff<'_>) -> Outcome {
     };
     run.trailer_and_pages();
     run.classify();
-    run.key_vetted();
-    run.routes();
-    run.unexplained();
-    run.deleted();
+    // A comparison cut short proves nothing either way: later passes would report objects
+    // merely not reached yet as unexplained.
+    for pass in [Run::key_vetted, Run::routes, Run::unexplained, Run::deleted] {
+        if run.work.out() {
+            break;
+        }
+        pass(&mut run);
+    }
     run.metadata_notes();
     Outcome {
         violations: run.violations,
         allowed: run.allowed.into_iter().collect(),
+        stopped: run.work.stopped.get(),
     }
 }
 
@@ -528,6 +604,8 @@ pub(crate) fn diff(d: &Diff<'_>) -> Outcome {
 pub(crate) struct Outcome {
     pub violations: Vec<String>,
     pub allowed: Vec<String>,
+    /// Set when the comparison stopped early (time or work budget): the verdict is unknown.
+    pub stopped: Option<Stop>,
 }
 
 impl Run<'_> {
@@ -577,7 +655,7 @@ impl Run<'_> {
     fn classify(&mut self) {
         let d = self.d;
         for (id, obj) in &d.new.objects {
-            if self.violations.len() >= MAX_VIOLATIONS {
+            if self.violations.len() >= MAX_VIOLATIONS || !self.work.tick() {
                 return;
             }
             if !d.live.contains(id) {
@@ -1013,8 +1091,10 @@ impl Run<'_> {
         // update when its value changed (in it or its parent); the route rule still applies.
         if d.docmdp != Some(1) {
             let known: HashSet<&ObjectId> = self.appearance_owners.iter().collect();
+            let work = &self.work;
             let mut extra: Vec<ObjectId> = open
                 .iter()
+                .take_while(|_| work.tick())
                 .filter_map(|id| form_widget_using(d, *id))
                 .filter(|w| !known.contains(w))
                 .collect();
@@ -1023,7 +1103,11 @@ impl Run<'_> {
             routes.extend(extra.into_iter().map(|w| (Holder::Obj(w), "/AP")));
         }
         for (holder, key) in routes {
-            let cleared = clear_route(d, holder, key, &open);
+            // Every open object cleared: the remaining routes cannot change the verdict.
+            if self.work.out() || open.iter().all(|id| self.cleared.contains(id)) {
+                return;
+            }
+            let cleared = clear_route(d, &self.work, holder, key, &open);
             if key.ends_with("/DR") {
                 // Default resources may be regrouped, but a font or XObject rewritten in
                 // place changes every field drawn with it, the signed ones included
@@ -1049,7 +1133,7 @@ impl Run<'_> {
             .copied()
             .collect();
         for id in self.pending.clone() {
-            if self.violations.len() >= MAX_VIOLATIONS {
+            if self.violations.len() >= MAX_VIOLATIONS || !self.work.tick() {
                 return;
             }
             if self.cleared.contains(&id) || self.reported.contains(&id) {
@@ -1248,14 +1332,14 @@ fn resolved_at<'a>(doc: &'a Document, holder: Holder, key: &str) -> Option<&'a O
 /// below the objects `visit` returns true for (bounded), and passes each object once to
 /// `visit`. Pruning keeps the walk to the region a route can clear, not the whole document
 /// its resources lead to.
-fn walk(doc: &Document, start: &Object, mut visit: impl FnMut(ObjectId) -> bool) {
+fn walk(doc: &Document, work: &Work<'_>, start: &Object, mut visit: impl FnMut(ObjectId) -> bool) {
     let mut seen = HashSet::new();
     let mut queue = std::collections::VecDeque::new();
     let mut first = Vec::new();
     refs_in(start, 0, &mut first);
     queue.extend(first);
     while let Some(id) = queue.pop_front() {
-        if seen.len() >= MAX_SUBTREE {
+        if seen.len() >= MAX_SUBTREE || !work.walk_step() {
             break;
         }
         if !seen.insert(id) || !visit(id) {
@@ -1275,6 +1359,7 @@ fn walk(doc: &Document, start: &Object, mut visit: impl FnMut(ObjectId) -> bool)
 /// reference is cleared together with the paths through which it was reached).
 fn clear_route(
     d: &Diff<'_>,
+    work: &Work<'_>,
     holder: Holder,
     key: &str,
     open: &HashSet<ObjectId>,
@@ -1285,7 +1370,7 @@ fn clear_route(
     };
     // What the route alone led to in the signed revision.
     let owned = match value_at(d.old, holder, key) {
-        Some(old_start) => owned_by(d, holder, key, old_start),
+        Some(old_start) => owned_by(d, work, holder, key, old_start),
         None => HashSet::new(),
     };
     let on_route = |u: &Use, cleared: &HashSet<ObjectId>| {
@@ -1297,7 +1382,7 @@ fn clear_route(
     // so the walk stops there.
     for _ in 0..4 {
         let before = cleared.len();
-        walk(d.new, new_start, |id| {
+        walk(d.new, work, new_start, |id| {
             if open.contains(&id) {
                 if !cleared.contains(&id)
                     && d.old_uses
@@ -1312,7 +1397,7 @@ fn clear_route(
                 d.old_uses.of_target(id).is_empty() || owned.contains(&id)
             }
         });
-        if cleared.len() == before {
+        if cleared.len() == before || work.out() {
             break;
         }
     }
@@ -1321,11 +1406,17 @@ fn clear_route(
 
 /// Of the objects reachable from the route in the signed revision (`start` its value), those
 /// every use of which is the route or another owned object.
-fn owned_by(d: &Diff<'_>, holder: Holder, key: &str, start: &Object) -> HashSet<ObjectId> {
+fn owned_by(
+    d: &Diff<'_>,
+    work: &Work<'_>,
+    holder: Holder,
+    key: &str,
+    start: &Object,
+) -> HashSet<ObjectId> {
     let mut owned = HashSet::new();
     for _ in 0..4 {
         let before = owned.len();
-        walk(d.old, start, |id| {
+        walk(d.old, work, start, |id| {
             if !owned.contains(&id)
                 && d.old_uses.of_target(id).iter().all(|u| {
                     (u.holder == holder && under(&u.path, key))
@@ -1336,7 +1427,7 @@ fn owned_by(d: &Diff<'_>, holder: Holder, key: &str, start: &Object) -> HashSet<
             }
             owned.contains(&id)
         });
-        if owned.len() == before {
+        if owned.len() == before || work.out() {
             break;
         }
     }
@@ -1477,6 +1568,42 @@ mod tests {
             d.set(k, v);
         }
         Object::Dictionary(d)
+    }
+
+    #[test]
+    fn a_comparison_past_the_deadline_stops_with_no_verdict() {
+        let old = doc(vec![(
+            1,
+            dict(vec![("Type", Object::Name(b"Catalog".to_vec()))]),
+        )]);
+        let mut new = old.clone();
+        new.objects.insert((2, 0), dict(vec![]));
+        let opts = VerifyOptions {
+            deadline: Some(std::time::Instant::now()),
+            ..Default::default()
+        };
+        let uses = Uses::of(&old);
+        let live = reachable(&new);
+        let found = diff(&Diff {
+            old: &old,
+            old_uses: &uses,
+            new: &new,
+            live: &live,
+            docmdp: None,
+            revisions: &[],
+            opts: &opts,
+        });
+        assert_eq!(found.stopped, Some(Stop::Time));
+        let found = diff(&Diff {
+            opts: &VerifyOptions::default(),
+            old: &old,
+            old_uses: &uses,
+            new: &new,
+            live: &live,
+            docmdp: None,
+            revisions: &[],
+        });
+        assert_eq!(found.stopped, None);
     }
 
     #[test]
