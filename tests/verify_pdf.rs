@@ -1961,3 +1961,290 @@ fn an_object_appended_after_an_object_stream_update_is_still_flagged() {
         &["第 1 页 的 /Contents 被修改"],
     );
 }
+
+/// The base document with annotation 8 (appearance 9) in the file but reached from nowhere,
+/// signed (signature 10, widget 11; certified with `docmdp` when given), then an update that
+/// only links 8 into the page's `/Annots`.
+fn orphan_made_visible(pki: &Pki, annot: &str, docmdp: Option<u8>) -> Vec<u8> {
+    let prepared = append_update(
+        &data("generated/sm2-base-unsigned.pdf"),
+        &[(8, annot.to_string()), (9, overlay())],
+        10,
+        1,
+    );
+    let layout = match docmdp {
+        Some(_) => Layout::plain().certified_by(10),
+        None => Layout::plain(),
+    };
+    let mut s = new_field_signing(pki, &layout, 10, &[11], &[11], "Sig1");
+    s.docmdp = docmdp;
+    s.data = docmdp.map(|_| 1);
+    let signed = s.sign(&prepared);
+    append_update(&signed, &[(3, layout.page(&[11, 8]))], 12, 1)
+}
+
+// An annotation or widget present but unreferenced in the signed file is not what was signed:
+// linking it into a page later shows it (hidden-annotation variant of Mainka et al.'s EAA).
+#[test]
+fn an_unreferenced_annotation_linked_in_later_fails_coverage() {
+    let pki = pki(1_900_000_000_000);
+    let stamp = EVIL_ANNOTATIONS[1].1;
+    let widget = EVIL_ANNOTATIONS[5].1;
+    for (kind, annot) in [("Stamp", stamp), ("Widget", widget)] {
+        for docmdp in [None, Some(2)] {
+            assert_caught(
+                &format!("orphan {kind}, DocMDP {docmdp:?}"),
+                &orphan_made_visible(&pki, annot, docmdp),
+                &pki,
+                "Sig1",
+                &["对象 8 0", kind],
+            );
+        }
+    }
+    // P=3 permits annotations (ISO 32000-1 Table 254), a formerly hidden one as well.
+    let says = assert_coverage_passes(
+        "orphan Stamp at P=3",
+        &orphan_made_visible(&pki, stamp, Some(3)),
+        &pki,
+        "Sig1",
+    );
+    assert!(says.contains("Stamp"), "{says}");
+    // Still no new form fields at P=3.
+    assert_caught(
+        "orphan Widget at P=3",
+        &orphan_made_visible(&pki, widget, Some(3)),
+        &pki,
+        "Sig1",
+        &["对象 8 0", "非签名"],
+    );
+}
+
+/// A two-page document (pages 3 and 9) whose page tree's `/Kids` is `kids` (with array
+/// object 8 `[3 0 R 9 0 R]` when it refers to it), signed (signature 11, widget 12 on page 3).
+fn two_pages_signed(pki: &Pki, kids: &str, docmdp: Option<u8>) -> (Vec<u8>, Layout) {
+    let layout = match docmdp {
+        Some(_) => Layout::plain().certified_by(11),
+        None => Layout::plain(),
+    };
+    let prepared = append_update(
+        &data("generated/sm2-base-unsigned.pdf"),
+        &[
+            (2, format!("<< /Type /Pages /Kids {kids} /Count 2 >>")),
+            (8, "[3 0 R 9 0 R]".into()),
+            (9, layout.page(&[])),
+        ],
+        10,
+        1,
+    );
+    let mut s = new_field_signing(pki, &layout, 11, &[12], &[12], "Sig1");
+    s.docmdp = docmdp;
+    s.data = docmdp.map(|_| 1);
+    (s.sign(&prepared), layout)
+}
+
+// ISO 32000-1 §7.7.3.2: the page tree's /Kids is the page order. Swapping pages keeps the
+// count and every member, so a set comparison of the list passed it.
+#[test]
+fn reordering_pages_or_annotations_after_signing_fails_coverage() {
+    let pki = pki(1_900_000_000_000);
+    for docmdp in [None, Some(2)] {
+        let (signed, _) = two_pages_signed(&pki, "8 0 R", docmdp);
+        let swapped = append_update(&signed, &[(8, "[9 0 R 3 0 R]".into())], 13, 1);
+        assert_caught(
+            &format!("indirect /Kids swapped, DocMDP {docmdp:?}"),
+            &swapped,
+            &pki,
+            "Sig1",
+            &["对象 8 0", "页面树"],
+        );
+        let (signed, _) = two_pages_signed(&pki, "[3 0 R 9 0 R]", docmdp);
+        let swapped = append_update(
+            &signed,
+            &[(2, "<< /Type /Pages /Kids [9 0 R 3 0 R] /Count 2 >>".into())],
+            13,
+            1,
+        );
+        assert_caught(
+            &format!("direct /Kids swapped, DocMDP {docmdp:?}"),
+            &swapped,
+            &pki,
+            "Sig1",
+            &["页面树对象 2 0"],
+        );
+    }
+    // Annotations painted in /Annots order (§12.5.2): a swap changes which one is on top.
+    let (form_signed, layout) = form_document(&pki, None);
+    let mut order: Vec<u32> = form::FIELDS.to_vec();
+    order.push(form::SIG1_WIDGET);
+    order.reverse();
+    assert_caught(
+        "page /Annots reversed",
+        &form_update(&form_signed, &[(3, layout.page(&order))]),
+        &pki,
+        "Sig1",
+        &["第 1 页", "顺序"],
+    );
+    // Benign: the same lists with a signature field appended.
+    order.reverse();
+    let mut more = order.clone();
+    more.push(form::NEXT + 1);
+    let second =
+        new_field_signing(&pki, &layout, form::NEXT, &more, &more, "Sig2").sign(&form_signed);
+    assert_accepted("signature field appended", &second, &pki, 2);
+}
+
+// A new visible signature widget after an approval signature shows a signature only when its
+// own field is signed by the signature of that update: not through a /Parent that is an
+// already signed field, nor with a /V borrowed from an existing signature dictionary.
+#[test]
+fn a_new_signature_widget_with_a_borrowed_value_fails_coverage() {
+    let pki = pki(1_900_000_000_000);
+    let approval = signed_sample(&pki);
+    let plain = Layout::plain();
+    let rect = "0 0 595 842";
+    let inherited = vec![
+        (3, plain.page(&[7, 9])),
+        (
+            9,
+            format!(
+                "<< /Type /Annot /Subtype /Widget /FT /Sig /Parent 7 0 R /Rect [{rect}] /F 4 /P 3 0 R /AP << /N 10 0 R >> >>"
+            ),
+        ),
+        (10, overlay()),
+    ];
+    assert_caught(
+        "widget of the signed field Sig1",
+        &append_update(&approval, &inherited, 11, 1),
+        &pki,
+        "Sig1",
+        &["对象 9 0", "未签名但可见", "7 0"],
+    );
+    let borrowed = sneaky_objects(&plain, &visible_sig_widget("Sig2", Some(6), rect, 10));
+    assert_caught(
+        "visible field with Sig1's signature",
+        &append_update(&approval, &borrowed, 11, 1),
+        &pki,
+        "Sig1",
+        &["对象 9 0", "6 0"],
+    );
+    let borrowed = sneaky_objects(&plain, &invisible_sig_widget("Sig2", Some(6)));
+    assert_caught(
+        "invisible field with Sig1's signature",
+        &append_update(&approval, &borrowed, 11, 1),
+        &pki,
+        "Sig1",
+        &["对象 9 0", "6 0"],
+    );
+    let (cert, layout) = certified_sample(&pki, 2);
+    let borrowed = sneaky_objects(&layout, &invisible_sig_widget("Sig2", Some(6)));
+    assert_caught(
+        "P=2, invisible field with Sig1's signature",
+        &append_update(&cert, &borrowed, 11, 1),
+        &pki,
+        "Sig1",
+        &["对象 9 0", "6 0"],
+    );
+    let mut unsigned = sneaky_objects(&plain, &visible_sig_widget("Sig2", Some(8), rect, 10));
+    unsigned.push((8, "<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /adbe.pkcs7.detached /ByteRange [0 0 0 0] /Contents <00> >>".into()));
+    assert_caught(
+        "approval, visible field with a value signing nothing",
+        &append_update(&approval, &unsigned, 11, 1),
+        &pki,
+        "Sig1",
+        &["对象 9 0", "ByteRange"],
+    );
+}
+
+/// A P=3 certified page with `n` Square annotations (numbers from 100), then an update giving
+/// each a new appearance whose `/Resources` is one shared new dictionary tree of `tree`
+/// objects (numbers from 20000), and rewriting the page's font (so an overwrite stays open).
+fn many_appearances_sharing_a_tree(pki: &Pki, n: u32, tree: u32) -> Vec<u8> {
+    let annots: Vec<u32> = (100..100 + n).collect();
+    let layout = Layout::plain();
+    let mut objects = vec![(3, layout.page(&annots))];
+    for a in &annots {
+        objects.push((
+            *a,
+            "<< /Type /Annot /Subtype /Square /Rect [10 10 20 20] /F 4 >>".into(),
+        ));
+    }
+    let sig = 100 + n;
+    let prepared = append_update(&data("generated/sm2-base-unsigned.pdf"), &objects, sig, 1);
+    let layout = layout.certified_by(sig);
+    let mut all = annots.clone();
+    all.push(sig + 1);
+    let mut s = new_field_signing(pki, &layout, sig, &[sig + 1], &all, "Sig1");
+    s.docmdp = Some(3);
+    s.data = Some(1);
+    let signed = s.sign(&prepared);
+    let (t0, ap0) = (20_000, 20_000 + tree);
+    let mut update = vec![(
+        5,
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Courier >>".to_string(),
+    )];
+    for k in 0..tree {
+        let kid = |c: u32| {
+            let i = 2 * k + c;
+            if i < tree {
+                format!(" /K{c} {} 0 R", t0 + i)
+            } else {
+                String::new()
+            }
+        };
+        update.push((t0 + k, format!("<<{}{} >>", kid(1), kid(2))));
+    }
+    for (i, a) in annots.iter().enumerate() {
+        let ap = ap0 + i as u32;
+        update.push((
+            *a,
+            format!(
+                "<< /Type /Annot /Subtype /Square /Rect [10 10 20 20] /F 4 /AP << /N {ap} 0 R >> >>"
+            ),
+        ));
+        update.push((
+            ap,
+            stream(
+                &format!("/Type /XObject /Subtype /Form /BBox [0 0 10 10] /Resources {t0} 0 R"),
+                "0 0 10 10 re f",
+            ),
+        ));
+    }
+    append_update(&signed, &update, ap0 + n, 1)
+}
+
+// One route per appearance owner, each walking up to 10 000 objects, multiplied: 5 000
+// appearances sharing a 10 000-object resource tree were 50 million steps. The routes now
+// share one work budget, and the deadline is looked at inside the comparison.
+#[test]
+fn appearances_sharing_a_large_new_tree_stop_at_the_work_budget() {
+    let pki = pki(1_900_000_000_000);
+    let pdf = many_appearances_sharing_a_tree(&pki, 5_000, 10_000);
+    let r = verify_bytes(&pdf, &trusting(&pki));
+    assert!(r.error.is_none(), "{:?}", r.error);
+    let s = by_field(&r, "Sig1");
+    assert!(failed(s).contains(&"coverage"));
+    assert!(
+        hint(s, "coverage").contains("工作量上限"),
+        "{}",
+        hint(s, "coverage")
+    );
+    // A tiny time budget ends in the out-of-time report, wherever it runs out.
+    let opts = VerifyOptions {
+        time_budget: Some(Duration::from_millis(1)),
+        ..trusting(&pki)
+    };
+    match verify_document(&pdf, "test.pdf", &opts, &EmptyRegistry) {
+        Err(e) => assert!(e.to_string().contains("时间预算"), "{e}"),
+        Ok(r) => {
+            let said = match r.details.iter().find(|s| s.location == "Sig1") {
+                Some(s) => hint(s, "coverage").to_string(),
+                None => format!("{:?}", r.error),
+            };
+            assert!(said.contains("时间预算"), "{said}");
+            assert!(!r.verify_result);
+        }
+    }
+    // Small enough for the budget, the same update is judged: the font rewrite is named.
+    let small = many_appearances_sharing_a_tree(&pki, 20, 50);
+    assert_caught("20 appearances", &small, &pki, "Sig1", &["对象 5 0"]);
+}

@@ -203,6 +203,7 @@ pub(crate) fn check(
             live: first,
             docmdp,
             revisions,
+            opts,
         });
         let named: Vec<&str> = found
             .violations
@@ -242,7 +243,25 @@ pub(crate) fn check(
             live,
             docmdp,
             revisions,
+            opts,
         });
+        match found.stopped {
+            Some(diff::Stop::Time) => {
+                report.fail(
+                    Step::Coverage,
+                    opts.out_of_time_hint("比较签名后的增量更新"),
+                );
+                return;
+            }
+            Some(diff::Stop::Work) => {
+                report.fail(
+                    Step::Coverage,
+                    "签名后的增量更新过于复杂（外观与资源的引用超出比较的工作量上限），无法判断其修改是否允许，结果不可信",
+                );
+                return;
+            }
+            None => {}
+        }
         for v in found.violations {
             if !violations.contains(&v) {
                 violations.push(v);

@@ -9,11 +9,13 @@
 //! reached it by another route (another widget's appearance, page resources, a catalog entry),
 //! the change shows there too and is illegal, whatever the object is.
 
+use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
 use super::{deref_array, deref_dict};
+use crate::verify::VerifyOptions;
 
 /// Violations collected before the comparison stops (the verdict is already clear).
 const MAX_VIOLATIONS: usize = 50;
@@ -23,6 +25,66 @@ const MAX_NESTING: usize = 64;
 const MAX_PATH: usize = 8;
 /// Most objects walked under one approved route.
 const MAX_SUBTREE: usize = 10_000;
+/// Most objects walked under all routes of one comparison together: one route per appearance
+/// owner, each up to [`MAX_SUBTREE`], would otherwise multiply (thousands of annotations
+/// whose appearances share one large new resource tree).
+const MAX_ROUTE_WORK: usize = 500_000;
+/// Objects handled between two looks at the clock.
+const CLOCK_EVERY: usize = 1024;
+
+/// Why a comparison stopped before judging everything; its verdict cannot be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// The verification's time budget ran out (`VerifyOptions::out_of_time`).
+    Time,
+    /// [`MAX_ROUTE_WORK`] was spent.
+    Work,
+}
+
+/// The work one comparison may do, shared by every route and pass, and the clock.
+struct Work<'a> {
+    opts: &'a VerifyOptions,
+    left: Cell<usize>,
+    ticks: Cell<usize>,
+    stopped: Cell<Option<Stop>>,
+}
+
+impl Work<'_> {
+    /// Counts one object handled; false once the comparison must stop.
+    fn tick(&self) -> bool {
+        if self.stopped.get().is_some() {
+            return false;
+        }
+        let t = self.ticks.get().wrapping_add(1);
+        self.ticks.set(t);
+        if t % CLOCK_EVERY == 1 && self.opts.out_of_time() {
+            self.stopped.set(Some(Stop::Time));
+            return false;
+        }
+        true
+    }
+
+    /// [`Self::tick`] for an object walked under a route, spending the shared route budget.
+    fn walk_step(&self) -> bool {
+        if !self.tick() {
+            return false;
+        }
+        match self.left.get().checked_sub(1) {
+            Some(l) => {
+                self.left.set(l);
+                true
+            }
+            None => {
+                self.stopped.set(Some(Stop::Work));
+                false
+            }
+        }
+    }
+
+    fn out(&self) -> bool {
+        self.stopped.get().is_some()
+    }
+}
 
 /// Who holds a reference: the trailer or an indirect object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -215,6 +277,100 @@ fn field_value<'a>(doc: &'a Document, d: &'a Dictionary) -> Option<&'a Dictionar
     None
 }
 
+/// A new visible signature widget shows a signature only if the field holding its `/V` (the
+/// widget itself or a parent) is new too and that value signs the widget's revision
+/// ([`signs_its_revision`]); a `/Parent` leading to an already signed field lends the widget
+/// a signature it does not have.
+fn visible_widget_signed(d: &Diff<'_>, id: ObjectId, w: &Dictionary) -> Result<(), String> {
+    let (mut holder, mut cur) = (id, w);
+    for _ in 0..32 {
+        if cur.has(b"V") {
+            if !d.old_uses.of_target(holder).is_empty() {
+                return Err(format!(
+                    "其值继承自签署的修订版本中已有的签名域 {} {}",
+                    holder.0, holder.1
+                ));
+            }
+            return signs_its_revision(d, id, holder, cur);
+        }
+        let Some(parent) = cur.get(b"Parent").ok().and_then(|p| p.as_reference().ok()) else {
+            break;
+        };
+        let Some(p) = d.new.objects.get(&parent).and_then(dict_of) else {
+            break;
+        };
+        (holder, cur) = (parent, p);
+    }
+    Err("没有签名值 /V".into())
+}
+
+/// The field `holder`'s own `/V` is a signature dictionary the signed revision never reached,
+/// which no other field of the view uses, and whose `/ByteRange` covers the revision that
+/// wrote `widget` (ISO 32000-1 §12.8.1: the signature signs the revision adding its field).
+fn signs_its_revision(
+    d: &Diff<'_>,
+    widget: ObjectId,
+    holder: ObjectId,
+    field: &Dictionary,
+) -> Result<(), String> {
+    let Ok(sig) = field.get(b"V").and_then(|o| o.as_reference()) else {
+        return Err("签名值 /V 不是间接引用的签名字典".into());
+    };
+    let Some(v) = d.new.objects.get(&sig).and_then(dict_of) else {
+        return Err(format!("签名值 {} {} 不是签名字典", sig.0, sig.1));
+    };
+    if !d.old_uses.of_target(sig).is_empty() {
+        return Err(format!(
+            "其签名值 {} {} 是签署的修订版本中已有的签名字典",
+            sig.0, sig.1
+        ));
+    }
+    let range: Vec<i64> = v
+        .get(b"ByteRange")
+        .ok()
+        .and_then(|o| deref_array(d.new, o))
+        .map(|a| a.iter().filter_map(int).collect())
+        .unwrap_or_default();
+    let covered_end = match range.as_slice() {
+        [_, _, start, len] => start
+            .checked_add(*len)
+            .and_then(|e| usize::try_from(e).ok()),
+        _ => None,
+    };
+    let revision_end = d
+        .revision_of(widget)
+        .and_then(|n| d.revisions.get(n - 1).copied());
+    match (covered_end, revision_end) {
+        (Some(c), Some(e)) if c >= e => {}
+        // A view rebuilt by scanning has no cross-reference entry to place the widget: the
+        // signature must then cover the whole file.
+        (Some(c), None) if d.revisions.last().is_some_and(|e| c >= *e) => {}
+        _ => {
+            return Err(format!(
+                "其签名值 {} {} 的 /ByteRange 未覆盖新增它的修订版本",
+                sig.0, sig.1
+            ));
+        }
+    }
+    let shared = d.live.iter().find(|o| {
+        **o != holder
+            && d.new
+                .objects
+                .get(o)
+                .and_then(dict_of)
+                .and_then(|x| x.get(b"V").ok())
+                .and_then(|x| x.as_reference().ok())
+                == Some(sig)
+    });
+    if let Some(o) = shared {
+        return Err(format!(
+            "其签名值 {} {} 也是对象 {} {} 的值",
+            sig.0, sig.1, o.0, o.1
+        ));
+    }
+    Ok(())
+}
+
 /// A field's full name for hints (`/T` of it and its parents, bounded).
 fn field_name(doc: &Document, d: &Dictionary) -> String {
     let mut parts = Vec::new();
@@ -343,11 +499,14 @@ pub(crate) struct Diff<'a> {
     pub docmdp: Option<i64>,
     /// Offsets just past each `%%EOF`, to name the revision an object was written in.
     pub revisions: &'a [usize],
+    /// The verification's options, for its deadline.
+    pub opts: &'a VerifyOptions,
 }
 
 /// The state of one analysis: objects still to be cleared, cleared ones, and violations.
 struct Run<'a> {
     d: &'a Diff<'a>,
+    work: Work<'a>,
     pending: Vec<ObjectId>,
     cleared: HashSet<ObjectId>,
     /// Objects already reported (each is named once).
@@ -408,6 +567,12 @@ impl Diff<'_> {
 pub(crate) fn diff(d: &Diff<'_>) -> Outcome {
     let mut run = Run {
         d,
+        work: Work {
+            opts: d.opts,
+            left: Cell::new(MAX_ROUTE_WORK),
+            ticks: Cell::new(0),
+            stopped: Cell::new(None),
+        },
         pending: Vec::new(),
         cleared: HashSet::new(),
         reported: HashSet::new(),
@@ -418,14 +583,19 @@ pub(crate) fn diff(d: &Diff<'_>) -> Outcome {
     };
     run.trailer_and_pages();
     run.classify();
-    run.key_vetted();
-    run.routes();
-    run.unexplained();
-    run.deleted();
+    // A comparison cut short proves nothing either way: later passes would report objects
+    // merely not reached yet as unexplained.
+    for pass in [Run::key_vetted, Run::routes, Run::unexplained, Run::deleted] {
+        if run.work.out() {
+            break;
+        }
+        pass(&mut run);
+    }
     run.metadata_notes();
     Outcome {
         violations: run.violations,
         allowed: run.allowed.into_iter().collect(),
+        stopped: run.work.stopped.get(),
     }
 }
 
@@ -434,6 +604,8 @@ pub(crate) fn diff(d: &Diff<'_>) -> Outcome {
 pub(crate) struct Outcome {
     pub violations: Vec<String>,
     pub allowed: Vec<String>,
+    /// Set when the comparison stopped early (time or work budget): the verdict is unknown.
+    pub stopped: Option<Stop>,
 }
 
 impl Run<'_> {
@@ -483,21 +655,25 @@ impl Run<'_> {
     fn classify(&mut self) {
         let d = self.d;
         for (id, obj) in &d.new.objects {
-            if self.violations.len() >= MAX_VIOLATIONS {
+            if self.violations.len() >= MAX_VIOLATIONS || !self.work.tick() {
                 return;
             }
             if !d.live.contains(id) {
                 continue;
             }
-            let old = d.old.objects.get(id);
-            if old.is_some_and(|o| same(o, obj)) {
-                continue;
-            }
             let reached_before = !d.old_uses.of_target(*id).is_empty();
             if !reached_before {
                 // pyHanko treats numbers the signed revision never reached like new objects:
-                // they matter only where a changed (and judged) object points to them.
+                // they matter only where a changed (and judged) object points to them. This
+                // comes before the equality test: an annotation already in the signed file
+                // but reached from nowhere (so never shown) is new content once an update
+                // links it into a page's /Annots (hidden-annotation attack), whatever bytes
+                // it kept.
                 self.fresh(*id, obj);
+                continue;
+            }
+            let old = d.old.objects.get(id);
+            if old.is_some_and(|o| same(o, obj)) {
                 continue;
             }
             // Object and cross-reference streams are file structure (pyHanko
@@ -518,6 +694,21 @@ impl Run<'_> {
             self.report(id, format!("新增页面对象 {} {}", id.0, id.1));
             return;
         }
+        // A new signature field with a value of its own must be signed by the signature that
+        // signs this revision; a /V borrowed from a signed field shows that signature twice.
+        // (A visible one after a certification is the Sneaky Signature Attack, named below.)
+        let sneaky = d.docmdp.is_some() && is_annotation(obj) && widget_visible(d.new, dict);
+        if is_sig(d.new, dict)
+            && dict.has(b"V")
+            && !sneaky
+            && let Err(why) = signs_its_revision(d, id, id, dict)
+        {
+            self.report(
+                id,
+                format!("签名后新增的签名域（对象 {} {}）{why}", id.0, id.1),
+            );
+            return;
+        }
         if !is_annotation(obj) {
             return;
         }
@@ -534,13 +725,17 @@ impl Run<'_> {
                 );
             } else if d.docmdp.is_some() && widget_visible(d.new, dict) {
                 self.sneaky_signature(id);
-            } else if field_value(d.new, dict).is_none() && widget_visible(d.new, dict) {
+            } else if widget_visible(d.new, dict)
+                && let Err(why) = visible_widget_signed(d, id, dict)
+            {
                 // Without DocMDP a new signature may show itself, but an empty field that
-                // draws something is an overlay like an annotation (the EAA choice above).
+                // draws something is an overlay like an annotation (the EAA choice above);
+                // so is one whose value is inherited from a signed field (/Parent) or borrowed
+                // from another signature: only the signature of this very update may show.
                 self.report(
                     id,
                     format!(
-                        "签名后新增未签名但可见的签名域控件（对象 {} {}），其外观可能覆盖已签署的页面内容",
+                        "签名后新增未签名但可见的签名域控件（对象 {} {}），其外观可能覆盖已签署的页面内容：{why}",
                         id.0, id.1
                     ),
                 );
@@ -731,6 +926,20 @@ impl Run<'_> {
                     .unwrap_or_default()
             ));
         }
+        // A page-tree node's /Kids is the page order (ISO 32000-1 §7.7.3.2); a permutation
+        // keeps the page count and every member, so no change to it is allowed.
+        if let Some(u) = uses.iter().find(|u| {
+            matches!(u.holder, Holder::Obj(h) if self.d.old.objects.get(&h)
+                .and_then(dict_of)
+                .is_some_and(|x| name_is(x, b"Type", b"Pages")))
+        }) {
+            return Err(format!(
+                "页面树的 /Kids 数组（对象 {} {}）被改写（签署的修订版本中经 {} 引用），页面顺序或页面可能被改变",
+                id.0,
+                id.1,
+                route_words(u)
+            ));
+        }
         let annots = uses.iter().all(|u| &*u.path == "/Annots");
         only_additions(self.d, a, b, annots).map_err(|v| format!("数组对象 {} {}: {v}", id.0, id.1))
     }
@@ -882,8 +1091,10 @@ impl Run<'_> {
         // update when its value changed (in it or its parent); the route rule still applies.
         if d.docmdp != Some(1) {
             let known: HashSet<&ObjectId> = self.appearance_owners.iter().collect();
+            let work = &self.work;
             let mut extra: Vec<ObjectId> = open
                 .iter()
+                .take_while(|_| work.tick())
                 .filter_map(|id| form_widget_using(d, *id))
                 .filter(|w| !known.contains(w))
                 .collect();
@@ -892,7 +1103,11 @@ impl Run<'_> {
             routes.extend(extra.into_iter().map(|w| (Holder::Obj(w), "/AP")));
         }
         for (holder, key) in routes {
-            let cleared = clear_route(d, holder, key, &open);
+            // Every open object cleared: the remaining routes cannot change the verdict.
+            if self.work.out() || open.iter().all(|id| self.cleared.contains(id)) {
+                return;
+            }
+            let cleared = clear_route(d, &self.work, holder, key, &open);
             if key.ends_with("/DR") {
                 // Default resources may be regrouped, but a font or XObject rewritten in
                 // place changes every field drawn with it, the signed ones included
@@ -918,7 +1133,7 @@ impl Run<'_> {
             .copied()
             .collect();
         for id in self.pending.clone() {
-            if self.violations.len() >= MAX_VIOLATIONS {
+            if self.violations.len() >= MAX_VIOLATIONS || !self.work.tick() {
                 return;
             }
             if self.cleared.contains(&id) || self.reported.contains(&id) {
@@ -1117,14 +1332,14 @@ fn resolved_at<'a>(doc: &'a Document, holder: Holder, key: &str) -> Option<&'a O
 /// below the objects `visit` returns true for (bounded), and passes each object once to
 /// `visit`. Pruning keeps the walk to the region a route can clear, not the whole document
 /// its resources lead to.
-fn walk(doc: &Document, start: &Object, mut visit: impl FnMut(ObjectId) -> bool) {
+fn walk(doc: &Document, work: &Work<'_>, start: &Object, mut visit: impl FnMut(ObjectId) -> bool) {
     let mut seen = HashSet::new();
     let mut queue = std::collections::VecDeque::new();
     let mut first = Vec::new();
     refs_in(start, 0, &mut first);
     queue.extend(first);
     while let Some(id) = queue.pop_front() {
-        if seen.len() >= MAX_SUBTREE {
+        if seen.len() >= MAX_SUBTREE || !work.walk_step() {
             break;
         }
         if !seen.insert(id) || !visit(id) {
@@ -1144,6 +1359,7 @@ fn walk(doc: &Document, start: &Object, mut visit: impl FnMut(ObjectId) -> bool)
 /// reference is cleared together with the paths through which it was reached).
 fn clear_route(
     d: &Diff<'_>,
+    work: &Work<'_>,
     holder: Holder,
     key: &str,
     open: &HashSet<ObjectId>,
@@ -1154,7 +1370,7 @@ fn clear_route(
     };
     // What the route alone led to in the signed revision.
     let owned = match value_at(d.old, holder, key) {
-        Some(old_start) => owned_by(d, holder, key, old_start),
+        Some(old_start) => owned_by(d, work, holder, key, old_start),
         None => HashSet::new(),
     };
     let on_route = |u: &Use, cleared: &HashSet<ObjectId>| {
@@ -1166,7 +1382,7 @@ fn clear_route(
     // so the walk stops there.
     for _ in 0..4 {
         let before = cleared.len();
-        walk(d.new, new_start, |id| {
+        walk(d.new, work, new_start, |id| {
             if open.contains(&id) {
                 if !cleared.contains(&id)
                     && d.old_uses
@@ -1181,7 +1397,7 @@ fn clear_route(
                 d.old_uses.of_target(id).is_empty() || owned.contains(&id)
             }
         });
-        if cleared.len() == before {
+        if cleared.len() == before || work.out() {
             break;
         }
     }
@@ -1190,11 +1406,17 @@ fn clear_route(
 
 /// Of the objects reachable from the route in the signed revision (`start` its value), those
 /// every use of which is the route or another owned object.
-fn owned_by(d: &Diff<'_>, holder: Holder, key: &str, start: &Object) -> HashSet<ObjectId> {
+fn owned_by(
+    d: &Diff<'_>,
+    work: &Work<'_>,
+    holder: Holder,
+    key: &str,
+    start: &Object,
+) -> HashSet<ObjectId> {
     let mut owned = HashSet::new();
     for _ in 0..4 {
         let before = owned.len();
-        walk(d.old, start, |id| {
+        walk(d.old, work, start, |id| {
             if !owned.contains(&id)
                 && d.old_uses.of_target(id).iter().all(|u| {
                     (u.holder == holder && under(&u.path, key))
@@ -1205,7 +1427,7 @@ fn owned_by(d: &Diff<'_>, holder: Holder, key: &str, start: &Object) -> HashSet<
             }
             owned.contains(&id)
         });
-        if owned.len() == before {
+        if owned.len() == before || work.out() {
             break;
         }
     }
@@ -1266,6 +1488,22 @@ fn only_additions(d: &Diff<'_>, a: &[Object], b: &[Object], annots: bool) -> Res
             return Err(format!("移除了对象 {} {}", gone.0, gone.1));
         }
     }
+    // The members kept stay in their order: a permutation of /Annots changes what is drawn
+    // on top (ISO 32000-1 §12.5.2, later annotations are painted over earlier ones) and of
+    // /Fields or /Kids the tab and calculation order; a set comparison would let it pass.
+    let kept_old: Vec<ObjectId> = a
+        .iter()
+        .filter_map(|o| o.as_reference().ok())
+        .filter(|r| new_set.contains(r))
+        .collect();
+    let kept_new: Vec<ObjectId> = b
+        .iter()
+        .filter_map(|o| o.as_reference().ok())
+        .filter(|r| old_set.contains(r))
+        .collect();
+    if kept_old != kept_new {
+        return Err("数组成员的顺序被改变".into());
+    }
     let direct_old: Vec<&Object> = a.iter().filter(|o| o.as_reference().is_err()).collect();
     let direct_new: Vec<&Object> = b.iter().filter(|o| o.as_reference().is_err()).collect();
     if direct_old != direct_new {
@@ -1288,8 +1526,12 @@ fn only_additions(d: &Diff<'_>, a: &[Object], b: &[Object], annots: bool) -> Res
         if annotations_allowed && is_plain_annotation {
             continue;
         }
-        // A new annotation is named once, as an object (`Run::fresh`).
-        if obj.is_some_and(is_annotation) && d.old_uses.of_target(*id).is_empty() {
+        // A new annotation is named once, as an object: `Run::classify` passes every live
+        // annotation the signed revision never reached to `Run::fresh`, identical bytes or not.
+        if obj.is_some_and(is_annotation)
+            && d.live.contains(id)
+            && d.old_uses.of_target(*id).is_empty()
+        {
             continue;
         }
         let kind = dict
@@ -1326,6 +1568,42 @@ mod tests {
             d.set(k, v);
         }
         Object::Dictionary(d)
+    }
+
+    #[test]
+    fn a_comparison_past_the_deadline_stops_with_no_verdict() {
+        let old = doc(vec![(
+            1,
+            dict(vec![("Type", Object::Name(b"Catalog".to_vec()))]),
+        )]);
+        let mut new = old.clone();
+        new.objects.insert((2, 0), dict(vec![]));
+        let opts = VerifyOptions {
+            deadline: Some(std::time::Instant::now()),
+            ..Default::default()
+        };
+        let uses = Uses::of(&old);
+        let live = reachable(&new);
+        let found = diff(&Diff {
+            old: &old,
+            old_uses: &uses,
+            new: &new,
+            live: &live,
+            docmdp: None,
+            revisions: &[],
+            opts: &opts,
+        });
+        assert_eq!(found.stopped, Some(Stop::Time));
+        let found = diff(&Diff {
+            opts: &VerifyOptions::default(),
+            old: &old,
+            old_uses: &uses,
+            new: &new,
+            live: &live,
+            docmdp: None,
+            revisions: &[],
+        });
+        assert_eq!(found.stopped, None);
     }
 
     #[test]
