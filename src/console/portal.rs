@@ -1,7 +1,7 @@
 //! Sign-in, sign-out and password change for everyone, and the vendor portal: registration
-//! with real-name data, the onboarding application, its status, the platform certificate and
-//! key-rotation and callback change requests. A vendor only ever sees its own records: every lookup is keyed by
-//! the signed-in username, never by a request parameter.
+//! with real-name data, the onboarding application, its status, the platform certificate,
+//! key-rotation and callback change requests. A vendor only ever sees its own records: every
+//! lookup is keyed by the signed-in username, never by a request parameter.
 
 use super::session::{self, Auth, PRE_COOKIE};
 use super::views::{self, AppRow, ApplyForm, Ctx, RegisterForm};
