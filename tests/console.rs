@@ -1099,6 +1099,230 @@ async fn operators_move_systems_with_a_reason_and_rotate_vendor_keys() {
     srv.stop().await;
 }
 
+/// A self-signed SM2 CA certificate in PEM, as a vendor's private callback CA.
+fn callback_ca_pem(cn: &str) -> String {
+    let now = common::now_ms();
+    let spec = hutong::crypto::certgen::CertSpec {
+        common_name: cn.into(),
+        organization: None,
+        not_before_ms: now - 1000,
+        not_after_ms: now + 86_400_000,
+        is_ca: true,
+        serial: None,
+    };
+    let key = hutong::crypto::sm::Sm2KeyPair::generate();
+    let der = hutong::crypto::certgen::self_signed_sm2(&spec, &key).unwrap();
+    hutong::crypto::sm::pem_encode("CERTIFICATE", &der)
+}
+
+#[tokio::test]
+async fn vendors_request_callback_changes_that_operators_approve_or_reject() {
+    let srv = common::start().await;
+    let (mut vendor, mut op, csrf, app_id) = approved_system(&srv).await;
+    let change = |csrf: &str, url: &str, ca: &str, dest: &str| {
+        vec![
+            ("csrf".to_string(), csrf.to_string()),
+            ("callback_url".into(), url.into()),
+            ("callback_ca_pem".into(), ca.into()),
+            ("dest_host".into(), dest.into()),
+        ]
+    };
+    async fn post(b: &mut Browser, path: &str, fields: &[(String, String)]) -> Page {
+        let f: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        b.post(path, &f).await
+    }
+
+    // Not before approval: another vendor whose application is still in the queue.
+    let mut early = Browser::new(&srv);
+    register_vendor(&mut early, "vendor2", USCC, "13912345678").await;
+    early.login("vendor2", PASSWORD).await;
+    apply(&mut early, "乙印章系统").await;
+    let ecsrf = early.session_csrf().await;
+    let p = post(
+        &mut early,
+        "/portal/callback",
+        &change(&ecsrf, "https://cb.example.cn", "", ""),
+    )
+    .await;
+    assert_eq!(p.status, 400);
+    assert!(
+        p.body.contains("入驻申请通过后才能变更回调配置"),
+        "{}",
+        p.body
+    );
+    let app2 = srv.state.store.get_application("vendor2").unwrap().unwrap();
+    assert!(app2.pending_callback.is_none());
+
+    // The portal offers the form prefilled with the system's settings (none yet).
+    let home = vendor.get("/portal/").await.body;
+    assert!(home.contains("变更回调配置") && home.contains("id=\"request-callback-change\""));
+    let vcsrf = vendor.session_csrf().await;
+    // A plain-http URL: a field error, nothing stored.
+    let ca = callback_ca_pem("甲方回调 CA");
+    let p = post(
+        &mut vendor,
+        "/portal/callback",
+        &change(
+            &vcsrf,
+            "http://cb.example.cn/hutong",
+            &ca,
+            "https://ukey.example.cn",
+        ),
+    )
+    .await;
+    assert_eq!(p.status, 400);
+    assert!(
+        p.body.contains("id=\"callback_url-error\"") && p.body.contains("https:// 开头"),
+        "{}",
+        p.body
+    );
+    // What was typed stays in the form.
+    assert!(p.body.contains("http://cb.example.cn/hutong"));
+    let app = srv.state.store.get_application("vendor1").unwrap().unwrap();
+    assert!(app.pending_callback.is_none());
+    // Without the session's CSRF token, and from an operator's session: refused.
+    let good = change(
+        &vcsrf,
+        "https://cb.example.cn/hutong",
+        &ca,
+        "https://ukey.example.cn",
+    );
+    let mut forged = good.clone();
+    forged[0].1 = "0".repeat(64);
+    assert_eq!(
+        post(&mut vendor, "/portal/callback", &forged).await.status,
+        403
+    );
+    let mut as_op = good.clone();
+    as_op[0].1 = csrf.clone();
+    assert_eq!(post(&mut op, "/portal/callback", &as_op).await.status, 403);
+    assert!(
+        srv.state
+            .store
+            .get_application("vendor1")
+            .unwrap()
+            .unwrap()
+            .pending_callback
+            .is_none()
+    );
+
+    let p = post(&mut vendor, "/portal/callback", &good).await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/portal/?done=callback")
+    );
+    let home = vendor.get("/portal/?done=callback").await.body;
+    assert!(home.contains("回调配置变更已提交") && home.contains("id=\"callback-pending\""));
+    assert!(home.contains("https://cb.example.cn/hutong"));
+
+    // The operator sees it in the queue, old → new, and on the system page.
+    let queue = op.get("/console/applications").await.body;
+    assert!(queue.contains("回调配置变更待处理"), "{queue}");
+    assert!(
+        queue.contains("https://cb.example.cn/hutong")
+            && queue.contains("甲方回调 CA")
+            && queue.contains("id=\"callback-approve-vendor1\"")
+    );
+    let system = format!("/console/systems/{app_id}");
+    let page = op.get(&system).await.body;
+    assert!(
+        page.contains("id=\"pending-callback\"") && page.contains("https://ukey.example.cn"),
+        "{page}"
+    );
+
+    // Roles and CSRF on the decision: the vendor, the security administrator and a forged
+    // token are refused and change nothing.
+    let approve = "/console/applications/vendor1/callback/approve";
+    let vcsrf = vendor.session_csrf().await;
+    assert_eq!(vendor.post(approve, &[("csrf", &vcsrf)]).await.status, 403);
+    admin(&srv, "sec1", Role::Security);
+    let mut sec = Browser::new(&srv);
+    sec.login("sec1", PASSWORD).await;
+    let scsrf = sec.session_csrf().await;
+    assert_eq!(sec.post(approve, &[("csrf", &scsrf)]).await.status, 403);
+    assert_eq!(op.post(approve, &[("csrf", "x")]).await.status, 403);
+    let sys = srv.state.store.get_system(&app_id).unwrap().unwrap();
+    assert!(sys.callback_url.is_none());
+
+    let p = op.post(approve, &[("csrf", &csrf)]).await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/console/applications?done=callback-approve")
+    );
+    assert!(
+        op.get(&p.location)
+            .await
+            .body
+            .contains("已批准回调配置变更")
+    );
+    let sys = srv.state.store.get_system(&app_id).unwrap().unwrap();
+    assert_eq!(
+        sys.callback_url.as_deref(),
+        Some("https://cb.example.cn/hutong")
+    );
+    assert_eq!(sys.dest_host.as_deref(), Some("https://ukey.example.cn"));
+    assert_eq!(
+        hutong::crypto::sm::pem_decode(sys.callback_ca_pem.as_deref().unwrap()).unwrap(),
+        hutong::crypto::sm::pem_decode(&ca).unwrap()
+    );
+    let page = op.get(&system).await.body;
+    assert!(!page.contains("id=\"pending-callback\""));
+    assert!(
+        page.contains("申请变更回调配置")
+            && page.contains("批准变更回调配置")
+            && page.contains("甲方回调 CA"),
+        "{page}"
+    );
+    let events = srv.state.store.recent_events(200).unwrap();
+    for (act, who) in [
+        (Act::SystemCallbackChangeRequest, "vendor1"),
+        (Act::SystemCallbackChangeApprove, "op1"),
+    ] {
+        assert!(
+            events.iter().any(|e| e.action == act
+                && e.outcome == Outcome::Ok
+                && e.target == app_id
+                && e.actor.id == who),
+            "{act:?}"
+        );
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == Act::SystemCallbackChangeApprove && e.outcome == Outcome::Denied)
+    );
+
+    // A second request, refused with a reason the vendor reads; the settings stay.
+    let vcsrf = vendor.session_csrf().await;
+    let again = change(&vcsrf, "https://cb-new.example.cn", &ca, "");
+    assert_eq!(
+        post(&mut vendor, "/portal/callback", &again).await.status,
+        303
+    );
+    let reject = "/console/applications/vendor1/callback/reject";
+    let p = op.post(reject, &[("csrf", &csrf), ("reason", " ")]).await;
+    assert_eq!(p.status, 400);
+    let p = op
+        .post(reject, &[("csrf", &csrf), ("reason", "新回调地址尚未备案")])
+        .await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/console/applications?done=callback-reject")
+    );
+    let home = vendor.get("/portal/").await.body;
+    assert!(
+        home.contains("id=\"callback-reject-reason\"") && home.contains("新回调地址尚未备案"),
+        "{home}"
+    );
+    assert!(!home.contains("id=\"callback-pending\""));
+    assert_eq!(srv.state.store.get_system(&app_id).unwrap().unwrap(), sys);
+    assert!(op.get(&system).await.body.contains("驳回变更回调配置"));
+    srv.stop().await;
+}
+
 #[tokio::test]
 async fn five_wrong_passwords_lock_the_account() {
     let srv = common::start().await;

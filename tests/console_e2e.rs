@@ -357,6 +357,38 @@ async fn vendor_onboards_in_the_browser_and_its_app_id_signs_api_calls() {
         shot(&c, "14-operator-system-quota").await;
     }
 
+    // A callback change: asked in the portal, approved in the queue, in force on the system.
+    logout(&c).await;
+    login(&c, &base, "vendor1", PASSWORD).await;
+    fill(&c, "callback_url", "https://seal2.example.cn/callback").await;
+    fill(&c, "dest_host", "https://ukey.example.cn").await;
+    click(&c, "request-callback-change").await;
+    assert!(text(&c, "notice").await.contains("回调配置变更已提交"));
+    text(&c, "callback-pending").await;
+    shot(&c, "16-portal-callback-change").await;
+    logout(&c).await;
+    login(&c, &base, "op1", "Operator-Pass-12").await;
+    c.goto(&format!("{base}/console/applications"))
+        .await
+        .unwrap();
+    text(&c, "callback-change-vendor1").await;
+    shot(&c, "17-operator-callback-change").await;
+    click(&c, "callback-approve-vendor1").await;
+    assert!(text(&c, "notice").await.contains("已批准回调配置变更"));
+    c.goto(&format!("{base}/console/systems/{app_id}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        text(&c, "callback-url").await,
+        "https://seal2.example.cn/callback"
+    );
+    assert_eq!(text(&c, "dest-host").await, "https://ukey.example.cn");
+    let history = text(&c, "history").await;
+    assert!(
+        history.contains("申请变更回调配置") && history.contains("批准变更回调配置"),
+        "{history}"
+    );
+
     if std::env::var_os("HUTONG_SCREENSHOTS").is_some() {
         // The other roles' pages for the docs.
         logout(&c).await;

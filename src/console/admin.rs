@@ -36,6 +36,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/applications/{user}/rotation",
             web::post().to(approve_rotation),
         )
+        .route(
+            "/applications/{user}/callback/approve",
+            web::post().to(approve_callback_change),
+        )
+        .route(
+            "/applications/{user}/callback/reject",
+            web::post().to(reject_callback_change),
+        )
         .route("/systems", web::get().to(systems_list))
         .route("/systems/{app_id}", web::get().to(system_detail))
         .route("/systems/{app_id}/state", web::get().to(confirm_state))
@@ -185,6 +193,10 @@ fn done_notice(done: Option<&str>) -> &'static str {
         Some("approve") => "已通过入驻申请：系统已创建，处于测试状态。",
         Some("reject") => "已驳回入驻申请，申请人可在门户看到驳回原因。",
         Some("state") => "系统状态已变更，并已记入状态历史和审计日志。",
+        Some("callback-approve") => {
+            "已批准回调配置变更：新的回调地址、CA 证书和 destHost 已生效，并已记入系统历史。"
+        }
+        Some("callback-reject") => "已驳回回调配置变更，厂商可在门户看到驳回原因。",
         Some("disable") => "账户已停用，其所有会话已结束。",
         Some("enable") => "账户已启用。",
         Some("password") => super::PASSWORD_CHANGED,
@@ -205,7 +217,10 @@ async fn applications(
     let mut rows = Vec::new();
     for a in apps {
         let p = onboarding::vendor_profile(&state.store, state.keys.provider(), &a.username)?;
-        rows.push(AppRow::new(&a, p.as_ref()));
+        let mut row = AppRow::new(&a, p.as_ref());
+        row.pending_callback = onboarding::pending_callback(&state.store, &a.username)?
+            .map(|c| views::CallbackChangeView::new(&c));
+        rows.push(row);
     }
     // A second account for the same organisation is worth a look before approving.
     for i in 0..rows.len() {
@@ -220,7 +235,7 @@ async fn applications(
         rows[i].same_uscc = same;
     }
     for row in rows {
-        if row.is_submitted || row.pending_rotation {
+        if row.is_submitted || row.pending_rotation || row.pending_callback.is_some() {
             queue.push(row);
         } else {
             others.push(row);
@@ -349,6 +364,37 @@ async fn approve_rotation(
     finish(&state, res, "/console/applications").await
 }
 
+/// Applies the vendor's requested callback settings; what this process learnt about the old
+/// callback (TLS clients, breaker, last failure) is forgotten.
+async fn approve_callback_change(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let user = path.into_inner();
+    let action = Action::SystemCallbackChangeApprove;
+    guard(&state, &auth, Role::Operator, &form.csrf, action, &user)?;
+    let res = onboarding::approve_callback_change(&state.store, &user, &actor(&auth));
+    if let Ok(app_id) = &res {
+        state.interop.callback_changed(app_id);
+    }
+    finish(&state, res, "/console/applications?done=callback-approve").await
+}
+
+async fn reject_callback_change(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<ReasonForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let user = path.into_inner();
+    let action = Action::SystemCallbackChangeReject;
+    guard(&state, &auth, Role::Operator, &form.csrf, action, &user)?;
+    let res = onboarding::reject_callback_change(&state.store, &user, &form.reason, &actor(&auth));
+    finish(&state, res, "/console/applications?done=callback-reject").await
+}
+
 fn state_label(s: SystemState) -> (&'static str, &'static str) {
     match s {
         SystemState::Testing => ("测试中", "testing"),
@@ -435,7 +481,10 @@ pub(super) fn system_page(
         notice: "",
         sys: system_row(&s, state.interop.is_degraded(app_id)),
         callback_url: s.callback_url.clone().unwrap_or_default(),
+        callback_ca: views::ca_summary(s.callback_ca_pem.as_deref()),
         dest_host: s.dest_host.clone().unwrap_or_default(),
+        pending_callback: onboarding::pending_callback_of_system(&state.store, app_id)?
+            .map(|c| views::CallbackChangeView::new(&c)),
         keys: s
             .public_keys
             .iter()

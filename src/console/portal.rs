@@ -1,7 +1,7 @@
 //! Sign-in, sign-out and password change for everyone, and the vendor portal: registration
-//! with real-name data, the onboarding application, its status, the platform certificate and
-//! key-rotation requests. A vendor only ever sees its own records: every lookup is keyed by
-//! the signed-in username, never by a request parameter.
+//! with real-name data, the onboarding application, its status, the platform certificate,
+//! key-rotation and callback change requests. A vendor only ever sees its own records: every
+//! lookup is keyed by the signed-in username, never by a request parameter.
 
 use super::session::{self, Auth, PRE_COOKIE};
 use super::views::{self, AppRow, ApplyForm, Ctx, RegisterForm};
@@ -27,6 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/register", web::post().to(register))
         .route("/apply", web::post().to(apply))
         .route("/rotate", web::post().to(rotate))
+        .route("/callback", web::post().to(change_callback))
         .route("/check-callback", web::post().to(check_callback))
         .route("/platform.pem", web::get().to(platform_cert));
 }
@@ -381,13 +382,24 @@ fn portal_page(
     )?;
     let app = state.store.get_application(&auth.username)?;
     let app_id = app.as_ref().and_then(|a| a.app_id.clone());
-    let testing = match &app_id {
-        Some(id) => state
-            .store
-            .get_system(id)?
-            .is_some_and(|s| s.state == crate::domain::vocab::SystemState::Testing),
-        None => false,
+    let sys = match &app_id {
+        Some(id) => state.store.get_system(id)?,
+        None => None,
     };
+    let testing = sys
+        .as_ref()
+        .is_some_and(|s| s.state == crate::domain::vocab::SystemState::Testing);
+    let callback_form = sys
+        .as_ref()
+        .map(|s| views::CallbackChangeForm {
+            csrf: String::new(),
+            callback_url: s.callback_url.clone().unwrap_or_default(),
+            callback_ca_pem: s.callback_ca_pem.clone().unwrap_or_default(),
+            dest_host: s.dest_host.clone().unwrap_or_default(),
+        })
+        .unwrap_or_default();
+    let pending_callback = onboarding::pending_callback(&state.store, &auth.username)?
+        .map(|p| views::CallbackChangeView::new(&p));
     let can_apply = app.as_ref().is_none_or(|a| {
         matches!(
             a.state,
@@ -422,6 +434,8 @@ fn portal_page(
         can_check_callback: testing,
         last_failure: app_id.and_then(|id| views::last_failure(state, &id)),
         check: None,
+        callback_form,
+        pending_callback,
     })
 }
 
@@ -477,6 +491,7 @@ async fn home(
     let notice = match q.done.as_deref() {
         Some("apply") => "入驻申请已提交，请等待系统管理员审核。",
         Some("rotate") => "密钥轮换请求已提交，请等待系统管理员处理。",
+        Some("callback") => "回调配置变更已提交，请等待系统管理员审批；批准前仍使用当前配置。",
         Some("password") => super::PASSWORD_CHANGED,
         _ => "",
     };
@@ -573,6 +588,50 @@ async fn rotate(
             Ok(resp)
         }
     }
+}
+
+/// 变更回调配置: the vendor asks for new callback settings; an operator decides.
+async fn change_callback(
+    auth: Auth,
+    state: web::Data<AppState>,
+    form: web::Form<views::CallbackChangeForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    auth.require(Role::Vendor)?;
+    auth.check_csrf(&form.csrf)?;
+    let form = form.into_inner();
+    let f = onboarding::CallbackForm {
+        callback_url: form.callback_url.clone(),
+        callback_ca_pem: form.callback_ca_pem.clone(),
+        dest_host: form.dest_host.clone(),
+    };
+    let (store, user) = (state.store.clone(), auth.username.clone());
+    let actor = super::admin::actor(&auth);
+    let res = blocking(move || {
+        Ok(onboarding::request_callback_change(
+            &store, &user, &f, &actor,
+        ))
+    })
+    .await?;
+    state.store.commit().await?;
+    let (errors, error) = match res {
+        Ok(()) => return Ok(redirect("/portal/?done=callback")),
+        Err(OnboardingError::Fields(f)) => (f, "请修改标红的字段后重新提交".to_string()),
+        Err(OnboardingError::Domain(d)) => {
+            (FieldErrors::default(), ConsoleError::from(d).to_string())
+        }
+    };
+    let mut page = portal_page(
+        &state,
+        &auth,
+        ApplyForm::default(),
+        errors,
+        error,
+        String::new(),
+    )?;
+    page.callback_form = form;
+    let mut resp = html(&page)?;
+    *resp.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
+    Ok(resp)
 }
 
 async fn platform_cert(

@@ -273,6 +273,10 @@ pub struct AppRow {
     pub submitted: String,
     pub decided: String,
     pub pending_rotation: bool,
+    /// A callback change awaiting an operator (filled in by the page that shows it).
+    pub pending_callback: Option<CallbackChangeView>,
+    /// Why the last callback change was refused; empty if it was not.
+    pub callback_rejection: String,
     /// Other accounts registered with the same USCC (a possible duplicate registration).
     pub same_uscc: String,
 }
@@ -292,6 +296,61 @@ pub fn masked_contact(p: &VendorProfile) -> String {
     )
 }
 
+/// Subject and validity of a callback CA certificate; empty when there is none.
+pub fn ca_summary(pem: Option<&str>) -> String {
+    pem.and_then(crate::domain::systems::callback_ca_info)
+        .map(|c| {
+            format!(
+                "{}（有效期至 {}）",
+                c.subject,
+                super::fmt_time(c.not_after_ms)
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// One setting of a callback change: (label, now, requested, whether it changes); empty
+/// values are shown as 未填写 by the template.
+pub struct CallbackChangeRow {
+    pub label: &'static str,
+    pub current: String,
+    pub requested: String,
+    pub changed: bool,
+}
+
+/// A pending callback change as the queue, the system page and the portal show it.
+pub struct CallbackChangeView {
+    pub username: String,
+    pub requested_at: String,
+    pub rows: Vec<CallbackChangeRow>,
+}
+
+impl CallbackChangeView {
+    pub fn new(p: &crate::domain::onboarding::PendingCallback) -> Self {
+        let (now, req) = (&p.current, &p.requested);
+        let row = |label, current: String, requested: String| CallbackChangeRow {
+            label,
+            changed: current != requested,
+            current,
+            requested,
+        };
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        CallbackChangeView {
+            username: p.username.clone(),
+            requested_at: fmt_time(p.requested_ms),
+            rows: vec![
+                row("回调地址", text(&now.callback_url), text(&req.callback_url)),
+                row(
+                    "回调服务 CA",
+                    ca_summary(now.callback_ca_pem.as_deref()),
+                    ca_summary(req.callback_ca_pem.as_deref()),
+                ),
+                row("destHost", text(&now.dest_host), text(&req.dest_host)),
+            ],
+        }
+    }
+}
+
 impl AppRow {
     pub fn new(a: &Application, p: Option<&VendorProfile>) -> Self {
         AppRow {
@@ -306,19 +365,7 @@ impl AppRow {
             plat_name: a.plat_name.clone(),
             vendor: a.vendor.clone(),
             callback_url: a.callback_url.clone().unwrap_or_default(),
-            callback_ca: a
-                .callback_ca_pem
-                .as_deref()
-                .and_then(|pem| crate::crypto::sm::pem_decode(pem).ok())
-                .and_then(|(_, der)| crate::crypto::x509::CertInfo::parse(&der).ok())
-                .map(|c| {
-                    format!(
-                        "{}（有效期至 {}）",
-                        c.subject,
-                        super::fmt_time(c.not_after_ms)
-                    )
-                })
-                .unwrap_or_default(),
+            callback_ca: ca_summary(a.callback_ca_pem.as_deref()),
             dest_host: a.dest_host.clone().unwrap_or_default(),
             key_fingerprint: key_fingerprint(&a.public_key_pem),
             state: a.state.label(),
@@ -328,6 +375,8 @@ impl AppRow {
             submitted: fmt_time(a.submitted_ms),
             decided: a.decided_ms.map(fmt_time).unwrap_or_default(),
             pending_rotation: a.pending_key_pem.is_some(),
+            pending_callback: None,
+            callback_rejection: a.callback_rejection.clone().unwrap_or_default(),
             same_uscc: String::new(),
         }
     }
@@ -413,8 +462,11 @@ pub struct SystemPage {
     pub notice: &'static str,
     pub sys: SystemRow,
     pub callback_url: String,
+    pub callback_ca: String,
     pub dest_host: String,
     pub keys: Vec<String>,
+    /// A callback change the vendor asked for, awaiting an operator.
+    pub pending_callback: Option<CallbackChangeView>,
     pub history: Vec<HistoryRow>,
     /// (target state value, button label) the operator may choose now.
     pub transitions: Vec<(&'static str, &'static str)>,
@@ -570,6 +622,22 @@ pub struct PortalPage {
     pub can_check_callback: bool,
     pub last_failure: Option<(String, String)>,
     pub check: Option<CheckView>,
+    /// The callback change form, prefilled with the system's settings (or what was typed).
+    pub callback_form: CallbackChangeForm,
+    pub pending_callback: Option<CallbackChangeView>,
+}
+
+/// 变更回调配置 in the portal.
+#[derive(Default, serde::Deserialize)]
+pub struct CallbackChangeForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub callback_url: String,
+    #[serde(default)]
+    pub callback_ca_pem: String,
+    #[serde(default)]
+    pub dest_host: String,
 }
 
 #[derive(Template)]

@@ -212,6 +212,32 @@ mod tests {
             &cli,
         )
         .unwrap();
+        // The system's vendor has asked for a callback change.
+        let asked = crate::store::applications::Application {
+            username: "vendor1".into(),
+            system_name: sys.name.clone(),
+            plat_name: sys.plat_name.clone(),
+            vendor: "某某科技".into(),
+            public_key_pem: sys.public_keys[0].clone(),
+            callback_url: None,
+            callback_ca_pem: None,
+            dest_host: None,
+            state: crate::domain::vocab::ApplicationState::Approved,
+            reason: String::new(),
+            app_id: Some(sys.app_id.clone()),
+            submitted_ms: 1,
+            decided_ms: Some(2),
+            decided_by: Some("op".into()),
+            pending_key_pem: None,
+            pending_callback: Some(crate::store::applications::CallbackChange {
+                callback_url: Some("https://cb.example.cn".into()),
+                callback_ca_pem: None,
+                dest_host: None,
+                requested_ms: 3,
+            }),
+            callback_rejection: None,
+        };
+        w.store.swap_application(None, &asked).unwrap();
         let systems_before = w.store.list_systems().unwrap();
         let size = w.store.audit_frontier().unwrap().size;
 
@@ -262,7 +288,14 @@ mod tests {
             "quota.set",
         );
 
+        internal(
+            crate::domain::onboarding::approve_callback_change(&w.store, "vendor1", &cli).map(drop),
+            "system.callback_change_approve",
+        );
+
         assert_eq!(w.store.list_systems().unwrap(), systems_before);
+        // The refused approval left the request pending.
+        assert_eq!(w.store.get_application("vendor1").unwrap().unwrap(), asked);
         let anchors: Vec<String> = w
             .store
             .trust_anchors()

@@ -41,6 +41,12 @@ actions! {
     SystemState => "system.state",
     /// A member's callback checked stage by stage (console, portal or CLI).
     SystemCheckCallback => "system.check_callback",
+    /// A vendor asked, after approval, to change its callback URL, callback CA and destHost.
+    SystemCallbackChangeRequest => "system.callback_change_request",
+    /// An operator applied a requested callback change to the system.
+    SystemCallbackChangeApprove => "system.callback_change_approve",
+    /// An operator refused a requested callback change (detail: the reason the vendor sees).
+    SystemCallbackChangeReject => "system.callback_change_reject",
     AccountCreate => "account.create",
     AccountDisable => "account.disable",
     AccountEnable => "account.enable",
@@ -131,6 +137,9 @@ impl Action {
             Action::SystemAdd => "登记接入系统",
             Action::SystemState => "变更系统状态",
             Action::SystemCheckCallback => "检查回调地址",
+            Action::SystemCallbackChangeRequest => "申请变更回调配置",
+            Action::SystemCallbackChangeApprove => "批准变更回调配置",
+            Action::SystemCallbackChangeReject => "驳回变更回调配置",
             Action::AccountCreate => "创建账户",
             Action::AccountDisable => "停用账户",
             Action::AccountEnable => "启用账户",

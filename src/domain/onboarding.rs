@@ -11,7 +11,8 @@ use super::codes;
 use super::systems::{self, NewSystem};
 use crate::domain::vocab::Role;
 use crate::domain::vocab::{ApplicationState, SystemState};
-use crate::store::applications::{Application, VendorProfile};
+use crate::store::applications::{Application, CallbackChange, VendorProfile};
+use crate::store::systems::SystemRecord;
 use crate::store::{Store, StoreError};
 use crate::time::now_ms;
 
@@ -178,6 +179,75 @@ fn optional_https(
     Some(v.to_string())
 }
 
+/// A system's callback settings: what its application gives at onboarding and what the
+/// vendor may ask to change after approval.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallbackSettings {
+    pub callback_url: Option<String>,
+    /// Normalised PEM CA certificate of the callback server.
+    pub callback_ca_pem: Option<String>,
+    pub dest_host: Option<String>,
+}
+
+impl CallbackSettings {
+    pub fn of_system(s: &SystemRecord) -> Self {
+        CallbackSettings {
+            callback_url: s.callback_url.clone(),
+            callback_ca_pem: s.callback_ca_pem.clone(),
+            dest_host: s.dest_host.clone(),
+        }
+    }
+
+    fn of_change(c: &CallbackChange) -> Self {
+        CallbackSettings {
+            callback_url: c.callback_url.clone(),
+            callback_ca_pem: c.callback_ca_pem.clone(),
+            dest_host: c.dest_host.clone(),
+        }
+    }
+
+    /// The settings as an audit detail reads them (the CA by its subject).
+    fn describe(&self) -> String {
+        let or_unset = |v: &Option<String>| v.clone().unwrap_or_else(|| "未填写".into());
+        let ca = self.callback_ca_pem.as_deref().map(|pem| {
+            systems::callback_ca_info(pem).map_or_else(|| "（无法解析）".into(), |c| c.subject)
+        });
+        format!(
+            "回调地址：{}；回调 CA：{}；destHost：{}",
+            or_unset(&self.callback_url),
+            or_unset(&ca),
+            or_unset(&self.dest_host)
+        )
+    }
+}
+
+/// Validates the callback fields of a form (the application's, or a change request's) the
+/// same way wherever they are entered; each fault is added under its form field.
+fn callback_settings(
+    errs: &mut FieldErrors,
+    callback_url: &str,
+    callback_ca_pem: &str,
+    dest_host: &str,
+) -> CallbackSettings {
+    let callback_url = optional_https(errs, "callback_url", "回调地址", callback_url);
+    let callback_ca_pem = match callback_ca_pem.trim() {
+        "" => None,
+        pem => match systems::normalise_ca_pem(pem) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                errs.add("callback_ca_pem", e.to_string());
+                None
+            }
+        },
+    };
+    let dest_host = optional_https(errs, "dest_host", "客户端请求地址（destHost）", dest_host);
+    CallbackSettings {
+        callback_url,
+        callback_ca_pem,
+        dest_host,
+    }
+}
+
 /// Submits (or, after a rejection, resubmits) the vendor's application, recorded as
 /// `onboarding.submit` whether accepted or refused.
 pub fn submit_application(
@@ -186,48 +256,47 @@ pub fn submit_application(
     f: &ApplicationForm,
 ) -> Result<Application, OnboardingError> {
     let actor = Actor::account(username, Role::Vendor);
-    match submit(store, username, f) {
-        Ok(app) => {
-            audit::record(
-                store,
-                &actor,
-                Action::OnboardingSubmit,
-                Outcome::Ok,
-                username,
-                app.system_name.as_str(),
-            )?;
-            Ok(app)
+    let res = submit(store, username, f);
+    audited_form(
+        store,
+        &actor,
+        Action::OnboardingSubmit,
+        username,
+        res,
+        |app| (username.to_string(), app.system_name.clone()),
+    )
+}
+
+/// Records a form's act: on success `ok(&value)` gives the target and detail; refused fields
+/// are named (not their values) on `target`, a refused rule with its message.
+fn audited_form<T>(
+    store: &Store,
+    actor: &Actor,
+    action: Action,
+    target: &str,
+    res: Result<T, OnboardingError>,
+    ok: impl FnOnce(&T) -> (String, String),
+) -> Result<T, OnboardingError> {
+    match res {
+        Ok(v) => {
+            let (target, detail) = ok(&v);
+            audit::record(store, actor, action, Outcome::Ok, &target, detail)?;
+            Ok(v)
         }
         Err(OnboardingError::Fields(errs)) => {
-            let detail = errs
+            let fields = errs
                 .0
                 .iter()
                 .map(|(field, _)| *field)
                 .collect::<Vec<_>>()
                 .join(",");
-            let detail = format!("字段无效: {detail}");
-            audit::note(
-                store,
-                &actor,
-                Action::OnboardingSubmit,
-                Outcome::Failed,
-                username,
-                detail,
-            );
+            let detail = format!("字段无效: {fields}");
+            audit::note(store, actor, action, Outcome::Failed, target, detail);
             Err(OnboardingError::Fields(errs))
         }
-        Err(OnboardingError::Domain(e)) => {
-            let res: Result<Application, DomainError> = Err(e);
-            audit::audited(
-                store,
-                &actor,
-                Action::OnboardingSubmit,
-                username,
-                res,
-                |_| (String::new(), String::new()),
-            )
-            .map_err(OnboardingError::Domain)
-        }
+        Err(OnboardingError::Domain(e)) => Err(OnboardingError::Domain(audit::failed(
+            store, actor, action, target, e,
+        ))),
     }
 }
 
@@ -253,23 +322,11 @@ fn submit(
             String::new()
         }
     };
-    let callback_url = optional_https(&mut errs, "callback_url", "回调地址", &f.callback_url);
-    let callback_ca_pem = match f.callback_ca_pem.trim() {
-        "" => None,
-        pem => match systems::normalise_ca_pem(pem) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                errs.add("callback_ca_pem", e.to_string());
-                None
-            }
-        },
-    };
-    let dest_host = optional_https(
-        &mut errs,
-        "dest_host",
-        "客户端请求地址（destHost）",
-        &f.dest_host,
-    );
+    let CallbackSettings {
+        callback_url,
+        callback_ca_pem,
+        dest_host,
+    } = callback_settings(&mut errs, &f.callback_url, &f.callback_ca_pem, &f.dest_host);
     if !errs.is_empty() {
         return Err(OnboardingError::Fields(errs));
     }
@@ -302,6 +359,8 @@ fn submit(
         decided_ms: None,
         decided_by: None,
         pending_key_pem: None,
+        pending_callback: None,
+        callback_rejection: None,
     };
     store
         .swap_application(old.as_ref(), &app)
@@ -439,18 +498,24 @@ pub fn reject(
     })
 }
 
-fn reject_application(
-    store: &Store,
-    username: &str,
-    reason: &str,
-    actor: &str,
-) -> Result<Application, DomainError> {
+/// A rejection's reason, which the applicant sees: required, at most 500 characters.
+fn rejection_reason(reason: &str) -> Result<&str, DomainError> {
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(DomainError::Invalid(
             "驳回必须填写原因（不超过 500 字）".into(),
         ));
     }
+    Ok(reason)
+}
+
+fn reject_application(
+    store: &Store,
+    username: &str,
+    reason: &str,
+    actor: &str,
+) -> Result<Application, DomainError> {
+    let reason = rejection_reason(reason)?;
     let old = submitted(store, username)?;
     let mut new = old.clone();
     new.state = ApplicationState::Rejected;
@@ -567,6 +632,259 @@ fn rotate_key(store: &Store, username: &str, actor: &Actor) -> Result<(), Domain
     done.pending_key_pem = None;
     store.swap_application(Some(&app), &done)?;
     Ok(())
+}
+
+/// The form of a callback change request: the settings as they are to be.
+#[derive(Debug, Clone, Default)]
+pub struct CallbackForm {
+    pub callback_url: String,
+    pub callback_ca_pem: String,
+    pub dest_host: String,
+}
+
+/// A callback change awaiting an operator: the system's settings now and as requested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCallback {
+    pub username: String,
+    pub app_id: String,
+    pub current: CallbackSettings,
+    pub requested: CallbackSettings,
+    pub requested_ms: i64,
+}
+
+/// What a system's acts name as their target: its appId once approved, before that the
+/// vendor's username (so every callback change entry is in the system's history).
+fn system_target(store: &Store, username: &str) -> String {
+    store
+        .get_application(username)
+        .ok()
+        .flatten()
+        .and_then(|a| a.app_id)
+        .unwrap_or_else(|| username.to_string())
+}
+
+/// A vendor with an approved system asks to change its callback URL, callback CA and
+/// destHost; the fields are validated as at onboarding and kept on the application until an
+/// operator decides (a new request replaces one still pending). Recorded as
+/// `system.callback_change_request` on the system.
+pub fn request_callback_change(
+    store: &Store,
+    username: &str,
+    f: &CallbackForm,
+    actor: &Actor,
+) -> Result<(), OnboardingError> {
+    let target = system_target(store, username);
+    let res = store_callback_request(store, username, f);
+    audited_form(
+        store,
+        actor,
+        Action::SystemCallbackChangeRequest,
+        &target,
+        res,
+        |requested| (target.clone(), requested.describe()),
+    )
+    .map(drop)
+}
+
+fn store_callback_request(
+    store: &Store,
+    username: &str,
+    f: &CallbackForm,
+) -> Result<CallbackSettings, OnboardingError> {
+    let mut errs = FieldErrors::default();
+    let requested = callback_settings(&mut errs, &f.callback_url, &f.callback_ca_pem, &f.dest_host);
+    if !errs.is_empty() {
+        return Err(OnboardingError::Fields(errs));
+    }
+    let old = store
+        .get_application(username)?
+        .ok_or_else(|| DomainError::NotFound("尚未提交入驻申请".into()))?;
+    let Some(app_id) = old.app_id.clone() else {
+        return Err(DomainError::Conflict("入驻申请通过后才能变更回调配置".into()).into());
+    };
+    let sys = store
+        .get_system(&app_id)?
+        .ok_or_else(|| DomainError::NotFound(format!("系统 {app_id} 不存在")))?;
+    if CallbackSettings::of_system(&sys) == requested {
+        return Err(DomainError::Invalid("新的回调配置与当前配置相同，无需变更".into()).into());
+    }
+    let mut new = old.clone();
+    new.pending_callback = Some(CallbackChange {
+        callback_url: requested.callback_url.clone(),
+        callback_ca_pem: requested.callback_ca_pem.clone(),
+        dest_host: requested.dest_host.clone(),
+        requested_ms: now_ms(),
+    });
+    new.callback_rejection = None;
+    store
+        .swap_application(Some(&old), &new)
+        .map_err(|e| match e {
+            StoreError::Conflict => DomainError::Conflict("申请已被修改，请刷新后重试".into()),
+            other => other.into(),
+        })?;
+    Ok(requested)
+}
+
+/// The callback change `username` asked for, with the system's settings now; `None` when
+/// nothing is pending.
+pub fn pending_callback(
+    store: &Store,
+    username: &str,
+) -> Result<Option<PendingCallback>, DomainError> {
+    match store.get_application(username)? {
+        Some(app) => pending_of(store, &app),
+        None => Ok(None),
+    }
+}
+
+/// The callback change pending for the system `app_id`, if any.
+pub fn pending_callback_of_system(
+    store: &Store,
+    app_id: &str,
+) -> Result<Option<PendingCallback>, DomainError> {
+    let app = store
+        .list_applications()?
+        .into_iter()
+        .find(|a| a.app_id.as_deref() == Some(app_id));
+    match app {
+        Some(app) => pending_of(store, &app),
+        None => Ok(None),
+    }
+}
+
+fn pending_of(store: &Store, app: &Application) -> Result<Option<PendingCallback>, DomainError> {
+    let (Some(app_id), Some(change)) = (&app.app_id, &app.pending_callback) else {
+        return Ok(None);
+    };
+    let current = store
+        .get_system(app_id)?
+        .map(|s| CallbackSettings::of_system(&s))
+        .unwrap_or_default();
+    Ok(Some(PendingCallback {
+        username: app.username.clone(),
+        app_id: app_id.clone(),
+        current,
+        requested: CallbackSettings::of_change(change),
+        requested_ms: change.requested_ms,
+    }))
+}
+
+/// An operator applies the pending callback change to the system, written with its
+/// `system.callback_change_approve` entry. The outbound client reads the system record on
+/// every call and keys its TLS clients by the CA, so the next callback uses the new settings.
+/// Returns the system's appId.
+pub fn approve_callback_change(
+    store: &Store,
+    username: &str,
+    actor: &Actor,
+) -> Result<String, DomainError> {
+    let action = Action::SystemCallbackChangeApprove;
+    apply_callback_change(store, username, actor)
+        .map_err(|e| audit::failed(store, actor, action, &system_target(store, username), e))
+}
+
+fn apply_callback_change(
+    store: &Store,
+    username: &str,
+    actor: &Actor,
+) -> Result<String, DomainError> {
+    let app = store
+        .get_application(username)?
+        .ok_or_else(|| DomainError::NotFound(format!("申请 {username} 不存在")))?;
+    let (Some(app_id), Some(change)) = (app.app_id.clone(), app.pending_callback.clone()) else {
+        return Err(DomainError::Conflict("没有待处理的回调配置变更".into()));
+    };
+    // Claim the request first: a vendor replacing it meanwhile, or a second operator, makes
+    // this approval fail instead of applying something nobody saw.
+    let mut claimed = app.clone();
+    claimed.pending_callback = None;
+    store
+        .swap_application(Some(&app), &claimed)
+        .map_err(|e| match e {
+            StoreError::Conflict => {
+                DomainError::Conflict("变更请求已被修改或已被他人处理，请刷新".into())
+            }
+            other => other.into(),
+        })?;
+    let requested = CallbackSettings::of_change(&change);
+    let applied = loop {
+        let old = match store.get_system(&app_id)? {
+            Some(s) => s,
+            None => break Err(DomainError::NotFound(format!("系统 {app_id} 不存在"))),
+        };
+        if store.is_tenant_destroyed(&app_id)? {
+            break Err(DomainError::Conflict(format!(
+                "系统 {app_id} 的租户数据已销毁，回调配置不能再变更"
+            )));
+        }
+        let mut new = old.clone();
+        new.callback_url = requested.callback_url.clone();
+        new.callback_ca_pem = requested.callback_ca_pem.clone();
+        new.dest_host = requested.dest_host.clone();
+        let entry = audit::entry(
+            actor,
+            Action::SystemCallbackChangeApprove,
+            &app_id,
+            requested.describe(),
+        );
+        match store.update_system(&old, &new, Some(&entry)) {
+            Ok(()) => break Ok(app_id),
+            Err(StoreError::Conflict) => continue,
+            Err(e) => break Err(e.into()),
+        }
+    };
+    if applied.is_err() {
+        // Nothing changed: the request goes back to the queue; the operator sees why.
+        let _ = store.swap_application(Some(&claimed), &app);
+    }
+    applied
+}
+
+/// An operator refuses the pending callback change with a reason the vendor sees; the
+/// system keeps its settings. Recorded as `system.callback_change_reject`.
+pub fn reject_callback_change(
+    store: &Store,
+    username: &str,
+    reason: &str,
+    actor: &Actor,
+) -> Result<(), DomainError> {
+    let target = system_target(store, username);
+    let res = refuse_callback_change(store, username, reason);
+    audit::audited(
+        store,
+        actor,
+        Action::SystemCallbackChangeReject,
+        &target,
+        res,
+        |reason| (target.clone(), reason.clone()),
+    )
+    .map(drop)
+}
+
+fn refuse_callback_change(
+    store: &Store,
+    username: &str,
+    reason: &str,
+) -> Result<String, DomainError> {
+    let reason = rejection_reason(reason)?;
+    let old = store
+        .get_application(username)?
+        .ok_or_else(|| DomainError::NotFound(format!("申请 {username} 不存在")))?;
+    if old.pending_callback.is_none() {
+        return Err(DomainError::Conflict("没有待处理的回调配置变更".into()));
+    }
+    let mut new = old.clone();
+    new.pending_callback = None;
+    new.callback_rejection = Some(reason.to_string());
+    store
+        .swap_application(Some(&old), &new)
+        .map_err(|e| match e {
+            StoreError::Conflict => {
+                DomainError::Conflict("变更请求已被修改或已被他人处理，请刷新".into())
+            }
+            other => other.into(),
+        })?;
+    Ok(reason.to_string())
 }
 
 #[cfg(test)]
@@ -736,6 +1054,133 @@ mod tests {
             sys.public_keys,
             vec![k2, k3],
             "at most two keys, newest last"
+        );
+    }
+
+    fn ca_pem(cn: &str) -> String {
+        let spec = crate::crypto::certgen::CertSpec {
+            common_name: cn.into(),
+            organization: None,
+            not_before_ms: now_ms() - 1000,
+            not_after_ms: now_ms() + 86_400_000,
+            is_ca: true,
+            serial: None,
+        };
+        let der = crate::crypto::certgen::self_signed_sm2(&spec, &Sm2KeyPair::generate()).unwrap();
+        sm::pem_encode("CERTIFICATE", &der)
+    }
+
+    #[test]
+    fn callback_changes_are_validated_then_applied_or_refused_by_an_operator() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        register_vendor(&store, &provider(dir.path()), &registration()).unwrap();
+        let vendor = Actor::account("vendor1", Role::Vendor);
+        let good = CallbackForm {
+            callback_url: "https://cb2.example.cn/hutong".into(),
+            callback_ca_pem: ca_pem("新回调 CA"),
+            dest_host: "https://ukey.example.cn".into(),
+        };
+        submit_application(&store, "vendor1", &form()).unwrap();
+        // Not before approval.
+        assert!(matches!(
+            request_callback_change(&store, "vendor1", &good, &vendor),
+            Err(OnboardingError::Domain(DomainError::Conflict(_)))
+        ));
+        let app_id = approve(&store, "vendor1", &Actor::cli())
+            .unwrap()
+            .app_id
+            .unwrap();
+        // The onboarding validators, field by field; nothing is kept.
+        let bad = CallbackForm {
+            callback_url: "http://cb.example.cn".into(),
+            callback_ca_pem: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----".into(),
+            dest_host: "ftp://x".into(),
+        };
+        let Err(OnboardingError::Fields(f)) =
+            request_callback_change(&store, "vendor1", &bad, &vendor)
+        else {
+            panic!("bad callback settings accepted");
+        };
+        for field in ["callback_url", "callback_ca_pem", "dest_host"] {
+            assert!(f.get(field).is_some(), "{field}: {f:?}");
+        }
+        assert!(pending_callback(&store, "vendor1").unwrap().is_none());
+        // The same settings as now is no change.
+        assert!(
+            request_callback_change(&store, "vendor1", &CallbackForm::default(), &vendor).is_err()
+        );
+
+        request_callback_change(&store, "vendor1", &good, &vendor).unwrap();
+        let p = pending_callback_of_system(&store, &app_id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.current, CallbackSettings::default());
+        assert_eq!(
+            p.requested.callback_url.as_deref(),
+            Some("https://cb2.example.cn/hutong")
+        );
+        assert_eq!(
+            approve_callback_change(&store, "vendor1", &Actor::cli()).unwrap(),
+            app_id
+        );
+        let sys = store.get_system(&app_id).unwrap().unwrap();
+        assert_eq!(CallbackSettings::of_system(&sys), p.requested);
+        assert!(pending_callback(&store, "vendor1").unwrap().is_none());
+        assert!(
+            approve_callback_change(&store, "vendor1", &Actor::cli()).is_err(),
+            "nothing pending"
+        );
+
+        // A second request refused with a reason; the system keeps the approved settings.
+        let other = CallbackForm {
+            callback_url: "https://cb3.example.cn".into(),
+            ..Default::default()
+        };
+        request_callback_change(&store, "vendor1", &other, &vendor).unwrap();
+        assert!(reject_callback_change(&store, "vendor1", " ", &Actor::cli()).is_err());
+        reject_callback_change(&store, "vendor1", "新地址未备案", &Actor::cli()).unwrap();
+        let app = store.get_application("vendor1").unwrap().unwrap();
+        assert_eq!(app.callback_rejection.as_deref(), Some("新地址未备案"));
+        assert!(app.pending_callback.is_none());
+        assert_eq!(store.get_system(&app_id).unwrap().unwrap(), sys);
+
+        // Each act is one entry on the system; refusals are failed entries.
+        let events = store.recent_events(100).unwrap();
+        let on_system = |a: Action, o: Outcome| {
+            events
+                .iter()
+                .filter(|e| e.action == a && e.outcome == o && e.target == app_id)
+                .count()
+        };
+        assert_eq!(
+            on_system(Action::SystemCallbackChangeRequest, Outcome::Ok),
+            2
+        );
+        assert_eq!(
+            on_system(Action::SystemCallbackChangeRequest, Outcome::Failed),
+            2
+        );
+        assert_eq!(
+            on_system(Action::SystemCallbackChangeApprove, Outcome::Ok),
+            1
+        );
+        assert_eq!(
+            on_system(Action::SystemCallbackChangeReject, Outcome::Ok),
+            1
+        );
+        let approved = events
+            .iter()
+            .find(|e| e.action == Action::SystemCallbackChangeApprove && e.outcome == Outcome::Ok)
+            .unwrap();
+        assert!(
+            approved
+                .detail
+                .as_str()
+                .contains("https://cb2.example.cn/hutong")
+                && approved.detail.as_str().contains("新回调 CA"),
+            "{:?}",
+            approved.detail
         );
     }
 }

@@ -62,6 +62,12 @@ pub fn normalise_ca_pem(pem: &str) -> Result<String, DomainError> {
     Ok(sm::pem_encode("CERTIFICATE", &der))
 }
 
+/// The certificate of a stored (normalised) callback CA, for showing who it is.
+pub fn callback_ca_info(pem: &str) -> Option<crate::crypto::x509::CertInfo> {
+    let (_, der) = sm::pem_decode(pem).ok()?;
+    crate::crypto::x509::CertInfo::parse(&der).ok()
+}
+
 fn check_https_url(field: &str, url: &Option<String>) -> Result<(), DomainError> {
     if let Some(u) = url
         && (!u.starts_with("https://") || u.len() > 512 || u.chars().any(char::is_whitespace))

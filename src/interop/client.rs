@@ -229,6 +229,21 @@ impl MemberClient {
         }
     }
 
+    /// Forgets what this process learnt about `app_id`'s callback (its TLS clients, the
+    /// breaker, the last failure) once its callback settings changed: they were about the
+    /// old address or CA. The settings themselves are read from the record on every call.
+    pub fn callback_changed(&self, app_id: &str) {
+        if let Ok(mut map) = self.clients.lock() {
+            map.retain(|(id, _), _| id != app_id);
+        }
+        if let Ok(mut map) = self.breakers.lock() {
+            map.remove(app_id);
+        }
+        if let Ok(mut map) = self.last_failures.lock() {
+            map.remove(app_id);
+        }
+    }
+
     fn http_client(&self, member: &SystemRecord) -> Result<reqwest::Client, InteropError> {
         let ca = member.callback_ca_pem.clone().unwrap_or_default();
         let key = (member.app_id.clone(), ca.clone());
@@ -239,6 +254,8 @@ impl MemberClient {
         }
         let client = build_http_client(member, self.timeout)?;
         if let Ok(mut map) = self.clients.lock() {
+            // One client per member: a client for a CA it no longer has is never used again.
+            map.retain(|(id, _), _| *id != member.app_id);
             map.insert(key, client.clone());
         }
         Ok(client)

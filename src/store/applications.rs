@@ -69,6 +69,27 @@ pub struct Application {
     /// A new key the vendor asked to rotate to, awaiting an operator.
     #[serde(default)]
     pub pending_key_pem: Option<String>,
+    /// New callback settings the vendor asked for after approval, awaiting an operator.
+    /// Absent fields are not written, so a record from before this field re-encodes to the
+    /// same bytes and compare-and-swap keeps working on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_callback: Option<CallbackChange>,
+    /// Why the operator refused the last callback change, shown to the vendor until it asks
+    /// again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_rejection: Option<String>,
+}
+
+/// A callback change the vendor asked for: the system's whole callback settings as they are
+/// to be (an absent value clears that setting), validated when asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallbackChange {
+    pub callback_url: Option<String>,
+    /// Normalised PEM CA certificate of the callback server.
+    pub callback_ca_pem: Option<String>,
+    pub dest_host: Option<String>,
+    pub requested_ms: i64,
 }
 
 impl Store {

@@ -172,6 +172,8 @@ fn tenant(
                 decided_ms: Some(2),
                 decided_by: Some("op".into()),
                 pending_key_pem: None,
+                pending_callback: None,
+                callback_rejection: None,
             },
         )
         .expect("application");
