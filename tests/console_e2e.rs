@@ -365,14 +365,14 @@ async fn vendor_onboards_in_the_browser_and_its_app_id_signs_api_calls() {
     click(&c, "request-callback-change").await;
     assert!(text(&c, "notice").await.contains("回调配置变更已提交"));
     text(&c, "callback-pending").await;
-    shot(&c, "16-portal-callback-change").await;
+    shot(&c, "18-portal-callback-change").await;
     logout(&c).await;
     login(&c, &base, "op1", "Operator-Pass-12").await;
     c.goto(&format!("{base}/console/applications"))
         .await
         .unwrap();
     text(&c, "callback-change-vendor1").await;
-    shot(&c, "17-operator-callback-change").await;
+    shot(&c, "19-operator-callback-change").await;
     click(&c, "callback-approve-vendor1").await;
     assert!(text(&c, "notice").await.contains("已批准回调配置变更"));
     c.goto(&format!("{base}/console/systems/{app_id}"))

@@ -166,6 +166,9 @@ impl Serialize for Algorithm {
     }
 }
 
+/// The hint of a step that did not run because an earlier one failed.
+pub const HINT_NOT_RUN: &str = "前序步骤失败，本步骤未执行";
+
 /// The hint of the `registry` step for a seal that is not on file here.
 pub const HINT_NOT_REGISTERED: &str = "未在本平台备案";
 
@@ -389,7 +392,7 @@ impl SignatureReport {
         for step in Step::ALL {
             let (passed, hint) = match self.outcome(step) {
                 Some((p, h)) => (p, h.to_string()),
-                None => (false, "前序步骤失败，本步骤未执行".to_string()),
+                None => (false, HINT_NOT_RUN.to_string()),
             };
             let level = self.level(step, opts);
             flow.push(FlowStep {

@@ -166,7 +166,8 @@ fn report_view(
                 .iter()
                 .map(|f| {
                     let (verdict, class) = verdict(f.level);
-                    if f.level == Level::Fail {
+                    // A step that did not run is not a reason of its own: the one before it is.
+                    if f.level == Level::Fail && f.hint != crate::verify::report::HINT_NOT_RUN {
                         reasons.push(Reason {
                             signature: i + 1,
                             why: plain_reason(f.step),
