@@ -1664,6 +1664,49 @@ async fn operators_search_the_seal_registry() {
             .status,
         404
     );
+    // A BMP picture (GB/T 38540 allows one) is served as PNG, so every browser draws it.
+    let bmp: Vec<u8> = [
+        &b"BM"[..],
+        &58u32.to_le_bytes(),
+        &[0; 4],
+        &54u32.to_le_bytes(),
+        &40u32.to_le_bytes(),
+        &1i32.to_le_bytes(),
+        &1i32.to_le_bytes(),
+        &1u16.to_le_bytes(),
+        &24u16.to_le_bytes(),
+        &[0; 24],
+        &[0, 0, 255, 0], // one red pixel, the row padded to 4 bytes
+    ]
+    .concat();
+    let kit = hutong::ses::kit::SealKit::generate("某某公司").unwrap();
+    let mut params = kit.params("某某科技有限公司财务专用章", "es-bmp", 30, bmp);
+    params.picture_kind = "bmp".into();
+    let bmp_code = hutong::domain::seals::file(
+        &srv.state.store,
+        srv.state.keys.provider(),
+        &srv.state.config.region_code,
+        &system,
+        hutong::domain::seals::Filing {
+            code: Some("biz-bmp".into()),
+            name: "某某科技有限公司财务专用章".into(),
+            seal_type: "04".into(),
+            possessor: "某某科技有限公司".into(),
+            possessor_cert_no: USCC.into(),
+            possessor_type: 1,
+            biz_type: 1,
+            cert_type: 2,
+            seal_data: Some(
+                base64::engine::general_purpose::STANDARD.encode(kit.seal_v4(&params).unwrap()),
+            ),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let pic = op.get(&format!("/console/seals/{bmp_code}/picture")).await;
+    assert_eq!(pic.status, 200);
+    assert_eq!(pic.headers["content-type"], "image/png");
+    assert!(pic.body.contains("IHDR") && pic.body.contains("IEND"));
 
     // Other roles are refused, the page and the picture alike.
     for user in ["sec1", "aud1"] {

@@ -302,6 +302,18 @@ async fn vendor_onboards_in_the_browser_and_its_app_id_signs_api_calls() {
         .unwrap();
     text(&c, "approve-vendor1").await;
     shot(&c, "03-operator-queue").await;
+    // The applicant's full real-name data, only with a reason (audited).
+    fill(&c, "reveal-reason-vendor1", "核对法定代表人").await;
+    click(&c, "reveal-vendor1").await;
+    assert_eq!(text(&c, "legal-rep").await, "张三");
+    assert!(text(&c, "reveal-note").await.contains("核对法定代表人"));
+    assert!(srv.state.store.recent_events(50).unwrap().iter().any(|e| {
+        e.action == hutong::domain::audit_event::Action::OnboardingReveal
+            && e.detail.as_str().contains("核对法定代表人")
+    }));
+    c.goto(&format!("{base}/console/applications"))
+        .await
+        .unwrap();
     // Approving asks on a page of its own, then says what was done.
     click(&c, "approve-vendor1").await;
     assert!(text(&c, "question").await.contains("vendor1"));

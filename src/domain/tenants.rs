@@ -115,7 +115,7 @@ fn run(
         }
         let now = now_ms();
         // Seals revoked before lose their personal index entry too.
-        let seals: Vec<(SealRecord, SealRecord, Vec<Vec<u8>>)> = store
+        let seals: Vec<tree::Revocation> = store
             .seals_where(usize::MAX, |r| r.app_id == app_id)?
             .into_iter()
             .map(|old| {

@@ -12,6 +12,7 @@
 //! covers: signed bytes are always the exact byte ranges found in the input.
 
 pub mod asn1;
+pub mod bmp;
 mod build;
 pub mod kit;
 pub mod picture;

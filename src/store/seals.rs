@@ -8,7 +8,7 @@
 //! tenant KEKs hold the raw blob of the platform KEK and are re-wrapped by
 //! [`Store::migrate_data_keys`] at start or by the first [`Store::data_key`]).
 
-use super::engine::Direction;
+use super::engine::{Direction, Txn};
 use super::keyspace as ks;
 use super::{Store, StoreError, TxAbort, decode, encode};
 use crate::domain::vocab::{BizType, CertType, PossessorType, SealState};
@@ -172,12 +172,38 @@ fn read_data_key(raw: Vec<u8>) -> Result<StoredDataKey, StoreError> {
     }
 }
 
+/// A seal to revoke: as read, as revoked, and the index keys to drop.
+pub type Revocation = (SealRecord, SealRecord, Vec<Vec<u8>>);
+
+type EncodedRevocation<'a> = (Vec<u8>, Vec<u8>, &'a [u8], &'a Vec<Vec<u8>>);
+
+fn encode_revocations(seals: &[Revocation]) -> Result<Vec<EncodedRevocation<'_>>, StoreError> {
+    seals
+        .iter()
+        .map(|(old, new, drop)| Ok((encode(old)?, encode(new)?, new.seal_code.as_bytes(), drop)))
+        .collect()
+}
+
+/// Writes each revocation whose seal is still as read (`Conflict` otherwise).
+fn apply_revocations(tx: &dyn Txn, seals: &[EncodedRevocation<'_>]) -> Result<(), TxAbort> {
+    for (old, new, code, drop) in seals {
+        if tx.get(ks::SEALS, code)?.as_deref() != Some(old.as_slice()) {
+            return Err(TxAbort::Store(StoreError::Conflict));
+        }
+        tx.insert(ks::SEALS, code, new)?;
+        for k in drop.iter() {
+            tx.remove(ks::SEAL_INDEX, k)?;
+        }
+    }
+    Ok(())
+}
+
 /// What a tenant's destruction changes in the store, written in one transaction with its
 /// audit entry: each data-key owner's tombstone, the seals revoked (`(as read, revoked)`,
 /// with the index keys to drop), the system as read and as it will be.
 pub struct TenantShred<'a> {
     pub owners: &'a [String],
-    pub seals: &'a [(SealRecord, SealRecord, Vec<Vec<u8>>)],
+    pub seals: &'a [Revocation],
     pub system: (
         &'a super::systems::SystemRecord,
         &'a super::systems::SystemRecord,
@@ -426,13 +452,7 @@ impl Store {
         let tombstone = encode(&DataKeyEntry::Destroyed {
             at_ms: crate::time::now_ms(),
         })?;
-        let seals = plan
-            .seals
-            .iter()
-            .map(|(old, new, drop)| {
-                Ok((encode(old)?, encode(new)?, new.seal_code.as_bytes(), drop))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let seals = encode_revocations(plan.seals)?;
         let (old_sys, new_sys) = plan.system;
         let (sys_key, old_sys, new_sys) = (
             new_sys.app_id.as_bytes(),
@@ -450,15 +470,7 @@ impl Store {
                 return Err(TxAbort::Store(StoreError::Conflict));
             }
             tx.insert(ks::SYSTEMS, sys_key, &new_sys)?;
-            for (old, new, code, drop) in &seals {
-                if tx.get(ks::SEALS, code)?.as_deref() != Some(old.as_slice()) {
-                    return Err(TxAbort::Store(StoreError::Conflict));
-                }
-                tx.insert(ks::SEALS, code, new)?;
-                for k in drop.iter() {
-                    tx.remove(ks::SEAL_INDEX, k)?;
-                }
-            }
+            apply_revocations(tx, &seals)?;
             for owner in plan.owners {
                 tx.insert(ks::DATA_KEYS, owner.as_bytes(), &tombstone)?;
             }
@@ -471,27 +483,10 @@ impl Store {
 
     /// Revokes seals of a destroyed tenant (old record, revoked record, index keys to drop),
     /// each compared with what was read: `Conflict` if one changed meanwhile.
-    pub fn revoke_seals(
-        &self,
-        seals: &[(SealRecord, SealRecord, Vec<Vec<u8>>)],
-    ) -> Result<(), StoreError> {
-        let seals = seals
-            .iter()
-            .map(|(old, new, drop)| {
-                Ok((encode(old)?, encode(new)?, new.seal_code.as_bytes(), drop))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+    pub fn revoke_seals(&self, seals: &[Revocation]) -> Result<(), StoreError> {
+        let seals = encode_revocations(seals)?;
         self.transaction(&[ks::SEALS, ks::SEAL_INDEX], |tx| {
-            for (old, new, code, drop) in &seals {
-                if tx.get(ks::SEALS, code)?.as_deref() != Some(old.as_slice()) {
-                    return Err(TxAbort::Store(StoreError::Conflict));
-                }
-                tx.insert(ks::SEALS, code, new)?;
-                for k in drop.iter() {
-                    tx.remove(ks::SEAL_INDEX, k)?;
-                }
-            }
-            Ok(())
+            apply_revocations(tx, &seals)
         })
     }
 

@@ -49,6 +49,11 @@ pub fn picture_content_type(data: &[u8]) -> Option<&'static str> {
 /// Serves picture bytes; SVG stays inert (the scope's CSP forbids scripts, and it is offered as
 /// a download when opened directly).
 fn picture_response(data: Vec<u8>) -> Result<HttpResponse, ConsoleError> {
+    // A BMP is served as PNG: browsers differ in the BMP variants they draw.
+    let data = match PictureFormat::sniff(&data) {
+        Some(PictureFormat::Bmp) => crate::ses::bmp::to_png(&data).unwrap_or(data),
+        _ => data,
+    };
     let ct = picture_content_type(&data)
         .ok_or_else(|| ConsoleError::NotFound("印章图片格式无法在浏览器中显示".into()))?;
     Ok(HttpResponse::Ok()
