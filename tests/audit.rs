@@ -573,6 +573,17 @@ async fn every_acknowledged_call_is_in_the_log_after_a_sigkill() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // The same for a script.
+    let out = daemon::hutong(dir.path())
+        .args(["audit", "verify", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["problem"].is_null() && report["treeSize"].as_u64() > Some(0),
+        "{report}"
+    );
     let f = dir.path().join("after-restart.jsonl");
     let lines = export(dir.path(), &f, None);
     let (ok, text) = verify_with_python(&cert_path(dir.path()), &f);

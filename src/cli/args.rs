@@ -204,6 +204,10 @@ pub enum AuditCmd {
         /// current and previous ones.
         #[arg(long, value_name = "FILE")]
         cert: Vec<PathBuf>,
+        /// Print the result as JSON, for scripts (the exit status still says whether the log
+        /// is intact).
+        #[arg(long)]
+        json: bool,
     },
     /// Export entries as JSON Lines (SPEC §6.1), with an anchor when starting after entry 0.
     Export {

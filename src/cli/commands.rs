@@ -501,7 +501,11 @@ pub fn verify(config: &Config, file: &Path, json: bool) -> Result<()> {
 
 pub fn audit(config: &Config, cmd: AuditCmd) -> Result<()> {
     match cmd {
-        AuditCmd::Verify { from_export, cert } => {
+        AuditCmd::Verify {
+            from_export,
+            cert,
+            json,
+        } => {
             let report = match from_export {
                 Some(file) => {
                     let certs = if cert.is_empty() {
@@ -523,11 +527,16 @@ pub fn audit(config: &Config, cmd: AuditCmd) -> Result<()> {
                 }
                 None => expect_response!(manage(config, Command::AuditVerify)?, AuditVerify),
             };
-            println!(
-                "条目 {}，检查点 {}，树大小 {}，最后检查点之后未签名的条目 {}",
-                report.entries, report.checkpoints, report.tree_size, report.unsigned_tail
-            );
+            if json {
+                output::json(&report);
+            } else {
+                println!(
+                    "条目 {}，检查点 {}，树大小 {}，最后检查点之后未签名的条目 {}",
+                    report.entries, report.checkpoints, report.tree_size, report.unsigned_tail
+                );
+            }
             match report.problem {
+                None if json => Ok(()),
                 None => {
                     println!("审计日志完整");
                     Ok(())
