@@ -185,6 +185,9 @@ pub fn verify(lines: impl Iterator<Item = String>, certs: &[Vec<u8>]) -> Report 
     let mut signed = 0u64;
     // The origins seen so far, in order; the last is the one in force.
     let mut origins: Vec<String> = Vec::new();
+    // The anchor's origin and time: it is left out of the order (see below), but a checkpoint
+    // made after the anchor was signed may not come from an older certificate than it.
+    let anchor: std::cell::RefCell<Option<(String, i64)>> = std::cell::RefCell::new(None);
     let check_cp = |cp: &SignedCheckpoint,
                     f: &Frontier,
                     since: u64,
@@ -230,8 +233,22 @@ pub fn verify(lines: impl Iterator<Item = String>, certs: &[Vec<u8>]) -> Report 
                     p.origin
                 ));
             }
-            Some(_) | None if !ordered => {}
-            _ => origins.push(p.origin.clone()),
+            Some(_) | None if !ordered => {
+                *anchor.borrow_mut() = Some((p.origin.clone(), p.at_ms));
+            }
+            _ => {
+                if let Some((first, at)) = anchor.borrow().as_ref()
+                    && (first.rsplit_once('/').map(|(r, _)| r)
+                        != p.origin.rsplit_once('/').map(|(r, _)| r)
+                        || (p.at_ms > *at && generation(&p.origin) < generation(first)))
+                {
+                    return Err(format!(
+                        "origin {} 与锚点检查点（{first}）的地区或密钥先后不符",
+                        p.origin
+                    ));
+                }
+                origins.push(p.origin.clone())
+            }
         }
         if p.size != f.size {
             return Err(format!(

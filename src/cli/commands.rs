@@ -521,8 +521,10 @@ pub fn audit(config: &Config, cmd: AuditCmd) -> Result<()> {
                     };
                     let f = std::fs::File::open(&file)
                         .with_context(|| format!("读取导出文件 {} 失败", file.display()))?;
+                    // A line that cannot be read (not UTF-8, an I/O error) is reported where it
+                    // stands, never taken as the end of a shorter, intact log.
                     let lines = std::io::BufRead::lines(std::io::BufReader::new(f))
-                        .map_while(std::result::Result::ok);
+                        .map(|l| l.unwrap_or_else(|_| "\u{0}".to_string()));
                     hutong::audit::export::verify(lines, &certs)
                 }
                 None => expect_response!(manage(config, Command::AuditVerify)?, AuditVerify),

@@ -122,13 +122,13 @@ pub fn platform_cert_der(cfg: &Config) -> Result<Vec<u8>, KeyError> {
     read_cert(&keys_dir(cfg).join(PLATFORM_CERT_FILE))
 }
 
-/// Every platform certificate on disk, the current one first, then those it replaced
-/// (newest first): what checks of older signatures (audit checkpoints, backups) need.
 /// Whether the key store beside `cfg`'s data holds a platform certificate at all.
 pub fn has_platform_cert(cfg: &Config) -> bool {
     keys_dir(cfg).join(PLATFORM_CERT_FILE).exists()
 }
 
+/// Every platform certificate on disk, the current one first, then those it replaced
+/// (newest first): what checks of older signatures (audit checkpoints, backups) need.
 pub fn platform_cert_ders(cfg: &Config) -> Result<Vec<Vec<u8>>, KeyError> {
     let mut all = vec![platform_cert_der(cfg)?];
     all.extend(

@@ -4,8 +4,10 @@
 //! the usual masks). The PNG is RGB, 8 bits, its image data in stored deflate blocks: the
 //! pictures are small and this needs no compressor.
 
-/// Larger pictures are not converted (a seal picture is a few hundred pixels).
+/// Larger pictures are not converted (a seal picture is a few hundred pixels): each side, and
+/// the whole, which bounds the work and the PNG's size (3 bytes a pixel) per request.
 const MAX_SIDE: u32 = 4096;
+const MAX_PIXELS: u64 = 2 * 1024 * 1024;
 
 /// The PNG of a BMP picture, or `None` when it is not an uncompressed BMP this reads.
 pub fn to_png(bmp: &[u8]) -> Option<Vec<u8>> {
@@ -28,7 +30,12 @@ pub fn to_png(bmp: &[u8]) -> Option<Vec<u8>> {
     let compression = le32(30)?;
     let colors_used = le32(46)? as usize;
     let (w, h) = (width.unsigned_abs(), height.unsigned_abs());
-    if width <= 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
+    if width <= 0
+        || h == 0
+        || w > MAX_SIDE
+        || h > MAX_SIDE
+        || u64::from(w) * u64::from(h) > MAX_PIXELS
+    {
         return None;
     }
     match (compression, bpp) {

@@ -225,7 +225,8 @@ fn report_view(
 }
 
 /// The largest signed report kept for download (the pictures dominate it).
-const MAX_SIGNED_REPORT: usize = 16 * 1024 * 1024;
+/// 32 sessions keep one each (`ReportPictures`), so this bounds the cache too.
+const MAX_SIGNED_REPORT: usize = 4 * 1024 * 1024;
 
 /// The report as the API answers it — the same `{code,message,data}` bytes — with the
 /// platform's SM2 signature over them and its certificate beside, both from one snapshot of
