@@ -1603,25 +1603,29 @@ async fn operators_search_the_seal_registry() {
     let member = srv.add_member("online");
     let system = srv.state.store.get_system(&member.app_id).unwrap().unwrap();
     let der = test_seal("某某科技有限公司合同专用章");
-    let seal_code = hutong::domain::seals::file(
-        &srv.state.store,
-        srv.state.keys.provider(),
-        &srv.state.config.region_code,
-        &system,
-        hutong::domain::seals::Filing {
-            code: Some("biz-1".into()),
-            name: "某某科技有限公司合同专用章".into(),
-            seal_type: "04".into(),
-            possessor: "某某科技有限公司".into(),
-            possessor_cert_no: USCC.into(),
-            possessor_type: 1,
-            biz_type: 1,
-            cert_type: 2,
-            seal_data: Some(base64::engine::general_purpose::STANDARD.encode(&der)),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    // Files `der` as an organisation's seal of the member.
+    let file = |der: &[u8], code: &str, name: &str| {
+        hutong::domain::seals::file(
+            &srv.state.store,
+            srv.state.keys.provider(),
+            &srv.state.config.region_code,
+            &system,
+            hutong::domain::seals::Filing {
+                code: Some(code.into()),
+                name: name.into(),
+                seal_type: "04".into(),
+                possessor: "某某科技有限公司".into(),
+                possessor_cert_no: USCC.into(),
+                possessor_type: 1,
+                biz_type: 1,
+                cert_type: 2,
+                seal_data: Some(base64::engine::general_purpose::STANDARD.encode(der)),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let seal_code = file(&der, "biz-1", "某某科技有限公司合同专用章");
 
     let mut op = Browser::new(&srv);
     op.login("op1", PASSWORD).await;
@@ -1682,27 +1686,11 @@ async fn operators_search_the_seal_registry() {
     let kit = hutong::ses::kit::SealKit::generate("某某公司").unwrap();
     let mut params = kit.params("某某科技有限公司财务专用章", "es-bmp", 30, bmp);
     params.picture_kind = "bmp".into();
-    let bmp_code = hutong::domain::seals::file(
-        &srv.state.store,
-        srv.state.keys.provider(),
-        &srv.state.config.region_code,
-        &system,
-        hutong::domain::seals::Filing {
-            code: Some("biz-bmp".into()),
-            name: "某某科技有限公司财务专用章".into(),
-            seal_type: "04".into(),
-            possessor: "某某科技有限公司".into(),
-            possessor_cert_no: USCC.into(),
-            possessor_type: 1,
-            biz_type: 1,
-            cert_type: 2,
-            seal_data: Some(
-                base64::engine::general_purpose::STANDARD.encode(kit.seal_v4(&params).unwrap()),
-            ),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let bmp_code = file(
+        &kit.seal_v4(&params).unwrap(),
+        "biz-bmp",
+        "某某科技有限公司财务专用章",
+    );
     let pic = op.get(&format!("/console/seals/{bmp_code}/picture")).await;
     assert_eq!(pic.status, 200);
     assert_eq!(pic.headers["content-type"], "image/png");

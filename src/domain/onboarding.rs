@@ -88,6 +88,20 @@ fn plausible_email(s: &str) -> bool {
         && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+/// Writes `new` in place of `old` (compare-and-swap); another change in between is a
+/// conflict the person sees as `conflict`.
+fn swap(
+    store: &Store,
+    old: Option<&Application>,
+    new: &Application,
+    conflict: &str,
+) -> Result<(), DomainError> {
+    store.swap_application(old, new).map_err(|e| match e {
+        StoreError::Conflict => DomainError::Conflict(conflict.into()),
+        other => other.into(),
+    })
+}
+
 /// Registers a vendor account with its real-name data.
 pub fn register_vendor(
     store: &Store,
@@ -362,12 +376,7 @@ fn submit(
         pending_callback: None,
         callback_rejection: None,
     };
-    store
-        .swap_application(old.as_ref(), &app)
-        .map_err(|e| match e {
-            StoreError::Conflict => DomainError::Conflict("申请已被修改，请刷新后重试".into()),
-            other => other.into(),
-        })?;
+    swap(store, old.as_ref(), &app, "申请已被修改，请刷新后重试")?;
     Ok(app)
 }
 
@@ -450,12 +459,7 @@ fn approve_application(
     new.state = ApplicationState::Approved;
     new.decided_ms = Some(now_ms());
     new.decided_by = Some(actor.to_string());
-    store
-        .swap_application(Some(&old), &new)
-        .map_err(|e| match e {
-            StoreError::Conflict => DomainError::Conflict("申请已被他人处理，请刷新".into()),
-            other => other.into(),
-        })?;
+    swap(store, Some(&old), &new, "申请已被他人处理，请刷新")?;
     let created = systems::create_system(
         store,
         NewSystem {
@@ -522,12 +526,7 @@ fn reject_application(
     new.reason = reason.to_string();
     new.decided_ms = Some(now_ms());
     new.decided_by = Some(actor.to_string());
-    store
-        .swap_application(Some(&old), &new)
-        .map_err(|e| match e {
-            StoreError::Conflict => DomainError::Conflict("申请已被他人处理，请刷新".into()),
-            other => other.into(),
-        })?;
+    swap(store, Some(&old), &new, "申请已被他人处理，请刷新")?;
     Ok(new)
 }
 
@@ -589,12 +588,7 @@ fn store_rotation_request(store: &Store, username: &str, pem: &str) -> Result<()
     }
     let mut new = old.clone();
     new.pending_key_pem = Some(key);
-    store
-        .swap_application(Some(&old), &new)
-        .map_err(|e| match e {
-            StoreError::Conflict => DomainError::Conflict("申请已被修改，请刷新后重试".into()),
-            other => other.into(),
-        })?;
+    swap(store, Some(&old), &new, "申请已被修改，请刷新后重试")?;
     Ok(())
 }
 
@@ -716,12 +710,7 @@ fn store_callback_request(
         requested_ms: now_ms(),
     });
     new.callback_rejection = None;
-    store
-        .swap_application(Some(&old), &new)
-        .map_err(|e| match e {
-            StoreError::Conflict => DomainError::Conflict("申请已被修改，请刷新后重试".into()),
-            other => other.into(),
-        })?;
+    swap(store, Some(&old), &new, "申请已被修改，请刷新后重试")?;
     Ok(requested)
 }
 
