@@ -17,6 +17,11 @@
 //!   `--duration-secs`, restarts it, then checks the store: acknowledged, found and lost
 //!   writes; exits non-zero on any loss (see `examples/support/crash.rs`).
 //!   `cargo build --bin hutong && cargo run --example loadgen -- --scenario crash --concurrency 8`
+//! - `mixed`: a soak run of its own `hutong serve` (like `crash`) under a weighted mix of
+//!   filings, state changes, queries, routed cloud signing, document verification and auditor
+//!   console pages for `--duration`, sampling RSS, open files and store size every 10 s into
+//!   `--csv` and `--svg`; exits non-zero on any error or RSS growth above 10 % (see
+//!   `examples/support/soak.rs`). Suggested: `--concurrency 8 --duration 10m`.
 //!
 //! Before a `system-info` or `seal-query` run it measures the machine's SM2 budget — calls per
 //! second when each call is one request verification plus one response signature, on all
@@ -29,6 +34,8 @@
 
 #[path = "support/crash.rs"]
 mod crash;
+#[path = "support/soak.rs"]
+mod soak;
 
 use base64::Engine;
 use hutong::crypto::sm::Sm2KeyPair;
@@ -48,7 +55,7 @@ struct Args {
     /// Base URL of the server.
     #[arg(long, default_value = "https://localhost:8443")]
     url: String,
-    #[arg(long, value_parser = ["system-info", "seal-query", "cloud-sign", "crash", "audit-append", "sm4-gcm"], default_value = "system-info")]
+    #[arg(long, value_parser = ["system-info", "seal-query", "cloud-sign", "crash", "audit-append", "sm4-gcm", "mixed"], default_value = "system-info")]
     scenario: String,
     /// Requests (flows for cloud-sign) in all.
     #[arg(long, default_value_t = 20_000)]
@@ -59,7 +66,7 @@ struct Args {
     /// Seals filed before the seal-query scenario.
     #[arg(long, default_value_t = 1000)]
     seals: usize,
-    /// crash: the `hutong` binary (default: the one beside this example's directory).
+    /// crash, mixed: the `hutong` binary (default: the one beside this example's directory).
     #[arg(long)]
     hutong_bin: Option<PathBuf>,
     /// crash: how long the clients write.
@@ -68,6 +75,15 @@ struct Args {
     /// crash: SIGKILLs during the run (one more ends it).
     #[arg(long, default_value_t = 5)]
     kills: usize,
+    /// mixed: how long the clients run (`600`, `600s`, `10m`, `1h`).
+    #[arg(long, default_value = "10m", value_parser = soak::parse_duration)]
+    duration: std::time::Duration,
+    /// mixed: the samples as CSV.
+    #[arg(long, default_value = "soak.csv")]
+    csv: PathBuf,
+    /// mixed: the samples drawn as SVG.
+    #[arg(long, default_value = "soak.svg")]
+    svg: PathBuf,
 }
 
 fn parse_args() -> Args {
@@ -242,6 +258,9 @@ async fn main() {
     let args = parse_args();
     if args.scenario == "crash" {
         return crash_scenario(&args).await;
+    }
+    if args.scenario == "mixed" {
+        return soak::run(&args).await;
     }
     if args.scenario == "sm4-gcm" {
         return sm4_gcm_budget();
