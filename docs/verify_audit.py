@@ -11,8 +11,10 @@ A log that spans a platform key rotation (`hutong keys rotate platform`) has che
 signed by the old key before the switch and by the new key after it; give every certificate,
 `--cert` repeated or a directory of them (e.g. a copy of the data directory's `keys/`, which
 holds `platform.crt` and the replaced `platform-<fingerprint>.crt`). Each checkpoint is
-checked with the certificate its origin names; the region never changes and a replaced
-certificate never signs again after its successor has.
+checked with the certificate its origin names; the region never changes, a replaced
+certificate never signs again after its successor has, and a checkpoint never comes from an
+older certificate (earlier notBefore) than the one before it, or than an anchor signed
+before it.
 
 Exit status 0 when every line verifies, 1 at the first line that does not (named on stderr),
 2 for a usage error.
@@ -21,6 +23,7 @@ Exit status 0 when every line verifies, 1 at the first line that does not (named
 import argparse
 import base64
 import binascii
+import calendar
 import json
 import os
 import sys
@@ -72,8 +75,8 @@ def der_children(content: bytes):
     return out
 
 
-def certificate_public_key(cert_der: bytes) -> str:
-    """The SM2 public key X||Y (hex) of an X.509 certificate."""
+def tbs_fields(cert_der: bytes):
+    """serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo, ..."""
     tag, cert, _ = der_read(cert_der, 0)
     if tag != 0x30:
         raise ValueError("not a certificate")
@@ -81,8 +84,27 @@ def certificate_public_key(cert_der: bytes) -> str:
     fields = der_children(tbs)
     if fields and fields[0][0] == 0xA0:  # [0] version
         fields = fields[1:]
-    # serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo
-    spki_tag, spki = fields[5]
+    return fields
+
+
+def certificate_not_before_ms(cert_der: bytes) -> int:
+    """notBefore (UTC ms): a later one is a later generation of the platform key."""
+    tag, when = der_children(tbs_fields(cert_der)[3][1])[0]
+    text = when.decode("ascii")
+    if tag == 0x17:  # UTCTime YYMMDDHHMMSSZ (RFC 5280: YY below 50 is 20YY)
+        year = int(text[:2])
+        text = str(2000 + year if year < 50 else 1900 + year) + text[2:]
+    elif tag != 0x18:  # GeneralizedTime YYYYMMDDHHMMSSZ
+        raise ValueError("the certificate's notBefore is not a time")
+    if len(text) != 15 or not text.endswith("Z"):
+        raise ValueError("the certificate's notBefore is not YYYYMMDDHHMMSSZ")
+    parts = (text[0:4], text[4:6], text[6:8], text[8:10], text[10:12], text[12:14])
+    return calendar.timegm(tuple(int(x) for x in parts)) * 1000
+
+
+def certificate_public_key(cert_der: bytes) -> str:
+    """The SM2 public key X||Y (hex) of an X.509 certificate."""
+    spki_tag, spki = tbs_fields(cert_der)[5]
     alg, key = der_children(spki)
     if SM2_OID not in alg[1]:
         raise ValueError("the certificate's key is not an SM2 key")
@@ -191,7 +213,9 @@ class Failure(Exception):
 
 def verify(lines, cert_ders):
     keys = {sm3_digest(der).hex()[:16]: certificate_public_key(der) for der in cert_ders}
-    state = {"origins": []}
+    born = {sm3_digest(der).hex()[:16]: certificate_not_before_ms(der) for der in cert_ders}
+    # origins: those seen in order, the last in force; anchor: its (origin, at).
+    state = {"origins": [], "anchor": None}
     tree = Frontier()
     entries = checkpoints = 0
     since_checkpoint = 0
@@ -214,6 +238,7 @@ def verify(lines, cert_ders):
         # An anchor is signed when the log is pruned, by the key in force then, over an
         # older size: it says nothing about which key came first.
         if not ordered:
+            state["anchor"] = (origin, parsed[3])
             return parsed
         seen = state["origins"]
         if seen and seen[-1] != origin:
@@ -221,6 +246,25 @@ def verify(lines, cert_ders):
                 raise Failure(f"{where}: origin {origin!r} has another region than {seen[-1]!r}")
             if origin in seen:
                 raise Failure(f"{where}: origin {origin!r} signs again after it was replaced")
+            # A rotation only goes forward: the certificate taking over is newer (later
+            # notBefore), so a retired key cannot take over again even where the export
+            # shows nothing it signed before.
+            if born[parts[2]] < born[seen[-1].split("/")[2]]:
+                raise Failure(
+                    f"{where}: origin {origin!r} has an older certificate than {seen[-1]!r}, "
+                    f"which replaced it"
+                )
+        anchor = state["anchor"]
+        if anchor is not None:
+            a_origin, a_at = anchor
+            if a_origin.split("/")[1] != parts[1]:
+                raise Failure(f"{where}: origin {origin!r} has another region than the anchor's")
+            # Signed after the anchor, by a key older than the anchor's: a retired key.
+            if parsed[3] > a_at and born[parts[2]] < born[a_origin.split("/")[2]]:
+                raise Failure(
+                    f"{where}: origin {origin!r} has an older certificate than the anchor's "
+                    f"{a_origin!r}, and signed after it"
+                )
         if not seen or seen[-1] != origin:
             seen.append(origin)
         return parsed

@@ -11,6 +11,8 @@
 //!   query → auth/apply → auth/result → cloud/sign, `--requests` flows in all. It reports
 //!   routed `cloud/sign` round trips per second and, from the `Server-Timing` header, the
 //!   platform's own share of each routed call (server time minus time waiting for the member).
+//! - `sm3`, `sm4-gcm`: the ceiling of one core for hashing a large answer (the response
+//!   signature) and for the backup cipher.
 //! - `crash`: starts its own `hutong serve` (the binary next to this example, or
 //!   `--hutong-bin`) on a temporary data directory, files seals and changes their states from
 //!   `--concurrency` clients, SIGKILLs the server `--kills` times at random moments over
@@ -23,10 +25,13 @@
 //!   `--csv` and `--svg`; exits non-zero on any error or RSS growth above 10 % (see
 //!   `examples/support/soak.rs`). Suggested: `--concurrency 8 --duration 10m`.
 //!
-//! Before a `system-info` or `seal-query` run it measures the machine's SM2 budget — calls per
-//! second when each call is one request verification plus one response signature, on all
-//! cores — and prints the scenario's throughput as a fraction of it, so figures compare
-//! across machines.
+//! Before a `system-info` or `seal-query` run it sends one call, then measures the machine's
+//! SM2 budget — calls per second when each call is one request verification plus one
+//! signature of a response the size of that call's answer, on all cores — and prints the
+//! scenario's throughput as a fraction of it, so figures compare across machines. By default
+//! every connection sends its next request when the answer arrives (closed loop); `--rate` or
+//! `--rate-of-budget` send at a fixed rate instead and count latency from each request's due
+//! time, which is what a tail-latency target at a given load means.
 //!
 //! cargo run --release --example loadgen -- --data-dir ./hutong-data --url https://localhost:8443 \
 //!     --scenario system-info --requests 20000 --concurrency 32
@@ -39,7 +44,7 @@ mod soak;
 
 use base64::Engine;
 use hutong::crypto::sm::Sm2KeyPair;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,7 +60,7 @@ struct Args {
     /// Base URL of the server.
     #[arg(long, default_value = "https://localhost:8443")]
     url: String,
-    #[arg(long, value_parser = ["system-info", "seal-query", "cloud-sign", "crash", "audit-append", "sm4-gcm", "mixed"], default_value = "system-info")]
+    #[arg(long, value_parser = ["system-info", "seal-query", "cloud-sign", "crash", "audit-append", "sm4-gcm", "sm3", "mixed"], default_value = "system-info")]
     scenario: String,
     /// Requests (flows for cloud-sign) in all.
     #[arg(long, default_value_t = 20_000)]
@@ -63,7 +68,8 @@ struct Args {
     /// Concurrent connections (flows for cloud-sign).
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
-    /// Seals filed before the seal-query scenario.
+    /// seal-query, mixed: seals filed before the run (for mixed, 20,000 make the store larger
+    /// than the server's page cache, so the run starts in a steady state).
     #[arg(long, default_value_t = 1000)]
     seals: usize,
     /// crash, mixed: the `hutong` binary (default: the one beside this example's directory).
@@ -84,6 +90,14 @@ struct Args {
     /// mixed: the samples drawn as SVG.
     #[arg(long, default_value = "soak.svg")]
     svg: PathBuf,
+    /// system-info, seal-query: send at this fixed rate (requests/s, all connections together)
+    /// instead of as fast as answers come back; latency counts from each request's scheduled
+    /// time, so a stalled server is not hidden by clients waiting on it.
+    #[arg(long, conflicts_with = "rate_of_budget")]
+    rate: Option<f64>,
+    /// system-info, seal-query: the fixed rate as a fraction of the SM2 budget (0.6 = 60 %).
+    #[arg(long)]
+    rate_of_budget: Option<f64>,
 }
 
 fn parse_args() -> Args {
@@ -265,13 +279,15 @@ async fn main() {
     if args.scenario == "sm4-gcm" {
         return sm4_gcm_budget();
     }
+    if args.scenario == "sm3" {
+        return sm3_ceiling();
+    }
     if args.scenario == "audit-append" {
         return audit_append(&args);
     }
     let client = client(&args);
-    let budget = (args.scenario != "cloud-sign").then(sm2_budget);
     let caller = Member::register(&args.data_dir, "压测系统");
-    let (path, bodies): (&str, Vec<Vec<u8>>) = match args.scenario.as_str() {
+    let (path, mut bodies): (&str, Vec<Vec<u8>>) = match args.scenario.as_str() {
         "system-info" => (
             "/api/v1/system/info",
             (0..args.requests).map(|_| caller.body(json!({}))).collect(),
@@ -288,6 +304,13 @@ async fn main() {
         other => panic!("unknown scenario {other}"),
     };
     let url = format!("{}{path}", args.url);
+    // One call first, outside the figures: its answer's size is the response the budget signs.
+    let probe = bodies.pop().expect("at least one request");
+    let (code, probe_bytes) = send(&client, &url, probe).await;
+    assert_eq!(code, "0", "the first call failed");
+    let budget = sm2_budget(probe_bytes);
+    let rate = args.rate.or(args.rate_of_budget.map(|f| f * budget));
+    let total = bodies.len();
     let queue = Arc::new(std::sync::Mutex::new(bodies));
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -296,53 +319,55 @@ async fn main() {
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut codes: BTreeMap<String, usize> = BTreeMap::new();
-            loop {
-                let Some(body) = queue.lock().unwrap().pop() else {
-                    break;
-                };
-                let t = Instant::now();
-                let resp = client
-                    .post(&url)
-                    .header("Content-Type", "application/json")
-                    .body(body)
-                    .send()
-                    .await;
-                let code =
-                    match resp {
-                        Ok(r) => r.json::<Map<String, Value>>().await.ok().and_then(|v| {
-                            v.get("code").and_then(Value::as_str).map(str::to_string)
-                        }),
-                        Err(_) => None,
+            let mut bytes = 0usize;
+            let next = || {
+                let mut q = queue.lock().unwrap();
+                q.pop().map(|b| (total - q.len() - 1, b))
+            };
+            while let Some((i, body)) = next() {
+                // Open loop: the i-th request is due at start + i / rate.
+                let t = match rate {
+                    Some(r) => {
+                        let due = start + std::time::Duration::from_secs_f64(i as f64 / r);
+                        tokio::time::sleep_until(due.into()).await;
+                        due
                     }
-                    .unwrap_or_else(|| "transport-error".into());
+                    None => Instant::now(),
+                };
+                let (code, n) = send(&client, &url, body).await;
                 lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                bytes += n;
                 *codes.entry(code).or_default() += 1;
             }
-            (lat, codes)
+            (lat, codes, bytes)
         }));
     }
     let mut lat = Vec::new();
     let mut codes: BTreeMap<String, usize> = BTreeMap::new();
+    let mut bytes = 0;
     for t in tasks {
-        let (l, c) = t.await.unwrap();
+        let (l, c, b) = t.await.unwrap();
         lat.extend(l);
+        bytes += b;
         for (k, v) in c {
             *codes.entry(k).or_default() += v;
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    if let Some(budget) = budget {
-        println!(
-            "{}: {:.0} req/s is {:.1} % of the SM2 budget",
-            args.scenario,
-            lat.len() as f64 / secs,
-            100.0 * lat.len() as f64 / secs / budget
-        );
-    }
+    let offered = rate.map_or_else(
+        || "as fast as answered".into(),
+        |r| format!("offered {r:.0} req/s"),
+    );
+    println!(
+        "{}: {:.0} req/s is {:.1} % of the SM2 budget ({offered})",
+        args.scenario,
+        lat.len() as f64 / secs,
+        100.0 * lat.len() as f64 / secs / budget
+    );
     lat.sort_by(|a, b| a.total_cmp(b));
     let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize];
     println!(
-        "{}: {} requests, concurrency {}: {:.0} req/s; client latency ms p50 {:.2} p90 {:.2} p99 {:.2} max {:.2}; codes {:?}",
+        "{}: {} requests, concurrency {}: {:.0} req/s; client latency ms p50 {:.2} p90 {:.2} p99 {:.2} max {:.2}; mean answer {} bytes; codes {:?}",
         args.scenario,
         lat.len(),
         args.concurrency,
@@ -351,8 +376,39 @@ async fn main() {
         pct(0.9),
         pct(0.99),
         pct(1.0),
+        bytes / lat.len().max(1),
         codes
     );
+}
+
+/// Sends one signed request; its answer's `code` (or the transport error) and body size.
+async fn send(client: &reqwest::Client, url: &str, body: Vec<u8>) -> (String, usize) {
+    let resp = client
+        .post(url)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await;
+    let answer = match resp {
+        Ok(r) => r.bytes().await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match answer {
+        Ok(b) => {
+            // Only the code: the client's CPU is the server's too on one machine.
+            #[derive(serde::Deserialize)]
+            struct Head {
+                code: String,
+            }
+            let code =
+                serde_json::from_slice::<Head>(&b).map_or_else(|_| "not-json".into(), |h| h.code);
+            (code, b.len())
+        }
+        Err(e) => {
+            eprintln!("transport error: {e}");
+            ("transport-error".into(), 0)
+        }
+    }
 }
 
 async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> (Value, Option<String>) {
@@ -385,13 +441,25 @@ fn platform_share(timing: &str) -> Option<f64> {
     Some(dur("total")? - dur("member")?)
 }
 
-async fn cloud_sign(args: &Args, client: &reqwest::Client, caller: &Member) {
+/// A simulated home member (its own HTTPS callback server and SM2 keys) registered with the
+/// server at `base`, with a cloud seal for `org` on file: (simulator, (orgCode, sealCode,
+/// docHash)), the docHash being an SM2 message digest the member's signer key can sign.
+async fn cloud_member(
+    data_dir: &std::path::Path,
+    client: &reqwest::Client,
+    base: &str,
+    org: String,
+) -> (
+    hutong::interop::simulator::RunningSimulator,
+    (String, String, String),
+) {
     use hutong::interop::simulator::{self, MemberIdentity, SimulatorConfig};
     let pem = client
-        .get(format!("{}/api/v1/platform/certificate", args.url))
+        .get(format!("{base}/api/v1/platform/certificate"))
         .send()
         .await
-        .unwrap()
+        .and_then(|r| r.error_for_status())
+        .expect("platform certificate")
         .text()
         .await
         .unwrap();
@@ -410,15 +478,14 @@ async fn cloud_sign(args: &Args, client: &reqwest::Client, caller: &Member) {
     })
     .unwrap();
     let home = Member::register_with(
-        &args.data_dir,
+        data_dir,
         "压测乙方系统",
         Some((sim.base_url.clone(), sim.tls_cert_pem.clone())),
     );
     sim.set_app_id(&home.app_id);
-    let org = org_code(0);
     let (v, _) = post(
         client,
-        &format!("{}/api/v1/seal/filing", args.url),
+        &format!("{base}/api/v1/seal/filing"),
         home.body(json!({
             "name": "压测合同章", "sealType": "04", "possessor": "压测乙方单位", "possessorCertNo": org,
             "possessorType": 1, "bizType": 1, "certType": 2,
@@ -426,10 +493,19 @@ async fn cloud_sign(args: &Args, client: &reqwest::Client, caller: &Member) {
         })),
     )
     .await;
-    let seal_code = v["data"].as_str().expect("filed").to_string();
+    let seal_code = v["data"]
+        .as_str()
+        .unwrap_or_else(|| panic!("cloud seal filing: {v}"))
+        .to_string();
     let digest =
         hutong::crypto::sm::sm2_message_digest(&signer_key, b"TBS_Sign to be signed").unwrap();
     let doc_hash = base64::engine::general_purpose::STANDARD.encode(digest);
+    (sim, (org, seal_code, doc_hash))
+}
+
+async fn cloud_sign(args: &Args, client: &reqwest::Client, caller: &Member) {
+    let (sim, (org, seal_code, doc_hash)) =
+        cloud_member(&args.data_dir, client, &args.url, org_code(0)).await;
 
     let api = |p: &str| format!("{}/api/v1/{p}", args.url);
     let flows_left = Arc::new(AtomicU32::new(args.requests as u32));
@@ -507,8 +583,6 @@ async fn cloud_sign(args: &Args, client: &reqwest::Client, caller: &Member) {
     sim.stop().await;
 }
 
-/// Appends `--requests` API-call entries to a fresh store's audit log on one thread (the
-/// frontier update, JCS leaf and index writes of each append), then one flush.
 /// What the machine's SM4-GCM allows on one core: the ceiling of backup, check and restore,
 /// which encrypt or decrypt every byte once in 64 KiB chunks.
 fn sm4_gcm_budget() {
@@ -525,6 +599,22 @@ fn sm4_gcm_budget() {
     println!("sm4-gcm: {mbps:.1} MiB/s on one core (64 KiB chunks)");
 }
 
+/// What the machine's SM3 allows on one core: the ceiling of signing a large answer (the
+/// signature hashes every byte of the body once).
+fn sm3_ceiling() {
+    let data = vec![0x5au8; 256 * 1024];
+    let start = Instant::now();
+    let mut bytes = 0usize;
+    while start.elapsed().as_secs_f64() < 2.0 {
+        std::hint::black_box(hutong::crypto::sm::sm3(&data));
+        bytes += data.len();
+    }
+    let mbps = bytes as f64 / 1_048_576.0 / start.elapsed().as_secs_f64();
+    println!("sm3: {mbps:.1} MiB/s on one core (256 KiB messages)");
+}
+
+/// Appends `--requests` API-call entries to a fresh store's audit log on one thread (the
+/// JCS leaf, its hash, the frontier update and the leaf write of each append), then one flush.
 fn audit_append(args: &Args) {
     let dir = tempfile::tempdir().unwrap();
     let store = hutong::store::Store::open(dir.path()).unwrap();
@@ -563,19 +653,7 @@ fn audit_append(args: &Args) {
 }
 
 async fn crash_scenario(args: &Args) {
-    let binary = args.hutong_bin.clone().unwrap_or_else(|| {
-        // target/<profile>/examples/loadgen → target/<profile>/hutong
-        let exe = std::env::current_exe().unwrap();
-        exe.parent()
-            .and_then(|p| p.parent())
-            .unwrap()
-            .join("hutong")
-    });
-    assert!(
-        binary.exists(),
-        "{} not found: build it first (cargo build --bin hutong) or pass --hutong-bin",
-        binary.display()
-    );
+    let binary = soak::hutong_binary(args);
     let report = crash::run(crash::CrashConfig {
         binary,
         clients: args.concurrency,
@@ -590,8 +668,9 @@ async fn crash_scenario(args: &Args) {
 }
 
 /// Calls per second this machine's SM2 allows when each call is one verification of a
-/// request-sized message and one signature of a response-sized body, on every core at once.
-fn sm2_budget() -> f64 {
+/// request-sized message and one signature of a `response_bytes` body (SM3 over all of it),
+/// on every core at once.
+fn sm2_budget(response_bytes: usize) -> f64 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let run = std::time::Duration::from_secs(2);
     let started = Instant::now();
@@ -606,12 +685,11 @@ fn sm2_budget() -> f64 {
                 );
                 let sig = member.sign(request.as_bytes());
                 let key = member.public_key();
-                let response =
-                    br#"{"code":"0","message":"\u6210\u529f","data":{"platName":"hutong"}}"#;
+                let response = vec![b'x'; response_bytes];
                 let mut calls = 0u64;
                 while started.elapsed() < run {
                     hutong::crypto::sm::sm2_verify(&key, request.as_bytes(), &sig).unwrap();
-                    std::hint::black_box(platform.sign(response));
+                    std::hint::black_box(platform.sign(&response));
                     calls += 1;
                 }
                 calls
@@ -621,7 +699,7 @@ fn sm2_budget() -> f64 {
     let calls: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
     let budget = calls as f64 / started.elapsed().as_secs_f64();
     println!(
-        "SM2 budget: {budget:.0} calls/s on {cores} cores (one request verification + one response signature per call)"
+        "SM2 budget: {budget:.0} calls/s on {cores} cores (one request verification + one signature of a {response_bytes}-byte response per call)"
     );
     budget
 }

@@ -8,6 +8,9 @@ use cli::args::{Cli, Cmd, ConfigCmd, Global, KeysCmd};
 use cli::{backup, check, commands, manual, serve};
 use hutong::config::Config;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn load_config(global: &Global) -> Result<Config> {
     let mut config = Config::load(global.config.as_deref(), std::env::vars())?;
     if let Some(dir) = &global.data_dir {

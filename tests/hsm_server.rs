@@ -119,9 +119,8 @@ async fn platform_keys_live_wrapped_under_an_hsm_kek() {
         let (client, base) = d.client(&data);
         let v = call(&client, &base, &m.request(json!({}))).await;
         assert_eq!(v["code"], "0", "round {round}: {v}");
-        d.signal(libc::SIGTERM);
-        let mut d = d;
-        assert!(d.child.wait().unwrap().success());
+        let (status, errors) = d.terminate();
+        assert!(status.success(), "{status}: {errors}");
     }
 
     // Wrong PIN: a clear error, no server.
@@ -175,9 +174,8 @@ async fn a_backup_restores_with_the_same_token_and_only_with_it() {
             .args(["backup", "--out"])
             .arg(&file),
     );
-    d.signal(libc::SIGTERM);
-    let mut d = d;
-    assert!(d.child.wait().unwrap().success());
+    let (status, errors) = d.terminate();
+    assert!(status.success(), "{status}: {errors}");
 
     // Another KEK in the same token cannot unwrap the backup key.
     let other = tmp.path().join("other");
@@ -211,9 +209,8 @@ async fn a_backup_restores_with_the_same_token_and_only_with_it() {
     let (client, base) = d.client(&restored);
     let v = call(&client, &base, &m.request(json!({}))).await;
     assert_eq!(v["code"], "0", "{v}");
-    d.signal(libc::SIGTERM);
-    let mut d = d;
-    assert!(d.child.wait().unwrap().success());
+    let (status, errors) = d.terminate();
+    assert!(status.success(), "{status}: {errors}");
 }
 
 /// `hutong init` killed after it made the KEK in the token and before it wrote the wrapped
@@ -382,8 +379,8 @@ fn a_kek_rotation_in_the_token_keeps_the_old_kek_until_a_verified_backup() {
         .unwrap();
     assert!(!out.status.success(), "the old KEK is gone from the token");
     run_ok(hsm().args(["backup", "--verify"]).arg(&after));
-    let mut d = spawn(hsm()).expect("serves on the rotated token");
-    d.signal(libc::SIGTERM);
-    assert!(d.child.wait().unwrap().success());
+    let d = spawn(hsm()).expect("serves on the rotated token");
+    let (status, errors) = d.terminate();
+    assert!(status.success(), "{status}: {errors}");
     run_ok(hsm().args(["audit", "verify"]));
 }

@@ -294,3 +294,107 @@ async fn a_rotated_platform_key_signs_at_once_and_the_log_verifies_across_the_sw
     let (passed, out) = python_verify(&[&restored.join("keys")], &export);
     assert!(passed, "{out}");
 }
+
+/// A retired key that signs a checkpoint after its successor took over is refused by both
+/// verifiers, also in an export that starts after the switch, where nothing the old key
+/// signed earlier is there to compare with: the new certificate is the later one.
+#[test]
+fn a_retired_key_signing_after_the_switch_is_refused_in_an_export_from_after_it() {
+    use hutong::audit::entry::{Actor, Draft, Kind, Result as R};
+    use hutong::audit::{checkpoint, export};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = hutong::config::Config {
+        data_dir: dir.path().join("d"),
+        ..Default::default()
+    };
+    let store = hutong::store::Store::open(&cfg.data_dir).unwrap();
+    let keys = hutong::keys::Keyring::init(&cfg).unwrap();
+    let entry = |i: u64| Draft {
+        at_ms: hutong::time::now_ms(),
+        kind: Kind::Cli,
+        action: "quota.set".into(),
+        actor: Actor {
+            kind: "platform".into(),
+            id: "cli".into(),
+            role: None,
+        },
+        target: format!("HT{i}"),
+        result: R::Ok,
+        code: None,
+        request_id: None,
+        client: None,
+        latency_ms: None,
+        params_digest: None,
+        detail: String::new(),
+    };
+    for i in 0..3 {
+        store.append_audit(&entry(i)).unwrap();
+    }
+    checkpoint::make(&store, &keys, "340000").unwrap();
+    let old = keys.platform();
+    // Certificate times have whole seconds: the successor's notBefore is a later one.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    keys.rotate_platform(&cfg).unwrap();
+    checkpoint::make(&store, &keys, "340000").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let from = hutong::time::now_ms();
+    for i in 3..6 {
+        store.append_audit(&entry(i)).unwrap();
+    }
+    checkpoint::make(&store, &keys, "340000").unwrap();
+
+    let work = tempfile::tempdir().unwrap();
+    let certs = keys.platform_cert_ders();
+    let cert_files: Vec<PathBuf> = certs
+        .iter()
+        .enumerate()
+        .map(|(i, der)| {
+            let p = work.path().join(format!("c{i}.crt"));
+            std::fs::write(&p, der).unwrap();
+            p
+        })
+        .collect();
+    let cert_refs: Vec<&Path> = cert_files.iter().map(PathBuf::as_path).collect();
+    let exported = |name: &str| {
+        let mut out = Vec::new();
+        export::export(&store, Some(from), None, &mut out).unwrap();
+        let path = work.path().join(name);
+        std::fs::write(&path, &out).unwrap();
+        let lines: Vec<String> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        (path, lines)
+    };
+    let (path, lines) = exported("clean.jsonl");
+    assert!(lines[0].contains("\"anchor\""), "{}", lines[0]);
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains(&checkpoint::origin("340000", old.cert_der())))
+    );
+    assert_eq!(export::verify(lines.into_iter(), &certs).problem, None);
+    let (passed, out) = python_verify(&cert_refs, &path);
+    assert!(passed, "{out}");
+
+    // The old key signs the tree as it now stands.
+    let f = store.audit_frontier().unwrap();
+    let now = hutong::time::now_ms();
+    let text = checkpoint::text(
+        &checkpoint::origin("340000", old.cert_der()),
+        f.size,
+        &f.root(),
+        now,
+    );
+    let forged = hutong::store::audit_log::SignedCheckpoint {
+        signature: B64.encode(old.sign(text.as_bytes())),
+        text,
+    };
+    store.put_audit_checkpoint(f.size, now, &forged).unwrap();
+    let (path, lines) = exported("forged.jsonl");
+    let problem = export::verify(lines.into_iter(), &certs).problem;
+    assert!(problem.is_some(), "accepted");
+    let (passed, out) = python_verify(&cert_refs, &path);
+    assert!(!passed && out.contains("older certificate"), "{out}");
+}

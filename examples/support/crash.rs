@@ -78,19 +78,27 @@ impl std::fmt::Display for CrashReport {
     }
 }
 
-fn spawn_server(binary: &Path, data_dir: &Path) -> (Child, u16) {
+/// Starts `hutong serve` on a free loopback port with its log (at `log_level`) to `stderr`;
+/// returns once it listens, with its port. Shared with the soak scenario.
+pub fn spawn_server(
+    binary: &Path,
+    data_dir: &Path,
+    log_level: &str,
+    stderr: Stdio,
+) -> (Child, u16) {
     let mut child = Command::new(binary)
         .arg("--data-dir")
         .arg(data_dir)
-        .env("RUST_LOG", "error")
+        .env("RUST_LOG", log_level)
         // The default monitoring port may be taken by another run on this machine.
         .env("HUTONG_METRICS__LISTEN", "127.0.0.1:0")
         // Clients write as fast as the server answers; the per-appId limit is not under test.
         .env("HUTONG_API__RATE_LIMIT_PER_SEC", "1000000")
         .env("HUTONG_API__RATE_LIMIT_BURST", "1000000")
+        .env("HUTONG_SERVER__MAX_CONNECTIONS_PER_IP", "1024")
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("spawn hutong serve");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
@@ -114,7 +122,9 @@ fn spawn_server(binary: &Path, data_dir: &Path) -> (Child, u16) {
     }
 }
 
-fn client(data_dir: &Path) -> reqwest::Client {
+/// An HTTPS client trusting the server's generated certificate; redirects are not followed
+/// (the console's answers are checked as they come).
+pub fn client(data_dir: &Path, timeout: Duration) -> reqwest::Client {
     use rustls::pki_types::{CertificateDer, pem::PemObject};
     let (cert, _) = hutong::server::tls::generated_paths(data_dir);
     let pem = std::fs::read(cert).expect("server certificate");
@@ -131,7 +141,8 @@ fn client(data_dir: &Path) -> reqwest::Client {
     .with_no_client_auth();
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
-        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
         .build()
         .expect("client")
 }
@@ -372,9 +383,9 @@ fn check(data_dir: &Path, ledgers: &[Ledger], report: &mut CrashReport) {
 pub async fn run(cfg: CrashConfig) -> CrashReport {
     let dir = tempfile::tempdir().expect("temp data dir");
     let data_dir = dir.path().to_path_buf();
-    let (mut child, port) = spawn_server(&cfg.binary, &data_dir);
+    let (mut child, port) = spawn_server(&cfg.binary, &data_dir, "error", Stdio::null());
     let base = Arc::new(RwLock::new(format!("https://localhost:{port}")));
-    let client = client(&data_dir);
+    let client = client(&data_dir, Duration::from_secs(10));
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for i in 0..cfg.clients {
@@ -422,9 +433,10 @@ pub async fn run(cfg: CrashConfig) -> CrashReport {
         report.kills += 1;
         let binary = cfg.binary.clone();
         let dd = data_dir.clone();
-        let (c, port) = tokio::task::spawn_blocking(move || spawn_server(&binary, &dd))
-            .await
-            .expect("restart");
+        let (c, port) =
+            tokio::task::spawn_blocking(move || spawn_server(&binary, &dd, "error", Stdio::null()))
+                .await
+                .expect("restart");
         child = c;
         if let Ok(mut b) = base.write() {
             *b = format!("https://localhost:{port}");

@@ -19,9 +19,8 @@ use super::{Args, Member};
 use base64::Engine;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -584,38 +583,6 @@ impl Worker {
     }
 }
 
-fn spawn_server(binary: &Path, data_dir: &Path, log: &Path) -> (Child, u16) {
-    let mut child = Command::new(binary)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .env("HUTONG_METRICS__LISTEN", "127.0.0.1:0")
-        .env("HUTONG_API__RATE_LIMIT_PER_SEC", "1000000")
-        .env("HUTONG_API__RATE_LIMIT_BURST", "1000000")
-        .env("HUTONG_SERVER__MAX_CONNECTIONS_PER_IP", "1024")
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).expect("server log"))
-        .spawn()
-        .expect("spawn hutong serve");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    loop {
-        let Some(Ok(line)) = lines.next() else {
-            let _ = child.wait();
-            panic!(
-                "hutong serve exited before listening (see {})",
-                log.display()
-            );
-        };
-        if let Some(rest) = line.strip_prefix("hutong listening on https://") {
-            let addr = rest.split_whitespace().next().expect("address");
-            let port = addr.rsplit(':').next().and_then(|p| p.parse().ok());
-            std::thread::spawn(move || for _ in lines {});
-            return (child, port.expect("port"));
-        }
-    }
-}
-
 /// SIGTERM, then up to 30 s for a clean exit (status 0).
 fn stop_server(child: &mut Child) -> Result<(), String> {
     // SAFETY: kill(2) on the pid of our own child, which has not been waited for yet.
@@ -634,29 +601,6 @@ fn stop_server(child: &mut Child) -> Result<(), String> {
     let _ = child.kill();
     let _ = child.wait();
     Err("still running 30 s after SIGTERM (killed)".into())
-}
-
-fn client(data_dir: &Path) -> reqwest::Client {
-    use rustls::pki_types::{CertificateDer, pem::PemObject};
-    let (cert, _) = hutong::server::tls::generated_paths(data_dir);
-    let pem = std::fs::read(cert).expect("server certificate");
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(&pem) {
-        roots.add(c.expect("certificate PEM")).expect("root");
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
 }
 
 fn control(
@@ -714,68 +658,6 @@ fn documents(data_dir: &Path) -> Vec<Doc> {
         );
     }
     docs
-}
-
-/// The simulated home member with its cloud seal on file: (simulator, orgCode, sealCode, docHash).
-async fn cloud_member(
-    data_dir: &Path,
-    client: &reqwest::Client,
-    base: &str,
-) -> (
-    hutong::interop::simulator::RunningSimulator,
-    (String, String, String),
-) {
-    use hutong::interop::simulator::{self, MemberIdentity, SimulatorConfig};
-    let pem = client
-        .get(format!("{base}/api/v1/platform/certificate"))
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .expect("platform certificate")
-        .text()
-        .await
-        .unwrap();
-    let identity = MemberIdentity::generate("浸泡测试云签单位").unwrap();
-    let seal = identity
-        .build_seal("浸泡测试合同章", "SOAK-CLOUD", vec![0x89; 4096], 365)
-        .unwrap();
-    let signer_key = identity.kit.signer.public_key();
-    let sim = simulator::start(SimulatorConfig {
-        app_id: String::new(),
-        platform_key: hutong::crypto::sm::sm2_public_key_from_pem(&pem).unwrap(),
-        identity,
-        confirm_delay: Duration::ZERO,
-        time_window: Duration::from_secs(300),
-        listen: "127.0.0.1:0".into(),
-    })
-    .unwrap();
-    let home = Member::register_with(
-        data_dir,
-        "浸泡测试云签系统",
-        Some((sim.base_url.clone(), sim.tls_cert_pem.clone())),
-    );
-    sim.set_app_id(&home.app_id);
-    let org = org_code(9_999_999);
-    let v: Value = client
-        .post(format!("{base}/api/v1/seal/filing"))
-        .header("Content-Type", "application/json")
-        .body(home.body(json!({
-            "name": "浸泡测试合同章", "sealType": "04", "possessor": "浸泡测试云签单位",
-            "possessorCertNo": org, "possessorType": 1, "bizType": 1, "certType": 2,
-            "sealData": base64::engine::general_purpose::STANDARD.encode(&seal),
-        })))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let seal_code = v["data"]
-        .as_str()
-        .unwrap_or_else(|| panic!("cloud seal filing: {v}"));
-    let digest = hutong::crypto::sm::sm2_message_digest(&signer_key, b"TBS_Sign soak").unwrap();
-    let doc_hash = base64::engine::general_purpose::STANDARD.encode(digest);
-    (sim, (org, seal_code.to_string(), doc_hash))
 }
 
 struct Sample {
@@ -873,7 +755,8 @@ fn svg(samples: &[Sample], window_s: f64) -> String {
     out + "</svg>\n"
 }
 
-fn hutong_binary(args: &Args) -> PathBuf {
+/// `--hutong-bin`, else the `hutong` built beside this example; it must exist.
+pub fn hutong_binary(args: &Args) -> PathBuf {
     // target/<profile>/examples/loadgen → target/<profile>/hutong
     let binary = args.hutong_bin.clone().unwrap_or_else(|| {
         let exe = std::env::current_exe().unwrap();
@@ -896,7 +779,9 @@ pub async fn run(args: &Args) {
     let dir = tempfile::tempdir().expect("temp data dir");
     let data_dir = dir.path().to_path_buf();
     let log = data_dir.join("server.log");
-    let (mut child, port) = spawn_server(&binary, &data_dir, &log);
+    let server_log = std::fs::File::create(&log).expect("server log");
+    let (mut child, port) =
+        super::crash::spawn_server(&binary, &data_dir, "warn", Stdio::from(server_log));
     let base = format!("https://localhost:{port}");
     eprintln!(
         "mixed: hutong serve (pid {}) on {base}, data directory {}, log {}",
@@ -904,9 +789,33 @@ pub async fn run(args: &Args) {
         data_dir.display(),
         log.display()
     );
-    let client = client(&data_dir);
+    let client = super::crash::client(&data_dir, Duration::from_secs(30));
+    if args.seals > 0 {
+        // A store larger than sled's page cache, as on a server in service: the window then
+        // measures the server, not its caches filling up to their bounds.
+        let filer = Arc::new(Member::register(&data_dir, "浸泡测试预置系统"));
+        super::file_seals(&client, &base, filer, args.seals, 8).await;
+        // Each organisation queried once, so the server's cache of query answers' seal parts
+        // is at its bound too before the clock starts.
+        let reader = Member::register(&data_dir, "浸泡测试预热系统");
+        for i in 0..args.seals.min(100) {
+            let body = reader.body(json!({"orgCode": super::org_code(i), "sealType": "0"}));
+            let v: Value = client
+                .post(format!("{base}/api/v1/seal/query"))
+                .header("Content-Type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("warm-up query")
+                .json()
+                .await
+                .expect("warm-up answer");
+            assert_eq!(v["code"], "0", "warm-up query: {}", v["message"]);
+        }
+        eprintln!("mixed: warmed up with {} seals", args.seals);
+    }
     let docs = documents(&data_dir);
-    let (sim, cloud) = cloud_member(&data_dir, &client, &base).await;
+    let (sim, cloud) = super::cloud_member(&data_dir, &client, &base, org_code(9_999_999)).await;
     let sh = Arc::new(Shared {
         client: client.clone(),
         base: base.clone(),

@@ -104,7 +104,14 @@ pub async fn verify(
             outcome
         }
         .await;
-        finish(&state, &rid, "document/verify", started, outcome).await
+        finish(
+            &state,
+            &rid,
+            "document/verify",
+            started,
+            outcome.map(Into::into),
+        )
+        .await
     })
     .await
 }

@@ -21,6 +21,28 @@ use std::time::Instant;
 
 pub const REQUEST_ID: &str = "X-Request-Id";
 
+/// The `data` of a successful answer: a JSON value, or JSON already written (a large answer
+/// built from parts rendered once, such as the seals of a query).
+pub enum Reply {
+    Value(Value),
+    Rendered(Box<serde_json::value::RawValue>),
+}
+
+impl From<Value> for Reply {
+    fn from(v: Value) -> Self {
+        Reply::Value(v)
+    }
+}
+
+impl serde::Serialize for Reply {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Reply::Value(v) => v.serialize(s),
+            Reply::Rendered(r) => r.serialize(s),
+        }
+    }
+}
+
 tokio::task_local! {
     /// The audit facts of the call being served.
     static CALL: RefCell<Call>;
@@ -216,7 +238,7 @@ pub async fn read_body(
 pub fn respond(
     state: &AppState,
     request_id: &str,
-    outcome: Result<Value, ApiError>,
+    outcome: Result<Reply, ApiError>,
 ) -> (HttpResponse, Code) {
     let (code, message, data, status) = match outcome {
         Ok(data) => (
@@ -228,10 +250,10 @@ pub fn respond(
         Err(e) => {
             let status = e.status();
             let data = e.data.map_or_else(|| Value::String(String::new()), |d| *d);
-            (e.code, e.message, data, status)
+            (e.code, e.message, Reply::Value(data), status)
         }
     };
-    let (body, signature) = state.signed_body(code.as_str(), &message, data);
+    let (body, signature) = state.signed_body(code.as_str(), &message, &data);
     let mut resp = HttpResponse::build(status);
     resp.insert_header((
         CONTENT_TYPE,
@@ -244,10 +266,11 @@ pub fn respond(
 
 /// The route of one JSON interface: `handler` gets the authenticated request and returns its
 /// `data`; [`json_call`] does the rest of the envelope.
-pub fn json_route<F, Fut>(interface: &'static str, handler: F) -> actix_web::Route
+pub fn json_route<F, Fut, R>(interface: &'static str, handler: F) -> actix_web::Route
 where
     F: Fn(web::Data<AppState>, Authenticated) -> Fut + Clone + 'static,
-    Fut: Future<Output = Result<Value, ApiError>> + 'static,
+    Fut: Future<Output = Result<R, ApiError>> + 'static,
+    R: Into<Reply> + 'static,
 {
     web::post().to(
         move |state: web::Data<AppState>, req: HttpRequest, payload: web::Payload| {
@@ -257,7 +280,7 @@ where
 }
 
 /// Runs one JSON interface: body → parameters → authentication → `handler` → signed response.
-pub async fn json_call<F, Fut>(
+pub async fn json_call<F, Fut, R>(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
@@ -266,7 +289,8 @@ pub async fn json_call<F, Fut>(
 ) -> HttpResponse
 where
     F: FnOnce(web::Data<AppState>, Authenticated) -> Fut,
-    Fut: Future<Output = Result<Value, ApiError>>,
+    Fut: Future<Output = Result<R, ApiError>>,
+    R: Into<Reply>,
 {
     let started = Instant::now();
     let rid = request_id(&req);
@@ -290,7 +314,7 @@ where
         note_params(&params);
         let auth = authenticate(&state, params)?;
         let app_id = auth.system.app_id.clone();
-        let result = handler(state.clone(), auth).await;
+        let result = handler(state.clone(), auth).await.map(Into::into);
         meter(&state, &app_id, interface, result.is_ok());
         // The nonce claim and whatever the handler wrote become durable in `finish`, with the
         // audit entry, before we answer.
@@ -366,7 +390,7 @@ pub async fn finish(
     rid: &str,
     interface: &'static str,
     started: Instant,
-    outcome: Result<Value, ApiError>,
+    outcome: Result<Reply, ApiError>,
 ) -> HttpResponse {
     let (code, detail) = match &outcome {
         Ok(_) => (Code::Ok, ""),

@@ -43,10 +43,11 @@ pub fn routes() -> Vec<(&'static str, actix_web::Route)> {
 }
 
 /// A JSON interface at `path`, audited and metered as `path` without its leading slash.
-fn json<F, Fut>(path: &'static str, handler: F) -> (&'static str, actix_web::Route)
+fn json<F, Fut, R>(path: &'static str, handler: F) -> (&'static str, actix_web::Route)
 where
     F: Fn(web::Data<AppState>, crate::gateway::Authenticated) -> Fut + Clone + 'static,
-    Fut: std::future::Future<Output = Result<serde_json::Value, error::ApiError>> + 'static,
+    Fut: std::future::Future<Output = Result<R, error::ApiError>> + 'static,
+    R: Into<envelope::Reply> + 'static,
 {
     (path, json_route(path.trim_start_matches('/'), handler))
 }

@@ -27,5 +27,5 @@ pub async fn certificates(state: web::Data<AppState>, req: HttpRequest) -> HttpR
             serde_json::json!({"overlapDays": overlap_days, "certificates": certificates})
         })
         .map_err(|_| ApiError::internal(&rid));
-    envelope::respond(&state, &rid, data).0
+    envelope::respond(&state, &rid, data.map(Into::into)).0
 }

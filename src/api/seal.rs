@@ -1,5 +1,6 @@
 //! Seal registry interfaces: filing/extension/change (§3.1), state (§3.2), query (§3.3).
 
+use super::envelope::Reply;
 use super::error::ApiError;
 use super::params::Params;
 use crate::app::AppState;
@@ -67,7 +68,7 @@ pub async fn set_state(state: web::Data<AppState>, auth: Authenticated) -> Resul
     Ok(Value::String(String::new()))
 }
 
-pub async fn query(state: web::Data<AppState>, auth: Authenticated) -> Result<Value, ApiError> {
+pub async fn query(state: web::Data<AppState>, auth: Authenticated) -> Result<Reply, ApiError> {
     let p = Params(&auth.params);
     let device_id = p.opt_str("deviceId")?;
     let id_card = p.opt_str("idCard")?;
@@ -95,5 +96,7 @@ pub async fn query(state: web::Data<AppState>, auth: Authenticated) -> Result<Va
     let list = web::block(move || seals::query(&st.store, st.keys.provider(), &system, &q, ttl))
         .await
         .map_err(|_| ApiError::internal_fault())??;
-    Ok(Value::Array(list))
+    let rendered =
+        serde_json::value::to_raw_value(&list).map_err(|_| ApiError::internal_fault())?;
+    Ok(Reply::Rendered(rendered))
 }

@@ -31,7 +31,7 @@ impl AppState {
         &self,
         code: &str,
         message: &str,
-        data: serde_json::Value,
+        data: &impl serde::Serialize,
     ) -> (Vec<u8>, String) {
         let (body, signature, _) = self.signed_body_and_cert(code, message, data);
         (body, signature)
@@ -44,12 +44,20 @@ impl AppState {
         &self,
         code: &str,
         message: &str,
-        data: serde_json::Value,
+        data: &impl serde::Serialize,
     ) -> (Vec<u8>, String, Vec<u8>) {
         use base64::Engine;
-        let body = serde_json::to_vec(
-            &serde_json::json!({"code": code, "message": message, "data": data}),
-        )
+        #[derive(serde::Serialize)]
+        struct Body<'a, T> {
+            code: &'a str,
+            message: &'a str,
+            data: &'a T,
+        }
+        let body = serde_json::to_vec(&Body {
+            code,
+            message,
+            data,
+        })
         .unwrap_or_else(|_| br#"{"code":"50000","message":"","data":""}"#.to_vec());
         let platform = self.keys.platform();
         let signature = base64::engine::general_purpose::STANDARD.encode(platform.sign(&body));

@@ -209,6 +209,17 @@ pub fn verify(lines: impl Iterator<Item = String>, certs: &[Vec<u8>]) -> Report 
         let p = checkpoint::verify(cp, key).ok_or("签名无效或文本格式不符（伪造或被改动）")?;
         // An anchor is signed at pruning time by the key then in force, over an older size:
         // it says nothing about which key came first.
+        // Every checkpoint after the anchor, also one by the same key as the one before it.
+        if ordered
+            && let Some((first, at)) = anchor.borrow().as_ref()
+            && (first.rsplit_once('/').map(|(r, _)| r) != p.origin.rsplit_once('/').map(|(r, _)| r)
+                || (p.at_ms > *at && generation(&p.origin) < generation(first)))
+        {
+            return Err(format!(
+                "origin {} 与锚点检查点（{first}）的地区或密钥先后不符",
+                p.origin
+            ));
+        }
         let order = if ordered { origins.last() } else { None };
         match order {
             Some(last) if *last == p.origin => {}
@@ -236,19 +247,7 @@ pub fn verify(lines: impl Iterator<Item = String>, certs: &[Vec<u8>]) -> Report 
             Some(_) | None if !ordered => {
                 *anchor.borrow_mut() = Some((p.origin.clone(), p.at_ms));
             }
-            _ => {
-                if let Some((first, at)) = anchor.borrow().as_ref()
-                    && (first.rsplit_once('/').map(|(r, _)| r)
-                        != p.origin.rsplit_once('/').map(|(r, _)| r)
-                        || (p.at_ms > *at && generation(&p.origin) < generation(first)))
-                {
-                    return Err(format!(
-                        "origin {} 与锚点检查点（{first}）的地区或密钥先后不符",
-                        p.origin
-                    ));
-                }
-                origins.push(p.origin.clone())
-            }
+            _ => origins.push(p.origin.clone()),
         }
         if p.size != f.size {
             return Err(format!(

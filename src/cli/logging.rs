@@ -23,7 +23,12 @@ pub fn init(format: LogFormat) {
         ),
     };
     if installed.is_ok() && log::set_logger(&LOG_BRIDGE).is_ok() {
-        log::set_max_level(log::LevelFilter::Trace);
+        // `log` hands every record up to this level to the bridge without asking `enabled`:
+        // at `Trace` each request paid for formatting the trace records of sled and rustls
+        // only for the filter to drop them. [`level`] never makes a record less verbose, so
+        // the filter's most verbose level is the bound.
+        use tracing_log::AsLog;
+        log::set_max_level(tracing::level_filters::LevelFilter::current().as_log());
     }
 }
 

@@ -13,6 +13,7 @@ use crate::store::{Store, StoreError};
 use crate::time::now_ms;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 /// Largest `sealData` accepted (Base64-decoded).
@@ -516,17 +517,18 @@ pub fn not_found(seal_code: &str) -> DomainError {
 }
 
 /// The parts of a query answer that depend only on one filed seal version's DER: its Base64,
-/// its picture's Base64 and sizes, its `certList`.
+/// its picture's Base64 and sizes, its `certList`. The large ones are kept as JSON already
+/// written, so an answer copies them instead of encoding and escaping them again.
 #[derive(Debug)]
 struct SealView {
-    moulage_data: String,
-    seal_data: String,
+    moulage_data: Box<RawValue>,
+    seal_data: Box<RawValue>,
     width: i64,
     height: i64,
     dpi_x: i64,
     dpi_y: i64,
     algorithm: String,
-    cert_list: Vec<Value>,
+    cert_list: Box<RawValue>,
 }
 
 impl SealView {
@@ -550,21 +552,27 @@ impl SealView {
         let (dpi_x, dpi_y) = crate::ses::picture::pixel_size(&seal.picture.data)
             .map_or((0, 0), |(w, h)| (i64::from(w), i64::from(h)));
         let b64 = &base64::engine::general_purpose::STANDARD;
+        fn raw(v: &impl Serialize) -> Result<Box<RawValue>, StoreError> {
+            serde_json::value::to_raw_value(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+        }
         Ok(SealView {
-            moulage_data: b64.encode(&seal.picture.data),
-            seal_data: b64.encode(der),
+            moulage_data: raw(&b64.encode(&seal.picture.data))?,
+            seal_data: raw(&b64.encode(der))?,
             width: seal.picture.width_mm.round() as i64,
             height: seal.picture.height_mm.round() as i64,
             dpi_x,
             dpi_y,
             algorithm,
-            cert_list,
+            cert_list: raw(&cert_list)?,
         })
     }
 
     /// Bytes it holds, for the cache's budget.
     fn weight(&self) -> usize {
-        self.moulage_data.len() + self.seal_data.len() + 512 * (1 + self.cert_list.len())
+        self.moulage_data.get().len()
+            + self.seal_data.get().len()
+            + self.cert_list.get().len()
+            + 256
     }
 }
 
@@ -625,7 +633,7 @@ pub fn query(
     caller: &SystemRecord,
     q: &Query,
     sign_id_ttl_ms: i64,
-) -> Result<Vec<Value>, DomainError> {
+) -> Result<Vec<QueriedSeal>, DomainError> {
     if q.org_code.trim().is_empty() || q.org_code.len() > 64 {
         return Err(DomainError::Invalid(
             "orgCode 不能为空且不超过 64 字".into(),
@@ -692,30 +700,73 @@ pub fn query(
             }
             None => Vec::new(),
         };
-        out.push(json!({
-            "signId": sign_id,
-            "sealType": rec.seal_type,
-            "sealRelateType": rec.possessor_type.code().to_string(),
-            "sealCode": rec.seal_code,
-            "sealName": rec.name,
-            "moulageData": view.moulage_data,
-            "width": view.width,
-            "height": view.height,
-            "dpiX": view.dpi_x,
-            "dpiY": view.dpi_y,
-            "sealData": view.seal_data,
-            "sealInvalidTime": crate::time::format_time_ms(version.valid_end_ms),
-            "certType": rec.cert_type.code(),
-            "destHost": if rec.cert_type == CertType::UKey { home.dest_host.clone().unwrap_or_default() } else { String::new() },
-            "platName": home.plat_name,
-            "UKeyId": rec.ukey_id.clone().unwrap_or_default(),
-            "algorithm": view.algorithm,
-            "certList": view.cert_list,
-            "state": if fetched_before { 2 } else { 1 },
-            "userList": users,
-        }));
+        out.push(QueriedSeal {
+            sign_id,
+            seal_type: rec.seal_type,
+            seal_relate_type: rec.possessor_type.code().to_string(),
+            seal_code: rec.seal_code,
+            seal_name: rec.name,
+            view,
+            seal_invalid_time: crate::time::format_time_ms(version.valid_end_ms),
+            cert_type: rec.cert_type.code(),
+            dest_host: if rec.cert_type == CertType::UKey {
+                home.dest_host.clone().unwrap_or_default()
+            } else {
+                String::new()
+            },
+            plat_name: home.plat_name,
+            ukey_id: rec.ukey_id.unwrap_or_default(),
+            state: if fetched_before { 2 } else { 1 },
+            user_list: users,
+        });
     }
     Ok(out)
+}
+
+/// One seal of a query answer (表7–9), serialised in that table's order.
+pub struct QueriedSeal {
+    sign_id: String,
+    seal_type: String,
+    seal_relate_type: String,
+    seal_code: String,
+    seal_name: String,
+    view: std::sync::Arc<SealView>,
+    seal_invalid_time: String,
+    cert_type: i64,
+    dest_host: String,
+    plat_name: String,
+    ukey_id: String,
+    state: u8,
+    user_list: Vec<User>,
+}
+
+impl Serialize for QueriedSeal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let v = &self.view;
+        let mut m = s.serialize_map(Some(20))?;
+        m.serialize_entry("signId", &self.sign_id)?;
+        m.serialize_entry("sealType", &self.seal_type)?;
+        m.serialize_entry("sealRelateType", &self.seal_relate_type)?;
+        m.serialize_entry("sealCode", &self.seal_code)?;
+        m.serialize_entry("sealName", &self.seal_name)?;
+        m.serialize_entry("moulageData", &v.moulage_data)?;
+        m.serialize_entry("width", &v.width)?;
+        m.serialize_entry("height", &v.height)?;
+        m.serialize_entry("dpiX", &v.dpi_x)?;
+        m.serialize_entry("dpiY", &v.dpi_y)?;
+        m.serialize_entry("sealData", &v.seal_data)?;
+        m.serialize_entry("sealInvalidTime", &self.seal_invalid_time)?;
+        m.serialize_entry("certType", &self.cert_type)?;
+        m.serialize_entry("destHost", &self.dest_host)?;
+        m.serialize_entry("platName", &self.plat_name)?;
+        m.serialize_entry("UKeyId", &self.ukey_id)?;
+        m.serialize_entry("algorithm", &v.algorithm)?;
+        m.serialize_entry("certList", &v.cert_list)?;
+        m.serialize_entry("state", &self.state)?;
+        m.serialize_entry("userList", &self.user_list)?;
+        m.end()
+    }
 }
 
 /// Issues a signId (≥128 random bits) bound to the requester and the seal.
@@ -928,8 +979,7 @@ mod tests {
             ..Default::default()
         };
         let listed = |who: &SystemRecord| -> Vec<String> {
-            let mut v: Vec<String> = query(&w.store, &w.provider, who, &q, 60_000)
-                .unwrap()
+            let mut v: Vec<String> = as_json(query(&w.store, &w.provider, who, &q, 60_000))
                 .iter()
                 .map(|s| s["sealCode"].as_str().unwrap().to_string())
                 .collect();
@@ -986,7 +1036,7 @@ mod tests {
             seal_type: "0".into(),
             ..Default::default()
         };
-        let answer = || query(&w.store, &w.provider, &caller, &q, 60_000).unwrap();
+        let answer = || as_json(query(&w.store, &w.provider, &caller, &q, 60_000));
         let first = answer();
         assert_eq!(first.len(), 1);
         // Twice, so the old version's view is surely cached.
@@ -1032,5 +1082,14 @@ mod tests {
         assert_ne!(after[0]["signId"], first[0]["signId"]);
         assert_eq!(first[0]["state"], 1);
         assert_eq!(after[0]["state"], 2);
+    }
+
+    /// A query's answer as a member reads it.
+    fn as_json(answer: Result<Vec<QueriedSeal>, DomainError>) -> Vec<Value> {
+        answer
+            .unwrap()
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap())
+            .collect()
     }
 }

@@ -600,6 +600,7 @@ async fn scheduled_backups(state: web::Data<AppState>) {
 /// Keeps the audit search index close to the log, off the request path.
 async fn audit_indexer(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(INDEX_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let store = state.store.clone();

@@ -10,8 +10,9 @@
 //! Index keys, all ending in the entry's `at` (UTC ms, sign bit flipped, 8 bytes big-endian)
 //! then its `seq` (8 bytes), so every scan is newest first in (time, seq) order:
 //! `t` for the time index; `f` + a field byte + the value's length (2 bytes) + the value for
-//! appId (`a`, the calling system of an API entry), actor id (`u`), action (`c`), target
-//! (`g`), kind (`k`) and result (`r`). The index is kept off the append path: it is caught up
+//! actor id (`u`, also an API entry's appId), action (`c`), target (`g`), kind (`k`, not for
+//! `api`) and result (`r`, not for `ok`) — see [`Field::indexes`]; stores written before that
+//! also have appId keys (`a`), which pruning removes. The index is kept off the append path: it is caught up
 //! from the `indexed` high-water mark in batches (when the store opens, in the background and
 //! before every search), so a search always sees every entry appended before it began.
 //!
@@ -108,6 +109,29 @@ impl Field {
         (!v.is_empty()).then_some(v)
     }
 
+    /// Whether entries with this value have keys of this field. Nearly every entry is an API
+    /// call that succeeded, so keys for kind `api` and result `ok` would more than double the
+    /// index writes of each call and select nothing: a search for them reads another field's
+    /// keys (or the time index) and checks each entry, and finds a page at once. An API
+    /// entry's appId is its actor id, so the actor keys serve both.
+    fn indexes(self, value: &str) -> bool {
+        match self {
+            Field::AppId => false,
+            Field::Kind => value != entry::Kind::Api.as_str(),
+            Field::Result => value != entry::Result::Ok.as_str(),
+            _ => true,
+        }
+    }
+
+    /// The index keys a search for `value` reads (each hit is checked against the entry);
+    /// `None` when this field has no keys for it.
+    fn scan_prefix(self, value: &str) -> Option<Vec<u8>> {
+        match self {
+            Field::AppId => Some(field_prefix(Field::Actor, value)),
+            f => f.indexes(value).then(|| field_prefix(f, value)),
+        }
+    }
+
     const ALL: [Field; 6] = [
         Field::AppId,
         Field::Actor,
@@ -158,13 +182,14 @@ fn field_prefix(field: Field, value: &str) -> Vec<u8> {
     k
 }
 
-/// Every index key of an entry.
-fn index_keys(e: &Entry) -> Vec<Vec<u8>> {
+/// Every index key of an entry; with `legacy`, also the keys of values no longer indexed
+/// ([`Field::indexes`]), which a store written by an older version has (for pruning).
+fn index_keys(e: &Entry, legacy: bool) -> Vec<Vec<u8>> {
     let mut suffix = at_key(e.at).to_vec();
     suffix.extend_from_slice(&e.seq.to_be_bytes());
     let mut keys = vec![[&b"t"[..], &suffix].concat()];
     for f in Field::ALL {
-        if let Some(v) = f.of(e) {
+        if let Some(v) = f.of(e).filter(|v| legacy || f.indexes(v)) {
             let mut k = field_prefix(f, v);
             k.extend_from_slice(&suffix);
             keys.push(k);
@@ -343,7 +368,7 @@ impl Store {
             for r in self.audit_leaves(from, to) {
                 let (_, leaf) = r?;
                 if let Some(e) = entry::parse(&leaf) {
-                    for k in index_keys(&e) {
+                    for k in index_keys(&e, false) {
                         self.audit_index.insert(&k, &[])?;
                     }
                 }
@@ -365,8 +390,11 @@ impl Store {
         }
         let prefix = Field::ALL
             .iter()
-            .find_map(|f| q.fields.iter().find(|(g, _)| g == f))
-            .map_or_else(|| b"t".to_vec(), |(f, v)| field_prefix(*f, v));
+            .find_map(|f| {
+                let (_, v) = q.fields.iter().find(|(g, _)| g == f)?;
+                f.scan_prefix(v)
+            })
+            .unwrap_or_else(|| b"t".to_vec());
         let lo = [&prefix[..], &at_key(from)].concat();
         let hi = match q.before {
             Some(seq) => {
@@ -472,7 +500,7 @@ impl Store {
                 for (seq, leaf) in &batch {
                     tx.remove(ks::AUDIT_LEAVES, &seq.to_be_bytes())?;
                     if let Some(e) = entry::parse(leaf) {
-                        for k in index_keys(&e) {
+                        for k in index_keys(&e, true) {
                             tx.remove(ks::AUDIT_INDEX, &k)?;
                         }
                     }
@@ -819,6 +847,61 @@ mod tests {
             .unwrap();
         assert!(p.truncated && p.entries.is_empty());
         assert!(p.next_before.is_some());
+    }
+
+    #[test]
+    fn the_common_kind_and_result_have_no_keys_and_are_still_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.append_audit(&api(10, "A1", R::Ok, 0)).unwrap();
+        store
+            .append_audit(&api(11, "A1", R::Denied, 20003))
+            .unwrap();
+        store.append_audit(&draft(12)).unwrap();
+        store.catch_up_audit_index().unwrap();
+        let keys: Vec<Vec<u8>> = store
+            .audit_index
+            .iter(Direction::Forward)
+            .map(|r| r.unwrap().0)
+            .collect();
+        let with = |f: Field, v: &str| keys.iter().any(|k| k.starts_with(&field_prefix(f, v)));
+        assert!(!with(Field::Kind, "api") && !with(Field::Result, "ok"));
+        assert!(!with(Field::AppId, "A1") && with(Field::Actor, "A1"));
+        assert!(with(Field::Kind, "system") && with(Field::Result, "denied"));
+        let found = |fields: &[(Field, &str)]| seqs(&store.search_audit(&q(fields)).unwrap());
+        assert_eq!(found(&[(Field::Kind, "api")]), [1, 0]);
+        assert_eq!(found(&[(Field::Result, "ok")]), [2, 0]);
+        assert_eq!(found(&[(Field::Kind, "api"), (Field::Result, "ok")]), [0]);
+        assert_eq!(found(&[(Field::Result, "denied")]), [1]);
+        assert_eq!(found(&[(Field::Kind, "system")]), [2]);
+        // The appId of API entries, through the actor keys: the platform's own entry (actor
+        // id "system", not a system actor) is no appId match.
+        assert_eq!(found(&[(Field::AppId, "A1")]), [1, 0]);
+        assert!(found(&[(Field::AppId, "system")]).is_empty());
+        assert_eq!(found(&[(Field::Actor, "system")]), [2]);
+
+        // A store indexed by an older version has those keys too; pruning removes them.
+        let e = store.audit_entry(0).unwrap().unwrap();
+        for k in index_keys(&e, true) {
+            store.audit_index.insert(&k, &[]).unwrap();
+        }
+        store.append_audit(&draft(13)).unwrap();
+        store.catch_up_audit_index().unwrap();
+        let anchor = Anchor {
+            tree_size: 3,
+            frontier: Vec::new(),
+            checkpoint: SignedCheckpoint {
+                text: String::new(),
+                signature: String::new(),
+            },
+        };
+        store.prune_audit_to(&anchor).unwrap();
+        let left: Vec<u64> = store
+            .audit_index
+            .iter(Direction::Forward)
+            .map(|r| seq_of_key(&r.unwrap().0).unwrap())
+            .collect();
+        assert!(!left.is_empty() && left.iter().all(|s| *s == 3), "{left:?}");
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub struct Daemon {
     pub banner: Vec<String>,
     /// `http://127.0.0.1:PORT` of the monitoring listener, when it has one.
     pub metrics_base: Option<String>,
+    /// The server's standard error, read to the end (see [`Daemon::terminate`]).
+    errors: Option<std::thread::JoinHandle<String>>,
 }
 
 pub fn serve(data_dir: &Path) -> Daemon {
@@ -121,6 +123,7 @@ pub fn spawn(mut cmd: Command) -> Result<Daemon, String> {
                 port,
                 banner,
                 metrics_base,
+                errors: Some(errors),
             });
         }
         banner.push(line);
@@ -134,6 +137,18 @@ impl Daemon {
             super::https_client(&std::fs::read(cert).unwrap()),
             format!("https://localhost:{}", self.port),
         )
+    }
+
+    /// SIGTERM, then the exit status and everything the server wrote to standard error.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        self.signal(libc::SIGTERM);
+        let status = self.child.wait().unwrap();
+        let errors = self
+            .errors
+            .take()
+            .and_then(|e| e.join().ok())
+            .unwrap_or_default();
+        (status, errors)
     }
 
     pub fn signal(&self, sig: i32) {

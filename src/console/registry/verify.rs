@@ -237,7 +237,7 @@ fn signed_report(
     report: &DocumentReport,
 ) -> Result<Option<Vec<u8>>, ConsoleError> {
     let data = serde_json::to_value(report).map_err(|e| ConsoleError::Internal(e.to_string()))?;
-    let (body, signature, cert) = state.signed_body_and_cert("0", "成功", data);
+    let (body, signature, cert) = state.signed_body_and_cert("0", "成功", &data);
     let bundle = serde_json::json!({
         "body": String::from_utf8_lossy(&body),
         "signature": signature,
