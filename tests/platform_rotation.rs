@@ -297,7 +297,9 @@ async fn a_rotated_platform_key_signs_at_once_and_the_log_verifies_across_the_sw
 
 /// A retired key that signs a checkpoint after its successor took over is refused by both
 /// verifiers, also in an export that starts after the switch, where nothing the old key
-/// signed earlier is there to compare with: the new certificate is the later one.
+/// signed earlier is there to compare with: the new certificate (which signed the checkpoint
+/// before it) is the later one. The anchor rules (a checkpoint signed after the anchor by an
+/// older key) are not exercised here.
 #[test]
 fn a_retired_key_signing_after_the_switch_is_refused_in_an_export_from_after_it() {
     use hutong::audit::entry::{Actor, Draft, Kind, Result as R};

@@ -444,9 +444,12 @@ pub fn callback_base(member: &SystemRecord) -> Result<&str, InteropError> {
 
 /// The nonce of the platform's next call (§2: below 10⁸). Consecutive from a start read off
 /// the clock (ms): random nonces collide by the birthday bound — at 40 calls/s to one member,
-/// about one refused replay every 200 s — while these repeat only after 10⁸ calls, and a
-/// restart begins beyond the values the previous run used unless it averaged over 1,000 calls
-/// a second.
+/// about one refused replay every 200 s — while these repeat only after 10⁸ calls. A restart
+/// begins beyond the values the previous run used when that run averaged under 1,000 calls a
+/// second and lasted under 10⁸ ms (27.7 h); after a longer run the new start may land among
+/// its last values (a chance of about calls/s × replay window / 10⁸ per restart), and calls
+/// are refused as replays until the window passes. Not taken yet: a reserved block kept in
+/// the store, so a restart never reuses a value.
 fn next_nonce() -> u32 {
     static NEXT: std::sync::LazyLock<std::sync::atomic::AtomicU64> =
         std::sync::LazyLock::new(|| {
