@@ -379,6 +379,10 @@ async fn main() {
         bytes / lat.len().max(1),
         codes
     );
+    // Every request is valid: any other answer is a failure, not a figure.
+    if codes.keys().any(|c| c != "0") {
+        std::process::exit(1);
+    }
 }
 
 /// Sends one signed request; its answer's `code` (or the transport error) and body size.

@@ -21,11 +21,11 @@ use std::time::Instant;
 
 pub const REQUEST_ID: &str = "X-Request-Id";
 
-/// The `data` of a successful answer: a JSON value, or JSON already written (a large answer
-/// built from parts rendered once, such as the seals of a query).
+/// The `data` of a successful answer: a JSON value, or the seals of a query, serialised
+/// straight into the body from their parts rendered once per seal version.
 pub enum Reply {
     Value(Value),
-    Rendered(Box<serde_json::value::RawValue>),
+    Seals(Vec<crate::domain::seals::QueriedSeal>),
 }
 
 impl From<Value> for Reply {
@@ -38,7 +38,7 @@ impl serde::Serialize for Reply {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Reply::Value(v) => v.serialize(s),
-            Reply::Rendered(r) => r.serialize(s),
+            Reply::Seals(list) => list.serialize(s),
         }
     }
 }

@@ -96,7 +96,5 @@ pub async fn query(state: web::Data<AppState>, auth: Authenticated) -> Result<Re
     let list = web::block(move || seals::query(&st.store, st.keys.provider(), &system, &q, ttl))
         .await
         .map_err(|_| ApiError::internal_fault())??;
-    let rendered =
-        serde_json::value::to_raw_value(&list).map_err(|_| ApiError::internal_fault())?;
-    Ok(Reply::Rendered(rendered))
+    Ok(Reply::Seals(list))
 }
