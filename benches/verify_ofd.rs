@@ -1,12 +1,16 @@
 //! OFD verification throughput on a typical one-seal e-invoice (`gomain-invoice-modified.ofd`,
 //! 13.6 KB, 13 References, SES v4): unzip, XML, 14 SM3 digests, two SM2 verifications
-//! (signer and seal maker) and the certificate chain attempt.
+//! (signer and seal maker) and the certificate chain attempt. Beside it, in the same run, the
+//! crypto floor: SM3 over the entries it digests (the 13 referenced files, `Signature.xml`, and
+//! `SignedValue.dat` for the seal inside it, a slight excess) and two SM2 verifications.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a development harness, not shipped: a failed set-up step stops it
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hutong::crypto::sm::{Sm2KeyPair, sm2_verify, sm3};
 use hutong::verify::VerifyOptions;
 use hutong::verify::ofd::verify_ofd;
 use std::hint::black_box;
+use std::io::Read;
 
 fn invoice(c: &mut Criterion) {
     let path = format!(
@@ -21,6 +25,29 @@ fn invoice(c: &mut Criterion) {
         b.iter(|| {
             let reports = verify_ofd(black_box(&bytes), &opts).expect("corpus invoice opens");
             assert_eq!(reports.len(), 1);
+        })
+    });
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).expect("corpus zip");
+    let entries: Vec<Vec<u8>> = (0..zip.len())
+        .filter_map(|i| {
+            let mut f = zip.by_index(i).expect("entry");
+            (f.name().expect("entry name") != "Doc_0/Signs/Signatures.xml").then(|| {
+                let mut v = Vec::new();
+                f.read_to_end(&mut v).expect("inflate");
+                v
+            })
+        })
+        .collect();
+    let key = Sm2KeyPair::generate();
+    let (public, sig) = (key.public_key(), key.sign(b"floor"));
+    g.bench_function("crypto floor e-invoice, 1 seal", |b| {
+        b.iter(|| {
+            for e in &entries {
+                black_box(sm3(black_box(e)));
+            }
+            for _ in 0..2 {
+                sm2_verify(&public, black_box(b"floor"), &sig).expect("floor signature verifies");
+            }
         })
     });
     g.finish();

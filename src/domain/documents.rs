@@ -153,9 +153,7 @@ pub fn verify(
     bytes: &[u8],
     file_name: &str,
 ) -> Result<DocumentReport, VerifyError> {
-    let report = verify_placed(store, config, bytes, file_name);
-    release_after(bytes.len());
-    report
+    verify_upload(store, config, bytes.to_vec(), file_name)
 }
 
 /// [`verify`] of an upload, which is freed before the report goes back, so that nothing of
@@ -166,9 +164,10 @@ pub fn verify_upload(
     bytes: Vec<u8>,
     file_name: &str,
 ) -> Result<DocumentReport, VerifyError> {
-    let report = verify_placed(store, config, &bytes, file_name);
     let len = bytes.len();
-    drop(bytes);
+    let file = std::sync::Arc::new(bytes);
+    let report = verify_placed(store, config, &file, file_name);
+    drop(file);
     release_after(len);
     report
 }
@@ -176,11 +175,11 @@ pub fn verify_upload(
 fn verify_placed(
     store: &Store,
     config: &Config,
-    bytes: &[u8],
+    file: &verify::pdf::Shared,
     file_name: &str,
 ) -> Result<DocumentReport, VerifyError> {
     let _place = Running::enter(config.verify.concurrency_limit())?;
-    verify_bytes(store, config, bytes, file_name)
+    verify_bytes(store, config, file, file_name)
 }
 
 /// Returns freed memory to the system after a large file; small ones are not worth the call.
@@ -193,7 +192,7 @@ fn release_after(len: usize) {
 fn verify_bytes(
     store: &Store,
     config: &Config,
-    bytes: &[u8],
+    file: &verify::pdf::Shared,
     file_name: &str,
 ) -> Result<DocumentReport, VerifyError> {
     let opts = options(store, config).map_err(|e| {
@@ -203,8 +202,8 @@ fn verify_bytes(
             other => VerifyError::Store(StoreError::Corrupt(other.to_string())),
         }
     })?;
-    Ok(verify::verify_document(
-        bytes,
+    Ok(verify::verify_document_shared(
+        file,
         file_name,
         &opts,
         &StoreRegistry(store),

@@ -33,7 +33,10 @@ use tokio::sync::{Mutex, watch};
 /// Bumped when the layout of any keyspace changes; [`Store::open`] refuses newer databases.
 /// Version 2: `data_keys` entries are JSON (a data key under its owner's tenant KEK, or a
 /// destroyed owner's tombstone); version 1's raw platform-KEK blobs still read.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Version 3: `audit_index` has no keys for kind `api` or result `ok`, and an API entry's
+/// appId is found through its actor keys; an older binary would trust the index and miss
+/// those entries in a search, so it must refuse the database.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Every keyspace of the schema, by name (sled tree names of existing data
 /// directories). A family's module documents its keys and values.

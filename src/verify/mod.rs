@@ -93,6 +93,27 @@ pub fn verify_document(
     opts: &VerifyOptions,
     registry: &dyn SealRegistry,
 ) -> Result<DocumentReport, DocumentError> {
+    verify_either(bytes, None, file_name, opts, registry)
+}
+
+/// [`verify_document`] of a file the caller owns: a PDF's parses share it instead of copying
+/// it, so a verification needs the file once in memory rather than twice.
+pub fn verify_document_shared(
+    file: &pdf::Shared,
+    file_name: &str,
+    opts: &VerifyOptions,
+    registry: &dyn SealRegistry,
+) -> Result<DocumentReport, DocumentError> {
+    verify_either(file, Some(file), file_name, opts, registry)
+}
+
+fn verify_either(
+    bytes: &[u8],
+    shared: Option<&pdf::Shared>,
+    file_name: &str,
+    opts: &VerifyOptions,
+    registry: &dyn SealRegistry,
+) -> Result<DocumentReport, DocumentError> {
     if bytes.len() > opts.max_file_size {
         return Err(DocumentError::TooLarge(opts.max_file_size));
     }
@@ -110,7 +131,10 @@ pub fn verify_document(
         _ => opts,
     };
     let outcome = match format {
-        Format::Pdf => pdf::verify_pdf(bytes, opts),
+        Format::Pdf => match shared {
+            Some(file) => pdf::verify_pdf_shared(file, opts),
+            None => pdf::verify_pdf(bytes, opts),
+        },
         Format::Ofd => ofd::verify_ofd(bytes, opts),
     };
     let mut report = DocumentReport {

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use lopdf::{Document, Object, ObjectId};
 
 use super::diff::{self, Diff, Uses, same};
-use super::{SigField, byte_ranges, deref_array, deref_dict, load_guarded};
+use super::{SigField, byte_ranges, deref_array, deref_dict, load_guarded, parse::Shared};
 use crate::verify::{SignatureReport, Step, VerifyOptions};
 
 /// Most violations quoted in a hint.
@@ -51,14 +51,12 @@ pub(crate) struct RevisionCache {
 impl RevisionCache {
     fn get<'a>(
         docs: &'a mut HashMap<usize, Result<Document, String>>,
-        bytes: &[u8],
+        file: &Shared,
         end: usize,
         opts: &VerifyOptions,
     ) -> &'a Result<Document, String> {
-        docs.entry(end).or_insert_with(|| match bytes.get(..end) {
-            Some(prefix) => load_guarded(prefix, opts),
-            None => Err("修订版本超出文件".into()),
-        })
+        docs.entry(end)
+            .or_insert_with(|| load_guarded(file, end, opts))
     }
 }
 
@@ -100,7 +98,7 @@ pub(crate) fn align_rescanned(rescanned: &mut Document, doc: &Document) {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn check(
     report: &mut SignatureReport,
-    bytes: &[u8],
+    file: &Shared,
     views: &[&Document],
     sig: &SigField,
     all: &[SigField],
@@ -108,6 +106,7 @@ pub(crate) fn check(
     cache: &mut RevisionCache,
     opts: &VerifyOptions,
 ) {
+    let bytes: &[u8] = file;
     let ranges = match byte_ranges(&sig.sig_dict, bytes.len()) {
         Ok(r) => r,
         Err(e) => {
@@ -149,7 +148,7 @@ pub(crate) fn check(
     }
     let later = revisions.iter().filter(|e| **e > end).count().max(1);
     let RevisionCache { docs, uses, live } = cache;
-    let old = match RevisionCache::get(docs, bytes, end, opts) {
+    let old = match RevisionCache::get(docs, file, end, opts) {
         Ok(d) => d,
         Err(_) if opts.out_of_time() => {
             report.fail(

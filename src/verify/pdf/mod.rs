@@ -17,7 +17,10 @@ mod parse;
 mod ranges;
 
 pub(crate) use fields::SigField;
+use std::sync::Arc;
+
 use fields::{find_signatures, name_of, provider};
+pub use parse::Shared;
 pub(crate) use parse::{deref_array, deref_dict, load_guarded, load_guarded_with, parse_pdf_date};
 pub(crate) use ranges::{byte_ranges, covered};
 
@@ -38,8 +41,18 @@ pub fn verify_pdf(
     bytes: &[u8],
     opts: &VerifyOptions,
 ) -> Result<Vec<SignatureReport>, DocumentError> {
+    verify_pdf_shared(&Arc::new(bytes.to_vec()), opts)
+}
+
+/// [`verify_pdf`] of a file the caller owns: its parses share it, with no copy.
+pub fn verify_pdf_shared(
+    file: &Shared,
+    opts: &VerifyOptions,
+) -> Result<Vec<SignatureReport>, DocumentError> {
+    let bytes: &[u8] = file;
     let planned = budget::check(bytes, opts).map_err(DocumentError::TooComplex)?;
-    let doc = load_guarded(bytes, opts).map_err(|e| parse_error(e, "解析 PDF 对象", opts))?;
+    let doc =
+        load_guarded(file, bytes.len(), opts).map_err(|e| parse_error(e, "解析 PDF 对象", opts))?;
     // Objects the count missed (headers the parser accepts in forms the count does not)
     // must not buy the two further views either.
     if doc.objects.len() as u64 > planned.objects {
@@ -63,7 +76,7 @@ pub fn verify_pdf(
             .is_some_and(|rest| rest.iter().any(|b| !b.is_ascii_whitespace() && *b != 0))
     });
     let rescanned = if later_updates {
-        match load_guarded_with(bytes, opts, true) {
+        match load_guarded_with(file, bytes.len(), opts, true) {
             Ok(mut d) => {
                 coverage::align_rescanned(&mut d, &doc);
                 Some(d)
@@ -96,7 +109,7 @@ pub fn verify_pdf(
         }
         coverage::check(
             &mut report,
-            bytes,
+            file,
             &views,
             sig,
             &sigs,

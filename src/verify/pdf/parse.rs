@@ -3,7 +3,7 @@
 //!
 //! Must not interpret signatures: it hands a `Document` and plain values to the others.
 
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use lopdf::{Document, Object};
@@ -39,20 +39,32 @@ impl Drop for ParserSlot {
     }
 }
 
-/// Parses `bytes` with lopdf on a worker thread, bounded in time and object count, so that a
-/// hostile file cannot hang or exhaust the caller.
-pub(crate) fn load_guarded(bytes: &[u8], opts: &VerifyOptions) -> Result<Document, String> {
-    load_guarded_with(bytes, opts, false)
+/// A file's bytes, shared with the parser's worker threads rather than copied for each: a
+/// parse that times out keeps its thread, and so its view of the file, until lopdf returns.
+pub type Shared = Arc<Vec<u8>>;
+
+/// Parses the first `end` bytes of `file` with lopdf on a worker thread, bounded in time and
+/// object count, so that a hostile file cannot hang or exhaust the caller.
+pub(crate) fn load_guarded(
+    file: &Shared,
+    end: usize,
+    opts: &VerifyOptions,
+) -> Result<Document, String> {
+    load_guarded_with(file, end, opts, false)
 }
 
 /// [`load_guarded`]; with `rescan` the cross-reference data is rebuilt by scanning the file
 /// for objects, the view of readers that repair files.
 pub(crate) fn load_guarded_with(
-    bytes: &[u8],
+    file: &Shared,
+    end: usize,
     opts: &VerifyOptions,
     rescan: bool,
 ) -> Result<Document, String> {
-    let data = bytes.to_vec();
+    if end > file.len() {
+        return Err("修订版本超出文件".into());
+    }
+    let data = Arc::clone(file);
     let max_objects = opts.max_pdf_objects;
     let (tx, rx) = mpsc::channel();
     let slot = ParserSlot::take().ok_or("PDF 解析任务过多，请稍后重试")?;
@@ -66,7 +78,7 @@ pub(crate) fn load_guarded_with(
                 ..Default::default()
             };
             let result =
-                std::panic::catch_unwind(|| Document::load_mem_with_options(&data, options));
+                std::panic::catch_unwind(|| Document::load_mem_with_options(&data[..end], options));
             let _ = tx.send(result);
         });
     if spawned.is_err() {
