@@ -122,8 +122,19 @@ async fn fill(c: &Client, id: &str, value: &str) {
     e.send_keys(value).await.unwrap();
 }
 
+/// Clicks a button or link of the console, each of which loads a page, and waits until the
+/// page it was on is gone: the click returns before the next page arrives, and reading at once
+/// would read the old page (a slow verification in CI read the last document's verdict).
 async fn click(c: &Client, id: &str) {
+    let old = c.find(Locator::Css("html")).await.unwrap();
     element(c, id).await.click().await.unwrap();
+    for _ in 0..400 {
+        if old.tag_name().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("#{id}: no page loaded within 20 s of the click");
 }
 
 async fn text(c: &Client, id: &str) -> String {
