@@ -387,13 +387,7 @@ async fn main() {
 
 /// Sends one signed request; its answer's `code` (or the transport error) and body size.
 async fn send(client: &reqwest::Client, url: &str, body: Vec<u8>) -> (String, usize) {
-    let resp = client
-        .post(url)
-        .header("Content-Type", "application/json")
-        .body(body)
-        .send()
-        .await;
-    let answer = match resp {
+    let answer = match crash::post_json(client, url, body).await {
         Ok(r) => r.bytes().await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };

@@ -302,8 +302,8 @@ async fn a_rotated_platform_key_signs_at_once_and_the_log_verifies_across_the_sw
 /// older key) are not exercised here.
 #[test]
 fn a_retired_key_signing_after_the_switch_is_refused_in_an_export_from_after_it() {
-    use hutong::audit::entry::{Actor, Draft, Kind, Result as R};
     use hutong::audit::{checkpoint, export};
+    use hutong::domain::audit_event::{Action, Actor, Outcome};
     let dir = tempfile::tempdir().unwrap();
     let cfg = hutong::config::Config {
         data_dir: dir.path().join("d"),
@@ -311,26 +311,19 @@ fn a_retired_key_signing_after_the_switch_is_refused_in_an_export_from_after_it(
     };
     let store = hutong::store::Store::open(&cfg.data_dir).unwrap();
     let keys = hutong::keys::Keyring::init(&cfg).unwrap();
-    let entry = |i: u64| Draft {
-        at_ms: hutong::time::now_ms(),
-        kind: Kind::Cli,
-        action: "quota.set".into(),
-        actor: Actor {
-            kind: "platform".into(),
-            id: "cli".into(),
-            role: None,
-        },
-        target: format!("HT{i}"),
-        result: R::Ok,
-        code: None,
-        request_id: None,
-        client: None,
-        latency_ms: None,
-        params_digest: None,
-        detail: String::new(),
+    let entry = |i: u64| {
+        hutong::domain::audit::record(
+            &store,
+            &Actor::cli(),
+            Action::QuotaSet,
+            Outcome::Ok,
+            &format!("HT{i}"),
+            "",
+        )
+        .unwrap()
     };
     for i in 0..3 {
-        store.append_audit(&entry(i)).unwrap();
+        entry(i);
     }
     checkpoint::make(&store, &keys, "340000").unwrap();
     let old = keys.platform();
@@ -341,7 +334,7 @@ fn a_retired_key_signing_after_the_switch_is_refused_in_an_export_from_after_it(
     std::thread::sleep(std::time::Duration::from_millis(5));
     let from = hutong::time::now_ms();
     for i in 3..6 {
-        store.append_audit(&entry(i)).unwrap();
+        entry(i);
     }
     checkpoint::make(&store, &keys, "340000").unwrap();
 

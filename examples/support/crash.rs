@@ -213,6 +213,20 @@ enum Answer {
     Unknown,
 }
 
+/// POSTs a signed JSON body.
+pub async fn post_json(
+    client: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(url)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+}
+
 async fn post(
     client: &reqwest::Client,
     base: &Arc<RwLock<String>>,
@@ -223,13 +237,7 @@ async fn post(
         "{}{path}",
         base.read().map(|b| b.clone()).unwrap_or_default()
     );
-    let resp = client
-        .post(url)
-        .header("Content-Type", "application/json")
-        .body(body)
-        .send()
-        .await;
-    let Ok(resp) = resp else {
+    let Ok(resp) = post_json(client, &url, body).await else {
         return Answer::Unknown;
     };
     match resp.json::<Value>().await {
